@@ -1,0 +1,353 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/twofold-auth/twofold/internal/apps"
+	"github.com/twofold-auth/twofold/internal/twofold"
+)
+
+func appCmd(env Env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "app",
+		Short: "Manage applications (works while the server runs)",
+	}
+	cmd.AddCommand(appCreateCmd(env), appListCmd(env), appShowCmd(env), appUpdateCmd(env), appRotateCmd(env))
+	return cmd
+}
+
+// appJSON is an application as the CLI prints it with --json.
+type appJSON struct {
+	AppID             int64     `json:"app_id"`
+	Name              string    `json:"name"`
+	APIKey            string    `json:"api_key,omitempty"`
+	Sandbox           bool      `json:"sandbox"`
+	TokenLength       int       `json:"token_length"`
+	TOTPDigits        int       `json:"totp_digits"`
+	TOTPPeriod        int       `json:"totp_period"`
+	TOTPWindow        int       `json:"totp_window"`
+	SMSEnabled        bool      `json:"sms_enabled"`
+	CallEnabled       bool      `json:"call_enabled"`
+	UnconfirmedBypass bool      `json:"unconfirmed_bypass"`
+	CallbackURL       string    `json:"callback_url"`
+	CallbackMethod    string    `json:"callback_method"`
+	ContactEmail      string    `json:"contact_email"`
+	CreatedAt         time.Time `json:"created_at"`
+	UpdatedAt         time.Time `json:"updated_at"`
+}
+
+func toJSON(a twofold.App, key string) appJSON {
+	return appJSON{
+		AppID: a.ID, Name: a.Name, APIKey: key, Sandbox: a.Sandbox, TokenLength: a.TokenLength,
+		TOTPDigits: a.TOTPDigits, TOTPPeriod: a.TOTPPeriod, TOTPWindow: a.TOTPSkew, SMSEnabled: a.SMSEnabled,
+		CallEnabled: a.CallEnabled, UnconfirmedBypass: a.UnconfirmedBypass, CallbackURL: a.CallbackURL,
+		CallbackMethod: a.CallbackMethod, ContactEmail: a.ContactEmail, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
+	}
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// printApp prints one application for people, with its key when given.
+func printApp(w io.Writer, a twofold.App, key string) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	j := toJSON(a, key)
+	rows := [][2]string{
+		{"app id", strconv.FormatInt(j.AppID, 10)},
+		{"name", j.Name},
+	}
+	if key != "" {
+		rows = append(rows, [2]string{"api key", key})
+	}
+	mode := "live"
+	if a.Sandbox {
+		mode = "SANDBOX (nothing delivered; token 0000000 always verifies)"
+	}
+	callback := j.CallbackURL
+	if callback == "" {
+		callback = "(none)"
+	} else {
+		callback = j.CallbackMethod + " " + callback
+	}
+	rows = append(rows,
+		[2]string{"mode", mode},
+		[2]string{"token length", strconv.Itoa(j.TokenLength)},
+		[2]string{"totp", fmt.Sprintf("%d digits, %ds period, window ±%d", j.TOTPDigits, j.TOTPPeriod, j.TOTPWindow)},
+		[2]string{"sms", onOff(j.SMSEnabled)},
+		[2]string{"calls", onOff(j.CallEnabled)},
+		[2]string{"unconfirmed bypass", onOff(j.UnconfirmedBypass)},
+		[2]string{"callback", callback},
+		[2]string{"contact email", j.ContactEmail},
+		[2]string{"created", j.CreatedAt.Format(time.RFC3339)},
+	)
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s:\t%s\n", r[0], r[1])
+	}
+	tw.Flush()
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+// withApps opens the data directory for a short CLI command. Its logs go to stderr, quietly.
+func withApps(cmd *cobra.Command, env Env, fn func(*instance) error) error {
+	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	in, err := open(cmd.Context(), cmd, env, log)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	return fn(in)
+}
+
+func appID(arg string) (int64, error) {
+	id, err := strconv.ParseInt(arg, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, fmt.Errorf("%q is not an application id", arg)
+	}
+	return id, nil
+}
+
+// cliError turns store and validation errors into messages for a person.
+func cliError(err error, id int64) error {
+	switch {
+	case errors.Is(err, twofold.ErrNotFound):
+		return fmt.Errorf("no application with id %d (see: twofold app list)", id)
+	case errors.Is(err, apps.ErrInvalid):
+		return err
+	}
+	return err
+}
+
+func appCreateCmd(env Env) *cobra.Command {
+	var name, key string
+	var sandbox, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "create --name NAME [--api-key KEY] [--sandbox]",
+		Short: "Create an application and print its API key",
+		Long: `Create an application and print its API key. The key is shown here and by
+'app show --show-key'; it is stored sealed and looked up by keyed hash.
+
+--api-key imports an existing Authy API key (32 letters and digits), so an application moving
+from Authy keeps its key. --sandbox makes a test application: nothing is delivered and the
+token 0000000 verifies for every user.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withApps(cmd, env, func(in *instance) error {
+				a, k, err := in.apps.Create(cmd.Context(), apps.CreateParams{Name: name, APIKey: key, Sandbox: sandbox})
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return printJSON(env.Stdout, toJSON(a, k))
+				}
+				printApp(env.Stdout, a, k)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "application name (required)")
+	cmd.Flags().StringVar(&key, "api-key", "", "import this existing Authy API key instead of making one")
+	cmd.Flags().BoolVar(&sandbox, "sandbox", false, "sandbox application: deliver nothing; token 0000000 always verifies")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.MarkFlagRequired("name")
+	return cmd
+}
+
+func appListCmd(env Env) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List applications",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withApps(cmd, env, func(in *instance) error {
+				list, err := in.apps.List(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					out := make([]appJSON, 0, len(list))
+					for _, a := range list {
+						out = append(out, toJSON(a, ""))
+					}
+					return printJSON(env.Stdout, out)
+				}
+				tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tNAME\tMODE\tCREATED")
+				for _, a := range list {
+					mode := "live"
+					if a.Sandbox {
+						mode = "SANDBOX"
+					}
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", a.ID, a.Name, mode, a.CreatedAt.Format(time.RFC3339))
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func appShowCmd(env Env) *cobra.Command {
+	var asJSON, showKey bool
+	cmd := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show an application's settings (and, with --show-key, its API key)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := appID(args[0])
+			if err != nil {
+				return err
+			}
+			return withApps(cmd, env, func(in *instance) error {
+				a, err := in.apps.Get(cmd.Context(), id)
+				if err != nil {
+					return cliError(err, id)
+				}
+				key := ""
+				if showKey {
+					if key, err = in.apps.Reveal(a); err != nil {
+						return err
+					}
+				}
+				if asJSON {
+					return printJSON(env.Stdout, toJSON(a, key))
+				}
+				printApp(env.Stdout, a, key)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&showKey, "show-key", false, "also print the API key")
+	return cmd
+}
+
+func appRotateCmd(env Env) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "rotate-key ID",
+		Short: "Give an application a new API key; the old key stops working at once",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := appID(args[0])
+			if err != nil {
+				return err
+			}
+			return withApps(cmd, env, func(in *instance) error {
+				a, key, err := in.apps.RotateKey(cmd.Context(), id)
+				if err != nil {
+					return cliError(err, id)
+				}
+				if asJSON {
+					return printJSON(env.Stdout, toJSON(a, key))
+				}
+				printApp(env.Stdout, a, key)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func appUpdateCmd(env Env) *cobra.Command {
+	var asJSON bool
+	var u apps.Update
+	var name, callbackURL, callbackMethod, contactEmail string
+	var tokenLength, totpDigits, totpPeriod, totpWindow int
+	var sandbox, sms, calls, bypass bool
+	cmd := &cobra.Command{
+		Use:   "update ID [flags]",
+		Short: "Change an application's settings",
+		Long:  "Change an application's settings. Only the flags given change.",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := appID(args[0])
+			if err != nil {
+				return err
+			}
+			changed := cmd.Flags().Changed
+			if changed("name") {
+				u.Name = &name
+			}
+			if changed("sandbox") {
+				u.Sandbox = &sandbox
+			}
+			if changed("token-length") {
+				u.TokenLength = &tokenLength
+			}
+			if changed("totp-digits") {
+				u.TOTPDigits = &totpDigits
+			}
+			if changed("totp-period") {
+				u.TOTPPeriod = &totpPeriod
+			}
+			if changed("totp-window") {
+				u.TOTPSkew = &totpWindow
+			}
+			if changed("sms") {
+				u.SMSEnabled = &sms
+			}
+			if changed("calls") {
+				u.CallEnabled = &calls
+			}
+			if changed("unconfirmed-bypass") {
+				u.UnconfirmedBypass = &bypass
+			}
+			if changed("callback-url") {
+				u.CallbackURL = &callbackURL
+			}
+			if changed("callback-method") {
+				u.CallbackMethod = &callbackMethod
+			}
+			if changed("contact-email") {
+				u.ContactEmail = &contactEmail
+			}
+			return withApps(cmd, env, func(in *instance) error {
+				a, err := in.apps.Update(cmd.Context(), id, u)
+				if err != nil {
+					return cliError(err, id)
+				}
+				if asJSON {
+					return printJSON(env.Stdout, toJSON(a, ""))
+				}
+				printApp(env.Stdout, a, "")
+				return nil
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&name, "name", "", "application name")
+	f.BoolVar(&sandbox, "sandbox", false, "sandbox mode (deliver nothing; token 0000000 always verifies)")
+	f.IntVar(&tokenLength, "token-length", 7, "digits of SMS, call and email codes, 6 to 10")
+	f.IntVar(&totpDigits, "totp-digits", 6, "digits of authenticator codes for new enrolments, 6 to 8")
+	f.IntVar(&totpPeriod, "totp-period", 30, "seconds per authenticator code for new enrolments, 10 to 120")
+	f.IntVar(&totpWindow, "totp-window", 1, "authenticator steps accepted either side of now, 0 to 3")
+	f.BoolVar(&sms, "sms", true, "allow SMS codes (--sms=false to disable)")
+	f.BoolVar(&calls, "calls", true, "allow voice call codes (--calls=false to disable)")
+	f.BoolVar(&bypass, "unconfirmed-bypass", false, "old Authy semantics: without force=true, users who never verified pass any token (unsafe)")
+	f.StringVar(&callbackURL, "callback-url", "", "URL for OneTouch callbacks (empty to remove)")
+	f.StringVar(&callbackMethod, "callback-method", "POST", "callback method: POST (JSON body) or GET")
+	f.StringVar(&contactEmail, "contact-email", "", "owner's email, told when callbacks are disabled")
+	f.BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}

@@ -1,0 +1,101 @@
+// Command twofold is a self-hosted two-factor authentication server that speaks the Authy API.
+//
+//	twofold serve                  run the server (SQLite in ./twofold-data)
+//	twofold app create --name Shop make an application and print its API key
+//	twofold outbox                 read the messages (codes) that would have been sent
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	env := Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	if err := run(ctx, os.Args[1:], env); err != nil {
+		fmt.Fprintln(os.Stderr, "twofold:", err)
+		os.Exit(1)
+	}
+}
+
+// Env is what a run of the program sees of the world, so tests can run it in-process.
+type Env struct {
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+	// Ready, if set, is called with the server's address once it is listening.
+	Ready func(addr string)
+}
+
+// run executes the command line args (without the program name).
+func run(ctx context.Context, args []string, env Env) error {
+	root := &cobra.Command{
+		Use:           "twofold",
+		Short:         "Self-hosted two-factor authentication with the Authy API",
+		Long:          "Twofold is a self-hosted two-factor authentication service that speaks the Authy REST API:\nchange your Authy client's API host to a Twofold server and keep your code.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetArgs(args)
+	root.SetOut(env.Stdout)
+	root.SetErr(env.Stderr)
+	root.PersistentFlags().String("data-dir", envOr(env, "TWOFOLD_DATA_DIR", "./twofold-data"),
+		"directory holding the database and master key (env TWOFOLD_DATA_DIR)")
+	root.AddCommand(serveCmd(env), appCmd(env), outboxCmd(env))
+	err := root.ExecuteContext(ctx)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+func envOr(env Env, name, def string) string {
+	if v := env.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// envDuration and envInt give flag defaults from the environment; validEnv reports a value that
+// does not parse, since a flag default cannot fail.
+func envDuration(env Env, name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(env.Getenv(name)); err == nil {
+		return d
+	}
+	return def
+}
+
+func envInt(env Env, name string, def int) int {
+	if n, err := strconv.Atoi(env.Getenv(name)); err == nil {
+		return n
+	}
+	return def
+}
+
+func validEnv(env Env, durations, ints []string) error {
+	for _, name := range durations {
+		if v := env.Getenv(name); v != "" {
+			if _, err := time.ParseDuration(v); err != nil {
+				return fmt.Errorf("%s=%q is not a duration (such as 10m)", name, v)
+			}
+		}
+	}
+	for _, name := range ints {
+		if v := env.Getenv(name); v != "" {
+			if _, err := strconv.Atoi(v); err != nil {
+				return fmt.Errorf("%s=%q is not a number", name, v)
+			}
+		}
+	}
+	return nil
+}

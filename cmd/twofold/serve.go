@@ -1,0 +1,235 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/time/rate"
+
+	"github.com/twofold-auth/twofold/internal/apps"
+	"github.com/twofold-auth/twofold/internal/authyapi"
+	"github.com/twofold-auth/twofold/internal/metrics"
+	"github.com/twofold-auth/twofold/internal/users"
+	"github.com/twofold-auth/twofold/internal/verify"
+)
+
+func serveCmd(env Env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the Twofold server",
+		Long: `Run the Twofold server: the Authy-compatible API under /protected/json, /healthz and /metrics.
+
+Everything is kept in the data directory: an SQLite database and a master key file (0600) that
+seals secrets at rest. On first start an application is created so the API is callable at once.
+Every flag can also be set with the environment variable shown.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return serve(cmd, env) },
+	}
+	f := cmd.Flags()
+	f.String("addr", envOr(env, "TWOFOLD_ADDR", "127.0.0.1:8080"), "address to listen on (env TWOFOLD_ADDR)")
+	f.String("public-url", envOr(env, "TWOFOLD_PUBLIC_URL", ""), "base URL clients reach this server at, for links such as QR codes; default: from each request's Host (env TWOFOLD_PUBLIC_URL)")
+	f.Duration("code-ttl", envDuration(env, "TWOFOLD_CODE_TTL", 10*time.Minute), "how long an SMS, call or email code stays valid (env TWOFOLD_CODE_TTL)")
+	f.Int("code-attempts", envInt(env, "TWOFOLD_CODE_ATTEMPTS", 5), "wrong tries a code survives (env TWOFOLD_CODE_ATTEMPTS)")
+	f.String("limit-failures", envOr(env, "TWOFOLD_LIMIT_FAILURES", "10/15m"), "failed verifications allowed per user, N/DURATION or off (env TWOFOLD_LIMIT_FAILURES)")
+	f.String("limit-sends", envOr(env, "TWOFOLD_LIMIT_SENDS", "5/10m"), "codes sent per user (SMS, call, email), N/DURATION or off (env TWOFOLD_LIMIT_SENDS)")
+	f.String("rate-limit", envOr(env, "TWOFOLD_RATE_LIMIT", "200/1s"), "API requests per API key, N/DURATION or off (env TWOFOLD_RATE_LIMIT)")
+	f.String("log-format", envOr(env, "TWOFOLD_LOG_FORMAT", "text"), "log format: text or json (env TWOFOLD_LOG_FORMAT)")
+	f.String("log-level", envOr(env, "TWOFOLD_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env TWOFOLD_LOG_LEVEL)")
+	f.Duration("shutdown-timeout", 15*time.Second, "how long to let in-flight requests finish on SIGINT/SIGTERM")
+	return cmd
+}
+
+func serve(cmd *cobra.Command, env Env) error {
+	ctx := cmd.Context()
+	f := cmd.Flags()
+	if err := validEnv(env, []string{"TWOFOLD_CODE_TTL"}, []string{"TWOFOLD_CODE_ATTEMPTS"}); err != nil {
+		return err
+	}
+	log, err := newLogger(cmd, env)
+	if err != nil {
+		return err
+	}
+	cfg := verify.DefaultConfig()
+	cfg.CodeTTL, _ = f.GetDuration("code-ttl")
+	cfg.MaxAttempts, _ = f.GetInt("code-attempts")
+	if cfg.CodeTTL <= 0 || cfg.MaxAttempts <= 0 {
+		return errors.New("--code-ttl and --code-attempts must be positive")
+	}
+	for flag, dst := range map[string]*verify.Limit{"limit-failures": &cfg.FailureLimit, "limit-sends": &cfg.SendLimit} {
+		v, _ := f.GetString(flag)
+		if *dst, err = parseLimit(v); err != nil {
+			return fmt.Errorf("--%s: %w", flag, err)
+		}
+	}
+	rateText, _ := f.GetString("rate-limit")
+	apiRate, err := parseLimit(rateText)
+	if err != nil {
+		return fmt.Errorf("--rate-limit: %w", err)
+	}
+
+	in, err := open(ctx, cmd, env, log)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	if in.createdKey {
+		log.Info("created master key", "file", in.dataDir+"/master.key", "note", "back it up: without it sealed secrets cannot be read")
+	}
+	if err := announceApps(ctx, in, env, log); err != nil {
+		return err
+	}
+
+	m := metrics.New()
+	usage := apps.NewUsageRecorder(in.store, log)
+	api := authyapi.New(in.apps, users.New(in.store, in.now), verify.New(in.store, in.outbox, in.keys, cfg, in.now),
+		usage, m, log, authyapi.Config{
+			PublicURL:  mustString(f, "public-url"),
+			RatePerKey: perSecond(apiRate),
+			Burst:      apiRate.N,
+		}, in.now)
+	mux := http.NewServeMux()
+	api.Routes(mux)
+	mux.Handle("GET /metrics", m.Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if err := in.store.Ping(r.Context()); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			json.NewEncoder(w).Encode(map[string]string{"status": "unavailable", "error": "database not answering"})
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]string{"status": "ok"})
+	})
+
+	addr, _ := f.GetString("addr")
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           authyapi.Handler(mux, m, log),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() { defer close(done); usage.Run(bg, 2*time.Second) }()
+	go sweep(bg, in, log)
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("twofold listening", "addr", "http://"+ln.Addr().String(), "data_dir", in.dataDir)
+	if env.Ready != nil {
+		env.Ready(ln.Addr().String())
+	}
+
+	select {
+	case err := <-serveErr:
+		stopBG()
+		<-done
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	timeout, _ := f.GetDuration("shutdown-timeout")
+	log.Info("shutting down: finishing in-flight requests", "timeout", timeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	stopBG()
+	<-done // the usage recorder flushes on its way out
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// announceApps makes the first application on a fresh data directory and says, once, how to
+// get its key; and warns about sandbox applications, which accept a fixed token.
+func announceApps(ctx context.Context, in *instance, env Env, log *slog.Logger) error {
+	first, created, err := in.apps.EnsureFirst(ctx)
+	if err != nil {
+		return fmt.Errorf("first application: %w", err)
+	}
+	if created {
+		log.Info("created the first application", "app_id", first.ID, "name", first.Name)
+		fmt.Fprintf(env.Stderr, `
+  Twofold is ready. Your first application is %q (id %d).
+  Print its API key with:
+
+      twofold app show %d --show-key --data-dir %s
+
+  then point your Authy client at this server with that key.
+
+`, first.Name, first.ID, first.ID, in.dataDir)
+	}
+	list, err := in.apps.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range list {
+		if a.Sandbox {
+			log.Warn("sandbox application: nothing is delivered and the token 0000000 verifies for every user", "app_id", a.ID, "name", a.Name)
+		}
+	}
+	return nil
+}
+
+// sweep deletes expired codes, counters and QR links every minute.
+func sweep(ctx context.Context, in *instance, log *slog.Logger) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := in.store.Sweep(ctx, in.now()); err != nil {
+				log.Warn("sweep expired rows", "err", err)
+			} else if n > 0 {
+				log.Debug("swept expired rows", "rows", n)
+			}
+		}
+	}
+}
+
+func newLogger(cmd *cobra.Command, env Env) (*slog.Logger, error) {
+	format, _ := cmd.Flags().GetString("log-format")
+	levelText, _ := cmd.Flags().GetString("log-level")
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(levelText)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch strings.ToLower(format) {
+	case "json":
+		return slog.New(slog.NewJSONHandler(env.Stderr, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(env.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format must be text or json, not %q", format)
+}
+
+func perSecond(l verify.Limit) rate.Limit {
+	if l.N <= 0 {
+		return 0
+	}
+	return rate.Limit(float64(l.N) / l.Window.Seconds())
+}
+
+func mustString(f interface{ GetString(string) (string, error) }, name string) string {
+	v, _ := f.GetString(name)
+	return v
+}

@@ -1,0 +1,306 @@
+// Package apps manages customer applications: their API keys (sealed at rest, found by keyed
+// hash) and their settings.
+package apps
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/mail"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/twofold-auth/twofold/internal/seal"
+	"github.com/twofold-auth/twofold/internal/twofold"
+)
+
+// Store is what the service needs from persistence.
+type Store interface {
+	CreateApp(ctx context.Context, a *twofold.App) error
+	UpdateApp(ctx context.Context, a twofold.App) error
+	GetApp(ctx context.Context, id int64) (twofold.App, error)
+	AppByKeyMAC(ctx context.Context, mac []byte) (twofold.App, error)
+	ListApps(ctx context.Context) ([]twofold.App, error)
+	CountUsers(ctx context.Context, appID int64) (int64, error)
+	Usage(ctx context.Context, appID int64, since time.Time) ([]twofold.Usage, error)
+}
+
+// Service creates, finds and changes applications.
+type Service struct {
+	store Store
+	keys  *seal.Keyring
+	now   func() time.Time
+}
+
+// New returns a Service. now may be nil for time.Now.
+func New(store Store, keys *seal.Keyring, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{store: store, keys: keys, now: now}
+}
+
+// ErrInvalid wraps every validation failure of an input.
+var ErrInvalid = errors.New("invalid")
+
+const keyAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+// KeyLength is the length of an API key, as Authy's were.
+const KeyLength = 32
+
+// NewAPIKey returns a random 32-character alphanumeric key (about 190 bits).
+func NewAPIKey() string {
+	b := make([]byte, KeyLength)
+	for i := range b {
+		// Rejection sampling keeps every character equally likely.
+		for {
+			var r [1]byte
+			if _, err := rand.Read(r[:]); err != nil {
+				panic("apps: crypto/rand failed: " + err.Error())
+			}
+			if int(r[0]) < 256/len(keyAlphabet)*len(keyAlphabet) {
+				b[i] = keyAlphabet[int(r[0])%len(keyAlphabet)]
+				break
+			}
+		}
+	}
+	return string(b)
+}
+
+// ValidAPIKey reports whether k has the shape of an Authy API key: 32 ASCII letters and digits.
+func ValidAPIKey(k string) bool {
+	if len(k) != KeyLength {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if !strings.ContainsRune(keyAlphabet, rune(k[i])) {
+			return false
+		}
+	}
+	return true
+}
+
+// CreateParams describe a new application.
+type CreateParams struct {
+	Name    string
+	APIKey  string // optional: import an existing Authy key
+	Sandbox bool
+}
+
+// Create makes an application and returns it with its API key in clear; the key is not
+// recoverable from the app later except by an operator with the master key (Reveal).
+func (s *Service) Create(ctx context.Context, p CreateParams) (twofold.App, string, error) {
+	name := strings.TrimSpace(p.Name)
+	if err := validName(name); err != nil {
+		return twofold.App{}, "", err
+	}
+	key := p.APIKey
+	if key == "" {
+		key = NewAPIKey()
+	} else if !ValidAPIKey(key) {
+		return twofold.App{}, "", fmt.Errorf("%w: an API key is 32 letters and digits", ErrInvalid)
+	}
+	now := s.now().UTC()
+	a := twofold.App{Name: name, Sandbox: p.Sandbox, Settings: twofold.DefaultSettings(), CreatedAt: now, UpdatedAt: now}
+	s.setKey(&a, key)
+	if err := s.store.CreateApp(ctx, &a); err != nil {
+		if errors.Is(err, twofold.ErrConflict) {
+			return twofold.App{}, "", fmt.Errorf("%w: that API key belongs to another application", ErrInvalid)
+		}
+		return twofold.App{}, "", err
+	}
+	return a, key, nil
+}
+
+func (s *Service) setKey(a *twofold.App, key string) {
+	a.KeyMAC = s.keys.Lookup(key)
+	// The sealed key is bound to its lookup hash: a ciphertext moved to another row won't open.
+	a.KeySealed = s.keys.Seal([]byte(key), keyAD(a.KeyMAC))
+}
+
+func keyAD(mac []byte) string { return fmt.Sprintf("app-key:%x", mac) }
+
+// Reveal returns the application's API key in clear.
+func (s *Service) Reveal(a twofold.App) (string, error) {
+	key, err := s.keys.Open(a.KeySealed, keyAD(a.KeyMAC))
+	if err != nil {
+		return "", fmt.Errorf("open API key of app %d: %w", a.ID, err)
+	}
+	return string(key), nil
+}
+
+// RotateKey gives the application a new API key; the old one stops working at once.
+func (s *Service) RotateKey(ctx context.Context, id int64) (twofold.App, string, error) {
+	a, err := s.store.GetApp(ctx, id)
+	if err != nil {
+		return twofold.App{}, "", err
+	}
+	key := NewAPIKey()
+	s.setKey(&a, key)
+	a.UpdatedAt = s.now().UTC()
+	if err := s.store.UpdateApp(ctx, a); err != nil {
+		return twofold.App{}, "", err
+	}
+	return a, key, nil
+}
+
+// Authenticate returns the application whose API key is key.
+func (s *Service) Authenticate(ctx context.Context, key string) (twofold.App, error) {
+	if !ValidAPIKey(key) {
+		return twofold.App{}, twofold.ErrNotFound
+	}
+	return s.store.AppByKeyMAC(ctx, s.keys.Lookup(key))
+}
+
+// Get returns one application.
+func (s *Service) Get(ctx context.Context, id int64) (twofold.App, error) { return s.store.GetApp(ctx, id) }
+
+// List returns every application.
+func (s *Service) List(ctx context.Context) ([]twofold.App, error) { return s.store.ListApps(ctx) }
+
+// Update is a partial change: nil fields stay as they are.
+type Update struct {
+	Name              *string
+	Sandbox           *bool
+	TokenLength       *int
+	TOTPDigits        *int
+	TOTPPeriod        *int
+	TOTPSkew          *int
+	SMSEnabled        *bool
+	CallEnabled       *bool
+	UnconfirmedBypass *bool
+	CallbackURL       *string
+	CallbackMethod    *string
+	ContactEmail      *string
+}
+
+// Update applies u to application id after validating every field.
+func (s *Service) Update(ctx context.Context, id int64, u Update) (twofold.App, error) {
+	a, err := s.store.GetApp(ctx, id)
+	if err != nil {
+		return twofold.App{}, err
+	}
+	set(&a.Name, u.Name)
+	set(&a.Sandbox, u.Sandbox)
+	set(&a.TokenLength, u.TokenLength)
+	set(&a.TOTPDigits, u.TOTPDigits)
+	set(&a.TOTPPeriod, u.TOTPPeriod)
+	set(&a.TOTPSkew, u.TOTPSkew)
+	set(&a.SMSEnabled, u.SMSEnabled)
+	set(&a.CallEnabled, u.CallEnabled)
+	set(&a.UnconfirmedBypass, u.UnconfirmedBypass)
+	set(&a.CallbackURL, u.CallbackURL)
+	set(&a.CallbackMethod, u.CallbackMethod)
+	set(&a.ContactEmail, u.ContactEmail)
+	a.Name = strings.TrimSpace(a.Name)
+	a.CallbackURL = strings.TrimSpace(a.CallbackURL)
+	a.ContactEmail = strings.TrimSpace(a.ContactEmail)
+	a.CallbackMethod = strings.ToUpper(strings.TrimSpace(a.CallbackMethod))
+	if err := validate(a); err != nil {
+		return twofold.App{}, err
+	}
+	a.UpdatedAt = s.now().UTC()
+	if err := s.store.UpdateApp(ctx, a); err != nil {
+		return twofold.App{}, err
+	}
+	return a, nil
+}
+
+// set overwrites *dst with *src when src is given.
+func set[T any](dst, src *T) {
+	if src != nil {
+		*dst = *src
+	}
+}
+
+func validName(name string) error {
+	if name == "" || len(name) > 100 {
+		return fmt.Errorf("%w: name must be 1 to 100 characters", ErrInvalid)
+	}
+	return nil
+}
+
+func validate(a twofold.App) error {
+	if err := validName(a.Name); err != nil {
+		return err
+	}
+	switch {
+	case a.TokenLength < 6 || a.TokenLength > 10:
+		return fmt.Errorf("%w: token length must be 6 to 10", ErrInvalid)
+	case a.TOTPDigits < 6 || a.TOTPDigits > 8:
+		return fmt.Errorf("%w: TOTP digits must be 6 to 8", ErrInvalid)
+	case a.TOTPPeriod < 10 || a.TOTPPeriod > 120:
+		return fmt.Errorf("%w: TOTP period must be 10 to 120 seconds", ErrInvalid)
+	case a.TOTPSkew < 0 || a.TOTPSkew > 3:
+		return fmt.Errorf("%w: TOTP window must be 0 to 3 steps", ErrInvalid)
+	case a.CallbackMethod != "POST" && a.CallbackMethod != "GET":
+		return fmt.Errorf("%w: callback method must be POST or GET", ErrInvalid)
+	}
+	if a.CallbackURL != "" {
+		u, err := url.Parse(a.CallbackURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%w: callback URL must be an absolute http(s) URL", ErrInvalid)
+		}
+	}
+	if a.ContactEmail != "" {
+		if _, err := mail.ParseAddress(a.ContactEmail); err != nil {
+			return fmt.Errorf("%w: contact email is not an email address", ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// EnsureFirst creates a first application when there is none, so a fresh server is callable at
+// once. It returns the app and true when it made one.
+func (s *Service) EnsureFirst(ctx context.Context) (twofold.App, bool, error) {
+	list, err := s.store.ListApps(ctx)
+	if err != nil {
+		return twofold.App{}, false, err
+	}
+	if len(list) > 0 {
+		return list[0], false, nil
+	}
+	a, _, err := s.Create(ctx, CreateParams{Name: "My first app"})
+	if err != nil {
+		return twofold.App{}, false, err
+	}
+	return a, true, nil
+}
+
+// Stats is what app/stats reports: users now, and a year of monthly counters.
+type Stats struct {
+	TotalUsers int64
+	Months     []twofold.Usage // oldest first, one per month from the app's creation (at most 12), zeros included
+}
+
+// Stats returns the application's statistics.
+func (s *Service) Stats(ctx context.Context, a twofold.App) (Stats, error) {
+	total, err := s.store.CountUsers(ctx, a.ID)
+	if err != nil {
+		return Stats{}, err
+	}
+	now := s.now().UTC()
+	first := time.Date(now.Year(), now.Month()-11, 1, 0, 0, 0, 0, time.UTC)
+	if created := a.CreatedAt.UTC(); created.After(first) {
+		first = time.Date(created.Year(), created.Month(), 1, 0, 0, 0, 0, time.UTC)
+	}
+	rows, err := s.store.Usage(ctx, a.ID, first)
+	if err != nil {
+		return Stats{}, err
+	}
+	byMonth := map[[2]int]twofold.Usage{}
+	for _, u := range rows {
+		byMonth[[2]int{u.Year, u.Month}] = u
+	}
+	var months []twofold.Usage
+	for m := first; !m.After(now); m = m.AddDate(0, 1, 0) {
+		u, ok := byMonth[[2]int{m.Year(), int(m.Month())}]
+		if !ok {
+			u = twofold.Usage{Year: m.Year(), Month: int(m.Month())}
+		}
+		months = append(months, u)
+	}
+	return Stats{TotalUsers: total, Months: months}, nil
+}

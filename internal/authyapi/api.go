@@ -1,0 +1,230 @@
+// Package authyapi is the Authy REST API on the wire: parameter decoding from every encoding
+// the client libraries use, API-key authentication, the routes, and the exact response bodies
+// and error envelope those libraries expect (see shared/spec/authy-api.md). It holds no business
+// rules; it translates to and from the domain services.
+package authyapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/twofold-auth/twofold/internal/apps"
+	"github.com/twofold-auth/twofold/internal/metrics"
+	"github.com/twofold-auth/twofold/internal/twofold"
+	"github.com/twofold-auth/twofold/internal/users"
+	"github.com/twofold-auth/twofold/internal/verify"
+)
+
+// MaxBody bounds a request body; Authy requests are small, even approval requests with logos.
+const MaxBody = 256 << 10
+
+// Config tunes the API.
+type Config struct {
+	// PublicURL is the base URL clients reach this server at, for links in responses (the QR
+	// code). Empty means derive it from each request's Host.
+	PublicURL string
+	// RatePerKey limits requests per application: Rate requests per second with bursts of Burst.
+	// A zero Rate disables the limit.
+	RatePerKey rate.Limit
+	Burst      int
+}
+
+// API serves the Authy-compatible endpoints.
+type API struct {
+	apps    *apps.Service
+	users   *users.Service
+	verify  *verify.Service
+	usage   *apps.UsageRecorder
+	metrics *metrics.Metrics
+	log     *slog.Logger
+	cfg     Config
+	now     func() time.Time
+
+	mu       sync.Mutex
+	limiters map[int64]*rate.Limiter
+}
+
+// New returns the API. now may be nil for time.Now.
+func New(a *apps.Service, u *users.Service, v *verify.Service, usage *apps.UsageRecorder, m *metrics.Metrics, log *slog.Logger, cfg Config, now func() time.Time) *API {
+	if now == nil {
+		now = time.Now
+	}
+	return &API{apps: a, users: u, verify: v, usage: usage, metrics: m, log: log, cfg: cfg, now: now, limiters: map[int64]*rate.Limiter{}}
+}
+
+// call is one authenticated API request: the caller's application and its merged parameters.
+type call struct {
+	app    twofold.App
+	params Params
+}
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request, c *call) error
+
+// Routes registers the API's routes on mux.
+func (a *API) Routes(mux *http.ServeMux) {
+	const p = "/protected/json"
+	a.handle(mux, "POST "+p+"/users/new", a.createUser)
+	a.handle(mux, "GET "+p+"/users/{id}/status", a.userStatus)
+	a.handle(mux, "GET "+p+"/users/{id}/phone_number", a.userPhone)
+	// One pattern for the POST user actions: users/{id}/delete and users/delete/{id} would
+	// otherwise be ambiguous patterns for the mux.
+	a.handle(mux, "POST "+p+"/users/{a}/{b}", a.userAction)
+	a.handle(mux, "GET "+p+"/sms/{id}", a.sendCode(twofold.SMS))
+	a.handle(mux, "GET "+p+"/call/{id}", a.sendCode(twofold.Call))
+	a.handle(mux, "POST "+p+"/email/{id}", a.sendCode(twofold.Email))
+	a.handle(mux, "GET "+p+"/verify/{token}/{id}", a.verifyToken)
+	a.handle(mux, "GET "+p+"/app/details", a.appDetails)
+	a.handle(mux, "GET "+p+"/app/stats", a.appStats)
+	mux.HandleFunc("GET /qr/{file}", a.qrImage)
+}
+
+// handle wraps an authenticated handler: decode parameters, find the application by its key,
+// apply the per-key rate limit, count the call, and turn errors into the Authy envelope.
+func (a *API) handle(mux *http.ServeMux, pattern string, h handlerFunc) {
+	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		params, err := ParseParams(r, MaxBody)
+		if err != nil {
+			a.fail(w, r, decodeError(err))
+			return
+		}
+		key := r.Header.Get("X-Authy-API-Key")
+		if key == "" {
+			key, _ = params.String("api_key")
+		}
+		app, err := a.apps.Authenticate(r.Context(), key)
+		if errors.Is(err, twofold.ErrNotFound) {
+			a.fail(w, r, errInvalidKey)
+			return
+		}
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		if !a.allow(app.ID) {
+			a.metrics.Limited.WithLabelValues("api_key").Inc()
+			a.fail(w, r, twofold.ErrLimit("request rate limit for this API key", time.Second))
+			return
+		}
+		a.usage.Add(app.ID, a.now(), twofold.UsageAPICalls)
+		if err := h(w, r, &call{app: app, params: params}); err != nil {
+			a.fail(w, r, err)
+		}
+	})
+}
+
+func decodeError(err error) error {
+	if errors.Is(err, ErrBodyTooLarge) {
+		return errBodyTooLarge
+	}
+	var pe *ParseError
+	if errors.As(err, &pe) {
+		return twofold.Errorf(twofold.CodeInvalidEncoding, "Invalid request: %s", pe.Reason)
+	}
+	return err
+}
+
+// fail writes err as the Authy envelope. Errors that are not domain errors are internal: they
+// are logged with the request and answered without detail.
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	e, ok := asDomain(err)
+	switch {
+	case ok && e == errBodyTooLarge:
+		writeErrorStatus(w, http.StatusRequestEntityTooLarge, e)
+		return
+	case ok:
+		if e.Code == twofold.CodeRateLimited && r.Pattern != "" && !strings.Contains(e.Message, "API key") {
+			a.metrics.Limited.WithLabelValues(limitName(r)).Inc()
+		}
+		writeError(w, e)
+		return
+	case errors.Is(err, context.Canceled):
+		return // the client went away
+	}
+	a.log.ErrorContext(r.Context(), "request failed", "route", r.Pattern, "err", err)
+	writeErrorStatus(w, http.StatusInternalServerError, errInternal)
+}
+
+func limitName(r *http.Request) string {
+	if strings.Contains(r.Pattern, "/verify/") {
+		return "verify_failures"
+	}
+	return "sends"
+}
+
+// allow applies the per-API-key token bucket.
+func (a *API) allow(appID int64) bool {
+	if a.cfg.RatePerKey <= 0 {
+		return true
+	}
+	a.mu.Lock()
+	l, ok := a.limiters[appID]
+	if !ok {
+		l = rate.NewLimiter(a.cfg.RatePerKey, max(a.cfg.Burst, 1))
+		a.limiters[appID] = l
+	}
+	a.mu.Unlock()
+	return l.Allow()
+}
+
+// pathID parses a decimal Authy id from the path; anything else is no user at all.
+func pathID(r *http.Request, name string) (int64, bool) {
+	id, err := strconv.ParseInt(r.PathValue(name), 10, 64)
+	return id, err == nil && id > 0
+}
+
+// Handler wraps the mux with what every request needs: tolerance of a doubled leading slash
+// (clients concatenate base URL and path), JSON 404/405 bodies, panic recovery and metrics.
+func Handler(mux *http.ServeMux, m *metrics.Metrics, log *slog.Logger) http.Handler {
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if allowed := allowedMethods(mux, r); len(allowed) > 0 {
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+			writeErrorStatus(w, http.StatusMethodNotAllowed, errMethod)
+			return
+		}
+		writeErrorStatus(w, http.StatusNotFound, errNotFound)
+	})
+	var h http.Handler = mux
+	h = m.Instrument(h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.Error("panic serving request", "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				writeErrorStatus(w, http.StatusInternalServerError, errInternal)
+			}
+		}()
+		if strings.HasPrefix(r.URL.Path, "//") {
+			r.URL.Path = "/" + strings.TrimLeft(r.URL.Path, "/")
+			r.URL.RawPath = ""
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// allowedMethods lists the methods the mux would route r's path with, other than the catch-all.
+func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
+	var allowed []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch} {
+		if m == r.Method {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" {
+			allowed = append(allowed, m)
+		}
+	}
+	return allowed
+}

@@ -1,0 +1,91 @@
+package authyapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/twofold-auth/twofold/internal/twofold"
+)
+
+// statusOf maps Authy error codes to the HTTP status Authy answered them with (spec section 7).
+// Codes not listed are 400: a client's mistake, never a 5xx that would make go-authy retry a
+// non-idempotent call.
+var statusOf = map[twofold.Code]int{
+	twofold.CodeInvalidAPIKey:    http.StatusUnauthorized,
+	twofold.CodeRateLimited:      http.StatusTooManyRequests,
+	twofold.CodeUserDoesNotExist: http.StatusNotFound,
+	twofold.CodeTokenReused:      http.StatusUnauthorized,
+	twofold.CodeTokenInvalid:     http.StatusUnauthorized,
+	twofold.CodeUserNotFound:     http.StatusNotFound,
+}
+
+// writeJSON writes v compactly (authy-python matches `"token":"is valid"` as raw bytes).
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		status = http.StatusInternalServerError
+		buf.Reset()
+		buf.WriteString(`{"message":"An error occurred","success":false,"errors":{"message":"An error occurred"},"error_code":"60000"}`)
+	}
+	body := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// writeError writes the Authy error envelope for a domain error:
+//
+//	{"message":M,"success":false,"errors":{"message":M,...fields},"error_code":"600NN",...fields}
+//
+// error_code is a string (authy-java parses it with getString) and errors' values are strings
+// (go-authy decodes map[string]string).
+func writeError(w http.ResponseWriter, e *twofold.Error) {
+	status, ok := statusOf[e.Code]
+	if !ok {
+		status = http.StatusBadRequest
+	}
+	writeErrorStatus(w, status, e)
+}
+
+func writeErrorStatus(w http.ResponseWriter, status int, e *twofold.Error) {
+	body := map[string]any{}
+	errs := map[string]string{"message": e.Message}
+	for k, v := range e.Fields {
+		body[k] = v
+		errs[k] = v
+	}
+	if e.Token != "" {
+		body["token"] = e.Token
+	}
+	body["message"] = e.Message
+	body["success"] = false
+	body["errors"] = errs
+	body["error_code"] = strconv.Itoa(int(e.Code))
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(e.RetryAfter.Seconds()+0.999)))
+	}
+	writeJSON(w, status, body)
+}
+
+// asDomain extracts the *twofold.Error from err, if it is one.
+func asDomain(err error) (*twofold.Error, bool) {
+	var e *twofold.Error
+	ok := errors.As(err, &e)
+	return e, ok
+}
+
+var (
+	errInternal     = twofold.Errorf(twofold.CodeInternal, "An error occurred")
+	errNotFound     = twofold.Errorf(twofold.CodeInternal, "Resource not found")
+	errMethod       = twofold.Errorf(twofold.CodeInvalidRequest, "Method not allowed")
+	errInvalidKey   = twofold.Errorf(twofold.CodeInvalidAPIKey, "Invalid API key")
+	errBodyTooLarge = twofold.Errorf(twofold.CodeInvalidRequest, "Request body too large")
+)

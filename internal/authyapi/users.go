@@ -1,0 +1,166 @@
+package authyapi
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/twofold-auth/twofold/internal/phone"
+	"github.com/twofold-auth/twofold/internal/twofold"
+	"github.com/twofold-auth/twofold/internal/users"
+)
+
+type okMessage struct {
+	Message string `json:"message"`
+	Success bool   `json:"success"`
+}
+
+// createUser: POST users/new with user[email], user[cellphone], user[country_code] (spec 2.1).
+func (a *API) createUser(w http.ResponseWriter, r *http.Request, c *call) error {
+	u, _, err := a.users.Register(r.Context(), c.app.ID, users.Contact{
+		Email:       param(c.params, "user", "email"),
+		Cellphone:   param(c.params, "user", "cellphone"),
+		CountryCode: param(c.params, "user", "country_code"),
+	})
+	if err != nil {
+		return err
+	}
+	type user struct {
+		ID int64 `json:"id"`
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Message string `json:"message"`
+		User    user   `json:"user"`
+		Success bool   `json:"success"`
+	}{"User created successfully.", user{u.ID}, true})
+	return nil
+}
+
+// param reads a user field nested (user[email]) or, failing that, at the top level (email):
+// both appear in the wild.
+func param(p Params, group, name string) string {
+	if v, ok := p.String(group, name); ok {
+		return v
+	}
+	v, _ := p.String(name)
+	return v
+}
+
+func (a *API) userStatus(w http.ResponseWriter, r *http.Request, c *call) error {
+	id, ok := pathID(r, "id")
+	if !ok {
+		return twofold.ErrUserNotFound()
+	}
+	st, err := a.users.Status(r.Context(), c.app.ID, id)
+	if err != nil {
+		return err
+	}
+	u := st.User
+	type status struct {
+		AuthyID         int64    `json:"authy_id"`
+		Confirmed       bool     `json:"confirmed"`
+		Registered      bool     `json:"registered"`
+		CountryCode     int      `json:"country_code"`
+		PhoneNumber     string   `json:"phone_number"`
+		Email           string   `json:"email"`
+		Devices         []string `json:"devices"`
+		HasHardToken    bool     `json:"has_hard_token"`
+		AccountDisabled bool     `json:"account_disabled"`
+		DetailedDevices []any    `json:"detailed_devices"`
+		DeletedDevices  []any    `json:"deleted_devices"`
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Status  status `json:"status"`
+		Message string `json:"message"`
+		Success bool   `json:"success"`
+	}{status{
+		AuthyID: u.ID, Confirmed: u.Confirmed, Registered: st.Registered, CountryCode: u.CountryCode,
+		PhoneNumber: number(u).MaskedLocal(), Email: u.Email, Devices: st.Devices,
+		DetailedDevices: []any{}, DeletedDevices: []any{},
+	}, "User status.", true})
+	return nil
+}
+
+func number(u twofold.User) phone.Number {
+	return phone.Number{CountryCode: u.CountryCode, National: u.Phone}
+}
+
+// userPhone: the migration export of a user's phone number (spec 2.8).
+func (a *API) userPhone(w http.ResponseWriter, r *http.Request, c *call) error {
+	id, ok := pathID(r, "id")
+	if !ok {
+		return twofold.ErrUserNotFound()
+	}
+	u, err := a.users.Get(r.Context(), c.app.ID, id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Message     string `json:"message"`
+		PhoneNumber string `json:"phone_number"`
+		CountryCode int    `json:"country_code"`
+		E164        string `json:"e164"`
+		Success     bool   `json:"success"`
+	}{"Phone number.", u.Phone, u.CountryCode, number(u).E164(), true})
+	return nil
+}
+
+// userAction dispatches POST users/{a}/{b}: users/delete/{id}, users/{id}/remove,
+// users/{id}/delete, users/{id}/register_activity, users/{id}/update, users/{id}/secret.
+func (a *API) userAction(w http.ResponseWriter, r *http.Request, c *call) error {
+	first, second := r.PathValue("a"), r.PathValue("b")
+	idText, action := first, second
+	if first == "delete" {
+		idText, action = second, "delete"
+	}
+	handler := map[string]func(http.ResponseWriter, *http.Request, *call, int64) error{
+		"delete":            a.deleteUser,
+		"remove":            a.deleteUser,
+		"register_activity": a.registerActivity,
+		"update":            a.updateUser,
+		"secret":            a.enrollAuthenticator,
+	}[action]
+	if handler == nil {
+		writeErrorStatus(w, http.StatusNotFound, errNotFound)
+		return nil
+	}
+	id, err := strconv.ParseInt(idText, 10, 64)
+	if err != nil || id <= 0 {
+		return twofold.ErrUserNotFound()
+	}
+	return handler(w, r, c, id)
+}
+
+func (a *API) deleteUser(w http.ResponseWriter, r *http.Request, c *call, id int64) error {
+	if err := a.users.Delete(r.Context(), c.app.ID, id); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, okMessage{"User removed from application", true})
+	return nil
+}
+
+func (a *API) registerActivity(w http.ResponseWriter, r *http.Request, c *call, id int64) error {
+	data, err := c.params.StringMap("data")
+	if err != nil {
+		return twofold.ErrInvalidParam("data", "must be a hash")
+	}
+	typ, _ := c.params.String("type")
+	ip, _ := c.params.String("user_ip")
+	if err := a.users.RegisterActivity(r.Context(), c.app.ID, id, typ, data, ip); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, okMessage{"Activity was created.", true})
+	return nil
+}
+
+func (a *API) updateUser(w http.ResponseWriter, r *http.Request, c *call, id int64) error {
+	_, err := a.users.Update(r.Context(), c.app.ID, id, users.Change{
+		Email:       param(c.params, "user", "email"),
+		Cellphone:   param(c.params, "user", "cellphone"),
+		CountryCode: param(c.params, "user", "country_code"),
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, okMessage{"User was updated successfully", true})
+	return nil
+}

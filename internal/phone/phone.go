@@ -1,0 +1,135 @@
+// Package phone parses and formats the phone numbers that arrive in Authy requests: a calling
+// code ("1", "+57", 1) and a national number written with dashes, dots, spaces or nothing.
+// It keeps github.com/nyaruka/phonenumbers behind one small surface.
+package phone
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/nyaruka/phonenumbers"
+)
+
+// Number is a validated phone number.
+type Number struct {
+	CountryCode int    // calling code, e.g. 1, 57
+	National    string // national significant number, digits only
+	Region      string // ISO 3166 region, e.g. "US"
+	Type        Type
+}
+
+// Type is the kind of line the numbering plan says a number is.
+type Type string
+
+const (
+	Mobile        Type = "mobile"
+	Landline      Type = "landline"
+	FixedOrMobile Type = "fixed_line_or_mobile"
+	VoIP          Type = "voip"
+	TollFree      Type = "toll_free"
+	Other         Type = "other"
+)
+
+var (
+	ErrCountryCode = errors.New("country code is invalid")
+	ErrNumber      = errors.New("phone number is invalid")
+)
+
+const maxInput = 64 // longer inputs are never phone numbers; bounds the parser's work
+
+// ParseCountryCode accepts a calling code as "1", "+1", "001" or " 57 ".
+func ParseCountryCode(s string) (int, error) {
+	s = strings.TrimSpace(s)
+	s = strings.TrimPrefix(s, "+")
+	if s == "" || len(s) > 5 {
+		return 0, ErrCountryCode
+	}
+	cc, err := strconv.Atoi(s)
+	if err != nil || cc <= 0 || cc > 999 || phonenumbers.GetRegionCodeForCountryCode(cc) == phonenumbers.UNKNOWN_REGION {
+		return 0, ErrCountryCode
+	}
+	return cc, nil
+}
+
+// Parse validates number (national digits with optional separators, or a full +E.164 number)
+// under calling code countryCode.
+func Parse(countryCode, number string) (Number, error) {
+	cc, err := ParseCountryCode(countryCode)
+	if err != nil {
+		return Number{}, err
+	}
+	number = strings.TrimSpace(number)
+	if number == "" || len(number) > maxInput {
+		return Number{}, ErrNumber
+	}
+	for _, r := range number {
+		if !strings.ContainsRune("0123456789 -.()+/", r) {
+			return Number{}, ErrNumber
+		}
+	}
+	in := number
+	if !strings.HasPrefix(in, "+") {
+		in = "+" + strconv.Itoa(cc) + " " + in
+	}
+	pn, err := phonenumbers.Parse(in, "")
+	if err != nil {
+		return Number{}, fmt.Errorf("%w: %v", ErrNumber, err)
+	}
+	if int(pn.GetCountryCode()) != cc || !phonenumbers.IsValidNumber(pn) {
+		return Number{}, ErrNumber
+	}
+	return Number{
+		CountryCode: cc,
+		National:    phonenumbers.GetNationalSignificantNumber(pn),
+		Region:      phonenumbers.GetRegionCodeForNumber(pn),
+		Type:        typeOf(phonenumbers.GetNumberType(pn)),
+	}, nil
+}
+
+func typeOf(t phonenumbers.PhoneNumberType) Type {
+	switch t {
+	case phonenumbers.MOBILE:
+		return Mobile
+	case phonenumbers.FIXED_LINE:
+		return Landline
+	case phonenumbers.FIXED_LINE_OR_MOBILE:
+		return FixedOrMobile
+	case phonenumbers.VOIP:
+		return VoIP
+	case phonenumbers.TOLL_FREE:
+		return TollFree
+	default:
+		return Other
+	}
+}
+
+// E164 renders "+573001234512".
+func (n Number) E164() string { return "+" + strconv.Itoa(n.CountryCode) + n.National }
+
+// MaskedLocal renders the national number with all but the last four digits hidden, in the
+// form Authy's user status used: "XXX-XXX-1118".
+func (n Number) MaskedLocal() string { return maskGroups(n.National, 4) }
+
+// Masked renders "+57-XXX-XXX-XX12", as Authy's SMS and call responses did: only the last two
+// digits are shown.
+func (n Number) Masked() string {
+	return "+" + strconv.Itoa(n.CountryCode) + "-" + maskGroups(n.National, 2)
+}
+
+// maskGroups replaces all but the last keep digits with X and groups the result in threes from
+// the left with the remainder in the last group ("XXX-XXX-1118", "XXX-XXX-XX12").
+func maskGroups(digits string, keep int) string {
+	b := []byte(digits)
+	for i := 0; i < len(b)-keep; i++ {
+		b[i] = 'X'
+	}
+	var groups []string
+	for len(b) > 4 {
+		groups = append(groups, string(b[:3]))
+		b = b[3:]
+	}
+	groups = append(groups, string(b))
+	return strings.Join(groups, "-")
+}

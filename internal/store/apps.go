@@ -1,0 +1,110 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/twofold-auth/twofold/internal/twofold"
+)
+
+const appColumns = `id, name, sandbox, key_mac, key_sealed, token_length, totp_digits, totp_period, totp_skew,
+	sms_enabled, call_enabled, unconfirmed_bypass, callback_url, callback_method, contact_email, created_at, updated_at`
+
+func scanApp(row interface{ Scan(...any) error }) (twofold.App, error) {
+	var a twofold.App
+	var sandbox, sms, call, bypass int
+	var created, updated int64
+	err := row.Scan(&a.ID, &a.Name, &sandbox, &a.KeyMAC, &a.KeySealed, &a.TokenLength, &a.TOTPDigits, &a.TOTPPeriod,
+		&a.TOTPSkew, &sms, &call, &bypass, &a.CallbackURL, &a.CallbackMethod, &a.ContactEmail, &created, &updated)
+	if err != nil {
+		return twofold.App{}, notFound(err)
+	}
+	a.Sandbox, a.SMSEnabled, a.CallEnabled, a.UnconfirmedBypass = sandbox == 1, sms == 1, call == 1, bypass == 1
+	a.CreatedAt, a.UpdatedAt = fromUnix(created), fromUnix(updated)
+	return a, nil
+}
+
+// CreateApp inserts a, setting its ID. A key already in use is ErrConflict.
+func (s *Store) CreateApp(ctx context.Context, a *twofold.App) error {
+	err := s.w.QueryRowContext(ctx, `INSERT INTO apps (name, sandbox, key_mac, key_sealed, token_length, totp_digits,
+		totp_period, totp_skew, sms_enabled, call_enabled, unconfirmed_bypass, callback_url, callback_method, contact_email,
+		created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id`,
+		a.Name, b2i(a.Sandbox), a.KeyMAC, a.KeySealed, a.TokenLength, a.TOTPDigits, a.TOTPPeriod, a.TOTPSkew,
+		b2i(a.SMSEnabled), b2i(a.CallEnabled), b2i(a.UnconfirmedBypass), a.CallbackURL, a.CallbackMethod, a.ContactEmail,
+		unix(a.CreatedAt), unix(a.UpdatedAt)).Scan(&a.ID)
+	if isUniqueViolation(err) {
+		return twofold.ErrConflict
+	}
+	if err != nil {
+		return fmt.Errorf("create app: %w", err)
+	}
+	return nil
+}
+
+// UpdateApp writes every mutable field of a (name, sandbox, key, settings).
+func (s *Store) UpdateApp(ctx context.Context, a twofold.App) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE apps SET name = $1, sandbox = $2, key_mac = $3, key_sealed = $4,
+		token_length = $5, totp_digits = $6, totp_period = $7, totp_skew = $8, sms_enabled = $9, call_enabled = $10,
+		unconfirmed_bypass = $11, callback_url = $12, callback_method = $13, contact_email = $14, updated_at = $15
+		WHERE id = $16`,
+		a.Name, b2i(a.Sandbox), a.KeyMAC, a.KeySealed, a.TokenLength, a.TOTPDigits, a.TOTPPeriod, a.TOTPSkew,
+		b2i(a.SMSEnabled), b2i(a.CallEnabled), b2i(a.UnconfirmedBypass), a.CallbackURL, a.CallbackMethod, a.ContactEmail,
+		unix(a.UpdatedAt), a.ID)
+	if isUniqueViolation(err) {
+		return twofold.ErrConflict
+	}
+	if err != nil {
+		return fmt.Errorf("update app %d: %w", a.ID, err)
+	}
+	return mustAffect(res)
+}
+
+// GetApp returns the application with id.
+func (s *Store) GetApp(ctx context.Context, id int64) (twofold.App, error) {
+	return scanApp(s.r.QueryRowContext(ctx, `SELECT `+appColumns+` FROM apps WHERE id = $1`, id))
+}
+
+// AppByKeyMAC finds the application whose API key hashes to mac.
+func (s *Store) AppByKeyMAC(ctx context.Context, mac []byte) (twofold.App, error) {
+	return scanApp(s.r.QueryRowContext(ctx, `SELECT `+appColumns+` FROM apps WHERE key_mac = $1`, mac))
+}
+
+// ListApps returns every application, oldest first.
+func (s *Store) ListApps(ctx context.Context) ([]twofold.App, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+appColumns+` FROM apps ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("list apps: %w", err)
+	}
+	defer rows.Close()
+	var apps []twofold.App
+	for rows.Next() {
+		a, err := scanApp(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list apps: %w", err)
+		}
+		apps = append(apps, a)
+	}
+	return apps, rows.Err()
+}
+
+func mustAffect(res sql.Result) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return twofold.ErrNotFound
+	}
+	return nil
+}
+
+// isUniqueViolation recognises a unique-constraint failure in either engine.
+func isUniqueViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "SQLSTATE 23505")
+}

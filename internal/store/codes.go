@@ -1,0 +1,145 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/twofold-auth/twofold/internal/twofold"
+)
+
+// InsertCode stores a newly issued code, setting its ID, and supersedes the user's earlier
+// pending codes for the same action: only the newest code sent works.
+func (s *Store) InsertCode(ctx context.Context, c *twofold.OneTimeCode) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE codes SET superseded = 1
+			WHERE user_id = $1 AND action = $2 AND used_at IS NULL AND superseded = 0`, c.UserID, c.Action); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `INSERT INTO codes (app_id, user_id, channel, action, mac, attempts, superseded,
+			created_at, expires_at) VALUES ($1, $2, $3, $4, $5, 0, 0, $6, $7) RETURNING id`,
+			c.AppID, c.UserID, string(c.Channel), c.Action, c.MAC, unix(c.CreatedAt), unix(c.ExpiresAt)).Scan(&c.ID)
+	})
+	if err != nil {
+		return fmt.Errorf("insert code: %w", err)
+	}
+	return nil
+}
+
+// SpendAttempt charges one verification attempt to each of the user's live codes, before any
+// comparison is made, so parallel guesses cannot outrun the per-code limit.
+func (s *Store) SpendAttempt(ctx context.Context, userID int64, now time.Time) error {
+	_, err := s.w.ExecContext(ctx, `UPDATE codes SET attempts = attempts + 1
+		WHERE user_id = $1 AND used_at IS NULL AND superseded = 0 AND expires_at > $2`, userID, unix(now))
+	if err != nil {
+		return fmt.Errorf("spend attempt: %w", err)
+	}
+	return nil
+}
+
+// UnexpiredCodes returns the user's codes that have not expired, used or not, newest first.
+func (s *Store) UnexpiredCodes(ctx context.Context, userID int64, now time.Time) ([]twofold.OneTimeCode, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, app_id, user_id, channel, action, mac, attempts, superseded,
+		created_at, expires_at, COALESCE(used_at, 0) FROM codes WHERE user_id = $1 AND expires_at > $2 ORDER BY id DESC`,
+		userID, unix(now))
+	if err != nil {
+		return nil, fmt.Errorf("codes: %w", err)
+	}
+	defer rows.Close()
+	var out []twofold.OneTimeCode
+	for rows.Next() {
+		var c twofold.OneTimeCode
+		var channel string
+		var superseded int
+		var created, expires, used int64
+		if err := rows.Scan(&c.ID, &c.AppID, &c.UserID, &channel, &c.Action, &c.MAC, &c.Attempts, &superseded,
+			&created, &expires, &used); err != nil {
+			return nil, fmt.Errorf("codes: %w", err)
+		}
+		c.Channel, c.Superseded = twofold.Channel(channel), superseded == 1
+		c.CreatedAt, c.ExpiresAt, c.UsedAt = fromUnix(created), fromUnix(expires), fromUnix(used)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// UseCode marks code id used if it still may be: unused, not superseded, unexpired, within its
+// attempts. It reports false when another request used it first.
+func (s *Store) UseCode(ctx context.Context, id int64, now time.Time, maxAttempts int) (bool, error) {
+	res, err := s.w.ExecContext(ctx, `UPDATE codes SET used_at = $1
+		WHERE id = $2 AND used_at IS NULL AND superseded = 0 AND expires_at > $1 AND attempts <= $3`,
+		unix(now), id, maxAttempts)
+	if err != nil {
+		return false, fmt.Errorf("use code: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// PutAuthenticator enrols (or re-enrols) the user's TOTP seed. A re-enrolment bumps the version
+// and forgets the replay record, which belonged to the old seed. It sets a.Version.
+func (s *Store) PutAuthenticator(ctx context.Context, a *twofold.Authenticator) error {
+	err := s.w.QueryRowContext(ctx, `INSERT INTO authenticators (user_id, app_id, secret_sealed, digits, period, version,
+		last_step, created_at) VALUES ($1, $2, $3, $4, $5, 1, -1, $6)
+		ON CONFLICT (user_id) DO UPDATE SET secret_sealed = excluded.secret_sealed, digits = excluded.digits,
+			period = excluded.period, version = authenticators.version + 1, last_step = -1, created_at = excluded.created_at
+		RETURNING version`,
+		a.UserID, a.AppID, a.SecretSealed, a.Digits, a.Period, unix(a.CreatedAt)).Scan(&a.Version)
+	if err != nil {
+		return fmt.Errorf("put authenticator: %w", err)
+	}
+	a.LastStep = -1
+	return nil
+}
+
+// GetAuthenticator returns the user's TOTP seed, or ErrNotFound.
+func (s *Store) GetAuthenticator(ctx context.Context, appID, userID int64) (twofold.Authenticator, error) {
+	var a twofold.Authenticator
+	var created int64
+	err := s.r.QueryRowContext(ctx, `SELECT user_id, app_id, secret_sealed, digits, period, version, last_step, created_at
+		FROM authenticators WHERE user_id = $1 AND app_id = $2`, userID, appID).
+		Scan(&a.UserID, &a.AppID, &a.SecretSealed, &a.Digits, &a.Period, &a.Version, &a.LastStep, &created)
+	if err != nil {
+		return twofold.Authenticator{}, notFound(err)
+	}
+	a.CreatedAt = fromUnix(created)
+	return a, nil
+}
+
+// AdvanceStep records step as the newest accepted TOTP step of the user's seed version, if it
+// is newer than the recorded one. It is a compare-and-set: of two requests with the same code,
+// exactly one gets true.
+func (s *Store) AdvanceStep(ctx context.Context, userID, version, step int64) (bool, error) {
+	res, err := s.w.ExecContext(ctx, `UPDATE authenticators SET last_step = $1
+		WHERE user_id = $2 AND version = $3 AND last_step < $1`, step, userID, version)
+	if err != nil {
+		return false, fmt.Errorf("advance step: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// InsertQRLink stores a QR capability.
+func (s *Store) InsertQRLink(ctx context.Context, l twofold.QRLink) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO qr_links (mac, app_id, user_id, version, size, uri_sealed, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, l.MAC, l.AppID, l.UserID, l.Version, l.Size, l.URISealed, unix(l.ExpiresAt))
+	if err != nil {
+		return fmt.Errorf("insert qr link: %w", err)
+	}
+	return nil
+}
+
+// GetQRLink returns the unexpired QR capability with mac, or ErrNotFound.
+func (s *Store) GetQRLink(ctx context.Context, mac []byte, now time.Time) (twofold.QRLink, error) {
+	var l twofold.QRLink
+	var expires int64
+	err := s.r.QueryRowContext(ctx, `SELECT mac, app_id, user_id, version, size, uri_sealed, expires_at FROM qr_links
+		WHERE mac = $1 AND expires_at > $2`, mac, unix(now)).
+		Scan(&l.MAC, &l.AppID, &l.UserID, &l.Version, &l.Size, &l.URISealed, &expires)
+	if err != nil {
+		return twofold.QRLink{}, notFound(err)
+	}
+	l.ExpiresAt = fromUnix(expires)
+	return l, nil
+}

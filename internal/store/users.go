@@ -1,0 +1,106 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/twofold-auth/twofold/internal/twofold"
+)
+
+const userColumns = `id, app_id, email, country_code, phone, confirmed, created_at, updated_at`
+
+func scanUser(row interface{ Scan(...any) error }) (twofold.User, error) {
+	var u twofold.User
+	var confirmed int
+	var created, updated int64
+	if err := row.Scan(&u.ID, &u.AppID, &u.Email, &u.CountryCode, &u.Phone, &confirmed, &created, &updated); err != nil {
+		return twofold.User{}, notFound(err)
+	}
+	u.Confirmed = confirmed == 1
+	u.CreatedAt, u.UpdatedAt = fromUnix(created), fromUnix(updated)
+	return u, nil
+}
+
+// CreateUser inserts u unless the application already has a user with the same phone number,
+// in which case u becomes that user. created reports which happened. It is one statement, so
+// two concurrent registrations of one number get one id.
+func (s *Store) CreateUser(ctx context.Context, u *twofold.User) (created bool, err error) {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO users (app_id, email, country_code, phone, confirmed, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, 0, $5, $5) ON CONFLICT (app_id, country_code, phone) DO NOTHING`,
+			u.AppID, u.Email, u.CountryCode, u.Phone, unix(u.CreatedAt))
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		created = n == 1
+		got, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users
+			WHERE app_id = $1 AND country_code = $2 AND phone = $3`, u.AppID, u.CountryCode, u.Phone))
+		if err != nil {
+			return err
+		}
+		*u = got
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("create user: %w", err)
+	}
+	return created, nil
+}
+
+// GetUser returns user id of application appID; a user of another application is ErrNotFound.
+func (s *Store) GetUser(ctx context.Context, appID, id int64) (twofold.User, error) {
+	return scanUser(s.r.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1 AND app_id = $2`, id, appID))
+}
+
+// UpdateUser writes email and phone. A phone number another user of the app has is ErrConflict.
+func (s *Store) UpdateUser(ctx context.Context, u twofold.User) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE users SET email = $1, country_code = $2, phone = $3, updated_at = $4
+		WHERE id = $5 AND app_id = $6`, u.Email, u.CountryCode, u.Phone, unix(u.UpdatedAt), u.ID, u.AppID)
+	if isUniqueViolation(err) {
+		return twofold.ErrConflict
+	}
+	if err != nil {
+		return fmt.Errorf("update user %d: %w", u.ID, err)
+	}
+	return mustAffect(res)
+}
+
+// ConfirmUser records that the user has verified a code.
+func (s *Store) ConfirmUser(ctx context.Context, appID, id int64) error {
+	_, err := s.w.ExecContext(ctx, `UPDATE users SET confirmed = 1 WHERE id = $1 AND app_id = $2 AND confirmed = 0`, id, appID)
+	if err != nil {
+		return fmt.Errorf("confirm user %d: %w", id, err)
+	}
+	return nil
+}
+
+// DeleteUser removes the user and, by cascade, its codes, authenticator and activities.
+func (s *Store) DeleteUser(ctx context.Context, appID, id int64) error {
+	res, err := s.w.ExecContext(ctx, `DELETE FROM users WHERE id = $1 AND app_id = $2`, id, appID)
+	if err != nil {
+		return fmt.Errorf("delete user %d: %w", id, err)
+	}
+	return mustAffect(res)
+}
+
+// CountUsers returns how many users the application has.
+func (s *Store) CountUsers(ctx context.Context, appID int64) (int64, error) {
+	var n int64
+	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE app_id = $1`, appID).Scan(&n)
+	return n, err
+}
+
+// InsertActivity records an activity the customer registered for a user.
+func (s *Store) InsertActivity(ctx context.Context, a twofold.Activity) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO activities (app_id, user_id, type, data, ip, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6)`, a.AppID, a.UserID, a.Type, a.Data, a.IP, unix(a.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("insert activity: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,84 @@
+// Package twofold holds the domain types shared by the services, the store and the wire
+// adapters: applications, users, messages, and the one error type that carries an Authy error
+// code. It imports nothing of the project, so everything else may depend on it.
+package twofold
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Code is an Authy error code. The numbers are part of the wire contract; the HTTP status for
+// each is decided by the wire adapter.
+type Code int
+
+const (
+	CodeInternal             Code = 60000
+	CodeInvalidAPIKey        Code = 60001
+	CodeInvalidRequest       Code = 60002
+	CodeRateLimited          Code = 60003
+	CodeInvalidParameter     Code = 60004
+	CodeInvalidEncoding      Code = 60005
+	CodeCallDisabled         Code = 60006
+	CodeSMSDisabled          Code = 60007
+	CodeCallNotStarted       Code = 60014
+	CodeSMSNotSent           Code = 60015
+	CodeUserDoesNotExist     Code = 60016
+	CodeTokenReused          Code = 60019
+	CodeTokenInvalid         Code = 60020
+	CodeUserNotFound         Code = 60026
+	CodeUserNotValid         Code = 60027
+	CodeCannotCreateActivity Code = 60029
+	CodeInvalidPhone         Code = 60033
+	CodeInvalidEmail         Code = 60038
+	CodeQRCodeFailed         Code = 60122
+)
+
+// Error is a failure the API reports to its caller: an Authy code, a human message and, for
+// validation failures, per-field messages. Anything else reaching a handler is an internal error.
+type Error struct {
+	Code    Code
+	Message string
+	Fields  map[string]string // e.g. {"cellphone": "is invalid"}; duplicated at the top level on the wire
+	Token   string            // for token failures, Authy also answered "token": "is invalid"
+
+	RetryAfter time.Duration // for CodeRateLimited
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%d: %s", e.Code, e.Message) }
+
+// Errorf builds an *Error.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the Authy code of err, or CodeInternal when err is not an *Error.
+func ErrorCode(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}
+
+// The errors with fixed texts that client libraries match on (spec sections 2-3, 7).
+func ErrUserNotFound() *Error     { return Errorf(CodeUserNotFound, "User not found.") }
+func ErrUserDoesNotExist() *Error { return Errorf(CodeUserDoesNotExist, "User doesn't exist") }
+func ErrTokenInvalid() *Error {
+	return &Error{Code: CodeTokenInvalid, Message: "Token is invalid", Token: "is invalid"}
+}
+func ErrTokenReused() *Error {
+	return &Error{Code: CodeTokenReused, Message: "Token is invalid. Token was used recently.", Token: "is invalid"}
+}
+
+// ErrInvalidParam reports a missing or malformed parameter in Authy's wording.
+func ErrInvalidParam(name, why string) *Error {
+	return Errorf(CodeInvalidParameter, "Invalid parameter: %s - %s", name, why)
+}
+
+// ErrLimit builds the 60003 error every limit answers with; retryAfter tells the client when the
+// limit's window ends.
+func ErrLimit(what string, retryAfter time.Duration) *Error {
+	return &Error{Code: CodeRateLimited, Message: "Too many requests: " + what + ". Try again later.", RetryAfter: retryAfter}
+}

@@ -1,0 +1,177 @@
+package twofold
+
+import (
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned by stores when a row does not exist (for this application).
+var ErrNotFound = errors.New("not found")
+
+// ErrConflict is returned by stores when a unique value is already taken.
+var ErrConflict = errors.New("conflict")
+
+// App is a customer application: it owns an API key, users and settings.
+type App struct {
+	ID      int64
+	Name    string
+	Sandbox bool // nothing is delivered; the token 0000000 verifies for every user
+
+	KeyMAC    []byte // keyed hash of the API key, for lookup
+	KeySealed []byte // the API key, sealed; callbacks are signed with the plaintext
+
+	Settings
+
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Settings are an application's tunables, changed with `twofold app update`.
+type Settings struct {
+	TokenLength       int  // digits of SMS, call and email codes: 6..10, default 7
+	TOTPDigits        int  // digits of authenticator codes: 6..8, default 6
+	TOTPPeriod        int  // seconds per authenticator code: default 30
+	TOTPSkew          int  // steps accepted either side of now: default 1
+	SMSEnabled        bool // default true
+	CallEnabled       bool // default true
+	UnconfirmedBypass bool // old Authy `force` semantics: without force=true, unconfirmed users pass. Off by default.
+	CallbackURL       string
+	CallbackMethod    string // "POST" (JSON body) or "GET"
+	ContactEmail      string
+}
+
+// DefaultSettings are the settings of a new application.
+func DefaultSettings() Settings {
+	return Settings{
+		TokenLength:    7,
+		TOTPDigits:     6,
+		TOTPPeriod:     30,
+		TOTPSkew:       1,
+		SMSEnabled:     true,
+		CallEnabled:    true,
+		CallbackMethod: "POST",
+	}
+}
+
+// Plan is what app/details reports as the application's plan.
+func (a App) Plan() string {
+	if a.Sandbox {
+		return "sandbox"
+	}
+	return "self_hosted"
+}
+
+// User is an end user of one application, known by an Authy id.
+type User struct {
+	ID          int64
+	AppID       int64
+	Email       string
+	CountryCode int
+	Phone       string // national significant number, digits only
+	Confirmed   bool   // has verified a code at least once
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Authenticator is a user's TOTP seed for a generic authenticator app.
+type Authenticator struct {
+	UserID       int64
+	AppID        int64
+	SecretSealed []byte
+	Digits       int
+	Period       int
+	Version      int64 // bumped on every re-enrolment, so old QR links stop working
+	LastStep     int64 // the newest time step accepted; older and equal steps are replays
+	CreatedAt    time.Time
+}
+
+// Channel is how a one-time code travels.
+type Channel string
+
+const (
+	SMS   Channel = "sms"
+	Call  Channel = "call"
+	Email Channel = "email"
+)
+
+// OneTimeCode is an issued one-time code, stored only as a keyed hash.
+type OneTimeCode struct {
+	ID         int64
+	AppID      int64
+	UserID     int64
+	Channel    Channel
+	Action     string
+	MAC        []byte
+	Attempts   int
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+	UsedAt     time.Time // zero while unused
+	Superseded bool      // a newer code was issued for the same user and action
+}
+
+// Message is one message handed to the delivery layer, as recorded in the outbox.
+type Message struct {
+	ID         int64
+	SID        string // public id, e.g. "EM…" for emails
+	AppID      int64
+	UserID     int64
+	Channel    Channel
+	To         string
+	Body       string // plaintext in memory; sealed at rest
+	BodySealed []byte
+	Status     string // "recorded" (outbox only), "sandbox" (never delivered), later "sent", "failed"
+	CreatedAt  time.Time
+}
+
+// MessageFilter narrows a listing of the outbox. Zero fields match everything.
+type MessageFilter struct {
+	AppID int64
+	To    string // recipient contains this text (digits of a phone number, or an email)
+	Limit int    // the newest Limit messages; 0 means 100
+}
+
+// Activity is an event a customer registered for a user (password reset, ban, ...).
+type Activity struct {
+	AppID     int64
+	UserID    int64
+	Type      string
+	Data      string // JSON object
+	IP        string
+	CreatedAt time.Time
+}
+
+// Usage is one month of an application's counters, as app/stats reports them.
+type Usage struct {
+	Year, Month int
+	APICalls    int64
+	SMS         int64
+	Calls       int64
+	Emails      int64
+	Auths       int64 // successful verifications
+	Users       int64 // users created
+}
+
+// UsageKind names a counter of Usage.
+type UsageKind string
+
+const (
+	UsageAPICalls UsageKind = "api_calls"
+	UsageSMS      UsageKind = "sms"
+	UsageCalls    UsageKind = "calls"
+	UsageEmails   UsageKind = "emails"
+	UsageAuths    UsageKind = "auths"
+	UsageUsers    UsageKind = "users"
+)
+
+// QRLink is a capability URL to fetch one user's authenticator QR code, stored as a keyed hash
+// of its random token and bound to the seed version it was made for.
+type QRLink struct {
+	MAC       []byte
+	AppID     int64
+	UserID    int64
+	Version   int64
+	Size      int
+	URISealed []byte // the otpauth URI, sealed
+	ExpiresAt time.Time
+}
+

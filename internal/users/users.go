@@ -1,0 +1,215 @@
+// Package users registers an application's end users and keeps their details: the Authy
+// users API (create, status, update, delete, activities) without its wire format.
+package users
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/twofold-auth/twofold/internal/phone"
+	"github.com/twofold-auth/twofold/internal/twofold"
+)
+
+// Store is what the service needs from persistence.
+type Store interface {
+	CreateUser(ctx context.Context, u *twofold.User) (bool, error)
+	GetUser(ctx context.Context, appID, id int64) (twofold.User, error)
+	UpdateUser(ctx context.Context, u twofold.User) error
+	DeleteUser(ctx context.Context, appID, id int64) error
+	GetAuthenticator(ctx context.Context, appID, userID int64) (twofold.Authenticator, error)
+	InsertActivity(ctx context.Context, a twofold.Activity) error
+	AddUsage(ctx context.Context, appID int64, at time.Time, kind twofold.UsageKind, n int64) error
+}
+
+// Service manages users.
+type Service struct {
+	store Store
+	now   func() time.Time
+}
+
+// New returns a Service. now may be nil for time.Now.
+func New(store Store, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{store: store, now: now}
+}
+
+// Contact is what identifies a user: email and phone, as the caller wrote them.
+type Contact struct {
+	Email       string
+	Cellphone   string
+	CountryCode string
+}
+
+// Register creates a user, or returns the existing one with the same phone number in this
+// application (Authy's rule: the same person registered twice keeps one id).
+func (s *Service) Register(ctx context.Context, appID int64, c Contact) (twofold.User, bool, error) {
+	email, num, err := validate(c)
+	if err != nil {
+		return twofold.User{}, false, err
+	}
+	now := s.now().UTC()
+	u := twofold.User{AppID: appID, Email: email, CountryCode: num.CountryCode, Phone: num.National, CreatedAt: now, UpdatedAt: now}
+	created, err := s.store.CreateUser(ctx, &u)
+	if err != nil {
+		return twofold.User{}, false, err
+	}
+	if created {
+		if err := s.store.AddUsage(ctx, appID, now, twofold.UsageUsers, 1); err != nil {
+			return twofold.User{}, false, err
+		}
+	}
+	return u, created, nil
+}
+
+func validate(c Contact) (string, phone.Number, error) {
+	fields := map[string]string{}
+	email, err := ValidEmail(c.Email)
+	if err != nil {
+		fields["email"] = "is invalid"
+	}
+	var num phone.Number
+	switch {
+	case strings.TrimSpace(c.Cellphone) == "":
+		fields["cellphone"] = "is invalid and can't be blank"
+	case strings.TrimSpace(c.CountryCode) == "":
+		fields["country_code"] = "can't be blank"
+	default:
+		num, err = phone.Parse(c.CountryCode, c.Cellphone)
+		if errors.Is(err, phone.ErrCountryCode) {
+			fields["country_code"] = "is not supported"
+		} else if err != nil {
+			fields["cellphone"] = "is invalid"
+		}
+	}
+	if len(fields) > 0 {
+		return "", phone.Number{}, &twofold.Error{Code: twofold.CodeUserNotValid, Message: "User was not valid", Fields: fields}
+	}
+	return email, num, nil
+}
+
+// ValidEmail returns the bare address of s, or an error when s is not one plain address.
+func ValidEmail(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || len(s) > 254 {
+		return "", errors.New("invalid email")
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || a.Name != "" {
+		return "", errors.New("invalid email")
+	}
+	at := strings.LastIndex(s, "@")
+	return s[:at] + strings.ToLower(s[at:]), nil // domains are case-insensitive, local parts need not be
+}
+
+// Get returns a user of the application, or the Authy "User not found." error.
+func (s *Service) Get(ctx context.Context, appID, id int64) (twofold.User, error) {
+	u, err := s.store.GetUser(ctx, appID, id)
+	if errors.Is(err, twofold.ErrNotFound) {
+		return twofold.User{}, twofold.ErrUserNotFound()
+	}
+	return u, err
+}
+
+// Status is what users/{id}/status reports.
+type Status struct {
+	User       twofold.User
+	Registered bool     // has an authenticator app
+	Devices    []string // kinds of device the user has, e.g. "authenticator"
+}
+
+// Status returns a user's status.
+func (s *Service) Status(ctx context.Context, appID, id int64) (Status, error) {
+	u, err := s.Get(ctx, appID, id)
+	if err != nil {
+		return Status{}, err
+	}
+	st := Status{User: u, Devices: []string{}}
+	switch _, err := s.store.GetAuthenticator(ctx, appID, id); {
+	case err == nil:
+		st.Registered = true
+		st.Devices = append(st.Devices, "authenticator")
+	case !errors.Is(err, twofold.ErrNotFound):
+		return Status{}, err
+	}
+	return st, nil
+}
+
+// Change is a partial update of a user's contact details; empty fields stay.
+type Change = Contact
+
+// Update changes a user's email and/or phone number.
+func (s *Service) Update(ctx context.Context, appID, id int64, c Change) (twofold.User, error) {
+	u, err := s.Get(ctx, appID, id)
+	if err != nil {
+		return twofold.User{}, err
+	}
+	if c.Email == "" && c.Cellphone == "" && c.CountryCode == "" {
+		return twofold.User{}, twofold.ErrInvalidParam("email", "Parameter is required")
+	}
+	merged := Contact{Email: u.Email, Cellphone: u.Phone, CountryCode: fmt.Sprint(u.CountryCode)}
+	if c.Email != "" {
+		merged.Email = c.Email
+	}
+	if c.Cellphone != "" {
+		merged.Cellphone = c.Cellphone
+	}
+	if c.CountryCode != "" {
+		merged.CountryCode = c.CountryCode
+	}
+	email, num, err := validate(merged)
+	if err != nil {
+		return twofold.User{}, err
+	}
+	u.Email, u.CountryCode, u.Phone, u.UpdatedAt = email, num.CountryCode, num.National, s.now().UTC()
+	if err := s.store.UpdateUser(ctx, u); errors.Is(err, twofold.ErrConflict) {
+		return twofold.User{}, &twofold.Error{Code: twofold.CodeUserNotValid, Message: "User was not valid",
+			Fields: map[string]string{"cellphone": "is already used by another user"}}
+	} else if err != nil {
+		return twofold.User{}, err
+	}
+	return u, nil
+}
+
+// Delete removes a user with its codes and authenticator.
+func (s *Service) Delete(ctx context.Context, appID, id int64) error {
+	err := s.store.DeleteUser(ctx, appID, id)
+	if errors.Is(err, twofold.ErrNotFound) {
+		return twofold.ErrUserNotFound()
+	}
+	return err
+}
+
+// ActivityTypes are the activity types Authy accepted.
+var ActivityTypes = []string{"password_reset", "banned", "unbanned", "cookie_login"}
+
+// RegisterActivity records an activity for a user.
+func (s *Service) RegisterActivity(ctx context.Context, appID, id int64, typ string, data map[string]string, ip string) error {
+	if _, err := s.Get(ctx, appID, id); err != nil {
+		return err
+	}
+	known := false
+	for _, t := range ActivityTypes {
+		known = known || t == typ
+	}
+	if !known {
+		return twofold.ErrInvalidParam("type", "must be one of "+strings.Join(ActivityTypes, ", "))
+	}
+	if data == nil {
+		data = map[string]string{}
+	}
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return fmt.Errorf("activity data: %w", err)
+	}
+	if len(raw) > 4096 || len(ip) > 64 {
+		return twofold.ErrInvalidParam("data", "is too large")
+	}
+	return s.store.InsertActivity(ctx, twofold.Activity{AppID: appID, UserID: id, Type: typ, Data: string(raw), IP: ip, CreatedAt: s.now().UTC()})
+}

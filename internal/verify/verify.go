@@ -1,0 +1,168 @@
+// Package verify issues one-time codes (SMS, voice, email), enrols generic authenticators
+// (TOTP) and checks tokens against both, with the protections a 2FA service owes its users:
+// codes stored as keyed hashes, single use, expiring, capped attempts, TOTP replay protection
+// and per-user limits enforced atomically in the store.
+package verify
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"math/big"
+	"strconv"
+	"time"
+
+	"github.com/twofold-auth/twofold/internal/seal"
+	"github.com/twofold-auth/twofold/internal/twofold"
+)
+
+// Store is what the service needs from persistence.
+type Store interface {
+	GetUser(ctx context.Context, appID, id int64) (twofold.User, error)
+	ConfirmUser(ctx context.Context, appID, id int64) error
+	InsertCode(ctx context.Context, c *twofold.OneTimeCode) error
+	SpendAttempt(ctx context.Context, userID int64, now time.Time) error
+	UnexpiredCodes(ctx context.Context, userID int64, now time.Time) ([]twofold.OneTimeCode, error)
+	UseCode(ctx context.Context, id int64, now time.Time, maxAttempts int) (bool, error)
+	PutAuthenticator(ctx context.Context, a *twofold.Authenticator) error
+	GetAuthenticator(ctx context.Context, appID, userID int64) (twofold.Authenticator, error)
+	AdvanceStep(ctx context.Context, userID, version, step int64) (bool, error)
+	InsertQRLink(ctx context.Context, l twofold.QRLink) error
+	GetQRLink(ctx context.Context, mac []byte, now time.Time) (twofold.QRLink, error)
+	Incr(ctx context.Context, name string, window, expires time.Time, delta int64) (int64, error)
+	AddUsage(ctx context.Context, appID int64, at time.Time, kind twofold.UsageKind, n int64) error
+}
+
+// Sender hands a message to delivery and returns it as recorded.
+type Sender interface {
+	Send(ctx context.Context, m twofold.Message, sandbox bool) (twofold.Message, error)
+}
+
+// Limit is "at most N per Window". N <= 0 disables the limit.
+type Limit struct {
+	N      int
+	Window time.Duration
+}
+
+// Config tunes the service; zero fields take the defaults of DefaultConfig.
+type Config struct {
+	CodeTTL       time.Duration // how long a sent code stays valid
+	MaxAttempts   int           // wrong tries a code survives
+	FailureLimit  Limit         // failed verifications per user
+	SendLimit     Limit         // codes sent per user (all channels)
+	QRLinkTTL     time.Duration // how long a QR code link works
+	SandboxToken  string        // the token that always verifies in sandbox apps
+	MaxActionLen  int
+	MaxMessageLen int
+}
+
+// DefaultConfig is what a server runs with unless told otherwise.
+func DefaultConfig() Config {
+	return Config{
+		CodeTTL:       10 * time.Minute,
+		MaxAttempts:   5,
+		FailureLimit:  Limit{N: 10, Window: 15 * time.Minute},
+		SendLimit:     Limit{N: 5, Window: 10 * time.Minute},
+		QRLinkTTL:     15 * time.Minute,
+		SandboxToken:  "0000000",
+		MaxActionLen:  255,
+		MaxMessageLen: 255,
+	}
+}
+
+// Service issues and checks codes.
+type Service struct {
+	store  Store
+	sender Sender
+	keys   *seal.Keyring
+	cfg    Config
+	now    func() time.Time
+}
+
+// New returns a Service. now may be nil for time.Now.
+func New(store Store, sender Sender, keys *seal.Keyring, cfg Config, now func() time.Time) *Service {
+	def := DefaultConfig()
+	if cfg.CodeTTL <= 0 {
+		cfg.CodeTTL = def.CodeTTL
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = def.MaxAttempts
+	}
+	if cfg.QRLinkTTL <= 0 {
+		cfg.QRLinkTTL = def.QRLinkTTL
+	}
+	if cfg.SandboxToken == "" {
+		cfg.SandboxToken = def.SandboxToken
+	}
+	if cfg.MaxActionLen <= 0 {
+		cfg.MaxActionLen = def.MaxActionLen
+	}
+	if cfg.MaxMessageLen <= 0 {
+		cfg.MaxMessageLen = def.MaxMessageLen
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{store: store, sender: sender, keys: keys, cfg: cfg, now: now}
+}
+
+// user loads a user for verification; an unknown user is Authy's 60016 on verify, 60026 elsewhere.
+func (s *Service) user(ctx context.Context, appID, id int64, unknown func() *twofold.Error) (twofold.User, error) {
+	u, err := s.store.GetUser(ctx, appID, id)
+	if errors.Is(err, twofold.ErrNotFound) {
+		return twofold.User{}, unknown()
+	}
+	return u, err
+}
+
+// hit counts one event against limit l under name and reports a 60003 error when the count
+// passes the limit. Counting before acting is what makes a burst of parallel requests safe.
+func (s *Service) hit(ctx context.Context, name string, l Limit, what string) error {
+	if l.N <= 0 || l.Window <= 0 {
+		return nil
+	}
+	now := s.now()
+	start := now.Truncate(l.Window)
+	n, err := s.store.Incr(ctx, name, start, start.Add(l.Window), 1)
+	if err != nil {
+		return err
+	}
+	if n > int64(l.N) {
+		retry := start.Add(l.Window).Sub(now).Round(time.Second)
+		return twofold.ErrLimit(what, retry)
+	}
+	return nil
+}
+
+// refund gives back one event counted by hit, for a verification that succeeded.
+func (s *Service) refund(ctx context.Context, name string, l Limit) error {
+	if l.N <= 0 || l.Window <= 0 {
+		return nil
+	}
+	start := s.now().Truncate(l.Window)
+	_, err := s.store.Incr(ctx, name, start, start.Add(l.Window), -1)
+	return err
+}
+
+// randomDigits returns n uniformly random decimal digits.
+func randomDigits(n int) (string, error) {
+	max := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil)
+	v, err := rand.Int(rand.Reader, max)
+	if err != nil {
+		return "", fmt.Errorf("random code: %w", err)
+	}
+	s := v.String()
+	for len(s) < n {
+		s = "0" + s
+	}
+	return s, nil
+}
+
+// codeContext binds a code's MAC to its application, user and action.
+func codeContext(appID, userID int64, action string) string {
+	return strconv.FormatInt(appID, 10) + ":" + strconv.FormatInt(userID, 10) + ":" + action
+}
+
+func failureCounter(appID, userID int64) string { return fmt.Sprintf("verify-failures:%d:%d", appID, userID) }
+func sendCounter(appID, userID int64) string    { return fmt.Sprintf("sends:%d:%d", appID, userID) }
