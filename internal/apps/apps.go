@@ -155,7 +155,9 @@ func (s *Service) Authenticate(ctx context.Context, key string) (twofold.App, er
 }
 
 // Get returns one application.
-func (s *Service) Get(ctx context.Context, id int64) (twofold.App, error) { return s.store.GetApp(ctx, id) }
+func (s *Service) Get(ctx context.Context, id int64) (twofold.App, error) {
+	return s.store.GetApp(ctx, id)
+}
 
 // List returns every application.
 func (s *Service) List(ctx context.Context) ([]twofold.App, error) { return s.store.ListApps(ctx) }

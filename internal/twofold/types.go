@@ -174,4 +174,3 @@ type QRLink struct {
 	URISealed []byte // the otpauth URI, sealed
 	ExpiresAt time.Time
 }
-

@@ -164,5 +164,7 @@ func codeContext(appID, userID int64, action string) string {
 	return strconv.FormatInt(appID, 10) + ":" + strconv.FormatInt(userID, 10) + ":" + action
 }
 
-func failureCounter(appID, userID int64) string { return fmt.Sprintf("verify-failures:%d:%d", appID, userID) }
-func sendCounter(appID, userID int64) string    { return fmt.Sprintf("sends:%d:%d", appID, userID) }
+func failureCounter(appID, userID int64) string {
+	return fmt.Sprintf("verify-failures:%d:%d", appID, userID)
+}
+func sendCounter(appID, userID int64) string { return fmt.Sprintf("sends:%d:%d", appID, userID) }
