@@ -23,12 +23,15 @@ or email would have carried. Bodies are sealed in the database and opened here w
 master key.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f.To = strings.TrimPrefix(strings.Map(func(r rune) rune {
-				if strings.ContainsRune(" -().", r) {
-					return -1
-				}
-				return r
-			}, f.To), "+")
+			if !strings.Contains(f.To, "@") {
+				// A phone number as people write it: match on its digits.
+				f.To = strings.TrimPrefix(strings.Map(func(r rune) rune {
+					if strings.ContainsRune(" -().", r) {
+						return -1
+					}
+					return r
+				}, f.To), "+")
+			}
 			return withApps(cmd, env, func(in *instance) error {
 				msgs, err := in.outbox.List(cmd.Context(), f)
 				if err != nil {
