@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -208,6 +209,12 @@ func Handler(mux *http.ServeMux, m *metrics.Metrics, log *slog.Logger) http.Hand
 		if strings.HasPrefix(r.URL.Path, "//") {
 			r.URL.Path = "/" + strings.TrimLeft(r.URL.Path, "/")
 			r.URL.RawPath = ""
+		}
+		// The mux would redirect unclean paths ("/a/./b"); no Authy client sends them, and a
+		// redirect of a POST is a trap, so they are simply not found.
+		if path.Clean(r.URL.Path) != r.URL.Path {
+			writeErrorStatus(w, http.StatusNotFound, errNotFound)
+			return
 		}
 		h.ServeHTTP(w, r)
 	})

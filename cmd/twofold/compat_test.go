@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// compatDir holds the Node.js compatibility suite: package.json pinning the real Authy client
+// libraries from the npm registry, its package-lock.json, and compat.js.
+const compatDir = "testdata/compat"
+
+// TestAuthyClientsCompat runs the real Authy client libraries (npm authy-client 1.1.4 and
+// authy 1.4.0) against a running server, through testdata/compat/compat.js. It needs node and
+// the packages installed with `npm ci --prefix cmd/twofold/testdata/compat`; without them it is
+// skipped, unless TWOFOLD_REQUIRE_COMPAT=1 makes that a failure (for CI).
+func TestAuthyClientsCompat(t *testing.T) {
+	required := os.Getenv("TWOFOLD_REQUIRE_COMPAT") == "1"
+	unavailable := func(format string, args ...any) {
+		t.Helper()
+		msg := fmt.Sprintf(format, args...)
+		if required {
+			t.Fatalf("%s (TWOFOLD_REQUIRE_COMPAT=1)", msg)
+		}
+		t.Skipf("%s; set TWOFOLD_REQUIRE_COMPAT=1 to make this a failure", msg)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		unavailable("node not found in PATH: %v", err)
+	}
+	for _, pkg := range []string{"authy-client", "authy"} {
+		if _, err := os.Stat(filepath.Join(compatDir, "node_modules", pkg, "package.json")); err != nil {
+			unavailable("npm package %s is not installed in cmd/twofold/%s: run `npm ci --prefix cmd/twofold/testdata/compat`", pkg, compatDir)
+		}
+	}
+
+	s := startServer(t, "", "--rate-limit", "off")
+	oracle := httptest.NewServer(compatCodeOracle(s))
+	t.Cleanup(oracle.Close)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "compat.js")
+	cmd.Dir = compatDir
+	cmd.Env = append(os.Environ(),
+		"TWOFOLD_URL="+s.url,
+		"TWOFOLD_API_KEY="+s.key,
+		"TWOFOLD_ORACLE="+oracle.URL,
+		"NODE_OPTIONS=", // no inherited preloads or flags
+	)
+	out := &compatLineLog{t: t}
+	cmd.Stdout = out
+	cmd.Stderr = out
+	cmd.WaitDelay = 5 * time.Second
+	err = cmd.Run()
+	out.flush()
+	output := out.String()
+
+	var failed []string
+	for _, line := range strings.Split(output, "\n") {
+		if strings.HasPrefix(line, "FAIL") {
+			failed = append(failed, line)
+		}
+	}
+	switch {
+	case ctx.Err() != nil:
+		t.Fatalf("node compat.js did not finish within the timeout: %v\nfailed checks:\n%s", err, strings.Join(failed, "\n"))
+	case err != nil:
+		t.Fatalf("node compat.js: %v\nfailed checks:\n%s", err, strings.Join(failed, "\n"))
+	case !strings.Contains(output, "ALL CHECKS PASSED"):
+		t.Fatalf("node compat.js exited 0 without reporting that all checks passed")
+	case len(failed) > 0:
+		t.Fatalf("node compat.js exited 0 but reported failures:\n%s", strings.Join(failed, "\n"))
+	}
+}
+
+// compatCodeOracle answers GET /code?to=+1...[&channel=sms|call|email] with the newest code sent
+// to that recipient (by that channel), read from `twofold outbox` as a developer would. It runs
+// on the oracle server's goroutines, so it reports problems in its answer instead of failing the
+// test.
+func compatCodeOracle(s *server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || r.URL.Path != "/code" {
+			http.NotFound(w, r)
+			return
+		}
+		to := strings.TrimSpace(r.URL.Query().Get("to"))
+		if to == "" {
+			http.Error(w, "missing ?to=", http.StatusBadRequest)
+			return
+		}
+		code, err := compatOutboxCode(s, to, r.URL.Query().Get("channel"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		io.WriteString(w, code)
+	})
+}
+
+// compatOutboxCode is lastCode returning an error instead of failing the test, optionally only
+// looking at messages of one channel. A voice message reads the code digit by digit
+// ("is: 1, 2, 3, ..."), so digits separated by ", " are joined first.
+func compatOutboxCode(s *server, recipient, channel string) (string, error) {
+	out, err := s.cli("outbox", "--to", recipient, "--json")
+	if err != nil {
+		return "", fmt.Errorf("twofold outbox --to %s: %w", recipient, err)
+	}
+	var msgs []struct {
+		Body    string `json:"body"`
+		To      string `json:"to"`
+		Channel string `json:"channel"`
+	}
+	if err := json.Unmarshal([]byte(out), &msgs); err != nil {
+		return "", fmt.Errorf("twofold outbox --to %s: bad JSON %v:\n%s", recipient, err, out)
+	}
+	if channel != "" {
+		kept := msgs[:0]
+		for _, m := range msgs {
+			if m.Channel == channel {
+				kept = append(kept, m)
+			}
+		}
+		msgs = kept
+	}
+	if len(msgs) == 0 {
+		return "", fmt.Errorf("no %s message to %s in the outbox", channel, recipient)
+	}
+	body := msgs[len(msgs)-1].Body
+	m := codeInBody.FindStringSubmatch(compatJoinSpokenDigits(body))
+	if m == nil {
+		return "", fmt.Errorf("no code in %q", body)
+	}
+	return m[1], nil
+}
+
+// compatJoinSpokenDigits turns "1, 2, 3" into "123", leaving other text alone.
+func compatJoinSpokenDigits(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == ',' && i > 0 && compatIsDigit(s[i-1]) && i+2 < len(s) && s[i+1] == ' ' && compatIsDigit(s[i+2]) {
+			i++ // skip ", "
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func compatIsDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// compatLineLog logs a child process's output line by line as it arrives and keeps all of it.
+type compatLineLog struct {
+	t       *testing.T
+	mu      sync.Mutex
+	all     bytes.Buffer
+	partial []byte
+}
+
+func (l *compatLineLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.all.Write(p)
+	l.partial = append(l.partial, p...)
+	for {
+		i := bytes.IndexByte(l.partial, '\n')
+		if i < 0 {
+			break
+		}
+		l.t.Log(string(l.partial[:i]))
+		l.partial = l.partial[i+1:]
+	}
+	return len(p), nil
+}
+
+// flush logs an unterminated last line.
+func (l *compatLineLog) flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.partial) > 0 {
+		l.t.Log(string(l.partial))
+		l.partial = nil
+	}
+}
+
+func (l *compatLineLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.all.String()
+}

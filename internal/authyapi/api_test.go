@@ -1,0 +1,111 @@
+package authyapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/twofold-auth/twofold/internal/apps"
+	"github.com/twofold-auth/twofold/internal/authyapi"
+	"github.com/twofold-auth/twofold/internal/deliver"
+	"github.com/twofold-auth/twofold/internal/metrics"
+	"github.com/twofold-auth/twofold/internal/seal"
+	"github.com/twofold-auth/twofold/internal/store"
+	"github.com/twofold-auth/twofold/internal/users"
+	"github.com/twofold-auth/twofold/internal/verify"
+)
+
+// newHandler wires the API over a real SQLite store, as serve does, and returns it with the
+// first application's key and a registered user's id path segment.
+func newHandler(t testing.TB) (http.Handler, string) {
+	t.Helper()
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "twofold.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	keys, _ := seal.New(bytes.Repeat([]byte{3}, seal.KeySize))
+	log := slog.New(slog.DiscardHandler)
+	appSvc := apps.New(st, keys, nil)
+	_, key, err := appSvc.Create(context.Background(), apps.CreateParams{Name: "Fuzz"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	userSvc := users.New(st, nil)
+	if _, _, err := userSvc.Register(context.Background(), 1, users.Contact{Email: "f@example.com", Cellphone: "2015550123", CountryCode: "1"}); err != nil {
+		t.Fatal(err)
+	}
+	m := metrics.New()
+	api := authyapi.New(appSvc, userSvc, verify.New(st, deliver.NewOutbox(st, keys, log, nil), keys, verify.Config{}, nil),
+		apps.NewUsageRecorder(st, log), m, log, authyapi.Config{}, nil)
+	mux := http.NewServeMux()
+	api.Routes(mux)
+	return authyapi.Handler(mux, m, log), key
+}
+
+// FuzzAPI sends arbitrary requests through the whole handler. Whatever arrives, the answer is
+// JSON (or the QR PNG), never a 5xx, and every error carries the Authy envelope.
+func FuzzAPI(f *testing.F) {
+	seeds := []struct {
+		method, path, ctype, body string
+		withKey                   bool
+	}{
+		{"POST", "/protected/json/users/new", "application/x-www-form-urlencoded", "user[email]=a@b.co&user[cellphone]=2015550123&user[country_code]=1", true},
+		{"POST", "/protected/json/users/new", "application/json", `{"user":{"email":"a@b.co","cellphone":"2015550124","country_code":1}}`, true},
+		{"GET", "/protected/json/users/1/status", "application/json", "{}", true},
+		{"GET", "/protected/json/sms/1?force=true&action=a", "", "", true},
+		{"GET", "/protected/json/verify/1234567/1", "", "", true},
+		{"POST", "/protected/json/users/1/secret", "application/x-www-form-urlencoded", "qr_size=100&label=x", true},
+		{"POST", "/protected/json/users/delete/1", "", "", true},
+		{"POST", "/protected/json/users/1/register_activity", "application/json", `{"type":"banned","data":{"a":[1,{"b":null}]}}`, true},
+		{"GET", "/protected/json/app/stats", "", "", true},
+		{"GET", "/qr/zz.png", "", "", false},
+		{"PATCH", "//protected/json/app/details?api_key=x", "text/plain", "\x00\xff", false},
+		{"POST", "/protected/json/users/new?user[email][x]=1&user=2", "application/json", `{"user":[`, true},
+	}
+	for _, s := range seeds {
+		f.Add(s.method, s.path, s.ctype, s.body, s.withKey)
+	}
+	h, key := newHandler(f)
+	f.Fuzz(func(t *testing.T, method, path, ctype, body string, withKey bool) {
+		if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \r\n\t#") {
+			path = "/protected/json/" + strings.NewReplacer(" ", "%20", "\r", "", "\n", "", "\t", "", "#", "").Replace(path)
+		}
+		switch method {
+		case "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS":
+		default:
+			method = "POST"
+		}
+		req, err := http.NewRequest(method, "http://twofold.test"+path, strings.NewReader(body))
+		if err != nil {
+			return // not a request a client could send
+		}
+		req.Header.Set("Content-Type", ctype)
+		if withKey {
+			req.Header.Set("X-Authy-API-Key", key)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("%s %s (%q, %q): %d %s", method, path, ctype, body, rec.Code, rec.Body)
+		}
+		if method == "HEAD" || rec.Header().Get("Content-Type") == "image/png" {
+			return
+		}
+		var env map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil {
+			t.Fatalf("%s %s: not JSON (%d): %q", method, path, rec.Code, rec.Body)
+		}
+		if rec.Code != 200 {
+			if _, ok := env["error_code"].(string); !ok || env["success"] != false {
+				t.Fatalf("%s %s: %d without the error envelope: %s", method, path, rec.Code, rec.Body)
+			}
+		}
+	})
+}
