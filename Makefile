@@ -1,0 +1,27 @@
+# The test command of the README. Needs Go 1.26 with cgo (for -race) and, for the client
+# compatibility test, Node.js with npm.
+export GOTOOLCHAIN := local
+export CGO_ENABLED := 1
+
+.PHONY: test build run fuzz
+
+test:
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix cmd/twofold/testdata/compat --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the Authy client compatibility test will be skipped"; fi
+	go vet ./...
+	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
+	go test -race -count=1 ./...
+
+build:
+	CGO_ENABLED=0 go build -o twofold ./cmd/twofold
+
+run:
+	go run ./cmd/twofold serve
+
+# Longer fuzzing of the parsers than the test run's seed corpus.
+fuzz:
+	go test -run='^$$' -fuzz=FuzzParseParams -fuzztime=60s ./internal/authyapi/
+	go test -run='^$$' -fuzz=FuzzAPI -fuzztime=60s ./internal/authyapi/
+	go test -run='^$$' -fuzz=FuzzParse -fuzztime=60s ./internal/phone/
+	go test -run='^$$' -fuzz=FuzzParseURI -fuzztime=60s ./internal/otp/
