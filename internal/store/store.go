@@ -14,6 +14,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -40,6 +42,15 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
+	// Create the file 0600 before SQLite does: its -wal and -shm files copy the main file's mode.
+	if f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600); err == nil {
+		f.Close()
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("restrict database file: %w", err)
+		}
+	}
 	// WAL lets readers run beside the one writer; synchronous=FULL makes every commit durable
 	// across power loss, so an accepted code or replay record is never rolled back.
 	q := url.Values{}
@@ -47,7 +58,8 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
-	dsn := "file:" + path + "?" + q.Encode()
+	// The path is part of a URI: escape what SQLite would read as query, fragment or escape.
+	dsn := "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path) + "?" + q.Encode()
 
 	w, err := sql.Open("sqlite", dsn)
 	if err != nil {
@@ -61,13 +73,18 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 	}
 	r.SetMaxOpenConns(8)
 	s := &Store{w: w, r: r}
-	if err := s.migrate(ctx); err != nil {
+	// The server and the CLI may open a fresh data directory at the same moment; one migrates,
+	// the other waits and then finds nothing to do.
+	unlock, err := lockFile(path + ".migrate-lock")
+	if err != nil {
 		s.Close()
 		return nil, err
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
+	err = s.migrate(ctx)
+	unlock()
+	if err != nil {
 		s.Close()
-		return nil, fmt.Errorf("restrict database file: %w", err)
+		return nil, err
 	}
 	return s, nil
 }
@@ -136,4 +153,20 @@ func notFound(err error) error {
 		return twofold.ErrNotFound
 	}
 	return err
+}
+
+// lockFile takes an exclusive advisory lock on path (created 0600), blocking until it is free.
+func lockFile(path string) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("migration lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("migration lock: %w", err)
+	}
+	return func() {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
 }
