@@ -3,6 +3,7 @@ module github.com/twofold-auth/twofold
 go 1.26.8
 
 require (
+	github.com/google/go-cmp v0.7.0
 	github.com/nyaruka/phonenumbers v1.8.1
 	github.com/pquerna/otp v1.5.0
 	github.com/pressly/goose/v3 v3.28.0

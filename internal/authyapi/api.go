@@ -113,7 +113,7 @@ func (a *API) handle(mux *http.ServeMux, pattern string, h handlerFunc) {
 		}
 		if !a.allow(app.ID) {
 			a.metrics.Limited.WithLabelValues("api_key").Inc()
-			a.fail(w, r, twofold.ErrLimit("request rate limit for this API key", time.Second))
+			writeError(w, twofold.ErrLimit("request rate limit for this API key", time.Second))
 			return
 		}
 		a.usage.Add(app.ID, a.now(), twofold.UsageAPICalls)
@@ -143,7 +143,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeErrorStatus(w, http.StatusRequestEntityTooLarge, e)
 		return
 	case ok:
-		if e.Code == twofold.CodeRateLimited && r.Pattern != "" && !strings.Contains(e.Message, "API key") {
+		if e.Code == twofold.CodeRateLimited {
 			a.metrics.Limited.WithLabelValues(limitName(r)).Inc()
 		}
 		writeError(w, e)
@@ -155,6 +155,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	writeErrorStatus(w, http.StatusInternalServerError, errInternal)
 }
 
+// limitName labels a per-user limit by the route that hit it.
 func limitName(r *http.Request) string {
 	if strings.Contains(r.Pattern, "/verify/") {
 		return "verify_failures"

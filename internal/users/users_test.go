@@ -1,0 +1,108 @@
+package users_test
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/twofold-auth/twofold/internal/apps"
+	"github.com/twofold-auth/twofold/internal/seal"
+	"github.com/twofold-auth/twofold/internal/store"
+	"github.com/twofold-auth/twofold/internal/twofold"
+	"github.com/twofold-auth/twofold/internal/users"
+)
+
+func newService(t *testing.T) (*users.Service, int64, int64) {
+	t.Helper()
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "twofold.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	keys, _ := seal.New(bytes.Repeat([]byte{1}, seal.KeySize))
+	a := apps.New(st, keys, nil)
+	one, _, _ := a.Create(context.Background(), apps.CreateParams{Name: "One"})
+	two, _, _ := a.Create(context.Background(), apps.CreateParams{Name: "Two"})
+	return users.New(st, nil), one.ID, two.ID
+}
+
+func TestRegisterValidation(t *testing.T) {
+	tests := []struct {
+		name   string
+		c      users.Contact
+		fields map[string]string
+	}{
+		{"valid", users.Contact{"ada@example.com", "201-555-0123", "1"}, nil},
+		{"valid with plus", users.Contact{"ada@Example.COM", "+1 201 555 0123", "+1"}, nil},
+		{"bad email", users.Contact{"ada", "2015550123", "1"}, map[string]string{"email": "is invalid"}},
+		{"named email", users.Contact{"Ada <ada@example.com>", "2015550123", "1"}, map[string]string{"email": "is invalid"}},
+		{"bad phone", users.Contact{"ada@example.com", "555", "1"}, map[string]string{"cellphone": "is invalid"}},
+		{"blank phone", users.Contact{"ada@example.com", " ", "1"}, map[string]string{"cellphone": "is invalid and can't be blank"}},
+		{"bad country", users.Contact{"ada@example.com", "2015550123", "999"}, map[string]string{"country_code": "is not supported"}},
+		{"no country", users.Contact{"ada@example.com", "2015550123", ""}, map[string]string{"country_code": "can't be blank"}},
+		{"all wrong", users.Contact{"", "x", "1"}, map[string]string{"email": "is invalid", "cellphone": "is invalid"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			svc, app, _ := newService(t)
+			u, created, err := svc.Register(context.Background(), app, tt.c)
+			if tt.fields == nil {
+				if err != nil || !created || u.Phone != "2015550123" || u.CountryCode != 1 {
+					t.Fatalf("Register = %+v %v %v", u, created, err)
+				}
+				if u.Email != "ada@example.com" {
+					t.Fatalf("email %q: the domain is not lower-cased", u.Email)
+				}
+				return
+			}
+			e, ok := err.(*twofold.Error)
+			if !ok || e.Code != twofold.CodeUserNotValid || e.Message != "User was not valid" {
+				t.Fatalf("err = %v", err)
+			}
+			if d := cmp.Diff(tt.fields, e.Fields); d != "" {
+				t.Fatalf("fields (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+func TestUserLifecycle(t *testing.T) {
+	ctx := context.Background()
+	svc, one, two := newService(t)
+	u, _, err := svc.Register(ctx, one, users.Contact{"a@example.com", "2015550123", "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Get(ctx, two, u.ID); twofold.ErrorCode(err) != twofold.CodeUserNotFound {
+		t.Fatalf("another app reads the user: %v", err)
+	}
+	if _, err := svc.Update(ctx, one, u.ID, users.Change{}); twofold.ErrorCode(err) != twofold.CodeInvalidParameter {
+		t.Fatalf("empty update: %v", err)
+	}
+	other, _, _ := svc.Register(ctx, one, users.Contact{"b@example.com", "2015550124", "1"})
+	if _, err := svc.Update(ctx, one, other.ID, users.Change{Cellphone: "2015550123"}); twofold.ErrorCode(err) != twofold.CodeUserNotValid {
+		t.Fatalf("update to a taken phone: %v", err)
+	}
+	got, err := svc.Update(ctx, one, u.ID, users.Change{Email: "new@example.com", Cellphone: "(201) 555-0199"})
+	if err != nil || got.Email != "new@example.com" || got.Phone != "2015550199" {
+		t.Fatalf("update: %+v %v", got, err)
+	}
+	if err := svc.RegisterActivity(ctx, one, u.ID, "cookie_login", map[string]string{"ip": "1.2.3.4"}, "1.2.3.4"); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.RegisterActivity(ctx, one, u.ID, "dance", nil, ""); twofold.ErrorCode(err) != twofold.CodeInvalidParameter {
+		t.Fatalf("unknown activity: %v", err)
+	}
+	if err := svc.Delete(ctx, two, u.ID); twofold.ErrorCode(err) != twofold.CodeUserNotFound {
+		t.Fatalf("another app deletes the user: %v", err)
+	}
+	if err := svc.Delete(ctx, one, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Status(ctx, one, u.ID); twofold.ErrorCode(err) != twofold.CodeUserNotFound {
+		t.Fatalf("status after delete: %v", err)
+	}
+}
