@@ -36,6 +36,11 @@ func TestAppCommands(t *testing.T) {
 		t.Fatalf("sandbox plan: %s", r.raw)
 	}
 
+	s.stop()
+	s = startServer(t, s.dataDir)
+	if !strings.Contains(s.logs.String(), "sandbox application") || !strings.Contains(s.logs.String(), `name=Tests`) {
+		t.Fatalf("no warning about the sandbox application at start:\n%s", s.logs.String())
+	}
 	var list []appJSON
 	s.cliJSON(&list, "app", "list")
 	if len(list) != 3 || list[2].Name != "Tests" || !list[2].Sandbox || list[0].APIKey != "" {
