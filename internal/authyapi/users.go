@@ -65,7 +65,7 @@ func (a *API) userStatus(w http.ResponseWriter, r *http.Request, c *call) error 
 		Devices         []string `json:"devices"`
 		HasHardToken    bool     `json:"has_hard_token"`
 		AccountDisabled bool     `json:"account_disabled"`
-		DetailedDevices []any    `json:"detailed_devices"`
+		DetailedDevices []device `json:"detailed_devices"`
 		DeletedDevices  []any    `json:"deleted_devices"`
 	}
 	writeJSON(w, http.StatusOK, struct {
@@ -75,9 +75,30 @@ func (a *API) userStatus(w http.ResponseWriter, r *http.Request, c *call) error 
 	}{status{
 		AuthyID: u.ID, Confirmed: u.Confirmed, Registered: st.Registered, CountryCode: u.CountryCode,
 		PhoneNumber: number(u).MaskedLocal(), Email: u.Email, Devices: st.Devices,
-		DetailedDevices: []any{}, DeletedDevices: []any{},
+		DetailedDevices: detailed(st.Detailed), DeletedDevices: []any{},
 	}, "User status.", true})
 	return nil
+}
+
+// device is one entry of detailed_devices, in the shape of Authy's.
+type device struct {
+	DeviceType           string  `json:"device_type"`
+	OSType               string  `json:"os_type"`
+	Name                 string  `json:"name"`
+	RegistrationDeviceID *string `json:"registration_device_id"`
+	RegistrationMethod   string  `json:"registration_method"`
+	DeviceID             int64   `json:"device_id"`
+	LastSyncDate         int64   `json:"last_sync_date"`
+	CreationDate         int64   `json:"creation_date"`
+}
+
+func detailed(devs []twofold.Device) []device {
+	out := make([]device, 0, len(devs))
+	for _, d := range devs {
+		out = append(out, device{DeviceType: "twofold", OSType: d.OSType, Name: d.Name, RegistrationMethod: "sdk",
+			DeviceID: d.ID, LastSyncDate: d.LastSeenAt.Unix(), CreationDate: d.CreatedAt.Unix()})
+	}
+	return out
 }
 
 func number(u twofold.User) phone.Number {

@@ -10,19 +10,22 @@ import (
 )
 
 const appColumns = `id, name, sandbox, key_mac, key_sealed, token_length, totp_digits, totp_period, totp_skew,
-	sms_enabled, call_enabled, unconfirmed_bypass, callback_url, callback_method, contact_email, created_at, updated_at`
+	sms_enabled, call_enabled, unconfirmed_bypass, callback_url, callback_method, contact_email, created_at, updated_at,
+	number_matching, callback_expired, device_totp_period, callback_failures, callback_disabled_at, callback_last_error`
 
 func scanApp(row interface{ Scan(...any) error }) (twofold.App, error) {
 	var a twofold.App
-	var sandbox, sms, call, bypass int
-	var created, updated int64
+	var sandbox, sms, call, bypass, matching, cbExpired int
+	var created, updated, disabledAt int64
 	err := row.Scan(&a.ID, &a.Name, &sandbox, &a.KeyMAC, &a.KeySealed, &a.TokenLength, &a.TOTPDigits, &a.TOTPPeriod,
-		&a.TOTPSkew, &sms, &call, &bypass, &a.CallbackURL, &a.CallbackMethod, &a.ContactEmail, &created, &updated)
+		&a.TOTPSkew, &sms, &call, &bypass, &a.CallbackURL, &a.CallbackMethod, &a.ContactEmail, &created, &updated,
+		&matching, &cbExpired, &a.DeviceTOTPPeriod, &a.CallbackFailures, &disabledAt, &a.CallbackLastError)
 	if err != nil {
 		return twofold.App{}, notFound(err)
 	}
 	a.Sandbox, a.SMSEnabled, a.CallEnabled, a.UnconfirmedBypass = sandbox == 1, sms == 1, call == 1, bypass == 1
-	a.CreatedAt, a.UpdatedAt = fromUnix(created), fromUnix(updated)
+	a.NumberMatching, a.CallbackExpired = matching == 1, cbExpired == 1
+	a.CreatedAt, a.UpdatedAt, a.CallbackDisabledAt = fromUnix(created), fromUnix(updated), fromUnix(disabledAt)
 	return a, nil
 }
 
@@ -30,10 +33,11 @@ func scanApp(row interface{ Scan(...any) error }) (twofold.App, error) {
 func (s *Store) CreateApp(ctx context.Context, a *twofold.App) error {
 	err := s.w.QueryRowContext(ctx, `INSERT INTO apps (name, sandbox, key_mac, key_sealed, token_length, totp_digits,
 		totp_period, totp_skew, sms_enabled, call_enabled, unconfirmed_bypass, callback_url, callback_method, contact_email,
-		created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id`,
+		created_at, updated_at, number_matching, callback_expired, device_totp_period)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING id`,
 		a.Name, b2i(a.Sandbox), a.KeyMAC, a.KeySealed, a.TokenLength, a.TOTPDigits, a.TOTPPeriod, a.TOTPSkew,
 		b2i(a.SMSEnabled), b2i(a.CallEnabled), b2i(a.UnconfirmedBypass), a.CallbackURL, a.CallbackMethod, a.ContactEmail,
-		unix(a.CreatedAt), unix(a.UpdatedAt)).Scan(&a.ID)
+		unix(a.CreatedAt), unix(a.UpdatedAt), b2i(a.NumberMatching), b2i(a.CallbackExpired), a.DeviceTOTPPeriod).Scan(&a.ID)
 	if isUniqueViolation(err) {
 		return twofold.ErrConflict
 	}
@@ -43,15 +47,17 @@ func (s *Store) CreateApp(ctx context.Context, a *twofold.App) error {
 	return nil
 }
 
-// UpdateApp writes every mutable field of a (name, sandbox, key, settings).
+// UpdateApp writes every mutable field of a (name, sandbox, key, settings), not its callback
+// health, which only delivery outcomes and EnableCallback change.
 func (s *Store) UpdateApp(ctx context.Context, a twofold.App) error {
 	res, err := s.w.ExecContext(ctx, `UPDATE apps SET name = $1, sandbox = $2, key_mac = $3, key_sealed = $4,
 		token_length = $5, totp_digits = $6, totp_period = $7, totp_skew = $8, sms_enabled = $9, call_enabled = $10,
-		unconfirmed_bypass = $11, callback_url = $12, callback_method = $13, contact_email = $14, updated_at = $15
-		WHERE id = $16`,
+		unconfirmed_bypass = $11, callback_url = $12, callback_method = $13, contact_email = $14, updated_at = $15,
+		number_matching = $16, callback_expired = $17, device_totp_period = $18
+		WHERE id = $19`,
 		a.Name, b2i(a.Sandbox), a.KeyMAC, a.KeySealed, a.TokenLength, a.TOTPDigits, a.TOTPPeriod, a.TOTPSkew,
 		b2i(a.SMSEnabled), b2i(a.CallEnabled), b2i(a.UnconfirmedBypass), a.CallbackURL, a.CallbackMethod, a.ContactEmail,
-		unix(a.UpdatedAt), a.ID)
+		unix(a.UpdatedAt), b2i(a.NumberMatching), b2i(a.CallbackExpired), a.DeviceTOTPPeriod, a.ID)
 	if isUniqueViolation(err) {
 		return twofold.ErrConflict
 	}
@@ -107,4 +113,14 @@ func isUniqueViolation(err error) bool {
 	}
 	msg := err.Error()
 	return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "SQLSTATE 23505")
+}
+
+// EnableCallback resumes callback delivery for the application and forgets past failures.
+func (s *Store) EnableCallback(ctx context.Context, appID int64) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE apps SET callback_failures = 0, callback_disabled_at = 0, callback_last_error = ''
+		WHERE id = $1`, appID)
+	if err != nil {
+		return fmt.Errorf("enable callback of app %d: %w", appID, err)
+	}
+	return mustAffect(res)
 }

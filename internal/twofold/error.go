@@ -31,7 +31,17 @@ const (
 	CodeUserNotValid         Code = 60027
 	CodeCannotCreateActivity Code = 60029
 	CodeInvalidPhone         Code = 60033
+	CodeRegistrationInvalid  Code = 60034
+	CodeRegistrationNotFound Code = 60035
+	CodeRegistrationExpired  Code = 60037
 	CodeInvalidEmail         Code = 60038
+	CodeRequestNotFound      Code = 60049
+	CodeUnregisteredUser     Code = 60050
+	CodeInvalidAccessKey     Code = 60072
+	CodeNotPending           Code = 60079
+	CodeRequestInvalid       Code = 60080
+	CodeInvalidSignature     Code = 60087
+	CodeDeviceNotFound       Code = 60092
 	CodeQRCodeFailed         Code = 60122
 )
 

@@ -21,6 +21,7 @@ type App struct {
 	KeySealed []byte // the API key, sealed; callbacks are signed with the plaintext
 
 	Settings
+	CallbackHealth
 
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -37,19 +38,33 @@ type Settings struct {
 	UnconfirmedBypass bool // old Authy `force` semantics: without force=true, unconfirmed users pass. Off by default.
 	CallbackURL       string
 	CallbackMethod    string // "POST" (JSON body) or "GET"
+	CallbackExpired   bool   // also call back when a request expires (Authy only reported answers)
 	ContactEmail      string
+	NumberMatching    bool // every approval request asks the device for a 2-digit number shown by the customer
+	DeviceTOTPPeriod  int  // seconds per code of registered devices' seeds: default 10, as Authy's app
 }
+
+// CallbackHealth is the state of an application's callback delivery.
+type CallbackHealth struct {
+	CallbackFailures   int       // consecutive failed deliveries
+	CallbackDisabledAt time.Time // zero while enabled
+	CallbackLastError  string
+}
+
+// CallbackDisabled reports whether deliveries are paused after repeated failures.
+func (h CallbackHealth) CallbackDisabled() bool { return !h.CallbackDisabledAt.IsZero() }
 
 // DefaultSettings are the settings of a new application.
 func DefaultSettings() Settings {
 	return Settings{
-		TokenLength:    7,
-		TOTPDigits:     6,
-		TOTPPeriod:     30,
-		TOTPSkew:       1,
-		SMSEnabled:     true,
-		CallEnabled:    true,
-		CallbackMethod: "POST",
+		TokenLength:      7,
+		TOTPDigits:       6,
+		TOTPPeriod:       30,
+		TOTPSkew:         1,
+		SMSEnabled:       true,
+		CallEnabled:      true,
+		CallbackMethod:   "POST",
+		DeviceTOTPPeriod: 10,
 	}
 }
 
@@ -173,4 +188,84 @@ type QRLink struct {
 	Size      int
 	URISealed []byte // the otpauth URI, sealed
 	ExpiresAt time.Time
+}
+
+// RegistrationToken lets one device register for one user; stored as a keyed hash, single use.
+type RegistrationToken struct {
+	MAC       []byte
+	AppID     int64
+	UserID    int64
+	ExpiresAt time.Time
+}
+
+// Device is a user's registered authenticator device (the CLI or web authenticator, or any
+// client of the device API). It signs approvals with its private key and holds a TOTP seed.
+type Device struct {
+	ID           int64
+	AppID        int64
+	UserID       int64
+	PublicKey    []byte // PKIX DER of an ECDSA P-256 key
+	TokenMAC     []byte // keyed hash of the device's access token
+	Name         string
+	OSType       string
+	SecretSealed []byte
+	Digits       int
+	Period       int
+	LastStep     int64
+	CreatedAt    time.Time
+	LastSeenAt   time.Time
+}
+
+// ApprovalStatus is the state of an approval request. Only pending changes, once.
+type ApprovalStatus string
+
+const (
+	Pending  ApprovalStatus = "pending"
+	Approved ApprovalStatus = "approved"
+	Denied   ApprovalStatus = "denied"
+	Expired  ApprovalStatus = "expired"
+)
+
+// Logo is an image shown with an approval request.
+type Logo struct {
+	Res string `json:"res"`
+	URL string `json:"url"`
+}
+
+// ApprovalRequest is a OneTouch push: the customer asks the user to approve something.
+type ApprovalRequest struct {
+	ID              int64
+	UUID            string
+	AppID           int64
+	UserID          int64
+	Message         string
+	Details         map[string]string
+	HiddenDetails   map[string]string
+	Logos           []Logo
+	Number          string // for number matching: what the device must send back; "" when not asked
+	SecondsToExpire int64  // 0: never
+	Status          ApprovalStatus
+	Reason          string // a denial's reason
+	DeviceID        int64  // the device that answered
+	Signature       string // the device's signature of its answer, base64
+	Notified        bool   // a device has seen it
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	ExpiresAt       time.Time // zero: never
+	ProcessedAt     time.Time // zero while pending
+}
+
+// Callback is one notification to a customer's callback URL, kept until delivered.
+type Callback struct {
+	ID            int64
+	AppID         int64
+	RequestUUID   string
+	Payload       []byte // the JSON body; signed at each delivery with a fresh nonce
+	Status        string // pending, delivered, dropped
+	Attempts      int
+	NextAttemptAt time.Time
+	LastError     string
+	LastStatus    int
+	CreatedAt     time.Time
+	DeliveredAt   time.Time
 }

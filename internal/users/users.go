@@ -22,6 +22,7 @@ type Store interface {
 	UpdateUser(ctx context.Context, u twofold.User) error
 	DeleteUser(ctx context.Context, appID, id int64) error
 	GetAuthenticator(ctx context.Context, appID, userID int64) (twofold.Authenticator, error)
+	ListDevices(ctx context.Context, appID, userID int64) ([]twofold.Device, error)
 	InsertActivity(ctx context.Context, a twofold.Activity) error
 	AddUsage(ctx context.Context, appID int64, at time.Time, kind twofold.UsageKind, n int64) error
 }
@@ -120,8 +121,9 @@ func (s *Service) Get(ctx context.Context, appID, id int64) (twofold.User, error
 // Status is what users/{id}/status reports.
 type Status struct {
 	User       twofold.User
-	Registered bool     // has an authenticator app
-	Devices    []string // kinds of device the user has, e.g. "authenticator"
+	Registered bool     // has an authenticator app or a registered device
+	Devices    []string // kinds of device the user has, e.g. "authenticator", "cli"
+	Detailed   []twofold.Device
 }
 
 // Status returns a user's status.
@@ -138,6 +140,15 @@ func (s *Service) Status(ctx context.Context, appID, id int64) (Status, error) {
 	case !errors.Is(err, twofold.ErrNotFound):
 		return Status{}, err
 	}
+	devs, err := s.store.ListDevices(ctx, appID, id)
+	if err != nil {
+		return Status{}, err
+	}
+	for _, d := range devs {
+		st.Registered = true
+		st.Devices = append(st.Devices, d.OSType)
+	}
+	st.Detailed = devs
 	return st, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/twofold-auth/twofold/internal/devices"
 	"github.com/twofold-auth/twofold/internal/otp"
 	"github.com/twofold-auth/twofold/internal/seal"
 	"github.com/twofold-auth/twofold/internal/twofold"
@@ -104,33 +105,72 @@ func (s *Service) check(ctx context.Context, app twofold.App, u twofold.User, to
 	return s.checkTOTP(ctx, app, u, token)
 }
 
-func (s *Service) checkTOTP(ctx context.Context, app twofold.App, u twofold.User, token string) (Method, error) {
+// seed is one TOTP secret a user holds: the generic authenticator's or a registered device's.
+type seed struct {
+	totp     otp.TOTP
+	lastStep int64
+	advance  func(step int64) (bool, error) // compare-and-set of the newest accepted step
+}
+
+func (s *Service) seeds(ctx context.Context, app twofold.App, u twofold.User) ([]seed, error) {
+	var out []seed
 	a, err := s.store.GetAuthenticator(ctx, app.ID, u.ID)
-	if errors.Is(err, twofold.ErrNotFound) {
-		return "", twofold.ErrTokenInvalid()
+	switch {
+	case err == nil:
+		secret, err := s.keys.Open(a.SecretSealed, seedAD(app.ID, u.ID))
+		if err != nil {
+			return nil, fmt.Errorf("open TOTP seed of user %d: %w", u.ID, err)
+		}
+		out = append(out, seed{otp.TOTP{Secret: secret, Digits: a.Digits, Period: a.Period}, a.LastStep,
+			func(step int64) (bool, error) { return s.store.AdvanceStep(ctx, u.ID, a.Version, step) }})
+	case !errors.Is(err, twofold.ErrNotFound):
+		return nil, err
 	}
+	devs, err := s.store.ListDevices(ctx, app.ID, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range devs {
+		secret, err := s.keys.Open(d.SecretSealed, devices.SeedAD(d.TokenMAC))
+		if err != nil {
+			return nil, fmt.Errorf("open TOTP seed of device %d: %w", d.ID, err)
+		}
+		out = append(out, seed{otp.TOTP{Secret: secret, Digits: d.Digits, Period: d.Period}, d.LastStep,
+			func(step int64) (bool, error) { return s.store.AdvanceDeviceStep(ctx, d.ID, step) }})
+	}
+	return out, nil
+}
+
+// checkTOTP accepts a code of any of the user's seeds, once: the matched step must be newer than
+// the last one accepted for that seed, and recording it is a compare-and-set.
+func (s *Service) checkTOTP(ctx context.Context, app twofold.App, u twofold.User, token string) (Method, error) {
+	seeds, err := s.seeds(ctx, app, u)
 	if err != nil {
 		return "", err
 	}
-	secret, err := s.keys.Open(a.SecretSealed, seedAD(app.ID, u.ID))
-	if err != nil {
-		return "", fmt.Errorf("open TOTP seed of user %d: %w", u.ID, err)
+	reused := false
+	for _, sd := range seeds {
+		step, ok := sd.totp.Match(token, s.now(), app.TOTPSkew)
+		if !ok {
+			continue
+		}
+		if step <= sd.lastStep {
+			reused = true
+			continue
+		}
+		advanced, err := sd.advance(step)
+		if err != nil {
+			return "", err
+		}
+		if advanced {
+			return MethodTOTP, nil
+		}
+		reused = true // another request (or instance) accepted this step first
 	}
-	step, ok := otp.TOTP{Secret: secret, Digits: a.Digits, Period: a.Period}.Match(token, s.now(), app.TOTPSkew)
-	if !ok {
-		return "", twofold.ErrTokenInvalid()
-	}
-	if step <= a.LastStep {
+	if reused {
 		return "", twofold.ErrTokenReused()
 	}
-	advanced, err := s.store.AdvanceStep(ctx, u.ID, a.Version, step)
-	if err != nil {
-		return "", err
-	}
-	if !advanced {
-		return "", twofold.ErrTokenReused() // another request (or instance) accepted this step first
-	}
-	return MethodTOTP, nil
+	return "", twofold.ErrTokenInvalid()
 }
 
 // wellFormed accepts what Authy's verify accepted: 6 to 10 digits.

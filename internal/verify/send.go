@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -51,8 +52,12 @@ func (s *Service) Send(ctx context.Context, app twofold.App, userID int64, p Sen
 		return Sent{}, fmt.Errorf("verify: unknown channel %q", p.Channel)
 	}
 	if p.Channel != twofold.Email && !p.Force {
-		if _, err := s.store.GetAuthenticator(ctx, app.ID, u.ID); err == nil {
-			return Sent{User: u, Ignored: true, Device: "authenticator"}, nil
+		device, err := s.appDevice(ctx, app, u)
+		if err != nil {
+			return Sent{}, err
+		}
+		if device != "" {
+			return Sent{User: u, Ignored: true, Device: device}, nil
 		}
 	}
 	if err := s.hit(ctx, sendCounter(app.ID, u.ID), s.cfg.SendLimit, "too many codes sent to this user"); err != nil {
@@ -108,5 +113,25 @@ func (s *Service) body(app twofold.App, p SendParams, code string) string {
 			app.Name, app.Name, purpose, code, minutes)
 	default:
 		return fmt.Sprintf("Your %s verification code%s is %s. It is valid for %d minutes.", app.Name, purpose, code, minutes)
+	}
+}
+
+// appDevice names a device or app that gives the user codes without SMS ("" if none): Authy did
+// not text users who had its app unless asked to force it.
+func (s *Service) appDevice(ctx context.Context, app twofold.App, u twofold.User) (string, error) {
+	devs, err := s.store.ListDevices(ctx, app.ID, u.ID)
+	if err != nil {
+		return "", err
+	}
+	if len(devs) > 0 {
+		return devs[0].OSType, nil
+	}
+	switch _, err := s.store.GetAuthenticator(ctx, app.ID, u.ID); {
+	case err == nil:
+		return "authenticator", nil
+	case errors.Is(err, twofold.ErrNotFound):
+		return "", nil
+	default:
+		return "", err
 	}
 }

@@ -28,6 +28,8 @@ type Store interface {
 	PutAuthenticator(ctx context.Context, a *twofold.Authenticator) error
 	GetAuthenticator(ctx context.Context, appID, userID int64) (twofold.Authenticator, error)
 	AdvanceStep(ctx context.Context, userID, version, step int64) (bool, error)
+	ListDevices(ctx context.Context, appID, userID int64) ([]twofold.Device, error)
+	AdvanceDeviceStep(ctx context.Context, deviceID, step int64) (bool, error)
 	InsertQRLink(ctx context.Context, l twofold.QRLink) error
 	GetQRLink(ctx context.Context, mac []byte, now time.Time) (twofold.QRLink, error)
 	Incr(ctx context.Context, name string, window, expires time.Time, delta int64) (int64, error)

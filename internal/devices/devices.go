@@ -1,0 +1,209 @@
+// Package devices registers users' authenticator devices (the Authy SDK flow): the customer's
+// backend gets a single-use registration token, the device redeems it with an ECDSA P-256
+// public key it generated, and receives an access token and a TOTP seed of its own.
+package devices
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/asn1"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+	"time"
+
+	"github.com/twofold-auth/twofold/internal/otp"
+	"github.com/twofold-auth/twofold/internal/seal"
+	"github.com/twofold-auth/twofold/internal/twofold"
+)
+
+// Store is what the service needs from persistence.
+type Store interface {
+	GetUser(ctx context.Context, appID, id int64) (twofold.User, error)
+	GetApp(ctx context.Context, id int64) (twofold.App, error)
+	InsertRegistrationToken(ctx context.Context, t twofold.RegistrationToken) error
+	RegistrationTokenApp(ctx context.Context, mac []byte) (int64, error)
+	RegisterDevice(ctx context.Context, mac []byte, now time.Time, d *twofold.Device) error
+	DeviceByTokenMAC(ctx context.Context, mac []byte) (twofold.Device, error)
+	ListDevices(ctx context.Context, appID, userID int64) ([]twofold.Device, error)
+	DeleteDevice(ctx context.Context, appID, id int64) error
+	TouchDevice(ctx context.Context, id int64, now time.Time) error
+}
+
+// Service manages devices.
+type Service struct {
+	store    Store
+	keys     *seal.Keyring
+	tokenTTL time.Duration
+	now      func() time.Time
+	expired  error // the store's expired-token error
+}
+
+// New returns a Service. expiredErr is the store's error for an expired token; now may be nil.
+func New(store Store, keys *seal.Keyring, tokenTTL time.Duration, expiredErr error, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	if tokenTTL <= 0 {
+		tokenTTL = 10 * time.Minute
+	}
+	return &Service{store: store, keys: keys, tokenTTL: tokenTTL, expired: expiredErr, now: now}
+}
+
+// randomToken returns n random bytes, base64url without padding, with a prefix saying what it is.
+func randomToken(prefix string, n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic("devices: crypto/rand failed: " + err.Error())
+	}
+	return prefix + base64.RawURLEncoding.EncodeToString(b)
+}
+
+// RegistrationToken issues a single-use token that registers one device for the user.
+func (s *Service) RegistrationToken(ctx context.Context, appID, userID int64) (string, time.Time, error) {
+	if _, err := s.store.GetUser(ctx, appID, userID); errors.Is(err, twofold.ErrNotFound) {
+		return "", time.Time{}, twofold.ErrUserNotFound()
+	} else if err != nil {
+		return "", time.Time{}, err
+	}
+	token := randomToken("tfr_", 24)
+	expires := s.now().UTC().Add(s.tokenTTL)
+	err := s.store.InsertRegistrationToken(ctx, twofold.RegistrationToken{
+		MAC: s.keys.Lookup("registration:" + token), AppID: appID, UserID: userID, ExpiresAt: expires,
+	})
+	return token, expires, err
+}
+
+// Registration is what a newly registered device receives.
+type Registration struct {
+	Device      twofold.Device
+	App         twofold.App
+	AccessToken string
+	Secret      []byte // the device's TOTP seed
+}
+
+// Register redeems a registration token with the device's public key (PKIX DER or base64 of it).
+func (s *Service) Register(ctx context.Context, token string, publicKey []byte, name, osType string) (Registration, error) {
+	if _, err := ParsePublicKey(publicKey); err != nil {
+		return Registration{}, twofold.ErrInvalidParam("public_key", err.Error())
+	}
+	name, osType = strings.TrimSpace(name), strings.TrimSpace(osType)
+	if name == "" {
+		name = "authenticator"
+	}
+	if osType == "" {
+		osType = "authenticator"
+	}
+	if len(name) > 100 || len(osType) > 32 {
+		return Registration{}, twofold.ErrInvalidParam("name", "is too long")
+	}
+	regMAC := s.keys.Lookup("registration:" + token)
+	appID, err := s.store.RegistrationTokenApp(ctx, regMAC)
+	if errors.Is(err, twofold.ErrNotFound) {
+		return Registration{}, errRegistrationNotFound()
+	} else if err != nil {
+		return Registration{}, err
+	}
+	app, err := s.store.GetApp(ctx, appID)
+	if err != nil {
+		return Registration{}, err
+	}
+	access := randomToken("tfd_", 32)
+	secret, err := otp.NewSecret(20)
+	if err != nil {
+		return Registration{}, err
+	}
+	mac := s.keys.Lookup("device:" + access)
+	// The device's own seed: Authy-style codes of the app's token length and device period.
+	d := twofold.Device{
+		PublicKey: publicKey, TokenMAC: mac, Name: name, OSType: osType,
+		SecretSealed: s.keys.Seal(secret, SeedAD(mac)), Digits: app.TokenLength, Period: app.DeviceTOTPPeriod,
+	}
+	err = s.store.RegisterDevice(ctx, regMAC, s.now().UTC(), &d)
+	switch {
+	case errors.Is(err, twofold.ErrNotFound):
+		return Registration{}, errRegistrationNotFound()
+	case s.expired != nil && errors.Is(err, s.expired):
+		return Registration{}, &twofold.Error{Code: twofold.CodeRegistrationExpired, Message: "Registration token has expired."}
+	case err != nil:
+		return Registration{}, err
+	}
+	return Registration{Device: d, App: app, AccessToken: access, Secret: secret}, nil
+}
+
+func errRegistrationNotFound() *twofold.Error {
+	return &twofold.Error{Code: twofold.CodeRegistrationNotFound, Message: "Registration token is invalid or was already used."}
+}
+
+// SeedAD binds a device's sealed seed to its row.
+func SeedAD(tokenMAC []byte) string { return fmt.Sprintf("device-seed:%x", tokenMAC) }
+
+// Authenticate finds the device by its access token.
+func (s *Service) Authenticate(ctx context.Context, token string) (twofold.Device, error) {
+	if !strings.HasPrefix(token, "tfd_") || len(token) > 100 {
+		return twofold.Device{}, twofold.ErrNotFound
+	}
+	d, err := s.store.DeviceByTokenMAC(ctx, s.keys.Lookup("device:"+token))
+	if err != nil {
+		return twofold.Device{}, err
+	}
+	if err := s.store.TouchDevice(ctx, d.ID, s.now()); err != nil {
+		return twofold.Device{}, err
+	}
+	return d, nil
+}
+
+// List returns the user's devices.
+func (s *Service) List(ctx context.Context, appID, userID int64) ([]twofold.Device, error) {
+	return s.store.ListDevices(ctx, appID, userID)
+}
+
+// Delete removes a device of the application.
+func (s *Service) Delete(ctx context.Context, appID, id int64) error {
+	err := s.store.DeleteDevice(ctx, appID, id)
+	if errors.Is(err, twofold.ErrNotFound) {
+		return twofold.Errorf(twofold.CodeDeviceNotFound, "Device not found.")
+	}
+	return err
+}
+
+// ParsePublicKey accepts an ECDSA P-256 public key as PKIX DER, or that DER in base64.
+func ParsePublicKey(raw []byte) (*ecdsa.PublicKey, error) {
+	if der, err := base64.StdEncoding.DecodeString(string(raw)); err == nil {
+		raw = der
+	}
+	key, err := x509.ParsePKIXPublicKey(raw)
+	if err != nil {
+		return nil, errors.New("must be an ECDSA P-256 public key in PKIX (SPKI) form")
+	}
+	pub, ok := key.(*ecdsa.PublicKey)
+	if !ok || pub.Curve != elliptic.P256() {
+		return nil, errors.New("must be an ECDSA P-256 public key")
+	}
+	return pub, nil
+}
+
+// VerifySignature checks sig over message with the device's key. sig is either the 64-byte
+// r||s form WebCrypto produces or ASN.1 DER as Go and OpenSSL produce.
+func VerifySignature(d twofold.Device, message, sig []byte) bool {
+	pub, err := ParsePublicKey(d.PublicKey)
+	if err != nil {
+		return false
+	}
+	digest := sha256.Sum256(message)
+	if len(sig) == 64 {
+		r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
+		return ecdsa.Verify(pub, digest[:], r, s)
+	}
+	var parsed struct{ R, S *big.Int }
+	if rest, err := asn1.Unmarshal(sig, &parsed); err != nil || len(rest) != 0 || parsed.R == nil || parsed.S == nil {
+		return false
+	}
+	return ecdsa.VerifyASN1(pub, digest[:], sig)
+}

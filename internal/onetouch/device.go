@@ -1,0 +1,134 @@
+package onetouch
+
+import (
+	"context"
+	"crypto/subtle"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twofold-auth/twofold/internal/devices"
+	"github.com/twofold-auth/twofold/internal/twofold"
+)
+
+// ForDevice lists the device's user's requests with status ("" for all), newest first, expiring
+// due ones, and marks them seen (Authy's "notified").
+func (s *Service) ForDevice(ctx context.Context, d twofold.Device, status twofold.ApprovalStatus, limit int) ([]twofold.ApprovalRequest, error) {
+	app, err := s.store.GetApp(ctx, d.AppID)
+	if err != nil {
+		return nil, err
+	}
+	if limit <= 0 || limit > 100 {
+		limit = 50
+	}
+	list, err := s.store.ListApprovalRequests(ctx, d.AppID, d.UserID, status, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := list[:0]
+	var seen []int64
+	for _, r := range list {
+		if r, err = s.expireIfDue(ctx, app, r); err != nil {
+			return nil, err
+		}
+		if status != "" && r.Status != status {
+			continue
+		}
+		if !r.Notified {
+			seen = append(seen, r.ID)
+			r.Notified = true
+		}
+		out = append(out, r)
+	}
+	return out, s.store.MarkNotified(ctx, seen)
+}
+
+// OneForDevice returns one request of the device's user.
+func (s *Service) OneForDevice(ctx context.Context, d twofold.Device, uuid string) (twofold.ApprovalRequest, error) {
+	app, err := s.store.GetApp(ctx, d.AppID)
+	if err != nil {
+		return twofold.ApprovalRequest{}, err
+	}
+	r, err := s.Get(ctx, app, uuid)
+	if err != nil {
+		return twofold.ApprovalRequest{}, err
+	}
+	// Another user's request of the same application is as unknown as another app's.
+	if r.UserID != d.UserID {
+		return twofold.ApprovalRequest{}, &twofold.Error{Code: twofold.CodeRequestNotFound, Message: "Approval request not found: " + uuid}
+	}
+	if !r.Notified {
+		if err := s.store.MarkNotified(ctx, []int64{r.ID}); err != nil {
+			return twofold.ApprovalRequest{}, err
+		}
+		r.Notified = true
+	}
+	return r, nil
+}
+
+// Answer is a device's decision on a request.
+type Answer struct {
+	Status    twofold.ApprovalStatus // approved or denied
+	Timestamp int64                  // Unix seconds when the device signed
+	Signature string                 // base64 ECDSA P-256 signature of AnswerMessage
+	Number    string                 // for number matching
+	Reason    string                 // why a request was denied
+}
+
+// AnswerMessage is the exact byte string a device signs: it binds the decision to one request,
+// one moment and, when asked, the matched number, so no answer can be replayed or altered.
+func AnswerMessage(uuid string, status twofold.ApprovalStatus, timestamp int64, number, reason string) []byte {
+	return []byte(strings.Join([]string{"twofold-onetouch-v1", uuid, string(status), strconv.FormatInt(timestamp, 10), number, reason}, "\n"))
+}
+
+// Answer records a device's signed decision. The first answer wins; an answer to an expired or
+// answered request, with a bad signature or a stale timestamp, or from a device of another user
+// is refused. A wrong matching number denies the request.
+func (s *Service) Answer(ctx context.Context, d twofold.Device, uuid string, a Answer) (twofold.ApprovalRequest, error) {
+	if a.Status != twofold.Approved && a.Status != twofold.Denied {
+		return twofold.ApprovalRequest{}, twofold.ErrInvalidParam("status", "must be approved or denied")
+	}
+	if len(a.Reason) > 200 {
+		return twofold.ApprovalRequest{}, twofold.ErrInvalidParam("reason", "must be at most 200 characters")
+	}
+	r, err := s.OneForDevice(ctx, d, uuid)
+	if err != nil {
+		return twofold.ApprovalRequest{}, err
+	}
+	if r.Status != twofold.Pending {
+		return twofold.ApprovalRequest{}, twofold.Errorf(twofold.CodeNotPending, "Approval request is no longer pending: it is %s.", r.Status)
+	}
+	now := s.now().UTC()
+	signedAt := time.Unix(a.Timestamp, 0)
+	if d := now.Sub(signedAt); d > s.cfg.SignatureSkew || d < -s.cfg.SignatureSkew {
+		return twofold.ApprovalRequest{}, twofold.Errorf(twofold.CodeInvalidSignature, "The answer's timestamp is too far from the server's time.")
+	}
+	sig, err := decodeSignature(a.Signature)
+	if err != nil || !devices.VerifySignature(d, AnswerMessage(r.UUID, a.Status, a.Timestamp, a.Number, a.Reason), sig) {
+		return twofold.ApprovalRequest{}, twofold.Errorf(twofold.CodeInvalidSignature, "The answer's signature is not valid for this device.")
+	}
+	status, reason := a.Status, a.Reason
+	mismatch := r.Number != "" && a.Status == twofold.Approved && subtle.ConstantTimeCompare([]byte(r.Number), []byte(a.Number)) != 1
+	if mismatch {
+		status, reason = twofold.Denied, "number mismatch"
+	}
+	app, err := s.store.GetApp(ctx, d.AppID)
+	if err != nil {
+		return twofold.ApprovalRequest{}, err
+	}
+	won, err := s.finish(ctx, app, r, status, reason, d, a.Signature, now)
+	if err != nil {
+		return twofold.ApprovalRequest{}, err
+	}
+	if !won {
+		return twofold.ApprovalRequest{}, twofold.Errorf(twofold.CodeNotPending, "Approval request is no longer pending.")
+	}
+	final, err := s.store.GetApprovalRequest(ctx, app.ID, r.UUID)
+	if err != nil {
+		return twofold.ApprovalRequest{}, err
+	}
+	if mismatch {
+		return final, twofold.Errorf(twofold.CodeRequestInvalid, "The number did not match the one shown; the request was denied.")
+	}
+	return final, nil
+}

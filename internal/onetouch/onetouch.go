@@ -1,0 +1,281 @@
+// Package onetouch is the push-approval flow: a customer asks a user to approve something, the
+// user's registered device answers with a signature only it can make, and the customer learns
+// the result by polling or by a signed callback queued atomically with the answer.
+package onetouch
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"math/big"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twofold-auth/twofold/internal/twofold"
+)
+
+// Store is what the service needs from persistence.
+type Store interface {
+	GetApp(ctx context.Context, id int64) (twofold.App, error)
+	GetUser(ctx context.Context, appID, id int64) (twofold.User, error)
+	ListDevices(ctx context.Context, appID, userID int64) ([]twofold.Device, error)
+	CreateApprovalRequest(ctx context.Context, r *twofold.ApprovalRequest, maxPending int) error
+	GetApprovalRequest(ctx context.Context, appID int64, uuid string) (twofold.ApprovalRequest, error)
+	ListApprovalRequests(ctx context.Context, appID, userID int64, status twofold.ApprovalStatus, limit int) ([]twofold.ApprovalRequest, error)
+	MarkNotified(ctx context.Context, ids []int64) error
+	FinishApprovalRequest(ctx context.Context, r twofold.ApprovalRequest, cb *twofold.Callback) (bool, error)
+	DueExpiries(ctx context.Context, now time.Time, limit int) ([]twofold.ApprovalRequest, error)
+}
+
+// Config tunes the service; zero fields take DefaultConfig's values.
+type Config struct {
+	DefaultTTL    time.Duration // when seconds_to_expire is not given: 86400 s, as Authy
+	MaxTTL        time.Duration
+	MaxPending    int           // pending requests per user
+	MaxMessage    int           // characters of message
+	SignatureSkew time.Duration // how far a device's answer timestamp may be from now
+}
+
+// DefaultConfig is what a server runs with unless told otherwise.
+func DefaultConfig() Config {
+	return Config{DefaultTTL: 24 * time.Hour, MaxTTL: 30 * 24 * time.Hour, MaxPending: 5, MaxMessage: 200, SignatureSkew: 5 * time.Minute}
+}
+
+// Service runs approval requests.
+type Service struct {
+	store     Store
+	cfg       Config
+	now       func() time.Time
+	tooMany   error  // the store's error for too many pending requests
+	notify    func() // wakes the callback dispatcher
+}
+
+// New returns a Service. tooMany is the store's error for the pending limit; notify (may be nil)
+// is called after a callback is queued.
+func New(store Store, cfg Config, tooMany error, notify func(), now func() time.Time) *Service {
+	def := DefaultConfig()
+	if cfg.DefaultTTL <= 0 {
+		cfg.DefaultTTL = def.DefaultTTL
+	}
+	if cfg.MaxTTL <= 0 {
+		cfg.MaxTTL = def.MaxTTL
+	}
+	if cfg.MaxPending <= 0 {
+		cfg.MaxPending = def.MaxPending
+	}
+	if cfg.MaxMessage <= 0 {
+		cfg.MaxMessage = def.MaxMessage
+	}
+	if cfg.SignatureSkew <= 0 {
+		cfg.SignatureSkew = def.SignatureSkew
+	}
+	if now == nil {
+		now = time.Now
+	}
+	if notify == nil {
+		notify = func() {}
+	}
+	return &Service{store: store, cfg: cfg, tooMany: tooMany, notify: notify, now: now}
+}
+
+// CreateParams are the parameters of POST approval_requests.
+type CreateParams struct {
+	Message         string
+	Details         map[string]string
+	HiddenDetails   map[string]string
+	Logos           []twofold.Logo
+	SecondsToExpire *int64 // nil: the default; 0: never
+	NumberMatching  *bool  // nil: the application's setting
+}
+
+var resolutions = map[string]bool{"default": true, "low": true, "med": true, "high": true}
+
+// Create makes a pending request for the user, who must have a registered device.
+func (s *Service) Create(ctx context.Context, app twofold.App, userID int64, p CreateParams) (twofold.ApprovalRequest, error) {
+	u, err := s.store.GetUser(ctx, app.ID, userID)
+	if errors.Is(err, twofold.ErrNotFound) {
+		return twofold.ApprovalRequest{}, twofold.ErrUserNotFound()
+	}
+	if err != nil {
+		return twofold.ApprovalRequest{}, err
+	}
+	if err := s.validate(p); err != nil {
+		return twofold.ApprovalRequest{}, err
+	}
+	devs, err := s.store.ListDevices(ctx, app.ID, u.ID)
+	if err != nil {
+		return twofold.ApprovalRequest{}, err
+	}
+	if len(devs) == 0 {
+		return twofold.ApprovalRequest{}, twofold.Errorf(twofold.CodeUnregisteredUser,
+			"User has no registered device for OneTouch. Send a code by SMS or another channel instead.")
+	}
+	now := s.now().UTC()
+	ttl := int64(s.cfg.DefaultTTL / time.Second)
+	if p.SecondsToExpire != nil {
+		ttl = *p.SecondsToExpire
+	}
+	r := twofold.ApprovalRequest{
+		UUID: newUUID(), AppID: app.ID, UserID: u.ID, Message: p.Message,
+		Details: nonNil(p.Details), HiddenDetails: nonNil(p.HiddenDetails), Logos: p.Logos,
+		SecondsToExpire: ttl, Status: twofold.Pending, CreatedAt: now, UpdatedAt: now,
+	}
+	if ttl > 0 {
+		r.ExpiresAt = now.Add(time.Duration(ttl) * time.Second)
+	}
+	if (p.NumberMatching == nil && app.NumberMatching) || (p.NumberMatching != nil && *p.NumberMatching) {
+		n, err := rand.Int(rand.Reader, big.NewInt(90))
+		if err != nil {
+			return twofold.ApprovalRequest{}, err
+		}
+		r.Number = strconv.FormatInt(n.Int64()+10, 10)
+	}
+	if err := s.store.CreateApprovalRequest(ctx, &r, s.cfg.MaxPending); err != nil {
+		if s.tooMany != nil && errors.Is(err, s.tooMany) {
+			return twofold.ApprovalRequest{}, twofold.ErrLimit(fmt.Sprintf("this user already has %d pending approval requests", s.cfg.MaxPending), time.Minute)
+		}
+		return twofold.ApprovalRequest{}, err
+	}
+	return r, nil
+}
+
+func (s *Service) validate(p CreateParams) error {
+	msg := strings.TrimSpace(p.Message)
+	switch {
+	case msg == "":
+		return twofold.ErrInvalidParam("message", "Parameter is required")
+	case len([]rune(p.Message)) > s.cfg.MaxMessage:
+		return twofold.ErrInvalidParam("message", fmt.Sprintf("must be at most %d characters", s.cfg.MaxMessage))
+	}
+	for name, m := range map[string]map[string]string{"details": p.Details, "hidden_details": p.HiddenDetails} {
+		if len(m) > 50 {
+			return twofold.ErrInvalidParam(name, "has more than 50 entries")
+		}
+		for k, v := range m {
+			if len(k) > 100 || len(v) > 1000 {
+				return twofold.ErrInvalidParam(name, "keys must be at most 100 and values 1000 characters")
+			}
+		}
+	}
+	if len(p.Logos) > 10 {
+		return twofold.ErrInvalidParam("logos", "has more than 10 entries")
+	}
+	for _, l := range p.Logos {
+		u, err := url.Parse(l.URL)
+		if !resolutions[l.Res] || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || len(l.URL) > 500 {
+			return twofold.ErrInvalidParam("logos", "each logo needs res (default, low, med or high) and an http(s) url of at most 500 characters")
+		}
+	}
+	if p.SecondsToExpire != nil && (*p.SecondsToExpire < 0 || *p.SecondsToExpire > int64(s.cfg.MaxTTL/time.Second)) {
+		return twofold.ErrInvalidParam("seconds_to_expire", fmt.Sprintf("must be 0 (never) to %d", int64(s.cfg.MaxTTL/time.Second)))
+	}
+	return nil
+}
+
+func nonNil(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+// Get returns the application's request, expiring it first if its time has passed.
+func (s *Service) Get(ctx context.Context, app twofold.App, uuid string) (twofold.ApprovalRequest, error) {
+	r, err := s.store.GetApprovalRequest(ctx, app.ID, uuid)
+	if errors.Is(err, twofold.ErrNotFound) {
+		return twofold.ApprovalRequest{}, &twofold.Error{Code: twofold.CodeRequestNotFound, Message: "Approval request not found: " + uuid}
+	}
+	if err != nil {
+		return twofold.ApprovalRequest{}, err
+	}
+	return s.expireIfDue(ctx, app, r)
+}
+
+// expireIfDue applies expiry on read: a pending request past its time becomes expired, once.
+func (s *Service) expireIfDue(ctx context.Context, app twofold.App, r twofold.ApprovalRequest) (twofold.ApprovalRequest, error) {
+	now := s.now().UTC()
+	if r.Status != twofold.Pending || r.ExpiresAt.IsZero() || now.Before(r.ExpiresAt) {
+		return r, nil
+	}
+	if _, err := s.finish(ctx, app, r, twofold.Expired, "", twofold.Device{}, "", now); err != nil {
+		return twofold.ApprovalRequest{}, err
+	}
+	// Whoever won, the request is final now; read what was recorded.
+	return s.store.GetApprovalRequest(ctx, app.ID, r.UUID)
+}
+
+// ExpireDue expires every pending request whose time has passed (the background sweep).
+func (s *Service) ExpireDue(ctx context.Context) (int, error) {
+	n := 0
+	for {
+		due, err := s.store.DueExpiries(ctx, s.now().UTC(), 100)
+		if err != nil || len(due) == 0 {
+			return n, err
+		}
+		for _, r := range due {
+			app, err := s.store.GetApp(ctx, r.AppID)
+			if err != nil {
+				return n, err
+			}
+			if _, err := s.expireIfDue(ctx, app, r); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+}
+
+// finish records a final status and, when the application has a callback URL, queues its
+// callback in the same transaction. It reports whether this change won.
+func (s *Service) finish(ctx context.Context, app twofold.App, r twofold.ApprovalRequest, status twofold.ApprovalStatus,
+	reason string, dev twofold.Device, signature string, at time.Time) (bool, error) {
+	r.Status, r.Reason, r.DeviceID, r.Signature, r.ProcessedAt, r.UpdatedAt = status, reason, dev.ID, signature, at, at
+	var cb *twofold.Callback
+	if app.CallbackURL != "" && (status != twofold.Expired || app.CallbackExpired) {
+		u, err := s.store.GetUser(ctx, app.ID, r.UserID)
+		if err != nil {
+			return false, err
+		}
+		payload, err := CallbackPayload(app, u, r, dev)
+		if err != nil {
+			return false, err
+		}
+		cb = &twofold.Callback{AppID: app.ID, RequestUUID: r.UUID, Payload: payload}
+	}
+	won, err := s.store.FinishApprovalRequest(ctx, r, cb)
+	if err != nil {
+		return false, err
+	}
+	if won && cb != nil {
+		s.notify()
+	}
+	return won, nil
+}
+
+// newUUID returns a random (version 4) UUID.
+func newUUID() string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic("onetouch: crypto/rand failed: " + err.Error())
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// ObjectID renders an id as the 24-hex-digit strings Authy used for _id, app_id and user_id.
+func ObjectID(kind byte, id int64) string { return fmt.Sprintf("%02x%022x", kind, id) }
+
+// decodeSignature accepts base64 (standard or URL-safe, padded or not).
+func decodeSignature(s string) ([]byte, error) {
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil {
+			return b, nil
+		}
+	}
+	return nil, errors.New("signature is not base64")
+}

@@ -1,0 +1,122 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twofold-auth/twofold/internal/twofold"
+)
+
+// InsertRegistrationToken stores a device registration token.
+func (s *Store) InsertRegistrationToken(ctx context.Context, t twofold.RegistrationToken) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO registration_tokens (mac, app_id, user_id, expires_at) VALUES ($1, $2, $3, $4)`,
+		t.MAC, t.AppID, t.UserID, unix(t.ExpiresAt))
+	if err != nil {
+		return fmt.Errorf("insert registration token: %w", err)
+	}
+	return nil
+}
+
+// RegistrationTokenApp returns the application of an unused registration token.
+func (s *Store) RegistrationTokenApp(ctx context.Context, mac []byte) (int64, error) {
+	var appID int64
+	err := s.r.QueryRowContext(ctx, `SELECT app_id FROM registration_tokens WHERE mac = $1 AND used_at IS NULL`, mac).Scan(&appID)
+	return appID, notFound(err)
+}
+
+// ErrExpired is returned for a token that exists but whose time has passed.
+var ErrExpired = errors.New("expired")
+
+// RegisterDevice spends the registration token with mac and creates d for its user, in one
+// transaction: a token registers one device, once. An unknown or used token is ErrNotFound, an
+// expired one ErrExpired. It sets d's ID, AppID and UserID.
+func (s *Store) RegisterDevice(ctx context.Context, mac []byte, now time.Time, d *twofold.Device) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var expires int64
+		err := tx.QueryRowContext(ctx, `UPDATE registration_tokens SET used_at = $1
+			WHERE mac = $2 AND used_at IS NULL RETURNING app_id, user_id, expires_at`, unix(now), mac).
+			Scan(&d.AppID, &d.UserID, &expires)
+		if err != nil {
+			return notFound(err)
+		}
+		if expires <= unix(now) {
+			return ErrExpired // the rollback leaves the token unused, and still expired
+		}
+		return tx.QueryRowContext(ctx, `INSERT INTO devices (app_id, user_id, public_key, token_mac, name, os_type,
+			secret_sealed, digits, period, last_step, created_at, last_seen_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, -1, $10, $10) RETURNING id`,
+			d.AppID, d.UserID, d.PublicKey, d.TokenMAC, d.Name, d.OSType, d.SecretSealed, d.Digits, d.Period, unix(now)).Scan(&d.ID)
+	})
+}
+
+const deviceColumns = `id, app_id, user_id, public_key, token_mac, name, os_type, secret_sealed, digits, period, last_step,
+	created_at, last_seen_at`
+
+func scanDevice(row interface{ Scan(...any) error }) (twofold.Device, error) {
+	var d twofold.Device
+	var created, seen int64
+	err := row.Scan(&d.ID, &d.AppID, &d.UserID, &d.PublicKey, &d.TokenMAC, &d.Name, &d.OSType, &d.SecretSealed,
+		&d.Digits, &d.Period, &d.LastStep, &created, &seen)
+	if err != nil {
+		return twofold.Device{}, notFound(err)
+	}
+	d.CreatedAt, d.LastSeenAt = fromUnix(created), fromUnix(seen)
+	return d, nil
+}
+
+// DeviceByTokenMAC finds the device whose access token hashes to mac.
+func (s *Store) DeviceByTokenMAC(ctx context.Context, mac []byte) (twofold.Device, error) {
+	return scanDevice(s.r.QueryRowContext(ctx, `SELECT `+deviceColumns+` FROM devices WHERE token_mac = $1`, mac))
+}
+
+// GetDevice returns device id of the application.
+func (s *Store) GetDevice(ctx context.Context, appID, id int64) (twofold.Device, error) {
+	return scanDevice(s.r.QueryRowContext(ctx, `SELECT `+deviceColumns+` FROM devices WHERE id = $1 AND app_id = $2`, id, appID))
+}
+
+// ListDevices returns the user's devices, oldest first.
+func (s *Store) ListDevices(ctx context.Context, appID, userID int64) ([]twofold.Device, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+deviceColumns+` FROM devices WHERE app_id = $1 AND user_id = $2 ORDER BY id`, appID, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list devices: %w", err)
+	}
+	defer rows.Close()
+	var out []twofold.Device
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list devices: %w", err)
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// DeleteDevice removes device id of the application.
+func (s *Store) DeleteDevice(ctx context.Context, appID, id int64) error {
+	res, err := s.w.ExecContext(ctx, `DELETE FROM devices WHERE id = $1 AND app_id = $2`, id, appID)
+	if err != nil {
+		return fmt.Errorf("delete device %d: %w", id, err)
+	}
+	return mustAffect(res)
+}
+
+// AdvanceDeviceStep is AdvanceStep for a device's seed: a compare-and-set of its newest step.
+func (s *Store) AdvanceDeviceStep(ctx context.Context, deviceID, step int64) (bool, error) {
+	res, err := s.w.ExecContext(ctx, `UPDATE devices SET last_step = $1 WHERE id = $2 AND last_step < $1`, step, deviceID)
+	if err != nil {
+		return false, fmt.Errorf("advance device step: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// TouchDevice records that the device was seen, at most once a minute per device.
+func (s *Store) TouchDevice(ctx context.Context, id int64, now time.Time) error {
+	_, err := s.w.ExecContext(ctx, `UPDATE devices SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $3`,
+		unix(now), id, unix(now)-60)
+	return err
+}

@@ -1,0 +1,163 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twofold-auth/twofold/internal/twofold"
+)
+
+// ErrTooMany is returned when creating a request would pass a limit.
+var ErrTooMany = errors.New("too many")
+
+const requestColumns = `id, uuid, app_id, user_id, message, details, hidden_details, logos, number, seconds_to_expire,
+	status, reason, device_id, signature, notified, created_at, updated_at, expires_at, processed_at`
+
+func scanRequest(row interface{ Scan(...any) error }) (twofold.ApprovalRequest, error) {
+	var r twofold.ApprovalRequest
+	var details, hidden, logos, status string
+	var notified int
+	var created, updated, expires, processed int64
+	err := row.Scan(&r.ID, &r.UUID, &r.AppID, &r.UserID, &r.Message, &details, &hidden, &logos, &r.Number,
+		&r.SecondsToExpire, &status, &r.Reason, &r.DeviceID, &r.Signature, &notified, &created, &updated, &expires, &processed)
+	if err != nil {
+		return twofold.ApprovalRequest{}, notFound(err)
+	}
+	r.Status, r.Notified = twofold.ApprovalStatus(status), notified == 1
+	r.CreatedAt, r.UpdatedAt, r.ExpiresAt, r.ProcessedAt = fromUnix(created), fromUnix(updated), fromUnix(expires), fromUnix(processed)
+	for _, f := range []struct {
+		raw string
+		dst any
+	}{{details, &r.Details}, {hidden, &r.HiddenDetails}, {logos, &r.Logos}} {
+		if err := json.Unmarshal([]byte(f.raw), f.dst); err != nil {
+			return twofold.ApprovalRequest{}, fmt.Errorf("approval request %s: %w", r.UUID, err)
+		}
+	}
+	return r, nil
+}
+
+// CreateApprovalRequest inserts r unless the user already has maxPending live pending requests
+// (then ErrTooMany). Counting and inserting happen in one write transaction.
+func (s *Store) CreateApprovalRequest(ctx context.Context, r *twofold.ApprovalRequest, maxPending int) error {
+	details, _ := json.Marshal(r.Details)
+	hidden, _ := json.Marshal(r.HiddenDetails)
+	logos, _ := json.Marshal(r.Logos)
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if maxPending > 0 {
+			var n int
+			err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM approval_requests WHERE user_id = $1 AND status = 'pending'
+				AND (expires_at = 0 OR expires_at > $2)`, r.UserID, unix(r.CreatedAt)).Scan(&n)
+			if err != nil {
+				return err
+			}
+			if n >= maxPending {
+				return ErrTooMany
+			}
+		}
+		return tx.QueryRowContext(ctx, `INSERT INTO approval_requests (uuid, app_id, user_id, message, details, hidden_details,
+			logos, number, seconds_to_expire, status, created_at, updated_at, expires_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12) RETURNING id`,
+			r.UUID, r.AppID, r.UserID, r.Message, string(details), string(hidden), string(logos), r.Number,
+			r.SecondsToExpire, string(r.Status), unix(r.CreatedAt), unix(r.ExpiresAt)).Scan(&r.ID)
+	})
+}
+
+// GetApprovalRequest returns the application's request with uuid.
+func (s *Store) GetApprovalRequest(ctx context.Context, appID int64, uuid string) (twofold.ApprovalRequest, error) {
+	return scanRequest(s.r.QueryRowContext(ctx, `SELECT `+requestColumns+` FROM approval_requests WHERE uuid = $1 AND app_id = $2`, uuid, appID))
+}
+
+// ListApprovalRequests returns a user's requests with status ("" for all), newest first.
+func (s *Store) ListApprovalRequests(ctx context.Context, appID, userID int64, status twofold.ApprovalStatus, limit int) ([]twofold.ApprovalRequest, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+requestColumns+` FROM approval_requests
+		WHERE app_id = $1 AND user_id = $2 AND ($3 = '' OR status = $3) ORDER BY id DESC LIMIT $4`,
+		appID, userID, string(status), limit)
+	if err != nil {
+		return nil, fmt.Errorf("list approval requests: %w", err)
+	}
+	defer rows.Close()
+	var out []twofold.ApprovalRequest
+	for rows.Next() {
+		r, err := scanRequest(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// MarkNotified records that a device has seen the requests.
+func (s *Store) MarkNotified(ctx context.Context, ids []int64) error {
+	for _, id := range ids {
+		if _, err := s.w.ExecContext(ctx, `UPDATE approval_requests SET notified = 1 WHERE id = $1 AND notified = 0`, id); err != nil {
+			return fmt.Errorf("mark notified: %w", err)
+		}
+	}
+	return nil
+}
+
+// FinishApprovalRequest moves request r.ID from pending to r.Status (with r.Reason, r.DeviceID,
+// r.Signature, at r.ProcessedAt) if it is still pending and, for an answer, not expired: the
+// first change wins and is final. When it wins and cb is not nil, cb is queued in the same
+// transaction, so a change is never recorded without its callback.
+func (s *Store) FinishApprovalRequest(ctx context.Context, r twofold.ApprovalRequest, cb *twofold.Callback) (bool, error) {
+	t := struct {
+		Status    twofold.ApprovalStatus
+		Reason    string
+		DeviceID  int64
+		Signature string
+		At        time.Time
+	}{r.Status, r.Reason, r.DeviceID, r.Signature, r.ProcessedAt}
+	id := r.ID
+	won := false
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		// Answers must come before expiry; expiry must come after it.
+		cond := `(expires_at = 0 OR expires_at > $5)`
+		if t.Status == twofold.Expired {
+			cond = `(expires_at <> 0 AND expires_at <= $5)`
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE approval_requests SET status = $1, reason = $2, device_id = $3, signature = $4,
+			processed_at = $5, updated_at = $5 WHERE id = $6 AND status = 'pending' AND `+cond,
+			string(t.Status), t.Reason, t.DeviceID, t.Signature, unix(t.At), id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		won = true
+		if cb == nil {
+			return nil
+		}
+		return tx.QueryRowContext(ctx, `INSERT INTO callbacks (app_id, request_uuid, payload, status, next_attempt_at, created_at)
+			VALUES ($1, $2, $3, 'pending', $4, $4) RETURNING id`, cb.AppID, cb.RequestUUID, string(cb.Payload), unix(t.At)).Scan(&cb.ID)
+	})
+	if err != nil {
+		return false, fmt.Errorf("finish approval request %d: %w", id, err)
+	}
+	return won, nil
+}
+
+// DueExpiries returns pending requests whose time has passed.
+func (s *Store) DueExpiries(ctx context.Context, now time.Time, limit int) ([]twofold.ApprovalRequest, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+requestColumns+` FROM approval_requests
+		WHERE status = 'pending' AND expires_at <> 0 AND expires_at <= $1 ORDER BY expires_at LIMIT $2`, unix(now), limit)
+	if err != nil {
+		return nil, fmt.Errorf("due expiries: %w", err)
+	}
+	defer rows.Close()
+	var out []twofold.ApprovalRequest
+	for rows.Next() {
+		r, err := scanRequest(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
