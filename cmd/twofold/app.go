@@ -40,7 +40,13 @@ type appJSON struct {
 	UnconfirmedBypass bool      `json:"unconfirmed_bypass"`
 	CallbackURL       string    `json:"callback_url"`
 	CallbackMethod    string    `json:"callback_method"`
+	CallbackExpired   bool      `json:"callback_expired"`
+	CallbackDisabled  bool      `json:"callback_disabled"`
+	CallbackFailures  int       `json:"callback_failures"`
+	CallbackLastError string    `json:"callback_last_error,omitempty"`
 	ContactEmail      string    `json:"contact_email"`
+	NumberMatching    bool      `json:"number_matching"`
+	DeviceTOTPPeriod  int       `json:"device_totp_period"`
 	CreatedAt         time.Time `json:"created_at"`
 	UpdatedAt         time.Time `json:"updated_at"`
 }
@@ -51,6 +57,8 @@ func toJSON(a twofold.App, key string) appJSON {
 		TOTPDigits: a.TOTPDigits, TOTPPeriod: a.TOTPPeriod, TOTPWindow: a.TOTPSkew, SMSEnabled: a.SMSEnabled,
 		CallEnabled: a.CallEnabled, UnconfirmedBypass: a.UnconfirmedBypass, CallbackURL: a.CallbackURL,
 		CallbackMethod: a.CallbackMethod, ContactEmail: a.ContactEmail, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
+		CallbackExpired: a.CallbackExpired, CallbackDisabled: a.CallbackDisabled(), CallbackFailures: a.CallbackFailures,
+		CallbackLastError: a.CallbackLastError, NumberMatching: a.NumberMatching, DeviceTOTPPeriod: a.DeviceTOTPPeriod,
 	}
 }
 
@@ -76,10 +84,17 @@ func printApp(w io.Writer, a twofold.App, key string) {
 		mode = "SANDBOX (nothing delivered; token 0000000 always verifies)"
 	}
 	callback := j.CallbackURL
-	if callback == "" {
+	switch {
+	case callback == "":
 		callback = "(none)"
-	} else {
+	case a.CallbackDisabled():
+		callback = fmt.Sprintf("%s %s — DISABLED since %s after %d failed deliveries (last: %s); re-enable with: twofold app update %d --callback-enabled",
+			j.CallbackMethod, callback, a.CallbackDisabledAt.Format(time.RFC3339), a.CallbackFailures, a.CallbackLastError, a.ID)
+	default:
 		callback = j.CallbackMethod + " " + callback
+		if a.CallbackFailures > 0 {
+			callback += fmt.Sprintf(" (%d recent failures; last: %s)", a.CallbackFailures, a.CallbackLastError)
+		}
 	}
 	rows = append(rows,
 		[2]string{"mode", mode},
@@ -88,6 +103,8 @@ func printApp(w io.Writer, a twofold.App, key string) {
 		[2]string{"sms", onOff(j.SMSEnabled)},
 		[2]string{"calls", onOff(j.CallEnabled)},
 		[2]string{"unconfirmed bypass", onOff(j.UnconfirmedBypass)},
+		[2]string{"number matching", onOff(j.NumberMatching)},
+		[2]string{"device codes", fmt.Sprintf("%d digits, %ds period", j.TokenLength, j.DeviceTOTPPeriod)},
 		[2]string{"callback", callback},
 		[2]string{"contact email", j.ContactEmail},
 		[2]string{"created", j.CreatedAt.Format(time.RFC3339)},
@@ -274,7 +291,8 @@ func appUpdateCmd(env Env) *cobra.Command {
 	var u apps.Update
 	var name, callbackURL, callbackMethod, contactEmail string
 	var tokenLength, totpDigits, totpPeriod, totpWindow int
-	var sandbox, sms, calls, bypass bool
+	var sandbox, sms, calls, bypass, matching, cbExpired, cbEnable bool
+	var devicePeriod int
 	cmd := &cobra.Command{
 		Use:   "update ID [flags]",
 		Short: "Change an application's settings",
@@ -322,6 +340,16 @@ func appUpdateCmd(env Env) *cobra.Command {
 			if changed("contact-email") {
 				u.ContactEmail = &contactEmail
 			}
+			if changed("number-matching") {
+				u.NumberMatching = &matching
+			}
+			if changed("callback-expired") {
+				u.CallbackExpired = &cbExpired
+			}
+			if changed("device-totp-period") {
+				u.DeviceTOTPPeriod = &devicePeriod
+			}
+			u.EnableCallback = cbEnable
 			return withApps(cmd, env, func(in *instance) error {
 				a, err := in.apps.Update(cmd.Context(), id, u)
 				if err != nil {
@@ -348,6 +376,10 @@ func appUpdateCmd(env Env) *cobra.Command {
 	f.StringVar(&callbackURL, "callback-url", "", "URL for OneTouch callbacks (empty to remove)")
 	f.StringVar(&callbackMethod, "callback-method", "POST", "callback method: POST (JSON body) or GET")
 	f.StringVar(&contactEmail, "contact-email", "", "owner's email, told when callbacks are disabled")
+	f.BoolVar(&cbExpired, "callback-expired", false, "also call back when an approval request expires (Authy only called back answers)")
+	f.BoolVar(&cbEnable, "callback-enabled", false, "re-enable callbacks disabled after failed deliveries")
+	f.BoolVar(&matching, "number-matching", false, "approval requests ask the device for a 2-digit number shown on the login page")
+	f.IntVar(&devicePeriod, "device-totp-period", 10, "seconds per code of devices registered from now on, 10 to 120")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

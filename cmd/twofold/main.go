@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/twofold-auth/twofold/internal/callback"
 )
 
 func main() {
@@ -35,6 +37,8 @@ type Env struct {
 	Getenv         func(string) string
 	// Ready, if set, is called with the server's address once it is listening.
 	Ready func(addr string)
+	// OnCallback, if set, observes every callback delivery attempt after it is recorded.
+	OnCallback func(callback.Attempt)
 }
 
 // run executes the command line args (without the program name).

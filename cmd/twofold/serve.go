@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,7 +17,11 @@ import (
 
 	"github.com/twofold-auth/twofold/internal/apps"
 	"github.com/twofold-auth/twofold/internal/authyapi"
+	"github.com/twofold-auth/twofold/internal/callback"
+	"github.com/twofold-auth/twofold/internal/devices"
 	"github.com/twofold-auth/twofold/internal/metrics"
+	"github.com/twofold-auth/twofold/internal/onetouch"
+	"github.com/twofold-auth/twofold/internal/store"
 	"github.com/twofold-auth/twofold/internal/users"
 	"github.com/twofold-auth/twofold/internal/verify"
 )
@@ -43,6 +48,11 @@ Every flag can also be set with the environment variable shown.`,
 	f.String("rate-limit", envOr(env, "TWOFOLD_RATE_LIMIT", "200/1s"), "API requests per API key, N/DURATION or off (env TWOFOLD_RATE_LIMIT)")
 	f.String("log-format", envOr(env, "TWOFOLD_LOG_FORMAT", "text"), "log format: text or json (env TWOFOLD_LOG_FORMAT)")
 	f.String("log-level", envOr(env, "TWOFOLD_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env TWOFOLD_LOG_LEVEL)")
+	f.Int("max-pending-approvals", envInt(env, "TWOFOLD_MAX_PENDING_APPROVALS", 5), "pending OneTouch approval requests allowed per user (env TWOFOLD_MAX_PENDING_APPROVALS)")
+	f.Int("callback-workers", envInt(env, "TWOFOLD_CALLBACK_WORKERS", 4), "callbacks delivered at once; 0 delivers none (they wait in the outbox) (env TWOFOLD_CALLBACK_WORKERS)")
+	f.Duration("callback-backoff", envDuration(env, "TWOFOLD_CALLBACK_BACKOFF", 5*time.Second), "wait after a callback's first failure, doubling each time (env TWOFOLD_CALLBACK_BACKOFF)")
+	f.Duration("callback-timeout", envDuration(env, "TWOFOLD_CALLBACK_TIMEOUT", 10*time.Second), "time allowed for one callback delivery (env TWOFOLD_CALLBACK_TIMEOUT)")
+	f.Duration("sweep-interval", envDuration(env, "TWOFOLD_SWEEP_INTERVAL", time.Minute), "how often expired codes are deleted and approval requests expired (env TWOFOLD_SWEEP_INTERVAL)")
 	f.Duration("shutdown-timeout", 15*time.Second, "how long to let in-flight requests finish on SIGINT/SIGTERM")
 	return cmd
 }
@@ -50,7 +60,8 @@ Every flag can also be set with the environment variable shown.`,
 func serve(cmd *cobra.Command, env Env) error {
 	ctx := cmd.Context()
 	f := cmd.Flags()
-	if err := validEnv(env, []string{"TWOFOLD_CODE_TTL"}, []string{"TWOFOLD_CODE_ATTEMPTS"}); err != nil {
+	if err := validEnv(env, []string{"TWOFOLD_CODE_TTL", "TWOFOLD_CALLBACK_BACKOFF", "TWOFOLD_CALLBACK_TIMEOUT", "TWOFOLD_SWEEP_INTERVAL"},
+		[]string{"TWOFOLD_CODE_ATTEMPTS", "TWOFOLD_MAX_PENDING_APPROVALS", "TWOFOLD_CALLBACK_WORKERS"}); err != nil {
 		return err
 	}
 	log, err := newLogger(cmd, env)
@@ -89,12 +100,40 @@ func serve(cmd *cobra.Command, env Env) error {
 
 	m := metrics.New()
 	usage := apps.NewUsageRecorder(in.store, log)
-	api := authyapi.New(in.apps, users.New(in.store, in.now), verify.New(in.store, in.outbox, in.keys, cfg, in.now),
-		usage, m, log, authyapi.Config{
-			PublicURL:  mustString(f, "public-url"),
-			RatePerKey: perSecond(apiRate),
-			Burst:      apiRate.N,
-		}, in.now)
+	cbCfg := callback.DefaultConfig()
+	cbCfg.Workers, _ = f.GetInt("callback-workers")
+	cbCfg.Backoff, _ = f.GetDuration("callback-backoff")
+	cbCfg.Timeout, _ = f.GetDuration("callback-timeout")
+	dispatcher := callback.New(in.store, in.outbox, in.apps.Reveal, cbCfg, log, func(a callback.Attempt) {
+		outcome := "failed"
+		switch {
+		case a.OK:
+			outcome = "delivered"
+		case a.Dropped:
+			outcome = "dropped"
+		case a.Disabled:
+			outcome = "disabled"
+		}
+		m.Callbacks.WithLabelValues(outcome).Inc()
+		if env.OnCallback != nil {
+			env.OnCallback(a)
+		}
+	})
+	otCfg := onetouch.DefaultConfig()
+	otCfg.MaxPending, _ = f.GetInt("max-pending-approvals")
+	ot := onetouch.New(in.store, otCfg, store.ErrTooMany, dispatcher.Notify, in.now)
+	api := authyapi.New(authyapi.Services{
+		Apps:     in.apps,
+		Users:    users.New(in.store, in.now),
+		Verify:   verify.New(in.store, in.outbox, in.keys, cfg, in.now),
+		Devices:  devices.New(in.store, in.keys, 10*time.Minute, store.ErrExpired, in.now),
+		OneTouch: ot,
+		Usage:    usage,
+	}, m, log, authyapi.Config{
+		PublicURL:  mustString(f, "public-url"),
+		RatePerKey: perSecond(apiRate),
+		Burst:      apiRate.N,
+	}, in.now)
 	mux := http.NewServeMux()
 	api.Routes(mux)
 	mux.Handle("GET /metrics", m.Handler())
@@ -124,9 +163,11 @@ func serve(cmd *cobra.Command, env Env) error {
 	}
 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan struct{})
-	go func() { defer close(done); usage.Run(bg, 2*time.Second) }()
-	go sweep(bg, in, log)
+	var background sync.WaitGroup
+	background.Go(func() { usage.Run(bg, 2*time.Second) })
+	background.Go(func() { dispatcher.Run(bg) })
+	sweepEvery, _ := f.GetDuration("sweep-interval")
+	background.Go(func() { sweep(bg, in, ot, sweepEvery, log) })
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -138,7 +179,7 @@ func serve(cmd *cobra.Command, env Env) error {
 	select {
 	case err := <-serveErr:
 		stopBG()
-		<-done
+		background.Wait()
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
@@ -148,7 +189,7 @@ func serve(cmd *cobra.Command, env Env) error {
 	defer cancel()
 	err = srv.Shutdown(sctx)
 	stopBG()
-	<-done // the usage recorder flushes on its way out
+	background.Wait() // callbacks in flight finish; the usage recorder flushes
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
@@ -187,9 +228,13 @@ func announceApps(ctx context.Context, in *instance, env Env, log *slog.Logger) 
 	return nil
 }
 
-// sweep deletes expired codes, counters and QR links every minute.
-func sweep(ctx context.Context, in *instance, log *slog.Logger) {
-	t := time.NewTicker(time.Minute)
+// sweep deletes expired codes, counters and QR links, and expires approval requests whose time
+// has passed (which queues their callbacks), every interval.
+func sweep(ctx context.Context, in *instance, ot *onetouch.Service, every time.Duration, log *slog.Logger) {
+	if every <= 0 {
+		every = time.Minute
+	}
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
@@ -200,6 +245,11 @@ func sweep(ctx context.Context, in *instance, log *slog.Logger) {
 				log.Warn("sweep expired rows", "err", err)
 			} else if n > 0 {
 				log.Debug("swept expired rows", "rows", n)
+			}
+			if n, err := ot.ExpireDue(ctx); err != nil {
+				log.Warn("expire approval requests", "err", err)
+			} else if n > 0 {
+				log.Info("expired approval requests", "count", n)
 			}
 		}
 	}

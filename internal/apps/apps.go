@@ -25,6 +25,7 @@ type Store interface {
 	ListApps(ctx context.Context) ([]twofold.App, error)
 	CountUsers(ctx context.Context, appID int64) (int64, error)
 	Usage(ctx context.Context, appID int64, since time.Time) ([]twofold.Usage, error)
+	EnableCallback(ctx context.Context, appID int64) error
 }
 
 // Service creates, finds and changes applications.
@@ -175,7 +176,12 @@ type Update struct {
 	UnconfirmedBypass *bool
 	CallbackURL       *string
 	CallbackMethod    *string
+	CallbackExpired   *bool
 	ContactEmail      *string
+	NumberMatching    *bool
+	DeviceTOTPPeriod  *int
+	// EnableCallback resumes callback delivery paused after failures.
+	EnableCallback bool
 }
 
 // Update applies u to application id after validating every field.
@@ -196,6 +202,9 @@ func (s *Service) Update(ctx context.Context, id int64, u Update) (twofold.App, 
 	set(&a.CallbackURL, u.CallbackURL)
 	set(&a.CallbackMethod, u.CallbackMethod)
 	set(&a.ContactEmail, u.ContactEmail)
+	set(&a.CallbackExpired, u.CallbackExpired)
+	set(&a.NumberMatching, u.NumberMatching)
+	set(&a.DeviceTOTPPeriod, u.DeviceTOTPPeriod)
 	a.Name = strings.TrimSpace(a.Name)
 	a.CallbackURL = strings.TrimSpace(a.CallbackURL)
 	a.ContactEmail = strings.TrimSpace(a.ContactEmail)
@@ -206,6 +215,12 @@ func (s *Service) Update(ctx context.Context, id int64, u Update) (twofold.App, 
 	a.UpdatedAt = s.now().UTC()
 	if err := s.store.UpdateApp(ctx, a); err != nil {
 		return twofold.App{}, err
+	}
+	if u.EnableCallback {
+		if err := s.store.EnableCallback(ctx, a.ID); err != nil {
+			return twofold.App{}, err
+		}
+		a.CallbackHealth = twofold.CallbackHealth{}
 	}
 	return a, nil
 }
@@ -235,6 +250,8 @@ func validate(a twofold.App) error {
 		return fmt.Errorf("%w: TOTP digits must be 6 to 8", ErrInvalid)
 	case a.TOTPPeriod < 10 || a.TOTPPeriod > 120:
 		return fmt.Errorf("%w: TOTP period must be 10 to 120 seconds", ErrInvalid)
+	case a.DeviceTOTPPeriod < 10 || a.DeviceTOTPPeriod > 120:
+		return fmt.Errorf("%w: device TOTP period must be 10 to 120 seconds", ErrInvalid)
 	case a.TOTPSkew < 0 || a.TOTPSkew > 3:
 		return fmt.Errorf("%w: TOTP window must be 0 to 3 steps", ErrInvalid)
 	case a.CallbackMethod != "POST" && a.CallbackMethod != "GET":

@@ -20,7 +20,9 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/twofold-auth/twofold/internal/apps"
+	"github.com/twofold-auth/twofold/internal/devices"
 	"github.com/twofold-auth/twofold/internal/metrics"
+	"github.com/twofold-auth/twofold/internal/onetouch"
 	"github.com/twofold-auth/twofold/internal/twofold"
 	"github.com/twofold-auth/twofold/internal/users"
 	"github.com/twofold-auth/twofold/internal/verify"
@@ -40,27 +42,40 @@ type Config struct {
 	Burst      int
 }
 
-// API serves the Authy-compatible endpoints.
+// Services are the domain services the API translates to.
+type Services struct {
+	Apps     *apps.Service
+	Users    *users.Service
+	Verify   *verify.Service
+	Devices  *devices.Service
+	OneTouch *onetouch.Service
+	Usage    *apps.UsageRecorder
+}
+
+// API serves the Authy-compatible endpoints and the device API.
 type API struct {
-	apps    *apps.Service
-	users   *users.Service
-	verify  *verify.Service
-	usage   *apps.UsageRecorder
-	metrics *metrics.Metrics
-	log     *slog.Logger
-	cfg     Config
-	now     func() time.Time
+	apps     *apps.Service
+	users    *users.Service
+	verify   *verify.Service
+	devices  *devices.Service
+	onetouch *onetouch.Service
+	usage    *apps.UsageRecorder
+	metrics  *metrics.Metrics
+	log      *slog.Logger
+	cfg      Config
+	now      func() time.Time
 
 	mu       sync.Mutex
 	limiters map[int64]*rate.Limiter
 }
 
 // New returns the API. now may be nil for time.Now.
-func New(a *apps.Service, u *users.Service, v *verify.Service, usage *apps.UsageRecorder, m *metrics.Metrics, log *slog.Logger, cfg Config, now func() time.Time) *API {
+func New(svc Services, m *metrics.Metrics, log *slog.Logger, cfg Config, now func() time.Time) *API {
 	if now == nil {
 		now = time.Now
 	}
-	return &API{apps: a, users: u, verify: v, usage: usage, metrics: m, log: log, cfg: cfg, now: now, limiters: map[int64]*rate.Limiter{}}
+	return &API{apps: svc.Apps, users: svc.Users, verify: svc.Verify, devices: svc.Devices, onetouch: svc.OneTouch,
+		usage: svc.Usage, metrics: m, log: log, cfg: cfg, now: now, limiters: map[int64]*rate.Limiter{}}
 }
 
 // call is one authenticated API request: the caller's application and its merged parameters.
@@ -86,7 +101,13 @@ func (a *API) Routes(mux *http.ServeMux) {
 	a.handle(mux, "GET "+p+"/verify/{token}/{id}", a.verifyToken)
 	a.handle(mux, "GET "+p+"/app/details", a.appDetails)
 	a.handle(mux, "GET "+p+"/app/stats", a.appStats)
+	a.handle(mux, "POST "+p+"/sdk/registrations", a.sdkRegistration)
+	a.handle(mux, "DELETE "+p+"/sdk/devices/{id}", a.sdkDeleteDevice)
+	const o = "/onetouch/json"
+	a.handle(mux, "POST "+o+"/users/{id}/approval_requests", a.createApprovalRequest)
+	a.handle(mux, "GET "+o+"/approval_requests/{uuid}", a.getApprovalRequest)
 	mux.HandleFunc("GET /qr/{file}", a.qrImage)
+	a.deviceRoutes(mux)
 }
 
 // handle wraps an authenticated handler: decode parameters, find the application by its key,

@@ -14,7 +14,9 @@ import (
 	"github.com/twofold-auth/twofold/internal/apps"
 	"github.com/twofold-auth/twofold/internal/authyapi"
 	"github.com/twofold-auth/twofold/internal/deliver"
+	"github.com/twofold-auth/twofold/internal/devices"
 	"github.com/twofold-auth/twofold/internal/metrics"
+	"github.com/twofold-auth/twofold/internal/onetouch"
 	"github.com/twofold-auth/twofold/internal/seal"
 	"github.com/twofold-auth/twofold/internal/store"
 	"github.com/twofold-auth/twofold/internal/users"
@@ -42,8 +44,12 @@ func newHandler(t testing.TB) (http.Handler, string) {
 		t.Fatal(err)
 	}
 	m := metrics.New()
-	api := authyapi.New(appSvc, userSvc, verify.New(st, deliver.NewOutbox(st, keys, log, nil), keys, verify.Config{}, nil),
-		apps.NewUsageRecorder(st, log), m, log, authyapi.Config{}, nil)
+	api := authyapi.New(authyapi.Services{
+		Apps: appSvc, Users: userSvc, Verify: verify.New(st, deliver.NewOutbox(st, keys, log, nil), keys, verify.Config{}, nil),
+		Devices:  devices.New(st, keys, 0, store.ErrExpired, nil),
+		OneTouch: onetouch.New(st, onetouch.Config{}, store.ErrTooMany, nil, nil),
+		Usage:    apps.NewUsageRecorder(st, log),
+	}, m, log, authyapi.Config{}, nil)
 	mux := http.NewServeMux()
 	api.Routes(mux)
 	return authyapi.Handler(mux, m, log), key

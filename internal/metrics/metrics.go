@@ -21,6 +21,8 @@ type Metrics struct {
 	Verifications *prometheus.CounterVec   // outcome
 	Messages      *prometheus.CounterVec   // channel, status
 	Limited       *prometheus.CounterVec   // limit
+	Approvals     *prometheus.CounterVec   // status
+	Callbacks     *prometheus.CounterVec   // outcome
 }
 
 // New registers the collectors (and the Go runtime's) on a fresh registry.
@@ -43,8 +45,14 @@ func New() *Metrics {
 		Limited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "twofold_rate_limited_total", Help: "Requests refused with 429 (60003) by limit.",
 		}, []string{"limit"}),
+		Approvals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "twofold_approvals_total", Help: "OneTouch answers by resulting status.",
+		}, []string{"status"}),
+		Callbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "twofold_callbacks_total", Help: "Callback delivery attempts by outcome.",
+		}, []string{"outcome"}),
 	}
-	m.reg.MustRegister(m.Requests, m.Latency, m.Verifications, m.Messages, m.Limited,
+	m.reg.MustRegister(m.Requests, m.Latency, m.Verifications, m.Messages, m.Limited, m.Approvals, m.Callbacks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

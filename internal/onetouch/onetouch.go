@@ -47,11 +47,11 @@ func DefaultConfig() Config {
 
 // Service runs approval requests.
 type Service struct {
-	store     Store
-	cfg       Config
-	now       func() time.Time
-	tooMany   error  // the store's error for too many pending requests
-	notify    func() // wakes the callback dispatcher
+	store   Store
+	cfg     Config
+	now     func() time.Time
+	tooMany error  // the store's error for too many pending requests
+	notify  func() // wakes the callback dispatcher
 }
 
 // New returns a Service. tooMany is the store's error for the pending limit; notify (may be nil)

@@ -1,0 +1,300 @@
+// Package callback delivers OneTouch callbacks to customers: signed exactly as Authy signed them
+// (X-Authy-Signature over nonce, method, URL and the canonical parameters, keyed by the app's API
+// key), from a durable outbox in the store, at least once, retried with exponential backoff.
+// After a run of consecutive failures an application's callbacks are paused and its owner is
+// told; they resume when an operator re-enables them.
+package callback
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twofold-auth/twofold/client"
+	"github.com/twofold-auth/twofold/internal/twofold"
+)
+
+// Store is what the dispatcher needs from persistence.
+type Store interface {
+	GetApp(ctx context.Context, id int64) (twofold.App, error)
+	DueCallbacks(ctx context.Context, now time.Time, limit int) ([]twofold.Callback, error)
+	ClaimCallback(ctx context.Context, c twofold.Callback, leaseUntil time.Time) (bool, error)
+	CallbackDelivered(ctx context.Context, c twofold.Callback, httpStatus int, now time.Time) error
+	CallbackFailed(ctx context.Context, c twofold.Callback, httpStatus int, msg string, next, now time.Time, threshold int) (bool, error)
+	DropCallback(ctx context.Context, c twofold.Callback, reason string) error
+}
+
+// Sender records the message that tells an owner their callbacks were disabled.
+type Sender interface {
+	Send(ctx context.Context, m twofold.Message, sandbox bool) (twofold.Message, error)
+}
+
+// Config tunes delivery; zero fields take DefaultConfig's values.
+type Config struct {
+	Workers      int           // deliveries at once; 0 in DefaultConfig means none (dispatching off)
+	Backoff      time.Duration // wait after the first failure; doubles each time
+	MaxBackoff   time.Duration
+	Timeout      time.Duration // per HTTP attempt
+	Threshold    int           // consecutive failures that disable an application's callbacks
+	Lease        time.Duration // how long a claimed delivery may take before another try
+	PollInterval time.Duration // how often to look for due callbacks when not woken
+}
+
+// DefaultConfig is what a server runs with unless told otherwise.
+func DefaultConfig() Config {
+	return Config{Workers: 4, Backoff: 5 * time.Second, MaxBackoff: time.Hour, Timeout: 10 * time.Second,
+		Threshold: 3, Lease: time.Minute, PollInterval: time.Second}
+}
+
+// Attempt describes one delivery attempt, for observers (metrics, tests).
+type Attempt struct {
+	Callback twofold.Callback
+	OK       bool
+	Status   int   // HTTP status, 0 when none
+	Err      error // why it failed
+	Disabled bool  // this failure disabled the application's callbacks
+	Dropped  bool  // given up: the application has no callback URL any more
+}
+
+// Dispatcher delivers due callbacks.
+type Dispatcher struct {
+	store     Store
+	sender    Sender
+	revealKey func(twofold.App) (string, error)
+	client    *http.Client
+	cfg       Config
+	log       *slog.Logger
+	now       func() time.Time
+	wake      chan struct{}
+	onAttempt func(Attempt)
+}
+
+// New returns a Dispatcher. revealKey returns an application's API key in clear, which signs its
+// callbacks; onAttempt (may be nil) observes every attempt after it is recorded.
+func New(store Store, sender Sender, revealKey func(twofold.App) (string, error), cfg Config, log *slog.Logger, onAttempt func(Attempt)) *Dispatcher {
+	def := DefaultConfig()
+	if cfg.Backoff <= 0 {
+		cfg.Backoff = def.Backoff
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = def.MaxBackoff
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = def.Timeout
+	}
+	if cfg.Threshold <= 0 {
+		cfg.Threshold = def.Threshold
+	}
+	if cfg.Lease <= cfg.Timeout {
+		cfg.Lease = cfg.Timeout + def.Lease
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = def.PollInterval
+	}
+	if onAttempt == nil {
+		onAttempt = func(Attempt) {}
+	}
+	return &Dispatcher{
+		store: store, sender: sender, revealKey: revealKey, cfg: cfg, log: log, now: time.Now,
+		wake: make(chan struct{}, 1), onAttempt: onAttempt,
+		client: &http.Client{
+			Timeout: cfg.Timeout,
+			// A redirect is not a delivery: the customer must fix the URL.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}
+}
+
+// Notify wakes the dispatcher: a callback was queued.
+func (d *Dispatcher) Notify() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers callbacks until ctx ends. Deliveries in flight are allowed to finish.
+func (d *Dispatcher) Run(ctx context.Context) {
+	if d.cfg.Workers <= 0 {
+		return
+	}
+	t := time.NewTicker(d.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		if err := d.deliverDue(ctx); err != nil && ctx.Err() == nil {
+			d.log.Warn("callback delivery", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.wake:
+		case <-t.C:
+		}
+	}
+}
+
+// deliverDue delivers every callback that is due now, Workers at a time.
+func (d *Dispatcher) deliverDue(ctx context.Context) error {
+	for ctx.Err() == nil {
+		now := d.now()
+		due, err := d.store.DueCallbacks(ctx, now, 50)
+		if err != nil || len(due) == 0 {
+			return err
+		}
+		sem := make(chan struct{}, d.cfg.Workers)
+		var wg sync.WaitGroup
+		claimed := 0
+		for _, c := range due {
+			ok, err := d.store.ClaimCallback(ctx, c, now.Add(d.cfg.Lease))
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue // another dispatcher has it
+			}
+			claimed++
+			c.NextAttemptAt = now.Add(d.cfg.Lease)
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				d.deliver(context.WithoutCancel(ctx), c)
+			}()
+		}
+		wg.Wait()
+		if claimed == 0 {
+			return nil
+		}
+	}
+	return nil
+}
+
+// deliver makes one attempt and records its outcome.
+func (d *Dispatcher) deliver(ctx context.Context, c twofold.Callback) {
+	a := Attempt{Callback: c}
+	defer func() { d.onAttempt(a) }()
+	app, err := d.store.GetApp(ctx, c.AppID)
+	if errors.Is(err, twofold.ErrNotFound) || (err == nil && app.CallbackURL == "") {
+		a.Dropped = true
+		if err := d.store.DropCallback(ctx, c, "the application has no callback URL"); err != nil {
+			d.log.Error("drop callback", "id", c.ID, "err", err)
+		}
+		return
+	}
+	if err != nil {
+		d.log.Error("callback: load application", "app_id", c.AppID, "err", err)
+		return // the lease runs out and it is tried again
+	}
+	status, err := d.post(ctx, app, c)
+	now := d.now()
+	a.Status, a.Err = status, err
+	if err == nil {
+		a.OK = true
+		if err := d.store.CallbackDelivered(ctx, c, status, now); err != nil {
+			d.log.Error("record callback delivery", "id", c.ID, "err", err)
+		}
+		d.log.Info("callback delivered", "app_id", app.ID, "request", c.RequestUUID, "status", status)
+		return
+	}
+	next := now.Add(d.backoff(c.Attempts))
+	disabled, rerr := d.store.CallbackFailed(ctx, c, status, trim(err.Error()), next, now, d.cfg.Threshold)
+	if rerr != nil {
+		d.log.Error("record callback failure", "id", c.ID, "err", rerr)
+		return
+	}
+	a.Disabled = disabled
+	d.log.Warn("callback failed", "app_id", app.ID, "request", c.RequestUUID, "attempt", c.Attempts+1, "err", err, "next_attempt", next)
+	if disabled {
+		d.tellOwner(ctx, app, err)
+	}
+}
+
+func (d *Dispatcher) backoff(attempts int) time.Duration {
+	b := d.cfg.Backoff
+	for i := 0; i < attempts && b < d.cfg.MaxBackoff; i++ {
+		b *= 2
+	}
+	return min(b, d.cfg.MaxBackoff)
+}
+
+// post sends the callback, signed with a fresh nonce, in the application's configured mode.
+func (d *Dispatcher) post(ctx context.Context, app twofold.App, c twofold.Callback) (int, error) {
+	key, err := d.revealKey(app)
+	if err != nil {
+		return 0, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(c.Payload))
+	dec.UseNumber()
+	var params map[string]any
+	if err := dec.Decode(&params); err != nil {
+		return 0, fmt.Errorf("callback payload: %w", err)
+	}
+	nonce := strconv.FormatInt(d.now().Unix(), 10)
+	method := app.CallbackMethod
+	if method != http.MethodGet {
+		method = http.MethodPost
+	}
+	var req *http.Request
+	if method == http.MethodGet {
+		target := app.CallbackURL
+		sep := "?"
+		if strings.Contains(target, "?") {
+			sep = "&"
+		}
+		req, err = http.NewRequestWithContext(ctx, method, target+sep+client.Canonical(params), nil)
+	} else {
+		req, err = http.NewRequestWithContext(ctx, method, app.CallbackURL, bytes.NewReader(c.Payload))
+		if req != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+	}
+	if err != nil {
+		return 0, fmt.Errorf("callback request: %w", err)
+	}
+	req.Header.Set(client.NonceHeader, nonce)
+	req.Header.Set(client.SignatureHeader, client.Signature(key, nonce, method, app.CallbackURL, params))
+	req.Header.Set("User-Agent", "Twofold-Callback/1")
+	res, err := d.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer res.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
+	if res.StatusCode < 200 || res.StatusCode > 299 {
+		return res.StatusCode, fmt.Errorf("HTTP %d", res.StatusCode)
+	}
+	return res.StatusCode, nil
+}
+
+// tellOwner sends the application's contact a message through the delivery outbox.
+func (d *Dispatcher) tellOwner(ctx context.Context, app twofold.App, cause error) {
+	d.log.Error("callbacks disabled after repeated failures", "app_id", app.ID, "threshold", d.cfg.Threshold, "last_error", cause)
+	if app.ContactEmail == "" {
+		return
+	}
+	body := fmt.Sprintf("Subject: Twofold: OneTouch callbacks for %q are disabled\n\n"+
+		"The last %d deliveries to %s failed (last error: %s), so Twofold has paused callbacks for application %d.\n"+
+		"Approval results are still available by polling GET /onetouch/json/approval_requests/{uuid}.\n"+
+		"Pending callbacks are kept. Fix the endpoint, then re-enable delivery with:\n\n"+
+		"    twofold app update %d --callback-enabled\n",
+		app.Name, d.cfg.Threshold, app.CallbackURL, cause, app.ID, app.ID)
+	if _, err := d.sender.Send(ctx, twofold.Message{AppID: app.ID, Channel: twofold.Email, To: app.ContactEmail, Body: body}, false); err != nil {
+		d.log.Error("tell owner about disabled callbacks", "app_id", app.ID, "err", err)
+	}
+}
+
+func trim(s string) string {
+	if len(s) > 300 {
+		return s[:300]
+	}
+	return s
+}
