@@ -48,6 +48,12 @@ func (b *syncBuffer) String() string {
 // until it listens. It stops the server at the end of the test.
 func startServer(t *testing.T, dataDir string, args ...string) *server {
 	t.Helper()
+	return startServerEnv(t, dataDir, nil, args...)
+}
+
+// startServerEnv is startServer with a chance to set hooks of the Env.
+func startServerEnv(t *testing.T, dataDir string, hook func(*Env), args ...string) *server {
+	t.Helper()
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
@@ -55,6 +61,9 @@ func startServer(t *testing.T, dataDir string, args ...string) *server {
 	ready := make(chan string, 1)
 	s := &server{t: t, dataDir: dataDir, cancel: cancel, done: make(chan error, 1), logs: &syncBuffer{}}
 	env := Env{Stdout: s.logs, Stderr: s.logs, Getenv: func(string) string { return "" }, Ready: func(a string) { ready <- a }}
+	if hook != nil {
+		hook(&env)
+	}
 	all := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir}, args...)
 	go func() { s.done <- run(ctx, all, env) }()
 	select {
