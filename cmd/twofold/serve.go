@@ -21,7 +21,6 @@ import (
 	"github.com/twofold-auth/twofold/internal/devices"
 	"github.com/twofold-auth/twofold/internal/metrics"
 	"github.com/twofold-auth/twofold/internal/onetouch"
-	"github.com/twofold-auth/twofold/internal/store"
 	"github.com/twofold-auth/twofold/internal/users"
 	"github.com/twofold-auth/twofold/internal/verify"
 )
@@ -121,12 +120,12 @@ func serve(cmd *cobra.Command, env Env) error {
 	})
 	otCfg := onetouch.DefaultConfig()
 	otCfg.MaxPending, _ = f.GetInt("max-pending-approvals")
-	ot := onetouch.New(in.store, otCfg, store.ErrTooMany, dispatcher.Notify, in.now)
+	ot := onetouch.New(in.store, otCfg, dispatcher.Notify, in.now)
 	api := authyapi.New(authyapi.Services{
 		Apps:     in.apps,
 		Users:    users.New(in.store, in.now),
 		Verify:   verify.New(in.store, in.outbox, in.keys, cfg, in.now),
-		Devices:  devices.New(in.store, in.keys, 10*time.Minute, store.ErrExpired, in.now),
+		Devices:  devices.New(in.store, in.keys, 10*time.Minute, in.now),
 		OneTouch: ot,
 		Usage:    usage,
 	}, m, log, authyapi.Config{

@@ -46,8 +46,8 @@ func newHandler(t testing.TB) (http.Handler, string) {
 	m := metrics.New()
 	api := authyapi.New(authyapi.Services{
 		Apps: appSvc, Users: userSvc, Verify: verify.New(st, deliver.NewOutbox(st, keys, log, nil), keys, verify.Config{}, nil),
-		Devices:  devices.New(st, keys, 0, store.ErrExpired, nil),
-		OneTouch: onetouch.New(st, onetouch.Config{}, store.ErrTooMany, nil, nil),
+		Devices:  devices.New(st, keys, 0, nil),
+		OneTouch: onetouch.New(st, onetouch.Config{}, nil, nil),
 		Usage:    apps.NewUsageRecorder(st, log),
 	}, m, log, authyapi.Config{}, nil)
 	mux := http.NewServeMux()

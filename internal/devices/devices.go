@@ -42,18 +42,17 @@ type Service struct {
 	keys     *seal.Keyring
 	tokenTTL time.Duration
 	now      func() time.Time
-	expired  error // the store's expired-token error
 }
 
-// New returns a Service. expiredErr is the store's error for an expired token; now may be nil.
-func New(store Store, keys *seal.Keyring, tokenTTL time.Duration, expiredErr error, now func() time.Time) *Service {
+// New returns a Service; registration tokens live tokenTTL (0: 10 minutes). now may be nil.
+func New(store Store, keys *seal.Keyring, tokenTTL time.Duration, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
 	if tokenTTL <= 0 {
 		tokenTTL = 10 * time.Minute
 	}
-	return &Service{store: store, keys: keys, tokenTTL: tokenTTL, expired: expiredErr, now: now}
+	return &Service{store: store, keys: keys, tokenTTL: tokenTTL, now: now}
 }
 
 // randomToken returns n random bytes, base64url without padding, with a prefix saying what it is.
@@ -129,7 +128,7 @@ func (s *Service) Register(ctx context.Context, token string, publicKey []byte, 
 	switch {
 	case errors.Is(err, twofold.ErrNotFound):
 		return Registration{}, errRegistrationNotFound()
-	case s.expired != nil && errors.Is(err, s.expired):
+	case errors.Is(err, twofold.ErrExpired):
 		return Registration{}, &twofold.Error{Code: twofold.CodeRegistrationExpired, Message: "Registration token has expired."}
 	case err != nil:
 		return Registration{}, err

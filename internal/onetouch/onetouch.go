@@ -54,9 +54,8 @@ type Service struct {
 	notify  func() // wakes the callback dispatcher
 }
 
-// New returns a Service. tooMany is the store's error for the pending limit; notify (may be nil)
-// is called after a callback is queued.
-func New(store Store, cfg Config, tooMany error, notify func(), now func() time.Time) *Service {
+// New returns a Service. notify (may be nil) is called after a callback is queued; now may be nil.
+func New(store Store, cfg Config, notify func(), now func() time.Time) *Service {
 	def := DefaultConfig()
 	if cfg.DefaultTTL <= 0 {
 		cfg.DefaultTTL = def.DefaultTTL
@@ -79,7 +78,7 @@ func New(store Store, cfg Config, tooMany error, notify func(), now func() time.
 	if notify == nil {
 		notify = func() {}
 	}
-	return &Service{store: store, cfg: cfg, tooMany: tooMany, notify: notify, now: now}
+	return &Service{store: store, cfg: cfg, notify: notify, now: now}
 }
 
 // CreateParams are the parameters of POST approval_requests.
@@ -135,7 +134,7 @@ func (s *Service) Create(ctx context.Context, app twofold.App, userID int64, p C
 		r.Number = strconv.FormatInt(n.Int64()+10, 10)
 	}
 	if err := s.store.CreateApprovalRequest(ctx, &r, s.cfg.MaxPending); err != nil {
-		if s.tooMany != nil && errors.Is(err, s.tooMany) {
+		if errors.Is(err, twofold.ErrTooMany) {
 			return twofold.ApprovalRequest{}, twofold.ErrLimit(fmt.Sprintf("this user already has %d pending approval requests", s.cfg.MaxPending), time.Minute)
 		}
 		return twofold.ApprovalRequest{}, err

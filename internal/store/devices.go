@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -27,8 +26,8 @@ func (s *Store) RegistrationTokenApp(ctx context.Context, mac []byte) (int64, er
 	return appID, notFound(err)
 }
 
-// ErrExpired is returned for a token that exists but whose time has passed.
-var ErrExpired = errors.New("expired")
+// ErrExpired is twofold.ErrExpired: a token that exists but whose time has passed.
+var ErrExpired = twofold.ErrExpired
 
 // RegisterDevice spends the registration token with mac and creates d for its user, in one
 // transaction: a token registers one device, once. An unknown or used token is ErrNotFound, an

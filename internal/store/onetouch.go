@@ -4,15 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/twofold-auth/twofold/internal/twofold"
 )
 
-// ErrTooMany is returned when creating a request would pass a limit.
-var ErrTooMany = errors.New("too many")
+// ErrTooMany is twofold.ErrTooMany: creating a request would pass a limit.
+var ErrTooMany = twofold.ErrTooMany
 
 const requestColumns = `id, uuid, app_id, user_id, message, details, hidden_details, logos, number, seconds_to_expire,
 	status, reason, device_id, signature, notified, created_at, updated_at, expires_at, processed_at`

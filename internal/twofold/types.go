@@ -11,6 +11,12 @@ var ErrNotFound = errors.New("not found")
 // ErrConflict is returned by stores when a unique value is already taken.
 var ErrConflict = errors.New("conflict")
 
+// ErrExpired is returned by stores for a token that exists but whose time has passed.
+var ErrExpired = errors.New("expired")
+
+// ErrTooMany is returned by stores when an insert would pass a limit it enforces atomically.
+var ErrTooMany = errors.New("too many")
+
 // App is a customer application: it owns an API key, users and settings.
 type App struct {
 	ID      int64
