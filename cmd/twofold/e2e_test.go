@@ -175,7 +175,7 @@ func TestCodesOverHTTP(t *testing.T) {
 	if r.status != 200 {
 		t.Fatalf("secret: %s", r.raw)
 	}
-	res, err := http.Get(r.body["qr_code"].(string))
+	res, err := s.client.Get(r.body["qr_code"].(string))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +199,7 @@ func TestCodesOverHTTP(t *testing.T) {
 	if r.status != 200 || r.body["ignored"] != true || r.body["device"] != "authenticator" {
 		t.Fatalf("ignored sms: %s", r.raw)
 	}
-	resp404, _ := http.Get(s.url + "/qr/" + strings.Repeat("0", 48) + ".png")
+	resp404, _ := s.client.Get(s.url + "/qr/" + strings.Repeat("0", 48) + ".png")
 	resp404.Body.Close()
 	if resp404.StatusCode != 404 {
 		t.Fatalf("unknown QR link: %d", resp404.StatusCode)
@@ -280,7 +280,7 @@ func TestMalformedRequests(t *testing.T) {
 			if tt.ctype != "" {
 				req.Header.Set("Content-Type", tt.ctype)
 			}
-			res, err := http.DefaultClient.Do(req)
+			res, err := s.client.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -416,7 +416,7 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		res, err := http.DefaultClient.Do(req)
+		res, err := s.client.Do(req)
 		if err != nil {
 			done <- result{err: err}
 			return
@@ -424,9 +424,14 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 		res.Body.Close()
 		done <- result{status: res.StatusCode}
 	}()
-	// The request is in flight once the server has its first bytes.
 	if _, err := pw.Write([]byte("user[email]=ivy@example.com&")); err != nil {
 		t.Fatal(err)
+	}
+	// Wait until the server is serving it: the in-flight gauge counts it beside /metrics itself.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(s.do("GET", "/metrics", "", nil).raw, "twofold_http_requests_in_flight 2"); {
+		if time.Now().After(deadline) {
+			t.Fatal("the request never reached the server")
+		}
 	}
 	s.cancel()
 	s.cancel = nil

@@ -25,6 +25,7 @@ type server struct {
 	cancel  context.CancelFunc
 	done    chan error
 	logs    *syncBuffer
+	client  *http.Client // its own connections: never one left over from another test's server
 }
 
 type syncBuffer struct {
@@ -59,7 +60,8 @@ func startServerEnv(t *testing.T, dataDir string, hook func(*Env), args ...strin
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
-	s := &server{t: t, dataDir: dataDir, cancel: cancel, done: make(chan error, 1), logs: &syncBuffer{}}
+	s := &server{t: t, dataDir: dataDir, cancel: cancel, done: make(chan error, 1), logs: &syncBuffer{},
+		client: &http.Client{Transport: &http.Transport{}, Timeout: time.Minute}}
 	env := Env{Stdout: s.logs, Stderr: s.logs, Getenv: func(string) string { return "" }, Ready: func(a string) { ready <- a }}
 	if hook != nil {
 		hook(&env)
@@ -154,7 +156,7 @@ func (s *server) do(method, path, key string, body any) response {
 	if key != "" {
 		req.Header.Set("X-Authy-API-Key", key)
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := s.client.Do(req)
 	if err != nil {
 		s.t.Fatalf("%s %s: %v", method, path, err)
 	}

@@ -16,6 +16,7 @@ import (
 // Metrics holds the collectors.
 type Metrics struct {
 	reg           *prometheus.Registry
+	InFlight      prometheus.Gauge
 	Requests      *prometheus.CounterVec   // route, code
 	Latency       *prometheus.HistogramVec // route
 	Verifications *prometheus.CounterVec   // outcome
@@ -29,6 +30,9 @@ type Metrics struct {
 func New() *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
+		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "twofold_http_requests_in_flight", Help: "HTTP requests being served now.",
+		}),
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "twofold_http_requests_total", Help: "HTTP requests by route pattern and status code.",
 		}, []string{"route", "code"}),
@@ -52,7 +56,7 @@ func New() *Metrics {
 			Name: "twofold_callbacks_total", Help: "Callback delivery attempts by outcome.",
 		}, []string{"outcome"}),
 	}
-	m.reg.MustRegister(m.Requests, m.Latency, m.Verifications, m.Messages, m.Limited, m.Approvals, m.Callbacks,
+	m.reg.MustRegister(m.InFlight, m.Requests, m.Latency, m.Verifications, m.Messages, m.Limited, m.Approvals, m.Callbacks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -67,6 +71,8 @@ func (m *Metrics) Handler() http.Handler {
 func (m *Metrics) Instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		m.InFlight.Inc()
+		defer m.InFlight.Dec()
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		next.ServeHTTP(rec, r)
 		route := r.Pattern

@@ -207,25 +207,25 @@ func (s *Service) expireIfDue(ctx context.Context, app twofold.App, r twofold.Ap
 	return s.store.GetApprovalRequest(ctx, app.ID, r.UUID)
 }
 
-// ExpireDue expires every pending request whose time has passed (the background sweep).
+// ExpireDue expires pending requests whose time has passed (the background sweep), up to 1000
+// a call: bounded, so a row it cannot change never keeps it spinning; the next sweep goes on.
 func (s *Service) ExpireDue(ctx context.Context) (int, error) {
+	due, err := s.store.DueExpiries(ctx, s.now().UTC(), 1000)
+	if err != nil {
+		return 0, err
+	}
 	n := 0
-	for {
-		due, err := s.store.DueExpiries(ctx, s.now().UTC(), 100)
-		if err != nil || len(due) == 0 {
+	for _, r := range due {
+		app, err := s.store.GetApp(ctx, r.AppID)
+		if err != nil {
 			return n, err
 		}
-		for _, r := range due {
-			app, err := s.store.GetApp(ctx, r.AppID)
-			if err != nil {
-				return n, err
-			}
-			if _, err := s.expireIfDue(ctx, app, r); err != nil {
-				return n, err
-			}
-			n++
+		if _, err := s.expireIfDue(ctx, app, r); err != nil {
+			return n, err
 		}
+		n++
 	}
+	return n, nil
 }
 
 // finish records a final status and, when the application has a callback URL, queues its

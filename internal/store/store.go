@@ -131,7 +131,14 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return nil
 }
 
-func unix(t time.Time) int64 { return t.Unix() }
+// unix stores a time as Unix seconds; the zero time ("never", "not yet") is 0, which is what the
+// SQL tests for.
+func unix(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
 
 func fromUnix(sec int64) time.Time {
 	if sec == 0 {
