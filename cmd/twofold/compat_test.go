@@ -22,9 +22,11 @@ import (
 const compatDir = "testdata/compat"
 
 // TestAuthyClientsCompat runs the real Authy client libraries (npm authy-client 1.1.4 and
-// authy 1.4.0) against a running server, through testdata/compat/compat.js. It needs node and
-// the packages installed with `npm ci --prefix cmd/twofold/testdata/compat`; without them it is
-// skipped, unless TWOFOLD_REQUIRE_COMPAT=1 makes that a failure (for CI).
+// authy 1.4.0) against a running server, through testdata/compat/compat.js, OneTouch included:
+// the script plays the user's device on /device/v1 and the customer's callback endpoint, whose
+// callbacks authy-client's verifyCallback checks. It needs node and the packages installed with
+// `npm ci --prefix cmd/twofold/testdata/compat`; without them it is skipped, unless
+// TWOFOLD_REQUIRE_COMPAT=1 makes that a failure (for CI).
 func TestAuthyClientsCompat(t *testing.T) {
 	required := os.Getenv("TWOFOLD_REQUIRE_COMPAT") == "1"
 	unavailable := func(format string, args ...any) {
@@ -85,12 +87,23 @@ func TestAuthyClientsCompat(t *testing.T) {
 	}
 }
 
-// compatCodeOracle answers GET /code?to=+1...[&channel=sms|call|email] with the newest code sent
-// to that recipient (by that channel), read from `twofold outbox` as a developer would. It runs
-// on the oracle server's goroutines, so it reports problems in its answer instead of failing the
-// test.
+// compatCodeOracle is the test's side channel for compat.js, doing what a developer would do
+// with the twofold command:
+//
+//   - GET /code?to=+1...[&channel=sms|call|email] answers with the newest code sent to that
+//     recipient (by that channel), read from `twofold outbox`;
+//   - POST /callback-url?url=...&method=POST|GET points application 1's OneTouch callbacks at
+//     url with `twofold app update 1 --callback-url url --callback-method method` (method
+//     defaults to POST).
+//
+// It runs on the oracle server's goroutines, so it reports problems in its answer instead of
+// failing the test.
 func compatCodeOracle(s *server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/callback-url" {
+			compatSetCallbackURL(s, w, r)
+			return
+		}
 		if r.Method != http.MethodGet || r.URL.Path != "/code" {
 			http.NotFound(w, r)
 			return
@@ -107,6 +120,26 @@ func compatCodeOracle(s *server) http.Handler {
 		}
 		io.WriteString(w, code)
 	})
+}
+
+// compatSetCallbackURL serves POST /callback-url?url=...&method=... for compatCodeOracle.
+func compatSetCallbackURL(s *server, w http.ResponseWriter, r *http.Request) {
+	target := r.URL.Query().Get("url")
+	if target == "" {
+		http.Error(w, "missing ?url=", http.StatusBadRequest)
+		return
+	}
+	method := r.URL.Query().Get("method")
+	if method == "" {
+		method = http.MethodPost
+	}
+	out, err := s.cli("app", "update", "1", "--callback-url", target, "--callback-method", method)
+	if err != nil {
+		http.Error(w, fmt.Sprintf("twofold app update 1 --callback-url %s --callback-method %s: %v\n%s", target, method, err, out),
+			http.StatusInternalServerError)
+		return
+	}
+	io.WriteString(w, out)
 }
 
 // compatOutboxCode is lastCode returning an error instead of failing the test, optionally only
