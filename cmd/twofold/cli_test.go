@@ -67,7 +67,8 @@ func TestAppCommands(t *testing.T) {
 
 	for _, bad := range [][]string{
 		{"--token-length", "5"}, {"--token-length", "11"}, {"--callback-url", "ftp://x"}, {"--callback-method", "PUT"},
-		{"--contact-email", "nope"}, {"--name", ""}, {"--totp-window", "9"},
+		{"--contact-email", "nope"}, {"--name", ""}, {"--totp-window", "9"}, {"--device-totp-period", "5"},
+		{"--callback-url", "https://example.com/cb?x=1", "--callback-method", "GET"},
 	} {
 		if _, err := s.cli(append([]string{"app", "update", itoa64(created.AppID)}, bad...)...); err == nil {
 			t.Errorf("update %v accepted", bad)

@@ -262,6 +262,11 @@ func validate(a twofold.App) error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("%w: callback URL must be an absolute http(s) URL", ErrInvalid)
 		}
+		// In GET mode the signed fields are the query; a query of the URL's own would make
+		// every verifier fail.
+		if a.CallbackMethod == "GET" && u.RawQuery != "" {
+			return fmt.Errorf("%w: a GET callback URL cannot have a query string of its own", ErrInvalid)
+		}
 	}
 	if a.ContactEmail != "" {
 		if _, err := mail.ParseAddress(a.ContactEmail); err != nil {
