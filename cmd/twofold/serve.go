@@ -125,7 +125,7 @@ func serve(cmd *cobra.Command, env Env) error {
 		Apps:     in.apps,
 		Users:    users.New(in.store, in.now),
 		Verify:   verify.New(in.store, in.outbox, in.keys, cfg, in.now),
-		Devices:  devices.New(in.store, in.keys, 10*time.Minute, in.now),
+		Devices:  devices.New(in.store, in.keys, in.apps.Reveal, 10*time.Minute, in.now),
 		OneTouch: ot,
 		Usage:    usage,
 	}, m, log, authyapi.Config{

@@ -102,6 +102,7 @@ func (a *API) Routes(mux *http.ServeMux) {
 	a.handle(mux, "GET "+p+"/app/details", a.appDetails)
 	a.handle(mux, "GET "+p+"/app/stats", a.appStats)
 	a.handle(mux, "POST "+p+"/sdk/registrations", a.sdkRegistration)
+	a.handle(mux, "GET "+p+"/registrations/status", a.registrationStatus)
 	a.handle(mux, "DELETE "+p+"/sdk/devices/{id}", a.sdkDeleteDevice)
 	const o = "/onetouch/json"
 	a.handle(mux, "POST "+o+"/users/{id}/approval_requests", a.createApprovalRequest)

@@ -46,7 +46,7 @@ func newHandler(t testing.TB) (http.Handler, string) {
 	m := metrics.New()
 	api := authyapi.New(authyapi.Services{
 		Apps: appSvc, Users: userSvc, Verify: verify.New(st, deliver.NewOutbox(st, keys, log, nil), keys, verify.Config{}, nil),
-		Devices:  devices.New(st, keys, 0, nil),
+		Devices:  devices.New(st, keys, appSvc.Reveal, 0, nil),
 		OneTouch: onetouch.New(st, onetouch.Config{}, nil, nil),
 		Usage:    apps.NewUsageRecorder(st, log),
 	}, m, log, authyapi.Config{}, nil)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twofold-auth/twofold/internal/devices"
 	"github.com/twofold-auth/twofold/internal/onetouch"
 	"github.com/twofold-auth/twofold/internal/otp"
 	"github.com/twofold-auth/twofold/internal/twofold"
@@ -68,10 +69,19 @@ func (a *API) registerDevice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	token, _ := params.String("registration_token")
+	jwt, _ := params.String("jwt")
 	key, _ := params.String("public_key")
 	name, _ := params.String("name")
 	osType, _ := params.String("os_type")
-	reg, err := a.devices.Register(r.Context(), token, []byte(key), name, osType)
+	var reg devices.Registration
+	switch {
+	case jwt != "":
+		reg, err = a.devices.RegisterWithJWT(r.Context(), jwt, []byte(key), name, osType)
+	case token != "":
+		reg, err = a.devices.Register(r.Context(), token, []byte(key), name, osType)
+	default:
+		err = twofold.ErrInvalidParam("registration_token", "Parameter is required (or jwt)")
+	}
 	if err != nil {
 		a.fail(w, r, err)
 		return

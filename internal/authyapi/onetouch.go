@@ -141,10 +141,38 @@ func (a *API) sdkRegistration(w http.ResponseWriter, r *http.Request, c *call) e
 	}
 	writeJSON(w, http.StatusOK, struct {
 		RegistrationToken string  `json:"registration_token"`
+		RegistrationURL   string  `json:"registration_url"`
 		ExpiresAt         *string `json:"expires_at"`
 		Message           string  `json:"message"`
 		Success           bool    `json:"success"`
-	}{token, timestamp(expires), "Registration token created.", true})
+	}{token, a.baseURL(r) + "/authenticator/#register=" + token, timestamp(expires), "Registration token created.", true})
+	return nil
+}
+
+// registrationStatus: GET /protected/json/registrations/status?custom_user_id= (spec 2.7): has
+// the user scanned the QR code yet?
+func (a *API) registrationStatus(w http.ResponseWriter, r *http.Request, c *call) error {
+	customID, _ := c.params.String("custom_user_id")
+	if customID == "" {
+		return twofold.ErrInvalidParam("custom_user_id", "Parameter is required")
+	}
+	id, done, err := a.devices.RegistrationStatus(r.Context(), c.app.ID, customID)
+	if err != nil {
+		return err
+	}
+	type registration struct {
+		Status  string `json:"status"`
+		AuthyID int64  `json:"authy_id,omitempty"`
+	}
+	reg := registration{Status: "pending"}
+	if done {
+		reg = registration{Status: "completed", AuthyID: id}
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Registration registration `json:"registration"`
+		Message      string       `json:"message"`
+		Success      bool         `json:"success"`
+	}{reg, "Registration status.", true})
 	return nil
 }
 

@@ -34,6 +34,9 @@ type Store interface {
 	ListDevices(ctx context.Context, appID, userID int64) ([]twofold.Device, error)
 	DeleteDevice(ctx context.Context, appID, id int64) error
 	TouchDevice(ctx context.Context, id int64, now time.Time) error
+	CreateCustomUser(ctx context.Context, u *twofold.User) (bool, error)
+	UserByCustomID(ctx context.Context, appID int64, customID string) (twofold.User, error)
+	RegisterDeviceOnce(ctx context.Context, mac []byte, appID, userID int64, expires, now time.Time, d *twofold.Device) error
 }
 
 // Service manages devices.
@@ -42,17 +45,20 @@ type Service struct {
 	keys     *seal.Keyring
 	tokenTTL time.Duration
 	now      func() time.Time
+	// revealKey returns an application's API key, which signs its registration JWTs.
+	revealKey func(twofold.App) (string, error)
 }
 
-// New returns a Service; registration tokens live tokenTTL (0: 10 minutes). now may be nil.
-func New(store Store, keys *seal.Keyring, tokenTTL time.Duration, now func() time.Time) *Service {
+// New returns a Service; registration tokens live tokenTTL (0: 10 minutes); revealKey opens an
+// application's API key. now may be nil.
+func New(store Store, keys *seal.Keyring, revealKey func(twofold.App) (string, error), tokenTTL time.Duration, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
 	if tokenTTL <= 0 {
 		tokenTTL = 10 * time.Minute
 	}
-	return &Service{store: store, keys: keys, tokenTTL: tokenTTL, now: now}
+	return &Service{store: store, keys: keys, revealKey: revealKey, tokenTTL: tokenTTL, now: now}
 }
 
 // randomToken returns n random bytes, base64url without padding, with a prefix saying what it is.
@@ -89,18 +95,9 @@ type Registration struct {
 
 // Register redeems a registration token with the device's public key (PKIX DER or base64 of it).
 func (s *Service) Register(ctx context.Context, token string, publicKey []byte, name, osType string) (Registration, error) {
-	if _, err := ParsePublicKey(publicKey); err != nil {
-		return Registration{}, twofold.ErrInvalidParam("public_key", err.Error())
-	}
-	name, osType = strings.TrimSpace(name), strings.TrimSpace(osType)
-	if name == "" {
-		name = "authenticator"
-	}
-	if osType == "" {
-		osType = "authenticator"
-	}
-	if len(name) > 100 || len(osType) > 32 {
-		return Registration{}, twofold.ErrInvalidParam("name", "is too long")
+	name, osType, err := checkDevice(publicKey, name, osType)
+	if err != nil {
+		return Registration{}, err
 	}
 	regMAC := s.keys.Lookup("registration:" + token)
 	appID, err := s.store.RegistrationTokenApp(ctx, regMAC)
@@ -113,16 +110,9 @@ func (s *Service) Register(ctx context.Context, token string, publicKey []byte, 
 	if err != nil {
 		return Registration{}, err
 	}
-	access := randomToken("tfd_", 32)
-	secret, err := otp.NewSecret(20)
+	reg, d, err := s.newDevice(app, publicKey, name, osType)
 	if err != nil {
 		return Registration{}, err
-	}
-	mac := s.keys.Lookup("device:" + access)
-	// The device's own seed: Authy-style codes of the app's token length and device period.
-	d := twofold.Device{
-		PublicKey: publicKey, TokenMAC: mac, Name: name, OSType: osType,
-		SecretSealed: s.keys.Seal(secret, SeedAD(mac)), Digits: app.TokenLength, Period: app.DeviceTOTPPeriod,
 	}
 	err = s.store.RegisterDevice(ctx, regMAC, s.now().UTC(), &d)
 	switch {
@@ -133,7 +123,42 @@ func (s *Service) Register(ctx context.Context, token string, publicKey []byte, 
 	case err != nil:
 		return Registration{}, err
 	}
-	return Registration{Device: d, App: app, AccessToken: access, Secret: secret}, nil
+	reg.Device = d
+	return reg, nil
+}
+
+// checkDevice validates what a device says about itself and fills in defaults.
+func checkDevice(publicKey []byte, name, osType string) (string, string, error) {
+	if _, err := ParsePublicKey(publicKey); err != nil {
+		return "", "", twofold.ErrInvalidParam("public_key", err.Error())
+	}
+	name, osType = strings.TrimSpace(name), strings.TrimSpace(osType)
+	if name == "" {
+		name = "authenticator"
+	}
+	if osType == "" {
+		osType = "authenticator"
+	}
+	if len(name) > 100 || len(osType) > 32 {
+		return "", "", twofold.ErrInvalidParam("name", "is too long")
+	}
+	return name, osType, nil
+}
+
+// newDevice makes a device's credentials: an access token and its own TOTP seed, Authy-style
+// codes of the app's token length and device period.
+func (s *Service) newDevice(app twofold.App, publicKey []byte, name, osType string) (Registration, twofold.Device, error) {
+	access := randomToken("tfd_", 32)
+	secret, err := otp.NewSecret(20)
+	if err != nil {
+		return Registration{}, twofold.Device{}, err
+	}
+	mac := s.keys.Lookup("device:" + access)
+	d := twofold.Device{
+		PublicKey: publicKey, TokenMAC: mac, Name: name, OSType: osType,
+		SecretSealed: s.keys.Seal(secret, SeedAD(mac)), Digits: app.TokenLength, Period: app.DeviceTOTPPeriod,
+	}
+	return Registration{App: app, AccessToken: access, Secret: secret}, d, nil
 }
 
 func errRegistrationNotFound() *twofold.Error {

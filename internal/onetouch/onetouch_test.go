@@ -62,7 +62,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	f.user, _, _ = users.New(st, f.clock.Now).Register(ctx, f.app.ID, users.Contact{Email: "a@example.com", Cellphone: "2015550123", CountryCode: "1"})
-	devSvc := devices.New(st, keys, time.Minute, f.clock.Now)
+	devSvc := devices.New(st, keys, appSvc.Reveal, time.Minute, f.clock.Now)
 	token, _, err := devSvc.RegistrationToken(ctx, f.app.ID, f.user.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -195,7 +195,7 @@ func TestRegistrationTokenExpires(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	keys, _ := seal.New(bytes.Repeat([]byte{5}, seal.KeySize))
-	devSvc := devices.New(f.st, keys, time.Minute, f.clock.Now)
+	devSvc := devices.New(f.st, keys, nil, time.Minute, f.clock.Now)
 	token, _, _ := devSvc.RegistrationToken(ctx, f.app.ID, f.user.ID)
 	f.clock.Advance(time.Minute)
 	der, _ := x509.MarshalPKIXPublicKey(&f.key.PublicKey)

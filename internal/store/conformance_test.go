@@ -39,6 +39,11 @@ func runConformance(t *testing.T, open func(t *testing.T) *Store) {
 	t.Run("Messages", func(t *testing.T) { testMessages(t, open(t)) })
 	t.Run("Usage", func(t *testing.T) { testUsage(t, open(t)) })
 	t.Run("Sweep", func(t *testing.T) { testSweep(t, open(t)) })
+	// OneTouch, in conformance_onetouch_test.go:
+	t.Run("Devices", func(t *testing.T) { testDevices(t, open) })
+	t.Run("ApprovalRequests", func(t *testing.T) { testApprovalRequests(t, open) })
+	t.Run("FinishApprovalRequest", func(t *testing.T) { testFinishApprovalRequest(t, open) })
+	t.Run("Callbacks", func(t *testing.T) { testCallbacks(t, open) })
 }
 
 func testApps(t *testing.T, open func(t *testing.T) *Store) {
@@ -117,6 +122,8 @@ func testApps(t *testing.T, open func(t *testing.T) *Store) {
 		}
 		wantErr(t, "AppByKeyMAC(rotated-away key)", errOf(s.AppByKeyMAC(ctx, a.KeyMAC)), twofold.ErrNotFound)
 	})
+
+	testAppsOneTouch(t, open) // OneTouch settings and callback health
 }
 
 func testUsers(t *testing.T, open func(t *testing.T) *Store) {

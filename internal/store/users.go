@@ -8,13 +8,13 @@ import (
 	"github.com/twofold-auth/twofold/internal/twofold"
 )
 
-const userColumns = `id, app_id, email, country_code, phone, confirmed, created_at, updated_at`
+const userColumns = `id, app_id, email, country_code, phone, confirmed, custom_user_id, created_at, updated_at`
 
 func scanUser(row interface{ Scan(...any) error }) (twofold.User, error) {
 	var u twofold.User
 	var confirmed int
 	var created, updated int64
-	if err := row.Scan(&u.ID, &u.AppID, &u.Email, &u.CountryCode, &u.Phone, &confirmed, &created, &updated); err != nil {
+	if err := row.Scan(&u.ID, &u.AppID, &u.Email, &u.CountryCode, &u.Phone, &confirmed, &u.CustomUserID, &created, &updated); err != nil {
 		return twofold.User{}, notFound(err)
 	}
 	u.Confirmed = confirmed == 1
@@ -28,7 +28,7 @@ func scanUser(row interface{ Scan(...any) error }) (twofold.User, error) {
 func (s *Store) CreateUser(ctx context.Context, u *twofold.User) (created bool, err error) {
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO users (app_id, email, country_code, phone, confirmed, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, 0, $5, $5) ON CONFLICT (app_id, country_code, phone) DO NOTHING`,
+			VALUES ($1, $2, $3, $4, 0, $5, $5) ON CONFLICT (app_id, country_code, phone) WHERE phone <> '' DO NOTHING`,
 			u.AppID, u.Email, u.CountryCode, u.Phone, unix(u.CreatedAt))
 		if err != nil {
 			return err
@@ -50,6 +50,44 @@ func (s *Store) CreateUser(ctx context.Context, u *twofold.User) (created bool, 
 		return false, fmt.Errorf("create user: %w", err)
 	}
 	return created, nil
+}
+
+// CreateCustomUser inserts u, a user known by the customer's id for them (u.CustomUserID) and
+// no phone number, unless the application has one with that id already, which u then becomes.
+func (s *Store) CreateCustomUser(ctx context.Context, u *twofold.User) (created bool, err error) {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO users (app_id, email, country_code, phone, confirmed, custom_user_id,
+			created_at, updated_at) VALUES ($1, $2, 0, '', 0, $3, $4, $4)
+			ON CONFLICT (app_id, custom_user_id) WHERE custom_user_id <> '' DO NOTHING`,
+			u.AppID, u.Email, u.CustomUserID, unix(u.CreatedAt))
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		created = n == 1
+		got, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE app_id = $1 AND custom_user_id = $2`,
+			u.AppID, u.CustomUserID))
+		if err != nil {
+			return err
+		}
+		*u = got
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("create user: %w", err)
+	}
+	return created, nil
+}
+
+// UserByCustomID returns the application's user with the customer's id customID.
+func (s *Store) UserByCustomID(ctx context.Context, appID int64, customID string) (twofold.User, error) {
+	if customID == "" {
+		return twofold.User{}, twofold.ErrNotFound
+	}
+	return scanUser(s.r.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE app_id = $1 AND custom_user_id = $2`, appID, customID))
 }
 
 // GetUser returns user id of application appID; a user of another application is ErrNotFound.

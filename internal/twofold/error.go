@@ -42,6 +42,8 @@ const (
 	CodeRequestInvalid       Code = 60080
 	CodeInvalidSignature     Code = 60087
 	CodeDeviceNotFound       Code = 60092
+	CodeJWTExpired           Code = 60086
+	CodeInvalidJWT           Code = 60101
 	CodeQRCodeFailed         Code = 60122
 )
 

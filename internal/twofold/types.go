@@ -88,10 +88,13 @@ type User struct {
 	AppID       int64
 	Email       string
 	CountryCode int
-	Phone       string // national significant number, digits only
+	Phone       string // national significant number, digits only; "" for users registered by QR code
 	Confirmed   bool   // has verified a code at least once
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// CustomUserID is the customer's own id for a user registered by QR code (Authy's
+	// custom_user_id); "" otherwise.
+	CustomUserID string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // Authenticator is a user's TOTP seed for a generic authenticator app.

@@ -51,6 +51,13 @@ func (s *Service) Send(ctx context.Context, app twofold.App, userID int64, p Sen
 	default:
 		return Sent{}, fmt.Errorf("verify: unknown channel %q", p.Channel)
 	}
+	// Users registered by QR code may have no phone number or email.
+	if p.Channel == twofold.Email && u.Email == "" {
+		return Sent{}, twofold.Errorf(twofold.CodeInvalidEmail, "This user has no email address.")
+	}
+	if p.Channel != twofold.Email && u.Phone == "" {
+		return Sent{}, twofold.Errorf(twofold.CodeInvalidPhone, "This user has no phone number.")
+	}
 	if p.Channel != twofold.Email && !p.Force {
 		device, err := s.appDevice(ctx, app, u)
 		if err != nil {

@@ -26,10 +26,14 @@ CREATE TABLE users (
     country_code INTEGER NOT NULL,
     phone        TEXT    NOT NULL,
     confirmed    INTEGER NOT NULL DEFAULT 0,
+    custom_user_id TEXT  NOT NULL DEFAULT '',
     created_at   INTEGER NOT NULL,
-    updated_at   INTEGER NOT NULL,
-    UNIQUE (app_id, country_code, phone)
+    updated_at   INTEGER NOT NULL
 );
+-- A user is known by phone number or, when registered by QR code without one, by the
+-- customer's own id for them.
+CREATE UNIQUE INDEX users_by_phone ON users (app_id, country_code, phone) WHERE phone <> '';
+CREATE UNIQUE INDEX users_by_custom_id ON users (app_id, custom_user_id) WHERE custom_user_id <> '';
 
 CREATE TABLE authenticators (
     user_id       INTEGER PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,

@@ -1,0 +1,95 @@
+package devices
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/twofold-auth/twofold/internal/twofold"
+)
+
+// registrationClaims are the claims of the JWT the Authy tutorials put in an
+// authy://account?token=JWT QR code (spec 2.7), signed HS256 with the app's API key.
+type registrationClaims struct {
+	jwt.RegisteredClaims
+	Context struct {
+		CustomUserID any   `json:"custom_user_id"`
+		AuthyAppID   int64 `json:"authy_app_id"`
+	} `json:"context"`
+}
+
+// RegisterWithJWT registers a device from the tutorial's QR code: it checks the JWT against the
+// API key of the application it names, creates (or finds) the user by the customer's id, and
+// registers the device for them. An expired JWT is 60086, a forged or malformed one 60101, one
+// used before 60037.
+func (s *Service) RegisterWithJWT(ctx context.Context, token string, publicKey []byte, name, osType string) (Registration, error) {
+	name, osType, err := checkDevice(publicKey, name, osType)
+	if err != nil {
+		return Registration{}, err
+	}
+	var app twofold.App
+	claims := &registrationClaims{}
+	parser := jwt.NewParser(jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired(), jwt.WithIssuedAt(),
+		jwt.WithLeeway(30*time.Second), jwt.WithTimeFunc(s.now))
+	_, err = parser.ParseWithClaims(token, claims, func(*jwt.Token) (any, error) {
+		a, err := s.store.GetApp(ctx, claims.Context.AuthyAppID)
+		if err != nil {
+			return nil, fmt.Errorf("unknown application %d", claims.Context.AuthyAppID)
+		}
+		key, err := s.revealKey(a)
+		if err != nil {
+			return nil, err
+		}
+		app = a
+		return []byte(key), nil
+	})
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return Registration{}, twofold.Errorf(twofold.CodeJWTExpired, "The registration token has expired.")
+	case err != nil:
+		return Registration{}, twofold.Errorf(twofold.CodeInvalidJWT, "The registration token is not valid.")
+	}
+	customID := strings.TrimSpace(fmt.Sprint(claims.Context.CustomUserID))
+	if claims.Context.CustomUserID == nil || customID == "" || len(customID) > 255 {
+		return Registration{}, twofold.Errorf(twofold.CodeInvalidJWT, "The registration token has no context.custom_user_id.")
+	}
+	now := s.now().UTC()
+	u := twofold.User{AppID: app.ID, CustomUserID: customID, CreatedAt: now, UpdatedAt: now}
+	if _, err := s.store.CreateCustomUser(ctx, &u); err != nil {
+		return Registration{}, err
+	}
+	reg, d, err := s.newDevice(app, publicKey, name, osType)
+	if err != nil {
+		return Registration{}, err
+	}
+	err = s.store.RegisterDeviceOnce(ctx, s.keys.Lookup("jwt:"+token), app.ID, u.ID, claims.ExpiresAt.Time, now, &d)
+	if errors.Is(err, twofold.ErrConflict) {
+		return Registration{}, twofold.Errorf(twofold.CodeRegistrationExpired, "The registration token was already used.")
+	}
+	if err != nil {
+		return Registration{}, err
+	}
+	reg.Device = d
+	return reg, nil
+}
+
+// RegistrationStatus reports whether the customer's user customID has registered a device by QR
+// code yet, and its Authy id when it has.
+func (s *Service) RegistrationStatus(ctx context.Context, appID int64, customID string) (int64, bool, error) {
+	u, err := s.store.UserByCustomID(ctx, appID, customID)
+	if errors.Is(err, twofold.ErrNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	devs, err := s.store.ListDevices(ctx, appID, u.ID)
+	if err != nil || len(devs) == 0 {
+		return 0, false, err
+	}
+	return u.ID, true, nil
+}
