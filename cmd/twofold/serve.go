@@ -19,6 +19,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/authyapi"
 	"github.com/twofold-auth/twofold/internal/callback"
 	"github.com/twofold-auth/twofold/internal/devices"
+	"github.com/twofold-auth/twofold/internal/live"
 	"github.com/twofold-auth/twofold/internal/metrics"
 	"github.com/twofold-auth/twofold/internal/onetouch"
 	"github.com/twofold-auth/twofold/internal/users"
@@ -118,9 +119,11 @@ func serve(cmd *cobra.Command, env Env) error {
 			env.OnCallback(a)
 		}
 	})
+	broker := live.NewBroker()
+	m.DeviceStreams(func() float64 { return float64(broker.Count()) })
 	otCfg := onetouch.DefaultConfig()
 	otCfg.MaxPending, _ = f.GetInt("max-pending-approvals")
-	ot := onetouch.New(in.store, otCfg, dispatcher.Notify, in.now)
+	ot := onetouch.New(in.store, otCfg, onetouch.Hooks{CallbackQueued: dispatcher.Notify, Changed: broker.Publish}, in.now)
 	api := authyapi.New(authyapi.Services{
 		Apps:     in.apps,
 		Users:    users.New(in.store, in.now),
@@ -128,6 +131,7 @@ func serve(cmd *cobra.Command, env Env) error {
 		Devices:  devices.New(in.store, in.keys, in.apps.Reveal, 10*time.Minute, in.now),
 		OneTouch: ot,
 		Usage:    usage,
+		Live:     broker,
 	}, m, log, authyapi.Config{
 		PublicURL:  mustString(f, "public-url"),
 		RatePerKey: perSecond(apiRate),
@@ -160,6 +164,7 @@ func serve(cmd *cobra.Command, env Env) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(api.StopStreams) // event streams never end on their own
 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var background sync.WaitGroup

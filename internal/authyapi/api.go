@@ -21,6 +21,7 @@ import (
 
 	"github.com/twofold-auth/twofold/internal/apps"
 	"github.com/twofold-auth/twofold/internal/devices"
+	"github.com/twofold-auth/twofold/internal/live"
 	"github.com/twofold-auth/twofold/internal/metrics"
 	"github.com/twofold-auth/twofold/internal/onetouch"
 	"github.com/twofold-auth/twofold/internal/twofold"
@@ -50,6 +51,7 @@ type Services struct {
 	Devices  *devices.Service
 	OneTouch *onetouch.Service
 	Usage    *apps.UsageRecorder
+	Live     *live.Broker
 }
 
 // API serves the Authy-compatible endpoints and the device API.
@@ -60,6 +62,7 @@ type API struct {
 	devices  *devices.Service
 	onetouch *onetouch.Service
 	usage    *apps.UsageRecorder
+	live     *live.Broker
 	metrics  *metrics.Metrics
 	log      *slog.Logger
 	cfg      Config
@@ -67,6 +70,9 @@ type API struct {
 
 	mu       sync.Mutex
 	limiters map[int64]*rate.Limiter
+
+	stopStreams chan struct{} // closed on shutdown: event streams end
+	stopOnce    sync.Once
 }
 
 // New returns the API. now may be nil for time.Now.
@@ -74,9 +80,16 @@ func New(svc Services, m *metrics.Metrics, log *slog.Logger, cfg Config, now fun
 	if now == nil {
 		now = time.Now
 	}
+	if svc.Live == nil {
+		svc.Live = live.NewBroker()
+	}
 	return &API{apps: svc.Apps, users: svc.Users, verify: svc.Verify, devices: svc.Devices, onetouch: svc.OneTouch,
-		usage: svc.Usage, metrics: m, log: log, cfg: cfg, now: now, limiters: map[int64]*rate.Limiter{}}
+		usage: svc.Usage, live: svc.Live, metrics: m, log: log, cfg: cfg, now: now, limiters: map[int64]*rate.Limiter{},
+		stopStreams: make(chan struct{})}
 }
+
+// StopStreams ends every open event stream, so a graceful shutdown need not wait for them.
+func (a *API) StopStreams() { a.stopOnce.Do(func() { close(a.stopStreams) }) }
 
 // call is one authenticated API request: the caller's application and its merged parameters.
 type call struct {

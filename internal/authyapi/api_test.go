@@ -47,7 +47,7 @@ func newHandler(t testing.TB) (http.Handler, string) {
 	api := authyapi.New(authyapi.Services{
 		Apps: appSvc, Users: userSvc, Verify: verify.New(st, deliver.NewOutbox(st, keys, log, nil), keys, verify.Config{}, nil),
 		Devices:  devices.New(st, keys, appSvc.Reveal, 0, nil),
-		OneTouch: onetouch.New(st, onetouch.Config{}, nil, nil),
+		OneTouch: onetouch.New(st, onetouch.Config{}, onetouch.Hooks{}, nil),
 		Usage:    apps.NewUsageRecorder(st, log),
 	}, m, log, authyapi.Config{}, nil)
 	mux := http.NewServeMux()

@@ -24,6 +24,7 @@ func (a *API) deviceRoutes(mux *http.ServeMux) {
 	a.handleDevice(mux, "GET "+devicePrefix+"/approval_requests", a.deviceRequests)
 	a.handleDevice(mux, "GET "+devicePrefix+"/approval_requests/{uuid}", a.deviceRequest)
 	a.handleDevice(mux, "POST "+devicePrefix+"/approval_requests/{uuid}", a.deviceAnswer)
+	a.handleDevice(mux, "GET "+devicePrefix+"/events", a.deviceEvents)
 }
 
 // deviceCall is one authenticated device request.

@@ -103,3 +103,10 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 }
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// DeviceStreams reports the number of connected device event streams, read from count.
+func (m *Metrics) DeviceStreams(count func() float64) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "twofold_device_streams", Help: "Devices connected by Server-Sent Events.",
+	}, count))
+}

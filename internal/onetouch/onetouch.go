@@ -45,17 +45,22 @@ func DefaultConfig() Config {
 	return Config{DefaultTTL: 24 * time.Hour, MaxTTL: 30 * 24 * time.Hour, MaxPending: 5, MaxMessage: 200, SignatureSkew: 5 * time.Minute}
 }
 
-// Service runs approval requests.
-type Service struct {
-	store   Store
-	cfg     Config
-	now     func() time.Time
-	tooMany error  // the store's error for too many pending requests
-	notify  func() // wakes the callback dispatcher
+// Hooks tell other parts of the server about changes; nil fields are ignored.
+type Hooks struct {
+	CallbackQueued func()                    // wakes the callback dispatcher
+	Changed        func(appID, userID int64) // a request of the user was created or finished: wakes devices
 }
 
-// New returns a Service. notify (may be nil) is called after a callback is queued; now may be nil.
-func New(store Store, cfg Config, notify func(), now func() time.Time) *Service {
+// Service runs approval requests.
+type Service struct {
+	store Store
+	cfg   Config
+	now   func() time.Time
+	hooks Hooks
+}
+
+// New returns a Service. now may be nil.
+func New(store Store, cfg Config, hooks Hooks, now func() time.Time) *Service {
 	def := DefaultConfig()
 	if cfg.DefaultTTL <= 0 {
 		cfg.DefaultTTL = def.DefaultTTL
@@ -75,10 +80,13 @@ func New(store Store, cfg Config, notify func(), now func() time.Time) *Service 
 	if now == nil {
 		now = time.Now
 	}
-	if notify == nil {
-		notify = func() {}
+	if hooks.CallbackQueued == nil {
+		hooks.CallbackQueued = func() {}
 	}
-	return &Service{store: store, cfg: cfg, notify: notify, now: now}
+	if hooks.Changed == nil {
+		hooks.Changed = func(int64, int64) {}
+	}
+	return &Service{store: store, cfg: cfg, hooks: hooks, now: now}
 }
 
 // CreateParams are the parameters of POST approval_requests.
@@ -139,6 +147,7 @@ func (s *Service) Create(ctx context.Context, app twofold.App, userID int64, p C
 		}
 		return twofold.ApprovalRequest{}, err
 	}
+	s.hooks.Changed(r.AppID, r.UserID)
 	return r, nil
 }
 
@@ -250,7 +259,10 @@ func (s *Service) finish(ctx context.Context, app twofold.App, r twofold.Approva
 		return false, err
 	}
 	if won && cb != nil {
-		s.notify()
+		s.hooks.CallbackQueued()
+	}
+	if won {
+		s.hooks.Changed(r.AppID, r.UserID)
 	}
 	return won, nil
 }

@@ -74,7 +74,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	f.device = reg.Device
-	f.svc = onetouch.New(st, onetouch.Config{}, func() { f.notified++ }, f.clock.Now)
+	f.svc = onetouch.New(st, onetouch.Config{}, onetouch.Hooks{CallbackQueued: func() { f.notified++ }}, f.clock.Now)
 	return f
 }
 
