@@ -24,7 +24,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	env := Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	env := Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
 	if err := run(ctx, os.Args[1:], env); err != nil {
 		fmt.Fprintln(os.Stderr, "twofold:", err)
 		os.Exit(1)
@@ -33,6 +33,7 @@ func main() {
 
 // Env is what a run of the program sees of the world, so tests can run it in-process.
 type Env struct {
+	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	Getenv         func(string) string
 	// Ready, if set, is called with the server's address once it is listening.
@@ -55,7 +56,7 @@ func run(ctx context.Context, args []string, env Env) error {
 	root.SetErr(env.Stderr)
 	root.PersistentFlags().String("data-dir", envOr(env, "TWOFOLD_DATA_DIR", "./twofold-data"),
 		"directory holding the database and master key (env TWOFOLD_DATA_DIR)")
-	root.AddCommand(serveCmd(env), appCmd(env), outboxCmd(env))
+	root.AddCommand(serveCmd(env), appCmd(env), outboxCmd(env), deviceCmd(env))
 	err := root.ExecuteContext(ctx)
 	if errors.Is(err, context.Canceled) {
 		return nil

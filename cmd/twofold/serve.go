@@ -24,6 +24,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/onetouch"
 	"github.com/twofold-auth/twofold/internal/users"
 	"github.com/twofold-auth/twofold/internal/verify"
+	"github.com/twofold-auth/twofold/internal/web"
 )
 
 func serveCmd(env Env) *cobra.Command {
@@ -140,6 +141,7 @@ func serve(cmd *cobra.Command, env Env) error {
 	mux := http.NewServeMux()
 	api.Routes(mux)
 	mux.Handle("GET /metrics", m.Handler())
+	mux.Handle("GET /authenticator/", web.Authenticator())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if err := in.store.Ping(r.Context()); err != nil {

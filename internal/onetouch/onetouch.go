@@ -47,8 +47,9 @@ func DefaultConfig() Config {
 
 // Hooks tell other parts of the server about changes; nil fields are ignored.
 type Hooks struct {
-	CallbackQueued func()                    // wakes the callback dispatcher
-	Changed        func(appID, userID int64) // a request of the user was created or finished: wakes devices
+	CallbackQueued func()                        // wakes the callback dispatcher
+	Changed        func(appID, userID int64)     // a request of the user was created or finished: wakes devices
+	Created        func(twofold.ApprovalRequest) // a new request: push it to devices that are not connected
 }
 
 // Service runs approval requests.
@@ -85,6 +86,9 @@ func New(store Store, cfg Config, hooks Hooks, now func() time.Time) *Service {
 	}
 	if hooks.Changed == nil {
 		hooks.Changed = func(int64, int64) {}
+	}
+	if hooks.Created == nil {
+		hooks.Created = func(twofold.ApprovalRequest) {}
 	}
 	return &Service{store: store, cfg: cfg, hooks: hooks, now: now}
 }
@@ -148,6 +152,7 @@ func (s *Service) Create(ctx context.Context, app twofold.App, userID int64, p C
 		return twofold.ApprovalRequest{}, err
 	}
 	s.hooks.Changed(r.AppID, r.UserID)
+	s.hooks.Created(r)
 	return r, nil
 }
 
