@@ -68,6 +68,15 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// showApp prints one application, as JSON or for people.
+func showApp(env Env, a twofold.App, key string, asJSON bool) error {
+	if asJSON {
+		return printJSON(env.Stdout, toJSON(a, key))
+	}
+	printApp(env.Stdout, a, key)
+	return nil
+}
+
 // printApp prints one application for people, with its key when given.
 func printApp(w io.Writer, a twofold.App, key string) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -171,11 +180,7 @@ token 0000000 verifies for every user.`,
 				if err != nil {
 					return err
 				}
-				if asJSON {
-					return printJSON(env.Stdout, toJSON(a, k))
-				}
-				printApp(env.Stdout, a, k)
-				return nil
+				return showApp(env, a, k, asJSON)
 			})
 		},
 	}
@@ -245,11 +250,7 @@ func appShowCmd(env Env) *cobra.Command {
 						return err
 					}
 				}
-				if asJSON {
-					return printJSON(env.Stdout, toJSON(a, key))
-				}
-				printApp(env.Stdout, a, key)
-				return nil
+				return showApp(env, a, key, asJSON)
 			})
 		},
 	}
@@ -274,11 +275,7 @@ func appRotateCmd(env Env) *cobra.Command {
 				if err != nil {
 					return cliError(err, id)
 				}
-				if asJSON {
-					return printJSON(env.Stdout, toJSON(a, key))
-				}
-				printApp(env.Stdout, a, key)
-				return nil
+				return showApp(env, a, key, asJSON)
 			})
 		},
 	}
@@ -355,11 +352,7 @@ func appUpdateCmd(env Env) *cobra.Command {
 				if err != nil {
 					return cliError(err, id)
 				}
-				if asJSON {
-					return printJSON(env.Stdout, toJSON(a, ""))
-				}
-				printApp(env.Stdout, a, "")
-				return nil
+				return showApp(env, a, "", asJSON)
 			})
 		},
 	}

@@ -13,7 +13,7 @@ const appColumns = `id, name, sandbox, key_mac, key_sealed, token_length, totp_d
 	sms_enabled, call_enabled, unconfirmed_bypass, callback_url, callback_method, contact_email, created_at, updated_at,
 	number_matching, callback_expired, device_totp_period, callback_failures, callback_disabled_at, callback_last_error`
 
-func scanApp(row interface{ Scan(...any) error }) (twofold.App, error) {
+func scanApp(row rowScanner) (twofold.App, error) {
 	var a twofold.App
 	var sandbox, sms, call, bypass, matching, cbExpired int
 	var created, updated, disabledAt int64
@@ -79,20 +79,11 @@ func (s *Store) AppByKeyMAC(ctx context.Context, mac []byte) (twofold.App, error
 
 // ListApps returns every application, oldest first.
 func (s *Store) ListApps(ctx context.Context) ([]twofold.App, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+appColumns+` FROM apps ORDER BY id`)
+	apps, err := queryAll(ctx, s.r, scanApp, `SELECT `+appColumns+` FROM apps ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("list apps: %w", err)
 	}
-	defer rows.Close()
-	var apps []twofold.App
-	for rows.Next() {
-		a, err := scanApp(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list apps: %w", err)
-		}
-		apps = append(apps, a)
-	}
-	return apps, rows.Err()
+	return apps, nil
 }
 
 func mustAffect(res sql.Result) error {

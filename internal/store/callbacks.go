@@ -12,7 +12,7 @@ import (
 const callbackColumns = `c.id, c.app_id, c.request_uuid, c.payload, c.status, c.attempts, c.next_attempt_at, c.last_error,
 	c.last_status, c.created_at, c.delivered_at`
 
-func scanCallback(row interface{ Scan(...any) error }) (twofold.Callback, error) {
+func scanCallback(row rowScanner) (twofold.Callback, error) {
 	var c twofold.Callback
 	var payload string
 	var next, created, delivered int64
@@ -27,20 +27,11 @@ func scanCallback(row interface{ Scan(...any) error }) (twofold.Callback, error)
 }
 
 func (s *Store) listCallbacks(ctx context.Context, q string, args ...any) ([]twofold.Callback, error) {
-	rows, err := s.r.QueryContext(ctx, q, args...)
+	out, err := queryAll(ctx, s.r, scanCallback, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("callbacks: %w", err)
 	}
-	defer rows.Close()
-	var out []twofold.Callback
-	for rows.Next() {
-		c, err := scanCallback(rows)
-		if err != nil {
-			return nil, fmt.Errorf("callbacks: %w", err)
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // DueCallbacks returns pending callbacks whose time has come, of applications whose callbacks

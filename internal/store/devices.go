@@ -54,7 +54,7 @@ func (s *Store) RegisterDevice(ctx context.Context, mac []byte, now time.Time, d
 const deviceColumns = `id, app_id, user_id, public_key, token_mac, name, os_type, secret_sealed, digits, period, last_step,
 	created_at, last_seen_at`
 
-func scanDevice(row interface{ Scan(...any) error }) (twofold.Device, error) {
+func scanDevice(row rowScanner) (twofold.Device, error) {
 	var d twofold.Device
 	var created, seen int64
 	err := row.Scan(&d.ID, &d.AppID, &d.UserID, &d.PublicKey, &d.TokenMAC, &d.Name, &d.OSType, &d.SecretSealed,
@@ -78,20 +78,11 @@ func (s *Store) GetDevice(ctx context.Context, appID, id int64) (twofold.Device,
 
 // ListDevices returns the user's devices, oldest first.
 func (s *Store) ListDevices(ctx context.Context, appID, userID int64) ([]twofold.Device, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+deviceColumns+` FROM devices WHERE app_id = $1 AND user_id = $2 ORDER BY id`, appID, userID)
+	out, err := queryAll(ctx, s.r, scanDevice, `SELECT `+deviceColumns+` FROM devices WHERE app_id = $1 AND user_id = $2 ORDER BY id`, appID, userID)
 	if err != nil {
 		return nil, fmt.Errorf("list devices: %w", err)
 	}
-	defer rows.Close()
-	var out []twofold.Device
-	for rows.Next() {
-		d, err := scanDevice(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list devices: %w", err)
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // DeleteDevice removes device id of the application.

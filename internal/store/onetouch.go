@@ -16,7 +16,7 @@ var ErrTooMany = twofold.ErrTooMany
 const requestColumns = `id, uuid, app_id, user_id, message, details, hidden_details, logos, number, seconds_to_expire,
 	status, reason, device_id, signature, notified, created_at, updated_at, expires_at, processed_at`
 
-func scanRequest(row interface{ Scan(...any) error }) (twofold.ApprovalRequest, error) {
+func scanRequest(row rowScanner) (twofold.ApprovalRequest, error) {
 	var r twofold.ApprovalRequest
 	var details, hidden, logos, status string
 	var notified int
@@ -72,22 +72,13 @@ func (s *Store) GetApprovalRequest(ctx context.Context, appID int64, uuid string
 
 // ListApprovalRequests returns a user's requests with status ("" for all), newest first.
 func (s *Store) ListApprovalRequests(ctx context.Context, appID, userID int64, status twofold.ApprovalStatus, limit int) ([]twofold.ApprovalRequest, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+requestColumns+` FROM approval_requests
+	out, err := queryAll(ctx, s.r, scanRequest, `SELECT `+requestColumns+` FROM approval_requests
 		WHERE app_id = $1 AND user_id = $2 AND ($3 = '' OR status = $3) ORDER BY id DESC LIMIT $4`,
 		appID, userID, string(status), limit)
 	if err != nil {
 		return nil, fmt.Errorf("list approval requests: %w", err)
 	}
-	defer rows.Close()
-	var out []twofold.ApprovalRequest
-	for rows.Next() {
-		r, err := scanRequest(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // MarkNotified records that a device has seen the requests.
@@ -144,19 +135,10 @@ func (s *Store) FinishApprovalRequest(ctx context.Context, r twofold.ApprovalReq
 
 // DueExpiries returns pending requests whose time has passed.
 func (s *Store) DueExpiries(ctx context.Context, now time.Time, limit int) ([]twofold.ApprovalRequest, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+requestColumns+` FROM approval_requests
+	out, err := queryAll(ctx, s.r, scanRequest, `SELECT `+requestColumns+` FROM approval_requests
 		WHERE status = 'pending' AND expires_at <> 0 AND expires_at <= $1 ORDER BY expires_at LIMIT $2`, unix(now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("due expiries: %w", err)
 	}
-	defer rows.Close()
-	var out []twofold.ApprovalRequest
-	for rows.Next() {
-		r, err := scanRequest(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return out, nil
 }

@@ -10,7 +10,7 @@ import (
 
 const userColumns = `id, app_id, email, country_code, phone, confirmed, custom_user_id, created_at, updated_at`
 
-func scanUser(row interface{ Scan(...any) error }) (twofold.User, error) {
+func scanUser(row rowScanner) (twofold.User, error) {
 	var u twofold.User
 	var confirmed int
 	var created, updated int64
