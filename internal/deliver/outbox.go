@@ -58,7 +58,7 @@ func (o *Outbox) Send(ctx context.Context, m twofold.Message, sandbox bool) (two
 		return twofold.Message{}, fmt.Errorf("outbox: %w", err)
 	}
 	o.log.InfoContext(ctx, "message recorded in outbox", "sid", m.SID, "app_id", m.AppID, "user_id", m.UserID,
-		"channel", m.Channel, "to", m.To, "status", m.Status, "body", Redact(m.Body))
+		"channel", m.Channel, "to", maskRecipient(m.To), "status", m.Status, "body", Redact(m.Body))
 	return m, nil
 }
 
@@ -93,10 +93,22 @@ func newSID(c twofold.Channel) string {
 	return prefix + hex.EncodeToString(b)
 }
 
-var digitRun = regexp.MustCompile(`\d(?:[\s-]?\d){3,}`)
+var digitRun = regexp.MustCompile(`\d(?:(?:,\s*|[\s-])?\d){3,}`)
 
 // Redact hides every run of four or more digits (codes, possibly spaced out for voice) so a
 // message can be logged.
 func Redact(body string) string {
 	return digitRun.ReplaceAllStringFunc(body, func(s string) string { return strings.Repeat("•", 3) })
+}
+
+// maskRecipient keeps logs useful without writing out whole phone numbers and addresses:
+// "+1*******23", "a***@example.com".
+func maskRecipient(to string) string {
+	if at := strings.LastIndex(to, "@"); at > 0 {
+		return to[:1] + "***" + to[at:]
+	}
+	if len(to) <= 4 {
+		return to
+	}
+	return to[:2] + strings.Repeat("*", len(to)-4) + to[len(to)-2:]
 }
