@@ -22,6 +22,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/live"
 	"github.com/twofold-auth/twofold/internal/metrics"
 	"github.com/twofold-auth/twofold/internal/onetouch"
+	"github.com/twofold-auth/twofold/internal/push"
 	"github.com/twofold-auth/twofold/internal/users"
 	"github.com/twofold-auth/twofold/internal/verify"
 	"github.com/twofold-auth/twofold/internal/web"
@@ -54,6 +55,7 @@ Every flag can also be set with the environment variable shown.`,
 	f.Duration("callback-backoff", envDuration(env, "TWOFOLD_CALLBACK_BACKOFF", 5*time.Second), "wait after a callback's first failure, doubling each time (env TWOFOLD_CALLBACK_BACKOFF)")
 	f.Duration("callback-timeout", envDuration(env, "TWOFOLD_CALLBACK_TIMEOUT", 10*time.Second), "time allowed for one callback delivery (env TWOFOLD_CALLBACK_TIMEOUT)")
 	f.Duration("sweep-interval", envDuration(env, "TWOFOLD_SWEEP_INTERVAL", time.Minute), "how often expired codes are deleted and approval requests expired (env TWOFOLD_SWEEP_INTERVAL)")
+	f.String("push-subject", envOr(env, "TWOFOLD_PUSH_SUBJECT", ""), "contact sent to Web Push services (mailto:you@example.com or an https URL); default: the public URL if https, else "+push.DefaultSubject+" (env TWOFOLD_PUSH_SUBJECT)")
 	f.Duration("shutdown-timeout", 15*time.Second, "how long to let in-flight requests finish on SIGINT/SIGTERM")
 	return cmd
 }
@@ -122,9 +124,18 @@ func serve(cmd *cobra.Command, env Env) error {
 	})
 	broker := live.NewBroker()
 	m.DeviceStreams(func() float64 { return float64(broker.Count()) })
+	vapid, err := push.LoadVAPIDKey(ctx, in.store, in.keys, in.now())
+	if err != nil {
+		return err
+	}
+	pusher, err := push.New(in.store, vapid, push.Config{Subject: mustString(f, "push-subject"), PublicURL: mustString(f, "public-url"),
+		Observe: func(kind, outcome string) { m.Pushes.WithLabelValues(kind, outcome).Inc() }}, log, in.now)
+	if err != nil {
+		return fmt.Errorf("--push-subject: %w", err)
+	}
 	otCfg := onetouch.DefaultConfig()
 	otCfg.MaxPending, _ = f.GetInt("max-pending-approvals")
-	ot := onetouch.New(in.store, otCfg, onetouch.Hooks{CallbackQueued: dispatcher.Notify, Changed: broker.Publish}, in.now)
+	ot := onetouch.New(in.store, otCfg, onetouch.Hooks{CallbackQueued: dispatcher.Notify, Changed: broker.Publish, Created: pusher.Enqueue}, in.now)
 	api := authyapi.New(authyapi.Services{
 		Apps:     in.apps,
 		Users:    users.New(in.store, in.now),
@@ -140,6 +151,7 @@ func serve(cmd *cobra.Command, env Env) error {
 	}, in.now)
 	mux := http.NewServeMux()
 	api.Routes(mux)
+	api.PushRoutes(mux, pusher)
 	mux.Handle("GET /metrics", m.Handler())
 	mux.Handle("GET /authenticator/", web.Authenticator())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -172,6 +184,7 @@ func serve(cmd *cobra.Command, env Env) error {
 	var background sync.WaitGroup
 	background.Go(func() { usage.Run(bg, 2*time.Second) })
 	background.Go(func() { dispatcher.Run(bg) })
+	background.Go(func() { pusher.Run(bg) })
 	sweepEvery, _ := f.GetDuration("sweep-interval")
 	background.Go(func() { sweep(bg, in, ot, sweepEvery, log) })
 

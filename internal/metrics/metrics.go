@@ -24,6 +24,7 @@ type Metrics struct {
 	Limited       *prometheus.CounterVec   // limit
 	Approvals     *prometheus.CounterVec   // status
 	Callbacks     *prometheus.CounterVec   // outcome
+	Pushes        *prometheus.CounterVec   // kind, outcome
 }
 
 // New registers the collectors (and the Go runtime's) on a fresh registry.
@@ -55,8 +56,11 @@ func New() *Metrics {
 		Callbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "twofold_callbacks_total", Help: "Callback delivery attempts by outcome.",
 		}, []string{"outcome"}),
+		Pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "twofold_pushes_total", Help: "Push notifications to devices by kind (webpush, ntfy) and outcome.",
+		}, []string{"kind", "outcome"}),
 	}
-	m.reg.MustRegister(m.InFlight, m.Requests, m.Latency, m.Verifications, m.Messages, m.Limited, m.Approvals, m.Callbacks,
+	m.reg.MustRegister(m.InFlight, m.Requests, m.Latency, m.Verifications, m.Messages, m.Limited, m.Approvals, m.Callbacks, m.Pushes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
