@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -114,6 +115,18 @@ func TestDeviceEventStream(t *testing.T) {
 	m := s.do("GET", "/metrics", "", nil).raw
 	if !strings.Contains(m, "twofold_device_streams 2") {
 		t.Fatalf("stream gauge:\n%s", grep(m, "device_streams"))
+	}
+	// Removing the device ends its stream.
+	if r := s.do("DELETE", fmt.Sprintf("/protected/json/sdk/devices/%d", phone.id), s.key, nil); r.status != 200 {
+		t.Fatalf("delete device: %s", r.raw)
+	}
+	select {
+	case ev, ok := <-events:
+		if ok {
+			t.Fatalf("removed device still got %+v", ev)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the removed device's stream stayed open")
 	}
 	// The server stops gracefully with streams open (the harness fails on a shutdown error).
 }

@@ -132,9 +132,10 @@ func (a *API) deviceInfo(w http.ResponseWriter, r *http.Request, c *deviceCall) 
 }
 
 func (a *API) deviceRemove(w http.ResponseWriter, r *http.Request, c *deviceCall) error {
-	if err := a.devices.Delete(r.Context(), c.device.AppID, c.device.ID); err != nil {
+	if _, err := a.devices.Delete(r.Context(), c.device.AppID, c.device.ID); err != nil {
 		return err
 	}
+	a.live.Publish(c.device.AppID, c.device.UserID) // its open streams end
 	writeJSON(w, http.StatusOK, okMessage{"Device removed.", true})
 	return nil
 }

@@ -48,6 +48,10 @@ func (a *API) deviceEvents(w http.ResponseWriter, r *http.Request, c *deviceCall
 	ticker := time.NewTicker(keepAlive)
 	defer ticker.Stop()
 	for {
+		// A device removed while connected gets nothing more.
+		if ok, err := a.devices.Registered(r.Context(), c.device); err != nil || !ok {
+			return nil
+		}
 		list, err := a.onetouch.ForDevice(r.Context(), c.device, "", 50)
 		if err != nil {
 			return nil // the status line is out; the client reconnects

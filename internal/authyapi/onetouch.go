@@ -182,9 +182,11 @@ func (a *API) sdkDeleteDevice(w http.ResponseWriter, r *http.Request, c *call) e
 	if !ok {
 		return twofold.Errorf(twofold.CodeDeviceNotFound, "Device not found.")
 	}
-	if err := a.devices.Delete(r.Context(), c.app.ID, id); err != nil {
+	d, err := a.devices.Delete(r.Context(), c.app.ID, id)
+	if err != nil {
 		return err
 	}
+	a.live.Publish(d.AppID, d.UserID) // its open streams end
 	writeJSON(w, http.StatusOK, okMessage{"Device removed.", true})
 	return nil
 }

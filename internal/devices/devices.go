@@ -33,6 +33,7 @@ type Store interface {
 	DeviceByTokenMAC(ctx context.Context, mac []byte) (twofold.Device, error)
 	ListDevices(ctx context.Context, appID, userID int64) ([]twofold.Device, error)
 	DeleteDevice(ctx context.Context, appID, id int64) error
+	GetDevice(ctx context.Context, appID, id int64) (twofold.Device, error)
 	TouchDevice(ctx context.Context, id int64, now time.Time) error
 	CreateCustomUser(ctx context.Context, u *twofold.User) (bool, error)
 	UserByCustomID(ctx context.Context, appID int64, customID string) (twofold.User, error)
@@ -183,18 +184,31 @@ func (s *Service) Authenticate(ctx context.Context, token string) (twofold.Devic
 	return d, nil
 }
 
+// Registered reports whether the device is still registered (it may have been removed while
+// one of its connections stays open).
+func (s *Service) Registered(ctx context.Context, d twofold.Device) (bool, error) {
+	_, err := s.store.GetDevice(ctx, d.AppID, d.ID)
+	if errors.Is(err, twofold.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // List returns the user's devices.
 func (s *Service) List(ctx context.Context, appID, userID int64) ([]twofold.Device, error) {
 	return s.store.ListDevices(ctx, appID, userID)
 }
 
-// Delete removes a device of the application.
-func (s *Service) Delete(ctx context.Context, appID, id int64) error {
-	err := s.store.DeleteDevice(ctx, appID, id)
-	if errors.Is(err, twofold.ErrNotFound) {
-		return twofold.Errorf(twofold.CodeDeviceNotFound, "Device not found.")
+// Delete removes a device of the application and returns what it was.
+func (s *Service) Delete(ctx context.Context, appID, id int64) (twofold.Device, error) {
+	d, err := s.store.GetDevice(ctx, appID, id)
+	if err == nil {
+		err = s.store.DeleteDevice(ctx, appID, id)
 	}
-	return err
+	if errors.Is(err, twofold.ErrNotFound) {
+		return twofold.Device{}, twofold.Errorf(twofold.CodeDeviceNotFound, "Device not found.")
+	}
+	return d, err
 }
 
 // ParsePublicKey accepts an ECDSA P-256 public key as PKIX DER, or that DER in base64.
