@@ -247,8 +247,9 @@ func Handler(mux *http.ServeMux, m *metrics.Metrics, log *slog.Logger) http.Hand
 			r.URL.RawPath = ""
 		}
 		// The mux would redirect unclean paths ("/a/./b"); no Authy client sends them, and a
-		// redirect of a POST is a trap, so they are simply not found.
-		if path.Clean(r.URL.Path) != r.URL.Path {
+		// redirect of a POST is a trap, so they are simply not found. (A trailing slash is clean:
+		// pages such as /authenticator/ end in one.)
+		if p := path.Clean(r.URL.Path); p != r.URL.Path && p+"/" != r.URL.Path {
 			writeErrorStatus(w, http.StatusNotFound, errNotFound)
 			return
 		}

@@ -1,0 +1,299 @@
+// Sign-in requests: cards that arrive live, Approve and Deny (with a reason, or with the number
+// the sign-in page shows), signed with the device's key.
+
+import * as api from './api.js';
+import { accounts, displayName } from './accounts.js';
+import { $, announce, fact, paintAvatar, template, toast } from './ui.js';
+
+export const requests = new Map(); // uuid → {uuid, accountId, view, state, el, expiresAt}
+
+const BASE_TITLE = document.title;
+
+// What the rest of the page does when the server no longer knows a device.
+export const hooks = {
+  revoked: () => {},
+};
+
+function pickLogo(logos) {
+  if (!Array.isArray(logos)) return '';
+  const rank = { default: 0, high: 1, med: 2, low: 3 };
+  const usable = logos.filter((l) => {
+    try {
+      const u = new URL(l.url);
+      return u.protocol === 'https:' || u.origin === location.origin; // what the CSP allows
+    } catch {
+      return false;
+    }
+  });
+  usable.sort((x, y) => (rank[x.res] ?? 9) - (rank[y.res] ?? 9));
+  return usable[0]?.url || '';
+}
+
+function whenText(iso) {
+  const t = Date.parse(iso || '');
+  if (Number.isNaN(t)) return '';
+  const ago = (api.serverNow() - t) / 1000;
+  if (ago < 60) return 'Just now';
+  if (ago < 3600) return `${Math.floor(ago / 60)} min ago`;
+  return new Date(t).toLocaleTimeString(undefined, { hour: 'numeric', minute: '2-digit' });
+}
+
+function expiryText(ms) {
+  const s = Math.max(0, Math.ceil(ms / 1000));
+  if (s >= 7200) return `Expires in ${Math.floor(s / 3600)} h`;
+  if (s >= 600) return `Expires in ${Math.floor(s / 60)} min`;
+  return `Expires in ${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+}
+
+function buildRequest(r, a) {
+  const v = r.view;
+  const node = template('t-request');
+  const appName = v.app_name || displayName(a);
+  node.dataset.uuid = r.uuid;
+  node.setAttribute('aria-label', `Sign-in request from ${appName}`);
+  const avatar = $('.avatar', node);
+  paintAvatar(avatar, appName);
+  const logo = pickLogo(v.logos);
+  if (logo) {
+    const img = $('.request-logo', node);
+    img.addEventListener('load', () => {
+      img.hidden = false;
+      avatar.hidden = true;
+    });
+    img.addEventListener('error', () => {
+      img.hidden = true;
+      avatar.hidden = false;
+    });
+    img.referrerPolicy = 'no-referrer';
+    img.src = logo;
+  }
+  $('.request-app', node).textContent = appName;
+  $('.request-message', node).textContent = v.message || 'Sign-in request';
+  const dl = $('.request-details', node);
+  const details = Object.entries(v.details || {}).slice(0, 20);
+  for (const [k, val] of details) fact(dl, k, val);
+  dl.hidden = details.length === 0;
+  if (v.number_required) {
+    const box = $('.request-number', node);
+    box.hidden = false;
+    const input = $('.number-input', box);
+    input.id = `number-${r.uuid}`;
+    $('.number-label', box).htmlFor = input.id;
+    input.addEventListener('input', () => {
+      input.value = input.value.replace(/\D/g, '').slice(0, 2);
+      $('.request-error', node).textContent = '';
+    });
+  }
+  const form = $('.request-form', node);
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    answer(r, 'approved', '');
+  });
+  $('.deny', node).addEventListener('click', () => answer(r, 'denied', ''));
+  $('.deny-reason', node).addEventListener('click', () => openDeny(r));
+  r.el = node;
+  tickRequest(r);
+  return node;
+}
+
+function requestExpiry(view) {
+  const t = Date.parse(view.expires_at || '');
+  return Number.isNaN(t) ? 0 : t;
+}
+
+export function upsertRequest(accountId, view) {
+  const known = requests.get(view.uuid);
+  if (view.status !== 'pending') {
+    if (known && known.state === 'pending') settle(known, view.status, false);
+    return;
+  }
+  if (known) {
+    known.view = view;
+    return;
+  }
+  const a = accounts.get(accountId);
+  if (!a) return;
+  const r = { uuid: view.uuid, accountId, view, state: 'pending', expiresAt: requestExpiry(view) };
+  requests.set(r.uuid, r);
+  $('#request-list').prepend(buildRequest(r, a));
+  updateRequestsSection();
+  announce(`Sign-in request from ${view.app_name || displayName(a)}: ${view.message || ''}`);
+}
+
+export function snapshot(accountId, list) {
+  const pending = new Set();
+  for (const view of [...list].reverse()) {
+    // oldest first, so the newest ends on top
+    pending.add(view.uuid);
+    upsertRequest(accountId, view);
+  }
+  for (const r of requests.values()) {
+    if (r.accountId === accountId && r.state === 'pending' && !pending.has(r.uuid)) settle(r, 'gone', false);
+  }
+}
+
+/** Drops the requests of an account from the page at once (the account is gone). */
+export function dropRequestsOf(accountId) {
+  for (const r of [...requests.values()]) {
+    if (r.accountId === accountId) {
+      r.el.remove();
+      requests.delete(r.uuid);
+    }
+  }
+  updateRequestsSection();
+}
+
+/** Closes the requests of an account that can no longer answer them. */
+export function settleRequestsOf(accountId) {
+  for (const r of requests.values()) if (r.accountId === accountId) settle(r, 'gone', false);
+}
+
+/** Whether requests of the account wait on screen. */
+export function hasPending(accountId) {
+  return [...requests.values()].some((r) => r.accountId === accountId && r.state === 'pending');
+}
+
+const OUTCOMES = {
+  approved: ['Approved', 'Approved on another device'],
+  denied: ['Denied', 'Denied on another device'],
+  mismatch: ["The number didn't match, so the sign-in was denied", ''],
+  expired: ['This request expired', 'This request expired'],
+  gone: ['This request is no longer waiting', 'This request is no longer waiting'],
+};
+
+function settle(r, outcome, byMe) {
+  if (r.state !== 'pending' && r.state !== 'sending') return;
+  r.state = outcome;
+  const node = r.el;
+  node.dataset.state = outcome;
+  const hadFocus = node.contains(document.activeElement);
+  const out = $('.request-outcome', node);
+  const [mine, theirs] = OUTCOMES[outcome] || OUTCOMES.gone;
+  out.textContent = byMe ? mine : theirs || mine;
+  out.hidden = false;
+  out.tabIndex = -1;
+  $('.request-form', node).hidden = true;
+  if (hadFocus) out.focus();
+  updateRequestsSection();
+  setTimeout(() => {
+    const focusInside = node.contains(document.activeElement);
+    node.remove();
+    requests.delete(r.uuid);
+    updateRequestsSection();
+    if (focusInside) {
+      const next = $('#request-list .request[data-state="pending"] .approve');
+      (next || $('#main')).focus();
+    }
+  }, byMe && outcome !== 'mismatch' ? 1400 : 3000); // a surprise deserves time to read it
+}
+
+export function updateRequestsSection() {
+  const waiting = [...requests.values()].filter((r) => r.state === 'pending' || r.state === 'sending').length;
+  $('#requests').hidden = requests.size === 0;
+  document.title = waiting ? `(${waiting}) Sign-in request · ${BASE_TITLE}` : BASE_TITLE;
+}
+
+function setBusy(r, busy) {
+  r.state = busy ? 'sending' : 'pending';
+  r.el.dataset.state = r.state;
+  for (const b of r.el.querySelectorAll('button, input')) b.disabled = busy;
+  r.el.setAttribute('aria-busy', String(busy));
+}
+
+function requestError(r, message) {
+  $('.request-error', r.el).textContent = message;
+}
+
+async function answer(r, status, reason) {
+  if (r.state !== 'pending') return;
+  const a = accounts.get(r.accountId);
+  if (!a) return;
+  let number = '';
+  if (status === 'approved' && r.view.number_required) {
+    const input = $('.number-input', r.el);
+    number = input.value.trim();
+    if (!/^\d{2}$/.test(number)) {
+      requestError(r, 'Enter the 2-digit number shown on the sign-in page first.');
+      input.focus();
+      return;
+    }
+  }
+  requestError(r, '');
+  setBusy(r, true);
+  try {
+    const timestamp = Math.floor(api.serverNow() / 1000);
+    const signature = await api.signAnswer(a.rec.signingKey, r.uuid, status, timestamp, number, reason);
+    await api.answerRequest(a.token, r.uuid, { status, timestamp, signature, number, reason });
+    settle(r, status, true);
+    toast(status === 'approved' ? 'Sign-in approved' : 'Sign-in denied');
+  } catch (err) {
+    setBusy(r, false);
+    const code = err instanceof api.ApiError ? err.code : '';
+    if (code === '60080') {
+      settle(r, 'mismatch', true);
+    } else if (code === '60079' || code === '60049') {
+      settle(r, 'gone', true);
+    } else if (code === '60072') {
+      hooks.revoked(a);
+      requestError(r, 'This browser is no longer registered with the site.');
+    } else if (code === '60087') {
+      requestError(r, "The server didn't accept this device's signature. Check that this device's date and time are right, then try again.");
+    } else {
+      requestError(r, err.message || 'Something went wrong. Try again.');
+    }
+  }
+}
+
+function tickRequest(r) {
+  if (r.state !== 'pending' && r.state !== 'sending') return;
+  $('.request-when', r.el).textContent = whenText(r.view.created_at);
+  const exp = $('.request-expiry', r.el);
+  if (!r.expiresAt) {
+    exp.textContent = '';
+    return;
+  }
+  const left = r.expiresAt - api.serverNow();
+  if (left <= 0 && r.state === 'pending') settle(r, 'expired', false);
+  else exp.textContent = expiryText(left);
+}
+
+let denying = null;
+
+function openDeny(r) {
+  if (r.state !== 'pending') return;
+  denying = r;
+  $('#deny-what').textContent = `${r.view.app_name || ''}${r.view.app_name ? ': ' : ''}${r.view.message || 'Sign-in request'}`;
+  const form = $('#deny-form');
+  form.reset();
+  $('#deny-other-box').hidden = true;
+  $('#deny-dialog').showModal();
+}
+
+export function bindRequests() {
+  const denyForm = $('#deny-form');
+  denyForm.addEventListener('change', () => {
+    const other = denyForm.elements.reason.value === 'other';
+    $('#deny-other-box').hidden = !other;
+    if (other) $('#deny-other').focus();
+  });
+  denyForm.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const choice = denyForm.elements.reason.value;
+    const reason = (choice === 'other' ? $('#deny-other').value.trim() : choice).slice(0, 200);
+    const r = denying;
+    denying = null;
+    $('#deny-dialog').close();
+    if (r) answer(r, 'denied', reason);
+  });
+  $('#deny-cancel').addEventListener('click', () => $('#deny-dialog').close());
+  setInterval(() => {
+    for (const r of requests.values()) tickRequest(r);
+  }, 1000);
+}
+
+/** Drops every request from the page (the accounts are being loaded again). */
+export function dropAllRequests() {
+  for (const r of requests.values()) r.el.remove();
+  requests.clear();
+  updateRequestsSection();
+}

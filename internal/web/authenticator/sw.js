@@ -1,0 +1,78 @@
+// Twofold Authenticator service worker: the app shell from the cache (so codes work offline),
+// the API from the network.
+//
+// The server replaces the version mark below with a hash of every file of the app, so any
+// change makes a new worker, which caches the new shell and drops the old one.
+
+const VERSION = '__TWOFOLD_VERSION__';
+const CACHE = `twofold-shell-${VERSION}`;
+const SHELL = [
+  'index.html',
+  'app.js',
+  'accounts.js',
+  'api.js',
+  'events.js',
+  'links.js',
+  'requests.js',
+  'store.js',
+  'totp.js',
+  'ui.js',
+  'style.css',
+  'manifest.webmanifest',
+  'icon.svg',
+  'icon-maskable.svg',
+  'icon-192.png',
+  'icon-512.png',
+  'icon-maskable-512.png',
+  'apple-touch-icon.png',
+];
+
+const scope = new URL(self.registration.scope);
+const apiRoot = new URL('../', scope).pathname; // the API is at the server's root
+
+self.addEventListener('install', (event) => {
+  event.waitUntil((async () => {
+    const cache = await caches.open(CACHE);
+    await cache.addAll(SHELL.map((path) => new Request(new URL(path, scope), { cache: 'no-cache' })));
+    await self.skipWaiting();
+  })());
+});
+
+self.addEventListener('activate', (event) => {
+  event.waitUntil((async () => {
+    for (const name of await caches.keys()) {
+      if (name.startsWith('twofold-shell-') && name !== CACHE) await caches.delete(name);
+    }
+    await self.clients.claim();
+  })());
+});
+
+function offline() {
+  const body = JSON.stringify({ message: 'You are offline.', success: false, errors: { message: 'You are offline.' }, error_code: 'offline' });
+  return new Response(body, { status: 503, headers: { 'Content-Type': 'application/json' } });
+}
+
+self.addEventListener('fetch', (event) => {
+  const req = event.request;
+  if (req.method !== 'GET') return; // answers and registrations go straight to the network
+  const url = new URL(req.url);
+  if (url.origin !== scope.origin) return;
+
+  if (url.pathname.startsWith(scope.pathname)) {
+    // The shell: cache first. A navigation (with or without #register=…) gets the page.
+    event.respondWith((async () => {
+      const key = req.mode === 'navigate' ? new URL('index.html', scope).href : req;
+      const hit = await caches.match(key, { ignoreSearch: true, cacheName: CACHE });
+      return hit || fetch(req);
+    })());
+    return;
+  }
+
+  if (url.pathname.startsWith(`${apiRoot}device/`)) {
+    // The event stream is long-lived: leave it to the page, untouched.
+    if (url.pathname.endsWith('/events')) return;
+    // Network first. Answers carry a bearer token and live data, so they are never stored;
+    // offline, the page gets an error in the API's own shape instead of a network failure.
+    event.respondWith(fetch(req).catch(offline));
+  }
+});
