@@ -143,3 +143,63 @@ func (s *Store) GetQRLink(ctx context.Context, mac []byte, now time.Time) (twofo
 	l.ExpiresAt = fromUnix(expires)
 	return l, nil
 }
+
+// ConsumeCode checks a token against the user's unexpired codes in one write transaction, so
+// checks of one user are serialised: a code is accepted once; a code that matches after
+// maxAttempts wrong tries, or after being superseded, counts as a wrong try; every wrong try is
+// charged to all live codes. matches compares in constant time and is called for every code.
+func (s *Store) ConsumeCode(ctx context.Context, userID int64, now time.Time, maxAttempts int, matches func(twofold.OneTimeCode) bool) (twofold.CodeCheck, error) {
+	result := twofold.CodeNoMatch
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT id, attempts, superseded, COALESCE(used_at, 0), mac, action FROM codes
+			WHERE user_id = $1 AND expires_at > $2 ORDER BY id DESC`, userID, unix(now))
+		if err != nil {
+			return err
+		}
+		var match *twofold.OneTimeCode
+		for rows.Next() {
+			var c twofold.OneTimeCode
+			var superseded int
+			var used int64
+			if err := rows.Scan(&c.ID, &c.Attempts, &superseded, &used, &c.MAC, &c.Action); err != nil {
+				rows.Close()
+				return err
+			}
+			c.UserID, c.Superseded, c.UsedAt = userID, superseded == 1, fromUnix(used)
+			if matches(c) && match == nil {
+				match = &c
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		switch {
+		case match != nil && !match.UsedAt.IsZero():
+			result = twofold.CodeReused
+			return nil
+		case match != nil && !match.Superseded && match.Attempts < maxAttempts:
+			result = twofold.CodeAccepted
+			_, err := tx.ExecContext(ctx, `UPDATE codes SET used_at = $1 WHERE id = $2`, unix(now), match.ID)
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE codes SET attempts = attempts + 1
+			WHERE user_id = $1 AND used_at IS NULL AND superseded = 0 AND expires_at > $2`, userID, unix(now))
+		return err
+	})
+	if err != nil {
+		return twofold.CodeNoMatch, fmt.Errorf("check code: %w", err)
+	}
+	return result, nil
+}
+
+// RefundAttempt takes back a wrong try charged by ConsumeCode from the user's live codes, for a
+// token that turned out to be right by other means (an authenticator code).
+func (s *Store) RefundAttempt(ctx context.Context, userID int64, now time.Time) error {
+	_, err := s.w.ExecContext(ctx, `UPDATE codes SET attempts = attempts - 1
+		WHERE user_id = $1 AND used_at IS NULL AND superseded = 0 AND expires_at > $2 AND attempts > 0`, userID, unix(now))
+	if err != nil {
+		return fmt.Errorf("refund attempt: %w", err)
+	}
+	return nil
+}

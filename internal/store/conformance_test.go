@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,6 +36,7 @@ func runConformance(t *testing.T, open func(t *testing.T) *Store) {
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open) })
 	t.Run("Codes", func(t *testing.T) { testCodes(t, open) })
 	t.Run("Authenticators", func(t *testing.T) { testAuthenticators(t, open(t)) })
+	t.Run("ConsumeCode", func(t *testing.T) { testConsumeCode(t, open(t)) })
 	t.Run("QRLinks", func(t *testing.T) { testQRLinks(t, open(t)) })
 	t.Run("Messages", func(t *testing.T) { testMessages(t, open(t)) })
 	t.Run("Usage", func(t *testing.T) { testUsage(t, open(t)) })
@@ -301,6 +303,25 @@ func testConcurrency(t *testing.T, open func(t *testing.T) *Store) {
 		exactlyOne(t, workers, "UseCode", func(int) (bool, error) { return s.UseCode(t.Context(), c.ID, t0, 3) })
 	})
 
+	t.Run("ConsumeCodeOnce", func(t *testing.T) {
+		s := open(t)
+		c := mkCode(t, s, mkUser(t, s, mkApp(t, s, "a").ID, 1, "5550000001"), "login", t0, ttl)
+		var mu sync.Mutex
+		got := map[twofold.CodeCheck]int{}
+		race(workers, func(int) {
+			r, err := s.ConsumeCode(t.Context(), c.UserID, t0, 3, func(x twofold.OneTimeCode) bool { return x.ID == c.ID })
+			if err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			got[r]++
+			mu.Unlock()
+		})
+		if got[twofold.CodeAccepted] != 1 || got[twofold.CodeReused] != workers-1 {
+			t.Fatalf("parallel checks of the right code: %v; want one accepted, the rest reused", got)
+		}
+	})
+
 	t.Run("AdvanceStepOnce", func(t *testing.T) {
 		s := open(t)
 		au := mkAuthenticator(t, s, mkUser(t, s, mkApp(t, s, "a").ID, 1, "5550000001"))
@@ -505,6 +526,30 @@ func testCodes(t *testing.T, open func(t *testing.T) *Store) {
 			}
 		}
 	})
+}
+
+func testConsumeCode(t *testing.T, s *Store) {
+	u := mkUser(t, s, mkApp(t, s, "consume").ID, 1, "5550000077")
+	c := mkCode(t, s, u, "", t0, ttl)
+	right := func(x twofold.OneTimeCode) bool { return x.ID == c.ID }
+	wrong := func(twofold.OneTimeCode) bool { return false }
+	for i := range 3 {
+		if r, err := s.ConsumeCode(t.Context(), u.ID, t0, 3, wrong); r != twofold.CodeNoMatch || err != nil {
+			t.Fatalf("wrong try %d: %v %v", i, r, err)
+		}
+	}
+	// Three wrong tries spent the code: the right token now counts as a fourth wrong one.
+	if r, _ := s.ConsumeCode(t.Context(), u.ID, t0, 3, right); r != twofold.CodeNoMatch {
+		t.Fatalf("right token after max wrong tries: %v", r)
+	}
+	c2 := mkCode(t, s, u, "", t0, ttl)
+	must(t, s.RefundAttempt(t.Context(), u.ID, t0))
+	if r, _ := s.ConsumeCode(t.Context(), u.ID, t0, 3, func(x twofold.OneTimeCode) bool { return x.ID == c2.ID }); r != twofold.CodeAccepted {
+		t.Fatalf("fresh code: %v", r)
+	}
+	if r, _ := s.ConsumeCode(t.Context(), u.ID, t0.Add(ttl), 3, func(x twofold.OneTimeCode) bool { return x.ID == c2.ID }); r != twofold.CodeNoMatch {
+		t.Fatalf("expired code: %v", r)
+	}
 }
 
 func testAuthenticators(t *testing.T, s *Store) {

@@ -133,6 +133,15 @@ type OneTimeCode struct {
 	Superseded bool      // a newer code was issued for the same user and action
 }
 
+// CodeCheck is the outcome of checking a token against a user's one-time codes.
+type CodeCheck int
+
+const (
+	CodeNoMatch  CodeCheck = iota // no live code matched: a wrong try was charged to every live code
+	CodeAccepted                  // the matching code is now used
+	CodeReused                    // the matching code was used before
+)
+
 // Message is one message handed to the delivery layer, as recorded in the outbox.
 type Message struct {
 	ID         int64

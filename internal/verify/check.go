@@ -69,40 +69,26 @@ func (s *Service) Check(ctx context.Context, app twofold.App, userID int64, toke
 
 func (s *Service) check(ctx context.Context, app twofold.App, u twofold.User, token, action string) (Method, error) {
 	now := s.now()
-	// Charge the attempt to every live code first; a code whose attempts run out dies even if
-	// the right guess is among a parallel burst.
-	if err := s.store.SpendAttempt(ctx, u.ID, now); err != nil {
-		return "", err
-	}
-	codes, err := s.store.UnexpiredCodes(ctx, u.ID, now)
+	mac := s.keys.CodeMAC(codeContext(app.ID, u.ID, action), token)
+	result, err := s.store.ConsumeCode(ctx, u.ID, now, s.cfg.MaxAttempts,
+		func(c twofold.OneTimeCode) bool { return seal.Equal(c.MAC, mac) })
 	if err != nil {
 		return "", err
 	}
-	mac := s.keys.CodeMAC(codeContext(app.ID, u.ID, action), token)
-	var match *twofold.OneTimeCode
-	for i := range codes {
-		// Compare against every code, in constant time, without stopping at a match.
-		if seal.Equal(codes[i].MAC, mac) && match == nil {
-			match = &codes[i]
-		}
+	switch result {
+	case twofold.CodeAccepted:
+		return MethodCode, nil
+	case twofold.CodeReused:
+		return "", twofold.ErrTokenReused()
 	}
-	if match != nil {
-		switch {
-		case !match.UsedAt.IsZero():
-			return "", twofold.ErrTokenReused()
-		case match.Superseded || match.Attempts > s.cfg.MaxAttempts:
-			return "", twofold.ErrTokenInvalid()
-		}
-		ok, err := s.store.UseCode(ctx, match.ID, now, s.cfg.MaxAttempts)
-		if err != nil {
+	method, err := s.checkTOTP(ctx, app, u, token)
+	if err == nil {
+		// Right after all: the wrong try charged to pending codes is taken back.
+		if err := s.store.RefundAttempt(ctx, u.ID, now); err != nil {
 			return "", err
 		}
-		if !ok {
-			return "", twofold.ErrTokenReused() // a parallel request used it first
-		}
-		return MethodCode, nil
 	}
-	return s.checkTOTP(ctx, app, u, token)
+	return method, err
 }
 
 // seed is one TOTP secret a user holds: the generic authenticator's or a registered device's.

@@ -22,9 +22,8 @@ type Store interface {
 	GetUser(ctx context.Context, appID, id int64) (twofold.User, error)
 	ConfirmUser(ctx context.Context, appID, id int64) error
 	InsertCode(ctx context.Context, c *twofold.OneTimeCode) error
-	SpendAttempt(ctx context.Context, userID int64, now time.Time) error
-	UnexpiredCodes(ctx context.Context, userID int64, now time.Time) ([]twofold.OneTimeCode, error)
-	UseCode(ctx context.Context, id int64, now time.Time, maxAttempts int) (bool, error)
+	ConsumeCode(ctx context.Context, userID int64, now time.Time, maxAttempts int, matches func(twofold.OneTimeCode) bool) (twofold.CodeCheck, error)
+	RefundAttempt(ctx context.Context, userID int64, now time.Time) error
 	PutAuthenticator(ctx context.Context, a *twofold.Authenticator) error
 	GetAuthenticator(ctx context.Context, appID, userID int64) (twofold.Authenticator, error)
 	AdvanceStep(ctx context.Context, userID, version, step int64) (bool, error)
