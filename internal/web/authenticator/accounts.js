@@ -323,6 +323,7 @@ export async function enrol(link) {
     throw new Error(`This browser couldn't store the account (${err.message}). Nothing was added.`);
   }
   const a = await adopt(rec, secrets);
+  api.subscribePush(res.access_token).catch(() => {}); // notifications while closed, if allowed
   renderAccounts();
   hooks.added(a);
   updateCodes();

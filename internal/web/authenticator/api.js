@@ -89,6 +89,27 @@ export function removeDevice(token) {
   return call('DELETE', 'device/v1/device', { token });
 }
 
+function fromBase64url(s) {
+  const bin = atob(s.replace(/-/g, '+').replace(/_/g, '/'));
+  return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+}
+
+// subscribePush asks, once, to notify this browser of requests while the app is closed (Web Push).
+// It is best effort: without permission or a push service the app still gets requests live and
+// by polling while it is open.
+export async function subscribePush(token) {
+  if (!('serviceWorker' in navigator) || !('PushManager' in window) || !('Notification' in window)) return false;
+  if (Notification.permission === 'default' && (await Notification.requestPermission()) !== 'granted') return false;
+  if (Notification.permission !== 'granted') return false;
+  const reg = await navigator.serviceWorker.ready;
+  const { public_key: key } = await call('GET', 'device/v1/push/vapid', { token });
+  const sub = (await reg.pushManager.getSubscription()) ||
+    (await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: fromBase64url(key) }));
+  const j = sub.toJSON();
+  await call('POST', 'device/v1/push', { token, body: { kind: 'webpush', endpoint: j.endpoint, keys: j.keys } });
+  return true;
+}
+
 export function noteResponse(res) {
   noteClock(res);
 }

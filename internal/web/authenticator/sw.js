@@ -76,3 +76,37 @@ self.addEventListener('fetch', (event) => {
     event.respondWith(fetch(req).catch(offline));
   }
 });
+
+// Web Push: a request arrived while no window of the app is in front. The payload holds only
+// the uuid, the message and the app's name; the page fetches the rest and signs the answer.
+self.addEventListener('push', (event) => {
+  let data = {};
+  try {
+    data = event.data ? event.data.json() : {};
+  } catch {
+    // not JSON: show a plain notice
+  }
+  event.waitUntil((async () => {
+    const windows = await self.clients.matchAll({ type: 'window' });
+    if (windows.some((w) => w.focused)) return; // the open page shows it live
+    const title = data.app_name ? `Approve sign-in to ${data.app_name}?` : 'Sign-in request';
+    await self.registration.showNotification(title, {
+      body: data.message || 'Open Twofold to approve or deny.',
+      tag: data.uuid || 'twofold-request',
+      data: { uuid: data.uuid },
+      icon: new URL('icon-192.png', scope).href,
+      requireInteraction: true,
+    });
+  })());
+});
+
+self.addEventListener('notificationclick', (event) => {
+  event.notification.close();
+  event.waitUntil((async () => {
+    const windows = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
+    for (const w of windows) {
+      if (w.url.startsWith(scope.href)) return w.focus();
+    }
+    return self.clients.openWindow(scope.href);
+  })());
+});
