@@ -101,10 +101,19 @@ func TestDeviceEventStream(t *testing.T) {
 
 	// Requests made while disconnected are delivered on reconnection after Last-Event-ID.
 	missed := s.createRequest(s.key, alice, url.Values{"message": {"While away"}})
+	s.requestStatus(early)                   // (still pending)
+	phone.answer(s, early, "denied", "", "") // answered while the device was away
 	events, closeStream = phone.stream(t, s, lastID)
 	defer closeStream()
-	if ev := nextEvent(t, events); ev.data["uuid"] != missed {
-		t.Fatalf("after reconnecting: %+v (want %s only; %s was sent before)", ev, missed, early)
+	// First where the requests it had stand now, then only what it missed.
+	if ev := nextEvent(t, events); ev.event != "approval_request_update" || ev.data["uuid"] != early || ev.data["status"] != "denied" {
+		t.Fatalf("resumed stream, first event: %+v", ev)
+	}
+	if ev := nextEvent(t, events); ev.event != "approval_request_update" || ev.data["uuid"] != live {
+		t.Fatalf("resumed stream, second event: %+v", ev)
+	}
+	if ev := nextEvent(t, events); ev.event != "approval_request" || ev.data["uuid"] != missed {
+		t.Fatalf("after reconnecting: %+v (want %s)", ev, missed)
 	}
 	// Bob's stream saw none of Alice's requests.
 	select {

@@ -19,7 +19,8 @@ const keepAlive = 15 * time.Second
 // requests. Each pending request is sent once as an "approval_request" event whose id is the
 // request's sequence number; a reconnecting client sends Last-Event-ID (browsers do it
 // themselves) and gets what it missed. Later changes of a request it was sent come as
-// "approval_request_update" events. Wake-ups come from this server's broker; the stream always
+// "approval_request_update" events, and a resumed stream first says where each request the
+// client already had stands. Wake-ups come from this server's broker; the stream always
 // reads the store, so nothing depends on a wake-up arriving.
 func (a *API) deviceEvents(w http.ResponseWriter, r *http.Request, c *deviceCall) error {
 	rc := http.NewResponseController(w)
@@ -45,6 +46,7 @@ func (a *API) deviceEvents(w http.ResponseWriter, r *http.Request, c *deviceCall
 	fmt.Fprintf(w, "retry: 2000\n\n")
 
 	sent := map[string]twofold.ApprovalStatus{} // requests sent on this stream, by uuid
+	resumed := last > 0                         // the client already has requests up to last
 	ticker := time.NewTicker(keepAlive)
 	defer ticker.Stop()
 	for {
@@ -63,13 +65,15 @@ func (a *API) deviceEvents(w http.ResponseWriter, r *http.Request, c *deviceCall
 			case !ok && req.Status == twofold.Pending && req.ID > last:
 				fmt.Fprintf(w, "id: %d\nevent: approval_request\ndata: %s\n\n", req.ID, data)
 				last = req.ID
-			case ok && status != req.Status:
+			case ok && status != req.Status, !ok && resumed && req.ID <= last:
+				// A change, or, on resuming, where a request the client had stands now.
 				fmt.Fprintf(w, "event: approval_request_update\ndata: %s\n\n", data)
 			default:
 				continue
 			}
 			sent[req.UUID] = req.Status
 		}
+		resumed = false
 		if err := rc.Flush(); err != nil {
 			return nil
 		}
