@@ -2,6 +2,7 @@ package authyapi
 
 import (
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/twofold-auth/twofold/internal/onetouch"
@@ -145,7 +146,7 @@ func (a *API) sdkRegistration(w http.ResponseWriter, r *http.Request, c *call) e
 		ExpiresAt         *string `json:"expires_at"`
 		Message           string  `json:"message"`
 		Success           bool    `json:"success"`
-	}{token, a.baseURL(r) + "/authenticator/#register=" + token, timestamp(expires), "Registration token created.", true})
+	}{token, a.baseURL(r) + "/authenticator/#register=" + token + "&app=" + url.QueryEscape(c.app.Name), timestamp(expires), "Registration token created.", true})
 	return nil
 }
 
