@@ -27,17 +27,6 @@ func (s *Store) InsertCode(ctx context.Context, c *twofold.OneTimeCode) error {
 	return nil
 }
 
-// SpendAttempt charges one verification attempt to each of the user's live codes, before any
-// comparison is made, so parallel guesses cannot outrun the per-code limit.
-func (s *Store) SpendAttempt(ctx context.Context, userID int64, now time.Time) error {
-	_, err := s.w.ExecContext(ctx, `UPDATE codes SET attempts = attempts + 1
-		WHERE user_id = $1 AND used_at IS NULL AND superseded = 0 AND expires_at > $2`, userID, unix(now))
-	if err != nil {
-		return fmt.Errorf("spend attempt: %w", err)
-	}
-	return nil
-}
-
 // UnexpiredCodes returns the user's codes that have not expired, used or not, newest first.
 func (s *Store) UnexpiredCodes(ctx context.Context, userID int64, now time.Time) ([]twofold.OneTimeCode, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT id, app_id, user_id, channel, action, mac, attempts, superseded,
@@ -62,19 +51,6 @@ func (s *Store) UnexpiredCodes(ctx context.Context, userID int64, now time.Time)
 		out = append(out, c)
 	}
 	return out, rows.Err()
-}
-
-// UseCode marks code id used if it still may be: unused, not superseded, unexpired, within its
-// attempts. It reports false when another request used it first.
-func (s *Store) UseCode(ctx context.Context, id int64, now time.Time, maxAttempts int) (bool, error) {
-	res, err := s.w.ExecContext(ctx, `UPDATE codes SET used_at = $1
-		WHERE id = $2 AND used_at IS NULL AND superseded = 0 AND expires_at > $1 AND attempts <= $3`,
-		unix(now), id, maxAttempts)
-	if err != nil {
-		return false, fmt.Errorf("use code: %w", err)
-	}
-	n, err := res.RowsAffected()
-	return n == 1, err
 }
 
 // PutAuthenticator enrols (or re-enrols) the user's TOTP seed. A re-enrolment bumps the version
