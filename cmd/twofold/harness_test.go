@@ -193,7 +193,7 @@ func (s *server) register(key, email, phone string) int64 {
 	return int64(r.body["user"].(map[string]any)["id"].(float64))
 }
 
-var codeInBody = regexp.MustCompile(`code(?: \([^)]*\))? is:? (\d{6,10})`)
+var codeInBody = regexp.MustCompile(`code(?: \([^)]*\))? is:? (\d{4,10})`)
 
 // lastCode reads the newest code sent to recipient from the outbox, as a developer would.
 func (s *server) lastCode(recipient string) string {

@@ -116,6 +116,10 @@ func (a *API) Routes(mux *http.ServeMux) {
 	a.handle(mux, "GET "+p+"/app/stats", a.appStats)
 	a.handle(mux, "POST "+p+"/sdk/registrations", a.sdkRegistration)
 	a.handle(mux, "GET "+p+"/registrations/status", a.registrationStatus)
+	a.handle(mux, "POST "+p+"/phones/verification/start", a.phoneVerificationStart)
+	a.handle(mux, "GET "+p+"/phones/verification/check", a.phoneVerificationCheck)
+	a.handle(mux, "GET "+p+"/phones/verification/status", a.phoneVerificationStatus)
+	a.handle(mux, "GET "+p+"/phones/info", a.phoneInfo)
 	a.handle(mux, "DELETE "+p+"/sdk/devices/{id}", a.sdkDeleteDevice)
 	const o = "/onetouch/json"
 	a.handle(mux, "POST "+o+"/users/{id}/approval_requests", a.createApprovalRequest)

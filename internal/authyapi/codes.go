@@ -129,8 +129,10 @@ func (a *API) verifyToken(w http.ResponseWriter, r *http.Request, c *call) error
 
 func outcome(err error) string {
 	switch twofold.ErrorCode(err) {
-	case twofold.CodeTokenInvalid:
+	case twofold.CodeTokenInvalid, twofold.CodePhoneVerificationIncorrect:
 		return "invalid"
+	case twofold.CodePhoneVerificationNotFound:
+		return "not_found"
 	case twofold.CodeTokenReused:
 		return "reused"
 	case twofold.CodeRateLimited:

@@ -14,18 +14,20 @@ import (
 // Codes not listed are 400: a client's mistake, never a 5xx that would make go-authy retry a
 // non-idempotent call.
 var statusOf = map[twofold.Code]int{
-	twofold.CodeInvalidAPIKey:        http.StatusUnauthorized,
-	twofold.CodeRateLimited:          http.StatusTooManyRequests,
-	twofold.CodeUserDoesNotExist:     http.StatusNotFound,
-	twofold.CodeTokenReused:          http.StatusUnauthorized,
-	twofold.CodeTokenInvalid:         http.StatusUnauthorized,
-	twofold.CodeUserNotFound:         http.StatusNotFound,
-	twofold.CodeRequestNotFound:      http.StatusNotFound,
-	twofold.CodeRegistrationNotFound: http.StatusNotFound,
-	twofold.CodeDeviceNotFound:       http.StatusNotFound,
-	twofold.CodeInvalidAccessKey:     http.StatusUnauthorized,
-	twofold.CodeInvalidSignature:     http.StatusUnauthorized,
-	twofold.CodeNotPending:           http.StatusConflict,
+	twofold.CodeInvalidAPIKey:              http.StatusUnauthorized,
+	twofold.CodeRateLimited:                http.StatusTooManyRequests,
+	twofold.CodeUserDoesNotExist:           http.StatusNotFound,
+	twofold.CodeTokenReused:                http.StatusUnauthorized,
+	twofold.CodeTokenInvalid:               http.StatusUnauthorized,
+	twofold.CodeUserNotFound:               http.StatusNotFound,
+	twofold.CodePhoneVerificationIncorrect: http.StatusUnauthorized,
+	twofold.CodePhoneVerificationNotFound:  http.StatusNotFound,
+	twofold.CodeRequestNotFound:            http.StatusNotFound,
+	twofold.CodeRegistrationNotFound:       http.StatusNotFound,
+	twofold.CodeDeviceNotFound:             http.StatusNotFound,
+	twofold.CodeInvalidAccessKey:           http.StatusUnauthorized,
+	twofold.CodeInvalidSignature:           http.StatusUnauthorized,
+	twofold.CodeNotPending:                 http.StatusConflict,
 }
 
 // writeJSON writes v compactly (authy-python matches `"token":"is valid"` as raw bytes).

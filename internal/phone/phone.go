@@ -133,3 +133,16 @@ func maskGroups(digits string, keep int) string {
 	groups = append(groups, string(b))
 	return strings.Join(groups, "-")
 }
+
+// Format renders the number in the numbering plan's international ("+1 201-555-0123") or
+// national ("(201) 555-0123") style.
+func (n Number) Format(international bool) string {
+	pn, err := phonenumbers.Parse(n.E164(), "")
+	if err != nil {
+		return n.E164()
+	}
+	if international {
+		return phonenumbers.Format(pn, phonenumbers.INTERNATIONAL)
+	}
+	return phonenumbers.Format(pn, phonenumbers.NATIONAL)
+}

@@ -14,37 +14,39 @@ import (
 type Code int
 
 const (
-	CodeInternal             Code = 60000
-	CodeInvalidAPIKey        Code = 60001
-	CodeInvalidRequest       Code = 60002
-	CodeRateLimited          Code = 60003
-	CodeInvalidParameter     Code = 60004
-	CodeInvalidEncoding      Code = 60005
-	CodeCallDisabled         Code = 60006
-	CodeSMSDisabled          Code = 60007
-	CodeCallNotStarted       Code = 60014
-	CodeSMSNotSent           Code = 60015
-	CodeUserDoesNotExist     Code = 60016
-	CodeTokenReused          Code = 60019
-	CodeTokenInvalid         Code = 60020
-	CodeUserNotFound         Code = 60026
-	CodeUserNotValid         Code = 60027
-	CodeCannotCreateActivity Code = 60029
-	CodeInvalidPhone         Code = 60033
-	CodeRegistrationInvalid  Code = 60034
-	CodeRegistrationNotFound Code = 60035
-	CodeRegistrationExpired  Code = 60037
-	CodeInvalidEmail         Code = 60038
-	CodeRequestNotFound      Code = 60049
-	CodeUnregisteredUser     Code = 60050
-	CodeInvalidAccessKey     Code = 60072
-	CodeNotPending           Code = 60079
-	CodeRequestInvalid       Code = 60080
-	CodeInvalidSignature     Code = 60087
-	CodeDeviceNotFound       Code = 60092
-	CodeJWTExpired           Code = 60086
-	CodeInvalidJWT           Code = 60101
-	CodeQRCodeFailed         Code = 60122
+	CodeInternal                   Code = 60000
+	CodeInvalidAPIKey              Code = 60001
+	CodeInvalidRequest             Code = 60002
+	CodeRateLimited                Code = 60003
+	CodeInvalidParameter           Code = 60004
+	CodeInvalidEncoding            Code = 60005
+	CodeCallDisabled               Code = 60006
+	CodeSMSDisabled                Code = 60007
+	CodeCallNotStarted             Code = 60014
+	CodeSMSNotSent                 Code = 60015
+	CodeUserDoesNotExist           Code = 60016
+	CodeTokenReused                Code = 60019
+	CodeTokenInvalid               Code = 60020
+	CodePhoneVerificationIncorrect Code = 60022
+	CodePhoneVerificationNotFound  Code = 60023
+	CodeUserNotFound               Code = 60026
+	CodeUserNotValid               Code = 60027
+	CodeCannotCreateActivity       Code = 60029
+	CodeInvalidPhone               Code = 60033
+	CodeRegistrationInvalid        Code = 60034
+	CodeRegistrationNotFound       Code = 60035
+	CodeRegistrationExpired        Code = 60037
+	CodeInvalidEmail               Code = 60038
+	CodeRequestNotFound            Code = 60049
+	CodeUnregisteredUser           Code = 60050
+	CodeInvalidAccessKey           Code = 60072
+	CodeNotPending                 Code = 60079
+	CodeRequestInvalid             Code = 60080
+	CodeInvalidSignature           Code = 60087
+	CodeDeviceNotFound             Code = 60092
+	CodeJWTExpired                 Code = 60086
+	CodeInvalidJWT                 Code = 60101
+	CodeQRCodeFailed               Code = 60122
 )
 
 // Error is a failure the API reports to its caller: an Authy code, a human message and, for

@@ -287,3 +287,18 @@ type Callback struct {
 	CreatedAt     time.Time
 	DeliveredAt   time.Time
 }
+
+// PhoneVerification is a code sent to a phone number by Phone Verification (no user involved).
+type PhoneVerification struct {
+	ID         int64
+	UUID       string
+	AppID      int64
+	Phone      string // E.164
+	Via        Channel
+	MAC        []byte
+	Attempts   int // wrong tries
+	Superseded bool
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+	VerifiedAt time.Time // zero until verified
+}

@@ -33,6 +33,10 @@ type Store interface {
 	GetQRLink(ctx context.Context, mac []byte, now time.Time) (twofold.QRLink, error)
 	Incr(ctx context.Context, name string, window, expires time.Time, delta int64) (int64, error)
 	AddUsage(ctx context.Context, appID int64, at time.Time, kind twofold.UsageKind, n int64) error
+	InsertPhoneVerification(ctx context.Context, v *twofold.PhoneVerification) error
+	LatestPhoneVerification(ctx context.Context, appID int64, phone, uuid string) (twofold.PhoneVerification, error)
+	ConsumePhoneVerification(ctx context.Context, appID int64, phone string, now time.Time, maxAttempts int,
+		matches func(twofold.PhoneVerification) bool) (found, accepted bool, err error)
 }
 
 // Sender hands a message to delivery and returns it as recorded.

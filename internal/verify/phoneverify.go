@@ -1,0 +1,136 @@
+package verify
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twofold-auth/twofold/internal/phone"
+	"github.com/twofold-auth/twofold/internal/seal"
+	"github.com/twofold-auth/twofold/internal/twofold"
+)
+
+// PhoneStart are the parameters of phones/verification/start.
+type PhoneStart struct {
+	Via           twofold.Channel // SMS or Call
+	Number        phone.Number
+	CodeLength    int // 4..10; 0 means 4, the libraries' default
+	CustomMessage string
+}
+
+// PhoneStarted is what start answers.
+type PhoneStarted struct {
+	Verification twofold.PhoneVerification
+	Message      twofold.Message
+}
+
+// StartPhoneVerification sends a code to a phone number (Authy's Phone Verification). A newer
+// start supersedes an earlier one. Sends per number are limited like sends per user.
+func (s *Service) StartPhoneVerification(ctx context.Context, app twofold.App, p PhoneStart) (PhoneStarted, error) {
+	if p.CodeLength == 0 {
+		p.CodeLength = 4
+	}
+	if p.CodeLength < 4 || p.CodeLength > 10 {
+		return PhoneStarted{}, twofold.ErrInvalidParam("code_length", "must be 4 to 10")
+	}
+	switch {
+	case p.Via == twofold.SMS && !app.SMSEnabled:
+		return PhoneStarted{}, twofold.Errorf(twofold.CodeSMSDisabled, "SMS is disabled for this application.")
+	case p.Via == twofold.Call && !app.CallEnabled:
+		return PhoneStarted{}, twofold.Errorf(twofold.CodeCallDisabled, "Phone calls are disabled for this application.")
+	case p.Via != twofold.SMS && p.Via != twofold.Call:
+		return PhoneStarted{}, twofold.ErrInvalidParam("via", "must be sms or call")
+	}
+	if len(p.CustomMessage) > s.cfg.MaxMessageLen {
+		return PhoneStarted{}, twofold.ErrInvalidParam("custom_message", fmt.Sprintf("must be at most %d characters", s.cfg.MaxMessageLen))
+	}
+	e164 := p.Number.E164()
+	if err := s.hit(ctx, fmt.Sprintf("pv-sends:%d:%s", app.ID, e164), s.cfg.SendLimit, "too many codes sent to this number"); err != nil {
+		return PhoneStarted{}, err
+	}
+	code, err := randomDigits(p.CodeLength)
+	if err != nil {
+		return PhoneStarted{}, err
+	}
+	now := s.now().UTC()
+	id := make([]byte, 16)
+	if _, err := rand.Read(id); err != nil {
+		return PhoneStarted{}, err
+	}
+	v := twofold.PhoneVerification{
+		UUID: hex.EncodeToString(id), AppID: app.ID, Phone: e164, Via: p.Via,
+		MAC: s.keys.CodeMAC(phoneContext(app.ID, e164), code), CreatedAt: now, ExpiresAt: now.Add(s.cfg.CodeTTL),
+	}
+	if err := s.store.InsertPhoneVerification(ctx, &v); err != nil {
+		return PhoneStarted{}, err
+	}
+	body := s.body(app, SendParams{Channel: p.Via}, code)
+	if p.CustomMessage != "" {
+		body = customMessage(p.CustomMessage, code)
+	}
+	m, err := s.sender.Send(ctx, twofold.Message{AppID: app.ID, Channel: p.Via, To: e164, Body: body}, app.Sandbox)
+	if err != nil {
+		if p.Via == twofold.Call {
+			return PhoneStarted{}, twofold.Errorf(twofold.CodeCallNotStarted, "Call could not be started.")
+		}
+		return PhoneStarted{}, twofold.Errorf(twofold.CodeSMSNotSent, "Token could not be sent.")
+	}
+	return PhoneStarted{Verification: v, Message: m}, nil
+}
+
+// customMessage puts the code where the customer's text says {{code}}, or after it.
+func customMessage(text, code string) string {
+	for i := 0; i+8 <= len(text); i++ {
+		if text[i:i+8] == "{{code}}" {
+			return text[:i] + code + text[i+8:]
+		}
+	}
+	return text + " " + code
+}
+
+func phoneContext(appID int64, e164 string) string { return fmt.Sprintf("phone:%d:%s", appID, e164) }
+
+// CheckPhoneVerification checks a code sent by StartPhoneVerification: 60023 when nothing is
+// pending for the number, 60022 for a wrong code, 60003 after too many failures.
+func (s *Service) CheckPhoneVerification(ctx context.Context, app twofold.App, n phone.Number, code string) error {
+	e164 := n.E164()
+	counter := fmt.Sprintf("pv-failures:%d:%s", app.ID, e164)
+	if err := s.hit(ctx, counter, s.cfg.FailureLimit, "too many failed verifications for this number"); err != nil {
+		return err
+	}
+	mac := s.keys.CodeMAC(phoneContext(app.ID, e164), code)
+	found, ok, err := s.store.ConsumePhoneVerification(ctx, app.ID, e164, s.now(), s.cfg.MaxAttempts,
+		func(v twofold.PhoneVerification) bool { return seal.Equal(v.MAC, mac) })
+	switch {
+	case err != nil:
+		return err
+	case !found:
+		return twofold.Errorf(twofold.CodePhoneVerificationNotFound, "No pending verifications for %s found.", n.Format(true))
+	case !ok:
+		return twofold.Errorf(twofold.CodePhoneVerificationIncorrect, "Verification code is incorrect")
+	}
+	return s.refund(ctx, counter, s.cfg.FailureLimit)
+}
+
+// PhoneVerificationStatus reports pending, verified or expired for the number's newest
+// verification (or the one with uuid).
+func (s *Service) PhoneVerificationStatus(ctx context.Context, app twofold.App, e164, uuid string) (string, time.Duration, error) {
+	v, err := s.store.LatestPhoneVerification(ctx, app.ID, e164, uuid)
+	if errors.Is(err, twofold.ErrNotFound) {
+		return "", 0, twofold.Errorf(twofold.CodePhoneVerificationNotFound, "No pending verifications found.")
+	}
+	if err != nil {
+		return "", 0, err
+	}
+	now := s.now()
+	switch {
+	case !v.VerifiedAt.IsZero():
+		return "verified", 0, nil
+	case v.Superseded || !now.Before(v.ExpiresAt) || v.Attempts >= s.cfg.MaxAttempts:
+		return "expired", 0, nil
+	}
+	return "pending", v.ExpiresAt.Sub(now), nil
+}
