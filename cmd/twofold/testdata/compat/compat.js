@@ -339,6 +339,94 @@ async function nodeAuthy() {
   check(`${c} user_status of deleted user fails with "User not found."`, !!gone.err && gone.err.message === 'User not found.', show(gone));
 }
 
+// ---- Phone Verification and Phone Intelligence (spec section 5) -------------------------------
+
+// Numbers used nowhere else in this script, one per library, so that per-number send limits
+// and pending verifications of one flow do not touch the other.
+const PV_CLIENT_PHONE = '201-555-0177';
+const PV_NODE_PHONE = '201-555-0178';
+
+async function phonesAuthyClient() {
+  const { Client } = require('authy-client');
+  const client = new Client({ key }, { host: url });
+  const c = 'authy-client phones';
+  const to = '+1' + PV_CLIENT_PHONE.replace(/-/g, '');
+
+  const started = await step(`${c} startPhoneVerification sms`, () =>
+    client.startPhoneVerification({ countryCode: 'US', phone: PV_CLIENT_PHONE, via: 'sms' }));
+  if (started) {
+    check(`${c} startPhoneVerification: success`, started.success === true, show(started));
+    check(`${c} startPhoneVerification: message "Text message sent to ..."`,
+      typeof started.message === 'string' && started.message.startsWith('Text message sent to'), show(started));
+  }
+
+  const code = await step(`${c} oracle: SMS code for ${to}`, () => codeFor(to, 'sms'));
+  if (code) {
+    check(`${c} verification code has 4-10 digits (${code.length})`, /^\d{4,10}$/.test(code), code);
+    const wrong = await rejects(`${c} verifyPhone wrong code`, () =>
+      client.verifyPhone({ countryCode: 'US', phone: PV_CLIENT_PHONE, token: otherCode(code) }));
+    authyError(`${c} verifyPhone wrong code`, wrong, 401, 'Verification code is incorrect', '60022');
+
+    const ok = await step(`${c} verifyPhone right code`, () =>
+      client.verifyPhone({ countryCode: 'US', phone: PV_CLIENT_PHONE, token: code }));
+    if (ok) {
+      check(`${c} verifyPhone: message "Verification code is correct."`, ok.message === 'Verification code is correct.', show(ok));
+      check(`${c} verifyPhone: success`, ok.success === true, show(ok));
+    }
+  }
+
+  const info = await step(`${c} getPhoneInformation`, () =>
+    client.getPhoneInformation({ countryCode: 'US', phone: PV_CLIENT_PHONE }, { ip: '1.2.3.4' }));
+  if (info) {
+    check(`${c} getPhoneInformation: message "Phone number information as of ... UTC"`,
+      /^Phone number information as of \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC$/.test(info.message), show(info));
+    check(`${c} getPhoneInformation: ported is a boolean`, typeof info.ported === 'boolean', show(info));
+    check(`${c} getPhoneInformation: provider is a string`, typeof info.provider === 'string', show(info));
+    check(`${c} getPhoneInformation: type is one of voip, landline, cellphone, unknown`,
+      ['voip', 'landline', 'cellphone', 'unknown'].includes(info.type), show(info));
+  }
+}
+
+// phones runs a node-authy phones() method, whose callbacks are (err, body).
+function phonesCall(authy, method, ...args) {
+  return new Promise((resolve) => authy.phones()[method](...args, (err, body) => resolve({ err, body })));
+}
+
+async function phonesNodeAuthy() {
+  const authy = require('authy')(key, url);
+  const c = 'authy phones';
+  const to = '+1' + PV_NODE_PHONE.replace(/-/g, '');
+
+  const started = await phonesCall(authy, 'verification_start', PV_NODE_PHONE, '1', 'sms');
+  check(`${c} verification_start sms`, !started.err && started.body && started.body.success === true &&
+    typeof started.body.message === 'string' && started.body.message.startsWith('Text message sent to'), show(started));
+
+  const pending = await phonesCall(authy, 'verification_status', PV_NODE_PHONE, '1');
+  check(`${c} verification_status: pending`, !pending.err && pending.body && pending.body.success === true &&
+    pending.body.message === 'Phone Verification status.' && pending.body.status === 'pending', show(pending));
+
+  const code = await step(`${c} oracle: SMS code for ${to}`, () => codeFor(to, 'sms'));
+  if (code) {
+    const wrong = await phonesCall(authy, 'verification_check', PV_NODE_PHONE, '1', otherCode(code));
+    check(`${c} verification_check wrong code fails with error_code 60022`, !!wrong.err && !wrong.body &&
+      wrong.err.error_code === '60022' && wrong.err.message === 'Verification code is incorrect' && wrong.err.success === false,
+      show(wrong));
+
+    const ok = await phonesCall(authy, 'verification_check', PV_NODE_PHONE, '1', code);
+    check(`${c} verification_check right code`, !ok.err && ok.body && ok.body.success === true &&
+      ok.body.message === 'Verification code is correct.', show(ok));
+
+    const verified = await phonesCall(authy, 'verification_status', PV_NODE_PHONE, '1');
+    check(`${c} verification_status: verified`, !verified.err && verified.body && verified.body.success === true &&
+      verified.body.status === 'verified', show(verified));
+  }
+
+  const info = await phonesCall(authy, 'info', PV_NODE_PHONE, '1');
+  check(`${c} info`, !info.err && info.body && info.body.success === true &&
+    /^Phone number information as of \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC$/.test(info.body.message) &&
+    typeof info.body.ported === 'boolean' && typeof info.body.provider === 'string' && typeof info.body.type === 'string', show(info));
+}
+
 // ---- OneTouch: the authenticator, the customer's callback endpoint ---------------------------
 
 // How long to wait for a callback the server should be sending; once one has not come, later
@@ -827,6 +915,8 @@ async function main() {
   console.log(`node ${process.version}, server ${url}`);
   await step('authy-client flow', authyClient);
   await step('authy flow', nodeAuthy);
+  await step('authy-client phone verification flow', phonesAuthyClient);
+  await step('authy phone verification flow', phonesNodeAuthy);
   const receiver = await step('callback receiver: listen on 127.0.0.1:0', () => callbackReceiver());
   if (receiver) {
     try {
