@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -47,6 +48,7 @@ type appJSON struct {
 	ContactEmail      string    `json:"contact_email"`
 	NumberMatching    bool      `json:"number_matching"`
 	DeviceTOTPPeriod  int       `json:"device_totp_period"`
+	AllowedCountries  []string  `json:"allowed_countries"`
 	CreatedAt         time.Time `json:"created_at"`
 	UpdatedAt         time.Time `json:"updated_at"`
 }
@@ -59,6 +61,7 @@ func toJSON(a twofold.App, key string) appJSON {
 		CallbackMethod: a.CallbackMethod, ContactEmail: a.ContactEmail, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
 		CallbackExpired: a.CallbackExpired, CallbackDisabled: a.CallbackDisabled(), CallbackFailures: a.CallbackFailures,
 		CallbackLastError: a.CallbackLastError, NumberMatching: a.NumberMatching, DeviceTOTPPeriod: a.DeviceTOTPPeriod,
+		AllowedCountries: append([]string{}, a.AllowedCountries...),
 	}
 }
 
@@ -113,6 +116,7 @@ func printApp(w io.Writer, a twofold.App, key string) {
 		[2]string{"calls", onOff(j.CallEnabled)},
 		[2]string{"unconfirmed bypass", onOff(j.UnconfirmedBypass)},
 		[2]string{"number matching", onOff(j.NumberMatching)},
+		[2]string{"sends to", countries(j.AllowedCountries)},
 		[2]string{"device codes", fmt.Sprintf("%d digits, %ds period", j.TokenLength, j.DeviceTOTPPeriod)},
 		[2]string{"callback", callback},
 		[2]string{"contact email", j.ContactEmail},
@@ -122,6 +126,13 @@ func printApp(w io.Writer, a twofold.App, key string) {
 		fmt.Fprintf(tw, "%s:\t%s\n", r[0], r[1])
 	}
 	tw.Flush()
+}
+
+func countries(list []string) string {
+	if len(list) == 0 {
+		return "all countries"
+	}
+	return strings.Join(list, ", ")
 }
 
 func onOff(b bool) string {
@@ -290,6 +301,7 @@ func appUpdateCmd(env Env) *cobra.Command {
 	var tokenLength, totpDigits, totpPeriod, totpWindow int
 	var sandbox, sms, calls, bypass, matching, cbExpired, cbEnable bool
 	var devicePeriod int
+	var allowed string
 	cmd := &cobra.Command{
 		Use:   "update ID [flags]",
 		Short: "Change an application's settings",
@@ -346,6 +358,15 @@ func appUpdateCmd(env Env) *cobra.Command {
 			if changed("device-totp-period") {
 				u.DeviceTOTPPeriod = &devicePeriod
 			}
+			if changed("allowed-countries") {
+				list := []string{}
+				for _, c := range strings.Split(allowed, ",") {
+					if c = strings.ToUpper(strings.TrimSpace(c)); c != "" {
+						list = append(list, c)
+					}
+				}
+				u.AllowedCountries = &list
+			}
 			u.EnableCallback = cbEnable
 			return withApps(cmd, env, func(in *instance) error {
 				a, err := in.apps.Update(cmd.Context(), id, u)
@@ -372,6 +393,7 @@ func appUpdateCmd(env Env) *cobra.Command {
 	f.BoolVar(&cbExpired, "callback-expired", false, "also call back when an approval request expires (Authy only called back answers)")
 	f.BoolVar(&cbEnable, "callback-enabled", false, "re-enable callbacks disabled after failed deliveries")
 	f.BoolVar(&matching, "number-matching", false, "approval requests ask the device for a 2-digit number shown on the login page")
+	f.StringVar(&allowed, "allowed-countries", "", "send SMS and calls only to these countries, e.g. US,CA,PT (empty: all)")
 	f.IntVar(&devicePeriod, "device-totp-period", 10, "seconds per code of devices registered from now on, 10 to 120")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd

@@ -92,3 +92,46 @@ func TestPhoneInfo(t *testing.T) {
 	}
 	expectError(t, s.get("/protected/json/phones/info?phone_number=1&country_code=44"), 400, "60033")
 }
+
+func TestSendingRefusals(t *testing.T) {
+	s := startServer(t, "", "--rate-limit", "off")
+	us := s.register(s.key, "us@example.com", "2015550123")
+	r := s.do("POST", "/protected/json/users/new", s.key, `{"user":{"email":"uk@example.com","cellphone":"020 7946 0018","country_code":44}}`)
+	landline := int64(r.body["user"].(map[string]any)["id"].(float64))
+
+	// SMS cannot reach a landline; a call can.
+	expectError(t, s.get("/protected/json/sms/"+itoa64(landline)+"?force=true"), 400, "60082")
+	if r := s.get("/protected/json/call/" + itoa64(landline) + "?force=true"); r.status != 200 {
+		t.Fatalf("call to a landline: %s", r.raw)
+	}
+	expectError(t, s.post("/protected/json/phones/verification/start",
+		url.Values{"via": {"sms"}, "phone_number": {"2079460018"}, "country_code": {"44"}}), 400, "60082")
+
+	// An application limited to some countries refuses the others before sending anything.
+	var shown appJSON
+	s.cliJSON(&shown, "app", "update", "1", "--allowed-countries", "gb, ca")
+	if strings.Join(shown.AllowedCountries, ",") != "GB,CA" {
+		t.Fatalf("allowed countries: %+v", shown.AllowedCountries)
+	}
+	expectError(t, s.get("/protected/json/sms/"+itoa64(us)+"?force=true"), 400, "60013")
+	expectError(t, s.post("/protected/json/phones/verification/start",
+		url.Values{"via": {"sms"}, "phone_number": {"2015550123"}, "country_code": {"1"}}), 400, "60013")
+	if r := s.get("/protected/json/call/" + itoa64(landline) + "?force=true"); r.status != 200 {
+		t.Fatalf("call to an allowed country: %s", r.raw)
+	}
+	var msgs []struct{}
+	s.cliJSON(&msgs, "outbox", "--to", "+12015550123")
+	if len(msgs) != 0 {
+		t.Fatalf("refused sends reached the outbox: %d", len(msgs))
+	}
+	if _, err := s.cli("app", "update", "1", "--allowed-countries", "ZZ"); err == nil {
+		t.Fatal("an unknown country was accepted")
+	}
+	s.cliJSON(&shown, "app", "update", "1", "--allowed-countries", "")
+	if len(shown.AllowedCountries) != 0 {
+		t.Fatalf("clearing the list: %+v", shown.AllowedCountries)
+	}
+	if r := s.get("/protected/json/sms/" + itoa64(us) + "?force=true"); r.status != 200 {
+		t.Fatalf("after clearing: %s", r.raw)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twofold-auth/twofold/internal/phone"
 	"github.com/twofold-auth/twofold/internal/seal"
 	"github.com/twofold-auth/twofold/internal/twofold"
 )
@@ -180,6 +181,7 @@ type Update struct {
 	ContactEmail      *string
 	NumberMatching    *bool
 	DeviceTOTPPeriod  *int
+	AllowedCountries  *[]string // ISO regions; an empty list allows all
 	// EnableCallback resumes callback delivery paused after failures.
 	EnableCallback bool
 }
@@ -205,6 +207,7 @@ func (s *Service) Update(ctx context.Context, id int64, u Update) (twofold.App, 
 	set(&a.CallbackExpired, u.CallbackExpired)
 	set(&a.NumberMatching, u.NumberMatching)
 	set(&a.DeviceTOTPPeriod, u.DeviceTOTPPeriod)
+	set(&a.AllowedCountries, u.AllowedCountries)
 	a.Name = strings.TrimSpace(a.Name)
 	a.CallbackURL = strings.TrimSpace(a.CallbackURL)
 	a.ContactEmail = strings.TrimSpace(a.ContactEmail)
@@ -266,6 +269,11 @@ func validate(a twofold.App) error {
 		// every verifier fail.
 		if a.CallbackMethod == "GET" && u.RawQuery != "" {
 			return fmt.Errorf("%w: a GET callback URL cannot have a query string of its own", ErrInvalid)
+		}
+	}
+	for _, c := range a.AllowedCountries {
+		if !phone.ValidRegion(c) {
+			return fmt.Errorf("%w: %q is not a country code such as US or PT", ErrInvalid, c)
 		}
 	}
 	if a.ContactEmail != "" {

@@ -146,3 +146,11 @@ func (n Number) Format(international bool) string {
 	}
 	return phonenumbers.Format(pn, phonenumbers.NATIONAL)
 }
+
+// ValidRegion reports whether region is an ISO 3166 region with a calling code ("US", "PT").
+func ValidRegion(region string) bool { return phonenumbers.GetCountryCodeForRegion(region) != 0 }
+
+// OfUser re-reads a stored number (calling code and national digits) with its region and type.
+func OfUser(countryCode int, national string) (Number, error) {
+	return Parse(strconv.Itoa(countryCode), national)
+}

@@ -11,20 +11,25 @@ import (
 
 const appColumns = `id, name, sandbox, key_mac, key_sealed, token_length, totp_digits, totp_period, totp_skew,
 	sms_enabled, call_enabled, unconfirmed_bypass, callback_url, callback_method, contact_email, created_at, updated_at,
-	number_matching, callback_expired, device_totp_period, callback_failures, callback_disabled_at, callback_last_error`
+	number_matching, callback_expired, device_totp_period, callback_failures, callback_disabled_at, callback_last_error,
+	allowed_countries`
 
 func scanApp(row rowScanner) (twofold.App, error) {
 	var a twofold.App
 	var sandbox, sms, call, bypass, matching, cbExpired int
 	var created, updated, disabledAt int64
+	var countries string
 	err := row.Scan(&a.ID, &a.Name, &sandbox, &a.KeyMAC, &a.KeySealed, &a.TokenLength, &a.TOTPDigits, &a.TOTPPeriod,
 		&a.TOTPSkew, &sms, &call, &bypass, &a.CallbackURL, &a.CallbackMethod, &a.ContactEmail, &created, &updated,
-		&matching, &cbExpired, &a.DeviceTOTPPeriod, &a.CallbackFailures, &disabledAt, &a.CallbackLastError)
+		&matching, &cbExpired, &a.DeviceTOTPPeriod, &a.CallbackFailures, &disabledAt, &a.CallbackLastError, &countries)
 	if err != nil {
 		return twofold.App{}, notFound(err)
 	}
 	a.Sandbox, a.SMSEnabled, a.CallEnabled, a.UnconfirmedBypass = sandbox == 1, sms == 1, call == 1, bypass == 1
 	a.NumberMatching, a.CallbackExpired = matching == 1, cbExpired == 1
+	if countries != "" {
+		a.AllowedCountries = strings.Split(countries, ",")
+	}
 	a.CreatedAt, a.UpdatedAt, a.CallbackDisabledAt = fromUnix(created), fromUnix(updated), fromUnix(disabledAt)
 	return a, nil
 }
@@ -33,11 +38,12 @@ func scanApp(row rowScanner) (twofold.App, error) {
 func (s *Store) CreateApp(ctx context.Context, a *twofold.App) error {
 	err := s.w.QueryRowContext(ctx, `INSERT INTO apps (name, sandbox, key_mac, key_sealed, token_length, totp_digits,
 		totp_period, totp_skew, sms_enabled, call_enabled, unconfirmed_bypass, callback_url, callback_method, contact_email,
-		created_at, updated_at, number_matching, callback_expired, device_totp_period)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING id`,
+		created_at, updated_at, number_matching, callback_expired, device_totp_period, allowed_countries)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) RETURNING id`,
 		a.Name, b2i(a.Sandbox), a.KeyMAC, a.KeySealed, a.TokenLength, a.TOTPDigits, a.TOTPPeriod, a.TOTPSkew,
 		b2i(a.SMSEnabled), b2i(a.CallEnabled), b2i(a.UnconfirmedBypass), a.CallbackURL, a.CallbackMethod, a.ContactEmail,
-		unix(a.CreatedAt), unix(a.UpdatedAt), b2i(a.NumberMatching), b2i(a.CallbackExpired), a.DeviceTOTPPeriod).Scan(&a.ID)
+		unix(a.CreatedAt), unix(a.UpdatedAt), b2i(a.NumberMatching), b2i(a.CallbackExpired), a.DeviceTOTPPeriod,
+		strings.Join(a.AllowedCountries, ",")).Scan(&a.ID)
 	if isUniqueViolation(err) {
 		return twofold.ErrConflict
 	}
@@ -53,11 +59,12 @@ func (s *Store) UpdateApp(ctx context.Context, a twofold.App) error {
 	res, err := s.w.ExecContext(ctx, `UPDATE apps SET name = $1, sandbox = $2, key_mac = $3, key_sealed = $4,
 		token_length = $5, totp_digits = $6, totp_period = $7, totp_skew = $8, sms_enabled = $9, call_enabled = $10,
 		unconfirmed_bypass = $11, callback_url = $12, callback_method = $13, contact_email = $14, updated_at = $15,
-		number_matching = $16, callback_expired = $17, device_totp_period = $18
-		WHERE id = $19`,
+		number_matching = $16, callback_expired = $17, device_totp_period = $18, allowed_countries = $19
+		WHERE id = $20`,
 		a.Name, b2i(a.Sandbox), a.KeyMAC, a.KeySealed, a.TokenLength, a.TOTPDigits, a.TOTPPeriod, a.TOTPSkew,
 		b2i(a.SMSEnabled), b2i(a.CallEnabled), b2i(a.UnconfirmedBypass), a.CallbackURL, a.CallbackMethod, a.ContactEmail,
-		unix(a.UpdatedAt), b2i(a.NumberMatching), b2i(a.CallbackExpired), a.DeviceTOTPPeriod, a.ID)
+		unix(a.UpdatedAt), b2i(a.NumberMatching), b2i(a.CallbackExpired), a.DeviceTOTPPeriod,
+		strings.Join(a.AllowedCountries, ","), a.ID)
 	if isUniqueViolation(err) {
 		return twofold.ErrConflict
 	}

@@ -22,6 +22,7 @@ const (
 	CodeInvalidEncoding            Code = 60005
 	CodeCallDisabled               Code = 60006
 	CodeSMSDisabled                Code = 60007
+	CodeBannedCountry              Code = 60013
 	CodeCallNotStarted             Code = 60014
 	CodeSMSNotSent                 Code = 60015
 	CodeUserDoesNotExist           Code = 60016
@@ -46,6 +47,7 @@ const (
 	CodeDeviceNotFound             Code = 60092
 	CodeJWTExpired                 Code = 60086
 	CodeInvalidJWT                 Code = 60101
+	CodeSMSToLandline              Code = 60082
 	CodeQRCodeFailed               Code = 60122
 )
 

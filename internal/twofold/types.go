@@ -48,6 +48,21 @@ type Settings struct {
 	ContactEmail      string
 	NumberMatching    bool // every approval request asks the device for a 2-digit number shown by the customer
 	DeviceTOTPPeriod  int  // seconds per code of registered devices' seeds: default 10, as Authy's app
+	// AllowedCountries are the ISO regions ("US", "PT") SMS and calls may go to; empty: all.
+	AllowedCountries []string
+}
+
+// SendsTo reports whether the application may send codes to numbers of region.
+func (s Settings) SendsTo(region string) bool {
+	if len(s.AllowedCountries) == 0 {
+		return true
+	}
+	for _, c := range s.AllowedCountries {
+		if c == region {
+			return true
+		}
+	}
+	return false
 }
 
 // CallbackHealth is the state of an application's callback delivery.

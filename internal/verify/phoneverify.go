@@ -47,6 +47,9 @@ func (s *Service) StartPhoneVerification(ctx context.Context, app twofold.App, p
 	if len(p.CustomMessage) > s.cfg.MaxMessageLen {
 		return PhoneStarted{}, twofold.ErrInvalidParam("custom_message", fmt.Sprintf("must be at most %d characters", s.cfg.MaxMessageLen))
 	}
+	if err := destinationAllowed(app, p.Number, p.Via); err != nil {
+		return PhoneStarted{}, err
+	}
 	e164 := p.Number.E164()
 	if err := s.hit(ctx, fmt.Sprintf("pv-sends:%d:%s", app.ID, e164), s.cfg.SendLimit, "too many codes sent to this number"); err != nil {
 		return PhoneStarted{}, err

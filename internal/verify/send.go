@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/twofold-auth/twofold/internal/phone"
 	"github.com/twofold-auth/twofold/internal/twofold"
 )
 
@@ -57,6 +58,15 @@ func (s *Service) Send(ctx context.Context, app twofold.App, userID int64, p Sen
 	}
 	if p.Channel != twofold.Email && u.Phone == "" {
 		return Sent{}, twofold.Errorf(twofold.CodeInvalidPhone, "This user has no phone number.")
+	}
+	if p.Channel != twofold.Email {
+		n, err := phone.OfUser(u.CountryCode, u.Phone)
+		if err != nil {
+			return Sent{}, twofold.Errorf(twofold.CodeInvalidPhone, "This user's phone number is invalid.")
+		}
+		if err := destinationAllowed(app, n, p.Channel); err != nil {
+			return Sent{}, err
+		}
 	}
 	if p.Channel != twofold.Email && !p.Force {
 		device, err := s.appDevice(ctx, app, u)
@@ -141,4 +151,16 @@ func (s *Service) appDevice(ctx context.Context, app twofold.App, u twofold.User
 	default:
 		return "", err
 	}
+}
+
+// destinationAllowed applies the application's country list and refuses SMS to numbers the
+// numbering plan says cannot receive it (landlines, toll-free), before anything is spent.
+func destinationAllowed(app twofold.App, n phone.Number, ch twofold.Channel) error {
+	if !app.SendsTo(n.Region) {
+		return twofold.Errorf(twofold.CodeBannedCountry, "This application does not send codes to numbers in %s.", n.Region)
+	}
+	if ch == twofold.SMS && (n.Type == phone.Landline || n.Type == phone.TollFree) {
+		return twofold.Errorf(twofold.CodeSMSToLandline, "Cannot send SMS to a landline number; use a voice call.")
+	}
+	return nil
 }
