@@ -150,9 +150,8 @@ func (a *API) handle(mux *http.ServeMux, pattern string, h handlerFunc) {
 			a.fail(w, r, err)
 			return
 		}
-		if !a.allow(app.ID) {
-			a.metrics.Limited.WithLabelValues("api_key").Inc()
-			writeError(w, twofold.ErrLimit("request rate limit for this API key", time.Second))
+		if err := a.rateLimit(app.ID); err != nil {
+			writeError(w, err)
 			return
 		}
 		a.usage.Add(app.ID, a.now(), twofold.UsageAPICalls)
@@ -202,7 +201,16 @@ func limitName(r *http.Request) string {
 	return "sends"
 }
 
-// allow applies the per-API-key token bucket.
+// rateLimit applies the application's token bucket (shared by its API key and its devices) and
+// returns the 60003 error when it is empty.
+func (a *API) rateLimit(appID int64) *twofold.Error {
+	if a.allow(appID) {
+		return nil
+	}
+	a.metrics.Limited.WithLabelValues("api_key").Inc()
+	return twofold.ErrLimit("request rate limit for this application", time.Second)
+}
+
 func (a *API) allow(appID int64) bool {
 	if a.cfg.RatePerKey <= 0 {
 		return true

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/twofold-auth/twofold/internal/devices"
 	"github.com/twofold-auth/twofold/internal/onetouch"
@@ -51,9 +50,8 @@ func (a *API) handleDevice(mux *http.ServeMux, pattern string, h func(http.Respo
 			a.fail(w, r, err)
 			return
 		}
-		if !a.allow(d.AppID) {
-			a.metrics.Limited.WithLabelValues("api_key").Inc()
-			writeError(w, twofold.ErrLimit("request rate limit for this application", time.Second))
+		if err := a.rateLimit(d.AppID); err != nil {
+			writeError(w, err)
 			return
 		}
 		if err := h(w, r, &deviceCall{device: d, params: params}); err != nil {
