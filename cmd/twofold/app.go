@@ -49,6 +49,11 @@ type appJSON struct {
 	NumberMatching    bool      `json:"number_matching"`
 	DeviceTOTPPeriod  int       `json:"device_totp_period"`
 	AllowedCountries  []string  `json:"allowed_countries"`
+	CustomMessages    bool      `json:"custom_messages"`
+	CustomCodes       bool      `json:"custom_codes"`
+	SMSProvider       string    `json:"sms_provider"`   // "" means the server's default
+	CallProvider      string    `json:"call_provider"`  // "" means the server's default
+	EmailProvider     string    `json:"email_provider"` // "" means the server's default
 	CreatedAt         time.Time `json:"created_at"`
 	UpdatedAt         time.Time `json:"updated_at"`
 }
@@ -61,8 +66,17 @@ func toJSON(a twofold.App, key string) appJSON {
 		CallbackMethod: a.CallbackMethod, ContactEmail: a.ContactEmail, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
 		CallbackExpired: a.CallbackExpired, CallbackDisabled: a.CallbackDisabled(), CallbackFailures: a.CallbackFailures,
 		CallbackLastError: a.CallbackLastError, NumberMatching: a.NumberMatching, DeviceTOTPPeriod: a.DeviceTOTPPeriod,
-		AllowedCountries: append([]string{}, a.AllowedCountries...),
+		AllowedCountries: append([]string{}, a.AllowedCountries...), CustomMessages: a.CustomMessages,
+		CustomCodes: a.CustomCodes, SMSProvider: a.Provider(twofold.SMS), CallProvider: a.Provider(twofold.Call),
+		EmailProvider: a.Provider(twofold.Email),
 	}
+}
+
+func orDefault(provider string) string {
+	if provider == "" {
+		return "(server default)"
+	}
+	return provider
 }
 
 func printJSON(w io.Writer, v any) error {
@@ -117,6 +131,9 @@ func printApp(w io.Writer, a twofold.App, key string) {
 		[2]string{"unconfirmed bypass", onOff(j.UnconfirmedBypass)},
 		[2]string{"number matching", onOff(j.NumberMatching)},
 		[2]string{"sends to", countries(j.AllowedCountries)},
+		[2]string{"providers", fmt.Sprintf("sms %s, calls %s, email %s", orDefault(j.SMSProvider), orDefault(j.CallProvider),
+			orDefault(j.EmailProvider))},
+		[2]string{"phone verification", fmt.Sprintf("custom messages %s, custom codes %s", onOff(j.CustomMessages), onOff(j.CustomCodes))},
 		[2]string{"device codes", fmt.Sprintf("%d digits, %ds period", j.TokenLength, j.DeviceTOTPPeriod)},
 		[2]string{"callback", callback},
 		[2]string{"contact email", j.ContactEmail},
@@ -302,6 +319,8 @@ func appUpdateCmd(env Env) *cobra.Command {
 	var sandbox, sms, calls, bypass, matching, cbExpired, cbEnable bool
 	var devicePeriod int
 	var allowed string
+	var customMessages, customCodes bool
+	providers := map[twofold.Channel]*string{twofold.SMS: new(string), twofold.Call: new(string), twofold.Email: new(string)}
 	cmd := &cobra.Command{
 		Use:   "update ID [flags]",
 		Short: "Change an application's settings",
@@ -367,6 +386,20 @@ func appUpdateCmd(env Env) *cobra.Command {
 				}
 				u.AllowedCountries = &list
 			}
+			if changed("custom-messages") {
+				u.CustomMessages = &customMessages
+			}
+			if changed("custom-codes") {
+				u.CustomCodes = &customCodes
+			}
+			for ch, name := range providers {
+				if changed(string(ch) + "-provider") {
+					if u.Providers == nil {
+						u.Providers = map[twofold.Channel]string{}
+					}
+					u.Providers[ch] = *name
+				}
+			}
 			u.EnableCallback = cbEnable
 			return withApps(cmd, env, func(in *instance) error {
 				a, err := in.apps.Update(cmd.Context(), id, u)
@@ -394,6 +427,11 @@ func appUpdateCmd(env Env) *cobra.Command {
 	f.BoolVar(&cbEnable, "callback-enabled", false, "re-enable callbacks disabled after failed deliveries")
 	f.BoolVar(&matching, "number-matching", false, "approval requests ask the device for a 2-digit number shown on the login page")
 	f.StringVar(&allowed, "allowed-countries", "", "send SMS and calls only to these countries, e.g. US,CA,PT (empty: all)")
+	f.BoolVar(&customMessages, "custom-messages", true, "phone verification may send the caller's custom_message (--custom-messages=false refuses with 60091)")
+	f.BoolVar(&customCodes, "custom-codes", false, "phone verification may send the caller's own custom_code")
+	f.StringVar(providers[twofold.SMS], "sms-provider", "", "deliver this application's SMS with twilio, gateway or outbox (empty: the server's default)")
+	f.StringVar(providers[twofold.Call], "call-provider", "", "deliver this application's calls with twilio or outbox (empty: the server's default)")
+	f.StringVar(providers[twofold.Email], "email-provider", "", "deliver this application's email with smtp or outbox (empty: the server's default)")
 	f.IntVar(&devicePeriod, "device-totp-period", 10, "seconds per code of devices registered from now on, 10 to 120")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd

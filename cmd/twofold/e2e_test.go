@@ -392,7 +392,7 @@ func TestHealthAndMetrics(t *testing.T) {
 		`twofold_http_requests_total{code="401",route="GET /protected/json/verify/{token}/{id}"} 1`,
 		`twofold_verifications_total{outcome="success"} 1`,
 		`twofold_verifications_total{outcome="invalid"} 1`,
-		`twofold_messages_total{channel="sms",status="recorded"} 1`,
+		`twofold_messages_total{channel="sms",provider="outbox",status="recorded"} 1`,
 		`twofold_http_request_duration_seconds_bucket{route="POST /protected/json/users/new"`,
 	} {
 		if !strings.Contains(m, want) {

@@ -23,6 +23,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/metrics"
 	"github.com/twofold-auth/twofold/internal/onetouch"
 	"github.com/twofold-auth/twofold/internal/push"
+	"github.com/twofold-auth/twofold/internal/twofold"
 	"github.com/twofold-auth/twofold/internal/users"
 	"github.com/twofold-auth/twofold/internal/verify"
 	"github.com/twofold-auth/twofold/internal/web"
@@ -36,7 +37,8 @@ func serveCmd(env Env) *cobra.Command {
 
 Everything is kept in the data directory: an SQLite database and a master key file (0600) that
 seals secrets at rest. On first start an application is created so the API is callable at once.
-Every flag can also be set with the environment variable shown.`,
+Every flag can also be set with the environment variable shown.
+` + providersHelp,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return serve(cmd, env) },
 	}
@@ -47,6 +49,9 @@ Every flag can also be set with the environment variable shown.`,
 	f.Int("code-attempts", envInt(env, "TWOFOLD_CODE_ATTEMPTS", 5), "wrong tries a code survives (env TWOFOLD_CODE_ATTEMPTS)")
 	f.String("limit-failures", envOr(env, "TWOFOLD_LIMIT_FAILURES", "10/15m"), "failed verifications allowed per user, N/DURATION or off (env TWOFOLD_LIMIT_FAILURES)")
 	f.String("limit-sends", envOr(env, "TWOFOLD_LIMIT_SENDS", "5/10m"), "codes sent per user (SMS, call, email), N/DURATION or off (env TWOFOLD_LIMIT_SENDS)")
+	f.String("limit-number-sends", envOr(env, "TWOFOLD_LIMIT_NUMBER_SENDS", "5/10m"), "codes sent per phone number, N/DURATION or off (env TWOFOLD_LIMIT_NUMBER_SENDS)")
+	f.String("limit-country-sends", envOr(env, "TWOFOLD_LIMIT_COUNTRY_SENDS", "500/1h"), "codes sent per country calling code, per application, N/DURATION or off (env TWOFOLD_LIMIT_COUNTRY_SENDS)")
+	f.String("limit-app-sends", envOr(env, "TWOFOLD_LIMIT_APP_SENDS", "1000/1h"), "codes sent per application, N/DURATION or off (env TWOFOLD_LIMIT_APP_SENDS)")
 	f.String("rate-limit", envOr(env, "TWOFOLD_RATE_LIMIT", "200/1s"), "API requests per API key, N/DURATION or off (env TWOFOLD_RATE_LIMIT)")
 	f.String("log-format", envOr(env, "TWOFOLD_LOG_FORMAT", "text"), "log format: text or json (env TWOFOLD_LOG_FORMAT)")
 	f.String("log-level", envOr(env, "TWOFOLD_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env TWOFOLD_LOG_LEVEL)")
@@ -56,6 +61,7 @@ Every flag can also be set with the environment variable shown.`,
 	f.Duration("callback-timeout", envDuration(env, "TWOFOLD_CALLBACK_TIMEOUT", 10*time.Second), "time allowed for one callback delivery (env TWOFOLD_CALLBACK_TIMEOUT)")
 	f.Duration("sweep-interval", envDuration(env, "TWOFOLD_SWEEP_INTERVAL", time.Minute), "how often expired codes are deleted and approval requests expired (env TWOFOLD_SWEEP_INTERVAL)")
 	f.String("push-subject", envOr(env, "TWOFOLD_PUSH_SUBJECT", ""), "contact sent to Web Push services (mailto:you@example.com or an https URL); default: the public URL if https, else "+push.DefaultSubject+" (env TWOFOLD_PUSH_SUBJECT)")
+	providerFlags(f, env)
 	f.Duration("shutdown-timeout", 15*time.Second, "how long to let in-flight requests finish on SIGINT/SIGTERM")
 	return cmd
 }
@@ -63,8 +69,9 @@ Every flag can also be set with the environment variable shown.`,
 func serve(cmd *cobra.Command, env Env) error {
 	ctx := cmd.Context()
 	f := cmd.Flags()
-	if err := validEnv(env, []string{"TWOFOLD_CODE_TTL", "TWOFOLD_CALLBACK_BACKOFF", "TWOFOLD_CALLBACK_TIMEOUT", "TWOFOLD_SWEEP_INTERVAL"},
-		[]string{"TWOFOLD_CODE_ATTEMPTS", "TWOFOLD_MAX_PENDING_APPROVALS", "TWOFOLD_CALLBACK_WORKERS"}); err != nil {
+	if err := validEnv(env, []string{"TWOFOLD_CODE_TTL", "TWOFOLD_CALLBACK_BACKOFF", "TWOFOLD_CALLBACK_TIMEOUT", "TWOFOLD_SWEEP_INTERVAL",
+		"TWOFOLD_DELIVERY_TIMEOUT", "TWOFOLD_DELIVERY_DEADLINE"},
+		[]string{"TWOFOLD_CODE_ATTEMPTS", "TWOFOLD_MAX_PENDING_APPROVALS", "TWOFOLD_CALLBACK_WORKERS", "TWOFOLD_DELIVERY_ATTEMPTS"}); err != nil {
 		return err
 	}
 	log, err := newLogger(cmd, env)
@@ -77,7 +84,8 @@ func serve(cmd *cobra.Command, env Env) error {
 	if cfg.CodeTTL <= 0 || cfg.MaxAttempts <= 0 {
 		return errors.New("--code-ttl and --code-attempts must be positive")
 	}
-	for flag, dst := range map[string]*verify.Limit{"limit-failures": &cfg.FailureLimit, "limit-sends": &cfg.SendLimit} {
+	for flag, dst := range map[string]*verify.Limit{"limit-failures": &cfg.FailureLimit, "limit-sends": &cfg.SendLimit,
+		"limit-number-sends": &cfg.NumberSendLimit, "limit-country-sends": &cfg.CountrySendLimit, "limit-app-sends": &cfg.AppSendLimit} {
 		v, _ := f.GetString(flag)
 		if *dst, err = parseLimit(v); err != nil {
 			return fmt.Errorf("--%s: %w", flag, err)
@@ -102,12 +110,16 @@ func serve(cmd *cobra.Command, env Env) error {
 	}
 
 	m := metrics.New()
+	router, tw, err := newRouter(ctx, f, env, in, m, log)
+	if err != nil {
+		return err
+	}
 	usage := apps.NewUsageRecorder(in.store, log)
 	cbCfg := callback.DefaultConfig()
 	cbCfg.Workers, _ = f.GetInt("callback-workers")
 	cbCfg.Backoff, _ = f.GetDuration("callback-backoff")
 	cbCfg.Timeout, _ = f.GetDuration("callback-timeout")
-	dispatcher := callback.New(in.store, in.outbox, in.apps.Reveal, cbCfg, log, func(a callback.Attempt) {
+	dispatcher := callback.New(in.store, router, in.apps.Reveal, cbCfg, log, func(a callback.Attempt) {
 		outcome := "failed"
 		switch {
 		case a.OK:
@@ -139,7 +151,7 @@ func serve(cmd *cobra.Command, env Env) error {
 	api := authyapi.New(authyapi.Services{
 		Apps:     in.apps,
 		Users:    users.New(in.store, in.now),
-		Verify:   verify.New(in.store, in.outbox, in.keys, cfg, in.now),
+		Verify:   verify.New(in.store, router, in.keys, cfg, in.now),
 		Devices:  devices.New(in.store, in.keys, in.apps.Reveal, 10*time.Minute, in.now),
 		OneTouch: ot,
 		Usage:    usage,
@@ -153,6 +165,19 @@ func serve(cmd *cobra.Command, env Env) error {
 	api.Routes(mux)
 	api.PushRoutes(mux, pusher)
 	mux.Handle("GET /metrics", m.Handler())
+	if tw != nil {
+		mux.Handle("POST "+twilioStatusPath, tw.StatusHandler(func(ctx context.Context, sid, status, code string) error {
+			errText := ""
+			if code != "" {
+				errText = "twilio error " + code
+			}
+			err := router.Report(ctx, "twilio", sid, status, errText)
+			if errors.Is(err, twofold.ErrNotFound) {
+				return nil // not one of ours, or swept: nothing to retry
+			}
+			return err
+		}))
+	}
 	mux.Handle("GET /authenticator/", web.Authenticator())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

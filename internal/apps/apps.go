@@ -182,6 +182,10 @@ type Update struct {
 	NumberMatching    *bool
 	DeviceTOTPPeriod  *int
 	AllowedCountries  *[]string // ISO regions; an empty list allows all
+	CustomMessages    *bool
+	CustomCodes       *bool
+	// Providers sets the provider of each channel named; "" returns it to the server's default.
+	Providers map[twofold.Channel]string
 	// EnableCallback resumes callback delivery paused after failures.
 	EnableCallback bool
 }
@@ -208,6 +212,22 @@ func (s *Service) Update(ctx context.Context, id int64, u Update) (twofold.App, 
 	set(&a.NumberMatching, u.NumberMatching)
 	set(&a.DeviceTOTPPeriod, u.DeviceTOTPPeriod)
 	set(&a.AllowedCountries, u.AllowedCountries)
+	set(&a.CustomMessages, u.CustomMessages)
+	set(&a.CustomCodes, u.CustomCodes)
+	if len(u.Providers) > 0 {
+		providers := map[twofold.Channel]string{}
+		for ch, name := range a.Providers {
+			providers[ch] = name
+		}
+		for ch, name := range u.Providers {
+			if name = strings.ToLower(strings.TrimSpace(name)); name == "" {
+				delete(providers, ch)
+			} else {
+				providers[ch] = name
+			}
+		}
+		a.Providers = providers
+	}
 	a.Name = strings.TrimSpace(a.Name)
 	a.CallbackURL = strings.TrimSpace(a.CallbackURL)
 	a.ContactEmail = strings.TrimSpace(a.ContactEmail)
@@ -269,6 +289,12 @@ func validate(a twofold.App) error {
 		// every verifier fail.
 		if a.CallbackMethod == "GET" && u.RawQuery != "" {
 			return fmt.Errorf("%w: a GET callback URL cannot have a query string of its own", ErrInvalid)
+		}
+	}
+	for ch, name := range a.Providers {
+		if !twofold.Carries(name, ch) {
+			return fmt.Errorf("%w: provider %q cannot deliver %s (choose from: %s)", ErrInvalid, name, ch,
+				strings.Join(twofold.ProvidersFor(ch), ", "))
 		}
 	}
 	for _, c := range a.AllowedCountries {

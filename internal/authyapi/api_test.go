@@ -44,8 +44,12 @@ func newHandler(t testing.TB) (http.Handler, string) {
 		t.Fatal(err)
 	}
 	m := metrics.New()
+	router, err := deliver.NewRouter(deliver.NewOutbox(st, keys, log, nil), nil, deliver.RouterConfig{}, m, log)
+	if err != nil {
+		t.Fatal(err)
+	}
 	api := authyapi.New(authyapi.Services{
-		Apps: appSvc, Users: userSvc, Verify: verify.New(st, deliver.NewOutbox(st, keys, log, nil), keys, verify.Config{}, nil),
+		Apps: appSvc, Users: userSvc, Verify: verify.New(st, router, keys, verify.Config{}, nil),
 		Devices:  devices.New(st, keys, appSvc.Reveal, 0, nil),
 		OneTouch: onetouch.New(st, onetouch.Config{}, onetouch.Hooks{}, nil),
 		Usage:    apps.NewUsageRecorder(st, log),

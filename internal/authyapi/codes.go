@@ -24,15 +24,15 @@ func (a *API) sendCode(ch twofold.Channel) handlerFunc {
 		}
 		action, _ := c.params.String("action")
 		actionMessage, _ := c.params.String("action_message")
+		locale, _ := c.params.String("locale")
 		sent, err := a.verify.Send(r.Context(), c.app, id, verify.SendParams{
-			Channel: ch, Force: force, Action: action, ActionMessage: actionMessage,
+			Channel: ch, Force: force, Action: action, ActionMessage: actionMessage, Locale: locale,
 		})
 		if err != nil {
 			return err
 		}
 		masked := number(sent.User).Masked()
 		if sent.Ignored {
-			a.metrics.Messages.WithLabelValues(string(ch), "ignored").Inc()
 			msg := "Ignored: SMS is not needed for smartphones. Pass force=true if you want to actually send it anyway."
 			if ch == twofold.Call {
 				msg = "Ignored: Call is not needed for smartphones. Pass force=true if you want to actually call anyway."
@@ -46,7 +46,6 @@ func (a *API) sendCode(ch twofold.Channel) handlerFunc {
 			}{msg, masked, sent.Device, true, true})
 			return nil
 		}
-		a.metrics.Messages.WithLabelValues(string(ch), sent.Message.Status).Inc()
 		switch ch {
 		case twofold.Email:
 			writeJSON(w, http.StatusOK, struct {

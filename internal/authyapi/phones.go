@@ -40,13 +40,15 @@ func (a *API) phoneVerificationStart(w http.ResponseWriter, r *http.Request, c *
 		return twofold.ErrInvalidParam("code_length", "must be a number from 4 to 10")
 	}
 	custom, _ := c.params.String("custom_message")
+	customCode, _ := c.params.String("custom_code")
+	locale, _ := c.params.String("locale")
 	started, err := a.verify.StartPhoneVerification(r.Context(), c.app, verify.PhoneStart{
 		Via: twofold.Channel(strings.ToLower(via)), Number: n, CodeLength: int(length), CustomMessage: custom,
+		CustomCode: customCode, Locale: locale,
 	})
 	if err != nil {
 		return err
 	}
-	a.metrics.Messages.WithLabelValues(string(started.Message.Channel), started.Message.Status).Inc()
 	msg := fmt.Sprintf("Text message sent to %s.", n.Format(true))
 	if started.Message.Channel == twofold.Call {
 		msg = fmt.Sprintf("Call to %s initiated", n.Format(true))

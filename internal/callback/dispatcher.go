@@ -33,9 +33,9 @@ type Store interface {
 	DropCallback(ctx context.Context, c twofold.Callback, reason string) error
 }
 
-// Sender records the message that tells an owner their callbacks were disabled.
+// Sender delivers the email that tells an owner their callbacks were disabled.
 type Sender interface {
-	Send(ctx context.Context, m twofold.Message, sandbox bool) (twofold.Message, error)
+	Send(ctx context.Context, app twofold.App, m twofold.Message) (twofold.Message, error)
 }
 
 // Config tunes delivery; zero fields take DefaultConfig's values.
@@ -281,13 +281,16 @@ func (d *Dispatcher) tellOwner(ctx context.Context, app twofold.App, cause error
 	if app.ContactEmail == "" {
 		return
 	}
-	body := fmt.Sprintf("Subject: Twofold: OneTouch callbacks for %q are disabled\n\n"+
-		"The last %d deliveries to %s failed (last error: %s), so Twofold has paused callbacks for application %d.\n"+
+	subject := fmt.Sprintf("Twofold: OneTouch callbacks for %q are disabled", app.Name)
+	body := fmt.Sprintf("The last %d deliveries to %s failed (last error: %s), so Twofold has paused callbacks for application %d.\n"+
 		"Approval results are still available by polling GET /onetouch/json/approval_requests/{uuid}.\n"+
 		"Pending callbacks are kept. Fix the endpoint, then re-enable delivery with:\n\n"+
 		"    twofold app update %d --callback-enabled\n",
-		app.Name, d.cfg.Threshold, app.CallbackURL, cause, app.ID, app.ID)
-	if _, err := d.sender.Send(ctx, twofold.Message{AppID: app.ID, Channel: twofold.Email, To: app.ContactEmail, Body: body}, false); err != nil {
+		d.cfg.Threshold, app.CallbackURL, cause, app.ID, app.ID)
+	owner := app
+	owner.Sandbox = false // the owner is told even about a sandbox application
+	m := twofold.Message{AppID: app.ID, Channel: twofold.Email, To: app.ContactEmail, Subject: subject, Body: body, Locale: "en"}
+	if _, err := d.sender.Send(ctx, owner, m); err != nil {
 		d.log.Error("tell owner about disabled callbacks", "app_id", app.ID, "err", err)
 	}
 }

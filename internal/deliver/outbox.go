@@ -17,19 +17,18 @@ import (
 	"github.com/twofold-auth/twofold/internal/twofold"
 )
 
-// Statuses of recorded messages.
-const (
-	StatusRecorded = "recorded" // kept in the outbox; no provider configured
-	StatusSandbox  = "sandbox"  // sandbox application: never delivered
-)
-
 // Store is what the outbox needs from persistence.
 type Store interface {
 	InsertMessage(ctx context.Context, m *twofold.Message) error
+	UpdateMessage(ctx context.Context, m twofold.Message) error
+	SetDelivery(ctx context.Context, provider, providerID, delivery, errText string, at time.Time) error
 	ListMessages(ctx context.Context, f twofold.MessageFilter) ([]twofold.Message, error)
+	AddRefusal(ctx context.Context, appID int64, at time.Time, ch twofold.Channel, reason string) error
+	DeliverySummary(ctx context.Context, appID int64, since time.Time) ([]twofold.DeliveryCount, error)
 }
 
-// Outbox records messages instead of sending them.
+// Outbox records every message handed to delivery, sealed, and what became of it. With no
+// provider configured it is all there is: developers read codes with `twofold outbox`.
 type Outbox struct {
 	store Store
 	keys  *seal.Keyring
@@ -45,21 +44,29 @@ func NewOutbox(store Store, keys *seal.Keyring, log *slog.Logger, now func() tim
 	return &Outbox{store: store, keys: keys, log: log, now: now}
 }
 
-// Send records m and returns it as stored (with SID, status and time set).
-func (o *Outbox) Send(ctx context.Context, m twofold.Message, sandbox bool) (twofold.Message, error) {
+// record stores m with a new SID and the given status and provider, and returns it as stored.
+// An email's subject is kept as the body's first line, so the outbox shows it.
+func (o *Outbox) record(ctx context.Context, m twofold.Message, status, provider string) (twofold.Message, error) {
 	m.SID = newSID(m.Channel)
 	m.CreatedAt = o.now().UTC()
-	m.Status = StatusRecorded
-	if sandbox {
-		m.Status = StatusSandbox
+	m.UpdatedAt = m.CreatedAt
+	m.Status, m.Provider = status, provider
+	body := m.Body
+	if m.Subject != "" {
+		body = "Subject: " + m.Subject + "\n\n" + body
 	}
-	m.BodySealed = o.keys.Seal([]byte(m.Body), bodyAD(m.SID))
+	m.BodySealed = o.keys.Seal([]byte(body), bodyAD(m.SID))
 	if err := o.store.InsertMessage(ctx, &m); err != nil {
 		return twofold.Message{}, fmt.Errorf("outbox: %w", err)
 	}
-	o.log.InfoContext(ctx, "message recorded in outbox", "sid", m.SID, "app_id", m.AppID, "user_id", m.UserID,
-		"channel", m.Channel, "to", maskRecipient(m.To), "status", m.Status, "body", Redact(m.Body))
+	o.log.InfoContext(ctx, "message recorded", "sid", m.SID, "app_id", m.AppID, "user_id", m.UserID,
+		"channel", m.Channel, "to", maskRecipient(m.To), "status", m.Status, "provider", provider, "body", Redact(body))
 	return m, nil
+}
+
+// Summary counts messages by channel, provider and status, and refusals by reason, since a time.
+func (o *Outbox) Summary(ctx context.Context, appID int64, since time.Time) ([]twofold.DeliveryCount, error) {
+	return o.store.DeliverySummary(ctx, appID, since)
 }
 
 // List returns recorded messages, newest last, with their bodies opened.

@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/twofold-auth/twofold/internal/twofold"
 )
 
 // Metrics holds the collectors.
@@ -20,7 +22,9 @@ type Metrics struct {
 	Requests      *prometheus.CounterVec   // route, code
 	Latency       *prometheus.HistogramVec // route
 	Verifications *prometheus.CounterVec   // outcome
-	Messages      *prometheus.CounterVec   // channel, status
+	Messages      *prometheus.CounterVec   // channel, provider, status
+	Refusals      *prometheus.CounterVec   // channel, reason
+	HandOver      *prometheus.HistogramVec // provider
 	Limited       *prometheus.CounterVec   // limit
 	Approvals     *prometheus.CounterVec   // status
 	Callbacks     *prometheus.CounterVec   // outcome
@@ -45,8 +49,15 @@ func New() *Metrics {
 			Name: "twofold_verifications_total", Help: "Token verifications by outcome.",
 		}, []string{"outcome"}),
 		Messages: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "twofold_messages_total", Help: "Messages handed to delivery by channel and status.",
-		}, []string{"channel", "status"}),
+			Name: "twofold_messages_total", Help: "Messages handed to delivery by channel, provider and outcome (sent, failed, recorded, sandbox).",
+		}, []string{"channel", "provider", "status"}),
+		Refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "twofold_message_refusals_total", Help: "Codes not sent, by channel and reason (limit_user, limit_number, limit_country, limit_app, country, landline, app_installed).",
+		}, []string{"channel", "reason"}),
+		HandOver: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "twofold_delivery_duration_seconds", Help: "Time to hand a message to its provider, retries included.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"provider"}),
 		Limited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "twofold_rate_limited_total", Help: "Requests refused with 429 (60003) by limit.",
 		}, []string{"limit"}),
@@ -60,7 +71,7 @@ func New() *Metrics {
 			Name: "twofold_pushes_total", Help: "Push notifications to devices by kind (webpush, ntfy) and outcome.",
 		}, []string{"kind", "outcome"}),
 	}
-	m.reg.MustRegister(m.InFlight, m.Requests, m.Latency, m.Verifications, m.Messages, m.Limited, m.Approvals, m.Callbacks, m.Pushes,
+	m.reg.MustRegister(m.InFlight, m.Requests, m.Latency, m.Verifications, m.Messages, m.Refusals, m.HandOver, m.Limited, m.Approvals, m.Callbacks, m.Pushes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -113,4 +124,17 @@ func (m *Metrics) DeviceStreams(count func() float64) {
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "twofold_device_streams", Help: "Devices connected by Server-Sent Events.",
 	}, count))
+}
+
+// Delivered counts a message handed to delivery (deliver.Observer).
+func (m *Metrics) Delivered(ch twofold.Channel, provider, status string, took time.Duration) {
+	m.Messages.WithLabelValues(string(ch), provider, status).Inc()
+	if took > 0 {
+		m.HandOver.WithLabelValues(provider).Observe(took.Seconds())
+	}
+}
+
+// Refused counts a code not sent, by reason (deliver.Observer).
+func (m *Metrics) Refused(ch twofold.Channel, reason string) {
+	m.Refusals.WithLabelValues(string(ch), reason).Inc()
 }

@@ -12,12 +12,36 @@ import (
 // InsertMessage records m in the outbox, setting its ID. The body must already be sealed.
 func (s *Store) InsertMessage(ctx context.Context, m *twofold.Message) error {
 	err := s.w.QueryRowContext(ctx, `INSERT INTO messages (sid, app_id, user_id, channel, recipient, body_sealed, status,
-		created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
-		m.SID, m.AppID, m.UserID, string(m.Channel), m.To, m.BodySealed, m.Status, unix(m.CreatedAt)).Scan(&m.ID)
+		provider, provider_id, delivery, attempts, error, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`,
+		m.SID, m.AppID, m.UserID, string(m.Channel), m.To, m.BodySealed, m.Status, m.Provider, m.ProviderID, m.Delivery,
+		m.Attempts, m.Error, unix(m.CreatedAt), unix(m.UpdatedAt)).Scan(&m.ID)
 	if err != nil {
 		return fmt.Errorf("insert message: %w", err)
 	}
 	return nil
+}
+
+// UpdateMessage records the outcome of handing message sid to its provider.
+func (s *Store) UpdateMessage(ctx context.Context, m twofold.Message) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE messages SET status = $1, provider_id = $2, delivery = $3, attempts = $4,
+		error = $5, updated_at = $6 WHERE sid = $7`,
+		m.Status, m.ProviderID, m.Delivery, m.Attempts, m.Error, unix(m.UpdatedAt), m.SID)
+	if err != nil {
+		return fmt.Errorf("update message %s: %w", m.SID, err)
+	}
+	return mustAffect(res)
+}
+
+// SetDelivery records a provider's later report on a message it accepted (a delivery receipt),
+// found by the provider's id. An unknown id is ErrNotFound.
+func (s *Store) SetDelivery(ctx context.Context, provider, providerID, delivery, errText string, at time.Time) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE messages SET delivery = $1, error = $2, updated_at = $3
+		WHERE provider = $4 AND provider_id = $5 AND provider_id <> ''`, delivery, errText, unix(at), provider, providerID)
+	if err != nil {
+		return fmt.Errorf("message delivery: %w", err)
+	}
+	return mustAffect(res)
 }
 
 // ListMessages returns recorded messages, oldest first (newest last).
@@ -25,39 +49,94 @@ func (s *Store) ListMessages(ctx context.Context, f twofold.MessageFilter) ([]tw
 	if f.Limit <= 0 {
 		f.Limit = 100
 	}
+	where, args := messageWhere(f)
+	args = append(args, f.Limit)
+	q := `SELECT * FROM (SELECT id, sid, app_id, user_id, channel, recipient, body_sealed, status, provider, provider_id,
+		delivery, attempts, error, created_at, updated_at FROM messages` + where +
+		fmt.Sprintf(` ORDER BY id DESC LIMIT $%d) AS newest ORDER BY id`, len(args))
+	out, err := queryAll(ctx, s.r, scanMessage, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list messages: %w", err)
+	}
+	return out, nil
+}
+
+func scanMessage(r rowScanner) (twofold.Message, error) {
+	var m twofold.Message
+	var channel string
+	var created, updated int64
+	err := r.Scan(&m.ID, &m.SID, &m.AppID, &m.UserID, &channel, &m.To, &m.BodySealed, &m.Status, &m.Provider,
+		&m.ProviderID, &m.Delivery, &m.Attempts, &m.Error, &created, &updated)
+	m.Channel, m.CreatedAt, m.UpdatedAt = twofold.Channel(channel), fromUnix(created), fromUnix(updated)
+	return m, err
+}
+
+func messageWhere(f twofold.MessageFilter) (string, []any) {
 	var where []string
 	var args []any
 	if f.AppID != 0 {
 		args = append(args, f.AppID)
 		where = append(where, fmt.Sprintf("app_id = $%d", len(args)))
 	}
+	if !f.Since.IsZero() {
+		args = append(args, unix(f.Since))
+		where = append(where, fmt.Sprintf("created_at >= $%d", len(args)))
+	}
 	if f.To != "" {
 		args = append(args, "%"+likeEscape(f.To)+"%")
 		where = append(where, fmt.Sprintf(`recipient LIKE $%d ESCAPE '\'`, len(args)))
 	}
-	q := `SELECT id, sid, app_id, user_id, channel, recipient, body_sealed, status, created_at FROM messages`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
+	if len(where) == 0 {
+		return "", nil
 	}
-	args = append(args, f.Limit)
-	q = `SELECT * FROM (` + q + fmt.Sprintf(` ORDER BY id DESC LIMIT $%d) AS newest ORDER BY id`, len(args))
-	rows, err := s.r.QueryContext(ctx, q, args...)
+	return " WHERE " + strings.Join(where, " AND "), args
+}
+
+// AddRefusal counts one send refused for reason on the UTC day of at.
+func (s *Store) AddRefusal(ctx context.Context, appID int64, at time.Time, ch twofold.Channel, reason string) error {
+	day := at.UTC().Truncate(24 * time.Hour)
+	_, err := s.w.ExecContext(ctx, `INSERT INTO delivery_refusals (app_id, day, channel, reason, count) VALUES ($1, $2, $3, $4, 1)
+		ON CONFLICT (app_id, day, channel, reason) DO UPDATE SET count = delivery_refusals.count + 1`,
+		appID, unix(day), string(ch), reason)
 	if err != nil {
-		return nil, fmt.Errorf("list messages: %w", err)
+		return fmt.Errorf("count refusal: %w", err)
 	}
-	defer rows.Close()
-	var out []twofold.Message
-	for rows.Next() {
-		var m twofold.Message
-		var channel string
-		var created int64
-		if err := rows.Scan(&m.ID, &m.SID, &m.AppID, &m.UserID, &channel, &m.To, &m.BodySealed, &m.Status, &created); err != nil {
-			return nil, fmt.Errorf("list messages: %w", err)
-		}
-		m.Channel, m.CreatedAt = twofold.Channel(channel), fromUnix(created)
-		out = append(out, m)
+	return nil
+}
+
+// DeliverySummary counts messages by channel, provider and status, and refusals by channel and
+// reason (from the start of since's UTC day: refusals are counted per day), for one application
+// or all (appID 0).
+func (s *Store) DeliverySummary(ctx context.Context, appID int64, since time.Time) ([]twofold.DeliveryCount, error) {
+	where, args := messageWhere(twofold.MessageFilter{AppID: appID, Since: since})
+	sent, err := queryAll(ctx, s.r, func(r rowScanner) (twofold.DeliveryCount, error) {
+		var c twofold.DeliveryCount
+		var ch string
+		err := r.Scan(&ch, &c.Provider, &c.Status, &c.Count)
+		c.Channel = twofold.Channel(ch)
+		return c, err
+	}, `SELECT channel, provider, status, COUNT(*) FROM messages`+where+`
+		GROUP BY channel, provider, status ORDER BY channel, provider, status`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("delivery summary: %w", err)
 	}
-	return out, rows.Err()
+	q := `SELECT channel, reason, SUM(count) FROM delivery_refusals WHERE day >= $1`
+	args = []any{unix(since.UTC().Truncate(24 * time.Hour))}
+	if appID != 0 {
+		q += ` AND app_id = $2`
+		args = append(args, appID)
+	}
+	refused, err := queryAll(ctx, s.r, func(r rowScanner) (twofold.DeliveryCount, error) {
+		c := twofold.DeliveryCount{Status: "refused"}
+		var ch string
+		err := r.Scan(&ch, &c.Reason, &c.Count)
+		c.Channel = twofold.Channel(ch)
+		return c, err
+	}, q+` GROUP BY channel, reason ORDER BY channel, reason`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("delivery summary: %w", err)
+	}
+	return append(sent, refused...), nil
 }
 
 func likeEscape(s string) string {

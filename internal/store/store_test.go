@@ -343,6 +343,16 @@ func equal(a, b reflect.Value) bool {
 			}
 		}
 		return true
+	case reflect.Map:
+		if a.Len() != b.Len() {
+			return false
+		}
+		for _, k := range a.MapKeys() {
+			if v := b.MapIndex(k); !v.IsValid() || !equal(a.MapIndex(k), v) {
+				return false
+			}
+		}
+		return true
 	default:
 		return a.Interface() == b.Interface()
 	}

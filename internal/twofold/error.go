@@ -44,6 +44,7 @@ const (
 	CodeNotPending                 Code = 60079
 	CodeRequestInvalid             Code = 60080
 	CodeInvalidSignature           Code = 60087
+	CodeCustomMessageDisallowed    Code = 60091
 	CodeDeviceNotFound             Code = 60092
 	CodeJWTExpired                 Code = 60086
 	CodeInvalidJWT                 Code = 60101

@@ -2,6 +2,7 @@ package twofold
 
 import (
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -13,6 +14,9 @@ var ErrConflict = errors.New("conflict")
 
 // ErrExpired is returned by stores for a token that exists but whose time has passed.
 var ErrExpired = errors.New("expired")
+
+// ErrNotDelivered is returned (wrapped) by delivery when no provider took a message.
+var ErrNotDelivered = errors.New("message not delivered")
 
 // ErrTooMany is returned by stores when an insert would pass a limit it enforces atomically.
 var ErrTooMany = errors.New("too many")
@@ -50,7 +54,37 @@ type Settings struct {
 	DeviceTOTPPeriod  int  // seconds per code of registered devices' seeds: default 10, as Authy's app
 	// AllowedCountries are the ISO regions ("US", "PT") SMS and calls may go to; empty: all.
 	AllowedCountries []string
+	CustomMessages   bool // phone verification may send the caller's custom_message (default true)
+	CustomCodes      bool // phone verification may send the caller's custom_code (default false)
+	// Providers names the provider that delivers each channel ("twilio", "gateway", "smtp",
+	// "outbox"); a channel not named uses the server's default.
+	Providers map[Channel]string
 }
+
+// providerChannels are the delivery providers Twofold has and the channels each can carry.
+var providerChannels = map[string][]Channel{
+	"outbox": {SMS, Call, Email}, "twilio": {SMS, Call}, "gateway": {SMS}, "smtp": {Email},
+}
+
+// Carries reports whether the provider named can deliver channel ch at all.
+func Carries(provider string, ch Channel) bool {
+	return slices.Contains(providerChannels[provider], ch)
+}
+
+// ProvidersFor lists the providers that can carry ch, sorted.
+func ProvidersFor(ch Channel) []string {
+	var names []string
+	for name := range providerChannels {
+		if Carries(name, ch) {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Provider returns the provider chosen for channel c, or "" for the server's default.
+func (s Settings) Provider(c Channel) string { return s.Providers[c] }
 
 // SendsTo reports whether the application may send codes to numbers of region.
 func (s Settings) SendsTo(region string) bool {
@@ -86,6 +120,7 @@ func DefaultSettings() Settings {
 		CallEnabled:      true,
 		CallbackMethod:   "POST",
 		DeviceTOTPPeriod: 10,
+		CustomMessages:   true,
 	}
 }
 
@@ -165,17 +200,59 @@ type Message struct {
 	UserID     int64
 	Channel    Channel
 	To         string
-	Body       string // plaintext in memory; sealed at rest
+	Body       string // plaintext in memory (an email's starts "Subject: …"); sealed at rest
 	BodySealed []byte
-	Status     string // "recorded" (outbox only), "sandbox" (never delivered), later "sent", "failed"
+	Status     string // see the Message* statuses
+	Provider   string // "outbox", "twilio", "gateway", "smtp"
+	ProviderID string // the provider's id for the message
+	Delivery   string // the provider's latest report: "queued", "delivered", "undelivered", …
+	Attempts   int    // hand-over attempts made
+	Error      string // why it failed
 	CreatedAt  time.Time
+	UpdatedAt  time.Time
+
+	// Rendered content for the provider; not stored.
+	Subject string   // email
+	HTML    string   // email
+	Spoken  []string // calls: lines to read aloud
+	Locale  string   // base language of the content
+}
+
+// Statuses of messages.
+const (
+	MessageRecorded = "recorded" // kept in the outbox only: no provider for the channel
+	MessageSandbox  = "sandbox"  // sandbox application: never delivered
+	MessageSending  = "sending"  // being handed to the provider
+	MessageSent     = "sent"     // the provider accepted it
+	MessageFailed   = "failed"   // the provider refused it or could not be reached
+)
+
+// Reasons a send is refused before anything is sent.
+const (
+	RefusedUserLimit    = "limit_user"    // codes per user
+	RefusedNumberLimit  = "limit_number"  // codes per phone number
+	RefusedCountryLimit = "limit_country" // codes per country calling code
+	RefusedAppLimit     = "limit_app"     // codes per application
+	RefusedCountry      = "country"       // the application does not send to the number's country
+	RefusedLandline     = "landline"      // SMS to a number that cannot receive it
+	RefusedHasApp       = "app_installed" // the user has an authenticator and force was not set
+)
+
+// DeliveryCount is a number of messages, or of refusals, grouped for a summary.
+type DeliveryCount struct {
+	Channel  Channel
+	Provider string // "" for refusals
+	Status   string // a Message* status, or "refused"
+	Reason   string // refusal reason or "" ("delivery" of the provider for sent messages is not grouped)
+	Count    int64
 }
 
 // MessageFilter narrows a listing of the outbox. Zero fields match everything.
 type MessageFilter struct {
 	AppID int64
-	To    string // recipient contains this text (digits of a phone number, or an email)
-	Limit int    // the newest Limit messages; 0 means 100
+	Since time.Time // only messages created at or after
+	To    string    // recipient contains this text (digits of a phone number, or an email)
+	Limit int       // the newest Limit messages; 0 means 100
 }
 
 // Activity is an event a customer registered for a user (password reset, ban, ...).

@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/twofold-auth/twofold/internal/phone"
 	"github.com/twofold-auth/twofold/internal/seal"
@@ -17,8 +19,10 @@ import (
 type PhoneStart struct {
 	Via           twofold.Channel // SMS or Call
 	Number        phone.Number
-	CodeLength    int // 4..10; 0 means 4, the libraries' default
-	CustomMessage string
+	CodeLength    int    // 4..10; 0 means 4, the libraries' default
+	CustomMessage string // the caller's text; {{code}} marks where the code goes
+	CustomCode    string // the caller's own code, where the application allows it
+	Locale        string // language of the message; default: from the number's country
 }
 
 // PhoneStarted is what start answers.
@@ -44,19 +48,33 @@ func (s *Service) StartPhoneVerification(ctx context.Context, app twofold.App, p
 	case p.Via != twofold.SMS && p.Via != twofold.Call:
 		return PhoneStarted{}, twofold.ErrInvalidParam("via", "must be sms or call")
 	}
+	if p.CustomMessage != "" && !app.CustomMessages {
+		return PhoneStarted{}, twofold.Errorf(twofold.CodeCustomMessageDisallowed, "Custom messages are not allowed for this application.")
+	}
 	if len(p.CustomMessage) > s.cfg.MaxMessageLen {
 		return PhoneStarted{}, twofold.ErrInvalidParam("custom_message", fmt.Sprintf("must be at most %d characters", s.cfg.MaxMessageLen))
 	}
-	if err := destinationAllowed(app, p.Number, p.Via); err != nil {
+	if p.CustomCode != "" {
+		if !app.CustomCodes {
+			return PhoneStarted{}, twofold.ErrInvalidParam("custom_code", "custom codes are not enabled for this application")
+		}
+		if !allDigits(p.CustomCode) || len(p.CustomCode) < 4 || len(p.CustomCode) > 10 {
+			return PhoneStarted{}, twofold.ErrInvalidParam("custom_code", "must be 4 to 10 digits")
+		}
+	}
+	if err := s.destinationAllowed(ctx, app, p.Number, p.Via); err != nil {
 		return PhoneStarted{}, err
 	}
 	e164 := p.Number.E164()
-	if err := s.hit(ctx, fmt.Sprintf("pv-sends:%d:%s", app.ID, e164), s.cfg.SendLimit, "too many codes sent to this number"); err != nil {
+	if err := s.spend(ctx, app, p.Via, p.Number, 0); err != nil {
 		return PhoneStarted{}, err
 	}
-	code, err := randomDigits(p.CodeLength)
-	if err != nil {
-		return PhoneStarted{}, err
+	code := p.CustomCode
+	if code == "" {
+		var err error
+		if code, err = randomDigits(p.CodeLength); err != nil {
+			return PhoneStarted{}, err
+		}
 	}
 	now := s.now().UTC()
 	id := make([]byte, 16)
@@ -70,28 +88,45 @@ func (s *Service) StartPhoneVerification(ctx context.Context, app twofold.App, p
 	if err := s.store.InsertPhoneVerification(ctx, &v); err != nil {
 		return PhoneStarted{}, err
 	}
-	body := s.body(app, SendParams{Channel: p.Via}, code)
-	if p.CustomMessage != "" {
-		body = customMessage(p.CustomMessage, code)
+	m := s.compose(app, p.Via, p.Locale, p.Number.Region, code, "")
+	m.To = e164
+	switch {
+	case p.CustomMessage != "" && p.Via == twofold.Call:
+		line := customMessage(p.CustomMessage, strings.Join(strings.Split(code, ""), ", ")) // read digit by digit
+		m.Spoken = []string{line, line}
+		m.Body = strings.Join(m.Spoken, " ")
+	case p.CustomMessage != "":
+		m.Body = customMessage(p.CustomMessage, code)
 	}
-	m, err := s.sender.Send(ctx, twofold.Message{AppID: app.ID, Channel: p.Via, To: e164, Body: body}, app.Sandbox)
+	m, err := s.sender.Send(ctx, app, m)
 	if err != nil {
-		if p.Via == twofold.Call {
-			return PhoneStarted{}, twofold.Errorf(twofold.CodeCallNotStarted, "Call could not be started.")
-		}
-		return PhoneStarted{}, twofold.Errorf(twofold.CodeSMSNotSent, "Token could not be sent.")
+		return PhoneStarted{}, notSent(p.Via, err)
 	}
 	return PhoneStarted{Verification: v, Message: m}, nil
 }
 
-// customMessage puts the code where the customer's text says {{code}}, or after it.
+// customMessage puts the code where the customer's text says {{code}}, or after it. Control
+// characters go: the text is the caller's, and a message is one paragraph.
 func customMessage(text, code string) string {
-	for i := 0; i+8 <= len(text); i++ {
-		if text[i:i+8] == "{{code}}" {
-			return text[:i] + code + text[i+8:]
+	text = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
 		}
+		return r
+	}, text)
+	if before, after, ok := strings.Cut(text, "{{code}}"); ok {
+		return before + code + after
 	}
 	return text + " " + code
+}
+
+func allDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func phoneContext(appID int64, e164 string) string { return fmt.Sprintf("phone:%d:%s", appID, e164) }

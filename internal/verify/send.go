@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
+	"github.com/twofold-auth/twofold/internal/message"
 	"github.com/twofold-auth/twofold/internal/phone"
 	"github.com/twofold-auth/twofold/internal/twofold"
 )
@@ -16,6 +16,7 @@ type SendParams struct {
 	Force         bool   // send even though the user has an authenticator app
 	Action        string // binds the code: verify must name the same action
 	ActionMessage string // shown in the message
+	Locale        string // language of the message ("es", "pt-BR"); default: from the number's country
 }
 
 // Sent is the outcome of a send.
@@ -59,25 +60,28 @@ func (s *Service) Send(ctx context.Context, app twofold.App, userID int64, p Sen
 	if p.Channel != twofold.Email && u.Phone == "" {
 		return Sent{}, twofold.Errorf(twofold.CodeInvalidPhone, "This user has no phone number.")
 	}
+	var number phone.Number
 	if p.Channel != twofold.Email {
-		n, err := phone.OfUser(u.CountryCode, u.Phone)
-		if err != nil {
+		if number, err = phone.OfUser(u.CountryCode, u.Phone); err != nil {
 			return Sent{}, twofold.Errorf(twofold.CodeInvalidPhone, "This user's phone number is invalid.")
 		}
-		if err := destinationAllowed(app, n, p.Channel); err != nil {
+		if err := s.destinationAllowed(ctx, app, number, p.Channel); err != nil {
 			return Sent{}, err
 		}
-	}
-	if p.Channel != twofold.Email && !p.Force {
-		device, err := s.appDevice(ctx, app, u)
-		if err != nil {
-			return Sent{}, err
+		if !p.Force {
+			device, err := s.appDevice(ctx, app, u)
+			if err != nil {
+				return Sent{}, err
+			}
+			if device != "" {
+				if err := s.sender.Refuse(ctx, app, p.Channel, twofold.RefusedHasApp); err != nil {
+					return Sent{}, err
+				}
+				return Sent{User: u, Ignored: true, Device: device}, nil
+			}
 		}
-		if device != "" {
-			return Sent{User: u, Ignored: true, Device: device}, nil
-		}
 	}
-	if err := s.hit(ctx, sendCounter(app.ID, u.ID), s.cfg.SendLimit, "too many codes sent to this user"); err != nil {
+	if err := s.spend(ctx, app, p.Channel, number, u.ID); err != nil {
 		return Sent{}, err
 	}
 
@@ -94,18 +98,15 @@ func (s *Service) Send(ctx context.Context, app twofold.App, userID int64, p Sen
 	if err := s.store.InsertCode(ctx, &c); err != nil {
 		return Sent{}, err
 	}
-	m := twofold.Message{AppID: app.ID, UserID: u.ID, Channel: p.Channel, Body: s.body(app, p, code)}
+	m := s.compose(app, p.Channel, p.Locale, number.Region, code, p.ActionMessage)
+	m.UserID = u.ID
 	if p.Channel == twofold.Email {
 		m.To = u.Email
 	} else {
-		m.To = fmt.Sprintf("+%d%s", u.CountryCode, u.Phone)
+		m.To = number.E164()
 	}
-	m, err = s.sender.Send(ctx, m, app.Sandbox)
-	if err != nil {
-		if p.Channel == twofold.Call {
-			return Sent{}, twofold.Errorf(twofold.CodeCallNotStarted, "Call could not be started.")
-		}
-		return Sent{}, twofold.Errorf(twofold.CodeSMSNotSent, "Token could not be sent.")
+	if m, err = s.sender.Send(ctx, app, m); err != nil {
+		return Sent{}, notSent(p.Channel, err)
 	}
 	usage := map[twofold.Channel]twofold.UsageKind{twofold.SMS: twofold.UsageSMS, twofold.Call: twofold.UsageCalls, twofold.Email: twofold.UsageEmails}
 	if err := s.store.AddUsage(ctx, app.ID, now, usage[p.Channel], 1); err != nil {
@@ -114,23 +115,40 @@ func (s *Service) Send(ctx context.Context, app twofold.App, userID int64, p Sen
 	return Sent{User: u, Message: m}, nil
 }
 
-// body writes the message text. Voice reads the code digit by digit, twice.
-func (s *Service) body(app twofold.App, p SendParams, code string) string {
-	minutes := int(s.cfg.CodeTTL.Minutes())
-	purpose := ""
-	if p.ActionMessage != "" {
-		purpose = " (" + p.ActionMessage + ")"
+// notSent turns a delivery failure into the error Authy gave (60015 for SMS and email, 60014 for
+// a call); other errors (the store's) pass through.
+func notSent(ch twofold.Channel, err error) error {
+	if !errors.Is(err, twofold.ErrNotDelivered) {
+		return err
 	}
-	switch p.Channel {
-	case twofold.Call:
-		spoken := strings.Join(strings.Split(code, ""), ", ")
-		return fmt.Sprintf("Your %s verification code%s is: %s. Again, your code is: %s.", app.Name, purpose, spoken, spoken)
-	case twofold.Email:
-		return fmt.Sprintf("Subject: Your %s verification code\n\nYour %s verification code%s is %s.\nIt is valid for %d minutes. If you did not ask for it, ignore this email.",
-			app.Name, app.Name, purpose, code, minutes)
-	default:
-		return fmt.Sprintf("Your %s verification code%s is %s. It is valid for %d minutes.", app.Name, purpose, code, minutes)
+	if ch == twofold.Call {
+		return twofold.Errorf(twofold.CodeCallNotStarted, "Call could not be started.")
 	}
+	return twofold.Errorf(twofold.CodeSMSNotSent, "Token could not be sent.")
+}
+
+// compose renders a code message in the asked language, else the language of the number's
+// country (region), else English.
+func (s *Service) compose(app twofold.App, ch twofold.Channel, locale, region, code, purpose string) twofold.Message {
+	if locale == "" {
+		locale = regionLanguage[region]
+	}
+	c := message.Render(ch, locale, message.Data{App: app.Name, Code: code, Minutes: int(s.cfg.CodeTTL.Minutes()), Purpose: purpose})
+	return twofold.Message{AppID: app.ID, Channel: ch, Body: c.Text, Subject: c.Subject, HTML: c.HTML, Spoken: c.Spoken, Locale: c.Locale}
+}
+
+// regionLanguage is the language a number's country most likely reads, for messages sent without
+// a locale, as Authy did. Countries whose language Twofold has no texts for get English.
+var regionLanguage = map[string]string{
+	"ES": "es", "MX": "es", "AR": "es", "CO": "es", "CL": "es", "PE": "es", "VE": "es", "EC": "es", "GT": "es",
+	"CU": "es", "BO": "es", "DO": "es", "HN": "es", "PY": "es", "SV": "es", "NI": "es", "CR": "es", "PA": "es", "UY": "es",
+	"BR": "pt", "PT": "pt", "AO": "pt", "MZ": "pt",
+	"FR": "fr", "MC": "fr", "SN": "fr", "CI": "fr",
+	"DE": "de", "AT": "de", "LI": "de",
+	"IT": "it", "SM": "it",
+	"PL": "pl",
+	"JP": "ja",
+	"CN": "zh", "SG": "zh",
 }
 
 // appDevice names a device or app that gives the user codes without SMS ("" if none): Authy did
@@ -155,12 +173,57 @@ func (s *Service) appDevice(ctx context.Context, app twofold.App, u twofold.User
 
 // destinationAllowed applies the application's country list and refuses SMS to numbers the
 // numbering plan says cannot receive it (landlines, toll-free), before anything is spent.
-func destinationAllowed(app twofold.App, n phone.Number, ch twofold.Channel) error {
-	if !app.SendsTo(n.Region) {
-		return twofold.Errorf(twofold.CodeBannedCountry, "This application does not send codes to numbers in %s.", n.Region)
+func (s *Service) destinationAllowed(ctx context.Context, app twofold.App, n phone.Number, ch twofold.Channel) error {
+	var reason string
+	var refusal *twofold.Error
+	switch {
+	case !app.SendsTo(n.Region):
+		reason = twofold.RefusedCountry
+		refusal = twofold.Errorf(twofold.CodeBannedCountry, "This application does not send codes to numbers in %s.", n.Region)
+	case ch == twofold.SMS && (n.Type == phone.Landline || n.Type == phone.TollFree):
+		reason = twofold.RefusedLandline
+		refusal = twofold.Errorf(twofold.CodeSMSToLandline, "Cannot send SMS to a landline number; use a voice call.")
+	default:
+		return nil
 	}
-	if ch == twofold.SMS && (n.Type == phone.Landline || n.Type == phone.TollFree) {
-		return twofold.Errorf(twofold.CodeSMSToLandline, "Cannot send SMS to a landline number; use a voice call.")
+	if err := s.sender.Refuse(ctx, app, ch, reason); err != nil {
+		return err
+	}
+	return refusal
+}
+
+// spend counts one code against the send limits, narrowest first: per user (userID 0: none),
+// per phone number, per country calling code, per application (email has no number). The first
+// limit passed refuses the send, and is counted as its reason.
+func (s *Service) spend(ctx context.Context, app twofold.App, ch twofold.Channel, n phone.Number, userID int64) error {
+	phoneSend := ch != twofold.Email
+	checks := []struct {
+		applies bool
+		counter string
+		limit   Limit
+		reason  string
+		what    string
+	}{
+		{userID != 0, sendCounter(app.ID, userID), s.cfg.SendLimit, twofold.RefusedUserLimit, "too many codes sent to this user"},
+		{phoneSend, fmt.Sprintf("sends-number:%d:%s", app.ID, n.E164()), s.cfg.NumberSendLimit, twofold.RefusedNumberLimit,
+			"too many codes sent to this number"},
+		{phoneSend, fmt.Sprintf("sends-country:%d:%d", app.ID, n.CountryCode), s.cfg.CountrySendLimit, twofold.RefusedCountryLimit,
+			fmt.Sprintf("too many codes sent to numbers in +%d", n.CountryCode)},
+		{true, fmt.Sprintf("sends-app:%d", app.ID), s.cfg.AppSendLimit, twofold.RefusedAppLimit, "too many codes sent by this application"},
+	}
+	for _, c := range checks {
+		if !c.applies {
+			continue
+		}
+		err := s.hit(ctx, c.counter, c.limit, c.what)
+		if twofold.ErrorCode(err) == twofold.CodeRateLimited {
+			if rerr := s.sender.Refuse(ctx, app, ch, c.reason); rerr != nil {
+				return rerr
+			}
+		}
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }

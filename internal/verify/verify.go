@@ -39,9 +39,11 @@ type Store interface {
 		matches func(twofold.PhoneVerification) bool) (found, accepted bool, err error)
 }
 
-// Sender hands a message to delivery and returns it as recorded.
+// Sender hands a message to delivery and returns it as recorded; an error wrapping
+// twofold.ErrNotDelivered means no provider took it. Refuse counts a send refused by reason.
 type Sender interface {
-	Send(ctx context.Context, m twofold.Message, sandbox bool) (twofold.Message, error)
+	Send(ctx context.Context, app twofold.App, m twofold.Message) (twofold.Message, error)
+	Refuse(ctx context.Context, app twofold.App, ch twofold.Channel, reason string) error
 }
 
 // Limit is "at most N per Window". N <= 0 disables the limit.
@@ -52,27 +54,36 @@ type Limit struct {
 
 // Config tunes the service; zero fields take the defaults of DefaultConfig.
 type Config struct {
-	CodeTTL       time.Duration // how long a sent code stays valid
-	MaxAttempts   int           // wrong tries a code survives
-	FailureLimit  Limit         // failed verifications per user
-	SendLimit     Limit         // codes sent per user (all channels)
-	QRLinkTTL     time.Duration // how long a QR code link works
-	SandboxToken  string        // the token that always verifies in sandbox apps
-	MaxActionLen  int
-	MaxMessageLen int
+	CodeTTL      time.Duration // how long a sent code stays valid
+	MaxAttempts  int           // wrong tries a code survives
+	FailureLimit Limit         // failed verifications per user
+	SendLimit    Limit         // codes sent per user (all channels)
+	// Fraud and cost limits: SMS pumping sends many codes to numbers an attacker is paid for.
+	NumberSendLimit  Limit         // codes sent per phone number (users and phone verification together)
+	CountrySendLimit Limit         // codes sent per country calling code, per application
+	AppSendLimit     Limit         // codes sent per application (all channels)
+	QRLinkTTL        time.Duration // how long a QR code link works
+	SandboxToken     string        // the token that always verifies in sandbox apps
+	MaxActionLen     int
+	MaxMessageLen    int
 }
 
 // DefaultConfig is what a server runs with unless told otherwise.
 func DefaultConfig() Config {
 	return Config{
-		CodeTTL:       10 * time.Minute,
-		MaxAttempts:   5,
-		FailureLimit:  Limit{N: 10, Window: 15 * time.Minute},
-		SendLimit:     Limit{N: 5, Window: 10 * time.Minute},
-		QRLinkTTL:     15 * time.Minute,
-		SandboxToken:  "0000000",
-		MaxActionLen:  255,
-		MaxMessageLen: 255,
+		CodeTTL:      10 * time.Minute,
+		MaxAttempts:  5,
+		FailureLimit: Limit{N: 10, Window: 15 * time.Minute},
+		SendLimit:    Limit{N: 5, Window: 10 * time.Minute},
+		// Per number as per user; per country and application, generous bounds that stop a
+		// runaway: operators set them to their traffic (twofold serve --limit-*-sends).
+		NumberSendLimit:  Limit{N: 5, Window: 10 * time.Minute},
+		CountrySendLimit: Limit{N: 500, Window: time.Hour},
+		AppSendLimit:     Limit{N: 1000, Window: time.Hour},
+		QRLinkTTL:        15 * time.Minute,
+		SandboxToken:     "0000000",
+		MaxActionLen:     255,
+		MaxMessageLen:    255,
 	}
 }
 

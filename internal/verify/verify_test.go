@@ -60,7 +60,11 @@ func newFixture(t *testing.T, cfg verify.Config) *fixture {
 	log := slog.New(slog.DiscardHandler)
 	f := &fixture{t: t, dbPath: dbPath, store: st, keys: keys, clock: c,
 		apps: apps.New(st, keys, c.Now), users: users.New(st, c.Now), outbox: deliver.NewOutbox(st, keys, log, c.Now)}
-	f.svc = verify.New(st, f.outbox, keys, cfg, c.Now)
+	router, err := deliver.NewRouter(f.outbox, nil, deliver.RouterConfig{}, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.svc = verify.New(st, router, keys, cfg, c.Now)
 	return f
 }
 
@@ -238,7 +242,7 @@ func TestSandboxAndBypass(t *testing.T) {
 	}
 	code := f.send(sandbox, u, "")
 	msgs, _ := f.outbox.List(ctx, twofold.MessageFilter{AppID: sandbox.ID})
-	if msgs[len(msgs)-1].Status != deliver.StatusSandbox {
+	if msgs[len(msgs)-1].Status != twofold.MessageSandbox {
 		t.Fatalf("sandbox message status %q", msgs[len(msgs)-1].Status)
 	}
 	if _, c := f.check(sandbox, u, code, verify.CheckParams{}); c != 0 {
