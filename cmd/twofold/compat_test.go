@@ -171,27 +171,12 @@ func compatOutboxCode(s *server, recipient, channel string) (string, error) {
 		return "", fmt.Errorf("no %s message to %s in the outbox", channel, recipient)
 	}
 	body := msgs[len(msgs)-1].Body
-	m := codeInBody.FindStringSubmatch(compatJoinSpokenDigits(body))
-	if m == nil {
+	code := codeInBody.FindString(joinSpokenDigits(body))
+	if code == "" {
 		return "", fmt.Errorf("no code in %q", body)
 	}
-	return m[1], nil
+	return code, nil
 }
-
-// compatJoinSpokenDigits turns "1, 2, 3" into "123", leaving other text alone.
-func compatJoinSpokenDigits(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == ',' && i > 0 && compatIsDigit(s[i-1]) && i+2 < len(s) && s[i+1] == ' ' && compatIsDigit(s[i+2]) {
-			i++ // skip ", "
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func compatIsDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // compatLineLog logs a child process's output line by line as it arrives and keeps all of it.
 type compatLineLog struct {

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 
@@ -29,7 +32,8 @@ Delivery providers are configured with environment variables (secrets never go o
   HTTP SMS gateway:        TWOFOLD_GATEWAY_URL, TWOFOLD_GATEWAY_METHOD, TWOFOLD_GATEWAY_FORMAT (json|form),
                            TWOFOLD_GATEWAY_TEMPLATE, TWOFOLD_GATEWAY_AUTH_HEADER, TWOFOLD_GATEWAY_ID_FIELD
   Email over SMTP:         TWOFOLD_SMTP_HOST, TWOFOLD_SMTP_PORT, TWOFOLD_SMTP_USERNAME, TWOFOLD_SMTP_PASSWORD,
-                           TWOFOLD_SMTP_FROM, TWOFOLD_SMTP_TLS (starttls|tls|none)
+                           TWOFOLD_SMTP_FROM, TWOFOLD_SMTP_TLS (starttls|tls|none),
+                           TWOFOLD_SMTP_CA_FILE (PEM certificates to trust instead of the system's)
 
 A channel uses the provider named by --sms-provider, --call-provider or --email-provider; by
 default the first configured of twilio, gateway (SMS), smtp (email), else the outbox, which
@@ -152,6 +156,17 @@ func smtpFromEnv(env Env) (*smtpmail.Mailer, error) {
 	cfg := smtpmail.Config{
 		Host: host, Username: env.Getenv("TWOFOLD_SMTP_USERNAME"), Password: env.Getenv("TWOFOLD_SMTP_PASSWORD"),
 		From: env.Getenv("TWOFOLD_SMTP_FROM"), TLS: env.Getenv("TWOFOLD_SMTP_TLS"),
+	}
+	if file := env.Getenv("TWOFOLD_SMTP_CA_FILE"); file != "" {
+		pem, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("TWOFOLD_SMTP_CA_FILE: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("TWOFOLD_SMTP_CA_FILE: %s holds no PEM certificate", file)
+		}
+		cfg.TLSConfig = &tls.Config{RootCAs: pool, ServerName: host, MinVersion: tls.VersionTLS12}
 	}
 	if p := env.Getenv("TWOFOLD_SMTP_PORT"); p != "" {
 		port, err := strconv.Atoi(p)

@@ -198,13 +198,16 @@ func (s *Store) Usage(ctx context.Context, appID int64, since time.Time) ([]twof
 }
 
 // Sweep deletes what has expired: codes (kept a while past expiry to recognise reuse), counters
-// and QR links. It returns how many rows went.
+// and QR links; and marks hand-overs a crash interrupted as failed. It returns how many rows changed.
 func (s *Store) Sweep(ctx context.Context, now time.Time) (int64, error) {
 	var total int64
 	for _, q := range []string{
 		`DELETE FROM codes WHERE expires_at <= $1`,
 		`DELETE FROM counters WHERE expires_at <= $1`,
 		`DELETE FROM qr_links WHERE expires_at <= $1`,
+		// A hand-over cut short by a crash never finishes: after an hour, say what happened.
+		`UPDATE messages SET status = 'failed', error = 'interrupted: the server stopped before the provider answered',
+			updated_at = $1 WHERE status = 'sending' AND created_at <= $1 - 3600`,
 	} {
 		res, err := s.w.ExecContext(ctx, q, unix(now))
 		if err != nil {
