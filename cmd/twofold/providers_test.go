@@ -4,13 +4,18 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
+	"mime"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/twofold-auth/twofold/internal/deliver/smtpmail/smtptest"
 	"github.com/twofold-auth/twofold/internal/deliver/twilio"
 )
 
@@ -345,5 +350,48 @@ func TestPerApplicationProvider(t *testing.T) {
 	s.cliJSON(&shown, "app", "update", "1", "--sms-provider", "")
 	if r := s.get("/protected/json/sms/" + itoa64(id) + "?force=true"); r.status != 200 || s.lastMessage().Provider != "twilio" {
 		t.Fatalf("back to the server's default: %s", r.raw)
+	}
+}
+
+// Email through a real SMTP server on loopback: STARTTLS with a private CA, AUTH, plain text and
+// HTML; the code read back from the server verifies.
+func TestDeliveryThroughSMTP(t *testing.T) {
+	mail := smtptest.Start(t, smtptest.Options{TLS: smtptest.StartTLS, User: "twofold", Pass: "smtp-secret"})
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, mail.CAPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startServerEnv(t, "", withEnv(map[string]string{
+		"TWOFOLD_SMTP_HOST": mail.Host(), "TWOFOLD_SMTP_PORT": strconv.Itoa(mail.Port()),
+		"TWOFOLD_SMTP_USERNAME": "twofold", "TWOFOLD_SMTP_PASSWORD": "smtp-secret",
+		"TWOFOLD_SMTP_FROM": "Shop Security <no-reply@shop.test>", "TWOFOLD_SMTP_CA_FILE": ca,
+	}))
+	id := s.register(s.key, "ana@example.com", "2015550123")
+	r := s.do("POST", "/protected/json/email/"+itoa64(id), s.key, url.Values{"locale": {"fr"}})
+	if r.status != 200 {
+		t.Fatalf("email: %s", r.raw)
+	}
+	got := mail.Wait(t, 1)[0]
+	if !got.TLS || got.AuthUser != "twofold" || got.From != "no-reply@shop.test" || len(got.To) != 1 || got.To[0] != "ana@example.com" {
+		t.Fatalf("SMTP envelope: from %s to %v, TLS %v, user %q", got.From, got.To, got.TLS, got.AuthUser)
+	}
+	header, text, html := smtptest.Parts(t, got.Data)
+	code := codeIn(t, text)
+	subject, err := new(mime.WordDecoder).DecodeHeader(header.Get("Subject"))
+	if err != nil || !strings.Contains(subject, "code de vérification") || strings.Contains(subject, code) {
+		t.Fatalf("subject %q: %v", subject, err)
+	}
+	if !strings.Contains(html, code) || !strings.Contains(html, "<") {
+		t.Fatalf("HTML part %q lacks the code", html)
+	}
+	if r := s.get("/protected/json/verify/" + code + "/" + itoa64(id)); r.status != 200 {
+		t.Fatalf("the emailed code does not verify: %s", r.raw)
+	}
+	m := s.lastMessage()
+	if m.Provider != "smtp" || m.Status != "sent" || m.ProviderID != header.Get("Message-Id") || r.body["email_id"] != m.SID {
+		t.Fatalf("outbox: %+v (Message-ID %s)", m, header.Get("Message-Id"))
+	}
+	if strings.Contains(s.logs.String(), "smtp-secret") || strings.Contains(s.logs.String(), code) {
+		t.Fatal("the logs show the SMTP password or the code")
 	}
 }

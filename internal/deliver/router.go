@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/twofold-auth/twofold/internal/twofold"
 )
@@ -58,8 +59,8 @@ func NewRouter(outbox *Outbox, providers []Provider, cfg RouterConfig, obs Obser
 	if cfg.Deadline <= 0 {
 		cfg.Deadline = def.Deadline
 	}
-	if cfg.Backoff < 0 {
-		cfg.Backoff = 0
+	if cfg.Backoff <= 0 {
+		cfg.Backoff = def.Backoff
 	}
 	r := &Router{outbox: outbox, providers: map[string]Provider{}, cfg: cfg, obs: obs, log: log}
 	for _, p := range providers {
@@ -178,7 +179,7 @@ func (r *Router) handOver(ctx context.Context, p Provider, m *twofold.Message) (
 		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < backoff+r.cfg.Timeout/4 {
 			return Receipt{}, fmt.Errorf("%w (no time left to retry)", err)
 		}
-		r.log.DebugContext(ctx, "delivery failed; retrying", "sid", m.SID, "provider", p.Name(), "attempt", m.Attempts, "err", err)
+		r.log.DebugContext(ctx, "delivery failed; retrying", "sid", m.SID, "provider", p.Name(), "attempt", m.Attempts, "err", Redact(err.Error()))
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
@@ -224,9 +225,13 @@ func (r *Router) Report(ctx context.Context, provider, providerID, delivery, err
 	return err
 }
 
+// trim cuts s to at most n bytes without splitting a UTF-8 character.
 func trim(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
+	if len(s) <= n {
+		return s
 	}
-	return s
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

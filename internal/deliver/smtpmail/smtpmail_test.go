@@ -1,15 +1,11 @@
 package smtpmail
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
-	"io"
 	"mime"
-	"mime/multipart"
-	"mime/quotedprintable"
 	"net/mail"
 	"strings"
 	"testing"
@@ -18,6 +14,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/twofold-auth/twofold/internal/deliver"
+	"github.com/twofold-auth/twofold/internal/deliver/smtpmail/smtptest"
 	"github.com/twofold-auth/twofold/internal/twofold"
 )
 
@@ -27,7 +24,7 @@ func testConfig(port int, mode string) Config {
 		Port:      port,
 		From:      "Acme Security <no-reply@acme.test>",
 		TLS:       mode,
-		TLSConfig: &tls.Config{RootCAs: loadPKI().pool},
+		TLSConfig: &tls.Config{RootCAs: smtptest.RootCAs()},
 		HELO:      "twofold.test",
 	}
 }
@@ -67,14 +64,14 @@ func TestDeliver(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			opts := serverOpts{tls: tt.mode}
+			opts := smtptest.Options{TLS: tt.mode}
 			cfg := testConfig(0, tt.mode)
 			if tt.auth {
-				opts.user, opts.pass = "mailer", "s3cret pass"
+				opts.User, opts.Pass = "mailer", "s3cret pass"
 				cfg.Username, cfg.Password = "mailer", "s3cret pass"
 			}
-			srv := startServer(t, opts)
-			cfg.Port = srv.port
+			srv := smtptest.Start(t, opts)
+			cfg.Port = srv.Port()
 			ml, err := New(cfg)
 			if err != nil {
 				t.Fatal(err)
@@ -91,24 +88,24 @@ func TestDeliver(t *testing.T) {
 				t.Errorf("receipt ID = %q, want <random@acme.test>", rcpt.ID)
 			}
 
-			msgs := srv.messages()
+			msgs := srv.Messages()
 			if len(msgs) != 1 {
 				t.Fatalf("server got %d messages, want 1", len(msgs))
 			}
 			got := msgs[0]
-			if got.from != "no-reply@acme.test" {
-				t.Errorf("envelope sender = %q", got.from)
+			if got.From != "no-reply@acme.test" {
+				t.Errorf("envelope sender = %q", got.From)
 			}
-			if len(got.to) != 1 || got.to[0] != "alice@example.com" {
-				t.Errorf("envelope recipients = %q", got.to)
+			if len(got.To) != 1 || got.To[0] != "alice@example.com" {
+				t.Errorf("envelope recipients = %q", got.To)
 			}
-			if got.tls != tt.wantTLS {
-				t.Errorf("server saw TLS = %v, want %v", got.tls, tt.wantTLS)
+			if got.TLS != tt.wantTLS {
+				t.Errorf("server saw TLS = %v, want %v", got.TLS, tt.wantTLS)
 			}
-			if got.authUser != tt.wantUser {
-				t.Errorf("server saw AUTH user %q, want %q", got.authUser, tt.wantUser)
+			if got.AuthUser != tt.wantUser {
+				t.Errorf("server saw AUTH user %q, want %q", got.AuthUser, tt.wantUser)
 			}
-			checkMessage(t, got.data, out, rcpt.ID)
+			checkMessage(t, got.Data, out, rcpt.ID)
 		})
 	}
 }
@@ -116,11 +113,7 @@ func TestDeliver(t *testing.T) {
 // checkMessage parses raw as an email and compares it with out.
 func checkMessage(t *testing.T, raw []byte, out deliver.Outgoing, msgID string) {
 	t.Helper()
-	msg, err := mail.ReadMessage(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatalf("parse message: %v\n%s", err, raw)
-	}
-	h := msg.Header
+	h, text, html := smtptest.Parts(t, raw)
 	var dec mime.WordDecoder
 	subject, err := dec.DecodeHeader(h.Get("Subject"))
 	if err != nil || subject != out.Subject {
@@ -144,63 +137,29 @@ func checkMessage(t *testing.T, raw []byte, out deliver.Outgoing, msgID string) 
 		t.Errorf("Date: %v", err)
 	}
 
-	mediaType, params, err := mime.ParseMediaType(h.Get("Content-Type"))
+	mediaType, _, err := mime.ParseMediaType(h.Get("Content-Type"))
 	if err != nil {
 		t.Fatalf("Content-Type %q: %v", h.Get("Content-Type"), err)
 	}
+	wantType := "multipart/alternative"
 	if out.HTML == "" {
-		if mediaType != "text/plain" {
-			t.Fatalf("Content-Type = %q, want text/plain", mediaType)
-		}
-		if got := decodeBody(t, h.Get("Content-Transfer-Encoding"), msg.Body); got != out.Text {
-			t.Errorf("text body = %q, want %q", got, out.Text)
-		}
-		return
+		wantType = "text/plain"
 	}
-	if mediaType != "multipart/alternative" {
-		t.Fatalf("Content-Type = %q, want multipart/alternative", mediaType)
+	if mediaType != wantType {
+		t.Fatalf("Content-Type = %q, want %s", mediaType, wantType)
 	}
-	bodies := map[string]string{}
-	mr := multipart.NewReader(msg.Body, params["boundary"])
-	for {
-		p, err := mr.NextRawPart()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatalf("multipart: %v", err)
-		}
-		partType, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
-		bodies[partType] = decodeBody(t, p.Header.Get("Content-Transfer-Encoding"), p)
+	if text != out.Text {
+		t.Errorf("text/plain content = %q, want %q", text, out.Text)
 	}
-	if got := bodies["text/plain"]; got != out.Text {
-		t.Errorf("text/plain part = %q, want %q", got, out.Text)
+	if html != out.HTML {
+		t.Errorf("text/html content = %q, want %q", html, out.HTML)
 	}
-	if got := bodies["text/html"]; got != out.HTML {
-		t.Errorf("text/html part = %q, want %q", got, out.HTML)
-	}
-}
-
-func decodeBody(t *testing.T, encoding string, r io.Reader) string {
-	t.Helper()
-	switch strings.ToLower(encoding) {
-	case "quoted-printable":
-		r = quotedprintable.NewReader(r)
-	case "base64":
-		r = base64.NewDecoder(base64.StdEncoding, r)
-	}
-	b, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatalf("decode %s body: %v", encoding, err)
-	}
-	// The writer ends a part with a line break that is not part of the content.
-	return strings.TrimRight(string(b), "\r\n")
 }
 
 func TestDeliverFailures(t *testing.T) {
 	tests := []struct {
 		name          string
-		server        serverOpts
+		server        smtptest.Options
 		mode          string
 		user, pass    string
 		untrusted     bool // client does not trust the test CA
@@ -209,51 +168,51 @@ func TestDeliverFailures(t *testing.T) {
 	}{
 		{
 			name:   "starttls required but not offered",
-			server: serverOpts{tls: "none"}, mode: "starttls",
+			server: smtptest.Options{TLS: "none"}, mode: "starttls",
 			wantNoMail: true,
 		},
 		{
 			name:   "starttls required, auth offered in clear, not offered TLS",
-			server: serverOpts{tls: "none", user: "mailer", pass: "pw", insecure: true}, mode: "starttls",
+			server: smtptest.Options{TLS: "none", User: "mailer", Pass: "pw", AllowInsecureAuth: true}, mode: "starttls",
 			user: "mailer", pass: "pw",
 			wantNoMail: true,
 		},
 		{
 			name:   "untrusted certificate",
-			server: serverOpts{tls: "starttls"}, mode: "starttls", untrusted: true,
+			server: smtptest.Options{TLS: "starttls"}, mode: "starttls", untrusted: true,
 			wantNoMail: true,
 		},
 		{
 			name:   "wrong password",
-			server: serverOpts{tls: "starttls", user: "mailer", pass: "right"}, mode: "starttls",
+			server: smtptest.Options{TLS: "starttls", User: "mailer", Pass: "right"}, mode: "starttls",
 			user: "mailer", pass: "wrong-password",
 			wantPermanent: true, wantNoMail: true,
 		},
 		{
 			name:   "mailbox unavailable",
-			server: serverOpts{tls: "starttls", rcptErr: &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "mailbox unavailable"}},
+			server: smtptest.Options{TLS: "starttls", RcptErr: &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "mailbox unavailable"}},
 			mode:   "starttls", wantPermanent: true,
 		},
 		{
 			name:   "greylisted",
-			server: serverOpts{tls: "starttls", rcptErr: &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 1}, Message: "try again later"}},
+			server: smtptest.Options{TLS: "starttls", RcptErr: &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 1}, Message: "try again later"}},
 			mode:   "starttls",
 		},
 		{
 			name:   "rejected content",
-			server: serverOpts{tls: "tls", dataErr: &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "content rejected"}},
+			server: smtptest.Options{TLS: "tls", DataErr: &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "content rejected"}},
 			mode:   "tls", wantPermanent: true,
 		},
 		{
 			name:   "temporary failure after data",
-			server: serverOpts{tls: "tls", dataErr: &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "insufficient storage"}},
+			server: smtptest.Options{TLS: "tls", DataErr: &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "insufficient storage"}},
 			mode:   "tls",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := startServer(t, tt.server)
-			cfg := testConfig(srv.port, tt.mode)
+			srv := smtptest.Start(t, tt.server)
+			cfg := testConfig(srv.Port(), tt.mode)
 			cfg.Username, cfg.Password = tt.user, tt.pass
 			if tt.untrusted {
 				cfg.TLSConfig = nil
@@ -275,11 +234,11 @@ func TestDeliverFailures(t *testing.T) {
 			if tt.pass != "" && strings.Contains(err.Error(), tt.pass) {
 				t.Errorf("error reveals the password: %v", err)
 			}
-			if n := len(srv.messages()); n != 0 {
+			if n := len(srv.Messages()); n != 0 {
 				t.Errorf("server accepted %d messages", n)
 			}
-			if tt.wantNoMail && srv.mailCommands() != 0 {
-				t.Errorf("client sent MAIL FROM %d times, want none", srv.mailCommands())
+			if n := srv.MailCommands(); tt.wantNoMail && n != 0 {
+				t.Errorf("client sent MAIL FROM %d times, want none", n)
 			}
 		})
 	}
@@ -288,8 +247,8 @@ func TestDeliverFailures(t *testing.T) {
 func TestDeliverSilentServerDeadline(t *testing.T) {
 	for _, mode := range []string{"starttls", "tls", "none"} {
 		t.Run(mode, func(t *testing.T) {
-			port, _ := silentListener(t)
-			ml, err := New(testConfig(port, mode))
+			silent := smtptest.Silent(t)
+			ml, err := New(testConfig(silent.Port(), mode))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -312,8 +271,8 @@ func TestDeliverSilentServerDeadline(t *testing.T) {
 }
 
 func TestDeliverCancel(t *testing.T) {
-	port, accepted := silentListener(t)
-	ml, err := New(testConfig(port, "starttls"))
+	silent := smtptest.Silent(t)
+	ml, err := New(testConfig(silent.Port(), "starttls"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +283,11 @@ func TestDeliverCancel(t *testing.T) {
 		_, err := ml.Deliver(ctx, email(""))
 		done <- err
 	}()
-	<-accepted
+	select {
+	case <-silent.Accepted():
+	case <-time.After(10 * time.Second):
+		t.Fatal("Deliver never connected")
+	}
 	cancel()
 	select {
 	case err := <-done:
@@ -340,8 +303,8 @@ func TestDeliverCancel(t *testing.T) {
 }
 
 func TestDeliverRefusesBeforeConnecting(t *testing.T) {
-	port, accepted := silentListener(t)
-	ml, err := New(testConfig(port, "starttls"))
+	silent := smtptest.Silent(t)
+	ml, err := New(testConfig(silent.Port(), "starttls"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +321,7 @@ func TestDeliverRefusesBeforeConnecting(t *testing.T) {
 		})
 	}
 	select {
-	case <-accepted:
+	case <-silent.Accepted():
 		t.Error("Deliver connected for a message it cannot send")
 	default:
 	}
