@@ -25,7 +25,7 @@ would have carried. Bodies are sealed in the database and opened here with the m
 
 --summary counts instead: messages by channel, provider and status (sent, failed, recorded,
 sandbox), and codes refused before sending by reason (limit_user, limit_number, limit_country,
-limit_app, country, landline, app_installed).`,
+limit_app, country, landline, premium_rate, app_installed).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !strings.Contains(f.To, "@") {

@@ -107,6 +107,25 @@ func TestSendingRefusals(t *testing.T) {
 	expectError(t, s.post("/protected/json/phones/verification/start",
 		url.Values{"via": {"sms"}, "phone_number": {"2079460018"}, "country_code": {"44"}}), 400, "60082")
 
+	// Premium-rate numbers, what toll fraud sends codes to, get neither SMS nor calls.
+	for _, via := range []string{"sms", "call"} {
+		for _, n := range []struct{ cc, number string }{{"1", "9002345678"}, {"44", "9012345678"}, {"33", "891123456"}} {
+			expectError(t, s.post("/protected/json/phones/verification/start",
+				url.Values{"via": {via}, "phone_number": {n.number}, "country_code": {n.cc}}), 400, "60033")
+		}
+	}
+	var summary []struct{ Channel, Reason string }
+	s.cliJSON(&summary, "outbox", "--summary")
+	premium := 0
+	for _, c := range summary {
+		if c.Reason == "premium_rate" {
+			premium++
+		}
+	}
+	if premium != 2 { // one row per channel
+		t.Fatalf("premium-rate refusals in the summary: %+v", summary)
+	}
+
 	// An application limited to some countries refuses the others before sending anything.
 	var shown appJSON
 	s.cliJSON(&shown, "app", "update", "1", "--allowed-countries", "gb, ca")

@@ -52,7 +52,7 @@ func New() *Metrics {
 			Name: "twofold_messages_total", Help: "Messages handed to delivery by channel, provider and outcome (sent, failed, recorded, sandbox).",
 		}, []string{"channel", "provider", "status"}),
 		Refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "twofold_message_refusals_total", Help: "Codes not sent, by channel and reason (limit_user, limit_number, limit_country, limit_app, country, landline, app_installed).",
+			Name: "twofold_message_refusals_total", Help: "Codes not sent, by channel and reason (limit_user, limit_number, limit_country, limit_app, country, landline, premium_rate, app_installed).",
 		}, []string{"channel", "reason"}),
 		HandOver: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "twofold_delivery_duration_seconds", Help: "Time to hand a message to its provider, retries included.",

@@ -29,6 +29,8 @@ const (
 	FixedOrMobile Type = "fixed_line_or_mobile"
 	VoIP          Type = "voip"
 	TollFree      Type = "toll_free"
+	PremiumRate   Type = "premium_rate" // the caller pays the callee: what SMS pumping and call fraud aim at
+	SharedCost    Type = "shared_cost"
 	Other         Type = "other"
 )
 
@@ -100,6 +102,10 @@ func typeOf(t phonenumbers.PhoneNumberType) Type {
 		return VoIP
 	case phonenumbers.TOLL_FREE:
 		return TollFree
+	case phonenumbers.PREMIUM_RATE:
+		return PremiumRate
+	case phonenumbers.SHARED_COST:
+		return SharedCost
 	default:
 		return Other
 	}

@@ -235,6 +235,7 @@ const (
 	RefusedAppLimit     = "limit_app"     // codes per application
 	RefusedCountry      = "country"       // the application does not send to the number's country
 	RefusedLandline     = "landline"      // SMS to a number that cannot receive it
+	RefusedPremium      = "premium_rate"  // a premium-rate or shared-cost number: toll fraud
 	RefusedHasApp       = "app_installed" // the user has an authenticator and force was not set
 )
 

@@ -171,8 +171,9 @@ func (s *Service) appDevice(ctx context.Context, app twofold.App, u twofold.User
 	}
 }
 
-// destinationAllowed applies the application's country list and refuses SMS to numbers the
-// numbering plan says cannot receive it (landlines, toll-free), before anything is spent.
+// destinationAllowed applies the application's country list, refuses premium-rate numbers (the
+// target of toll fraud) and SMS to numbers the numbering plan says cannot receive it (landlines,
+// toll-free), before anything is spent.
 func (s *Service) destinationAllowed(ctx context.Context, app twofold.App, n phone.Number, ch twofold.Channel) error {
 	var reason string
 	var refusal *twofold.Error
@@ -180,6 +181,9 @@ func (s *Service) destinationAllowed(ctx context.Context, app twofold.App, n pho
 	case !app.SendsTo(n.Region):
 		reason = twofold.RefusedCountry
 		refusal = twofold.Errorf(twofold.CodeBannedCountry, "This application does not send codes to numbers in %s.", n.Region)
+	case n.Type == phone.PremiumRate || n.Type == phone.SharedCost:
+		reason = twofold.RefusedPremium
+		refusal = twofold.Errorf(twofold.CodeInvalidPhone, "Codes are not sent to premium-rate numbers.")
 	case ch == twofold.SMS && (n.Type == phone.Landline || n.Type == phone.TollFree):
 		reason = twofold.RefusedLandline
 		refusal = twofold.Errorf(twofold.CodeSMSToLandline, "Cannot send SMS to a landline number; use a voice call.")
