@@ -1,8 +1,15 @@
 // Package client is for customers' Go applications that use Twofold, or the
 // legacy Authy service, for two-factor authentication.
 //
-// It currently provides the check of the OneTouch (push authentication)
-// callback signature: when a user approves or denies a push request, Twofold
+// [Client] calls the Authy-compatible REST API with an application's API key:
+// register users, send codes by SMS or voice and verify them (or a code from
+// an authenticator app), ask for OneTouch approvals and read their state, and
+// register devices with the tutorials' QR code ([RegistrationJWT],
+// [RegistrationQR], [Client.RegistrationStatus]). API errors are *[Error]
+// values carrying Authy's error code; [IsCode] tests for one.
+//
+// The package also checks the OneTouch (push authentication) callback
+// signature: when a user approves or denies a push request, Twofold
 // (like Authy before it) calls the application's configured callback URL,
 // with GET or POST, and signs the call with the application's API key in the
 // X-Authy-Signature and X-Authy-Signature-Nonce headers. [VerifyCallback]
@@ -13,6 +20,4 @@
 //
 // Signatures made by the real Authy service verify too, so an application can
 // keep the same code while it moves from Authy to Twofold.
-//
-// A client for the Authy-compatible REST API will join this package later.
 package client

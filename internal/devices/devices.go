@@ -36,6 +36,7 @@ type Store interface {
 	GetDevice(ctx context.Context, appID, id int64) (twofold.Device, error)
 	TouchDevice(ctx context.Context, id int64, now time.Time) error
 	CreateCustomUser(ctx context.Context, u *twofold.User) (bool, error)
+	LinkCustomUser(ctx context.Context, appID, id int64, customID string, now time.Time) (twofold.User, error)
 	UserByCustomID(ctx context.Context, appID int64, customID string) (twofold.User, error)
 	RegisterDeviceOnce(ctx context.Context, mac []byte, appID, userID int64, expires, now time.Time, d *twofold.Device) error
 }

@@ -19,6 +19,9 @@ type registrationClaims struct {
 	Context struct {
 		CustomUserID any   `json:"custom_user_id"`
 		AuthyAppID   int64 `json:"authy_app_id"`
+		// AuthyID (Twofold's addition) names an existing user, e.g. one registered with a phone
+		// number, that the device joins instead of a new phoneless user.
+		AuthyID int64 `json:"authy_id,omitempty"`
 	} `json:"context"`
 }
 
@@ -59,7 +62,17 @@ func (s *Service) RegisterWithJWT(ctx context.Context, token string, publicKey [
 	}
 	now := s.now().UTC()
 	u := twofold.User{AppID: app.ID, CustomUserID: customID, CreatedAt: now, UpdatedAt: now}
-	if _, err := s.store.CreateCustomUser(ctx, &u); err != nil {
+	if id := claims.Context.AuthyID; id != 0 {
+		u, err = s.store.LinkCustomUser(ctx, app.ID, id, customID, now)
+		switch {
+		case errors.Is(err, twofold.ErrNotFound):
+			return Registration{}, twofold.Errorf(twofold.CodeInvalidJWT, "The registration token names an unknown user.")
+		case errors.Is(err, twofold.ErrConflict):
+			return Registration{}, twofold.Errorf(twofold.CodeInvalidJWT, "The registration token's custom_user_id belongs to another user.")
+		case err != nil:
+			return Registration{}, err
+		}
+	} else if _, err := s.store.CreateCustomUser(ctx, &u); err != nil {
 		return Registration{}, err
 	}
 	reg, d, err := s.newDevice(app, publicKey, name, osType)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 
 	"github.com/twofold-auth/twofold/internal/twofold"
 )
@@ -80,6 +81,42 @@ func (s *Store) CreateCustomUser(ctx context.Context, u *twofold.User) (created 
 		return false, fmt.Errorf("create user: %w", err)
 	}
 	return created, nil
+}
+
+// LinkCustomUser gives the application's existing user id the customer's id customID, so a
+// device registered by QR code for customID joins that user. A user already linked to another
+// id, or an id already another user's, is ErrConflict; an unknown user ErrNotFound.
+func (s *Store) LinkCustomUser(ctx context.Context, appID, id int64, customID string, now time.Time) (twofold.User, error) {
+	var u twofold.User
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		got, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE app_id = $1 AND id = $2`, appID, id))
+		if err != nil {
+			return err
+		}
+		switch got.CustomUserID {
+		case customID:
+			u = got
+			return nil
+		case "":
+		default:
+			return twofold.ErrConflict
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE users SET custom_user_id = $1, updated_at = $2 WHERE app_id = $3 AND id = $4`,
+			customID, unix(now), appID, id)
+		if isUniqueViolation(err) {
+			return twofold.ErrConflict
+		}
+		if err != nil {
+			return err
+		}
+		got.CustomUserID, got.UpdatedAt = customID, now
+		u = got
+		return nil
+	})
+	if err != nil {
+		return twofold.User{}, fmt.Errorf("link user %d: %w", id, err)
+	}
+	return u, nil
 }
 
 // UserByCustomID returns the application's user with the customer's id customID.

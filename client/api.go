@@ -1,0 +1,380 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Client calls the Authy-compatible REST API of a Twofold server (or of Authy itself) with one
+// application's API key. It is safe for concurrent use.
+type Client struct {
+	base  *url.URL
+	key   string
+	http  *http.Client
+	agent string
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithHTTPClient sets the HTTP client; the default has a 15 second timeout.
+func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h } }
+
+// WithUserAgent sets the User-Agent of requests.
+func WithUserAgent(ua string) Option { return func(c *Client) { c.agent = ua } }
+
+// New returns a Client for the server at baseURL ("https://2fa.example.com", or Authy's
+// "https://api.authy.com") with the application's API key.
+func New(baseURL, apiKey string, opts ...Option) (*Client, error) {
+	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("client: base URL %q is not an absolute http(s) URL", baseURL)
+	}
+	if apiKey == "" {
+		return nil, errors.New("client: the API key is empty")
+	}
+	c := &Client{base: u, key: apiKey, http: &http.Client{Timeout: 15 * time.Second}, agent: "twofold-go-client"}
+	for _, o := range opts {
+		o(c)
+	}
+	return c, nil
+}
+
+// Error is an error answer of the API: Authy's envelope with its error code.
+type Error struct {
+	HTTPStatus int
+	Code       string // Authy's error code, e.g. "60020" (token invalid); "" when the answer had none
+	Message    string
+	RetryAfter time.Duration // for "60003" (too many requests), when the server said
+}
+
+func (e *Error) Error() string {
+	if e.Code == "" {
+		return fmt.Sprintf("twofold: HTTP %d: %s", e.HTTPStatus, e.Message)
+	}
+	return fmt.Sprintf("twofold: %s (%s)", e.Message, e.Code)
+}
+
+// Codes worth telling apart in an application.
+const (
+	CodeInvalidAPIKey  = "60001"
+	CodeRateLimited    = "60003" // any limit; see Error.RetryAfter
+	CodeInvalidParam   = "60004"
+	CodeSMSNotSent     = "60015"
+	CodeCallNotStarted = "60014"
+	CodeUserNotFound   = "60026"
+	CodeTokenReused    = "60019"
+	CodeTokenInvalid   = "60020"
+	CodeUserInvalid    = "60027"
+	CodeNoRequest      = "60049" // unknown approval request
+)
+
+// IsCode reports whether err is an API error with the given Authy code.
+func IsCode(err error, code string) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == code
+}
+
+// protected calls an endpoint under /protected/json.
+func (c *Client) protected(ctx context.Context, method, path string, params url.Values, out any) error {
+	return c.call(ctx, method, "/protected/json"+path, params, out)
+}
+
+// call sends one request: the parameters as a form body (POST, PUT) or query (GET, DELETE).
+// out, when not nil, receives the JSON answer of a success.
+func (c *Client) call(ctx context.Context, method, path string, params url.Values, out any) error {
+	u := *c.base
+	u.Path = c.base.Path + path
+	var body io.Reader
+	if params != nil && (method == http.MethodPost || method == http.MethodPut) {
+		body = strings.NewReader(params.Encode())
+	} else if params != nil {
+		u.RawQuery = params.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		return fmt.Errorf("twofold: %w", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	req.Header.Set("X-Authy-API-Key", c.key)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.agent)
+	res, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("twofold: %s %s: %w", method, path, err)
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if err != nil {
+		return fmt.Errorf("twofold: %s %s: %w", method, path, err)
+	}
+	if res.StatusCode < 200 || res.StatusCode > 299 {
+		return apiError(res, raw)
+	}
+	// Authy answered some failures with 200 and "success": false.
+	var envelope struct {
+		Success any `json:"success"`
+	}
+	if json.Unmarshal(raw, &envelope) == nil && (envelope.Success == false || envelope.Success == "false") {
+		return apiError(res, raw)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return fmt.Errorf("twofold: %s %s: unreadable answer: %w", method, path, err)
+	}
+	return nil
+}
+
+func apiError(res *http.Response, raw []byte) error {
+	var env struct {
+		Message   string `json:"message"`
+		ErrorCode any    `json:"error_code"`
+	}
+	e := &Error{HTTPStatus: res.StatusCode}
+	if json.Unmarshal(raw, &env) == nil {
+		e.Message = env.Message
+		switch v := env.ErrorCode.(type) {
+		case string:
+			e.Code = v
+		case float64:
+			e.Code = strconv.Itoa(int(v))
+		}
+	}
+	if e.Message == "" {
+		e.Message = strings.TrimSpace(string(bytes.ToValidUTF8(raw[:min(len(raw), 200)], nil)))
+	}
+	if s, err := strconv.Atoi(res.Header.Get("Retry-After")); err == nil && s > 0 {
+		e.RetryAfter = time.Duration(s) * time.Second
+	}
+	return e
+}
+
+// NewUser is who to register: an email and a phone number with its country calling code.
+type NewUser struct {
+	Email       string
+	Phone       string // as people write it: "(201) 555-0123"
+	CountryCode string // "1", "+44"
+}
+
+// RegisterUser registers a user and returns their Authy id. Registering the same email and phone
+// again returns the same id.
+func (c *Client) RegisterUser(ctx context.Context, u NewUser) (int64, error) {
+	var out struct {
+		User struct {
+			ID int64 `json:"id"`
+		} `json:"user"`
+	}
+	err := c.protected(ctx, http.MethodPost, "/users/new", url.Values{
+		"user[email]": {u.Email}, "user[cellphone]": {u.Phone}, "user[country_code]": {u.CountryCode},
+	}, &out)
+	return out.User.ID, err
+}
+
+// UserStatus is what the server knows of a user.
+type UserStatus struct {
+	AuthyID      int64    `json:"authy_id"`
+	Confirmed    bool     `json:"confirmed"`  // has verified a code at least once
+	Registered   bool     `json:"registered"` // has a device
+	CountryCode  int      `json:"country_code"`
+	PhoneNumber  string   `json:"phone_number"` // masked: "XXX-XXX-0123"
+	Devices      []string `json:"devices"`      // device kinds, e.g. ["authy"]
+	HasHardToken bool     `json:"has_hard_token"`
+}
+
+// UserStatus returns the user's status, with the devices they can approve requests on.
+func (c *Client) UserStatus(ctx context.Context, authyID int64) (UserStatus, error) {
+	var out struct {
+		Status UserStatus `json:"status"`
+	}
+	err := c.protected(ctx, http.MethodGet, "/users/"+itoa(authyID)+"/status", nil, &out)
+	return out.Status, err
+}
+
+// RemoveUser deletes the user, their devices and codes.
+func (c *Client) RemoveUser(ctx context.Context, authyID int64) error {
+	return c.protected(ctx, http.MethodPost, "/users/"+itoa(authyID)+"/remove", url.Values{}, nil)
+}
+
+// SendOptions shape a code sent by SMS or voice.
+type SendOptions struct {
+	Force         bool   // send even when the user has an authenticator app
+	Action        string // bind the code to an action; Verify must name the same one
+	ActionMessage string // what the code is for, shown in the message
+	Locale        string // language of the message: "es", "pt-BR", …
+}
+
+func (o SendOptions) values() url.Values {
+	v := url.Values{}
+	if o.Force {
+		v.Set("force", "true")
+	}
+	if o.Action != "" {
+		v.Set("action", o.Action)
+	}
+	if o.ActionMessage != "" {
+		v.Set("action_message", o.ActionMessage)
+	}
+	if o.Locale != "" {
+		v.Set("locale", o.Locale)
+	}
+	return v
+}
+
+// Sent is the answer to a request for a code.
+type Sent struct {
+	Message   string `json:"message"`
+	Cellphone string `json:"cellphone"` // masked: "+1-XXX-XXX-XX23"
+	Ignored   bool   `json:"ignored"`   // not sent: the user has an app and Force was false
+	Device    string `json:"device"`    // the app that made it unnecessary, when Ignored
+}
+
+// RequestSMS sends the user a code by SMS.
+func (c *Client) RequestSMS(ctx context.Context, authyID int64, o SendOptions) (Sent, error) {
+	var out Sent
+	err := c.protected(ctx, http.MethodGet, "/sms/"+itoa(authyID), o.values(), &out)
+	return out, err
+}
+
+// RequestCall calls the user, who hears the code.
+func (c *Client) RequestCall(ctx context.Context, authyID int64, o SendOptions) (Sent, error) {
+	var out Sent
+	err := c.protected(ctx, http.MethodGet, "/call/"+itoa(authyID), o.values(), &out)
+	return out, err
+}
+
+// VerifyOptions shape a verification.
+type VerifyOptions struct {
+	Force  bool   // check the token even if the user never confirmed their number
+	Action string // the action the code was sent for
+}
+
+// Verify checks a token the user typed: a code sent by SMS, voice or email, or one from their
+// authenticator. It returns nil when the token is valid, an *Error otherwise (CodeTokenInvalid,
+// CodeTokenReused, CodeRateLimited, …).
+func (c *Client) Verify(ctx context.Context, authyID int64, token string, o VerifyOptions) error {
+	// A token is digits; anything else would change the path.
+	if token == "" || strings.Trim(token, "0123456789") != "" {
+		return &Error{HTTPStatus: http.StatusUnauthorized, Code: CodeTokenInvalid, Message: "Token is invalid"}
+	}
+	v := url.Values{}
+	if o.Force {
+		v.Set("force", "true")
+	}
+	if o.Action != "" {
+		v.Set("action", o.Action)
+	}
+	var out struct {
+		Token string `json:"token"`
+	}
+	if err := c.protected(ctx, http.MethodGet, "/verify/"+token+"/"+itoa(authyID), v, &out); err != nil {
+		return err
+	}
+	if out.Token != "is valid" {
+		return &Error{HTTPStatus: http.StatusOK, Code: CodeTokenInvalid, Message: "Token is invalid"}
+	}
+	return nil
+}
+
+// ApprovalRequest asks the user to approve something on their device (OneTouch).
+type ApprovalRequest struct {
+	Message         string            // what the user is asked, e.g. "Log in to Shop"
+	Details         map[string]string // shown to the user
+	HiddenDetails   map[string]string // kept with the request, not shown
+	SecondsToExpire int               // 0: the server's default (a day)
+}
+
+// Approval is an approval request and its state.
+type Approval struct {
+	UUID            string            `json:"uuid"`
+	Status          string            `json:"status"` // pending, approved, denied or expired
+	Reason          string            `json:"reason"` // why the user denied, when they said
+	Message         string            `json:"message"`
+	Details         map[string]string `json:"details"`
+	HiddenDetails   map[string]string `json:"hidden_details"`
+	SecondsToExpire int64             `json:"seconds_to_expire"`
+	Number          string            `json:"number"` // with number matching: show it beside "check your phone"
+}
+
+// CreateApprovalRequest sends an approval request to the user's devices. The answer arrives at
+// the application's callback URL (check it with VerifyCallback), or by polling ApprovalRequest.
+func (c *Client) CreateApprovalRequest(ctx context.Context, authyID int64, r ApprovalRequest) (Approval, error) {
+	v := url.Values{"message": {r.Message}}
+	for k, val := range r.Details {
+		v.Set("details["+k+"]", val)
+	}
+	for k, val := range r.HiddenDetails {
+		v.Set("hidden_details["+k+"]", val)
+	}
+	if r.SecondsToExpire > 0 {
+		v.Set("seconds_to_expire", strconv.Itoa(r.SecondsToExpire))
+	}
+	var out struct {
+		ApprovalRequest struct {
+			UUID   string `json:"uuid"`
+			Number string `json:"number"`
+		} `json:"approval_request"`
+	}
+	if err := c.call(ctx, http.MethodPost, "/onetouch/json/users/"+itoa(authyID)+"/approval_requests", v, &out); err != nil {
+		return Approval{}, err
+	}
+	return Approval{UUID: out.ApprovalRequest.UUID, Status: "pending", Message: r.Message, Details: r.Details,
+		HiddenDetails: r.HiddenDetails, Number: out.ApprovalRequest.Number}, nil
+}
+
+// ApprovalRequest returns an approval request and its state.
+func (c *Client) ApprovalRequest(ctx context.Context, uuid string) (Approval, error) {
+	if uuid == "" || strings.ContainsAny(uuid, "/?#%") {
+		return Approval{}, &Error{HTTPStatus: http.StatusNotFound, Code: CodeNoRequest, Message: "Approval request not found"}
+	}
+	var out struct {
+		ApprovalRequest Approval `json:"approval_request"`
+	}
+	err := c.call(ctx, http.MethodGet, "/onetouch/json/approval_requests/"+uuid, nil, &out)
+	return out.ApprovalRequest, err
+}
+
+// App is the application the API key belongs to.
+type App struct {
+	ID   int64  `json:"app_id"`
+	Name string `json:"name"`
+}
+
+// App returns the application of the client's API key.
+func (c *Client) App(ctx context.Context) (App, error) {
+	var out struct {
+		App App `json:"app"`
+	}
+	err := c.protected(ctx, http.MethodGet, "/app/details", nil, &out)
+	return out.App, err
+}
+
+// Registration is the state of a device registration by QR code.
+type Registration struct {
+	Status  string `json:"status"` // "pending" until a device registered, then "completed"
+	AuthyID int64  `json:"authy_id"`
+}
+
+// RegistrationStatus reports whether the application's user customUserID has registered a
+// device with a QR code from RegistrationQR yet.
+func (c *Client) RegistrationStatus(ctx context.Context, customUserID string) (Registration, error) {
+	var out struct {
+		Registration Registration `json:"registration"`
+	}
+	err := c.protected(ctx, http.MethodGet, "/registrations/status", url.Values{"custom_user_id": {customUserID}}, &out)
+	return out.Registration, err
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
