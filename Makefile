@@ -25,3 +25,11 @@ fuzz:
 	go test -run='^$$' -fuzz=FuzzAPI -fuzztime=60s ./internal/authyapi/
 	go test -run='^$$' -fuzz=FuzzParse -fuzztime=60s ./internal/phone/
 	go test -run='^$$' -fuzz=FuzzParseURI -fuzztime=60s ./internal/otp/
+	go test -run='^$$' -fuzz=FuzzParseLink -fuzztime=60s ./cmd/twofold/
+	go test -run='^$$' -fuzz=FuzzVerifyCallback -fuzztime=60s ./client/
+	go test -run='^$$' -fuzz=FuzzParseEnvelope -fuzztime=60s ./internal/vault/
+	go test -run='^$$' -fuzz=FuzzValidate -fuzztime=60s ./internal/push/
+	go test -run='^$$' -fuzz=FuzzRender -fuzztime=60s ./internal/message/
+	go test -run='^$$' -fuzz=FuzzDefaultJSON -fuzztime=60s ./internal/deliver/gateway/
+	go test -run='^$$' -fuzz=FuzzDefaultForm -fuzztime=60s ./internal/deliver/gateway/
+	go test -run='^$$' -fuzz=FuzzStatusHandler -fuzztime=60s ./internal/deliver/twilio/
