@@ -42,6 +42,7 @@ func runConformance(t *testing.T, open func(t *testing.T) *Store) {
 	t.Run("Usage", func(t *testing.T) { testUsage(t, open(t)) })
 	t.Run("Sweep", func(t *testing.T) { testSweep(t, open(t)) })
 	t.Run("Delivery", func(t *testing.T) { testDelivery(t, open(t)) })
+	t.Run("Operators", func(t *testing.T) { testOperators(t, open(t)) })
 	// OneTouch, in conformance_onetouch_test.go:
 	t.Run("Devices", func(t *testing.T) { testDevices(t, open) })
 	t.Run("ApprovalRequests", func(t *testing.T) { testApprovalRequests(t, open) })

@@ -395,3 +395,19 @@ type PhoneVerification struct {
 	ExpiresAt  time.Time
 	VerifiedAt time.Time // zero until verified
 }
+
+// Operator is a person who runs this Twofold and signs in to its console.
+type Operator struct {
+	ID           int64
+	Email        string
+	PasswordHash string // argon2id, PHC string
+	AuthyID      int64  // their user in the console application, for the second factor; 0 before enrolment
+	FailedLogins int    // consecutive wrong passwords
+	LockedUntil  time.Time
+	LastLoginAt  time.Time
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Locked reports whether sign-in is refused at now after repeated failures.
+func (o Operator) Locked(now time.Time) bool { return now.Before(o.LockedUntil) }

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/twofold-auth/twofold/internal/operators"
+	"github.com/twofold-auth/twofold/internal/twofold"
+)
+
+func adminCmd(env Env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "admin",
+		Short: "Manage the operators who sign in to the console",
+		Long: `Manage operators: the people who sign in to this server's console. Passwords are hashed with
+argon2id; five wrong passwords in a row lock sign-in for 15 minutes. On a terminal the
+password is asked for twice; otherwise the first line of standard input is the password:
+
+  printf '%s\n' "$PASSWORD" | twofold admin create ana@example.com`,
+	}
+	cmd.AddCommand(adminCreateCmd(env), adminListCmd(env), adminPasswordCmd(env), adminRemoveCmd(env))
+	return cmd
+}
+
+func withOperators(cmd *cobra.Command, env Env, fn func(*operators.Service) error) error {
+	return withApps(cmd, env, func(in *instance) error { return fn(operators.New(in.store, in.now)) })
+}
+
+func adminCreateCmd(env Env) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "create EMAIL",
+		Short: "Add an operator",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pw, err := readPassword(env, "Password for "+args[0]+": ")
+			if err != nil {
+				return err
+			}
+			return withOperators(cmd, env, func(ops *operators.Service) error {
+				o, err := ops.Create(cmd.Context(), args[0], pw)
+				if errors.Is(err, twofold.ErrConflict) {
+					return fmt.Errorf("an operator %s exists already (to change the password: twofold admin password %s)", args[0], args[0])
+				}
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return printJSON(env.Stdout, operatorJSON(o))
+				}
+				fmt.Fprintf(env.Stdout, "Operator %s created.\n", o.Email)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func adminListCmd(env Env) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List operators",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withOperators(cmd, env, func(ops *operators.Service) error {
+				list, err := ops.List(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					out := make([]operatorOut, 0, len(list))
+					for _, o := range list {
+						out = append(out, operatorJSON(o))
+					}
+					return printJSON(env.Stdout, out)
+				}
+				if len(list) == 0 {
+					fmt.Fprintln(env.Stdout, "No operators yet: twofold admin create EMAIL")
+					return nil
+				}
+				tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "EMAIL\tCREATED\tLAST SIGN-IN\tSTATE")
+				for _, o := range list {
+					state := "active"
+					if o.Locked(time.Now()) {
+						state = "locked until " + o.LockedUntil.Local().Format(time.DateTime)
+					}
+					last := "never"
+					if !o.LastLoginAt.IsZero() {
+						last = o.LastLoginAt.Local().Format(time.DateTime)
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", o.Email, o.CreatedAt.Local().Format(time.DateTime), last, state)
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func adminPasswordCmd(env Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "password EMAIL",
+		Short: "Set an operator's password (and lift a lockout)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pw, err := readPassword(env, "New password for "+args[0]+": ")
+			if err != nil {
+				return err
+			}
+			return withOperators(cmd, env, func(ops *operators.Service) error {
+				if err := ops.SetPassword(cmd.Context(), args[0], pw); err != nil {
+					return operatorError(err, args[0])
+				}
+				fmt.Fprintf(env.Stdout, "Password of %s changed.\n", args[0])
+				return nil
+			})
+		},
+	}
+}
+
+func adminRemoveCmd(env Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "remove EMAIL",
+		Short: "Remove an operator",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withOperators(cmd, env, func(ops *operators.Service) error {
+				if err := ops.Remove(cmd.Context(), args[0]); err != nil {
+					return operatorError(err, args[0])
+				}
+				fmt.Fprintf(env.Stdout, "Operator %s removed.\n", args[0])
+				return nil
+			})
+		},
+	}
+}
+
+func operatorError(err error, email string) error {
+	if errors.Is(err, twofold.ErrNotFound) {
+		return fmt.Errorf("no operator %s (see: twofold admin list)", email)
+	}
+	return err
+}
+
+type operatorOut struct {
+	Email       string     `json:"email"`
+	CreatedAt   time.Time  `json:"created_at"`
+	LastLoginAt *time.Time `json:"last_login_at"`
+	LockedUntil *time.Time `json:"locked_until"`
+}
+
+func operatorJSON(o twofold.Operator) operatorOut {
+	out := operatorOut{Email: o.Email, CreatedAt: o.CreatedAt}
+	if !o.LastLoginAt.IsZero() {
+		out.LastLoginAt = &o.LastLoginAt
+	}
+	if o.Locked(time.Now()) {
+		out.LockedUntil = &o.LockedUntil
+	}
+	return out
+}
+
+// readPassword asks on a terminal (twice, without echo) or reads the first line of stdin.
+func readPassword(env Env, prompt string) (string, error) {
+	if f, ok := env.Stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		ask := func(p string) (string, error) {
+			fmt.Fprint(env.Stderr, p)
+			b, err := term.ReadPassword(int(f.Fd()))
+			fmt.Fprintln(env.Stderr)
+			return string(b), err
+		}
+		pw, err := ask(prompt)
+		if err != nil {
+			return "", err
+		}
+		again, err := ask("Repeat it: ")
+		if err != nil {
+			return "", err
+		}
+		if again != pw {
+			return "", errors.New("the passwords differ")
+		}
+		return pw, nil
+	}
+	if env.Stdin == nil {
+		return "", errors.New("no password: run on a terminal, or give it on standard input")
+	}
+	line, err := bufio.NewReader(env.Stdin).ReadString('\n')
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		if err != nil && !errors.Is(err, os.ErrClosed) {
+			return "", errors.New("no password on standard input")
+		}
+		return "", errors.New("the password is empty")
+	}
+	return line, nil
+}
