@@ -12,8 +12,12 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/twofold-auth/twofold/internal/console"
+	"github.com/twofold-auth/twofold/internal/devices"
+	"github.com/twofold-auth/twofold/internal/onetouch"
 	"github.com/twofold-auth/twofold/internal/operators"
 	"github.com/twofold-auth/twofold/internal/twofold"
+	"github.com/twofold-auth/twofold/internal/verify"
 )
 
 func adminCmd(env Env) *cobra.Command {
@@ -26,12 +30,64 @@ password is asked for twice; otherwise the first line of standard input is the p
 
   printf '%s\n' "$PASSWORD" | twofold admin create ana@example.com`,
 	}
-	cmd.AddCommand(adminCreateCmd(env), adminListCmd(env), adminPasswordCmd(env), adminRemoveCmd(env))
+	cmd.AddCommand(adminCreateCmd(env), adminEnrolCmd(env), adminListCmd(env), adminPasswordCmd(env), adminRemoveCmd(env))
 	return cmd
 }
 
 func withOperators(cmd *cobra.Command, env Env, fn func(*operators.Service) error) error {
 	return withApps(cmd, env, func(in *instance) error { return fn(operators.New(in.store, in.now)) })
+}
+
+// consoleFactors is the operators' second factor over this instance's services. ot may be nil
+// where no push is sent (the CLI).
+func consoleFactors(in *instance, v *verify.Service, d *devices.Service, ot *onetouch.Service) *console.Factors {
+	s := console.Services{
+		EnsureConsole: in.apps.EnsureConsole, CreateCustomUser: in.store.CreateCustomUser, ListDevices: in.store.ListDevices,
+		Enroll: v.Enroll, Check: v.Check, RegistrationToken: d.RegistrationToken,
+	}
+	if ot != nil {
+		s.CreateApproval, s.GetApproval = ot.Create, ot.Get
+	}
+	return console.NewFactors(s, in.now)
+}
+
+// printEnrolment tells a new operator how to set up their second factor.
+func printEnrolment(env Env, publicURL string, e console.Enrolment) {
+	base := strings.TrimRight(publicURL, "/")
+	if base == "" {
+		base = "https://YOUR-TWOFOLD-SERVER"
+	}
+	fmt.Fprintf(env.Stdout, `
+Set up the second factor for the console (either or both):
+
+  * an authenticator app (codes): add this account, or make a QR code of it:
+      %s
+
+  * Twofold's authenticator (codes and push approvals), before %s:
+      open   %s/authenticator/#register=%s
+      or run twofold device enrol '%s/authenticator/#register=%s'
+`, e.TOTPURI, e.TokenExpires.Local().Format(time.DateTime), base, e.RegistrationToken, base, e.RegistrationToken)
+}
+
+// enrolOperator issues the operator's second-factor enrolment and prints it.
+func enrolOperator(cmd *cobra.Command, env Env, in *instance, op twofold.Operator, asJSON bool) error {
+	v := verify.New(in.store, nil, in.keys, verify.DefaultConfig(), in.now)
+	d := devices.New(in.store, in.keys, in.apps.Reveal, 24*time.Hour, in.now)
+	e, err := consoleFactors(in, v, d, nil).Enrol(cmd.Context(), op)
+	if err != nil {
+		return err
+	}
+	publicURL, _ := cmd.Flags().GetString("public-url")
+	if asJSON {
+		return printJSON(env.Stdout, struct {
+			operatorOut
+			TOTPURI           string    `json:"totp_uri"`
+			RegistrationToken string    `json:"registration_token"`
+			TokenExpires      time.Time `json:"registration_expires_at"`
+		}{operatorJSON(op), e.TOTPURI, e.RegistrationToken, e.TokenExpires})
+	}
+	printEnrolment(env, publicURL, e)
+	return nil
 }
 
 func adminCreateCmd(env Env) *cobra.Command {
@@ -45,23 +101,44 @@ func adminCreateCmd(env Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return withOperators(cmd, env, func(ops *operators.Service) error {
-				o, err := ops.Create(cmd.Context(), args[0], pw)
+			return withApps(cmd, env, func(in *instance) error {
+				o, err := operators.New(in.store, in.now).Create(cmd.Context(), args[0], pw)
 				if errors.Is(err, twofold.ErrConflict) {
 					return fmt.Errorf("an operator %s exists already (to change the password: twofold admin password %s)", args[0], args[0])
 				}
 				if err != nil {
 					return err
 				}
-				if asJSON {
-					return printJSON(env.Stdout, operatorJSON(o))
+				if !asJSON {
+					fmt.Fprintf(env.Stdout, "Operator %s created.\n", o.Email)
 				}
-				fmt.Fprintf(env.Stdout, "Operator %s created.\n", o.Email)
-				return nil
+				return enrolOperator(cmd, env, in, o, asJSON)
 			})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().String("public-url", envOr(env, "TWOFOLD_PUBLIC_URL", ""), "the server's URL, for the authenticator link (env TWOFOLD_PUBLIC_URL)")
+	return cmd
+}
+
+func adminEnrolCmd(env Env) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "enrol EMAIL",
+		Short: "Issue a new second factor for an operator (a new TOTP seed and a device registration link)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withApps(cmd, env, func(in *instance) error {
+				o, err := in.store.OperatorByEmail(cmd.Context(), args[0])
+				if err != nil {
+					return operatorError(err, args[0])
+				}
+				return enrolOperator(cmd, env, in, o, asJSON)
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().String("public-url", envOr(env, "TWOFOLD_PUBLIC_URL", ""), "the server's URL, for the authenticator link (env TWOFOLD_PUBLIC_URL)")
 	return cmd
 }
 

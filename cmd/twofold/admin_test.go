@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/twofold-auth/twofold/internal/otp"
 )
 
 // runWithStdin runs a twofold command on dataDir with stdin as its standard input.
@@ -50,5 +52,52 @@ func TestAdminCLI(t *testing.T) {
 	}
 	if _, err := runWithStdin(t, dir, "", "admin", "remove", "ana@example.com"); err == nil || !strings.Contains(err.Error(), "no operator") {
 		t.Fatalf("remove again: %v", err)
+	}
+}
+
+// A new operator's second factor comes from Twofold itself: a TOTP seed and a device
+// registration in the console application, which never passes for the first customer app.
+func TestAdminEnrolment(t *testing.T) {
+	dir := t.TempDir()
+	out, err := runWithStdin(t, dir, "a long enough password\n", "admin", "create", "ana@example.com", "--json")
+	var e struct {
+		Email, TOTPURI, RegistrationToken string
+	}
+	var raw map[string]any
+	if err != nil || json.Unmarshal([]byte(out), &raw) != nil {
+		t.Fatalf("create: %v\n%s", err, out)
+	}
+	e.Email, _ = raw["email"].(string)
+	e.TOTPURI, _ = raw["totp_uri"].(string)
+	e.RegistrationToken, _ = raw["registration_token"].(string)
+	key, err := otp.ParseURI(e.TOTPURI)
+	if err != nil || key.Issuer != "Twofold Console" || key.Account != "ana@example.com" || e.RegistrationToken == "" {
+		t.Fatalf("enrolment %+v: %v", e, err)
+	}
+
+	// The server started afterwards still makes the customers' first application.
+	s := startServer(t, dir)
+	var first appJSON
+	s.cliJSON(&first, "app", "show", "1")
+	var apps []appJSON
+	s.cliJSON(&apps, "app", "list")
+	if len(apps) != 2 || !first.Console || apps[1].Console || apps[1].Name != "My first app" {
+		t.Fatalf("applications: %+v", apps)
+	}
+	if s.key == "" {
+		t.Fatal("no key for the first customer application")
+	}
+
+	// The registration link registers Twofold's authenticator for the operator.
+	a := newAuthenticator(t)
+	var added accountJSON
+	a.json(&added, "enrol", s.url+"/authenticator/#register="+e.RegistrationToken)
+	if added.AppName != "Twofold Console" || added.AuthyID == 0 {
+		t.Fatalf("device: %+v", added)
+	}
+	// A second enrolment replaces the TOTP seed.
+	out, err = runWithStdin(t, dir, "", "admin", "enrol", "ana@example.com", "--json")
+	if err != nil || !strings.Contains(out, "otpauth://totp/") || strings.Contains(out, e.TOTPURI) {
+		t.Fatalf("enrol again: %v\n%s", err, out)
 	}
 }

@@ -32,6 +32,7 @@ type appJSON struct {
 	Name              string    `json:"name"`
 	APIKey            string    `json:"api_key,omitempty"`
 	Sandbox           bool      `json:"sandbox"`
+	Console           bool      `json:"console"` // the console's own application: its users are the operators
 	TokenLength       int       `json:"token_length"`
 	TOTPDigits        int       `json:"totp_digits"`
 	TOTPPeriod        int       `json:"totp_period"`
@@ -60,7 +61,7 @@ type appJSON struct {
 
 func toJSON(a twofold.App, key string) appJSON {
 	return appJSON{
-		AppID: a.ID, Name: a.Name, APIKey: key, Sandbox: a.Sandbox, TokenLength: a.TokenLength,
+		AppID: a.ID, Name: a.Name, APIKey: key, Sandbox: a.Sandbox, Console: a.Console, TokenLength: a.TokenLength,
 		TOTPDigits: a.TOTPDigits, TOTPPeriod: a.TOTPPeriod, TOTPWindow: a.TOTPSkew, SMSEnabled: a.SMSEnabled,
 		CallEnabled: a.CallEnabled, UnconfirmedBypass: a.UnconfirmedBypass, CallbackURL: a.CallbackURL,
 		CallbackMethod: a.CallbackMethod, ContactEmail: a.ContactEmail, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
@@ -106,6 +107,9 @@ func printApp(w io.Writer, a twofold.App, key string) {
 		rows = append(rows, [2]string{"api key", key})
 	}
 	mode := "live"
+	if a.Console {
+		mode = "console (its users are the operators; see twofold admin)"
+	}
 	if a.Sandbox {
 		mode = "SANDBOX (nothing delivered; token 0000000 always verifies)"
 	}

@@ -317,14 +317,42 @@ func (s *Service) EnsureFirst(ctx context.Context) (twofold.App, bool, error) {
 	if err != nil {
 		return twofold.App{}, false, err
 	}
-	if len(list) > 0 {
-		return list[0], false, nil
+	for _, a := range list {
+		if !a.Console {
+			return a, false, nil
+		}
 	}
 	a, _, err := s.Create(ctx, CreateParams{Name: "My first app"})
 	if err != nil {
 		return twofold.App{}, false, err
 	}
 	return a, true, nil
+}
+
+// ConsoleName is the name of the console's own application.
+const ConsoleName = "Twofold Console"
+
+// EnsureConsole returns the console's own application, creating it the first time: operators
+// are its users, and their second factor is Twofold's (TOTP or push).
+func (s *Service) EnsureConsole(ctx context.Context) (twofold.App, error) {
+	list, err := s.store.ListApps(ctx)
+	if err != nil {
+		return twofold.App{}, err
+	}
+	for _, a := range list {
+		if a.Console {
+			return a, nil
+		}
+	}
+	now := s.now().UTC()
+	a := twofold.App{Name: ConsoleName, Console: true, Settings: twofold.DefaultSettings(), CreatedAt: now, UpdatedAt: now}
+	a.SMSEnabled, a.CallEnabled = false, false // operators use an authenticator
+	a.NumberMatching = true                    // a push approves only the login shown on screen
+	s.setKey(&a, NewAPIKey())
+	if err := s.store.CreateApp(ctx, &a); err != nil {
+		return twofold.App{}, err
+	}
+	return a, nil
 }
 
 // Stats is what app/stats reports: users now, and a year of monthly counters.

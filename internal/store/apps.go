@@ -13,24 +13,24 @@ const appColumns = `id, name, sandbox, key_mac, key_sealed, token_length, totp_d
 	sms_enabled, call_enabled, unconfirmed_bypass, callback_url, callback_method, contact_email, created_at, updated_at,
 	number_matching, callback_expired, device_totp_period, callback_failures, callback_disabled_at, callback_last_error,
 	allowed_countries, sms_provider, call_provider, email_provider,
-	custom_messages, custom_codes`
+	custom_messages, custom_codes, console`
 
 func scanApp(row rowScanner) (twofold.App, error) {
 	var a twofold.App
-	var sandbox, sms, call, bypass, matching, cbExpired, customMessages, customCodes int
+	var sandbox, sms, call, bypass, matching, cbExpired, customMessages, customCodes, console int
 	var created, updated, disabledAt int64
 	var countries string
 	var providers [3]string
 	err := row.Scan(&a.ID, &a.Name, &sandbox, &a.KeyMAC, &a.KeySealed, &a.TokenLength, &a.TOTPDigits, &a.TOTPPeriod,
 		&a.TOTPSkew, &sms, &call, &bypass, &a.CallbackURL, &a.CallbackMethod, &a.ContactEmail, &created, &updated,
 		&matching, &cbExpired, &a.DeviceTOTPPeriod, &a.CallbackFailures, &disabledAt, &a.CallbackLastError, &countries,
-		&providers[0], &providers[1], &providers[2], &customMessages, &customCodes)
+		&providers[0], &providers[1], &providers[2], &customMessages, &customCodes, &console)
 	if err != nil {
 		return twofold.App{}, notFound(err)
 	}
 	a.Sandbox, a.SMSEnabled, a.CallEnabled, a.UnconfirmedBypass = sandbox == 1, sms == 1, call == 1, bypass == 1
 	a.NumberMatching, a.CallbackExpired = matching == 1, cbExpired == 1
-	a.CustomMessages, a.CustomCodes = customMessages == 1, customCodes == 1
+	a.CustomMessages, a.CustomCodes, a.Console = customMessages == 1, customCodes == 1, console == 1
 	if countries != "" {
 		a.AllowedCountries = strings.Split(countries, ",")
 	}
@@ -54,14 +54,14 @@ func (s *Store) CreateApp(ctx context.Context, a *twofold.App) error {
 	err := s.w.QueryRowContext(ctx, `INSERT INTO apps (name, sandbox, key_mac, key_sealed, token_length, totp_digits,
 		totp_period, totp_skew, sms_enabled, call_enabled, unconfirmed_bypass, callback_url, callback_method, contact_email,
 		created_at, updated_at, number_matching, callback_expired, device_totp_period, allowed_countries,
-		sms_provider, call_provider, email_provider, custom_messages, custom_codes)
+		sms_provider, call_provider, email_provider, custom_messages, custom_codes, console)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-		$21, $22, $23, $24, $25) RETURNING id`,
+		$21, $22, $23, $24, $25, $26) RETURNING id`,
 		a.Name, b2i(a.Sandbox), a.KeyMAC, a.KeySealed, a.TokenLength, a.TOTPDigits, a.TOTPPeriod, a.TOTPSkew,
 		b2i(a.SMSEnabled), b2i(a.CallEnabled), b2i(a.UnconfirmedBypass), a.CallbackURL, a.CallbackMethod, a.ContactEmail,
 		unix(a.CreatedAt), unix(a.UpdatedAt), b2i(a.NumberMatching), b2i(a.CallbackExpired), a.DeviceTOTPPeriod,
 		strings.Join(a.AllowedCountries, ","), a.Provider(twofold.SMS), a.Provider(twofold.Call),
-		a.Provider(twofold.Email), b2i(a.CustomMessages), b2i(a.CustomCodes)).Scan(&a.ID)
+		a.Provider(twofold.Email), b2i(a.CustomMessages), b2i(a.CustomCodes), b2i(a.Console)).Scan(&a.ID)
 	if isUniqueViolation(err) {
 		return twofold.ErrConflict
 	}

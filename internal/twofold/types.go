@@ -26,6 +26,7 @@ type App struct {
 	ID      int64
 	Name    string
 	Sandbox bool // nothing is delivered; the token 0000000 verifies for every user
+	Console bool // the console's own application: its users are the operators
 
 	KeyMAC    []byte // keyed hash of the API key, for lookup
 	KeySealed []byte // the API key, sealed; callbacks are signed with the plaintext
