@@ -169,8 +169,8 @@ type NewUser struct {
 	CountryCode string // "1", "+44"
 }
 
-// RegisterUser registers a user and returns their Authy id. Registering the same email and phone
-// again returns the same id.
+// RegisterUser registers a user and returns their Authy id. A user is known by their phone
+// number: registering the same number again, with any email, returns the same id.
 func (c *Client) RegisterUser(ctx context.Context, u NewUser) (int64, error) {
 	var out struct {
 		User struct {
@@ -190,9 +190,23 @@ type UserStatus struct {
 	Registered   bool     `json:"registered"` // has a device
 	CountryCode  int      `json:"country_code"`
 	PhoneNumber  string   `json:"phone_number"` // masked: "XXX-XXX-0123"
-	Devices      []string `json:"devices"`      // device kinds, e.g. ["authy"]
-	HasHardToken bool     `json:"has_hard_token"`
+	// Devices names what gives the user codes: "authenticator" for a TOTP app (codes only), and
+	// each registered device's OS ("android", "ios", "cli", "web", …).
+	Devices         []string `json:"devices"`
+	DetailedDevices []Device `json:"detailed_devices"` // the registered devices, which can approve requests
+	HasHardToken    bool     `json:"has_hard_token"`
 }
+
+// Device is a device registered for a user.
+type Device struct {
+	DeviceType string `json:"device_type"`
+	OSType     string `json:"os_type"`
+	Name       string `json:"name"`
+}
+
+// CanApprove reports whether the user has a registered device that can answer approval
+// requests; a TOTP authenticator app only shows codes.
+func (s UserStatus) CanApprove() bool { return len(s.DetailedDevices) > 0 }
 
 // UserStatus returns the user's status, with the devices they can approve requests on.
 func (c *Client) UserStatus(ctx context.Context, authyID int64) (UserStatus, error) {

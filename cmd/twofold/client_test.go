@@ -36,7 +36,7 @@ func TestGoClient(t *testing.T) {
 		t.Fatalf("invalid user: %v", err)
 	}
 	st, err := c.UserStatus(ctx, id)
-	if err != nil || st.AuthyID != id || st.Registered || len(st.Devices) != 0 || st.CountryCode != 1 {
+	if err != nil || st.AuthyID != id || st.Registered || len(st.Devices) != 0 || st.CountryCode != 1 || st.CanApprove() {
 		t.Fatalf("UserStatus = %+v, %v", st, err)
 	}
 
@@ -94,7 +94,7 @@ func TestGoClient(t *testing.T) {
 	if err != nil || reg.Status != "completed" || reg.AuthyID != id {
 		t.Fatalf("RegistrationStatus after = %+v, %v", reg, err)
 	}
-	if st, _ := c.UserStatus(ctx, id); !st.Registered || len(st.Devices) == 0 {
+	if st, _ := c.UserStatus(ctx, id); !st.Registered || len(st.Devices) == 0 || !st.CanApprove() || st.DetailedDevices[0].OSType == "" {
 		t.Fatalf("UserStatus after registration = %+v", st)
 	}
 	if sent, err := c.RequestSMS(ctx, id, client.SendOptions{}); err != nil || !sent.Ignored || sent.Device == "" {

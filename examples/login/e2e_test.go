@@ -1,0 +1,554 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// The end-to-end test runs the real parts: the twofold binary (built here) as a subprocess, this
+// sample's handler in process, Debian's chromium driven by chromedp as the user's browser, and
+// `twofold device` as the user's authenticator app.
+
+const chromiumPath = "/usr/bin/chromium"
+
+// lockedBuffer collects a log that goroutines write to; the test prints it when it fails.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// twofoldServer is `twofold serve` running as a subprocess on a fresh data directory.
+type twofoldServer struct {
+	t       *testing.T
+	bin     string
+	dataDir string
+	url     string
+	key     string
+	log     *lockedBuffer
+}
+
+// buildTwofold builds the twofold binary from this module.
+func buildTwofold(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil || strings.TrimSpace(string(out)) == "" {
+		t.Fatalf("go env GOMOD: %v %s", err, out)
+	}
+	bin := filepath.Join(t.TempDir(), "twofold")
+	build := exec.Command("go", "build", "-o", bin, "github.com/twofold-auth/twofold/cmd/twofold")
+	build.Dir = filepath.Dir(strings.TrimSpace(string(out)))
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building twofold: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func startTwofold(t *testing.T, bin string) *twofoldServer {
+	t.Helper()
+	s := &twofoldServer{t: t, bin: bin, dataDir: t.TempDir(), log: &lockedBuffer{}}
+	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data-dir", s.dataDir)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	addr := make(chan string, 1)
+	go func() {
+		listening := regexp.MustCompile(`twofold listening.* addr=(http://\S+)`)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			fmt.Fprintln(s.log, line)
+			if m := listening.FindStringSubmatch(line); m != nil {
+				select {
+				case addr <- m[1]:
+				default:
+				}
+			}
+		}
+		exited <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+			t.Errorf("twofold did not stop on SIGTERM")
+		}
+		if t.Failed() {
+			t.Logf("twofold's log:\n%s", s.log.String())
+		}
+	})
+	select {
+	case s.url = <-addr:
+	case err := <-exited:
+		t.Fatalf("twofold serve exited: %v\n%s", err, s.log.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("twofold serve did not say where it listens:\n%s", s.log.String())
+	}
+	var app struct {
+		APIKey string `json:"api_key"`
+	}
+	s.cliJSON(&app, "app", "show", "1", "--show-key", "--json", "--data-dir", s.dataDir)
+	if app.APIKey == "" {
+		t.Fatal("twofold app show printed no API key")
+	}
+	s.key = app.APIKey
+	return s
+}
+
+// cli runs the twofold binary with args (and stdin, when not empty), and returns its stdout.
+func (s *twofoldServer) cli(stdin string, env []string, args ...string) string {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, s.bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		s.t.Fatalf("twofold %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	return stdout.String()
+}
+
+func (s *twofoldServer) cliJSON(v any, args ...string) {
+	s.t.Helper()
+	out := s.cli("", nil, args...)
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		s.t.Fatalf("twofold %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// authenticator is `twofold device` with its own vault: the user's phone.
+type authenticator struct {
+	tf    *twofoldServer
+	vault string
+}
+
+func (a *authenticator) run(stdin string, args ...string) string {
+	a.tf.t.Helper()
+	args = append([]string{"device"}, args...)
+	return a.tf.cli(stdin, []string{"TWOFOLD_VAULT_PASSPHRASE=correct horse battery staple", "TWOFOLD_VAULT=" + a.vault}, args...)
+}
+
+// tab is the browser tab, with helpers that fail the test.
+type tab struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+// newTab starts Debian's chromium, headless, with a fresh profile and a phone-sized window. The
+// test is skipped without chromium, unless TWOFOLD_REQUIRE_BROWSER=1 says it must run.
+func newTab(t *testing.T) *tab {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("TWOFOLD_REQUIRE_BROWSER") == "1" {
+			t.Fatalf("TWOFOLD_REQUIRE_BROWSER=1 but there is no browser: %v", err)
+		}
+		t.Skipf("no browser at %s (install Debian's chromium to run this test)", chromiumPath)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(390, 844),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil { // starts the browser
+		t.Fatalf("starting chromium: %v", err)
+	}
+	p := &tab{t: t, ctx: ctx}
+	p.watchConsole()
+	p.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile, chromedp.EmulatePortrait))
+	return p
+}
+
+// watchConsole fails the test on an uncaught exception or a Content-Security-Policy violation.
+func (p *tab) watchConsole() {
+	t := p.t
+	var mu sync.Mutex
+	var bad []string
+	ctx, stop := context.WithCancel(p.ctx)
+	done := make(chan struct{})
+	messages := chromedp.Console(ctx)
+	go func() {
+		defer close(done)
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if text := m.String(); m.IsException() || strings.Contains(text, "Content Security Policy") {
+				mu.Lock()
+				bad = append(bad, fmt.Sprintf("%s (%s:%d)", text, m.URL, m.Line+1))
+				mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		stop()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		for _, b := range bad {
+			t.Errorf("page console: %s", b)
+		}
+	})
+}
+
+// do runs actions, each wait bounded so that a broken step fails rather than hangs.
+func (p *tab) do(actions ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, 45*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		loc, _ := chromedp.Run(p.ctx, chromedp.Location())
+		body, _ := chromedp.Run(p.ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ''`))
+		p.t.Fatalf("browser at %s: %v\npage text:\n%s", loc, err, body)
+	}
+}
+
+func (p *tab) eval(js string) string {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, 45*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js, chromedp.EvalAwaitPromise))
+	if err != nil {
+		p.t.Fatalf("browser: evaluating %s: %v", js, err)
+	}
+	return v
+}
+
+// at waits for the page whose heading is marked data-page=name, and returns the heading.
+func (p *tab) at(name string) string {
+	p.t.Helper()
+	sel := fmt.Sprintf(`h1[data-page=%q]`, name)
+	p.do(chromedp.WaitVisible(chromedp.CSS(sel)))
+	return p.eval(fmt.Sprintf(`document.querySelector(%q).textContent`, sel))
+}
+
+func (p *tab) text(sel string) string {
+	p.t.Helper()
+	return p.eval(fmt.Sprintf(`document.querySelector(%q).textContent`, sel))
+}
+
+func (p *tab) fill(fields ...string) {
+	p.t.Helper()
+	for i := 0; i+1 < len(fields); i += 2 {
+		p.eval(fmt.Sprintf(`document.querySelector(%q).value = ''`, fields[i]))
+		p.do(chromedp.SendKeys(chromedp.CSS(fields[i]), fields[i+1]))
+	}
+}
+
+func (p *tab) click(sel string) { p.t.Helper(); p.do(chromedp.Click(chromedp.CSS(sel))) }
+
+// screenshot saves the viewport as docs/screenshots/login-name.png, only with
+// TWOFOLD_SCREENSHOTS=1, so that ordinary runs leave the tree alone.
+func (p *tab) screenshot(name string) {
+	p.t.Helper()
+	if os.Getenv("TWOFOLD_SCREENSHOTS") != "1" {
+		return
+	}
+	// Wait for the images and the style sheet.
+	p.do(chromedp.Poll[chromedp.Void](`document.readyState === 'complete' && [...document.images].every(i => i.complete)`))
+	buf, err := chromedp.Run(p.ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		p.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	dir := filepath.Join("..", "..", "docs", "screenshots")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		p.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "login-"+name+".png"), buf, 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+func TestLoginInBrowser(t *testing.T) {
+	p := newTab(t)
+	tf := startTwofold(t, buildTwofold(t))
+
+	// The sample, in process, on a loopback port: its URL is the public URL Twofold calls back.
+	hs := httptest.NewUnstartedServer(nil)
+	sampleURL := "http://" + hs.Listener.Addr().String()
+	sampleLog := &lockedBuffer{}
+	h, err := newServer(config{TwofoldURL: tf.url, APIKey: tf.key, PublicURL: sampleURL,
+		Logger: slog.New(slog.NewTextHandler(sampleLog, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := h.(*server)
+	type answer struct{ uuid, status string }
+	callbacks := make(chan answer, 10)
+	srv.onCallback = func(uuid, status string) { callbacks <- answer{uuid, status} }
+	hs.Config.Handler = h
+	hs.Start()
+	t.Cleanup(hs.Close)
+	t.Cleanup(func() {
+		if t.Failed() || testing.Verbose() {
+			t.Logf("the sample's log:\n%s", sampleLog.String())
+		}
+	})
+	tf.cli("", nil, "app", "update", "1", "--callback-url", sampleURL+callbackPath, "--data-dir", tf.dataDir)
+
+	phone := &authenticator{tf: tf, vault: filepath.Join(t.TempDir(), "vault")}
+	began := time.Now()
+	step := func(name string) { t.Logf("%6s  %s", time.Since(began).Round(100*time.Millisecond), name) }
+	const password = "correct horse battery"
+
+	// pendingUUID is the OneTouch request the browser's half-logged-in session waits for.
+	pendingUUID := func() string {
+		srv.sessions.mu.Lock()
+		defer srv.sessions.mu.Unlock()
+		for _, s := range srv.sessions.sessions {
+			if s.Stage == pending2FA && s.ApprovalUUID != "" {
+				return s.ApprovalUUID
+			}
+		}
+		t.Fatal("no session waits for a OneTouch answer")
+		return ""
+	}
+	// callbackFor waits for Twofold's signed callback with the answer to uuid.
+	callbackFor := func(uuid, status string) {
+		t.Helper()
+		deadline := time.After(30 * time.Second)
+		for {
+			select {
+			case a := <-callbacks:
+				if a.uuid == uuid && a.status == status {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no %s callback for %s", status, uuid)
+			}
+		}
+	}
+	login := func(email string) {
+		t.Helper()
+		p.do(chromedp.Navigate(sampleURL + "/login"))
+		p.at("login")
+		p.fill("#email", email, "#password", password)
+		p.click("#login-form button[type=submit]")
+	}
+	logout := func() {
+		t.Helper()
+		p.click("#logout")
+		p.at("login")
+	}
+
+	step("sign up and add the authenticator")
+	{
+		p.do(chromedp.Navigate(sampleURL + "/signup"))
+		p.at("signup")
+		if p.eval(`String(document.getElementById('two_factor').checked)`) != "true" {
+			t.Fatal("two-factor authentication is not ticked by default")
+		}
+		p.fill("#email", "ada@example.com", "#password", password, "#country_code", "1", "#phone", "201-555-0123")
+		p.screenshot("signup")
+		p.click("#signup-form button[type=submit]")
+		p.at("profile")
+		u, _ := srv.users.byEmailAddr("ada@example.com")
+		if u.AuthyID == 0 {
+			t.Fatal("signed up without an Authy id")
+		}
+		p.do(chromedp.WaitVisible(chromedp.CSS("#enrol-qr img.qr")),
+			chromedp.Poll[chromedp.Void](`document.querySelector('img.qr').complete && document.querySelector('img.qr').naturalWidth > 0`))
+		p.eval(`document.querySelector('#enrol h3').scrollIntoView({block: 'start'}), ''`)
+		p.screenshot("profile-qr")
+		link := p.eval(`document.getElementById('enrol-link').value`)
+		if !strings.HasPrefix(link, "authy://account?token=ey") {
+			t.Fatalf("registration link %q", link)
+		}
+		// Save the QR code as the browser gets it, and scan it with the CLI authenticator.
+		dataURL := p.eval(`fetch('/profile/qr.png').then(r => r.blob()).then(b => new Promise(ok => {
+			const f = new FileReader(); f.onload = () => ok(f.result); f.readAsDataURL(b); }))`)
+		png, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(dataURL, "data:image/png;base64,"))
+		if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG")) {
+			t.Fatalf("qr.png: %v %.40q", err, dataURL)
+		}
+		qrFile := filepath.Join(t.TempDir(), "qr.png")
+		if err := os.WriteFile(qrFile, png, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var dev struct {
+			Type    string `json:"type"`
+			AuthyID int64  `json:"authy_id"`
+		}
+		out := phone.run("", "enrol", "--qr", qrFile, "--server", tf.url, "--name", "Ada's phone", "--json")
+		if err := json.Unmarshal([]byte(out), &dev); err != nil || dev.Type != "device" || dev.AuthyID != u.AuthyID {
+			t.Fatalf("enrolled %+v (%v), want a device of authy id %d:\n%s", dev, err, u.AuthyID, out)
+		}
+		// The profile page's poll sees the registration.
+		p.do(chromedp.WaitVisible(chromedp.CSS("#enrol-done")), chromedp.WaitNotVisible(chromedp.CSS("#enrol-qr")))
+		if got := p.text("#enrol-done"); !strings.Contains(got, "Authenticator registered") {
+			t.Fatalf("after enrolling: %q", got)
+		}
+	}
+
+	step("log in and approve in the authenticator")
+	{
+		logout()
+		login("ada@example.com")
+		if got := p.at("wait"); got != "Check your phone" {
+			t.Fatalf("wait page heading %q", got)
+		}
+		p.screenshot("waiting")
+		uuid := pendingUUID()
+		// The user's phone shows the request; they approve it.
+		out := phone.run("y\n", "watch", "--once")
+		for _, want := range []string{uuid, "Log in to", "Email: ada@example.com", "Browser: ", "Approved."} {
+			if !strings.Contains(out, want) {
+				t.Errorf("device watch lacks %q:\n%s", want, out)
+			}
+		}
+		if got := p.at("protected"); got != "You are in" {
+			t.Fatalf("protected page heading %q", got)
+		}
+		if who, how := p.text("#who"), p.text("#method"); who != "ada@example.com" || !strings.Contains(how, "OneTouch") {
+			t.Fatalf("protected page says %q, %q", who, how)
+		}
+		callbackFor(uuid, "approved")
+		p.screenshot("protected")
+	}
+
+	step("log in and deny in the authenticator")
+	{
+		logout()
+		login("ada@example.com")
+		p.at("wait")
+		uuid := pendingUUID()
+		out := phone.run("n\nI did not try to log in\n", "watch", "--once")
+		if !strings.Contains(out, uuid) || !strings.Contains(out, "Denied") {
+			t.Fatalf("device watch:\n%s", out)
+		}
+		if got := p.at("refused"); got != "Login refused" {
+			t.Fatalf("refused page heading %q", got)
+		}
+		callbackFor(uuid, "denied")
+		p.screenshot("refused")
+		// The way back leads to the log-in page; refused means logged out, so the protected page
+		// sends the browser there too.
+		p.click("#back")
+		p.at("login")
+		p.do(chromedp.Navigate(sampleURL + "/protected"))
+		p.at("login")
+	}
+
+	step("log in with a code sent by SMS")
+	{
+		p.do(chromedp.Navigate(sampleURL + "/signup"))
+		p.at("signup")
+		p.fill("#email", "bob@example.com", "#password", password, "#country_code", "1", "#phone", "(201) 555-0199")
+		p.click("#signup-form button[type=submit]")
+		p.at("profile")
+		logout()
+		login("bob@example.com")
+		if got := p.at("code"); got != "Enter your code" {
+			t.Fatalf("code page heading %q", got)
+		}
+		if got := p.eval(`document.querySelector('main p').textContent`); !strings.Contains(got, "We sent a code by SMS to") || !strings.Contains(got, "99") {
+			t.Fatalf("code page says %q", got)
+		}
+		p.screenshot("code")
+		var msgs []struct {
+			Channel string `json:"channel"`
+			Body    string `json:"body"`
+		}
+		tf.cliJSON(&msgs, "outbox", "--to", "2015550199", "--json", "--data-dir", tf.dataDir)
+		if len(msgs) == 0 || msgs[len(msgs)-1].Channel != "sms" {
+			t.Fatalf("outbox for 2015550199: %+v", msgs)
+		}
+		m := regexp.MustCompile(`\b(\d{6,10})\b`).FindStringSubmatch(msgs[len(msgs)-1].Body)
+		if m == nil {
+			t.Fatalf("no code in the SMS %q", msgs[len(msgs)-1].Body)
+		}
+		code := m[1]
+		wrong := "1111111"
+		if code == wrong {
+			wrong = "2222222"
+		}
+		p.fill("#code", wrong)
+		p.click("#code-form button[type=submit]")
+		p.at("code")
+		p.do(chromedp.WaitVisible(chromedp.CSS("#problem")))
+		if got := p.text("#problem"); !strings.Contains(got, "That code is wrong or has expired") {
+			t.Fatalf("after a wrong code: %q", got)
+		}
+		p.fill("#code", code)
+		p.click("#code-form button[type=submit]")
+		p.at("protected")
+		if who, how := p.text("#who"), p.text("#method"); who != "bob@example.com" || !strings.Contains(how, "SMS") {
+			t.Fatalf("protected page says %q, %q", who, how)
+		}
+	}
+
+	step("forged callbacks are refused")
+	{
+		body := `{"authy_id":1,"callback_action":"approval_request_status","uuid":"x","status":"approved"}`
+		for name, headers := range map[string]map[string]string{
+			"unsigned": nil,
+			"forged":   {"X-Authy-Signature": base64.StdEncoding.EncodeToString(make([]byte, 32)), "X-Authy-Signature-Nonce": fmt.Sprint(time.Now().Unix())},
+		} {
+			req, _ := http.NewRequest("POST", sampleURL+callbackPath, strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			for k, v := range headers {
+				req.Header.Set(k, v)
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode != http.StatusUnauthorized {
+				t.Errorf("%s callback: %d, want 401", name, res.StatusCode)
+			}
+		}
+	}
+}

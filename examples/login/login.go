@@ -1,0 +1,488 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/twofold-auth/twofold/client"
+)
+
+const (
+	minPassword     = 10
+	maxPassword     = 200
+	approvalTTL     = 120 // seconds a OneTouch request may wait for an answer
+	pollTwofoldEach = 3 * time.Second
+)
+
+func (s *server) signupPage(w http.ResponseWriter, r *http.Request) {
+	sess := s.sessions.ensure(w, r)
+	if sess.Stage == loggedIn {
+		redirect(w, r, "/protected")
+		return
+	}
+	s.render(w, http.StatusOK, "signup", sess, view{TwoFactor: true, CountryCode: "1"})
+}
+
+func (s *server) signup(w http.ResponseWriter, r *http.Request) {
+	sess, ok := s.postForm(w, r)
+	if !ok {
+		return
+	}
+	v := view{
+		Email:       strings.ToLower(strings.TrimSpace(r.PostFormValue("email"))),
+		Phone:       strings.TrimSpace(r.PostFormValue("phone")),
+		CountryCode: strings.TrimPrefix(strings.TrimSpace(r.PostFormValue("country_code")), "+"),
+		TwoFactor:   r.PostFormValue("two_factor") == "on",
+	}
+	password := r.PostFormValue("password")
+	fail := func(status int, problem string) {
+		v.Problem = problem
+		s.render(w, status, "signup", sess, v)
+	}
+	if problem := checkSignup(v, password); problem != "" {
+		fail(http.StatusBadRequest, problem)
+		return
+	}
+	if _, taken := s.users.byEmailAddr(v.Email); taken {
+		fail(http.StatusConflict, "An account with this email already exists. Log in instead.")
+		return
+	}
+	hash, err := hashPassword(password)
+	if err != nil {
+		s.log.Error("hash password", "err", err)
+		fail(http.StatusInternalServerError, "Something went wrong. Try again.")
+		return
+	}
+	u := user{Email: v.Email, PasswordHash: hash, Phone: v.Phone, CountryCode: v.CountryCode, CreatedAt: s.now()}
+	if v.TwoFactor {
+		// Twofold: register the user (email and phone) and keep their Authy id.
+		id, err := s.tf.RegisterUser(r.Context(), client.NewUser{Email: u.Email, Phone: u.Phone, CountryCode: u.CountryCode})
+		if err != nil {
+			s.log.Warn("twofold: register user", "err", err)
+			fail(http.StatusBadGateway, registerProblem(err))
+			return
+		}
+		u.AuthyID = id
+	}
+	u, err = s.users.create(u)
+	switch {
+	case errors.Is(err, errEmailTaken):
+		fail(http.StatusConflict, "An account with this email already exists. Log in instead.")
+		return
+	case errors.Is(err, errPhoneTaken):
+		fail(http.StatusConflict, "Another account already uses this phone number for two-factor authentication.")
+		return
+	}
+	s.log.Info("signed up", "user", u.ID, "two_factor", u.AuthyID != 0)
+	flash := "Welcome! Your account is ready."
+	if u.AuthyID != 0 {
+		flash = "Welcome! Two-factor authentication is on: we will text you a code when you log in, or add the app below."
+	}
+	s.sessions.rotate(w, sess.ID, session{Stage: loggedIn, UserID: u.ID, Method: "a new account (signed up just now)", Flash: flash})
+	redirect(w, r, "/profile")
+}
+
+// checkSignup returns what is wrong with a sign-up form, or "".
+func checkSignup(v view, password string) string {
+	addr, err := mail.ParseAddress(v.Email)
+	switch {
+	case err != nil || addr.Address != v.Email || len(v.Email) > 254:
+		return "Enter a valid email address, like ada@example.com."
+	case utf8.RuneCountInString(password) < minPassword:
+		return fmt.Sprintf("Choose a password of at least %d characters.", minPassword)
+	case len(password) > maxPassword:
+		return fmt.Sprintf("Choose a password of at most %d characters.", maxPassword)
+	case !phoneLike(v.Phone):
+		return "Enter your phone number, like 201-555-0123."
+	case v.CountryCode == "" || len(v.CountryCode) > 4 || strings.Trim(v.CountryCode, "0123456789") != "":
+		return "Enter the country calling code of your phone, like 1 or 44."
+	}
+	return ""
+}
+
+func phoneLike(p string) bool {
+	digits := 0
+	for _, c := range p {
+		switch {
+		case c >= '0' && c <= '9':
+			digits++
+		case strings.ContainsRune(" -().", c):
+		default:
+			return false
+		}
+	}
+	return digits >= 4 && digits <= 15
+}
+
+// registerProblem says why two-factor registration failed, without Twofold's own words.
+func registerProblem(err error) string {
+	var e *client.Error
+	if errors.As(err, &e) && e.HTTPStatus >= 400 && e.HTTPStatus < 500 && e.Code != client.CodeInvalidAPIKey && e.Code != client.CodeRateLimited {
+		return "This phone number could not be used for two-factor authentication. Check the number and its country code."
+	}
+	return "Two-factor authentication is not available right now. Try again in a moment, or sign up without it."
+}
+
+func (s *server) loginPage(w http.ResponseWriter, r *http.Request) {
+	sess := s.sessions.ensure(w, r)
+	if sess.Stage == loggedIn {
+		redirect(w, r, "/protected")
+		return
+	}
+	s.render(w, http.StatusOK, "login", sess, view{})
+}
+
+func (s *server) login(w http.ResponseWriter, r *http.Request) {
+	sess, ok := s.postForm(w, r)
+	if !ok {
+		return
+	}
+	email := strings.ToLower(strings.TrimSpace(r.PostFormValue("email")))
+	password := r.PostFormValue("password")
+	v := view{Email: email}
+	now := s.now()
+	if wait, blocked := s.attempts.blocked(email, now); blocked {
+		s.log.Warn("log-in refused: too many failures", "email", email)
+		v.Problem = fmt.Sprintf("Too many failed attempts for this account. Try again in %d minutes.", int(math.Ceil(wait.Minutes())))
+		s.render(w, http.StatusTooManyRequests, "login", sess, v)
+		return
+	}
+	u, found := s.users.byEmailAddr(email)
+	hash := dummyHash
+	if found {
+		hash = u.PasswordHash
+	}
+	if !checkPassword(hash, password) || !found || len(password) > maxPassword {
+		s.attempts.fail(email, now)
+		v.Problem = "Wrong email or password."
+		s.render(w, http.StatusUnauthorized, "login", sess, v)
+		return
+	}
+	s.attempts.reset(email)
+
+	if u.AuthyID == 0 {
+		s.sessions.rotate(w, sess.ID, session{Stage: loggedIn, UserID: u.ID, Method: "your password only (two-factor authentication is off)"})
+		redirect(w, r, "/protected")
+		return
+	}
+	// The password was right: the session is half logged in, under a new id.
+	half := session{Stage: pending2FA, UserID: u.ID}
+	if err := s.startSecondStep(r, u, &half); err != nil {
+		s.log.Warn("twofold: cannot start the second step", "user", u.ID, "err", err)
+		v.Problem = "We could not start the second step of your log-in. Try again in a moment."
+		s.render(w, http.StatusBadGateway, "login", sess, v)
+		return
+	}
+	half = s.sessions.rotate(w, sess.ID, half)
+	redirect(w, r, secondStepPath(half))
+}
+
+// startSecondStep asks the user's authenticator app for approval when they have one (OneTouch),
+// and otherwise sends a code by SMS. It fills in the session's second step. An error means that
+// nothing could be started and the user must not get in.
+func (s *server) startSecondStep(r *http.Request, u user, sess *session) error {
+	ctx := r.Context()
+	// Twofold: which devices does the user have?
+	st, err := s.tf.UserStatus(ctx, u.AuthyID)
+	if err != nil {
+		return fmt.Errorf("user status: %w", err)
+	}
+	if st.CanApprove() {
+		appName := "the sample"
+		if app, err := s.twofoldApp(ctx); err == nil {
+			appName = app.Name
+		}
+		// Twofold: a OneTouch approval request; the answer comes to /authy/callback.
+		a, err := s.tf.CreateApprovalRequest(ctx, u.AuthyID, client.ApprovalRequest{
+			Message: "Log in to " + appName,
+			Details: map[string]string{
+				"Email":   u.Email,
+				"IP":      clientIP(r),
+				"Browser": truncate(r.UserAgent(), 120),
+			},
+			HiddenDetails:   map[string]string{"user_id": u.ID},
+			SecondsToExpire: approvalTTL,
+		})
+		if err == nil {
+			s.approvals.add(a.UUID, approval{UserID: u.ID, AuthyID: u.AuthyID, Status: "pending", Created: s.now()})
+			sess.ApprovalUUID, sess.Number = a.UUID, a.Number
+			return nil
+		}
+		s.log.Warn("twofold: approval request failed; sending a code instead", "user", u.ID, "err", err)
+		sess.Flash = "Your authenticator app could not be reached, so we sent a code instead."
+	}
+	s.sendSMS(ctx, u, sess, false)
+	return nil
+}
+
+// sendSMS sends a code by SMS (force: even when the user has an app) and prepares the code page.
+func (s *server) sendSMS(ctx context.Context, u user, sess *session, force bool) {
+	// Twofold: send a code by SMS.
+	sent, err := s.tf.RequestSMS(ctx, u.AuthyID, client.SendOptions{Force: force})
+	sess.ApprovalUUID, sess.Number = "", ""
+	switch {
+	case err != nil:
+		sess.CodeVia = "sms"
+		sess.Problem = sendProblem(s, err, "the SMS")
+	case sent.Ignored:
+		sess.CodeVia = "app"
+	default:
+		sess.CodeVia, sess.Cellphone = "sms", sent.Cellphone
+	}
+}
+
+func sendProblem(s *server, err error, what string) string {
+	s.log.Warn("twofold: sending a code", "what", what, "err", err)
+	var e *client.Error
+	if errors.As(err, &e) && e.Code == client.CodeRateLimited {
+		return "Too many codes were sent. Use the last one you received, or try again " + retryText(e.RetryAfter) + "."
+	}
+	return "We could not send " + what + ". Try again, or choose another way below."
+}
+
+func retryText(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "in a few minutes"
+	case d < time.Minute:
+		return fmt.Sprintf("in %d seconds", int(d.Seconds()))
+	}
+	return fmt.Sprintf("in %d minutes", int(math.Ceil(d.Minutes())))
+}
+
+func (s *server) waitPage(w http.ResponseWriter, r *http.Request) {
+	sess, ok := s.need(w, r, pending2FA)
+	if !ok {
+		return
+	}
+	if sess.ApprovalUUID == "" {
+		redirect(w, r, "/login/code")
+		return
+	}
+	a, _ := s.approvals.get(sess.ApprovalUUID)
+	s.render(w, http.StatusOK, "wait", sess, view{Number: sess.Number, Expired: a.Status == "expired"})
+}
+
+// waitStatus is what the wait page polls: the request's state, from the callback or, failing
+// that, from Twofold.
+func (s *server) waitStatus(w http.ResponseWriter, r *http.Request) {
+	sess, ok := s.sessions.load(r)
+	if !ok || sess.Stage != pending2FA || sess.ApprovalUUID == "" {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"status": "gone"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": s.approvalStatus(r.Context(), sess, false)})
+}
+
+// approvalStatus returns the state of the session's request. The callback normally brings the
+// answer; Twofold is asked too (every few seconds, or at once with now) in case the callback
+// cannot reach this sample.
+func (s *server) approvalStatus(ctx context.Context, sess session, now bool) string {
+	a, ok := s.approvals.get(sess.ApprovalUUID)
+	if !ok || a.UserID != sess.UserID {
+		return "expired"
+	}
+	if a.Status == "pending" && (now || s.approvals.due(sess.ApprovalUUID, s.now(), pollTwofoldEach)) {
+		// Twofold: read the approval request.
+		got, err := s.tf.ApprovalRequest(ctx, sess.ApprovalUUID)
+		switch {
+		case err != nil:
+			s.log.Warn("twofold: read approval request", "uuid", sess.ApprovalUUID, "err", err)
+		case got.Status == "approved" || got.Status == "denied" || got.Status == "expired":
+			a, _ = s.approvals.settle(sess.ApprovalUUID, got.Status, "poll")
+		}
+	}
+	return a.Status
+}
+
+// waitFinish ends the wait: the page posts here when the poll sees an answer (or the user
+// presses Continue without JavaScript).
+func (s *server) waitFinish(w http.ResponseWriter, r *http.Request) {
+	sess, ok := s.postForm(w, r)
+	if !ok {
+		return
+	}
+	if sess.Stage != pending2FA || sess.ApprovalUUID == "" {
+		redirect(w, r, "/")
+		return
+	}
+	switch status := s.approvalStatus(r.Context(), sess, true); status {
+	case "approved":
+		a, _ := s.approvals.get(sess.ApprovalUUID)
+		s.log.Info("logged in with OneTouch", "user", sess.UserID, "answer_via", a.Via)
+		s.sessions.rotate(w, sess.ID, session{Stage: loggedIn, UserID: sess.UserID,
+			Method: "approval in your authenticator app (OneTouch)"})
+		redirect(w, r, "/protected")
+	case "denied":
+		s.log.Info("log-in refused on the device", "user", sess.UserID)
+		s.sessions.destroy(w, sess.ID)
+		redirect(w, r, "/login/refused")
+	default: // pending, or expired: the wait page says which
+		if status == "pending" {
+			sess.Flash = "Not approved yet: approve the request in your authenticator app."
+			s.sessions.save(sess)
+		}
+		redirect(w, r, "/login/wait")
+	}
+}
+
+func (s *server) refusedPage(w http.ResponseWriter, r *http.Request) {
+	s.render(w, http.StatusOK, "refused", s.sessions.ensure(w, r), view{})
+}
+
+func (s *server) codePage(w http.ResponseWriter, r *http.Request) {
+	sess, ok := s.need(w, r, pending2FA)
+	if !ok {
+		return
+	}
+	if sess.ApprovalUUID != "" {
+		redirect(w, r, "/login/wait")
+		return
+	}
+	s.render(w, http.StatusOK, "code", sess, view{CodeVia: sess.CodeVia, Cellphone: sess.Cellphone})
+}
+
+// sendCode sends a new code by SMS (/login/sms) or a voice call (/login/call), even when the
+// user has the app: the "Send me a code instead", "Resend code" and "Call me instead" buttons.
+func (s *server) sendCode(w http.ResponseWriter, r *http.Request) {
+	sess, ok := s.postForm(w, r)
+	if !ok {
+		return
+	}
+	u, found := s.users.get(sess.UserID)
+	if sess.Stage != pending2FA || !found || u.AuthyID == 0 {
+		redirect(w, r, "/")
+		return
+	}
+	if strings.HasSuffix(r.URL.Path, "/call") {
+		// Twofold: call the user, who hears the code.
+		sent, err := s.tf.RequestCall(r.Context(), u.AuthyID, client.SendOptions{Force: true})
+		sess.ApprovalUUID, sess.Number, sess.CodeVia = "", "", "call"
+		if err != nil {
+			sess.Problem = sendProblem(s, err, "the call")
+		} else {
+			sess.Cellphone = sent.Cellphone
+			sess.Flash = "We are calling " + cmpOr(sent.Cellphone, "your phone") + ": listen for the code."
+		}
+	} else {
+		s.sendSMS(r.Context(), u, &sess, true)
+		if sess.Problem == "" {
+			sess.Flash = "We sent a new code by SMS to " + cmpOr(sess.Cellphone, "your phone") + "."
+		}
+	}
+	s.sessions.save(sess)
+	redirect(w, r, "/login/code")
+}
+
+func (s *server) checkCode(w http.ResponseWriter, r *http.Request) {
+	sess, ok := s.postForm(w, r)
+	if !ok {
+		return
+	}
+	u, found := s.users.get(sess.UserID)
+	if sess.Stage != pending2FA || !found || u.AuthyID == 0 {
+		redirect(w, r, "/")
+		return
+	}
+	v := view{CodeVia: sess.CodeVia, Cellphone: sess.Cellphone}
+	code := strings.Map(func(c rune) rune {
+		if c == ' ' || c == '-' {
+			return -1
+		}
+		return c
+	}, r.PostFormValue("code"))
+	if code == "" || len(code) > 12 || strings.Trim(code, "0123456789") != "" {
+		v.Problem = "Type the digits of your code."
+		s.render(w, http.StatusBadRequest, "code", sess, v)
+		return
+	}
+	// Twofold: check the code (force: even if the user never confirmed their phone).
+	err := s.tf.Verify(r.Context(), u.AuthyID, code, client.VerifyOptions{Force: true})
+	if err != nil {
+		status, problem := verifyProblem(err)
+		s.log.Info("code refused", "user", u.ID, "err", err)
+		v.Problem = problem
+		s.render(w, status, "code", sess, v)
+		return
+	}
+	how := map[string]string{
+		"sms":  "a code sent to your phone by SMS",
+		"call": "a code read out in a phone call",
+		"app":  "a code from your authenticator app",
+	}[sess.CodeVia]
+	s.sessions.rotate(w, sess.ID, session{Stage: loggedIn, UserID: u.ID, Method: cmpOr(how, "a one-time code")})
+	redirect(w, r, "/protected")
+}
+
+// verifyProblem turns a Verify error into the status and words of the code page.
+func verifyProblem(err error) (int, string) {
+	var e *client.Error
+	if !errors.As(err, &e) {
+		return http.StatusBadGateway, "We could not check your code just now. Try again in a moment."
+	}
+	switch e.Code {
+	case client.CodeTokenInvalid: // 60020
+		return http.StatusUnauthorized, "That code is wrong or has expired. Check it and try again, or send a new one."
+	case client.CodeTokenReused: // 60019
+		return http.StatusUnauthorized, "That code was already used. Send a new one."
+	case client.CodeRateLimited: // 60003
+		return http.StatusTooManyRequests, "Too many tries. Wait, then try again " + retryText(e.RetryAfter) + "."
+	}
+	return http.StatusBadGateway, "We could not check your code just now. Try again in a moment."
+}
+
+func (s *server) logout(w http.ResponseWriter, r *http.Request) {
+	sess, ok := s.postForm(w, r)
+	if !ok {
+		return
+	}
+	s.sessions.destroy(w, sess.ID)
+	notice := "You are logged out."
+	if sess.Stage == pending2FA {
+		notice = "Log-in cancelled."
+	}
+	s.sessions.start(w, session{Flash: notice})
+	redirect(w, r, "/login")
+}
+
+func (s *server) protectedPage(w http.ResponseWriter, r *http.Request) {
+	sess, ok := s.need(w, r, loggedIn)
+	if !ok {
+		return
+	}
+	u, found := s.users.get(sess.UserID)
+	if !found {
+		s.sessions.destroy(w, sess.ID)
+		redirect(w, r, "/login")
+		return
+	}
+	s.render(w, http.StatusOK, "protected", sess, view{Email: u.Email, Method: sess.Method, TwoFactor: u.AuthyID != 0})
+}
+
+// clientIP is the peer's address. Behind a reverse proxy, use the address it reports instead,
+// from a header only that proxy can set.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}

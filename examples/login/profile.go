@@ -1,0 +1,218 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"rsc.io/qr"
+
+	"github.com/twofold-auth/twofold/client"
+)
+
+const (
+	callbackPath = "/authy/callback"
+	regLinkTTL   = 5 * time.Minute // how long the QR code can be scanned, as in Authy's tutorials
+)
+
+func (s *server) profilePage(w http.ResponseWriter, r *http.Request) {
+	sess, ok := s.need(w, r, loggedIn)
+	if !ok {
+		return
+	}
+	u, found := s.users.get(sess.UserID)
+	if !found {
+		s.sessions.destroy(w, sess.ID)
+		redirect(w, r, "/login")
+		return
+	}
+	v := view{Email: u.Email, TwoFactor: u.AuthyID != 0}
+	if u.AuthyID != 0 {
+		// Twofold: the user's phone and devices.
+		st, err := s.tf.UserStatus(r.Context(), u.AuthyID)
+		if err != nil {
+			s.log.Warn("twofold: user status", "user", u.ID, "err", err)
+			v.StatusUnavailable = true
+		} else {
+			v.MaskedPhone, v.Devices, v.HasPushDevice = st.PhoneNumber, st.Devices, st.CanApprove()
+		}
+	}
+	if u.AuthyID != 0 && !v.StatusUnavailable && !v.HasPushDevice {
+		// Offer the authenticator app: a QR code holding a registration link for this user.
+		now := s.now()
+		if sess.RegLink == "" || sess.RegExpires.Sub(now) < time.Minute {
+			link, err := s.registrationLink(r, u, now)
+			if err != nil {
+				s.log.Warn("twofold: registration link", "user", u.ID, "err", err)
+				v.StatusUnavailable = true
+			} else {
+				sess.RegLink, sess.RegExpires = link, now.Add(regLinkTTL)
+				s.sessions.save(sess)
+			}
+		}
+		v.RegLink = sess.RegLink
+	}
+	if app, err := s.twofoldApp(r.Context()); err == nil {
+		v.AppName = app.Name
+	}
+	s.render(w, http.StatusOK, "profile", sess, v)
+}
+
+// registrationLink is the Authy tutorials' QR code content, authy://account?token=JWT: a JWT
+// signed with the API key naming this user by our id (custom_user_id) and, as Twofold allows,
+// by their Authy id, so that the device joins the user registered with their phone.
+func (s *server) registrationLink(r *http.Request, u user, now time.Time) (string, error) {
+	app, err := s.twofoldApp(r.Context())
+	if err != nil {
+		return "", err
+	}
+	jwt, err := client.RegistrationJWT(s.cfg.APIKey, client.RegistrationClaims{
+		AppID: app.ID, AppName: app.Name, CustomUserID: u.ID, AuthyID: u.AuthyID, TTL: regLinkTTL,
+	}, now)
+	if err != nil {
+		return "", err
+	}
+	return client.RegistrationQR(jwt), nil
+}
+
+// profileQR is the registration link of the profile page as a QR code PNG.
+func (s *server) profileQR(w http.ResponseWriter, r *http.Request) {
+	sess, ok := s.sessions.load(r)
+	if !ok || sess.Stage != loggedIn || sess.RegLink == "" || s.now().After(sess.RegExpires) {
+		http.NotFound(w, r)
+		return
+	}
+	code, err := qr.Encode(sess.RegLink, qr.M)
+	if err != nil {
+		s.log.Error("qr encode", "err", err)
+		http.Error(w, "Internal error", http.StatusInternalServerError)
+		return
+	}
+	code.Scale = 6
+	w.Header().Set("Content-Type", "image/png")
+	w.Write(code.PNG())
+}
+
+// registrationStatus is what the profile page polls while it shows the QR code.
+func (s *server) registrationStatus(w http.ResponseWriter, r *http.Request) {
+	sess, ok := s.sessions.load(r)
+	u, found := s.users.get(sess.UserID)
+	if !ok || sess.Stage != loggedIn || !found || u.AuthyID == 0 {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"status": "gone"})
+		return
+	}
+	// Twofold: has a device registered with the QR code for our user id?
+	reg, err := s.tf.RegistrationStatus(r.Context(), u.ID)
+	switch {
+	case err != nil:
+		s.log.Warn("twofold: registration status", "user", u.ID, "err", err)
+		writeJSON(w, http.StatusOK, map[string]string{"status": "pending"})
+	case reg.Status == "completed":
+		if reg.AuthyID != 0 && reg.AuthyID != u.AuthyID {
+			s.log.Warn("the device registered for another Authy id", "user", u.ID, "authy_id", u.AuthyID, "registered", reg.AuthyID)
+		}
+		sess.RegLink, sess.RegExpires = "", time.Time{}
+		s.sessions.save(sess)
+		writeJSON(w, http.StatusOK, map[string]string{"status": "completed"})
+	case s.now().After(sess.RegExpires):
+		writeJSON(w, http.StatusOK, map[string]string{"status": "expired"})
+	default:
+		writeJSON(w, http.StatusOK, map[string]string{"status": "pending"})
+	}
+}
+
+func (s *server) enable2FA(w http.ResponseWriter, r *http.Request) {
+	sess, ok := s.postForm(w, r)
+	if !ok {
+		return
+	}
+	u, found := s.users.get(sess.UserID)
+	if sess.Stage != loggedIn || !found {
+		redirect(w, r, "/login")
+		return
+	}
+	if u.AuthyID == 0 {
+		// Twofold: register the user again.
+		id, err := s.tf.RegisterUser(r.Context(), client.NewUser{Email: u.Email, Phone: u.Phone, CountryCode: u.CountryCode})
+		if err != nil {
+			s.log.Warn("twofold: register user", "user", u.ID, "err", err)
+			sess.Problem = registerProblem(err)
+		} else if err := s.users.setAuthyID(u.ID, id); err != nil {
+			sess.Problem = "Another account already uses your phone number for two-factor authentication."
+		} else {
+			sess.Flash = "Two-factor authentication is on."
+		}
+	}
+	sess.RegLink = ""
+	s.sessions.save(sess)
+	redirect(w, r, "/profile")
+}
+
+func (s *server) disable2FA(w http.ResponseWriter, r *http.Request) {
+	sess, ok := s.postForm(w, r)
+	if !ok {
+		return
+	}
+	u, found := s.users.get(sess.UserID)
+	if sess.Stage != loggedIn || !found {
+		redirect(w, r, "/login")
+		return
+	}
+	if u.AuthyID != 0 {
+		// Twofold: remove the user, their devices and codes.
+		err := s.tf.RemoveUser(r.Context(), u.AuthyID)
+		if err != nil && !client.IsCode(err, client.CodeUserNotFound) {
+			s.log.Warn("twofold: remove user", "user", u.ID, "err", err)
+			sess.Problem = "Two-factor authentication could not be turned off just now. Try again in a moment."
+		} else {
+			s.users.setAuthyID(u.ID, 0)
+			sess.Flash = "Two-factor authentication is off."
+		}
+	}
+	sess.RegLink = ""
+	s.sessions.save(sess)
+	redirect(w, r, "/profile")
+}
+
+// callback receives Twofold's OneTouch callbacks: it checks their signature with the API key
+// and records the answer for the wait page.
+func (s *server) callback(w http.ResponseWriter, r *http.Request) {
+	// Twofold: the signature (X-Authy-Signature over nonce, method, URL and body).
+	if err := client.VerifyCallback(r, s.cfg.APIKey, s.cfg.PublicURL+callbackPath, client.WithMaxAge(10*time.Minute, s.now)); err != nil {
+		s.log.Warn("refused a OneTouch callback", "remote", r.RemoteAddr, "err", err)
+		http.Error(w, "invalid signature", http.StatusUnauthorized)
+		return
+	}
+	var cb struct {
+		AuthyID        json.Number `json:"authy_id"`
+		UUID           string      `json:"uuid"`
+		Status         string      `json:"status"`
+		CallbackAction string      `json:"callback_action"`
+	}
+	if r.Method == http.MethodGet {
+		q := r.URL.Query()
+		cb.AuthyID, cb.UUID, cb.Status, cb.CallbackAction = json.Number(q.Get("authy_id")), q.Get("uuid"), q.Get("status"), q.Get("callback_action")
+	} else if err := json.NewDecoder(r.Body).Decode(&cb); err != nil {
+		http.Error(w, "bad body", http.StatusBadRequest)
+		return
+	}
+	a, known := s.approvals.get(cb.UUID)
+	switch {
+	case cb.AuthyID == "1234": // Authy's console sent this test callback; Twofold's may too
+		s.log.Info("OneTouch test callback")
+	case !known || cb.CallbackAction != "approval_request_status" || strings.TrimSpace(cb.AuthyID.String()) != itoa(a.AuthyID):
+		s.log.Info("OneTouch callback for no request of ours", "uuid", cb.UUID)
+	case cb.Status == "approved" || cb.Status == "denied" || cb.Status == "expired":
+		s.approvals.settle(cb.UUID, cb.Status, "callback")
+		s.log.Info("OneTouch answer", "uuid", cb.UUID, "status", cb.Status)
+		if s.onCallback != nil {
+			s.onCallback(cb.UUID, cb.Status)
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("OK"))
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
