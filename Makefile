@@ -33,3 +33,9 @@ fuzz:
 	go test -run='^$$' -fuzz=FuzzDefaultJSON -fuzztime=60s ./internal/deliver/gateway/
 	go test -run='^$$' -fuzz=FuzzDefaultForm -fuzztime=60s ./internal/deliver/gateway/
 	go test -run='^$$' -fuzz=FuzzStatusHandler -fuzztime=60s ./internal/deliver/twilio/
+
+# A first look at the login sample (examples/login): Twofold on 127.0.0.1:8080 with its data in
+# ./demo-data, the sample on 127.0.0.1:3000; Ctrl-C stops both.
+.PHONY: demo
+demo: build
+	./examples/login/demo.sh ./twofold
