@@ -185,11 +185,11 @@ func (c *Client) RegisterUser(ctx context.Context, u NewUser) (int64, error) {
 
 // UserStatus is what the server knows of a user.
 type UserStatus struct {
-	AuthyID      int64    `json:"authy_id"`
-	Confirmed    bool     `json:"confirmed"`  // has verified a code at least once
-	Registered   bool     `json:"registered"` // has a device
-	CountryCode  int      `json:"country_code"`
-	PhoneNumber  string   `json:"phone_number"` // masked: "XXX-XXX-0123"
+	AuthyID     int64  `json:"authy_id"`
+	Confirmed   bool   `json:"confirmed"`  // has verified a code at least once
+	Registered  bool   `json:"registered"` // has a device
+	CountryCode int    `json:"country_code"`
+	PhoneNumber string `json:"phone_number"` // masked: "XXX-XXX-0123"
 	// Devices names what gives the user codes: "authenticator" for a TOTP app (codes only), and
 	// each registered device's OS ("android", "ios", "cli", "web", …).
 	Devices         []string `json:"devices"`

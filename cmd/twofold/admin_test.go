@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -99,5 +100,29 @@ func TestAdminEnrolment(t *testing.T) {
 	out, err = runWithStdin(t, dir, "", "admin", "enrol", "ana@example.com", "--json")
 	if err != nil || !strings.Contains(out, "otpauth://totp/") || strings.Contains(out, e.TOTPURI) {
 		t.Fatalf("enrol again: %v\n%s", err, out)
+	}
+}
+
+// The console's application is not a way around the operators' second factor: its key opens no
+// API, and it cannot become a sandbox (where 0000000 verifies) or skip checks.
+func TestConsoleAppIsClosed(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := runWithStdin(t, dir, "a long enough password\n", "admin", "create", "ana@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, dir)
+	var console appJSON
+	s.cliJSON(&console, "app", "show", "1", "--show-key")
+	if !console.Console || console.APIKey == "" {
+		t.Fatalf("app 1: %+v", console)
+	}
+	for _, path := range []string{"/protected/json/app/details", "/protected/json/users/1/status"} {
+		expectError(t, s.do("GET", path, console.APIKey, nil), 401, "60001")
+	}
+	expectError(t, s.do("POST", "/protected/json/sdk/registrations", console.APIKey, url.Values{"authy_id": {"1"}}), 401, "60001")
+	for _, flag := range []string{"--sandbox", "--unconfirmed-bypass"} {
+		if _, err := s.cli("app", "update", "1", flag); err == nil {
+			t.Errorf("app update %s on the console's application succeeded", flag)
+		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/twofold-auth/twofold/internal/apps"
+	"github.com/twofold-auth/twofold/internal/audit"
 	"github.com/twofold-auth/twofold/internal/twofold"
 )
 
@@ -163,7 +164,8 @@ func onOff(b bool) string {
 	return "off"
 }
 
-// withApps opens the data directory for a short CLI command. Its logs go to stderr, quietly.
+// withApps opens the data directory for a short CLI command. Its logs go to stderr, quietly;
+// the audit trail records what it changes as done by "cli".
 func withApps(cmd *cobra.Command, env Env, fn func(*instance) error) error {
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	in, err := open(cmd.Context(), cmd, env, log)
@@ -171,6 +173,7 @@ func withApps(cmd *cobra.Command, env Env, fn func(*instance) error) error {
 		return err
 	}
 	defer in.Close()
+	cmd.SetContext(audit.WithActor(cmd.Context(), "cli")) // what the command does is the operator's
 	return fn(in)
 }
 

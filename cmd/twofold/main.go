@@ -56,7 +56,7 @@ func run(ctx context.Context, args []string, env Env) error {
 	root.SetErr(env.Stderr)
 	root.PersistentFlags().String("data-dir", envOr(env, "TWOFOLD_DATA_DIR", "./twofold-data"),
 		"directory holding the database and master key (env TWOFOLD_DATA_DIR)")
-	root.AddCommand(serveCmd(env), appCmd(env), outboxCmd(env), deviceCmd(env), adminCmd(env))
+	root.AddCommand(serveCmd(env), appCmd(env), outboxCmd(env), deviceCmd(env), adminCmd(env), auditCmd(env))
 	err := root.ExecuteContext(ctx)
 	if errors.Is(err, context.Canceled) {
 		return nil

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/twofold-auth/twofold/internal/apps"
+	"github.com/twofold-auth/twofold/internal/audit"
 	"github.com/twofold-auth/twofold/internal/deliver"
 	"github.com/twofold-auth/twofold/internal/seal"
 	"github.com/twofold-auth/twofold/internal/store"
@@ -23,6 +24,7 @@ type instance struct {
 	createdKey bool
 	apps       *apps.Service
 	outbox     *deliver.Outbox
+	audit      *audit.Log
 	now        func() time.Time
 }
 
@@ -42,11 +44,14 @@ func open(ctx context.Context, cmd *cobra.Command, env Env, log *slog.Logger) (*
 		return nil, fmt.Errorf("open database in %s: %w", dir, err)
 	}
 	now := time.Now
-	return &instance{
+	in := &instance{
 		dataDir: dir, store: st, keys: keys, createdKey: created, now: now,
 		apps:   apps.New(st, keys, now),
 		outbox: deliver.NewOutbox(st, keys, log, now),
-	}, nil
+		audit:  audit.New(st, keys.Subkey(audit.KeyLabel), now, log),
+	}
+	in.apps.SetAuditor(in.audit)
+	return in, nil
 }
 
 func (in *instance) Close() error { return in.store.Close() }

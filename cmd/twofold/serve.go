@@ -148,11 +148,14 @@ func serve(cmd *cobra.Command, env Env) error {
 	otCfg := onetouch.DefaultConfig()
 	otCfg.MaxPending, _ = f.GetInt("max-pending-approvals")
 	ot := onetouch.New(in.store, otCfg, onetouch.Hooks{CallbackQueued: dispatcher.Notify, Changed: broker.Publish, Created: pusher.Enqueue}, in.now)
+	us, vs := users.New(in.store, in.now), verify.New(in.store, router, in.keys, cfg, in.now)
+	ds := devices.New(in.store, in.keys, in.apps.Reveal, 10*time.Minute, in.now)
+	in.auditServices(m, us, vs, ds, ot)
 	api := authyapi.New(authyapi.Services{
 		Apps:     in.apps,
-		Users:    users.New(in.store, in.now),
-		Verify:   verify.New(in.store, router, in.keys, cfg, in.now),
-		Devices:  devices.New(in.store, in.keys, in.apps.Reveal, 10*time.Minute, in.now),
+		Users:    us,
+		Verify:   vs,
+		Devices:  ds,
 		OneTouch: ot,
 		Usage:    usage,
 		Live:     broker,
@@ -179,6 +182,7 @@ func serve(cmd *cobra.Command, env Env) error {
 		}))
 	}
 	mux.Handle("GET /authenticator/", web.Authenticator())
+	mux.Handle("/console/", consoleHandler(in, us, vs, ds, ot, mustString(f, "public-url"), log))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if err := in.store.Ping(r.Context()); err != nil {

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"net/mail"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,6 +29,12 @@ type Store interface {
 	CountUsers(ctx context.Context, appID int64) (int64, error)
 	Usage(ctx context.Context, appID int64, since time.Time) ([]twofold.Usage, error)
 	EnableCallback(ctx context.Context, appID int64) error
+	DeleteApp(ctx context.Context, id int64) error
+}
+
+// Auditor records security-relevant events (the audit trail); it never fails.
+type Auditor interface {
+	Record(ctx context.Context, e twofold.AuditEvent)
 }
 
 // Service creates, finds and changes applications.
@@ -34,6 +42,7 @@ type Service struct {
 	store Store
 	keys  *seal.Keyring
 	now   func() time.Time
+	audit Auditor // nil: nothing is recorded
 }
 
 // New returns a Service. now may be nil for time.Now.
@@ -42,6 +51,16 @@ func New(store Store, keys *seal.Keyring, now func() time.Time) *Service {
 		now = time.Now
 	}
 	return &Service{store: store, keys: keys, now: now}
+}
+
+// SetAuditor makes the service record key creation and rotation and changes of settings. Call
+// it before the service is used.
+func (s *Service) SetAuditor(a Auditor) { s.audit = a }
+
+func (s *Service) record(ctx context.Context, e twofold.AuditEvent) {
+	if s.audit != nil {
+		s.audit.Record(ctx, e)
+	}
 }
 
 // ErrInvalid wraps every validation failure of an input.
@@ -113,6 +132,8 @@ func (s *Service) Create(ctx context.Context, p CreateParams) (twofold.App, stri
 		}
 		return twofold.App{}, "", err
 	}
+	s.record(ctx, twofold.AuditEvent{Action: twofold.AuditAppCreated, AppID: a.ID, Details: map[string]string{
+		"name": a.Name, "sandbox": strconv.FormatBool(a.Sandbox), "imported_key": strconv.FormatBool(p.APIKey != "")}})
 	return a, key, nil
 }
 
@@ -145,6 +166,7 @@ func (s *Service) RotateKey(ctx context.Context, id int64) (twofold.App, string,
 	if err := s.store.UpdateApp(ctx, a); err != nil {
 		return twofold.App{}, "", err
 	}
+	s.record(ctx, twofold.AuditEvent{Action: twofold.AuditAppKeyRotated, AppID: a.ID})
 	return a, key, nil
 }
 
@@ -153,7 +175,13 @@ func (s *Service) Authenticate(ctx context.Context, key string) (twofold.App, er
 	if !ValidAPIKey(key) {
 		return twofold.App{}, twofold.ErrNotFound
 	}
-	return s.store.AppByKeyMAC(ctx, s.keys.Lookup(key))
+	a, err := s.store.AppByKeyMAC(ctx, s.keys.Lookup(key))
+	if err == nil && a.Console {
+		// The console's application has no API: its key would let a caller register a device
+		// for an operator and so become their second factor.
+		return twofold.App{}, twofold.ErrNotFound
+	}
+	return a, err
 }
 
 // Get returns one application.
@@ -196,6 +224,7 @@ func (s *Service) Update(ctx context.Context, id int64, u Update) (twofold.App, 
 	if err != nil {
 		return twofold.App{}, err
 	}
+	before := a
 	set(&a.Name, u.Name)
 	set(&a.Sandbox, u.Sandbox)
 	set(&a.TokenLength, u.TokenLength)
@@ -245,7 +274,53 @@ func (s *Service) Update(ctx context.Context, id int64, u Update) (twofold.App, 
 		}
 		a.CallbackHealth = twofold.CallbackHealth{}
 	}
+	changed := changedSettings(before, a)
+	if u.EnableCallback {
+		changed = append(changed, "callback_enabled")
+	}
+	if len(changed) > 0 {
+		s.record(ctx, twofold.AuditEvent{Action: twofold.AuditAppUpdated, AppID: a.ID,
+			Details: map[string]string{"changed": strings.Join(changed, ",")}})
+	}
 	return a, nil
+}
+
+// changedSettings names what differs between two versions of an application, by the names
+// `twofold app show --json` uses. It never says what the values were: a callback URL may carry
+// credentials, a contact email is personal data.
+func changedSettings(a, b twofold.App) []string {
+	var out []string
+	for _, f := range []struct {
+		name    string
+		differs bool
+	}{
+		{"name", a.Name != b.Name},
+		{"sandbox", a.Sandbox != b.Sandbox},
+		{"token_length", a.TokenLength != b.TokenLength},
+		{"totp_digits", a.TOTPDigits != b.TOTPDigits},
+		{"totp_period", a.TOTPPeriod != b.TOTPPeriod},
+		{"totp_window", a.TOTPSkew != b.TOTPSkew},
+		{"sms_enabled", a.SMSEnabled != b.SMSEnabled},
+		{"call_enabled", a.CallEnabled != b.CallEnabled},
+		{"unconfirmed_bypass", a.UnconfirmedBypass != b.UnconfirmedBypass},
+		{"callback_url", a.CallbackURL != b.CallbackURL},
+		{"callback_method", a.CallbackMethod != b.CallbackMethod},
+		{"callback_expired", a.CallbackExpired != b.CallbackExpired},
+		{"contact_email", a.ContactEmail != b.ContactEmail},
+		{"number_matching", a.NumberMatching != b.NumberMatching},
+		{"device_totp_period", a.DeviceTOTPPeriod != b.DeviceTOTPPeriod},
+		{"allowed_countries", !slices.Equal(a.AllowedCountries, b.AllowedCountries)},
+		{"custom_messages", a.CustomMessages != b.CustomMessages},
+		{"custom_codes", a.CustomCodes != b.CustomCodes},
+		{"sms_provider", a.Provider(twofold.SMS) != b.Provider(twofold.SMS)},
+		{"call_provider", a.Provider(twofold.Call) != b.Provider(twofold.Call)},
+		{"email_provider", a.Provider(twofold.Email) != b.Provider(twofold.Email)},
+	} {
+		if f.differs {
+			out = append(out, f.name)
+		}
+	}
+	return out
 }
 
 // set overwrites *dst with *src when src is given.
@@ -263,6 +338,10 @@ func validName(name string) error {
 }
 
 func validate(a twofold.App) error {
+	if a.Console && (a.Sandbox || a.UnconfirmedBypass) {
+		// Either would let any token pass as an operator's second factor.
+		return fmt.Errorf("%w: the console's application cannot be a sandbox or bypass unconfirmed users", ErrInvalid)
+	}
 	if err := validName(a.Name); err != nil {
 		return err
 	}

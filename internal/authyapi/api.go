@@ -20,6 +20,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/twofold-auth/twofold/internal/apps"
+	"github.com/twofold-auth/twofold/internal/audit"
 	"github.com/twofold-auth/twofold/internal/devices"
 	"github.com/twofold-auth/twofold/internal/live"
 	"github.com/twofold-auth/twofold/internal/metrics"
@@ -155,6 +156,7 @@ func (a *API) handle(mux *http.ServeMux, pattern string, h handlerFunc) {
 			return
 		}
 		a.usage.Add(app.ID, a.now(), twofold.UsageAPICalls)
+		r = r.WithContext(audit.WithActor(r.Context(), twofold.AppActor(app.ID)))
 		if err := h(w, r, &call{app: app, params: params}); err != nil {
 			a.fail(w, r, err)
 		}

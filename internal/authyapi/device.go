@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/twofold-auth/twofold/internal/audit"
 	"github.com/twofold-auth/twofold/internal/devices"
 	"github.com/twofold-auth/twofold/internal/onetouch"
 	"github.com/twofold-auth/twofold/internal/otp"
@@ -54,6 +55,7 @@ func (a *API) handleDevice(mux *http.ServeMux, pattern string, h func(http.Respo
 			writeError(w, err)
 			return
 		}
+		r = r.WithContext(audit.WithActor(r.Context(), twofold.DeviceActor(d.ID)))
 		if err := h(w, r, &deviceCall{device: d, params: params}); err != nil {
 			a.fail(w, r, err)
 		}

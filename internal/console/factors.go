@@ -6,6 +6,7 @@ package console
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -24,6 +25,8 @@ type Services struct {
 	RegistrationToken func(ctx context.Context, appID, userID int64) (string, time.Time, error)
 	CreateApproval    func(ctx context.Context, app twofold.App, userID int64, p onetouch.CreateParams) (twofold.ApprovalRequest, error)
 	GetApproval       func(ctx context.Context, app twofold.App, uuid string) (twofold.ApprovalRequest, error)
+	// GetAuthenticator tells whether the operator has a TOTP seed (Enrolled); nil: assume so.
+	GetAuthenticator func(ctx context.Context, appID, userID int64) (twofold.Authenticator, error)
 }
 
 // Factors gives operators their second factor.
@@ -86,6 +89,31 @@ func (f *Factors) HasDevice(ctx context.Context, op twofold.Operator) (bool, err
 	}
 	devs, err := f.s.ListDevices(ctx, app.ID, u.ID)
 	return len(devs) > 0, err
+}
+
+// Enrolled says which second factors the operator has: a TOTP seed for an authenticator app,
+// and registered devices (which give codes and approve pushes). An operator with neither
+// cannot sign in to the console until `twofold admin enrol`.
+func (f *Factors) Enrolled(ctx context.Context, op twofold.Operator) (totp, device bool, err error) {
+	app, u, err := f.User(ctx, op)
+	if err != nil {
+		return false, false, err
+	}
+	devs, err := f.s.ListDevices(ctx, app.ID, u.ID)
+	if err != nil {
+		return false, false, err
+	}
+	totp = true
+	if f.s.GetAuthenticator != nil {
+		_, err := f.s.GetAuthenticator(ctx, app.ID, u.ID)
+		switch {
+		case errors.Is(err, twofold.ErrNotFound):
+			totp = false
+		case err != nil:
+			return false, false, err
+		}
+	}
+	return totp, len(devs) > 0, nil
 }
 
 // CheckCode verifies a code from the operator's authenticator or device. Failures are counted

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,8 +42,14 @@ type Store interface {
 	RegisterDeviceOnce(ctx context.Context, mac []byte, appID, userID int64, expires, now time.Time, d *twofold.Device) error
 }
 
+// Auditor records security-relevant events (the audit trail); it never fails.
+type Auditor interface {
+	Record(ctx context.Context, e twofold.AuditEvent)
+}
+
 // Service manages devices.
 type Service struct {
+	audit    Auditor // nil: nothing is recorded
 	store    Store
 	keys     *seal.Keyring
 	tokenTTL time.Duration
@@ -61,6 +68,22 @@ func New(store Store, keys *seal.Keyring, revealKey func(twofold.App) (string, e
 		tokenTTL = 10 * time.Minute
 	}
 	return &Service{store: store, keys: keys, revealKey: revealKey, tokenTTL: tokenTTL, now: now}
+}
+
+// SetAuditor makes the service record devices added and removed. Call it before the service is
+// used.
+func (s *Service) SetAuditor(a Auditor) { s.audit = a }
+
+func (s *Service) record(ctx context.Context, e twofold.AuditEvent) {
+	if s.audit != nil {
+		s.audit.Record(ctx, e)
+	}
+}
+
+// added records a new device; the device, redeeming its token, is the actor.
+func (s *Service) added(ctx context.Context, d twofold.Device, via string) {
+	s.record(ctx, twofold.AuditEvent{Actor: twofold.DeviceActor(d.ID), Action: twofold.AuditDeviceAdded, AppID: d.AppID,
+		UserID: d.UserID, Details: map[string]string{"device_id": strconv.FormatInt(d.ID, 10), "os_type": d.OSType, "via": via}})
 }
 
 // randomToken returns n random bytes, base64url without padding, with a prefix saying what it is.
@@ -125,6 +148,7 @@ func (s *Service) Register(ctx context.Context, token string, publicKey []byte, 
 	case err != nil:
 		return Registration{}, err
 	}
+	s.added(ctx, d, "registration_token")
 	reg.Device = d
 	return reg, nil
 }
@@ -208,6 +232,10 @@ func (s *Service) Delete(ctx context.Context, appID, id int64) (twofold.Device, 
 	}
 	if errors.Is(err, twofold.ErrNotFound) {
 		return twofold.Device{}, twofold.Errorf(twofold.CodeDeviceNotFound, "Device not found.")
+	}
+	if err == nil {
+		s.record(ctx, twofold.AuditEvent{Action: twofold.AuditDeviceRemoved, AppID: d.AppID, UserID: d.UserID,
+			Details: map[string]string{"device_id": strconv.FormatInt(d.ID, 10)}})
 	}
 	return d, err
 }

@@ -72,8 +72,12 @@ func (s *Service) RegisterWithJWT(ctx context.Context, token string, publicKey [
 		case err != nil:
 			return Registration{}, err
 		}
-	} else if _, err := s.store.CreateCustomUser(ctx, &u); err != nil {
+	} else if created, err := s.store.CreateCustomUser(ctx, &u); err != nil {
 		return Registration{}, err
+	} else if created {
+		// The application's signed token asked for this user.
+		s.record(ctx, twofold.AuditEvent{Actor: twofold.AppActor(app.ID), Action: twofold.AuditUserCreated, AppID: app.ID,
+			UserID: u.ID, Details: map[string]string{"via": "registration_jwt"}})
 	}
 	reg, d, err := s.newDevice(app, publicKey, name, osType)
 	if err != nil {
@@ -86,6 +90,7 @@ func (s *Service) RegisterWithJWT(ctx context.Context, token string, publicKey [
 	if err != nil {
 		return Registration{}, err
 	}
+	s.added(ctx, d, "registration_jwt")
 	reg.Device = d
 	return reg, nil
 }

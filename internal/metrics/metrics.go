@@ -29,6 +29,7 @@ type Metrics struct {
 	Approvals     *prometheus.CounterVec   // status
 	Callbacks     *prometheus.CounterVec   // outcome
 	Pushes        *prometheus.CounterVec   // kind, outcome
+	AuditFailures prometheus.Counter       // audit events that could not be recorded
 }
 
 // New registers the collectors (and the Go runtime's) on a fresh registry.
@@ -70,8 +71,12 @@ func New() *Metrics {
 		Pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "twofold_pushes_total", Help: "Push notifications to devices by kind (webpush, ntfy) and outcome.",
 		}, []string{"kind", "outcome"}),
+		AuditFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "twofold_audit_write_failures_total", Help: "Audit trail events that could not be recorded (each is logged at ERROR).",
+		}),
 	}
 	m.reg.MustRegister(m.InFlight, m.Requests, m.Latency, m.Verifications, m.Messages, m.Refusals, m.HandOver, m.Limited, m.Approvals, m.Callbacks, m.Pushes,
+		m.AuditFailures,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -81,6 +81,23 @@ func AnswerMessage(uuid string, status twofold.ApprovalStatus, timestamp int64, 
 	return []byte(strings.Join([]string{"twofold-onetouch-v1", uuid, string(status), strconv.FormatInt(timestamp, 10), number, reason}, "\n"))
 }
 
+// answered records the answer that won in the audit trail: the device is the actor.
+func (s *Service) answered(ctx context.Context, d twofold.Device, r twofold.ApprovalRequest, status twofold.ApprovalStatus, reason string) {
+	if s.audit == nil {
+		return
+	}
+	action := twofold.AuditApprovalApproved
+	if status == twofold.Denied {
+		action = twofold.AuditApprovalDenied
+	}
+	details := map[string]string{"uuid": r.UUID, "device_id": strconv.FormatInt(d.ID, 10)}
+	if reason != "" {
+		details["reason"] = reason
+	}
+	s.audit.Record(ctx, twofold.AuditEvent{Actor: twofold.DeviceActor(d.ID), Action: action, AppID: r.AppID, UserID: r.UserID,
+		Details: details})
+}
+
 // Answer records a device's signed decision. The first answer wins; an answer to an expired or
 // answered request, with a bad signature or a stale timestamp, or from a device of another user
 // is refused. A wrong matching number denies the request.
@@ -123,6 +140,7 @@ func (s *Service) Answer(ctx context.Context, d twofold.Device, uuid string, a A
 	if !won {
 		return twofold.ApprovalRequest{}, twofold.Errorf(twofold.CodeNotPending, "Approval request is no longer pending.")
 	}
+	s.answered(ctx, d, r, status, reason)
 	final, err := s.store.GetApprovalRequest(ctx, app.ID, r.UUID)
 	if err != nil {
 		return twofold.ApprovalRequest{}, err

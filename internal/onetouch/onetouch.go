@@ -52,13 +52,22 @@ type Hooks struct {
 	Created        func(twofold.ApprovalRequest) // a new request: push it to devices that are not connected
 }
 
+// Auditor records security-relevant events (the audit trail); it never fails.
+type Auditor interface {
+	Record(ctx context.Context, e twofold.AuditEvent)
+}
+
 // Service runs approval requests.
 type Service struct {
 	store Store
 	cfg   Config
 	now   func() time.Time
 	hooks Hooks
+	audit Auditor // nil: nothing is recorded
 }
+
+// SetAuditor makes the service record devices' answers. Call it before the service is used.
+func (s *Service) SetAuditor(a Auditor) { s.audit = a }
 
 // New returns a Service. now may be nil.
 func New(store Store, cfg Config, hooks Hooks, now func() time.Time) *Service {

@@ -4,6 +4,7 @@
 package seal
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
@@ -28,6 +29,7 @@ type Keyring struct {
 	aead      cipher.AEAD
 	lookupKey []byte
 	codeKey   []byte
+	master    []byte // for Subkey
 }
 
 // New derives a Keyring from a 32-byte master key.
@@ -58,7 +60,18 @@ func New(master []byte) (*Keyring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seal: derive: %w", err)
 	}
-	return &Keyring{aead: aead, lookupKey: lookup, codeKey: code}, nil
+	return &Keyring{aead: aead, lookupKey: lookup, codeKey: code, master: bytes.Clone(master)}, nil
+}
+
+// Subkey derives a 32-byte key for one purpose of a caller's (label, such as "audit v1") from
+// the master key. Subkeys are independent of each other and of the keys the Keyring uses itself:
+// knowing one reveals nothing of another.
+func (k *Keyring) Subkey(label string) []byte {
+	key, err := hkdf.Key(sha256.New, k.master, nil, "twofold subkey "+label, 32)
+	if err != nil {
+		panic("seal: derive subkey: " + err.Error()) // only for lengths HKDF cannot make
+	}
+	return key
 }
 
 // Seal encrypts plaintext. ad binds the ciphertext to its row (for example "totp:12"), so a

@@ -71,6 +71,25 @@ func TestMACsAreKeyedAndSeparate(t *testing.T) {
 	}
 }
 
+func TestSubkeys(t *testing.T) {
+	a, b := testKeyring(t, 1), testKeyring(t, 2)
+	for _, tc := range []struct {
+		name string
+		x, y []byte
+		same bool
+	}{
+		{"same label, same master", a.Subkey("audit v1"), a.Subkey("audit v1"), true},
+		{"same label, other master", a.Subkey("audit v1"), b.Subkey("audit v1"), false},
+		{"other label", a.Subkey("audit v1"), a.Subkey("audit v2"), false},
+		{"not the lookup key", a.Subkey("lookup v1"), a.lookupKey, false},
+		{"not the code key", a.Subkey("codes v1"), a.codeKey, false},
+	} {
+		if len(tc.x) != 32 || bytes.Equal(tc.x, tc.y) != tc.same {
+			t.Errorf("%s: %x vs %x, want same=%v (32 bytes)", tc.name, tc.x, tc.y, tc.same)
+		}
+	}
+}
+
 func TestLoadMasterKey(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	if _, _, err := LoadMasterKey(dir, "", false); err == nil {

@@ -123,11 +123,12 @@ func (s *Store) GetQRLink(ctx context.Context, mac []byte, now time.Time) (twofo
 // ConsumeCode checks a token against the user's unexpired codes in one write transaction, so
 // checks of one user are serialised: a code is accepted once; a code that matches after
 // maxAttempts wrong tries, or after being superseded, counts as a wrong try; every wrong try is
-// charged to all live codes. matches compares in constant time and is called for every code.
+// charged to all live codes. matches compares in constant time and is called for every code
+// (with its ID, Action, Channel, MAC, Attempts, Superseded and UsedAt), newest first.
 func (s *Store) ConsumeCode(ctx context.Context, userID int64, now time.Time, maxAttempts int, matches func(twofold.OneTimeCode) bool) (twofold.CodeCheck, error) {
 	result := twofold.CodeNoMatch
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT id, attempts, superseded, COALESCE(used_at, 0), mac, action FROM codes
+		rows, err := tx.QueryContext(ctx, `SELECT id, attempts, superseded, COALESCE(used_at, 0), mac, action, channel FROM codes
 			WHERE user_id = $1 AND expires_at > $2 ORDER BY id DESC`, userID, unix(now))
 		if err != nil {
 			return err
@@ -137,11 +138,12 @@ func (s *Store) ConsumeCode(ctx context.Context, userID int64, now time.Time, ma
 			var c twofold.OneTimeCode
 			var superseded int
 			var used int64
-			if err := rows.Scan(&c.ID, &c.Attempts, &superseded, &used, &c.MAC, &c.Action); err != nil {
+			var channel string
+			if err := rows.Scan(&c.ID, &c.Attempts, &superseded, &used, &c.MAC, &c.Action, &channel); err != nil {
 				rows.Close()
 				return err
 			}
-			c.UserID, c.Superseded, c.UsedAt = userID, superseded == 1, fromUnix(used)
+			c.UserID, c.Superseded, c.UsedAt, c.Channel = userID, superseded == 1, fromUnix(used), twofold.Channel(channel)
 			if matches(c) && match == nil {
 				match = &c
 			}

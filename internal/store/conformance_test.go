@@ -42,7 +42,9 @@ func runConformance(t *testing.T, open func(t *testing.T) *Store) {
 	t.Run("Usage", func(t *testing.T) { testUsage(t, open(t)) })
 	t.Run("Sweep", func(t *testing.T) { testSweep(t, open(t)) })
 	t.Run("Delivery", func(t *testing.T) { testDelivery(t, open(t)) })
+	t.Run("Audit", func(t *testing.T) { testAudit(t, open) }) // conformance_audit_test.go
 	t.Run("Operators", func(t *testing.T) { testOperators(t, open(t)) })
+	t.Run("Console", func(t *testing.T) { testConsole(t, open) }) // conformance_console_test.go
 	// OneTouch, in conformance_onetouch_test.go:
 	t.Run("Devices", func(t *testing.T) { testDevices(t, open) })
 	t.Run("ApprovalRequests", func(t *testing.T) { testApprovalRequests(t, open) })
@@ -546,8 +548,17 @@ func testConsumeCode(t *testing.T, s *Store) {
 	}
 	c2 := mkCode(t, s, u, "", t0, ttl)
 	must(t, s.RefundAttempt(t.Context(), u.ID, t0))
-	if r, _ := s.ConsumeCode(t.Context(), u.ID, t0, 3, func(x twofold.OneTimeCode) bool { return x.ID == c2.ID }); r != twofold.CodeAccepted {
+	var seen twofold.OneTimeCode
+	if r, _ := s.ConsumeCode(t.Context(), u.ID, t0, 3, func(x twofold.OneTimeCode) bool {
+		if x.ID == c2.ID {
+			seen = x
+		}
+		return x.ID == c2.ID
+	}); r != twofold.CodeAccepted {
 		t.Fatalf("fresh code: %v", r)
+	}
+	if seen.Channel != c2.Channel || seen.Action != c2.Action || string(seen.MAC) != string(c2.MAC) {
+		t.Errorf("matches was given %+v, want the code's channel, action and MAC", seen)
 	}
 	if r, _ := s.ConsumeCode(t.Context(), u.ID, t0.Add(ttl), 3, func(x twofold.OneTimeCode) bool { return x.ID == c2.ID }); r != twofold.CodeNoMatch {
 		t.Fatalf("expired code: %v", r)

@@ -27,10 +27,16 @@ type Store interface {
 	AddUsage(ctx context.Context, appID int64, at time.Time, kind twofold.UsageKind, n int64) error
 }
 
+// Auditor records security-relevant events (the audit trail); it never fails.
+type Auditor interface {
+	Record(ctx context.Context, e twofold.AuditEvent)
+}
+
 // Service manages users.
 type Service struct {
 	store Store
 	now   func() time.Time
+	audit Auditor // nil: nothing is recorded
 }
 
 // New returns a Service. now may be nil for time.Now.
@@ -39,6 +45,16 @@ func New(store Store, now func() time.Time) *Service {
 		now = time.Now
 	}
 	return &Service{store: store, now: now}
+}
+
+// SetAuditor makes the service record users created and deleted. Call it before the service
+// is used.
+func (s *Service) SetAuditor(a Auditor) { s.audit = a }
+
+func (s *Service) record(ctx context.Context, e twofold.AuditEvent) {
+	if s.audit != nil {
+		s.audit.Record(ctx, e)
+	}
 }
 
 // Contact is what identifies a user: email and phone, as the caller wrote them.
@@ -65,6 +81,7 @@ func (s *Service) Register(ctx context.Context, appID int64, c Contact) (twofold
 		if err := s.store.AddUsage(ctx, appID, now, twofold.UsageUsers, 1); err != nil {
 			return twofold.User{}, false, err
 		}
+		s.record(ctx, twofold.AuditEvent{Action: twofold.AuditUserCreated, AppID: appID, UserID: u.ID})
 	}
 	return u, created, nil
 }
@@ -193,6 +210,9 @@ func (s *Service) Delete(ctx context.Context, appID, id int64) error {
 	err := s.store.DeleteUser(ctx, appID, id)
 	if errors.Is(err, twofold.ErrNotFound) {
 		return twofold.ErrUserNotFound()
+	}
+	if err == nil {
+		s.record(ctx, twofold.AuditEvent{Action: twofold.AuditUserDeleted, AppID: appID, UserID: id})
 	}
 	return err
 }

@@ -38,22 +38,25 @@ func (s *Service) Check(ctx context.Context, app twofold.App, userID int64, toke
 		return "", twofold.ErrTokenInvalid()
 	}
 	if app.Sandbox && token == s.cfg.SandboxToken {
+		s.verified(ctx, app, u, string(MethodSandbox))
 		return MethodSandbox, nil
 	}
 	if app.UnconfirmedBypass && !p.Force && !u.Confirmed {
+		s.verified(ctx, app, u, string(MethodUnconfirmed))
 		return MethodUnconfirmed, nil
 	}
 
-	counter := failureCounter(app.ID, u.ID)
+	counter := counted{name: failureCounter(app.ID, u.ID), limit: "failures", appID: app.ID, userID: u.ID}
 	if err := s.hit(ctx, counter, s.cfg.FailureLimit, "too many failed verifications for this user"); err != nil {
 		return "", err
 	}
-	method, err := s.check(ctx, app, u, token, p.Action)
+	method, how, err := s.check(ctx, app, u, token, p.Action)
 	if err != nil {
+		s.failed(ctx, app, u, err)
 		return "", err
 	}
 	// Success is not a failure: give back the attempt counted above.
-	if err := s.refund(ctx, counter, s.cfg.FailureLimit); err != nil {
+	if err := s.refund(ctx, counter.name, s.cfg.FailureLimit); err != nil {
 		return "", err
 	}
 	if !u.Confirmed {
@@ -64,35 +67,64 @@ func (s *Service) Check(ctx context.Context, app twofold.App, userID int64, toke
 	if err := s.store.AddUsage(ctx, app.ID, s.now(), twofold.UsageAuths, 1); err != nil {
 		return "", err
 	}
+	s.verified(ctx, app, u, how)
 	return method, nil
 }
 
-func (s *Service) check(ctx context.Context, app twofold.App, u twofold.User, token, action string) (Method, error) {
+// verified records a token accepted, and how: sms, call, email, totp, device, sandbox or
+// unconfirmed.
+func (s *Service) verified(ctx context.Context, app twofold.App, u twofold.User, how string) {
+	s.record(ctx, twofold.AuditEvent{Action: twofold.AuditVerificationOK, AppID: app.ID, UserID: u.ID,
+		Details: map[string]string{"method": how}})
+}
+
+// failed records a token judged and refused: invalid (wrong, expired, superseded or spent) or
+// reused. Tokens refused before being judged (malformed, or past the failure limit) are not
+// recorded one by one: the failure limit bounds how many entries a guessing attack makes.
+func (s *Service) failed(ctx context.Context, app twofold.App, u twofold.User, err error) {
+	why := map[twofold.Code]string{twofold.CodeTokenInvalid: "invalid", twofold.CodeTokenReused: "reused"}[twofold.ErrorCode(err)]
+	if why != "" {
+		s.record(ctx, twofold.AuditEvent{Action: twofold.AuditVerificationFailed, AppID: app.ID, UserID: u.ID,
+			Details: map[string]string{"why": why}})
+	}
+}
+
+// check judges token against the user's codes, then their TOTP seeds. how is what accepted it
+// for the audit trail: the code's channel (sms, call, email), totp or device.
+func (s *Service) check(ctx context.Context, app twofold.App, u twofold.User, token, action string) (Method, string, error) {
 	now := s.now()
 	mac := s.keys.CodeMAC(codeContext(app.ID, u.ID, action), token)
+	var channel twofold.Channel // of the code that matched; ConsumeCode judges the newest match
 	result, err := s.store.ConsumeCode(ctx, u.ID, now, s.cfg.MaxAttempts,
-		func(c twofold.OneTimeCode) bool { return seal.Equal(c.MAC, mac) })
+		func(c twofold.OneTimeCode) bool {
+			ok := seal.Equal(c.MAC, mac)
+			if ok && channel == "" {
+				channel = c.Channel
+			}
+			return ok
+		})
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	switch result {
 	case twofold.CodeAccepted:
-		return MethodCode, nil
+		return MethodCode, string(channel), nil
 	case twofold.CodeReused:
-		return "", twofold.ErrTokenReused()
+		return "", "", twofold.ErrTokenReused()
 	}
-	method, err := s.checkTOTP(ctx, app, u, token)
+	method, how, err := s.checkTOTP(ctx, app, u, token)
 	if err == nil {
 		// Right after all: the wrong try charged to pending codes is taken back.
 		if err := s.store.RefundAttempt(ctx, u.ID, now); err != nil {
-			return "", err
+			return "", "", err
 		}
 	}
-	return method, err
+	return method, how, err
 }
 
 // seed is one TOTP secret a user holds: the generic authenticator's or a registered device's.
 type seed struct {
+	kind     string // "totp" (an authenticator app) or "device"
 	totp     otp.TOTP
 	lastStep int64
 	advance  func(step int64) (bool, error) // compare-and-set of the newest accepted step
@@ -107,7 +139,7 @@ func (s *Service) seeds(ctx context.Context, app twofold.App, u twofold.User) ([
 		if err != nil {
 			return nil, fmt.Errorf("open TOTP seed of user %d: %w", u.ID, err)
 		}
-		out = append(out, seed{otp.TOTP{Secret: secret, Digits: a.Digits, Period: a.Period}, a.LastStep,
+		out = append(out, seed{"totp", otp.TOTP{Secret: secret, Digits: a.Digits, Period: a.Period}, a.LastStep,
 			func(step int64) (bool, error) { return s.store.AdvanceStep(ctx, u.ID, a.Version, step) }})
 	case !errors.Is(err, twofold.ErrNotFound):
 		return nil, err
@@ -121,7 +153,7 @@ func (s *Service) seeds(ctx context.Context, app twofold.App, u twofold.User) ([
 		if err != nil {
 			return nil, fmt.Errorf("open TOTP seed of device %d: %w", d.ID, err)
 		}
-		out = append(out, seed{otp.TOTP{Secret: secret, Digits: d.Digits, Period: d.Period}, d.LastStep,
+		out = append(out, seed{"device", otp.TOTP{Secret: secret, Digits: d.Digits, Period: d.Period}, d.LastStep,
 			func(step int64) (bool, error) { return s.store.AdvanceDeviceStep(ctx, d.ID, step) }})
 	}
 	return out, nil
@@ -129,10 +161,10 @@ func (s *Service) seeds(ctx context.Context, app twofold.App, u twofold.User) ([
 
 // checkTOTP accepts a code of any of the user's seeds, once: the matched step must be newer than
 // the last one accepted for that seed, and recording it is a compare-and-set.
-func (s *Service) checkTOTP(ctx context.Context, app twofold.App, u twofold.User, token string) (Method, error) {
+func (s *Service) checkTOTP(ctx context.Context, app twofold.App, u twofold.User, token string) (Method, string, error) {
 	seeds, err := s.seeds(ctx, app, u)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	reused := false
 	for _, sd := range seeds {
@@ -146,17 +178,17 @@ func (s *Service) checkTOTP(ctx context.Context, app twofold.App, u twofold.User
 		}
 		advanced, err := sd.advance(step)
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
 		if advanced {
-			return MethodTOTP, nil
+			return MethodTOTP, sd.kind, nil
 		}
 		reused = true // another request (or instance) accepted this step first
 	}
 	if reused {
-		return "", twofold.ErrTokenReused()
+		return "", "", twofold.ErrTokenReused()
 	}
-	return "", twofold.ErrTokenInvalid()
+	return "", "", twofold.ErrTokenInvalid()
 }
 
 // wellFormed accepts what Authy's verify accepted: 6 to 10 digits.

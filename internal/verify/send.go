@@ -201,19 +201,23 @@ func (s *Service) destinationAllowed(ctx context.Context, app twofold.App, n pho
 // limit passed refuses the send, and is counted as its reason.
 func (s *Service) spend(ctx context.Context, app twofold.App, ch twofold.Channel, n phone.Number, userID int64) error {
 	phoneSend := ch != twofold.Email
+	count := func(name, limit string) counted {
+		return counted{name: name, limit: limit, appID: app.ID, userID: userID}
+	}
 	checks := []struct {
 		applies bool
-		counter string
+		counter counted
 		limit   Limit
 		reason  string
 		what    string
 	}{
-		{userID != 0, sendCounter(app.ID, userID), s.cfg.SendLimit, twofold.RefusedUserLimit, "too many codes sent to this user"},
-		{phoneSend, fmt.Sprintf("sends-number:%d:%s", app.ID, n.E164()), s.cfg.NumberSendLimit, twofold.RefusedNumberLimit,
-			"too many codes sent to this number"},
-		{phoneSend, fmt.Sprintf("sends-country:%d:%d", app.ID, n.CountryCode), s.cfg.CountrySendLimit, twofold.RefusedCountryLimit,
-			fmt.Sprintf("too many codes sent to numbers in +%d", n.CountryCode)},
-		{true, fmt.Sprintf("sends-app:%d", app.ID), s.cfg.AppSendLimit, twofold.RefusedAppLimit, "too many codes sent by this application"},
+		{userID != 0, count(sendCounter(app.ID, userID), "sends"), s.cfg.SendLimit, twofold.RefusedUserLimit, "too many codes sent to this user"},
+		{phoneSend, count(fmt.Sprintf("sends-number:%d:%s", app.ID, n.E164()), "number_sends"), s.cfg.NumberSendLimit,
+			twofold.RefusedNumberLimit, "too many codes sent to this number"},
+		{phoneSend, count(fmt.Sprintf("sends-country:%d:%d", app.ID, n.CountryCode), "country_sends"), s.cfg.CountrySendLimit,
+			twofold.RefusedCountryLimit, fmt.Sprintf("too many codes sent to numbers in +%d", n.CountryCode)},
+		{true, count(fmt.Sprintf("sends-app:%d", app.ID), "app_sends"), s.cfg.AppSendLimit, twofold.RefusedAppLimit,
+			"too many codes sent by this application"},
 	}
 	for _, c := range checks {
 		if !c.applies {

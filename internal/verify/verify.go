@@ -87,6 +87,11 @@ func DefaultConfig() Config {
 	}
 }
 
+// Auditor records security-relevant events (the audit trail); it never fails.
+type Auditor interface {
+	Record(ctx context.Context, e twofold.AuditEvent)
+}
+
 // Service issues and checks codes.
 type Service struct {
 	store  Store
@@ -94,6 +99,7 @@ type Service struct {
 	keys   *seal.Keyring
 	cfg    Config
 	now    func() time.Time
+	audit  Auditor // nil: nothing is recorded
 }
 
 // New returns a Service. now may be nil for time.Now.
@@ -123,6 +129,16 @@ func New(store Store, sender Sender, keys *seal.Keyring, cfg Config, now func() 
 	return &Service{store: store, sender: sender, keys: keys, cfg: cfg, now: now}
 }
 
+// SetAuditor makes the service record verifications (succeeded, failed) and the first refusal
+// of each limit window. Call it before the service is used.
+func (s *Service) SetAuditor(a Auditor) { s.audit = a }
+
+func (s *Service) record(ctx context.Context, e twofold.AuditEvent) {
+	if s.audit != nil {
+		s.audit.Record(ctx, e)
+	}
+}
+
 // user loads a user for verification; an unknown user is Authy's 60016 on verify, 60026 elsewhere.
 func (s *Service) user(ctx context.Context, appID, id int64, unknown func() *twofold.Error) (twofold.User, error) {
 	u, err := s.store.GetUser(ctx, appID, id)
@@ -132,19 +148,34 @@ func (s *Service) user(ctx context.Context, appID, id int64, unknown func() *two
 	return u, err
 }
 
-// hit counts one event against limit l under name and reports a 60003 error when the count
-// passes the limit. Counting before acting is what makes a burst of parallel requests safe.
-func (s *Service) hit(ctx context.Context, name string, l Limit, what string) error {
+// counted names one use of a limit: the counter it is counted under, and for the audit trail
+// which limit it is (never the counter's name, which may hold a phone number) and whose.
+type counted struct {
+	name   string // the store's counter
+	limit  string // failures, sends, number_sends, country_sends, app_sends, phone_failures
+	appID  int64
+	userID int64 // 0 when no user is concerned
+}
+
+// hit counts one event against limit l and reports a 60003 error when the count passes the
+// limit. Counting before acting is what makes a burst of parallel requests safe. The first
+// refusal of a window (the count just past N) is recorded in the audit trail; the rest of a
+// flood is not.
+func (s *Service) hit(ctx context.Context, c counted, l Limit, what string) error {
 	if l.N <= 0 || l.Window <= 0 {
 		return nil
 	}
 	now := s.now()
 	start := now.Truncate(l.Window)
-	n, err := s.store.Incr(ctx, name, start, start.Add(l.Window), 1)
+	n, err := s.store.Incr(ctx, c.name, start, start.Add(l.Window), 1)
 	if err != nil {
 		return err
 	}
 	if n > int64(l.N) {
+		if n == int64(l.N)+1 {
+			s.record(ctx, twofold.AuditEvent{Action: twofold.AuditLimitHit, AppID: c.appID, UserID: c.userID,
+				Details: map[string]string{"limit": c.limit, "max": strconv.Itoa(l.N), "window": l.Window.String()}})
+		}
 		retry := start.Add(l.Window).Sub(now).Round(time.Second)
 		return twofold.ErrLimit(what, retry)
 	}

@@ -1,0 +1,180 @@
+package console
+
+import (
+	"net/http"
+	"slices"
+	"strconv"
+
+	"github.com/twofold-auth/twofold/internal/twofold"
+)
+
+// The lists of approval requests, outbox messages, callbacks and audit entries, across
+// applications or for one, with filters in the query string. The pages refresh themselves
+// while "Live" is on (static/console.js).
+
+type filters struct {
+	App      int64
+	Status   string
+	Channel  string
+	Action   string
+	User     int64
+	Since    string
+	Console  int64            // the console's own application, whose users are operators
+	Apps     []twofold.App    // for the application filter
+	AppNames map[int64]string // every application's name, the console's included
+	Statuses []string
+	Channels []string
+	Actions  []string
+}
+
+// UserLink reports whether a user of application appID has a page in the console.
+func (f filters) UserLink(appID, userID int64) bool { return userID != 0 && appID != f.Console }
+
+func (f filters) AppName(id int64) string {
+	if n, ok := f.AppNames[id]; ok {
+		return n
+	}
+	return "#" + strconv.FormatInt(id, 10)
+}
+
+// readFilters reads the common filters; a value not among allowed is ignored.
+func (c *console) readFilters(r *http.Request, statuses []string) (filters, error) {
+	v := r.URL.Query()
+	f := filters{Statuses: statuses, AppNames: map[int64]string{}}
+	all, err := c.d.Apps.List(r.Context())
+	if err != nil {
+		return f, err
+	}
+	for _, a := range all {
+		f.AppNames[a.ID] = a.Name
+		if a.Console {
+			f.Console = a.ID
+		} else {
+			f.Apps = append(f.Apps, a)
+		}
+	}
+	if id, err := strconv.ParseInt(v.Get("app"), 10, 64); err == nil {
+		if _, ok := f.AppNames[id]; ok {
+			f.App = id
+		}
+	}
+	if id, err := strconv.ParseInt(v.Get("user"), 10, 64); err == nil && id > 0 {
+		f.User = id
+	}
+	if s := v.Get("status"); slices.Contains(statuses, s) {
+		f.Status = s
+	}
+	return f, nil
+}
+
+type listData[T any] struct {
+	F     filters
+	Rows  []T
+	Limit int
+}
+
+const listLimit = 200
+
+func (c *console) approvalList(w http.ResponseWriter, r *http.Request, q *request) {
+	f, err := c.readFilters(r, []string{"pending", "approved", "denied", "expired"})
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	var from = c.cfg.Now()
+	from, f.Since = since(from, r.URL.Query().Get("since"))
+	rows, err := c.d.Queries.ListApprovals(r.Context(), twofold.ApprovalFilter{AppID: f.App, UserID: f.User,
+		Status: twofold.ApprovalStatus(f.Status), Since: from, Limit: listLimit})
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.page(w, r, q, http.StatusOK, "approvals", "Approval requests", "approvals", listData[twofold.ApprovalRequest]{F: f, Rows: rows, Limit: listLimit})
+}
+
+func (c *console) outboxList(w http.ResponseWriter, r *http.Request, q *request) {
+	f, err := c.readFilters(r, []string{twofold.MessageRecorded, twofold.MessageSandbox, twofold.MessageSending,
+		twofold.MessageSent, twofold.MessageFailed})
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	f.Channels = []string{string(twofold.SMS), string(twofold.Call), string(twofold.Email)}
+	if ch := r.URL.Query().Get("channel"); slices.Contains(f.Channels, ch) {
+		f.Channel = ch
+	}
+	var from = c.cfg.Now()
+	from, f.Since = since(from, r.URL.Query().Get("since"))
+	rows, err := c.d.Queries.ListOutbox(r.Context(), twofold.OutboxFilter{AppID: f.App, UserID: f.User,
+		Channel: twofold.Channel(f.Channel), Status: f.Status, Since: from, Limit: listLimit})
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.page(w, r, q, http.StatusOK, "outbox", "Outbox", "outbox", listData[twofold.Message]{F: f, Rows: rows, Limit: listLimit})
+}
+
+func (c *console) callbackList(w http.ResponseWriter, r *http.Request, q *request) {
+	f, err := c.readFilters(r, []string{"pending", "delivered", "dropped"})
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	var from = c.cfg.Now()
+	from, f.Since = since(from, r.URL.Query().Get("since"))
+	rows, err := c.d.Queries.ListCallbacks(r.Context(), twofold.CallbackFilter{AppID: f.App, Status: f.Status, Since: from, Limit: listLimit})
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.page(w, r, q, http.StatusOK, "callbacks", "Callbacks", "callbacks", listData[twofold.Callback]{F: f, Rows: rows, Limit: listLimit})
+}
+
+type auditData struct {
+	listData[twofold.AuditEvent]
+	Off bool // no audit trail
+}
+
+func (c *console) auditList(w http.ResponseWriter, r *http.Request, q *request) {
+	f, err := c.readFilters(r, nil)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	f.Actions = twofold.AuditActions
+	if a := r.URL.Query().Get("action"); slices.Contains(f.Actions, a) {
+		f.Action = a
+	}
+	var from = c.cfg.Now()
+	from, f.Since = since(from, r.URL.Query().Get("since"))
+	d := auditData{listData: listData[twofold.AuditEvent]{F: f, Limit: listLimit}, Off: c.d.Audit == nil}
+	if c.d.Audit != nil {
+		d.Rows, err = c.d.Audit.List(r.Context(), twofold.AuditFilter{AppID: f.App, UserID: f.User, Action: f.Action,
+			Since: from, Limit: listLimit, Newest: true})
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		reverse(d.Rows) // newest first, as the other lists
+	}
+	c.page(w, r, q, http.StatusOK, "audit", "Audit trail", "audit", d)
+}
+
+type activityData struct {
+	F      filters
+	Charts []chart
+}
+
+func (c *console) activity(w http.ResponseWriter, r *http.Request, q *request) {
+	f, err := c.readFilters(r, nil)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	charts, err := c.charts(r, f.App)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.page(w, r, q, http.StatusOK, "activity", "Activity", "activity", activityData{F: f, Charts: charts})
+}

@@ -1,0 +1,158 @@
+package console
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/twofold-auth/twofold/internal/apps"
+	"github.com/twofold-auth/twofold/internal/twofold"
+)
+
+// The settings form maps one to one onto apps.Update. Numbers that do not parse are reported
+// beside their field; the service's own validation errors are placed beside the field they name.
+
+type settingsData struct {
+	App       twofold.App
+	V         map[string]string // the form's values, as shown
+	Errors    map[string]string // by field
+	Error     string            // for the whole form
+	Providers map[string][]string
+}
+
+var boolFields = []string{"sandbox", "sms_enabled", "call_enabled", "number_matching", "unconfirmed_bypass",
+	"custom_messages", "custom_codes", "callback_expired"}
+
+var intFields = []string{"token_length", "totp_digits", "totp_period", "totp_window", "device_totp_period"}
+
+var providerFields = map[string]twofold.Channel{"sms_provider": twofold.SMS, "call_provider": twofold.Call, "email_provider": twofold.Email}
+
+func checked(b bool) string {
+	if b {
+		return "on"
+	}
+	return ""
+}
+
+// formValues are an application's settings as the form shows them.
+func formValues(a twofold.App) map[string]string {
+	return map[string]string{
+		"name": a.Name, "sandbox": checked(a.Sandbox),
+		"token_length": strconv.Itoa(a.TokenLength), "totp_digits": strconv.Itoa(a.TOTPDigits),
+		"totp_period": strconv.Itoa(a.TOTPPeriod), "totp_window": strconv.Itoa(a.TOTPSkew),
+		"device_totp_period": strconv.Itoa(a.DeviceTOTPPeriod),
+		"sms_enabled":        checked(a.SMSEnabled), "call_enabled": checked(a.CallEnabled),
+		"number_matching": checked(a.NumberMatching), "unconfirmed_bypass": checked(a.UnconfirmedBypass),
+		"custom_messages": checked(a.CustomMessages), "custom_codes": checked(a.CustomCodes),
+		"allowed_countries": strings.Join(a.AllowedCountries, ", "),
+		"callback_url":      a.CallbackURL, "callback_method": a.CallbackMethod, "callback_expired": checked(a.CallbackExpired),
+		"contact_email": a.ContactEmail,
+		"sms_provider":  a.Provider(twofold.SMS), "call_provider": a.Provider(twofold.Call), "email_provider": a.Provider(twofold.Email),
+	}
+}
+
+func providerChoices() map[string][]string {
+	out := map[string][]string{}
+	for field, ch := range providerFields {
+		out[field] = twofold.ProvidersFor(ch)
+	}
+	return out
+}
+
+func (c *console) appSettings(w http.ResponseWriter, r *http.Request, q *request, a twofold.App) {
+	c.page(w, r, q, http.StatusOK, "settings", "Settings of "+a.Name, "apps",
+		settingsData{App: a, V: formValues(a), Errors: map[string]string{}, Providers: providerChoices()})
+}
+
+// parseSettings reads the form into an update of every setting.
+func parseSettings(r *http.Request) (apps.Update, map[string]string, map[string]string) {
+	v := map[string]string{}
+	errs := map[string]string{}
+	for _, f := range []string{"name", "allowed_countries", "callback_url", "callback_method", "contact_email"} {
+		v[f] = strings.TrimSpace(r.PostFormValue(f))
+	}
+	u := apps.Update{Name: ptr(v["name"]), CallbackURL: ptr(v["callback_url"]), CallbackMethod: ptr(strings.ToUpper(v["callback_method"])),
+		ContactEmail: ptr(v["contact_email"]), Providers: map[twofold.Channel]string{}}
+	bools := map[string]**bool{"sandbox": &u.Sandbox, "sms_enabled": &u.SMSEnabled, "call_enabled": &u.CallEnabled,
+		"number_matching": &u.NumberMatching, "unconfirmed_bypass": &u.UnconfirmedBypass, "custom_messages": &u.CustomMessages,
+		"custom_codes": &u.CustomCodes, "callback_expired": &u.CallbackExpired}
+	for _, f := range boolFields {
+		on := r.PostFormValue(f) != ""
+		v[f] = checked(on)
+		*bools[f] = &on
+	}
+	ints := map[string]**int{"token_length": &u.TokenLength, "totp_digits": &u.TOTPDigits, "totp_period": &u.TOTPPeriod,
+		"totp_window": &u.TOTPSkew, "device_totp_period": &u.DeviceTOTPPeriod}
+	for _, f := range intFields {
+		v[f] = strings.TrimSpace(r.PostFormValue(f))
+		n, err := strconv.Atoi(v[f])
+		if err != nil {
+			errs[f] = "Enter a whole number."
+			continue
+		}
+		*ints[f] = &n
+	}
+	countries := []string{}
+	for _, c := range strings.FieldsFunc(v["allowed_countries"], func(r rune) bool { return r == ',' || r == ' ' || r == ';' }) {
+		countries = append(countries, strings.ToUpper(c))
+	}
+	u.AllowedCountries = &countries
+	for f, ch := range providerFields {
+		v[f] = strings.TrimSpace(r.PostFormValue(f))
+		u.Providers[ch] = v[f]
+	}
+	return u, v, errs
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// fieldOf finds the form field a validation message of apps.Update is about.
+func fieldOf(msg string) string {
+	for _, m := range []struct{ text, field string }{
+		{"name must", "name"},
+		{"token length", "token_length"},
+		{"TOTP digits", "totp_digits"},
+		{"device TOTP period", "device_totp_period"},
+		{"TOTP period", "totp_period"},
+		{"TOTP window", "totp_window"},
+		{"callback method", "callback_method"},
+		{"callback URL", "callback_url"},
+		{"cannot deliver sms", "sms_provider"},
+		{"cannot deliver call", "call_provider"},
+		{"cannot deliver email", "email_provider"},
+		{"country code", "allowed_countries"},
+		{"contact email", "contact_email"},
+	} {
+		if strings.Contains(msg, m.text) {
+			return m.field
+		}
+	}
+	return ""
+}
+
+func (c *console) appSave(w http.ResponseWriter, r *http.Request, q *request, a twofold.App) {
+	u, v, errs := parseSettings(r)
+	d := settingsData{App: a, V: v, Errors: errs, Providers: providerChoices()}
+	if len(errs) > 0 {
+		d.Error = "Some settings need fixing: see below."
+		c.page(w, r, q, http.StatusUnprocessableEntity, "settings", "Settings of "+a.Name, "apps", d)
+		return
+	}
+	_, err := c.d.Apps.Update(r.Context(), a.ID, u)
+	if errors.Is(err, apps.ErrInvalid) {
+		text := invalidText(err)
+		if f := fieldOf(err.Error()); f != "" {
+			d.Errors[f] = text
+		}
+		d.Error = "Not saved: " + text
+		c.page(w, r, q, http.StatusUnprocessableEntity, "settings", "Settings of "+a.Name, "apps", d)
+		return
+	}
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.flash(q, "Settings saved.")
+	http.Redirect(w, r, appURL(a), http.StatusSeeOther)
+}

@@ -1,0 +1,146 @@
+package console
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/twofold-auth/twofold/internal/twofold"
+)
+
+type usersData struct {
+	App   twofold.App
+	Query string
+	Users []twofold.User
+}
+
+func (c *console) userSearch(w http.ResponseWriter, r *http.Request, q *request, a twofold.App) {
+	query := strings.TrimSpace(r.URL.Query().Get("q"))
+	list, err := c.d.Queries.SearchUsers(r.Context(), a.ID, query, 50)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.page(w, r, q, http.StatusOK, "users", "Users of "+a.Name, "apps", usersData{App: a, Query: query, Users: list})
+}
+
+// user loads the path's user of application a, or answers 404.
+func (c *console) user(w http.ResponseWriter, r *http.Request, q *request, a twofold.App) (twofold.User, bool) {
+	id, err := strconv.ParseInt(r.PathValue("user"), 10, 64)
+	if err != nil {
+		c.notFound(w, r, q)
+		return twofold.User{}, false
+	}
+	u, err := c.d.Queries.GetUser(r.Context(), a.ID, id)
+	if errors.Is(err, twofold.ErrNotFound) {
+		c.notFound(w, r, q)
+		return twofold.User{}, false
+	}
+	if err != nil {
+		c.fail(w, r, err)
+		return twofold.User{}, false
+	}
+	return u, true
+}
+
+type userData struct {
+	App       twofold.App
+	User      twofold.User
+	Devices   []twofold.Device
+	Approvals []twofold.ApprovalRequest
+	Messages  []twofold.Message
+	Audit     []twofold.AuditEvent
+	HasAudit  bool
+}
+
+func userURL(a twofold.App, u twofold.User) string {
+	return appURL(a) + "/users/" + strconv.FormatInt(u.ID, 10)
+}
+
+func (c *console) userShow(w http.ResponseWriter, r *http.Request, q *request, a twofold.App) {
+	u, ok := c.user(w, r, q, a)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	d := userData{App: a, User: u, HasAudit: c.d.Audit != nil}
+	var err error
+	if d.Devices, err = c.d.Queries.ListDevices(ctx, a.ID, u.ID); err == nil {
+		if d.Approvals, err = c.d.Queries.ListApprovals(ctx, twofold.ApprovalFilter{AppID: a.ID, UserID: u.ID, Limit: 20}); err == nil {
+			d.Messages, err = c.d.Queries.ListOutbox(ctx, twofold.OutboxFilter{AppID: a.ID, UserID: u.ID, Limit: 20})
+		}
+	}
+	if err == nil && c.d.Audit != nil {
+		d.Audit, err = c.d.Audit.List(ctx, twofold.AuditFilter{AppID: a.ID, UserID: u.ID, Limit: 20, Newest: true})
+		reverse(d.Audit)
+	}
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	title := "User " + strconv.FormatInt(u.ID, 10) + " of " + a.Name
+	c.page(w, r, q, http.StatusOK, "user", title, "apps", d)
+}
+
+func reverse[T any](s []T) {
+	for i, j := 0, len(s)-1; i < j; i, j = i+1, j-1 {
+		s[i], s[j] = s[j], s[i]
+	}
+}
+
+func (c *console) userDeleteConfirm(w http.ResponseWriter, r *http.Request, q *request, a twofold.App) {
+	u, ok := c.user(w, r, q, a)
+	if !ok {
+		return
+	}
+	id := strconv.FormatInt(u.ID, 10)
+	c.page(w, r, q, http.StatusOK, "confirm", "Delete user "+id, "apps", confirmData{
+		App: a, Heading: "Delete user " + id + " of " + a.Name + "?",
+		Text:   "The user's authenticator, registered devices, codes and approval requests are deleted. Their outbox messages stay, as a record. The customer's backend will get 60026 (user not found) for this id.",
+		Action: userURL(a, u) + "/delete", Button: "Delete the user", Danger: true, Cancel: userURL(a, u)})
+}
+
+func (c *console) userDelete(w http.ResponseWriter, r *http.Request, q *request, a twofold.App) {
+	u, ok := c.user(w, r, q, a)
+	if !ok {
+		return
+	}
+	if err := c.d.Users.Delete(r.Context(), a.ID, u.ID); err != nil && twofold.ErrorCode(err) != twofold.CodeUserNotFound {
+		c.fail(w, r, err)
+		return
+	}
+	c.flash(q, "User "+strconv.FormatInt(u.ID, 10)+" deleted.")
+	http.Redirect(w, r, appURL(a)+"/users", http.StatusSeeOther)
+}
+
+func (c *console) deviceDelete(w http.ResponseWriter, r *http.Request, q *request, a twofold.App) {
+	u, ok := c.user(w, r, q, a)
+	if !ok {
+		return
+	}
+	id, err := strconv.ParseInt(r.PathValue("device"), 10, 64)
+	if err != nil {
+		c.notFound(w, r, q)
+		return
+	}
+	devs, err := c.d.Queries.ListDevices(r.Context(), a.ID, u.ID)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	found := false
+	for _, d := range devs {
+		found = found || d.ID == id
+	}
+	if !found { // a device of another user is not this user's to remove
+		c.notFound(w, r, q)
+		return
+	}
+	if _, err := c.d.Devices.Delete(r.Context(), a.ID, id); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.flash(q, "Device removed: it can no longer approve requests or give codes.")
+	http.Redirect(w, r, userURL(a, u), http.StatusSeeOther)
+}

@@ -1,0 +1,73 @@
+package twofold
+
+import (
+	"strconv"
+	"time"
+)
+
+// AuditEvent is one entry of the audit trail: a security-relevant event, appended once and never
+// changed. Each entry's Hash covers its own fields and the previous entry's hash, so a change,
+// a deletion or a reordering breaks the chain.
+//
+// Details say what else matters (which setting changed, how a token was accepted, which limit
+// was hit). They never hold secrets or personal data: no codes, keys, seeds, tokens, phone
+// numbers or email addresses.
+type AuditEvent struct {
+	ID int64 // 1, 2, 3, … without gaps, assigned when the entry is appended
+	At time.Time
+	// Actor is who caused the event: "api:app/3" (a customer's backend with its API key),
+	// "device:12" (a user's authenticator), "cli" (an operator at the command line),
+	// "operator:ana@example.com" (the console, later), or "system" (the server on its own).
+	Actor    string
+	Action   string // one of the Audit* constants
+	AppID    int64  // 0 when no application is concerned
+	UserID   int64  // 0 when no user is concerned
+	Details  map[string]string
+	PrevHash []byte // the previous entry's Hash; empty for the first entry
+	Hash     []byte
+}
+
+// Audit actions.
+const (
+	AuditAppCreated          = "app.created"
+	AuditAppKeyRotated       = "app.key_rotated"
+	AuditAppUpdated          = "app.updated" // details: changed (setting names, never values or the key)
+	AuditAppDeleted          = "app.deleted"
+	AuditUserCreated         = "user.created"
+	AuditUserDeleted         = "user.deleted"
+	AuditDeviceAdded         = "device.added"
+	AuditDeviceRemoved       = "device.removed"
+	AuditVerificationOK      = "verification.succeeded" // details: method (sms, call, email, totp, device, sandbox, unconfirmed)
+	AuditVerificationFailed  = "verification.failed"    // details: why (invalid, reused)
+	AuditApprovalApproved    = "approval.approved"
+	AuditApprovalDenied      = "approval.denied" // details: reason when the device gave one
+	AuditLimitHit            = "limit.hit"       // details: limit (failures, sends, number_sends, …), max, window
+	AuditOperatorLogin       = "operator.login"
+	AuditOperatorLoginFailed = "operator.login_failed"
+)
+
+// AuditActions lists every action, for validating filters.
+var AuditActions = []string{
+	AuditAppCreated, AuditAppKeyRotated, AuditAppUpdated, AuditAppDeleted, AuditUserCreated, AuditUserDeleted,
+	AuditDeviceAdded, AuditDeviceRemoved, AuditVerificationOK, AuditVerificationFailed, AuditApprovalApproved,
+	AuditApprovalDenied, AuditLimitHit, AuditOperatorLogin, AuditOperatorLoginFailed,
+}
+
+// AuditFilter narrows a listing of the audit trail. Zero fields match everything.
+type AuditFilter struct {
+	AppID   int64
+	UserID  int64
+	Action  string
+	Since   time.Time // only entries at or after
+	AfterID int64     // only entries with a greater id (paging forward)
+	Limit   int       // at most this many; 0 means 100
+	// Newest returns the newest Limit matching entries instead of the first Limit; either way
+	// they come oldest first.
+	Newest bool
+}
+
+// AppActor is the actor of requests made with an application's API key.
+func AppActor(appID int64) string { return "api:app/" + strconv.FormatInt(appID, 10) }
+
+// DeviceActor is the actor of requests made by a registered device.
+func DeviceActor(deviceID int64) string { return "device:" + strconv.FormatInt(deviceID, 10) }
