@@ -29,39 +29,40 @@ func appCmd(env Env) *cobra.Command {
 
 // appJSON is an application as the CLI prints it with --json.
 type appJSON struct {
-	AppID             int64     `json:"app_id"`
-	Name              string    `json:"name"`
-	APIKey            string    `json:"api_key,omitempty"`
-	Sandbox           bool      `json:"sandbox"`
-	Console           bool      `json:"console"` // the console's own application: its users are the operators
-	TokenLength       int       `json:"token_length"`
-	TOTPDigits        int       `json:"totp_digits"`
-	TOTPPeriod        int       `json:"totp_period"`
-	TOTPWindow        int       `json:"totp_window"`
-	SMSEnabled        bool      `json:"sms_enabled"`
-	CallEnabled       bool      `json:"call_enabled"`
-	UnconfirmedBypass bool      `json:"unconfirmed_bypass"`
-	CallbackURL       string    `json:"callback_url"`
-	CallbackMethod    string    `json:"callback_method"`
-	CallbackExpired   bool      `json:"callback_expired"`
-	CallbackDisabled  bool      `json:"callback_disabled"`
-	CallbackFailures  int       `json:"callback_failures"`
-	CallbackLastError string    `json:"callback_last_error,omitempty"`
-	ContactEmail      string    `json:"contact_email"`
-	NumberMatching    bool      `json:"number_matching"`
-	DeviceTOTPPeriod  int       `json:"device_totp_period"`
-	AllowedCountries  []string  `json:"allowed_countries"`
-	CustomMessages    bool      `json:"custom_messages"`
-	CustomCodes       bool      `json:"custom_codes"`
-	SMSProvider       string    `json:"sms_provider"`   // "" means the server's default
-	CallProvider      string    `json:"call_provider"`  // "" means the server's default
-	EmailProvider     string    `json:"email_provider"` // "" means the server's default
-	CreatedAt         time.Time `json:"created_at"`
-	UpdatedAt         time.Time `json:"updated_at"`
+	AppID             int64             `json:"app_id"`
+	Name              string            `json:"name"`
+	APIKey            string            `json:"api_key,omitempty"`
+	Sandbox           bool              `json:"sandbox"`
+	Console           bool              `json:"console"` // the console's own application: its users are the operators
+	TokenLength       int               `json:"token_length"`
+	TOTPDigits        int               `json:"totp_digits"`
+	TOTPPeriod        int               `json:"totp_period"`
+	TOTPWindow        int               `json:"totp_window"`
+	SMSEnabled        bool              `json:"sms_enabled"`
+	CallEnabled       bool              `json:"call_enabled"`
+	UnconfirmedBypass bool              `json:"unconfirmed_bypass"`
+	CallbackURL       string            `json:"callback_url"`
+	CallbackMethod    string            `json:"callback_method"`
+	CallbackExpired   bool              `json:"callback_expired"`
+	CallbackDisabled  bool              `json:"callback_disabled"`
+	CallbackFailures  int               `json:"callback_failures"`
+	CallbackLastError string            `json:"callback_last_error,omitempty"`
+	ContactEmail      string            `json:"contact_email"`
+	NumberMatching    bool              `json:"number_matching"`
+	DeviceTOTPPeriod  int               `json:"device_totp_period"`
+	AllowedCountries  []string          `json:"allowed_countries"`
+	CustomMessages    bool              `json:"custom_messages"`
+	CustomCodes       bool              `json:"custom_codes"`
+	SMSProvider       string            `json:"sms_provider"`   // "" means the server's default
+	CallProvider      string            `json:"call_provider"`  // "" means the server's default
+	EmailProvider     string            `json:"email_provider"` // "" means the server's default
+	Limits            map[string]string `json:"limits"`         // the application's own limits, by kind; others are the server's
+	CreatedAt         time.Time         `json:"created_at"`
+	UpdatedAt         time.Time         `json:"updated_at"`
 }
 
 func toJSON(a twofold.App, key string) appJSON {
-	return appJSON{
+	j := appJSON{
 		AppID: a.ID, Name: a.Name, APIKey: key, Sandbox: a.Sandbox, Console: a.Console, TokenLength: a.TokenLength,
 		TOTPDigits: a.TOTPDigits, TOTPPeriod: a.TOTPPeriod, TOTPWindow: a.TOTPSkew, SMSEnabled: a.SMSEnabled,
 		CallEnabled: a.CallEnabled, UnconfirmedBypass: a.UnconfirmedBypass, CallbackURL: a.CallbackURL,
@@ -70,8 +71,26 @@ func toJSON(a twofold.App, key string) appJSON {
 		CallbackLastError: a.CallbackLastError, NumberMatching: a.NumberMatching, DeviceTOTPPeriod: a.DeviceTOTPPeriod,
 		AllowedCountries: append([]string{}, a.AllowedCountries...), CustomMessages: a.CustomMessages,
 		CustomCodes: a.CustomCodes, SMSProvider: a.Provider(twofold.SMS), CallProvider: a.Provider(twofold.Call),
-		EmailProvider: a.Provider(twofold.Email),
+		EmailProvider: a.Provider(twofold.Email), Limits: map[string]string{},
 	}
+	for k, l := range a.Limits {
+		j.Limits[string(k)] = l.String()
+	}
+	return j
+}
+
+// ownLimits lists an application's own limits; the rest are the server's.
+func ownLimits(m map[string]string) string {
+	var parts []string
+	for _, k := range twofold.LimitKinds {
+		if v, ok := m[string(k)]; ok {
+			parts = append(parts, string(k)+" "+v)
+		}
+	}
+	if len(parts) == 0 {
+		return "the server's"
+	}
+	return strings.Join(parts, ", ") + " (others: the server's)"
 }
 
 func orDefault(provider string) string {
@@ -138,6 +157,7 @@ func printApp(w io.Writer, a twofold.App, key string) {
 		[2]string{"sends to", countries(j.AllowedCountries)},
 		[2]string{"providers", fmt.Sprintf("sms %s, calls %s, email %s", orDefault(j.SMSProvider), orDefault(j.CallProvider),
 			orDefault(j.EmailProvider))},
+		[2]string{"limits", ownLimits(j.Limits)},
 		[2]string{"phone verification", fmt.Sprintf("custom messages %s, custom codes %s", onOff(j.CustomMessages), onOff(j.CustomCodes))},
 		[2]string{"device codes", fmt.Sprintf("%d digits, %ds period", j.TokenLength, j.DeviceTOTPPeriod)},
 		[2]string{"callback", callback},
@@ -327,6 +347,7 @@ func appUpdateCmd(env Env) *cobra.Command {
 	var devicePeriod int
 	var allowed string
 	var customMessages, customCodes bool
+	var limits []string
 	providers := map[twofold.Channel]*string{twofold.SMS: new(string), twofold.Call: new(string), twofold.Email: new(string)}
 	cmd := &cobra.Command{
 		Use:   "update ID [flags]",
@@ -407,6 +428,23 @@ func appUpdateCmd(env Env) *cobra.Command {
 					u.Providers[ch] = *name
 				}
 			}
+			for _, l := range limits {
+				kind, value, ok := strings.Cut(l, "=")
+				if !ok {
+					return fmt.Errorf("--limit %q: want KIND=N/DURATION, KIND=off or KIND=default", l)
+				}
+				if u.Limits == nil {
+					u.Limits = map[twofold.LimitKind]*twofold.Limit{}
+				}
+				u.Limits[twofold.LimitKind(strings.TrimSpace(kind))] = nil
+				if v := strings.TrimSpace(value); v != "default" {
+					parsed, err := twofold.ParseLimit(v)
+					if err != nil {
+						return fmt.Errorf("--limit %s: %w", kind, err)
+					}
+					u.Limits[twofold.LimitKind(strings.TrimSpace(kind))] = &parsed
+				}
+			}
 			u.EnableCallback = cbEnable
 			return withApps(cmd, env, func(in *instance) error {
 				a, err := in.apps.Update(cmd.Context(), id, u)
@@ -435,6 +473,8 @@ func appUpdateCmd(env Env) *cobra.Command {
 	f.BoolVar(&matching, "number-matching", false, "approval requests ask the device for a 2-digit number shown on the login page")
 	f.StringVar(&allowed, "allowed-countries", "", "send SMS and calls only to these countries, e.g. US,CA,PT (empty: all)")
 	f.BoolVar(&customMessages, "custom-messages", true, "phone verification may send the caller's custom_message (--custom-messages=false refuses with 60091)")
+	f.StringArrayVar(&limits, "limit", nil, "the application's own limit, KIND=N/DURATION, KIND=off or KIND=default (the server's); "+
+		"kinds: failures, sends, number_sends, country_sends, app_sends; repeatable")
 	f.BoolVar(&customCodes, "custom-codes", false, "phone verification may send the caller's own custom_code")
 	f.StringVar(providers[twofold.SMS], "sms-provider", "", "deliver this application's SMS with twilio, gateway or outbox (empty: the server's default)")
 	f.StringVar(providers[twofold.Call], "call-provider", "", "deliver this application's calls with twilio or outbox (empty: the server's default)")

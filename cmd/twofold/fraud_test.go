@@ -144,3 +144,46 @@ func TestPhoneVerificationOptions(t *testing.T) {
 		t.Fatalf("check custom code: %s", r.raw)
 	}
 }
+
+// An application can set its own limits, tighter or looser than the server's, and go back to
+// the server's.
+func TestApplicationLimits(t *testing.T) {
+	s := startServer(t, "", "--rate-limit", "off", "--limit-sends", "5/10m", "--limit-number-sends", "off")
+	id := itoa64(s.register(s.key, "a@example.com", "2015550123"))
+	var shown appJSON
+	s.cliJSON(&shown, "app", "update", "1", "--limit", "app_sends=2/1h", "--limit", "sends=off")
+	if shown.Limits["app_sends"] != "2/1h" || shown.Limits["sends"] != "off" || len(shown.Limits) != 2 {
+		t.Fatalf("limits: %+v", shown.Limits)
+	}
+	for i := range 3 {
+		r := s.get("/protected/json/sms/" + id + "?force=true")
+		if i < 2 && r.status != 200 {
+			t.Fatalf("send %d: %s", i+1, r.raw)
+		}
+		if i == 2 {
+			expectError(t, r, 429, "60003")
+		}
+	}
+	// Back to the server's: five per user per ten minutes (sends were not counted per user while
+	// the application had that limit off), no application limit.
+	shown = appJSON{}
+	s.cliJSON(&shown, "app", "update", "1", "--limit", "app_sends=default", "--limit", "sends=default")
+	if len(shown.Limits) != 0 {
+		t.Fatalf("limits after default: %+v", shown.Limits)
+	}
+	for range 5 {
+		if r := s.get("/protected/json/sms/" + id + "?force=true"); r.status != 200 {
+			t.Fatalf("under the server's limit: %s", r.raw)
+		}
+	}
+	expectError(t, s.get("/protected/json/sms/"+id+"?force=true"), 429, "60003")
+	for _, bad := range []string{"nonsense=1/1h", "app_sends", "app_sends=lots"} {
+		if _, err := s.cli("app", "update", "1", "--limit", bad); err == nil {
+			t.Errorf("--limit %s accepted", bad)
+		}
+	}
+	out, _ := s.cli("app", "show", "1")
+	if !strings.Contains(out, "limits:") || !strings.Contains(out, "the server's") {
+		t.Errorf("app show:\n%s", out)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
 	"net/mail"
 	"net/url"
 	"slices"
@@ -214,6 +215,9 @@ type Update struct {
 	CustomCodes       *bool
 	// Providers sets the provider of each channel named; "" returns it to the server's default.
 	Providers map[twofold.Channel]string
+	// Limits sets the application's own limit of each kind named; nil returns it to the
+	// server's.
+	Limits map[twofold.LimitKind]*twofold.Limit
 	// EnableCallback resumes callback delivery paused after failures.
 	EnableCallback bool
 }
@@ -243,6 +247,23 @@ func (s *Service) Update(ctx context.Context, id int64, u Update) (twofold.App, 
 	set(&a.AllowedCountries, u.AllowedCountries)
 	set(&a.CustomMessages, u.CustomMessages)
 	set(&a.CustomCodes, u.CustomCodes)
+	if len(u.Limits) > 0 {
+		limits := map[twofold.LimitKind]twofold.Limit{}
+		for k, l := range a.Limits {
+			limits[k] = l
+		}
+		for k, l := range u.Limits {
+			if !slices.Contains(twofold.LimitKinds, k) {
+				return twofold.App{}, fmt.Errorf("%w: unknown limit %q (known: %v)", ErrInvalid, k, twofold.LimitKinds)
+			}
+			if l == nil {
+				delete(limits, k)
+			} else {
+				limits[k] = *l
+			}
+		}
+		a.Limits = limits
+	}
 	if len(u.Providers) > 0 {
 		providers := map[twofold.Channel]string{}
 		for ch, name := range a.Providers {
@@ -315,6 +336,7 @@ func changedSettings(a, b twofold.App) []string {
 		{"sms_provider", a.Provider(twofold.SMS) != b.Provider(twofold.SMS)},
 		{"call_provider", a.Provider(twofold.Call) != b.Provider(twofold.Call)},
 		{"email_provider", a.Provider(twofold.Email) != b.Provider(twofold.Email)},
+		{"limits", !maps.Equal(a.Limits, b.Limits)},
 	} {
 		if f.differs {
 			out = append(out, f.name)

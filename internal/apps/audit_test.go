@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twofold-auth/twofold/internal/seal"
 	"github.com/twofold-auth/twofold/internal/store"
@@ -38,6 +39,17 @@ func TestChangedSettingsCoversEverySetting(t *testing.T) {
 		case reflect.Slice:
 			v.Set(reflect.Append(v, reflect.ValueOf("PT")))
 		case reflect.Map:
+			if field.Name == "Limits" {
+				c := base
+				c.Limits = map[twofold.LimitKind]twofold.Limit{twofold.LimitAppSends: {N: 1, Window: time.Hour}}
+				if got := changedSettings(base, c); !slices.Equal(got, []string{"limits"}) {
+					t.Errorf("limits changed: named %v", got)
+				}
+				continue
+			}
+			if field.Name != "Providers" {
+				t.Fatalf("Settings.%s is a map: teach this test and changedSettings about it", field.Name)
+			}
 			for _, ch := range []twofold.Channel{twofold.SMS, twofold.Call, twofold.Email} {
 				c := base
 				c.Providers = map[twofold.Channel]string{ch: "outbox"}

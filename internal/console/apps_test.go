@@ -118,7 +118,8 @@ func TestSettings(t *testing.T) {
 	valid := url.Values{"name": {"Shop 2"}, "token_length": {"8"}, "totp_digits": {"6"}, "totp_period": {"30"}, "totp_window": {"1"},
 		"device_totp_period": {"10"}, "call_enabled": {"on"}, "number_matching": {"on"}, "allowed_countries": {"us, ca"},
 		"callback_url": {"https://shop.example/authy"}, "callback_method": {"POST"}, "callback_expired": {"on"},
-		"contact_email": {"ops@shop.example"}, "sms_provider": {"outbox"}, "custom_messages": {"on"}}
+		"contact_email": {"ops@shop.example"}, "sms_provider": {"outbox"}, "custom_messages": {"on"},
+		"limit_app_sends": {"100/1h"}, "limit_failures": {"off"}}
 	with := func(k, v string) url.Values {
 		u := url.Values{}
 		for key, vals := range valid {
@@ -141,6 +142,7 @@ func TestSettings(t *testing.T) {
 		{with("contact_email", "nope"), "contact_email", "Contact email is not an email address."},
 		{with("call_provider", "smtp"), "call_provider", "cannot deliver call"},
 		{with("name", ""), "name", "Name must be 1 to 100 characters."},
+		{with("limit_sends", "lots"), "limit_sends", "N/DURATION"},
 	} {
 		b.get(path)
 		b.post(path, tc.form, true)
@@ -165,7 +167,8 @@ func TestSettings(t *testing.T) {
 	want := twofold.Settings{TokenLength: 8, TOTPDigits: 6, TOTPPeriod: 30, TOTPSkew: 1, SMSEnabled: false, CallEnabled: true,
 		CallbackURL: "https://shop.example/authy", CallbackMethod: "POST", CallbackExpired: true, ContactEmail: "ops@shop.example",
 		NumberMatching: true, DeviceTOTPPeriod: 10, AllowedCountries: []string{"US", "CA"}, CustomMessages: true,
-		Providers: map[twofold.Channel]string{twofold.SMS: "outbox"}}
+		Providers: map[twofold.Channel]string{twofold.SMS: "outbox"},
+		Limits:    map[twofold.LimitKind]twofold.Limit{twofold.LimitAppSends: {N: 100, Window: time.Hour}, twofold.LimitFailures: {}}}
 	if fmt.Sprint(got.Settings) != fmt.Sprint(want) || got.Name != "Shop 2" || got.Sandbox {
 		t.Fatalf("saved:\n%+v\nwant\n%+v", got.Settings, want)
 	}

@@ -37,7 +37,7 @@ func checked(b bool) string {
 
 // formValues are an application's settings as the form shows them.
 func formValues(a twofold.App) map[string]string {
-	return map[string]string{
+	v := map[string]string{
 		"name": a.Name, "sandbox": checked(a.Sandbox),
 		"token_length": strconv.Itoa(a.TokenLength), "totp_digits": strconv.Itoa(a.TOTPDigits),
 		"totp_period": strconv.Itoa(a.TOTPPeriod), "totp_window": strconv.Itoa(a.TOTPSkew),
@@ -50,7 +50,18 @@ func formValues(a twofold.App) map[string]string {
 		"contact_email": a.ContactEmail,
 		"sms_provider":  a.Provider(twofold.SMS), "call_provider": a.Provider(twofold.Call), "email_provider": a.Provider(twofold.Email),
 	}
+	for _, k := range twofold.LimitKinds {
+		v[limitField(k)] = ""
+		if l, ok := a.Limits[k]; ok {
+			v[limitField(k)] = l.String()
+		}
+	}
+	return v
 }
+
+// limitField is the form field of an application's own limit of kind k; empty means the
+// server's limit.
+func limitField(k twofold.LimitKind) string { return "limit_" + string(k) }
 
 func providerChoices() map[string][]string {
 	out := map[string][]string{}
@@ -101,6 +112,21 @@ func parseSettings(r *http.Request) (apps.Update, map[string]string, map[string]
 	for f, ch := range providerFields {
 		v[f] = strings.TrimSpace(r.PostFormValue(f))
 		u.Providers[ch] = v[f]
+	}
+	u.Limits = map[twofold.LimitKind]*twofold.Limit{}
+	for _, k := range twofold.LimitKinds {
+		f := limitField(k)
+		v[f] = strings.TrimSpace(r.PostFormValue(f))
+		if v[f] == "" {
+			u.Limits[k] = nil // the server's
+			continue
+		}
+		l, err := twofold.ParseLimit(v[f])
+		if err != nil {
+			errs[f] = "Write N/DURATION such as 100/1h, or off; empty for the server's limit."
+			continue
+		}
+		u.Limits[k] = &l
 	}
 	return u, v, errs
 }

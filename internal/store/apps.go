@@ -13,7 +13,7 @@ const appColumns = `id, name, sandbox, key_mac, key_sealed, token_length, totp_d
 	sms_enabled, call_enabled, unconfirmed_bypass, callback_url, callback_method, contact_email, created_at, updated_at,
 	number_matching, callback_expired, device_totp_period, callback_failures, callback_disabled_at, callback_last_error,
 	allowed_countries, sms_provider, call_provider, email_provider,
-	custom_messages, custom_codes, console`
+	custom_messages, custom_codes, console, limits`
 
 func scanApp(row rowScanner) (twofold.App, error) {
 	var a twofold.App
@@ -21,10 +21,11 @@ func scanApp(row rowScanner) (twofold.App, error) {
 	var created, updated, disabledAt int64
 	var countries string
 	var providers [3]string
+	var limits string
 	err := row.Scan(&a.ID, &a.Name, &sandbox, &a.KeyMAC, &a.KeySealed, &a.TokenLength, &a.TOTPDigits, &a.TOTPPeriod,
 		&a.TOTPSkew, &sms, &call, &bypass, &a.CallbackURL, &a.CallbackMethod, &a.ContactEmail, &created, &updated,
 		&matching, &cbExpired, &a.DeviceTOTPPeriod, &a.CallbackFailures, &disabledAt, &a.CallbackLastError, &countries,
-		&providers[0], &providers[1], &providers[2], &customMessages, &customCodes, &console)
+		&providers[0], &providers[1], &providers[2], &customMessages, &customCodes, &console, &limits)
 	if err != nil {
 		return twofold.App{}, notFound(err)
 	}
@@ -42,8 +43,38 @@ func scanApp(row rowScanner) (twofold.App, error) {
 			a.Providers[ch] = providers[i]
 		}
 	}
+	if a.Limits, err = decodeLimits(limits); err != nil {
+		return twofold.App{}, fmt.Errorf("app %d: %w", a.ID, err)
+	}
 	a.CreatedAt, a.UpdatedAt, a.CallbackDisabledAt = fromUnix(created), fromUnix(updated), fromUnix(disabledAt)
 	return a, nil
+}
+
+// encodeLimits writes an application's own limits as "kind=N/DURATION,…", sorted.
+func encodeLimits(m map[twofold.LimitKind]twofold.Limit) string {
+	var parts []string
+	for _, k := range twofold.LimitKinds {
+		if l, ok := m[k]; ok {
+			parts = append(parts, string(k)+"="+l.String())
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+func decodeLimits(s string) (map[twofold.LimitKind]twofold.Limit, error) {
+	if s == "" {
+		return nil, nil
+	}
+	m := map[twofold.LimitKind]twofold.Limit{}
+	for _, part := range strings.Split(s, ",") {
+		k, v, _ := strings.Cut(part, "=")
+		l, err := twofold.ParseLimit(v)
+		if err != nil {
+			return nil, fmt.Errorf("limits: %w", err)
+		}
+		m[twofold.LimitKind(k)] = l
+	}
+	return m, nil
 }
 
 // providerChannels orders the apps table's *_provider columns.
@@ -54,14 +85,15 @@ func (s *Store) CreateApp(ctx context.Context, a *twofold.App) error {
 	err := s.w.QueryRowContext(ctx, `INSERT INTO apps (name, sandbox, key_mac, key_sealed, token_length, totp_digits,
 		totp_period, totp_skew, sms_enabled, call_enabled, unconfirmed_bypass, callback_url, callback_method, contact_email,
 		created_at, updated_at, number_matching, callback_expired, device_totp_period, allowed_countries,
-		sms_provider, call_provider, email_provider, custom_messages, custom_codes, console)
+		sms_provider, call_provider, email_provider, custom_messages, custom_codes, console, limits)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-		$21, $22, $23, $24, $25, $26) RETURNING id`,
+		$21, $22, $23, $24, $25, $26, $27) RETURNING id`,
 		a.Name, b2i(a.Sandbox), a.KeyMAC, a.KeySealed, a.TokenLength, a.TOTPDigits, a.TOTPPeriod, a.TOTPSkew,
 		b2i(a.SMSEnabled), b2i(a.CallEnabled), b2i(a.UnconfirmedBypass), a.CallbackURL, a.CallbackMethod, a.ContactEmail,
 		unix(a.CreatedAt), unix(a.UpdatedAt), b2i(a.NumberMatching), b2i(a.CallbackExpired), a.DeviceTOTPPeriod,
 		strings.Join(a.AllowedCountries, ","), a.Provider(twofold.SMS), a.Provider(twofold.Call),
-		a.Provider(twofold.Email), b2i(a.CustomMessages), b2i(a.CustomCodes), b2i(a.Console)).Scan(&a.ID)
+		a.Provider(twofold.Email), b2i(a.CustomMessages), b2i(a.CustomCodes), b2i(a.Console),
+		encodeLimits(a.Limits)).Scan(&a.ID)
 	if isUniqueViolation(err) {
 		return twofold.ErrConflict
 	}
@@ -78,13 +110,13 @@ func (s *Store) UpdateApp(ctx context.Context, a twofold.App) error {
 		token_length = $5, totp_digits = $6, totp_period = $7, totp_skew = $8, sms_enabled = $9, call_enabled = $10,
 		unconfirmed_bypass = $11, callback_url = $12, callback_method = $13, contact_email = $14, updated_at = $15,
 		number_matching = $16, callback_expired = $17, device_totp_period = $18, allowed_countries = $19,
-		sms_provider = $20, call_provider = $21, email_provider = $22, custom_messages = $23, custom_codes = $24
-		WHERE id = $25`,
+		sms_provider = $20, call_provider = $21, email_provider = $22, custom_messages = $23, custom_codes = $24,
+		limits = $25 WHERE id = $26`,
 		a.Name, b2i(a.Sandbox), a.KeyMAC, a.KeySealed, a.TokenLength, a.TOTPDigits, a.TOTPPeriod, a.TOTPSkew,
 		b2i(a.SMSEnabled), b2i(a.CallEnabled), b2i(a.UnconfirmedBypass), a.CallbackURL, a.CallbackMethod, a.ContactEmail,
 		unix(a.UpdatedAt), b2i(a.NumberMatching), b2i(a.CallbackExpired), a.DeviceTOTPPeriod,
 		strings.Join(a.AllowedCountries, ","), a.Provider(twofold.SMS), a.Provider(twofold.Call),
-		a.Provider(twofold.Email), b2i(a.CustomMessages), b2i(a.CustomCodes), a.ID)
+		a.Provider(twofold.Email), b2i(a.CustomMessages), b2i(a.CustomCodes), encodeLimits(a.Limits), a.ID)
 	if isUniqueViolation(err) {
 		return twofold.ErrConflict
 	}

@@ -57,6 +57,9 @@ type Settings struct {
 	AllowedCountries []string
 	CustomMessages   bool // phone verification may send the caller's custom_message (default true)
 	CustomCodes      bool // phone verification may send the caller's custom_code (default false)
+	// Limits are the application's own limits; a kind not set takes the server's. A Limit that
+	// is Off disables that kind for the application.
+	Limits map[LimitKind]Limit
 	// Providers names the provider that delivers each channel ("twilio", "gateway", "smtp",
 	// "outbox"); a channel not named uses the server's default.
 	Providers map[Channel]string

@@ -47,7 +47,7 @@ func (s *Service) Check(ctx context.Context, app twofold.App, userID int64, toke
 	}
 
 	counter := counted{name: failureCounter(app.ID, u.ID), limit: "failures", appID: app.ID, userID: u.ID}
-	if err := s.hit(ctx, counter, s.cfg.FailureLimit, "too many failed verifications for this user"); err != nil {
+	if err := s.hit(ctx, counter, limit(app, twofold.LimitFailures, s.cfg.FailureLimit), "too many failed verifications for this user"); err != nil {
 		return "", err
 	}
 	method, how, err := s.check(ctx, app, u, token, p.Action)
@@ -56,7 +56,7 @@ func (s *Service) Check(ctx context.Context, app twofold.App, userID int64, toke
 		return "", err
 	}
 	// Success is not a failure: give back the attempt counted above.
-	if err := s.refund(ctx, counter.name, s.cfg.FailureLimit); err != nil {
+	if err := s.refund(ctx, counter.name, limit(app, twofold.LimitFailures, s.cfg.FailureLimit)); err != nil {
 		return "", err
 	}
 	if !u.Confirmed {

@@ -211,12 +211,12 @@ func (s *Service) spend(ctx context.Context, app twofold.App, ch twofold.Channel
 		reason  string
 		what    string
 	}{
-		{userID != 0, count(sendCounter(app.ID, userID), "sends"), s.cfg.SendLimit, twofold.RefusedUserLimit, "too many codes sent to this user"},
-		{phoneSend, count(fmt.Sprintf("sends-number:%d:%s", app.ID, n.E164()), "number_sends"), s.cfg.NumberSendLimit,
+		{userID != 0, count(sendCounter(app.ID, userID), "sends"), limit(app, twofold.LimitSends, s.cfg.SendLimit), twofold.RefusedUserLimit, "too many codes sent to this user"},
+		{phoneSend, count(fmt.Sprintf("sends-number:%d:%s", app.ID, n.E164()), "number_sends"), limit(app, twofold.LimitNumberSends, s.cfg.NumberSendLimit),
 			twofold.RefusedNumberLimit, "too many codes sent to this number"},
-		{phoneSend, count(fmt.Sprintf("sends-country:%d:%d", app.ID, n.CountryCode), "country_sends"), s.cfg.CountrySendLimit,
+		{phoneSend, count(fmt.Sprintf("sends-country:%d:%d", app.ID, n.CountryCode), "country_sends"), limit(app, twofold.LimitCountrySends, s.cfg.CountrySendLimit),
 			twofold.RefusedCountryLimit, fmt.Sprintf("too many codes sent to numbers in +%d", n.CountryCode)},
-		{true, count(fmt.Sprintf("sends-app:%d", app.ID), "app_sends"), s.cfg.AppSendLimit, twofold.RefusedAppLimit,
+		{true, count(fmt.Sprintf("sends-app:%d", app.ID), "app_sends"), limit(app, twofold.LimitAppSends, s.cfg.AppSendLimit), twofold.RefusedAppLimit,
 			"too many codes sent by this application"},
 	}
 	for _, c := range checks {

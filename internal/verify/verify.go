@@ -47,9 +47,14 @@ type Sender interface {
 }
 
 // Limit is "at most N per Window". N <= 0 disables the limit.
-type Limit struct {
-	N      int
-	Window time.Duration
+type Limit = twofold.Limit
+
+// limit is the application's own limit of kind k, else the server's def.
+func limit(app twofold.App, k twofold.LimitKind, def Limit) Limit {
+	if l, ok := app.Limits[k]; ok {
+		return l
+	}
+	return def
 }
 
 // Config tunes the service; zero fields take the defaults of DefaultConfig.
