@@ -268,14 +268,26 @@ func (p *tab) eval(js string) string {
 // at waits for the page whose heading is marked data-page=name, and returns the heading.
 func (p *tab) at(name string) string {
 	p.t.Helper()
-	sel := fmt.Sprintf(`h1[data-page=%q]`, name)
-	p.do(chromedp.WaitVisible(chromedp.CSS(sel)))
-	return p.eval(fmt.Sprintf(`document.querySelector(%q).textContent`, sel))
+	return p.text(fmt.Sprintf(`h1[data-page=%q]`, name))
 }
 
+// text waits for the element sel and returns its text, in one evaluation in the page, so a
+// navigation between finding the element and reading it cannot make it vanish.
 func (p *tab) text(sel string) string {
 	p.t.Helper()
-	return p.eval(fmt.Sprintf(`document.querySelector(%q).textContent`, sel))
+	ctx, cancel := context.WithTimeout(p.ctx, 45*time.Second)
+	defer cancel()
+	js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e && e.offsetParent !== null ? e.textContent : null })()`, sel)
+	for {
+		got, err := chromedp.Run(ctx, chromedp.Poll[string](js, chromedp.WithPollingTimeout(40*time.Second)))
+		if err == nil {
+			return got
+		}
+		// A navigation ends the page the poll ran in: poll again in the new one.
+		if ctx.Err() != nil || !strings.Contains(err.Error(), "navigated") && !strings.Contains(err.Error(), "context") {
+			p.t.Fatalf("browser: waiting for %s: %v", sel, err)
+		}
+	}
 }
 
 func (p *tab) fill(fields ...string) {
@@ -515,8 +527,6 @@ func TestLoginInBrowser(t *testing.T) {
 		}
 		p.fill("#code", wrong)
 		p.click("#code-form button[type=submit]")
-		p.at("code")
-		p.do(chromedp.WaitVisible(chromedp.CSS("#problem")))
 		if got := p.text("#problem"); !strings.Contains(got, "That code is wrong or has expired") {
 			t.Fatalf("after a wrong code: %q", got)
 		}
