@@ -33,7 +33,9 @@ func serveCmd(env Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the Twofold server",
-		Long: `Run the Twofold server: the Authy-compatible API under /protected/json, /healthz and /metrics.
+		Long: `Run the Twofold server: the Authy-compatible API under /protected/json and /onetouch/json, the
+operators' console at /console/ (operators: twofold admin create), the web authenticator at
+/authenticator/, /healthz and /metrics.
 
 Everything is kept in the data directory: an SQLite database and a master key file (0600) that
 seals secrets at rest. On first start an application is created so the API is callable at once.
