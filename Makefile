@@ -39,3 +39,11 @@ fuzz:
 .PHONY: demo
 demo: build
 	./examples/login/demo.sh ./twofold
+
+# Load benchmark of the real server on SQLite (see BENCHMARKS.md), then the microbenchmarks of
+# the hot paths with allocation counts. BENCH_FLAGS passes flags to the harness, e.g.
+# make bench BENCH_FLAGS='-duration 10s -scenarios floor,verify-totp'.
+.PHONY: bench
+bench:
+	CGO_ENABLED=0 go run ./bench $(BENCH_FLAGS)
+	go test -run='^$$' -bench=. -benchmem ./internal/otp/ ./internal/authyapi/ ./client/ ./internal/verify/ ./internal/store/

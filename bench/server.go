@@ -1,0 +1,208 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// server is a real `twofold serve` subprocess on a fresh data directory.
+type server struct {
+	bin     string // the twofold binary
+	dataDir string
+	url     string // http://127.0.0.1:PORT
+	key     string // the API key of the bench's application
+	appID   int64
+	cmd     *exec.Cmd
+	logMu   sync.Mutex
+	log     bytes.Buffer // the server's stderr, kept for a failure report
+}
+
+// buildTwofold compiles cmd/twofold into dir, as `make build` does (CGO off, no race detector).
+func buildTwofold(dir string) (string, error) {
+	bin := filepath.Join(dir, "twofold")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/twofold")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOTOOLCHAIN=local")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/twofold (run the bench from the repository root): %w", err)
+	}
+	return bin, nil
+}
+
+// cli runs a twofold subcommand on the data directory and returns its standard output.
+func (s *server) cli(args ...string) ([]byte, error) {
+	args = append(args, "--data-dir", s.dataDir)
+	cmd := exec.Command(s.bin, args...)
+	cmd.Env = append(os.Environ(), "TWOFOLD_LOG_LEVEL=warn")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return out, fmt.Errorf("twofold %s: %w: %s", strings.Join(args, " "), err, stderr.String())
+	}
+	return out, nil
+}
+
+var listening = regexp.MustCompile(`twofold listening"? addr=(http://[^\s"]+)`)
+
+// startServer creates the bench's application (before the server runs, so the server's first
+// start finds it and makes no other), points its callbacks at callbackURL, then starts
+// `twofold serve` with every limit off and waits for its "listening" log line.
+func startServer(bin, dataDir, callbackURL string, extra []string) (*server, error) {
+	s := &server{bin: bin, dataDir: dataDir}
+	out, err := s.cli("app", "create", "--name", "Bench", "--json")
+	if err != nil {
+		return nil, err
+	}
+	var app struct {
+		AppID  int64  `json:"app_id"`
+		APIKey string `json:"api_key"`
+	}
+	if err := json.Unmarshal(out, &app); err != nil || app.APIKey == "" {
+		return nil, fmt.Errorf("app create --json: cannot read the key from %q: %v", out, err)
+	}
+	s.key, s.appID = app.APIKey, app.AppID
+	if _, err := s.cli("app", "update", strconv.FormatInt(app.AppID, 10), "--callback-url", callbackURL); err != nil {
+		return nil, err
+	}
+
+	args := []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir,
+		"--rate-limit", "off", "--limit-failures", "off", "--limit-sends", "off", "--limit-number-sends", "off",
+		"--limit-country-sends", "off", "--limit-app-sends", "off",
+		// approval-create piles requests on a few users; the per-user cap would refuse them.
+		"--max-pending-approvals", "1000000",
+		// info, not warn: the "listening" line that gives the port is an info line; the server
+		// logs nothing per request at info.
+		"--log-level", "info"}
+	args = append(args, extra...)
+	s.cmd = exec.Command(bin, args...)
+	s.cmd.Env = os.Environ()
+	stderr, err := s.cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	s.cmd.Stdout = io.Discard
+	if err := s.cmd.Start(); err != nil {
+		return nil, err
+	}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+		sent := false
+		for sc.Scan() {
+			line := sc.Text()
+			s.logMu.Lock()
+			if s.log.Len() < 1<<20 {
+				s.log.WriteString(line + "\n")
+			}
+			s.logMu.Unlock()
+			if m := listening.FindStringSubmatch(line); m != nil && !sent {
+				addr <- m[1]
+				sent = true
+			}
+		}
+	}()
+	select {
+	case s.url = <-addr:
+		return s, nil
+	case <-time.After(30 * time.Second):
+		s.stop()
+		return nil, fmt.Errorf("twofold serve did not say it was listening within 30s:\n%s", s.logText())
+	}
+}
+
+func (s *server) logText() string {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	return s.log.String()
+}
+
+// stop ends the server gracefully (SIGINT) and waits for it.
+func (s *server) stop() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// rssKB reads a process's resident set size from /proc (Linux only; 0 elsewhere).
+func rssKB(pid int) int64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// outboxCodes reads the newest code sent to each user from `twofold outbox --json`.
+func (s *server) outboxCodes(limit int) (map[int64]string, error) {
+	out, err := s.cli("outbox", "--json", "--limit", strconv.Itoa(limit))
+	if err != nil {
+		return nil, err
+	}
+	var msgs []struct {
+		UserID int64     `json:"authy_id"`
+		Body   string    `json:"body"`
+		At     time.Time `json:"created_at"`
+	}
+	if err := json.Unmarshal(out, &msgs); err != nil {
+		// Some versions wrap the list.
+		var wrapped struct {
+			Messages json.RawMessage `json:"messages"`
+		}
+		if json.Unmarshal(out, &wrapped) != nil || json.Unmarshal(wrapped.Messages, &msgs) != nil {
+			return nil, fmt.Errorf("outbox --json: %v: %.200s", err, out)
+		}
+	}
+	digits := regexp.MustCompile(`\b\d{6,10}\b`)
+	codes := map[int64]string{}
+	for _, m := range msgs { // newest last: later messages replace earlier ones
+		if c := digits.FindString(m.Body); c != "" {
+			codes[m.UserID] = c
+		}
+	}
+	if len(codes) == 0 {
+		return nil, errors.New("outbox --json: no codes found")
+	}
+	return codes, nil
+}
+
+// waitHealthy polls /healthz until it answers.
+func waitHealthy(ctx context.Context, get func(context.Context) error) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := get(ctx)
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
