@@ -17,15 +17,18 @@ import (
 // sets e.PrevHash and e.Hash = chain(prev, *e) with those, and inserts it. e.At, Actor, Action,
 // AppID, UserID and Details must be set.
 //
-// Appends are serialised by the write transaction (SQLite's single writer, BEGIN IMMEDIATE across
-// processes), so concurrent appends still form one chain. A PostgreSQL engine must take a lock
-// (LOCK TABLE audit_log IN EXCLUSIVE MODE, or an advisory lock) before reading the last entry.
+// Appends are serialised, so concurrent appends still form one chain: by the write transaction on
+// SQLite (the single writer, BEGIN IMMEDIATE across processes), by LOCK TABLE audit_log IN
+// EXCLUSIVE MODE, taken before reading the last entry, on PostgreSQL (lockAudit).
 func (s *Store) AppendAudit(ctx context.Context, e *twofold.AuditEvent, chain func(prev []byte, e twofold.AuditEvent) []byte) error {
 	details, err := encodeDetails(e.Details)
 	if err != nil {
 		return err
 	}
 	err = s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockAudit(ctx, tx); err != nil {
+			return err
+		}
 		var last int64
 		var prev []byte
 		err := tx.QueryRowContext(ctx, `SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1`).Scan(&last, &prev)

@@ -13,6 +13,10 @@ import (
 // pending codes for the same action: only the newest code sent works.
 func (s *Store) InsertCode(ctx context.Context, c *twofold.OneTimeCode) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		// Serialised per user with ConsumeCode, so the newest code (the highest id) is the live one.
+		if err := s.lockRow(ctx, tx, "users", c.UserID); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `UPDATE codes SET superseded = 1
 			WHERE user_id = $1 AND action = $2 AND used_at IS NULL AND superseded = 0`, c.UserID, c.Action); err != nil {
 			return err
@@ -128,6 +132,9 @@ func (s *Store) GetQRLink(ctx context.Context, mac []byte, now time.Time) (twofo
 func (s *Store) ConsumeCode(ctx context.Context, userID int64, now time.Time, maxAttempts int, matches func(twofold.OneTimeCode) bool) (twofold.CodeCheck, error) {
 	result := twofold.CodeNoMatch
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockRow(ctx, tx, "users", userID); err != nil {
+			return err
+		}
 		rows, err := tx.QueryContext(ctx, `SELECT id, attempts, superseded, COALESCE(used_at, 0), mac, action, channel FROM codes
 			WHERE user_id = $1 AND expires_at > $2 ORDER BY id DESC`, userID, unix(now))
 		if err != nil {

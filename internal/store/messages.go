@@ -83,8 +83,9 @@ func messageWhere(f twofold.MessageFilter) (string, []any) {
 		where = append(where, fmt.Sprintf("created_at >= $%d", len(args)))
 	}
 	if f.To != "" {
-		args = append(args, "%"+likeEscape(f.To)+"%")
-		where = append(where, fmt.Sprintf(`recipient LIKE $%d ESCAPE '\'`, len(args)))
+		// SQLite's LIKE ignores ASCII case and PostgreSQL's does not: compare lower-cased, alike.
+		args = append(args, "%"+likeEscape(strings.ToLower(f.To))+"%")
+		where = append(where, fmt.Sprintf(`LOWER(recipient) LIKE $%d ESCAPE '\'`, len(args)))
 	}
 	if len(where) == 0 {
 		return "", nil
@@ -120,7 +121,8 @@ func (s *Store) DeliverySummary(ctx context.Context, appID int64, since time.Tim
 	if err != nil {
 		return nil, fmt.Errorf("delivery summary: %w", err)
 	}
-	q := `SELECT channel, reason, SUM(count) FROM delivery_refusals WHERE day >= $1`
+	// SUM of a PostgreSQL BIGINT is NUMERIC: cast it back.
+	q := `SELECT channel, reason, CAST(SUM(count) AS BIGINT) FROM delivery_refusals WHERE day >= $1`
 	args = []any{unix(since.UTC().Truncate(24 * time.Hour))}
 	if appID != 0 {
 		q += ` AND app_id = $2`

@@ -40,12 +40,15 @@ func scanRequest(row rowScanner) (twofold.ApprovalRequest, error) {
 }
 
 // CreateApprovalRequest inserts r unless the user already has maxPending live pending requests
-// (then ErrTooMany). Counting and inserting happen in one write transaction.
+// (then ErrTooMany). Counting and inserting happen in one write transaction, serialised per user.
 func (s *Store) CreateApprovalRequest(ctx context.Context, r *twofold.ApprovalRequest, maxPending int) error {
 	details, _ := json.Marshal(r.Details)
 	hidden, _ := json.Marshal(r.HiddenDetails)
 	logos, _ := json.Marshal(r.Logos)
 	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockRow(ctx, tx, "users", r.UserID); err != nil {
+			return err
+		}
 		if maxPending > 0 {
 			var n int
 			err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM approval_requests WHERE user_id = $1 AND status = 'pending'

@@ -13,6 +13,9 @@ import (
 // the same number: only the newest code sent works.
 func (s *Store) InsertPhoneVerification(ctx context.Context, v *twofold.PhoneVerification) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockKey(ctx, tx, "phone_verifications", v.AppID, v.Phone); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `UPDATE phone_verifications SET superseded = 1
 			WHERE app_id = $1 AND phone = $2 AND verified_at = 0 AND superseded = 0`, v.AppID, v.Phone); err != nil {
 			return err
@@ -55,6 +58,9 @@ func (s *Store) LatestPhoneVerification(ctx context.Context, appID int64, phone,
 func (s *Store) ConsumePhoneVerification(ctx context.Context, appID int64, phone string, now time.Time, maxAttempts int,
 	matches func(twofold.PhoneVerification) bool) (found, accepted bool, err error) {
 	err = s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockKey(ctx, tx, "phone_verifications", appID, phone); err != nil {
+			return err
+		}
 		v, err := scanPhoneVerification(tx.QueryRowContext(ctx, `SELECT `+phoneVerificationColumns+` FROM phone_verifications
 			WHERE app_id = $1 AND phone = $2 AND superseded = 0 AND verified_at = 0 AND expires_at > $3 AND attempts < $4
 			ORDER BY id DESC LIMIT 1`, appID, phone, unix(now), maxAttempts))

@@ -52,6 +52,9 @@ func scanPushSubscription(row rowScanner) (PushSubscription, error) {
 // p's ID.
 func (s *Store) UpsertPushSubscription(ctx context.Context, p *PushSubscription, maxPerDevice int) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockRow(ctx, tx, "devices", p.DeviceID); err != nil {
+			return err
+		}
 		var others int
 		err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM push_subscriptions WHERE device_id = $1 AND endpoint <> $2`,
 			p.DeviceID, p.Endpoint).Scan(&others)

@@ -1,7 +1,25 @@
-// Package store keeps Twofold's state in SQLite (the default, embedded) and, later, PostgreSQL.
-// SQL is written once with $N placeholders, which both engines bind. Every method that enforces
-// a security property (single use, replay, limits) does so in one atomic statement, so parallel
-// requests and several processes cannot slip past it.
+// Package store keeps Twofold's state, in SQLite (the default, embedded: OpenSQLite) or in
+// PostgreSQL (OpenPostgres; Open picks by the form of its argument). Both engines pass one
+// conformance suite (runConformance in conformance_test.go).
+//
+// SQL is written once with $N placeholders, which both engines bind; where the engines differ,
+// the one method that differs branches on s.pg. Each engine has its own embedded migrations
+// (migrations/sqlite, migrations/postgres), numbered alike so schema versions match.
+//
+// Every method that enforces a security property (single use, replay, limits, the audit
+// chain) is correct when parallel requests and several processes race for it:
+//   - where one statement can do it (a compare-and-set UPDATE … WHERE, INSERT … ON CONFLICT …
+//     RETURNING, UPDATE … RETURNING), it is one statement, atomic on both engines;
+//   - where it takes a read and then a write, it runs in s.tx and first takes the lock that
+//     serialises it (lockRow, lockKey, lockAudit). On SQLite these are no-ops: the single
+//     writer connection and BEGIN IMMEDIATE serialise every write transaction, across processes
+//     too. On PostgreSQL (READ COMMITTED, one pool for reads and writes) they are a row lock
+//     (SELECT … FOR NO KEY UPDATE) on the row that owns what is counted, a transaction-scoped
+//     advisory lock (pg_advisory_xact_lock) where there is no such row, and LOCK TABLE for the
+//     audit trail, whose gapless ids are max+1.
+//
+// Times are stored as integers (Unix seconds; the audit trail's at in nanoseconds): INTEGER on
+// SQLite, BIGINT on PostgreSQL.
 package store
 
 import (
@@ -33,8 +51,9 @@ const DatabaseFile = "twofold.db"
 // Store is the persistent state. It is safe for concurrent use by many goroutines and, for
 // SQLite, by several processes on one data directory (the server and the CLI).
 type Store struct {
-	w *sql.DB // writes and transactions
-	r *sql.DB // reads
+	w  *sql.DB // writes and transactions
+	r  *sql.DB // reads (on PostgreSQL the same pool as w)
+	pg bool    // the engine is PostgreSQL (postgres.go), not SQLite
 }
 
 // OpenSQLite opens (creating if needed) the database at path and applies pending migrations.
@@ -90,11 +109,15 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 }
 
 func (s *Store) migrate(ctx context.Context) error {
-	sub, err := fs.Sub(migrations, "migrations/sqlite")
+	dir, dialect := "migrations/sqlite", goose.DialectSQLite3
+	if s.pg {
+		dir, dialect = "migrations/postgres", goose.DialectPostgres
+	}
+	sub, err := fs.Sub(migrations, dir)
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, s.w, sub)
+	p, err := goose.NewProvider(dialect, s.w, sub)
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
@@ -106,6 +129,9 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // Close releases the database.
 func (s *Store) Close() error {
+	if s.r == s.w {
+		return s.w.Close()
+	}
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 
@@ -115,7 +141,9 @@ func (s *Store) Ping(ctx context.Context) error {
 	return s.r.QueryRowContext(ctx, "SELECT 1").Scan(&one)
 }
 
-// tx runs fn in a write transaction.
+// tx runs fn in a write transaction. On SQLite write transactions are serialised (one writer,
+// BEGIN IMMEDIATE); on PostgreSQL they run concurrently at READ COMMITTED, so fn must take the
+// lock that serialises what it reads and then writes (lockRow, lockKey, lockAudit) first.
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {

@@ -89,6 +89,9 @@ func (s *Store) CreateCustomUser(ctx context.Context, u *twofold.User) (created 
 func (s *Store) LinkCustomUser(ctx context.Context, appID, id int64, customID string, now time.Time) (twofold.User, error) {
 	var u twofold.User
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockRow(ctx, tx, "users", id); err != nil { // two links of one user: the second sees the first
+			return err
+		}
 		got, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE app_id = $1 AND id = $2`, appID, id))
 		if err != nil {
 			return err

@@ -1,0 +1,163 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/twofold-auth/twofold/internal/twofold"
+)
+
+// PostgreSQL tests run when TWOFOLD_TEST_POSTGRES names a database, such as
+// postgres://postgres@127.0.0.1:5432/test?sslmode=disable; each store gets a schema of its own,
+// dropped when its test ends. With TWOFOLD_REQUIRE_POSTGRES=1 a missing database fails.
+
+func postgresDSN(t *testing.T) string {
+	t.Helper()
+	dsn := os.Getenv("TWOFOLD_TEST_POSTGRES")
+	if dsn == "" {
+		if os.Getenv("TWOFOLD_REQUIRE_POSTGRES") == "1" {
+			t.Fatal("TWOFOLD_REQUIRE_POSTGRES=1 but TWOFOLD_TEST_POSTGRES does not name a database")
+		}
+		t.Skip("PostgreSQL tests skipped: set TWOFOLD_TEST_POSTGRES to a DSN such as " +
+			"postgres://postgres@127.0.0.1:5432/test?sslmode=disable to run them")
+	}
+	return dsn
+}
+
+// postgresOpener returns an open for runConformance: a fresh schema per call, with a store on it.
+func postgresOpener(t *testing.T) func(t *testing.T) *Store {
+	dsn := postgresDSN(t)
+	admin, err := sql.Open("pgx", dsn)
+	must(t, err)
+	t.Cleanup(func() { admin.Close() })
+	must(t, admin.PingContext(t.Context()))
+	return func(t *testing.T) *Store {
+		t.Helper()
+		schemaDSN := freshSchema(t, admin, dsn)
+		s, err := OpenPostgres(t.Context(), schemaDSN)
+		if err != nil {
+			t.Fatalf("OpenPostgres: %v", err)
+		}
+		t.Cleanup(func() {
+			if err := s.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
+		return s
+	}
+}
+
+// freshSchema creates an empty schema, dropped (with everything in it) when t ends, and returns
+// dsn with search_path set to it.
+func freshSchema(t *testing.T, admin *sql.DB, dsn string) string {
+	t.Helper()
+	b := make([]byte, 8)
+	rand.Read(b)
+	schema := "tf_" + hex.EncodeToString(b)
+	if _, err := admin.ExecContext(t.Context(), `CREATE SCHEMA `+schema); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() { // registered first, so it runs after the store is closed
+		// t.Context() is done by the time cleanups run.
+		if _, err := admin.ExecContext(context.Background(), `DROP SCHEMA `+schema+` CASCADE`); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	return withSearchPath(t, dsn, schema)
+}
+
+func withSearchPath(t *testing.T, dsn, schema string) string {
+	t.Helper()
+	if IsPostgresDSN(dsn) {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			t.Fatalf("TWOFOLD_TEST_POSTGRES: %v", err)
+		}
+		q := u.Query()
+		q.Set("search_path", schema)
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	return strings.TrimSpace(dsn) + " search_path=" + schema // key=value form
+}
+
+func TestPostgresConformance(t *testing.T) {
+	runConformance(t, postgresOpener(t))
+}
+
+// Instances starting together on an empty schema: one migrates, the others wait and find
+// nothing to do; all of them work.
+func TestPostgresConcurrentFirstOpen(t *testing.T) {
+	dsn := postgresDSN(t)
+	admin, err := sql.Open("pgx", dsn)
+	must(t, err)
+	t.Cleanup(func() { admin.Close() })
+	schemaDSN := freshSchema(t, admin, dsn)
+	stores := make([]*Store, 4)
+	race(len(stores), func(i int) {
+		s, err := OpenPostgres(t.Context(), schemaDSN)
+		if err != nil {
+			t.Errorf("opener %d: %v", i, err)
+			return
+		}
+		stores[i] = s
+	})
+	for _, s := range stores {
+		if s != nil {
+			defer s.Close()
+		}
+	}
+	if t.Failed() {
+		return
+	}
+	a := mkApp(t, stores[0], "a")
+	if got := getApp(t, stores[3], a.ID); got.Name != "a" {
+		t.Errorf("another instance reads %+v", got)
+	}
+	var n int
+	must(t, stores[1].r.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM goose_db_version WHERE version_id = 1`).Scan(&n))
+	if n != 1 {
+		t.Errorf("migration 1 recorded %d times, want once", n)
+	}
+	// Several instances, several pools: the security properties hold across them too.
+	u := mkUser(t, stores[0], a.ID, 1, "5550000001")
+	au := mkAuthenticator(t, stores[1], u)
+	exactlyOne(t, workers, "AdvanceStep across instances", func(i int) (bool, error) {
+		return stores[i%len(stores)].AdvanceStep(t.Context(), u.ID, au.Version, 77)
+	})
+	c := mkCode(t, stores[2], u, "login", t0, ttl)
+	exactlyOne(t, workers, "UseCode across instances", func(i int) (bool, error) {
+		return stores[i%len(stores)].UseCode(t.Context(), c.ID, t0, 3)
+	})
+	errs := make([]error, workers)
+	race(workers, func(i int) {
+		e := twofold.AuditEvent{At: t0, Actor: "system", Action: twofold.AuditVerificationFailed, UserID: int64(i)}
+		errs[i] = stores[i%len(stores)].AppendAudit(t.Context(), &e, testChain)
+	})
+	for _, err := range errs {
+		must(t, err)
+	}
+	log, err := stores[3].ListAudit(t.Context(), twofold.AuditFilter{Limit: 1000})
+	must(t, err)
+	if len(log) != workers {
+		t.Fatalf("%d audit entries, want %d", len(log), workers)
+	}
+	checkChain(t, log)
+}
+
+func TestIsPostgresDSN(t *testing.T) {
+	for in, want := range map[string]bool{
+		"postgres://u@h/db": true, "postgresql://h/db?sslmode=disable": true,
+		"/var/lib/twofold/twofold.db": false, "twofold.db": false, "postgres.db": false,
+	} {
+		if got := IsPostgresDSN(in); got != want {
+			t.Errorf("IsPostgresDSN(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
