@@ -26,6 +26,7 @@ type server struct {
 	done    chan error
 	logs    *syncBuffer
 	client  *http.Client // its own connections: never one left over from another test's server
+	cliArgs []string     // given to every CLI command too: the server's --database
 }
 
 type syncBuffer struct {
@@ -62,6 +63,11 @@ func startServerEnv(t *testing.T, dataDir string, hook func(*Env), args ...strin
 	ready := make(chan string, 1)
 	s := &server{t: t, dataDir: dataDir, cancel: cancel, done: make(chan error, 1), logs: &syncBuffer{},
 		client: &http.Client{Transport: &http.Transport{}, Timeout: time.Minute}}
+	for i, a := range args {
+		if a == "--database" && i+1 < len(args) {
+			s.cliArgs = []string{"--database", args[i+1]}
+		}
+	}
 	env := Env{Stdout: s.logs, Stderr: s.logs, Getenv: func(string) string { return "" }, Ready: func(a string) { ready <- a }}
 	if hook != nil {
 		hook(&env)
@@ -99,7 +105,7 @@ func (s *server) stop() {
 
 // cli runs a twofold command against the server's data directory and returns its stdout.
 func (s *server) cli(args ...string) (string, error) {
-	return runCLI(s.dataDir, args...)
+	return runCLI(s.dataDir, append(args, s.cliArgs...)...)
 }
 
 func runCLI(dataDir string, args ...string) (string, error) {

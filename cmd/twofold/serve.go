@@ -221,7 +221,7 @@ func serve(cmd *cobra.Command, env Env) error {
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("twofold listening", "addr", "http://"+ln.Addr().String(), "data_dir", in.dataDir)
+	log.Info("twofold listening", "addr", "http://"+ln.Addr().String(), "data_dir", in.dataDir, "database", in.engine)
 	if env.Ready != nil {
 		env.Ready(ln.Addr().String())
 	}

@@ -1,15 +1,9 @@
 package store
 
 import (
-	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"net/url"
-	"os"
-	"strings"
 	"testing"
 
+	"github.com/twofold-auth/twofold/internal/store/storetest"
 	"github.com/twofold-auth/twofold/internal/twofold"
 )
 
@@ -17,29 +11,12 @@ import (
 // postgres://postgres@127.0.0.1:5432/test?sslmode=disable; each store gets a schema of its own,
 // dropped when its test ends. With TWOFOLD_REQUIRE_POSTGRES=1 a missing database fails.
 
-func postgresDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("TWOFOLD_TEST_POSTGRES")
-	if dsn == "" {
-		if os.Getenv("TWOFOLD_REQUIRE_POSTGRES") == "1" {
-			t.Fatal("TWOFOLD_REQUIRE_POSTGRES=1 but TWOFOLD_TEST_POSTGRES does not name a database")
-		}
-		t.Skip("PostgreSQL tests skipped: set TWOFOLD_TEST_POSTGRES to a DSN such as " +
-			"postgres://postgres@127.0.0.1:5432/test?sslmode=disable to run them")
-	}
-	return dsn
-}
-
 // postgresOpener returns an open for runConformance: a fresh schema per call, with a store on it.
 func postgresOpener(t *testing.T) func(t *testing.T) *Store {
-	dsn := postgresDSN(t)
-	admin, err := sql.Open("pgx", dsn)
-	must(t, err)
-	t.Cleanup(func() { admin.Close() })
-	must(t, admin.PingContext(t.Context()))
+	storetest.DSN(t)
 	return func(t *testing.T) *Store {
 		t.Helper()
-		schemaDSN := freshSchema(t, admin, dsn)
+		schemaDSN := storetest.Schema(t)
 		s, err := OpenPostgres(t.Context(), schemaDSN)
 		if err != nil {
 			t.Fatalf("OpenPostgres: %v", err)
@@ -53,40 +30,6 @@ func postgresOpener(t *testing.T) func(t *testing.T) *Store {
 	}
 }
 
-// freshSchema creates an empty schema, dropped (with everything in it) when t ends, and returns
-// dsn with search_path set to it.
-func freshSchema(t *testing.T, admin *sql.DB, dsn string) string {
-	t.Helper()
-	b := make([]byte, 8)
-	rand.Read(b)
-	schema := "tf_" + hex.EncodeToString(b)
-	if _, err := admin.ExecContext(t.Context(), `CREATE SCHEMA `+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() { // registered first, so it runs after the store is closed
-		// t.Context() is done by the time cleanups run.
-		if _, err := admin.ExecContext(context.Background(), `DROP SCHEMA `+schema+` CASCADE`); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return withSearchPath(t, dsn, schema)
-}
-
-func withSearchPath(t *testing.T, dsn, schema string) string {
-	t.Helper()
-	if IsPostgresDSN(dsn) {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			t.Fatalf("TWOFOLD_TEST_POSTGRES: %v", err)
-		}
-		q := u.Query()
-		q.Set("search_path", schema)
-		u.RawQuery = q.Encode()
-		return u.String()
-	}
-	return strings.TrimSpace(dsn) + " search_path=" + schema // key=value form
-}
-
 func TestPostgresConformance(t *testing.T) {
 	runConformance(t, postgresOpener(t))
 }
@@ -94,11 +37,7 @@ func TestPostgresConformance(t *testing.T) {
 // Instances starting together on an empty schema: one migrates, the others wait and find
 // nothing to do; all of them work.
 func TestPostgresConcurrentFirstOpen(t *testing.T) {
-	dsn := postgresDSN(t)
-	admin, err := sql.Open("pgx", dsn)
-	must(t, err)
-	t.Cleanup(func() { admin.Close() })
-	schemaDSN := freshSchema(t, admin, dsn)
+	schemaDSN := storetest.Schema(t)
 	stores := make([]*Store, 4)
 	race(len(stores), func(i int) {
 		s, err := OpenPostgres(t.Context(), schemaDSN)
