@@ -61,6 +61,7 @@ Every flag can also be set with the environment variable shown.
 	f.Int("callback-workers", envInt(env, "TWOFOLD_CALLBACK_WORKERS", 4), "callbacks delivered at once; 0 delivers none (they wait in the outbox) (env TWOFOLD_CALLBACK_WORKERS)")
 	f.Duration("callback-backoff", envDuration(env, "TWOFOLD_CALLBACK_BACKOFF", 5*time.Second), "wait after a callback's first failure, doubling each time (env TWOFOLD_CALLBACK_BACKOFF)")
 	f.Duration("callback-timeout", envDuration(env, "TWOFOLD_CALLBACK_TIMEOUT", 10*time.Second), "time allowed for one callback delivery (env TWOFOLD_CALLBACK_TIMEOUT)")
+	f.Duration("callback-lease", envDuration(env, "TWOFOLD_CALLBACK_LEASE", 0), "how long a callback being delivered is reserved for this server; another server retries it after, should this one die; must exceed --callback-timeout, default that plus 1m (env TWOFOLD_CALLBACK_LEASE)")
 	f.Duration("sweep-interval", envDuration(env, "TWOFOLD_SWEEP_INTERVAL", time.Minute), "how often expired codes are deleted and approval requests expired (env TWOFOLD_SWEEP_INTERVAL)")
 	f.String("push-subject", envOr(env, "TWOFOLD_PUSH_SUBJECT", ""), "contact sent to Web Push services (mailto:you@example.com or an https URL); default: the public URL if https, else "+push.DefaultSubject+" (env TWOFOLD_PUSH_SUBJECT)")
 	providerFlags(f, env)
@@ -71,7 +72,7 @@ Every flag can also be set with the environment variable shown.
 func serve(cmd *cobra.Command, env Env) error {
 	ctx := cmd.Context()
 	f := cmd.Flags()
-	if err := validEnv(env, []string{"TWOFOLD_CODE_TTL", "TWOFOLD_CALLBACK_BACKOFF", "TWOFOLD_CALLBACK_TIMEOUT", "TWOFOLD_SWEEP_INTERVAL",
+	if err := validEnv(env, []string{"TWOFOLD_CODE_TTL", "TWOFOLD_CALLBACK_BACKOFF", "TWOFOLD_CALLBACK_TIMEOUT", "TWOFOLD_CALLBACK_LEASE", "TWOFOLD_SWEEP_INTERVAL",
 		"TWOFOLD_DELIVERY_TIMEOUT", "TWOFOLD_DELIVERY_DEADLINE"},
 		[]string{"TWOFOLD_CODE_ATTEMPTS", "TWOFOLD_MAX_PENDING_APPROVALS", "TWOFOLD_CALLBACK_WORKERS", "TWOFOLD_DELIVERY_ATTEMPTS"}); err != nil {
 		return err
@@ -121,6 +122,7 @@ func serve(cmd *cobra.Command, env Env) error {
 	cbCfg.Workers, _ = f.GetInt("callback-workers")
 	cbCfg.Backoff, _ = f.GetDuration("callback-backoff")
 	cbCfg.Timeout, _ = f.GetDuration("callback-timeout")
+	cbCfg.Lease, _ = f.GetDuration("callback-lease")
 	dispatcher := callback.New(in.store, router, in.apps.Reveal, cbCfg, log, func(a callback.Attempt) {
 		outcome := "failed"
 		switch {
@@ -137,6 +139,11 @@ func serve(cmd *cobra.Command, env Env) error {
 		}
 	})
 	broker := live.NewBroker()
+	sharedLimit, stopSharing, err := shareAcrossInstances(ctx, cmd, in, broker, apiRate, log)
+	if err != nil {
+		return err
+	}
+	defer stopSharing()
 	m.DeviceStreams(func() float64 { return float64(broker.Count()) })
 	vapid, err := push.LoadVAPIDKey(ctx, in.store, in.keys, in.now())
 	if err != nil {
@@ -165,6 +172,7 @@ func serve(cmd *cobra.Command, env Env) error {
 		PublicURL:  mustString(f, "public-url"),
 		RatePerKey: perSecond(apiRate),
 		Burst:      apiRate.N,
+		Shared:     sharedLimit,
 	}, in.now)
 	mux := http.NewServeMux()
 	api.Routes(mux)

@@ -42,6 +42,9 @@ type Config struct {
 	// A zero Rate disables the limit.
 	RatePerKey rate.Limit
 	Burst      int
+	// Shared, when set, replaces the in-process bucket: servers that share one database share
+	// one budget per application (SharedLimiter).
+	Shared *SharedLimiter
 }
 
 // Services are the domain services the API translates to.
@@ -151,7 +154,7 @@ func (a *API) handle(mux *http.ServeMux, pattern string, h handlerFunc) {
 			a.fail(w, r, err)
 			return
 		}
-		if err := a.rateLimit(app.ID); err != nil {
+		if err := a.rateLimit(r.Context(), app.ID); err != nil {
 			writeError(w, err)
 			return
 		}
@@ -205,15 +208,18 @@ func limitName(r *http.Request) string {
 
 // rateLimit applies the application's token bucket (shared by its API key and its devices) and
 // returns the 60003 error when it is empty.
-func (a *API) rateLimit(appID int64) *twofold.Error {
-	if a.allow(appID) {
+func (a *API) rateLimit(ctx context.Context, appID int64) *twofold.Error {
+	if a.allow(ctx, appID) {
 		return nil
 	}
 	a.metrics.Limited.WithLabelValues("api_key").Inc()
 	return twofold.ErrLimit("request rate limit for this application", time.Second)
 }
 
-func (a *API) allow(appID int64) bool {
+func (a *API) allow(ctx context.Context, appID int64) bool {
+	if a.cfg.Shared != nil {
+		return a.cfg.Shared.Allow(ctx, appID, a.now())
+	}
 	if a.cfg.RatePerKey <= 0 {
 		return true
 	}

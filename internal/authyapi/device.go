@@ -51,7 +51,7 @@ func (a *API) handleDevice(mux *http.ServeMux, pattern string, h func(http.Respo
 			a.fail(w, r, err)
 			return
 		}
-		if err := a.rateLimit(d.AppID); err != nil {
+		if err := a.rateLimit(r.Context(), d.AppID); err != nil {
 			writeError(w, err)
 			return
 		}

@@ -145,8 +145,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 // deliverDue delivers every callback that is due now, Workers at a time.
 func (d *Dispatcher) deliverDue(ctx context.Context) error {
 	for ctx.Err() == nil {
-		now := d.now()
-		due, err := d.store.DueCallbacks(ctx, now, 50)
+		due, err := d.store.DueCallbacks(ctx, d.now(), 50)
 		if err != nil || len(due) == 0 {
 			return err
 		}
@@ -154,16 +153,24 @@ func (d *Dispatcher) deliverDue(ctx context.Context) error {
 		var wg sync.WaitGroup
 		claimed := 0
 		for _, c := range due {
-			ok, err := d.store.ClaimCallback(ctx, c, now.Add(d.cfg.Lease))
-			if err != nil {
-				return err
-			}
-			if !ok {
+			// A callback is claimed only once a worker is free to deliver it, and leased from
+			// the moment of the claim: the lease then covers the delivery alone, however long
+			// the batch, and no other server (the claim is a compare-and-set in the database)
+			// delivers it while it runs. A server that dies mid-delivery leaves the callback to
+			// the others once the lease has run out.
+			sem <- struct{}{}
+			until := d.now().Add(d.cfg.Lease)
+			ok, err := d.store.ClaimCallback(ctx, c, until)
+			if err != nil || !ok {
+				<-sem
+				if err != nil {
+					wg.Wait()
+					return err
+				}
 				continue // another dispatcher has it
 			}
 			claimed++
-			c.NextAttemptAt = now.Add(d.cfg.Lease)
-			sem <- struct{}{}
+			c.NextAttemptAt = until
 			wg.Add(1)
 			go func() {
 				defer func() { <-sem; wg.Done() }()

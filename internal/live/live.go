@@ -1,6 +1,11 @@
 // Package live wakes the devices connected to this server (by Server-Sent Events) when an
 // approval request of their user changes. A wake-up carries no data: the woken stream reads
 // the current state from the store, so a missed or merged wake-up loses nothing.
+//
+// On one SQLite server the Broker alone does it, in process. When several servers share one
+// PostgreSQL database, a wake-up must reach the streams connected to the others too: Relay
+// (postgres.go) sends every publication as a NOTIFY and delivers the notifications it listens
+// to, its own included, to the local broker.
 package live
 
 import "sync"
@@ -11,6 +16,10 @@ type key struct{ app, user int64 }
 type Broker struct {
 	mu   sync.Mutex
 	subs map[key]map[*Sub]struct{}
+	// send, when set (SetSender), carries a publication to every server instead of waking
+	// this one's subscribers directly; it reports false when it could not, and then this
+	// server's subscribers are woken at once.
+	send func(appID, userID int64) bool
 }
 
 // Sub is one subscription; C receives a value after one or more publications.
@@ -18,6 +27,10 @@ type Sub struct{ C chan struct{} }
 
 // NewBroker returns an empty broker.
 func NewBroker() *Broker { return &Broker{subs: map[key]map[*Sub]struct{}{}} }
+
+// SetSender routes publications through send (see Broker.send). Call it before the broker is
+// used.
+func (b *Broker) SetSender(send func(appID, userID int64) bool) { b.send = send }
 
 // Subscribe wakes the returned Sub on every change for the user; call cancel when done.
 func (b *Broker) Subscribe(appID, userID int64) (s *Sub, cancel func()) {
@@ -39,15 +52,39 @@ func (b *Broker) Subscribe(appID, userID int64) (s *Sub, cancel func()) {
 	}
 }
 
-// Publish wakes every subscriber of the user. A subscriber already woken stays woken once.
+// Publish wakes every subscriber of the user, on every server when a sender is set. A
+// subscriber already woken stays woken once.
 func (b *Broker) Publish(appID, userID int64) {
+	if b.send != nil && b.send(appID, userID) {
+		return
+	}
+	b.Wake(appID, userID)
+}
+
+// Wake wakes this server's subscribers of the user only.
+func (b *Broker) Wake(appID, userID int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for s := range b.subs[key{appID, userID}] {
-		select {
-		case s.C <- struct{}{}:
-		default:
+		wake(s)
+	}
+}
+
+// WakeAll wakes every subscriber of this server, for when wake-ups may have been missed.
+func (b *Broker) WakeAll() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, m := range b.subs {
+		for s := range m {
+			wake(s)
 		}
+	}
+}
+
+func wake(s *Sub) {
+	select {
+	case s.C <- struct{}{}:
+	default:
 	}
 }
 
