@@ -184,3 +184,22 @@ func TestHelp(t *testing.T) {
 }
 
 func itoa64(n int64) string { return strconv.FormatInt(n, 10) }
+
+// Settings that cannot work together stop the server at start with a message naming them.
+func TestServeRefusesBadSettings(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--callback-lease", "5s", "--callback-timeout", "10s"}, "--callback-lease"},
+		{[]string{"--limit-sends", "lots"}, "--limit-sends"},
+		{[]string{"--log-format", "xml"}, "--log-format"},
+		{[]string{"--database", "mysql://db"}, "postgres://"},
+	} {
+		args := append([]string{"serve", "--addr", "127.0.0.1:0"}, tc.args...)
+		_, err := runCLI(t.TempDir(), args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("serve %v: %v, want an error naming %s", tc.args, err, tc.want)
+		}
+	}
+}

@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,9 +18,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/twofold-auth/twofold/client"
 	"github.com/twofold-auth/twofold/internal/store/storetest"
 )
 
@@ -469,4 +473,153 @@ func TestInstancesSurviveKill(t *testing.T) {
 		}
 	}
 	rc.waitFor(t, approved) // the survivor delivers what the dead one had leased
+}
+
+// stallingReceiver is a customer endpoint that never answers the first delivery of a callback
+// (it hangs until the test ends) and answers 200 to every later one. It checks every signature.
+type stallingReceiver struct {
+	srv     *httptest.Server
+	mu      sync.Mutex
+	got     map[string]int // deliveries per request uuid
+	first   chan string    // the uuid, when its first delivery arrives
+	later   chan string    // the uuid, when a later delivery has been answered
+	release chan struct{}
+}
+
+func newStallingReceiver(t *testing.T, apiKey func() string) *stallingReceiver {
+	rc := &stallingReceiver{got: map[string]int{}, first: make(chan string, 8), later: make(chan string, 8), release: make(chan struct{})}
+	rc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := client.VerifyCallback(r, apiKey(), rc.srv.URL+"/cb", client.WithMaxAge(5*time.Minute, nil)); err != nil {
+			t.Errorf("callback signature: %v", err)
+			w.WriteHeader(http.StatusForbidden)
+			return
+		}
+		var body struct {
+			UUID string `json:"uuid"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.UUID == "" {
+			t.Errorf("callback body: %v %+v", err, body)
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		rc.mu.Lock()
+		rc.got[body.UUID]++
+		n := rc.got[body.UUID]
+		rc.mu.Unlock()
+		if n == 1 {
+			rc.first <- body.UUID
+			select { // never answer: the sender dies (or the test ends) first
+			case <-rc.release:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+		rc.later <- body.UUID
+	}))
+	t.Cleanup(rc.srv.Close)
+	t.Cleanup(func() { close(rc.release) }) // runs before Close, which waits for handlers
+	return rc
+}
+
+// An instance killed mid-delivery leaves its callbacks to the others: S (a process of its own)
+// claims a callback and is killed with SIGKILL while the customer's endpoint holds the request;
+// once S's lease has run out, C, started afterwards on the same database, delivers it, signed,
+// and it is recorded delivered after one recorded attempt (S never recorded any).
+func TestInstancesKilledMidDeliveryLeavesCallbacks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	// B answers the API and delivers nothing.
+	b := startInstances(t, 1, "--rate-limit", "off", "--callback-workers", "0")[0]
+	dsn := b.cliArgs[1]
+	rc := newStallingReceiver(t, func() string { return b.key })
+	// The lease must exceed the timeout (else the dispatcher stretches it to timeout+1m): S's
+	// HTTP client would give up after 1.5s, but S is killed within moments of the request.
+	s, proc, sLogs := startProcess(t, b, "--database", dsn, "--rate-limit", "off",
+		"--callback-workers", "1", "--callback-lease", "2s", "--callback-timeout", "1500ms")
+	if _, err := b.cli("app", "update", "1", "--callback-url", rc.srv.URL+"/cb"); err != nil {
+		t.Fatal(err)
+	}
+	alice := b.register(b.key, "alice@example.com", "2015550123")
+	phone := b.newDevice(b.key, alice)
+	uuid := b.createRequest(b.key, alice, url.Values{"message": {"Login"}})
+	if r := phone.answer(b, uuid, "approved", "", ""); r.status != 200 {
+		t.Fatalf("answer on B: %s", r.raw)
+	}
+
+	select {
+	case u := <-rc.first:
+		if u != uuid {
+			t.Fatalf("first callback for %s, want %s", u, uuid)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("S never delivered the callback\n%s", sLogs.String())
+	}
+	if err := proc.Process.Kill(); err != nil { // SIGKILL, mid-delivery
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- proc.Wait() }()
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("S did not exit after SIGKILL")
+	}
+	if ws, ok := proc.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("S ended with %v, want killed by SIGKILL", proc.ProcessState)
+	}
+	if _, err := tryDo(s, "GET", "/healthz", "", "", nil); err == nil {
+		t.Fatal("the killed instance still answers")
+	}
+
+	c := startServer(t, b.dataDir, "--database", dsn, "--rate-limit", "off",
+		"--callback-workers", "1", "--callback-lease", "2s", "--callback-timeout", "1s")
+	select {
+	case u := <-rc.later:
+		if u != uuid {
+			t.Fatalf("second callback for %s, want %s", u, uuid)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("no other instance delivered the callback S was killed delivering\n%s", c.logs.String())
+	}
+	c.stop() // the delivery in flight is recorded
+	rc.mu.Lock()
+	got := rc.got[uuid]
+	rc.mu.Unlock()
+	if got != 2 {
+		t.Errorf("callback of %s reached the receiver %d times, want 2 (S's, unanswered, then C's)", uuid, got)
+	}
+
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(context.Background(), `SELECT status, attempts, last_status, last_error, delivered_at
+		FROM callbacks WHERE request_uuid = $1`, uuid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		n++
+		var status, lastError string
+		var attempts, lastStatus int
+		var deliveredAt int64
+		if err := rows.Scan(&status, &attempts, &lastStatus, &lastError, &deliveredAt); err != nil {
+			t.Fatal(err)
+		}
+		if status != "delivered" || attempts != 1 || lastStatus != 200 || lastError != "" || deliveredAt == 0 {
+			t.Errorf("callback row: status=%q attempts=%d last_status=%d last_error=%q delivered_at=%d; want delivered once, 200",
+				status, attempts, lastStatus, lastError, deliveredAt)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("%d callback rows for %s, want 1", n, uuid)
+	}
 }

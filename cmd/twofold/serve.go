@@ -123,6 +123,10 @@ func serve(cmd *cobra.Command, env Env) error {
 	cbCfg.Backoff, _ = f.GetDuration("callback-backoff")
 	cbCfg.Timeout, _ = f.GetDuration("callback-timeout")
 	cbCfg.Lease, _ = f.GetDuration("callback-lease")
+	if cbCfg.Lease != 0 && cbCfg.Lease <= cbCfg.Timeout {
+		// A lease that ends while its delivery may still run would let another server send it too.
+		return fmt.Errorf("--callback-lease (%s) must exceed --callback-timeout (%s)", cbCfg.Lease, cbCfg.Timeout)
+	}
 	dispatcher := callback.New(in.store, router, in.apps.Reveal, cbCfg, log, func(a callback.Attempt) {
 		outcome := "failed"
 		switch {
