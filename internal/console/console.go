@@ -290,8 +290,8 @@ func (c *console) full(next func(http.ResponseWriter, *http.Request, *request)) 
 
 func actor(op twofold.Operator) string { return "operator:" + op.Email }
 
-// session returns the request's live session, or nil. With Lookup, an operator removed since
-// signing in has no session any more.
+// session returns the request's live session, or nil. With Lookup, an operator removed, or
+// given a new password, since signing in has no session any more.
 func (c *console) session(r *http.Request) *request {
 	ck, err := r.Cookie(sessionCookie)
 	if err != nil || ck.Value == "" {
@@ -303,7 +303,8 @@ func (c *console) session(r *http.Request) *request {
 	}
 	if c.d.Lookup != nil {
 		op, err := c.d.Lookup.OperatorByEmail(r.Context(), s.op.Email)
-		if err != nil || op.ID != s.op.ID {
+		// A new password (twofold admin password) ends the sessions opened with the old one.
+		if err != nil || op.ID != s.op.ID || op.PasswordHash != s.op.PasswordHash {
 			if errors.Is(err, twofold.ErrNotFound) || err == nil {
 				c.sessions.delete(ck.Value)
 			}

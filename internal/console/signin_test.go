@@ -344,6 +344,18 @@ func TestSessionsExpire(t *testing.T) {
 	b.get("/console/signin/factor")
 	b.expect(http.StatusSeeOther, "/console/signin")
 
+	// A new password signs the operator out everywhere.
+	f.clock.Advance(time.Minute)
+	b.signIn(o)
+	b.get("/console/apps")
+	b.expect(http.StatusOK, "")
+	o.pw = "a brand new password"
+	if err := f.ops.SetPassword(t.Context(), o.op.Email, o.pw); err != nil {
+		t.Fatal(err)
+	}
+	b.get("/console/apps")
+	b.expect(http.StatusSeeOther, "/console/signin")
+
 	// A removed operator is signed out at once.
 	f.clock.Advance(time.Minute)
 	b.signIn(o)
