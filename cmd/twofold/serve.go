@@ -162,6 +162,7 @@ func serve(cmd *cobra.Command, env Env) error {
 	otCfg.MaxPending, _ = f.GetInt("max-pending-approvals")
 	ot := onetouch.New(in.store, otCfg, onetouch.Hooks{CallbackQueued: dispatcher.Notify, Changed: broker.Publish, Created: pusher.Enqueue}, in.now)
 	us, vs := users.New(in.store, in.now), verify.New(in.store, router, in.keys, cfg, in.now)
+	vs.SetUsage(usage) // statistics batched like API calls: no write per verification for them
 	ds := devices.New(in.store, in.keys, in.apps.Reveal, 10*time.Minute, in.now)
 	in.auditServices(m, us, vs, ds, ot)
 	api := authyapi.New(authyapi.Services{

@@ -64,7 +64,7 @@ func (s *Service) Check(ctx context.Context, app twofold.App, userID int64, toke
 			return "", err
 		}
 	}
-	if err := s.store.AddUsage(ctx, app.ID, s.now(), twofold.UsageAuths, 1); err != nil {
+	if err := s.count(ctx, app.ID, s.now(), twofold.UsageAuths); err != nil {
 		return "", err
 	}
 	s.verified(ctx, app, u, how)

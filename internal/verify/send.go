@@ -109,7 +109,7 @@ func (s *Service) Send(ctx context.Context, app twofold.App, userID int64, p Sen
 		return Sent{}, notSent(p.Channel, err)
 	}
 	usage := map[twofold.Channel]twofold.UsageKind{twofold.SMS: twofold.UsageSMS, twofold.Call: twofold.UsageCalls, twofold.Email: twofold.UsageEmails}
-	if err := s.store.AddUsage(ctx, app.ID, now, usage[p.Channel], 1); err != nil {
+	if err := s.count(ctx, app.ID, now, usage[p.Channel]); err != nil {
 		return Sent{}, err
 	}
 	return Sent{User: u, Message: m}, nil

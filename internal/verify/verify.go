@@ -46,6 +46,24 @@ type Sender interface {
 	Refuse(ctx context.Context, app twofold.App, ch twofold.Channel, reason string) error
 }
 
+// UsageCounter counts usage statistics off the request's path (*apps.UsageRecorder).
+type UsageCounter interface {
+	Add(appID int64, at time.Time, kind twofold.UsageKind)
+}
+
+// SetUsage makes the service count sends and successful verifications through u, in memory and
+// batched, instead of one database write each. Call it before the service is used.
+func (s *Service) SetUsage(u UsageCounter) { s.usage = u }
+
+// count adds one to an application's usage statistics.
+func (s *Service) count(ctx context.Context, appID int64, at time.Time, kind twofold.UsageKind) error {
+	if s.usage != nil {
+		s.usage.Add(appID, at, kind)
+		return nil
+	}
+	return s.store.AddUsage(ctx, appID, at, kind, 1)
+}
+
 // Limit is "at most N per Window". N <= 0 disables the limit.
 type Limit = twofold.Limit
 
@@ -104,7 +122,8 @@ type Service struct {
 	keys   *seal.Keyring
 	cfg    Config
 	now    func() time.Time
-	audit  Auditor // nil: nothing is recorded
+	audit  Auditor      // nil: nothing is recorded
+	usage  UsageCounter // nil: usage is written to the store at once
 }
 
 // New returns a Service. now may be nil for time.Now.
