@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/twofold-auth/twofold/client"
 	"github.com/twofold-auth/twofold/internal/store/storetest"
+	"github.com/twofold-auth/twofold/internal/testbin"
 )
 
 // Several `twofold serve` processes on one PostgreSQL database behave as one service. These
@@ -291,35 +291,13 @@ func tryAnswer(s *server, d *device, uuid, status string) (response, error) {
 	return tryDo(s, "POST", "/device/v1/approval_requests/"+uuid, "", d.token, body)
 }
 
-// buildTwofold builds the twofold binary once per test run.
-var buildTwofold = sync.OnceValues(func() (string, error) {
-	mod, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", err
-	}
-	dir, err := os.MkdirTemp("", "twofold-bin")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "twofold")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/twofold")
-	cmd.Dir = filepath.Dir(strings.TrimSpace(string(mod)))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return bin, nil
-})
-
 var listeningAddr = regexp.MustCompile(`addr=http://(127\.0\.0\.1:\d+)`)
 
 // startProcess runs the built binary as `twofold serve` in a process of its own, so that it
 // can be killed with SIGKILL, and returns it as a server (whose key is the first app's).
 func startProcess(t *testing.T, like *server, args ...string) (*server, *exec.Cmd, *syncBuffer) {
 	t.Helper()
-	bin, err := buildTwofold()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := testbin.Twofold(t)
 	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", like.dataDir}, args...)...)
 	cmd.Env = append(os.Environ(), "TWOFOLD_MASTER_KEY=")
 	stderr, err := cmd.StderrPipe()

@@ -22,44 +22,15 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/twofold-auth/twofold/internal/browsertest"
 	"github.com/twofold-auth/twofold/internal/otp"
 )
 
-const chromiumPath = "/usr/bin/chromium"
-
-// newBrowser starts Debian's chromium, headless, with a fresh profile, and returns a tab. The
-// test is skipped without chromium, unless TWOFOLD_REQUIRE_BROWSER=1 says it must run.
+// newBrowser starts chromium for a test (see browsertest.Start), also accepting the
+// certificate of the httptest TLS server that serves the customer's logo.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("TWOFOLD_REQUIRE_BROWSER") == "1" {
-			t.Fatalf("TWOFOLD_REQUIRE_BROWSER=1 but there is no browser: %v", err)
-		}
-		t.Skipf("no browser at %s (install Debian's chromium to run this test)", chromiumPath)
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		// Only for the customer's logo, served by an httptest TLS server with its own certificate.
-		chromedp.IgnoreCertErrors,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(390, 844),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelAlloc)
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	t.Cleanup(cancel)
-	if err := chromedp.Do(ctx); err != nil { // starts the browser, with no deadline
-		t.Fatalf("starting chromium: %v", err)
-	}
-	return ctx
+	return browsertest.Start(t, chromedp.Flag("disable-quic", true), chromedp.IgnoreCertErrors)
 }
 
 // page wraps a browser tab for the test: every step fails the test on error.

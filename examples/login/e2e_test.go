@@ -22,13 +22,14 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/twofold-auth/twofold/internal/browsertest"
+	"github.com/twofold-auth/twofold/internal/testbin"
 )
 
 // The end-to-end test runs the real parts: the twofold binary (built here) as a subprocess, this
 // sample's handler in process, Debian's chromium driven by chromedp as the user's browser, and
 // `twofold device` as the user's authenticator app.
-
-const chromiumPath = "/usr/bin/chromium"
 
 // lockedBuffer collects a log that goroutines write to; the test prints it when it fails.
 type lockedBuffer struct {
@@ -56,22 +57,6 @@ type twofoldServer struct {
 	url     string
 	key     string
 	log     *lockedBuffer
-}
-
-// buildTwofold builds the twofold binary from this module.
-func buildTwofold(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil || strings.TrimSpace(string(out)) == "" {
-		t.Fatalf("go env GOMOD: %v %s", err, out)
-	}
-	bin := filepath.Join(t.TempDir(), "twofold")
-	build := exec.Command("go", "build", "-o", bin, "github.com/twofold-auth/twofold/cmd/twofold")
-	build.Dir = filepath.Dir(strings.TrimSpace(string(out)))
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building twofold: %v\n%s", err, out)
-	}
-	return bin
 }
 
 func startTwofold(t *testing.T, bin string) *twofoldServer {
@@ -175,35 +160,10 @@ type tab struct {
 	ctx context.Context
 }
 
-// newTab starts Debian's chromium, headless, with a fresh profile and a phone-sized window. The
-// test is skipped without chromium, unless TWOFOLD_REQUIRE_BROWSER=1 says it must run.
+// newTab starts chromium (browsertest.Start) and emulates a phone.
 func newTab(t *testing.T) *tab {
 	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("TWOFOLD_REQUIRE_BROWSER") == "1" {
-			t.Fatalf("TWOFOLD_REQUIRE_BROWSER=1 but there is no browser: %v", err)
-		}
-		t.Skipf("no browser at %s (install Debian's chromium to run this test)", chromiumPath)
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(390, 844),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelAlloc)
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	t.Cleanup(cancel)
-	if err := chromedp.Do(ctx); err != nil { // starts the browser
-		t.Fatalf("starting chromium: %v", err)
-	}
+	ctx := browsertest.Start(t)
 	p := &tab{t: t, ctx: ctx}
 	p.watchConsole()
 	p.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile, chromedp.EmulatePortrait))
@@ -324,7 +284,7 @@ func (p *tab) screenshot(name string) {
 
 func TestLoginInBrowser(t *testing.T) {
 	p := newTab(t)
-	tf := startTwofold(t, buildTwofold(t))
+	tf := startTwofold(t, testbin.Twofold(t))
 
 	// The sample, in process, on a loopback port: its URL is the public URL Twofold calls back.
 	hs := httptest.NewUnstartedServer(nil)
