@@ -25,7 +25,7 @@ func (s *Store) AppendAudit(ctx context.Context, e *twofold.AuditEvent, chain fu
 	if err != nil {
 		return err
 	}
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *Tx) error {
 		if err := s.lockAudit(ctx, tx); err != nil {
 			return err
 		}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -61,7 +60,7 @@ func (s *Store) ClaimCallback(ctx context.Context, c twofold.Callback, leaseUnti
 
 // CallbackDelivered records a successful delivery and clears the application's failure count.
 func (s *Store) CallbackDelivered(ctx context.Context, c twofold.Callback, httpStatus int, now time.Time) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE callbacks SET status = 'delivered', attempts = attempts + 1, last_status = $1,
 			last_error = '', delivered_at = $2 WHERE id = $3`, httpStatus, unix(now), c.ID); err != nil {
 			return err
@@ -75,7 +74,7 @@ func (s *Store) CallbackDelivered(ctx context.Context, c twofold.Callback, httpS
 // failure for the application; at threshold failures its callbacks are disabled. disabledNow
 // reports whether this failure disabled them.
 func (s *Store) CallbackFailed(ctx context.Context, c twofold.Callback, httpStatus int, msg string, next, now time.Time, threshold int) (disabledNow bool, err error) {
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE callbacks SET attempts = attempts + 1, last_status = $1, last_error = $2,
 			next_attempt_at = $3 WHERE id = $4`, httpStatus, msg, unix(next), c.ID); err != nil {
 			return err

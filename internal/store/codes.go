@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -12,7 +11,7 @@ import (
 // InsertCode stores a newly issued code, setting its ID, and supersedes the user's earlier
 // pending codes for the same action: only the newest code sent works.
 func (s *Store) InsertCode(ctx context.Context, c *twofold.OneTimeCode) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *Tx) error {
 		// Serialised per user with ConsumeCode, so the newest code (the highest id) is the live one.
 		if err := s.lockRow(ctx, tx, "users", c.UserID); err != nil {
 			return err
@@ -142,7 +141,7 @@ func (s *Store) ConsumeCode(ctx context.Context, userID int64, now time.Time, ma
 	if !any {
 		return twofold.CodeNoMatch, nil
 	}
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *Tx) error {
 		if err := s.lockRow(ctx, tx, "users", userID); err != nil {
 			return err
 		}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strconv"
 	"strings"
@@ -236,7 +235,7 @@ func (s *Store) AnswerTimes(ctx context.Context, appID int64, since time.Time, l
 // activities; its outbox messages, callbacks, phone verifications, usage and refusal counts.
 // The audit trail keeps its entries (it is append-only). An unknown id is ErrNotFound.
 func (s *Store) DeleteApp(ctx context.Context, id int64) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *Tx) error {
 		for _, q := range []string{
 			`DELETE FROM callbacks WHERE app_id = $1`,
 			`DELETE FROM messages WHERE app_id = $1`,

@@ -152,7 +152,7 @@ func (s *Store) CopyTo(ctx context.Context, dst *Store, progress CopyProgress) (
 	}
 	defer src.ExecContext(context.WithoutCancel(ctx), `ROLLBACK`)
 
-	tx, err := dst.w.BeginTx(ctx, nil)
+	tx, err := dst.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
 	}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -33,7 +32,7 @@ var ErrExpired = twofold.ErrExpired
 // transaction: a token registers one device, once. An unknown or used token is ErrNotFound, an
 // expired one ErrExpired. It sets d's ID, AppID and UserID.
 func (s *Store) RegisterDevice(ctx context.Context, mac []byte, now time.Time, d *twofold.Device) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *Tx) error {
 		var expires int64
 		err := tx.QueryRowContext(ctx, `UPDATE registration_tokens SET used_at = $1
 			WHERE mac = $2 AND used_at IS NULL RETURNING app_id, user_id, expires_at`, unix(now), mac).
@@ -116,7 +115,7 @@ func (s *Store) TouchDevice(ctx context.Context, id int64, now time.Time) error 
 // is for credentials made outside Twofold (the customer's registration JWTs), which Twofold sees
 // for the first time when they are used.
 func (s *Store) RegisterDeviceOnce(ctx context.Context, mac []byte, appID, userID int64, expires, now time.Time, d *twofold.Device) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO registration_tokens (mac, app_id, user_id, expires_at, used_at)
 			VALUES ($1, $2, $3, $4, $5)`, mac, appID, userID, unix(expires), unix(now)); err != nil {
 			return err

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -45,7 +44,7 @@ func (s *Store) CreateApprovalRequest(ctx context.Context, r *twofold.ApprovalRe
 	details, _ := json.Marshal(r.Details)
 	hidden, _ := json.Marshal(r.HiddenDetails)
 	logos, _ := json.Marshal(r.Logos)
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *Tx) error {
 		if err := s.lockRow(ctx, tx, "users", r.UserID); err != nil {
 			return err
 		}
@@ -108,7 +107,7 @@ func (s *Store) FinishApprovalRequest(ctx context.Context, r twofold.ApprovalReq
 	}{r.Status, r.Reason, r.DeviceID, r.Signature, r.ProcessedAt}
 	id := r.ID
 	won := false
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *Tx) error {
 		// Answers must come before expiry; expiry must come after it.
 		cond := `(expires_at = 0 OR expires_at > $5)`
 		if t.Status == twofold.Expired {

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -12,7 +11,7 @@ import (
 // InsertPhoneVerification stores a new verification and supersedes the earlier live ones of
 // the same number: only the newest code sent works.
 func (s *Store) InsertPhoneVerification(ctx context.Context, v *twofold.PhoneVerification) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *Tx) error {
 		if err := s.lockKey(ctx, tx, "phone_verifications", v.AppID, v.Phone); err != nil {
 			return err
 		}
@@ -57,7 +56,7 @@ func (s *Store) LatestPhoneVerification(ctx context.Context, appID int64, phone,
 // verification is dead. found is false when no live verification exists.
 func (s *Store) ConsumePhoneVerification(ctx context.Context, appID int64, phone string, now time.Time, maxAttempts int,
 	matches func(twofold.PhoneVerification) bool) (found, accepted bool, err error) {
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *Tx) error {
 		if err := s.lockKey(ctx, tx, "phone_verifications", appID, phone); err != nil {
 			return err
 		}

@@ -68,7 +68,8 @@ func OpenPostgres(ctx context.Context, dsn string) (*Store, error) {
 	}
 	// PostgreSQL has no single-writer limit: one pool serves reads and writes, and the methods
 	// that need serialising take explicit locks.
-	s := &Store{w: db, r: db, pg: true}
+	s := &Store{db: db, r: newPool(db, false), pg: true}
+	s.w = writer{s}
 	if err := s.migratePostgres(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -79,7 +80,7 @@ func OpenPostgres(ctx context.Context, dsn string) (*Store, error) {
 // migratePostgres runs the migrations while holding a session advisory lock on one connection
 // of the pool; another instance waits in pg_advisory_lock and then finds nothing to do.
 func (s *Store) migratePostgres(ctx context.Context) error {
-	conn, err := s.w.Conn(ctx)
+	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("migration lock: %w", err)
 	}
@@ -101,7 +102,7 @@ func (s *Store) migratePostgres(ctx context.Context) error {
 // on PostgreSQL a row lock that does not block foreign-key checks of inserts that reference
 // the row; on SQLite nothing, the write transaction being serialised already. A missing row
 // locks nothing.
-func (s *Store) lockRow(ctx context.Context, tx *sql.Tx, table string, id int64) error {
+func (s *Store) lockRow(ctx context.Context, tx *Tx, table string, id int64) error {
 	if !s.pg {
 		return nil
 	}
@@ -115,7 +116,7 @@ func (s *Store) lockRow(ctx context.Context, tx *sql.Tx, table string, id int64)
 // row to lock (a phone number's verifications): on PostgreSQL a transaction-scoped advisory
 // lock on a hash of the key; on SQLite nothing. Two keys that hash alike only wait for each
 // other.
-func (s *Store) lockKey(ctx context.Context, tx *sql.Tx, parts ...any) error {
+func (s *Store) lockKey(ctx context.Context, tx *Tx, parts ...any) error {
 	if !s.pg {
 		return nil
 	}
@@ -137,7 +138,7 @@ func (s *Store) lockKey(ctx context.Context, tx *sql.Tx, parts ...any) error {
 // lockAudit serialises appends to the audit trail until tx ends. On PostgreSQL it takes an
 // EXCLUSIVE table lock, which lets readers be but makes writers queue, so that the last entry
 // read is the last entry until this one is committed.
-func (s *Store) lockAudit(ctx context.Context, tx *sql.Tx) error {
+func (s *Store) lockAudit(ctx context.Context, tx *Tx) error {
 	if !s.pg {
 		return nil
 	}

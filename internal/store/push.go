@@ -51,7 +51,7 @@ func scanPushSubscription(row rowScanner) (PushSubscription, error) {
 // most maxPerDevice subscriptions: a new endpoint beyond that is twofold.ErrConflict. It sets
 // p's ID.
 func (s *Store) UpsertPushSubscription(ctx context.Context, p *PushSubscription, maxPerDevice int) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *Tx) error {
 		if err := s.lockRow(ctx, tx, "devices", p.DeviceID); err != nil {
 			return err
 		}

@@ -51,9 +51,11 @@ const DatabaseFile = "twofold.db"
 // Store is the persistent state. It is safe for concurrent use by many goroutines and, for
 // SQLite, by several processes on one data directory (the server and the CLI).
 type Store struct {
-	w  *sql.DB // writes and transactions
-	r  *sql.DB // reads (on PostgreSQL the same pool as w)
-	pg bool    // the engine is PostgreSQL (postgres.go), not SQLite
+	db    *sql.DB  // PostgreSQL: the pool; SQLite: the writer's one connection (batch owns it after migrating)
+	r     *pool    // reads (on PostgreSQL the same pool as db)
+	w     writer   // single-statement writes
+	batch *batcher // SQLite: the group-commit writer that runs every write transaction (batch.go)
+	pg    bool     // the engine is PostgreSQL (postgres.go), not SQLite
 }
 
 // OpenSQLite opens (creating if needed) the database at path and applies pending migrations.
@@ -91,7 +93,9 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	r.SetMaxOpenConns(8)
-	s := &Store{w: w, r: r}
+	r.SetMaxIdleConns(8) // keep every reader's prepared statements
+	s := &Store{db: w, r: newPool(r, true)}
+	s.w = writer{s}
 	// The server and the CLI may open a fresh data directory at the same moment; one migrates,
 	// the other waits and then finds nothing to do.
 	unlock, err := lockFile(path + ".migrate-lock")
@@ -101,6 +105,9 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 	}
 	err = s.migrate(ctx)
 	unlock()
+	if err == nil {
+		s.batch, err = newBatcher(ctx, w)
+	}
 	if err != nil {
 		s.Close()
 		return nil, err
@@ -117,7 +124,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
-	p, err := goose.NewProvider(dialect, s.w, sub)
+	p, err := goose.NewProvider(dialect, s.db, sub)
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
@@ -129,10 +136,13 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // Close releases the database.
 func (s *Store) Close() error {
-	if s.r == s.w {
-		return s.w.Close()
+	if s.batch != nil {
+		s.batch.close() // answers every write handed over before Close
 	}
-	return errors.Join(s.r.Close(), s.w.Close())
+	if s.pg {
+		return s.r.close() // s.db is the same pool
+	}
+	return errors.Join(s.r.close(), s.db.Close())
 }
 
 // Ping checks that the database answers, for /healthz.
@@ -141,15 +151,21 @@ func (s *Store) Ping(ctx context.Context) error {
 	return s.r.QueryRowContext(ctx, "SELECT 1").Scan(&one)
 }
 
-// tx runs fn in a write transaction. On SQLite write transactions are serialised (one writer,
-// BEGIN IMMEDIATE); on PostgreSQL they run concurrently at READ COMMITTED, so fn must take the
-// lock that serialises what it reads and then writes (lockRow, lockKey, lockAudit) first.
-func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
+// tx runs fn in a write transaction and returns once it is committed, or undone when fn fails.
+// On SQLite write transactions are serialised (the group-commit writer, batch.go, and BEGIN
+// IMMEDIATE across processes); on PostgreSQL they run concurrently at READ COMMITTED, so fn
+// must take the lock that serialises what it reads and then writes (lockRow, lockKey,
+// lockAudit) first. fn must run its SQL through tx alone and never call the Store's own write
+// methods: on SQLite the writer's connection is busy with the batch fn is part of.
+func (s *Store) tx(ctx context.Context, fn func(*Tx) error) error {
+	if s.batch != nil {
+		return s.batch.do(ctx, fn)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if err := fn(tx); err != nil {
+	if err := fn(&Tx{cachedExec: cachedExec{ex: tx}}); err != nil {
 		tx.Rollback()
 		return err
 	}
@@ -210,7 +226,7 @@ func lockFile(path string) (unlock func(), err error) {
 type rowScanner interface{ Scan(...any) error }
 
 // queryAll runs a query on the read pool and scans every row with scan.
-func queryAll[T any](ctx context.Context, db *sql.DB, scan func(rowScanner) (T, error), q string, args ...any) ([]T, error) {
+func queryAll[T any](ctx context.Context, db execer, scan func(rowScanner) (T, error), q string, args ...any) ([]T, error) {
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -27,7 +26,7 @@ func scanUser(row rowScanner) (twofold.User, error) {
 // in which case u becomes that user. created reports which happened. It is one statement, so
 // two concurrent registrations of one number get one id.
 func (s *Store) CreateUser(ctx context.Context, u *twofold.User) (created bool, err error) {
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO users (app_id, email, country_code, phone, confirmed, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, 0, $5, $5) ON CONFLICT (app_id, country_code, phone) WHERE phone <> '' DO NOTHING`,
 			u.AppID, u.Email, u.CountryCode, u.Phone, unix(u.CreatedAt))
@@ -56,7 +55,7 @@ func (s *Store) CreateUser(ctx context.Context, u *twofold.User) (created bool, 
 // CreateCustomUser inserts u, a user known by the customer's id for them (u.CustomUserID) and
 // no phone number, unless the application has one with that id already, which u then becomes.
 func (s *Store) CreateCustomUser(ctx context.Context, u *twofold.User) (created bool, err error) {
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO users (app_id, email, country_code, phone, confirmed, custom_user_id,
 			created_at, updated_at) VALUES ($1, $2, 0, '', 0, $3, $4, $4)
 			ON CONFLICT (app_id, custom_user_id) WHERE custom_user_id <> '' DO NOTHING`,
@@ -88,7 +87,7 @@ func (s *Store) CreateCustomUser(ctx context.Context, u *twofold.User) (created 
 // id, or an id already another user's, is ErrConflict; an unknown user ErrNotFound.
 func (s *Store) LinkCustomUser(ctx context.Context, appID, id int64, customID string, now time.Time) (twofold.User, error) {
 	var u twofold.User
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *Tx) error {
 		if err := s.lockRow(ctx, tx, "users", id); err != nil { // two links of one user: the second sees the first
 			return err
 		}

@@ -1,0 +1,246 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+)
+
+// Group commit for SQLite. SQLite has one writer at a time and, with synchronous=FULL, every
+// commit waits for an fsync of the WAL; a server that committed each write on its own would
+// answer no faster than one fsync per write, whatever the number of cores or clients
+// (BENCHMARKS.md). Instead one goroutine owns the writer connection and runs the write
+// transactions that callers hand it in batches: it takes every transaction waiting, runs each
+// inside one BEGIN IMMEDIATE … COMMIT under a savepoint of its own, and answers them all after
+// the one commit. A caller still hears back only once its writes are durable, and one whose
+// function fails has its own changes undone (ROLLBACK TO its savepoint) and no one else's.
+//
+// The transactions of a batch run one after another on one connection, so they are as
+// serialised as before: each sees the writes of those before it, and what lockRow, lockKey and
+// lockAudit provide on PostgreSQL holds here by construction. Other processes on the same file
+// (the CLI) still queue on BEGIN IMMEDIATE and busy_timeout.
+
+// maxBatch bounds the transactions of one commit, so that the first of a long queue is not
+// held back by all the others.
+const maxBatch = 256
+
+// errClosed answers transactions handed to a closed store.
+var errClosed = errors.New("store: closed")
+
+type job struct {
+	ctx   context.Context
+	fn    func(*Tx) error
+	err   error
+	panic any // what fn panicked with, re-raised in the caller's goroutine
+	done  chan struct{}
+}
+
+type batcher struct {
+	db   *sql.DB
+	jobs chan *job
+	mu   sync.RWMutex // held for reading while sending on jobs; Close takes it to stop sends
+	shut bool
+	done chan struct{} // closed when the loop has answered every job and returned
+
+	conn    *sql.Conn
+	stmts   *stmtCache
+	commits atomic.Int64 // batches committed, for tests
+}
+
+// newBatcher takes a connection of db (which must allow no other writer in this process) and
+// starts the loop that runs write transactions on it.
+func newBatcher(ctx context.Context, db *sql.DB) (*batcher, error) {
+	b := &batcher{db: db, jobs: make(chan *job, maxBatch), done: make(chan struct{})}
+	if err := b.connect(ctx); err != nil {
+		return nil, err
+	}
+	go b.loop()
+	return b, nil
+}
+
+func (b *batcher) connect(ctx context.Context) error {
+	if b.conn != nil {
+		b.stmts.close()
+		b.conn.Close()
+	}
+	conn, err := b.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("writer connection: %w", err)
+	}
+	b.conn, b.stmts = conn, newStmtCache(conn)
+	return nil
+}
+
+// do runs fn in a write transaction and returns once it is committed (nil) or undone (fn's
+// error, or the batch's). Once handed over, fn runs to its end even if ctx is cancelled: its
+// outcome is known before do returns.
+func (b *batcher) do(ctx context.Context, fn func(*Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	j := &job{ctx: ctx, fn: fn, done: make(chan struct{})}
+	b.mu.RLock()
+	if b.shut {
+		b.mu.RUnlock()
+		return errClosed
+	}
+	b.jobs <- j
+	b.mu.RUnlock()
+	<-j.done
+	if j.panic != nil {
+		panic(j.panic)
+	}
+	return j.err
+}
+
+// close stops taking transactions, runs those already handed over, and releases the
+// connection.
+func (b *batcher) close() {
+	b.mu.Lock()
+	if b.shut {
+		b.mu.Unlock()
+		<-b.done
+		return
+	}
+	b.shut = true
+	close(b.jobs)
+	b.mu.Unlock()
+	<-b.done
+	b.stmts.close()
+	b.conn.Close()
+}
+
+func (b *batcher) loop() {
+	defer close(b.done)
+	batch := make([]*job, 0, maxBatch)
+	for j := range b.jobs {
+		batch = append(batch[:0], j)
+	gather:
+		for len(batch) < maxBatch {
+			select {
+			case j, ok := <-b.jobs:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, j)
+			default:
+				break gather
+			}
+		}
+		b.run(batch)
+		clear(batch)
+	}
+}
+
+// run commits one batch and answers its jobs.
+func (b *batcher) run(batch []*job) {
+	live := batch[:0:0]
+	for _, j := range batch {
+		if err := j.ctx.Err(); err != nil {
+			j.err = err // gave up before its turn: nothing of it ran
+			close(j.done)
+			continue
+		}
+		live = append(live, j)
+	}
+	if len(live) == 0 {
+		return
+	}
+	defer func() {
+		for _, j := range live {
+			close(j.done)
+		}
+	}()
+	bg := context.Background()
+	ex := cachedExec{ex: b.conn, stmts: b.stmts}
+	if _, err := ex.ExecContext(bg, `BEGIN IMMEDIATE`); err != nil {
+		if !errors.Is(err, driver.ErrBadConn) && !errors.Is(err, sql.ErrConnDone) {
+			failAll(live, fmt.Errorf("begin: %w", err))
+			return
+		}
+		// The connection broke (it does not, for a local file, but a stale one must not stop
+		// every write for good): take a new one and try once more.
+		if err := b.connect(bg); err != nil {
+			failAll(live, err)
+			return
+		}
+		ex = cachedExec{ex: b.conn, stmts: b.stmts}
+		if _, err := ex.ExecContext(bg, `BEGIN IMMEDIATE`); err != nil {
+			failAll(live, fmt.Errorf("begin: %w", err))
+			return
+		}
+	}
+	tx := &Tx{cachedExec: ex, detach: true}
+	if len(live) == 1 {
+		// Alone: the transaction is the job's, no savepoint needed.
+		j := live[0]
+		runJob(j, tx)
+		if j.err != nil || j.panic != nil {
+			ex.ExecContext(bg, `ROLLBACK`)
+			return
+		}
+		if _, err := ex.ExecContext(bg, `COMMIT`); err != nil {
+			ex.ExecContext(bg, `ROLLBACK`)
+			j.err = fmt.Errorf("commit: %w", err)
+			return
+		}
+		b.commits.Add(1)
+		return
+	}
+	for i, j := range live {
+		if _, err := ex.ExecContext(bg, `SAVEPOINT job`); err != nil {
+			abort(ex, live, fmt.Errorf("savepoint: %w", err))
+			return
+		}
+		runJob(j, tx)
+		if j.err != nil || j.panic != nil {
+			// Undo this job alone. If SQLite already rolled the whole transaction back (an I/O
+			// error, a full disk), the savepoint is gone and so is every job's work before it.
+			if _, err := ex.ExecContext(bg, `ROLLBACK TO job`); err != nil {
+				abort(ex, live[:i+1], fmt.Errorf("roll back: %w", err))
+				failAll(live[i+1:], fmt.Errorf("roll back: %w", err))
+				return
+			}
+		}
+		if _, err := ex.ExecContext(bg, `RELEASE job`); err != nil {
+			abort(ex, live, fmt.Errorf("release savepoint: %w", err))
+			return
+		}
+	}
+	if _, err := ex.ExecContext(bg, `COMMIT`); err != nil {
+		abort(ex, live, fmt.Errorf("commit: %w", err))
+		return
+	}
+	b.commits.Add(1)
+}
+
+// runJob runs one job's function, catching a panic so that it reaches the caller and not the
+// writer's goroutine.
+func runJob(j *job, tx *Tx) {
+	defer func() {
+		if v := recover(); v != nil {
+			j.panic = v
+		}
+	}()
+	j.err = j.fn(tx)
+}
+
+// abort rolls the transaction back and fails every job of it that had succeeded with err.
+func abort(ex cachedExec, jobs []*job, err error) {
+	ex.ExecContext(context.Background(), `ROLLBACK`)
+	for _, j := range jobs {
+		if j.err == nil && j.panic == nil {
+			j.err = err
+		}
+	}
+}
+
+func failAll(jobs []*job, err error) {
+	for _, j := range jobs {
+		j.err = err
+	}
+}

@@ -1,0 +1,247 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+)
+
+// The group-commit writer (batch.go): transactions handed over together share one commit, and
+// each still succeeds or fails alone.
+
+// batchStore opens a SQLite store with a scratch table, and returns the file's path.
+func batchStore(t *testing.T) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), DatabaseFile)
+	s, err := OpenSQLite(t.Context(), path)
+	must(t, err)
+	t.Cleanup(func() { s.Close() })
+	must(t, errOf(s.w.ExecContext(t.Context(), `CREATE TABLE scratch (k TEXT PRIMARY KEY, v INTEGER NOT NULL)`)))
+	return s, path
+}
+
+func scratchRows(t *testing.T, s *Store) map[string]int {
+	t.Helper()
+	rows, err := s.r.QueryContext(t.Context(), `SELECT k, v FROM scratch`)
+	must(t, err)
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var k string
+		var v int
+		must(t, rows.Scan(&k, &v))
+		out[k] = v
+	}
+	must(t, rows.Err())
+	return out
+}
+
+// holdWriter runs a transaction that waits until release is closed, so that the transactions
+// handed over meanwhile queue up and form the next batch together. It returns once the writer
+// is inside the holding transaction.
+func holdWriter(t *testing.T, s *Store) (release func(), wait func()) {
+	t.Helper()
+	inside, free := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- s.tx(context.Background(), func(tx *Tx) error {
+			close(inside)
+			<-free
+			return nil
+		})
+	}()
+	<-inside
+	return func() { close(free) }, func() { must(t, <-done) }
+}
+
+// queued waits until n transactions wait for the writer.
+func queued(s *Store, n int) {
+	for len(s.batch.jobs) < n {
+		runtime.Gosched() // the submitters are goroutines started just before
+
+	}
+}
+
+func TestBatchFailureUndoesOnlyItsOwn(t *testing.T) {
+	s, _ := batchStore(t)
+	ctx := t.Context()
+	release, waitHold := holdWriter(t, s)
+
+	errWanted := errors.New("refused by the job itself")
+	type outcome struct {
+		name string
+		err  error
+		pan  any
+	}
+	jobs := []struct {
+		name string
+		fn   func(*Tx) error
+	}{
+		{"ok-1", func(tx *Tx) error { return errOf(tx.ExecContext(ctx, `INSERT INTO scratch VALUES ('a', 1)`)) }},
+		{"fails-after-write", func(tx *Tx) error {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO scratch VALUES ('b', 2)`); err != nil {
+				return err
+			}
+			return errWanted
+		}},
+		{"constraint", func(tx *Tx) error {
+			// Its first insert is undone with it when the second breaks the primary key.
+			if _, err := tx.ExecContext(ctx, `INSERT INTO scratch VALUES ('c', 3)`); err != nil {
+				return err
+			}
+			return errOf(tx.ExecContext(ctx, `INSERT INTO scratch VALUES ('c', 4)`))
+		}},
+		{"panics", func(tx *Tx) error {
+			tx.ExecContext(ctx, `INSERT INTO scratch VALUES ('d', 5)`)
+			panic("job panicked")
+		}},
+		{"ok-2", func(tx *Tx) error {
+			// Sees the writes of the successful transactions before it in the batch.
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM scratch`).Scan(&n); err != nil {
+				return err
+			}
+			return errOf(tx.ExecContext(ctx, `INSERT INTO scratch VALUES ('e', $1)`, n))
+		}},
+	}
+	results := make(chan outcome, len(jobs))
+	for i, j := range jobs {
+		go func() {
+			var o outcome
+			o.name = j.name
+			defer func() {
+				o.pan = recover()
+				results <- o
+			}()
+			o.err = s.tx(ctx, j.fn)
+		}()
+		queued(s, i+1) // in this order
+	}
+	release()
+	waitHold()
+	got := map[string]outcome{}
+	for range jobs {
+		o := <-results
+		got[o.name] = o
+	}
+
+	if o := got["ok-1"]; o.err != nil || o.pan != nil {
+		t.Errorf("ok-1: %v, panic %v", o.err, o.pan)
+	}
+	if o := got["fails-after-write"]; !errors.Is(o.err, errWanted) {
+		t.Errorf("fails-after-write: err %v, want its own", o.err)
+	}
+	if o := got["constraint"]; o.err == nil {
+		t.Error("constraint: a duplicate key was accepted")
+	}
+	if o := got["panics"]; o.pan != "job panicked" {
+		t.Errorf("panics: the caller got panic %v, err %v; want the job's panic re-raised", o.pan, o.err)
+	}
+	if o := got["ok-2"]; o.err != nil || o.pan != nil {
+		t.Errorf("ok-2: %v, panic %v", o.err, o.pan)
+	}
+	want := map[string]int{"a": 1, "e": 1}
+	if d := diff(want, scratchRows(t, s)); d != "" {
+		t.Errorf("committed rows:%s", d)
+	}
+}
+
+func TestBatchSharesOneCommit(t *testing.T) {
+	s, path := batchStore(t)
+	ctx := t.Context()
+	before := s.batch.commits.Load()
+	release, waitHold := holdWriter(t, s)
+	const n = 50
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- errOf(s.w.ExecContext(ctx, `INSERT INTO scratch VALUES ($1, $2)`, fmt.Sprint("k", i), i))
+		}()
+	}
+	queued(s, n)
+	release()
+	waitHold()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		must(t, err)
+	}
+	if got := len(scratchRows(t, s)); got != n {
+		t.Fatalf("%d rows committed, want %d", got, n)
+	}
+	if got := s.batch.commits.Load() - before; got != 2 {
+		t.Errorf("%d commits for the holding transaction and %d queued ones, want 2", got, n)
+	}
+	// Answered means durable: a fresh connection (another process, a restart) sees them all.
+	other := openSQLiteAt(t, path)
+	var count int
+	must(t, other.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM scratch`).Scan(&count))
+	if count != n {
+		t.Fatalf("another connection sees %d rows, want %d", count, n)
+	}
+}
+
+func TestBatchCancelledBeforeItsTurnDoesNothing(t *testing.T) {
+	s, _ := batchStore(t)
+	release, waitHold := holdWriter(t, s)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- errOf(s.w.ExecContext(ctx, `INSERT INTO scratch VALUES ('late', 1)`))
+	}()
+	queued(s, 1)
+	cancel()
+	release()
+	waitHold()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled write: %v, want context.Canceled", err)
+	}
+	if rows := scratchRows(t, s); len(rows) != 0 {
+		t.Fatalf("a write cancelled before its turn was committed: %v", rows)
+	}
+	// A context cancelled while its transaction runs does not interrupt it: it commits, and
+	// the caller hears so.
+	ctx, cancel = context.WithCancel(t.Context())
+	err := s.tx(ctx, func(tx *Tx) error {
+		cancel()
+		return errOf(tx.ExecContext(ctx, `INSERT INTO scratch VALUES ('mid', 1)`))
+	})
+	must(t, err)
+	if rows := scratchRows(t, s); rows["mid"] != 1 {
+		t.Fatalf("rows %v, want mid committed", rows)
+	}
+}
+
+func TestBatchCloseAnswersEveryQueuedWrite(t *testing.T) {
+	s, path := batchStore(t)
+	ctx := t.Context()
+	release, waitHold := holdWriter(t, s)
+	const n = 10
+	errs := make(chan error, n)
+	for i := range n {
+		go func() { errs <- errOf(s.w.ExecContext(ctx, `INSERT INTO scratch VALUES ($1, 1)`, fmt.Sprint(i))) }()
+	}
+	queued(s, n)
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	release()
+	waitHold()
+	must(t, <-closed)
+	for range n {
+		must(t, <-errs)
+	}
+	if err := errOf(s.w.ExecContext(ctx, `INSERT INTO scratch VALUES ('after', 1)`)); !errors.Is(err, errClosed) {
+		t.Fatalf("write after Close: %v, want errClosed", err)
+	}
+	s2 := openSQLiteAt(t, path)
+	if got := len(scratchRows(t, s2)); got != n {
+		t.Fatalf("%d of %d queued writes survived Close", got, n)
+	}
+}
