@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -123,24 +124,50 @@ func (s *Store) GetQRLink(ctx context.Context, mac []byte, now time.Time) (twofo
 	return l, nil
 }
 
+// CheckState reads, in one query, what checking a token for user id of the application needs
+// first (twofold.CheckState); an unknown user is ErrNotFound. Every later step reads or writes
+// again where it must decide: this is a starting point, not a lock.
+func (s *Store) CheckState(ctx context.Context, appID, id int64, now time.Time) (twofold.CheckState, error) {
+	var st twofold.CheckState
+	u := &st.User
+	var confirmed int
+	var created, updated int64
+	var a twofold.Authenticator
+	var seed []byte
+	var digits, period, version, lastStep, authCreated sql.NullInt64
+	err := s.r.QueryRowContext(ctx, `SELECT u.id, u.app_id, u.email, u.country_code, u.phone, u.confirmed, u.custom_user_id,
+			u.created_at, u.updated_at,
+			EXISTS (SELECT 1 FROM codes c WHERE c.user_id = u.id AND c.expires_at > $3),
+			a.secret_sealed, a.digits, a.period, a.version, a.last_step, a.created_at,
+			EXISTS (SELECT 1 FROM devices d WHERE d.app_id = u.app_id AND d.user_id = u.id)
+		FROM users u LEFT JOIN authenticators a ON a.user_id = u.id AND a.app_id = u.app_id
+		WHERE u.id = $1 AND u.app_id = $2`, id, appID, unix(now)).
+		Scan(&u.ID, &u.AppID, &u.Email, &u.CountryCode, &u.Phone, &confirmed, &u.CustomUserID, &created, &updated,
+			&st.LiveCodes, &seed, &digits, &period, &version, &lastStep, &authCreated, &st.HasDevices)
+	if err != nil {
+		return twofold.CheckState{}, notFound(err)
+	}
+	u.Confirmed = confirmed == 1
+	u.CreatedAt, u.UpdatedAt = fromUnix(created), fromUnix(updated)
+	if version.Valid {
+		a = twofold.Authenticator{UserID: u.ID, AppID: u.AppID, SecretSealed: seed, Digits: int(digits.Int64),
+			Period: int(period.Int64), Version: version.Int64, LastStep: lastStep.Int64, CreatedAt: fromUnix(authCreated.Int64)}
+		st.Authenticator = &a
+	}
+	return st, nil
+}
+
 // ConsumeCode checks a token against the user's unexpired codes in one write transaction, so
 // checks of one user are serialised: a code is accepted once; a code that matches after
 // maxAttempts wrong tries, or after being superseded, counts as a wrong try; every wrong try is
 // charged to all live codes. matches compares in constant time and is called for every code
 // (with its ID, Action, Channel, MAC, Attempts, Superseded and UsedAt), newest first.
+//
+// It takes the writer even when the user has no live code: a caller that knows there is none
+// (CheckState.LiveCodes) need not call it, and most authenticator verifications then never
+// queue for the writer.
 func (s *Store) ConsumeCode(ctx context.Context, userID int64, now time.Time, maxAttempts int, matches func(twofold.OneTimeCode) bool) (twofold.CodeCheck, error) {
 	result := twofold.CodeNoMatch
-	// Most verifications are authenticator codes for users with no code sent: answer those from
-	// a reader without queueing for the writer. A code sent after this read is judged as if the
-	// verification had come first, which it may as well have.
-	var any bool
-	if err := s.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM codes WHERE user_id = $1 AND expires_at > $2)`,
-		userID, unix(now)).Scan(&any); err != nil {
-		return twofold.CodeNoMatch, fmt.Errorf("check code: %w", err)
-	}
-	if !any {
-		return twofold.CodeNoMatch, nil
-	}
 	err := s.tx(ctx, func(tx *Tx) error {
 		if err := s.lockRow(ctx, tx, "users", userID); err != nil {
 			return err
@@ -189,18 +216,9 @@ func (s *Store) ConsumeCode(ctx context.Context, userID int64, now time.Time, ma
 }
 
 // RefundAttempt takes back a wrong try charged by ConsumeCode from the user's live codes, for a
-// token that turned out to be right by other means (an authenticator code).
+// token that turned out to be right by other means (an authenticator code). Call it only after
+// a ConsumeCode that charged one.
 func (s *Store) RefundAttempt(ctx context.Context, userID int64, now time.Time) error {
-	// Nothing was charged when the user has no live code (the usual authenticator case): skip
-	// the writer's queue.
-	var any bool
-	if err := s.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM codes WHERE user_id = $1 AND used_at IS NULL
-		AND superseded = 0 AND expires_at > $2 AND attempts > 0)`, userID, unix(now)).Scan(&any); err != nil {
-		return fmt.Errorf("refund attempt: %w", err)
-	}
-	if !any {
-		return nil
-	}
 	_, err := s.w.ExecContext(ctx, `UPDATE codes SET attempts = attempts - 1
 		WHERE user_id = $1 AND used_at IS NULL AND superseded = 0 AND expires_at > $2 AND attempts > 0`, userID, unix(now))
 	if err != nil {

@@ -37,6 +37,7 @@ func runConformance(t *testing.T, open func(t *testing.T) *Store) {
 	t.Run("Codes", func(t *testing.T) { testCodes(t, open) })
 	t.Run("Authenticators", func(t *testing.T) { testAuthenticators(t, open(t)) })
 	t.Run("ConsumeCode", func(t *testing.T) { testConsumeCode(t, open(t)) })
+	t.Run("CheckState", func(t *testing.T) { testCheckState(t, open) }) // conformance_check_test.go
 	t.Run("QRLinks", func(t *testing.T) { testQRLinks(t, open(t)) })
 	t.Run("Messages", func(t *testing.T) { testMessages(t, open(t)) })
 	t.Run("Usage", func(t *testing.T) { testUsage(t, open(t)) })

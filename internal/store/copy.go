@@ -61,8 +61,9 @@ func (s *Store) Tables(ctx context.Context) ([]string, error) {
 	if s.pg {
 		return nil, errors.New("listing tables: only a SQLite store can be the source of a copy")
 	}
+	// generations is the bookkeeping of the SQLite store's cache, not data (migration 00011).
 	names, err := queryAll(ctx, s.r, scanString, `SELECT name FROM sqlite_master WHERE type = 'table'
-		AND name NOT LIKE 'sqlite\_%' ESCAPE '\' AND name <> $1 ORDER BY name`, goose.DefaultTablename)
+		AND name NOT LIKE 'sqlite\_%' ESCAPE '\' AND name NOT IN ($1, 'generations') ORDER BY name`, goose.DefaultTablename)
 	if err != nil {
 		return nil, fmt.Errorf("list tables: %w", err)
 	}

@@ -55,6 +55,7 @@ type Store struct {
 	r     *pool    // reads (on PostgreSQL the same pool as db)
 	w     writer   // single-statement writes
 	batch *batcher // SQLite: the group-commit writer that runs every write transaction (batch.go)
+	apps  *appCache // SQLite: applications by key and id (apps.go)
 	pg    bool     // the engine is PostgreSQL (postgres.go), not SQLite
 }
 
@@ -94,7 +95,7 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 	}
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8) // keep every reader's prepared statements
-	s := &Store{db: w, r: newPool(r, true)}
+	s := &Store{db: w, r: newPool(r, true), apps: newAppCache()}
 	s.w = writer{s}
 	// The server and the CLI may open a fresh data directory at the same moment; one migrates,
 	// the other waits and then finds nothing to do.

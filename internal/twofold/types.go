@@ -187,6 +187,16 @@ type OneTimeCode struct {
 	Superseded bool      // a newer code was issued for the same user and action
 }
 
+// CheckState is what checking a token for a user starts from, read in one query: the user,
+// whether any code of theirs is unexpired, their authenticator's seed (nil when they have none)
+// and whether they have registered devices (whose seeds are read only then).
+type CheckState struct {
+	User          User
+	LiveCodes     bool
+	Authenticator *Authenticator
+	HasDevices    bool
+}
+
 // CodeCheck is the outcome of checking a token against a user's one-time codes.
 type CodeCheck int
 

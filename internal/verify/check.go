@@ -30,10 +30,14 @@ type CheckParams struct {
 // Check verifies token for the user. It returns how the token was accepted, or an *twofold.Error:
 // 60016 unknown user, 60020 wrong token, 60019 reused token, 60003 too many failures.
 func (s *Service) Check(ctx context.Context, app twofold.App, userID int64, token string, p CheckParams) (Method, error) {
-	u, err := s.user(ctx, app.ID, userID, twofold.ErrUserDoesNotExist)
+	st, err := s.store.CheckState(ctx, app.ID, userID, s.now())
+	if errors.Is(err, twofold.ErrNotFound) {
+		return "", twofold.ErrUserDoesNotExist()
+	}
 	if err != nil {
 		return "", err
 	}
+	u := st.User
 	if !wellFormed(token) {
 		return "", twofold.ErrTokenInvalid()
 	}
@@ -50,7 +54,7 @@ func (s *Service) Check(ctx context.Context, app twofold.App, userID int64, toke
 	if err := s.hit(ctx, counter, limit(app, twofold.LimitFailures, s.cfg.FailureLimit), "too many failed verifications for this user"); err != nil {
 		return "", err
 	}
-	method, how, err := s.check(ctx, app, u, token, p.Action)
+	method, how, err := s.check(ctx, app, st, token, p.Action)
 	if err != nil {
 		s.failed(ctx, app, u, err)
 		return "", err
@@ -91,8 +95,13 @@ func (s *Service) failed(ctx context.Context, app twofold.App, u twofold.User, e
 
 // check judges token against the user's codes, then their TOTP seeds. how is what accepted it
 // for the audit trail: the code's channel (sms, call, email), totp or device.
-func (s *Service) check(ctx context.Context, app twofold.App, u twofold.User, token, action string) (Method, string, error) {
-	now := s.now()
+func (s *Service) check(ctx context.Context, app twofold.App, st twofold.CheckState, token, action string) (Method, string, error) {
+	u, now := st.User, s.now()
+	if !st.LiveCodes {
+		// No code to judge, none to charge a wrong try to: the authenticators alone decide. A
+		// code sent since CheckState read is judged as if this verification came first.
+		return s.checkTOTP(ctx, app, st, token)
+	}
 	mac := s.keys.CodeMAC(codeContext(app.ID, u.ID, action), token)
 	var channel twofold.Channel // of the code that matched; ConsumeCode judges the newest match
 	result, err := s.store.ConsumeCode(ctx, u.ID, now, s.cfg.MaxAttempts,
@@ -112,7 +121,7 @@ func (s *Service) check(ctx context.Context, app twofold.App, u twofold.User, to
 	case twofold.CodeReused:
 		return "", "", twofold.ErrTokenReused()
 	}
-	method, how, err := s.checkTOTP(ctx, app, u, token)
+	method, how, err := s.checkTOTP(ctx, app, st, token)
 	if err == nil {
 		// Right after all: the wrong try charged to pending codes is taken back.
 		if err := s.store.RefundAttempt(ctx, u.ID, now); err != nil {
@@ -130,19 +139,19 @@ type seed struct {
 	advance  func(step int64) (bool, error) // compare-and-set of the newest accepted step
 }
 
-func (s *Service) seeds(ctx context.Context, app twofold.App, u twofold.User) ([]seed, error) {
+func (s *Service) seeds(ctx context.Context, app twofold.App, st twofold.CheckState) ([]seed, error) {
 	var out []seed
-	a, err := s.store.GetAuthenticator(ctx, app.ID, u.ID)
-	switch {
-	case err == nil:
+	u := st.User
+	if a := st.Authenticator; a != nil {
 		secret, err := s.keys.Open(a.SecretSealed, seedAD(app.ID, u.ID))
 		if err != nil {
 			return nil, fmt.Errorf("open TOTP seed of user %d: %w", u.ID, err)
 		}
 		out = append(out, seed{"totp", otp.TOTP{Secret: secret, Digits: a.Digits, Period: a.Period}, a.LastStep,
 			func(step int64) (bool, error) { return s.store.AdvanceStep(ctx, u.ID, a.Version, step) }})
-	case !errors.Is(err, twofold.ErrNotFound):
-		return nil, err
+	}
+	if !st.HasDevices {
+		return out, nil
 	}
 	devs, err := s.store.ListDevices(ctx, app.ID, u.ID)
 	if err != nil {
@@ -161,8 +170,8 @@ func (s *Service) seeds(ctx context.Context, app twofold.App, u twofold.User) ([
 
 // checkTOTP accepts a code of any of the user's seeds, once: the matched step must be newer than
 // the last one accepted for that seed, and recording it is a compare-and-set.
-func (s *Service) checkTOTP(ctx context.Context, app twofold.App, u twofold.User, token string) (Method, string, error) {
-	seeds, err := s.seeds(ctx, app, u)
+func (s *Service) checkTOTP(ctx context.Context, app twofold.App, st twofold.CheckState, token string) (Method, string, error) {
+	seeds, err := s.seeds(ctx, app, st)
 	if err != nil {
 		return "", "", err
 	}

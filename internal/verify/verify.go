@@ -20,6 +20,7 @@ import (
 // Store is what the service needs from persistence.
 type Store interface {
 	GetUser(ctx context.Context, appID, id int64) (twofold.User, error)
+	CheckState(ctx context.Context, appID, id int64, now time.Time) (twofold.CheckState, error)
 	ConfirmUser(ctx context.Context, appID, id int64) error
 	InsertCode(ctx context.Context, c *twofold.OneTimeCode) error
 	ConsumeCode(ctx context.Context, userID int64, now time.Time, maxAttempts int, matches func(twofold.OneTimeCode) bool) (twofold.CodeCheck, error)
