@@ -25,15 +25,16 @@ func (s *Store) AppendAudit(ctx context.Context, e *twofold.AuditEvent, chain fu
 	if err != nil {
 		return err
 	}
-	err = s.tx(ctx, func(tx *Tx) error {
+	err = s.tx1(ctx, func(tx *Tx) error {
 		if err := s.lockAudit(ctx, tx); err != nil {
 			return err
 		}
-		var last int64
-		var prev []byte
-		err := tx.QueryRowContext(ctx, `SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1`).Scan(&last, &prev)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
+		last, prev := tx.audit.id, tx.audit.hash
+		if !tx.audit.known {
+			err := tx.QueryRowContext(ctx, `SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1`).Scan(&last, &prev)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
 		}
 		next := *e
 		next.ID, next.PrevHash = last+1, prev
@@ -43,6 +44,7 @@ func (s *Store) AppendAudit(ctx context.Context, e *twofold.AuditEvent, chain fu
 			next.AppID, next.UserID, details, next.PrevHash, next.Hash); err != nil {
 			return err
 		}
+		tx.audit = auditTip{known: true, id: next.ID, hash: next.Hash}
 		*e = next
 		return nil
 	})
@@ -50,6 +52,14 @@ func (s *Store) AppendAudit(ctx context.Context, e *twofold.AuditEvent, chain fu
 		return fmt.Errorf("append audit event: %w", err)
 	}
 	return nil
+}
+
+// auditTip is the last entry of the audit trail as a transaction last read or wrote it. The
+// batcher restores it when a transaction that appended is undone.
+type auditTip struct {
+	known bool
+	id    int64
+	hash  []byte
 }
 
 // ListAudit returns entries of the audit trail that match f, oldest first (by id).

@@ -8,6 +8,11 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/twofold-auth/twofold/internal/twofold"
 )
 
 // Group commit for SQLite. SQLite has one writer at a time and, with synchronous=FULL, every
@@ -23,6 +28,12 @@ import (
 // serialised as before: each sees the writes of those before it, and what lockRow, lockKey and
 // lockAudit provide on PostgreSQL holds here by construction. Other processes on the same file
 // (the CLI) still queue on BEGIN IMMEDIATE and busy_timeout.
+//
+// A transaction that makes at most one write (s.tx1: a single-statement write, an audit
+// append) runs without a savepoint: SQLite undoes a failed statement by itself. Its failure is
+// harmless when the statement changed nothing by design (no row to return, a constraint);
+// any other failure (I/O, a full disk) may have ended the whole transaction, so the batch is
+// abandoned and every transaction of it is told.
 
 // maxBatch bounds the transactions of one commit, so that the first of a long queue is not
 // held back by all the others.
@@ -32,15 +43,19 @@ const maxBatch = 256
 var errClosed = errors.New("store: closed")
 
 type job struct {
-	ctx   context.Context
-	fn    func(*Tx) error
-	err   error
+	ctx    context.Context
+	fn     func(*Tx) error
+	single bool // at most one write statement: no savepoint needed
+	err    error
 	panic any // what fn panicked with, re-raised in the caller's goroutine
 	done  chan struct{}
 }
 
 type batcher struct {
 	db   *sql.DB
+	// afterCommit runs on the writer's connection after each commit, before the batch's
+	// callers are answered (the application cache's generation, apps.go).
+	afterCommit func(ex execer)
 	jobs chan *job
 	mu   sync.RWMutex // held for reading while sending on jobs; Close takes it to stop sends
 	shut bool
@@ -53,8 +68,8 @@ type batcher struct {
 
 // newBatcher takes a connection of db (which must allow no other writer in this process) and
 // starts the loop that runs write transactions on it.
-func newBatcher(ctx context.Context, db *sql.DB) (*batcher, error) {
-	b := &batcher{db: db, jobs: make(chan *job, maxBatch), done: make(chan struct{})}
+func newBatcher(ctx context.Context, db *sql.DB, afterCommit func(execer)) (*batcher, error) {
+	b := &batcher{db: db, afterCommit: afterCommit, jobs: make(chan *job, maxBatch), done: make(chan struct{})}
 	if err := b.connect(ctx); err != nil {
 		return nil, err
 	}
@@ -78,11 +93,11 @@ func (b *batcher) connect(ctx context.Context) error {
 // do runs fn in a write transaction and returns once it is committed (nil) or undone (fn's
 // error, or the batch's). Once handed over, fn runs to its end even if ctx is cancelled: its
 // outcome is known before do returns.
-func (b *batcher) do(ctx context.Context, fn func(*Tx) error) error {
+func (b *batcher) do(ctx context.Context, single bool, fn func(*Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	j := &job{ctx: ctx, fn: fn, done: make(chan struct{})}
+	j := &job{ctx: ctx, fn: fn, single: single, done: make(chan struct{})}
 	b.mu.RLock()
 	if b.shut {
 		b.mu.RUnlock()
@@ -188,16 +203,35 @@ func (b *batcher) run(batch []*job) {
 			j.err = fmt.Errorf("commit: %w", err)
 			return
 		}
-		b.commits.Add(1)
+		b.committed(ex)
 		return
 	}
 	for i, j := range live {
+		if j.single {
+			tip := tx.audit
+			runJob(j, tx)
+			if j.panic == nil && (j.err == nil || changedNothing(j.err)) {
+				if j.err != nil {
+					tx.audit = tip
+				}
+				continue
+			}
+			err := fmt.Errorf("a write of the batch failed: %w", j.err)
+			if j.panic != nil {
+				err = fmt.Errorf("a write of the batch panicked: %v", j.panic)
+			}
+			abort(ex, live[:i], err)
+			failAll(live[i+1:], err)
+			return
+		}
 		if _, err := ex.ExecContext(bg, `SAVEPOINT job`); err != nil {
 			abort(ex, live, fmt.Errorf("savepoint: %w", err))
 			return
 		}
+		tip := tx.audit
 		runJob(j, tx)
 		if j.err != nil || j.panic != nil {
+			tx.audit = tip
 			// Undo this job alone. If SQLite already rolled the whole transaction back (an I/O
 			// error, a full disk), the savepoint is gone and so is every job's work before it.
 			if _, err := ex.ExecContext(bg, `ROLLBACK TO job`); err != nil {
@@ -215,7 +249,35 @@ func (b *batcher) run(batch []*job) {
 		abort(ex, live, fmt.Errorf("commit: %w", err))
 		return
 	}
+	b.committed(ex)
+}
+
+func (b *batcher) committed(ex cachedExec) {
 	b.commits.Add(1)
+	if b.afterCommit != nil {
+		b.afterCommit(ex)
+	}
+}
+
+// changedNothing tells whether a failed single statement left the transaction open with
+// nothing of its own in it: SQLite undoes a failed statement, and only the errors listed under
+// "Response To Errors Within A Transaction" of its documentation (a full disk, I/O, memory, a
+// busy lock, an interrupt) may roll the whole transaction back. An error that is not SQLite's
+// and not a missing row is not understood, so it counts as one that might have.
+func changedNothing(err error) bool {
+	if errors.Is(err, sql.ErrNoRows) || errors.Is(err, twofold.ErrNotFound) {
+		return true
+	}
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_BUSY,
+		sqlite3.SQLITE_INTERRUPT, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_LOCKED:
+		return false
+	}
+	return true
 }
 
 // runJob runs one job's function, catching a panic so that it reaches the caller and not the

@@ -95,6 +95,7 @@ func TestBatchFailureUndoesOnlyItsOwn(t *testing.T) {
 			}
 			return errOf(tx.ExecContext(ctx, `INSERT INTO scratch VALUES ('c', 4)`))
 		}},
+		{"duplicate single write", nil}, // s.w.ExecContext, below: no savepoint, a constraint
 		{"panics", func(tx *Tx) error {
 			tx.ExecContext(ctx, `INSERT INTO scratch VALUES ('d', 5)`)
 			panic("job panicked")
@@ -117,6 +118,10 @@ func TestBatchFailureUndoesOnlyItsOwn(t *testing.T) {
 				o.pan = recover()
 				results <- o
 			}()
+			if j.fn == nil {
+				o.err = errOf(s.w.ExecContext(ctx, `INSERT INTO scratch VALUES ('a', 9)`))
+				return
+			}
 			o.err = s.tx(ctx, j.fn)
 		}()
 		queued(s, i+1) // in this order
@@ -137,6 +142,9 @@ func TestBatchFailureUndoesOnlyItsOwn(t *testing.T) {
 	}
 	if o := got["constraint"]; o.err == nil {
 		t.Error("constraint: a duplicate key was accepted")
+	}
+	if o := got["duplicate single write"]; o.err == nil {
+		t.Error("duplicate single write: a duplicate key was accepted")
 	}
 	if o := got["panics"]; o.pan != "job panicked" {
 		t.Errorf("panics: the caller got panic %v, err %v; want the job's panic re-raised", o.pan, o.err)
@@ -243,5 +251,42 @@ func TestBatchCloseAnswersEveryQueuedWrite(t *testing.T) {
 	s2 := openSQLiteAt(t, path)
 	if got := len(scratchRows(t, s2)); got != n {
 		t.Fatalf("%d of %d queued writes survived Close", got, n)
+	}
+}
+
+// A single-statement transaction that fails in a way that might have ended SQLite's transaction
+// abandons the batch: the transactions before it are undone and every one is told.
+func TestBatchAbandonedWhenASingleWriteFailsBadly(t *testing.T) {
+	s, _ := batchStore(t)
+	ctx := t.Context()
+	release, waitHold := holdWriter(t, s)
+	errs := make(chan error, 3)
+	go func() { errs <- errOf(s.w.ExecContext(ctx, `INSERT INTO scratch VALUES ('before', 1)`)) }()
+	queued(s, 1)
+	go func() {
+		errs <- s.tx1(ctx, func(tx *Tx) error {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO scratch VALUES ('bad', 1)`); err != nil {
+				return err
+			}
+			return errors.New("not an error the batcher understands")
+		})
+	}()
+	queued(s, 2)
+	go func() { errs <- errOf(s.w.ExecContext(ctx, `INSERT INTO scratch VALUES ('after', 1)`)) }()
+	queued(s, 3)
+	release()
+	waitHold()
+	for range 3 {
+		if err := <-errs; err == nil {
+			t.Error("a transaction of the abandoned batch reported success")
+		}
+	}
+	if rows := scratchRows(t, s); len(rows) != 0 {
+		t.Fatalf("rows of an abandoned batch were committed: %v", rows)
+	}
+	// The writer carries on.
+	must(t, errOf(s.w.ExecContext(ctx, `INSERT INTO scratch VALUES ('next', 1)`)))
+	if rows := scratchRows(t, s); rows["next"] != 1 {
+		t.Fatalf("rows %v after the abandoned batch, want next", rows)
 	}
 }

@@ -138,6 +138,9 @@ func (p *pool) close() error {
 type Tx struct {
 	cachedExec
 	detach bool // run statements under context.WithoutCancel (SQLite's shared transaction)
+	// audit is the newest audit entry this transaction knows of (audit.go): within one SQLite
+	// batch the appends follow each other on the one writer, so each need not read the last.
+	audit auditTip
 }
 
 func (t *Tx) ctx(ctx context.Context) context.Context {
@@ -168,7 +171,7 @@ func (w writer) ExecContext(ctx context.Context, query string, args ...any) (sql
 		return w.s.r.ExecContext(ctx, query, args...)
 	}
 	var res sql.Result
-	err := w.s.tx(ctx, func(tx *Tx) error {
+	err := w.s.tx1(ctx, func(tx *Tx) error {
 		var err error
 		res, err = tx.ExecContext(ctx, query, args...)
 		return err
@@ -193,7 +196,7 @@ func (r *writerRow) Scan(dest ...any) error {
 	if r.w.s.pg {
 		return r.w.s.r.QueryRowContext(r.ctx, r.query, r.args...).Scan(dest...)
 	}
-	return r.w.s.tx(r.ctx, func(tx *Tx) error {
+	return r.w.s.tx1(r.ctx, func(tx *Tx) error {
 		return tx.QueryRowContext(r.ctx, r.query, r.args...).Scan(dest...)
 	})
 }

@@ -107,7 +107,7 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 	err = s.migrate(ctx)
 	unlock()
 	if err == nil {
-		s.batch, err = newBatcher(ctx, w)
+		s.batch, err = newBatcher(ctx, w, s.apps.afterCommit)
 	}
 	if err != nil {
 		s.Close()
@@ -160,8 +160,21 @@ func (s *Store) Ping(ctx context.Context) error {
 // methods: on SQLite the writer's connection is busy with the batch fn is part of.
 func (s *Store) tx(ctx context.Context, fn func(*Tx) error) error {
 	if s.batch != nil {
-		return s.batch.do(ctx, fn)
+		return s.batch.do(ctx, false, fn)
 	}
+	return s.pgTx(ctx, fn)
+}
+
+// tx1 is tx for a function that makes at most one write statement (it may read before): on
+// SQLite it needs no savepoint of its own in the batch (batch.go).
+func (s *Store) tx1(ctx context.Context, fn func(*Tx) error) error {
+	if s.batch != nil {
+		return s.batch.do(ctx, true, fn)
+	}
+	return s.pgTx(ctx, fn)
+}
+
+func (s *Store) pgTx(ctx context.Context, fn func(*Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
