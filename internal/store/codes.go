@@ -129,30 +129,23 @@ func (s *Store) GetQRLink(ctx context.Context, mac []byte, now time.Time) (twofo
 // again where it must decide: this is a starting point, not a lock.
 func (s *Store) CheckState(ctx context.Context, appID, id int64, now time.Time) (twofold.CheckState, error) {
 	var st twofold.CheckState
-	u := &st.User
 	var confirmed int
-	var created, updated int64
-	var a twofold.Authenticator
 	var seed []byte
-	var digits, period, version, lastStep, authCreated sql.NullInt64
-	err := s.r.QueryRowContext(ctx, `SELECT u.id, u.app_id, u.email, u.country_code, u.phone, u.confirmed, u.custom_user_id,
-			u.created_at, u.updated_at,
+	var digits, period, version, lastStep sql.NullInt64
+	err := s.r.QueryRowContext(ctx, `SELECT u.id, u.confirmed,
 			EXISTS (SELECT 1 FROM codes c WHERE c.user_id = u.id AND c.expires_at > $3),
-			a.secret_sealed, a.digits, a.period, a.version, a.last_step, a.created_at,
+			a.secret_sealed, a.digits, a.period, a.version, a.last_step,
 			EXISTS (SELECT 1 FROM devices d WHERE d.app_id = u.app_id AND d.user_id = u.id)
 		FROM users u LEFT JOIN authenticators a ON a.user_id = u.id AND a.app_id = u.app_id
 		WHERE u.id = $1 AND u.app_id = $2`, id, appID, unix(now)).
-		Scan(&u.ID, &u.AppID, &u.Email, &u.CountryCode, &u.Phone, &confirmed, &u.CustomUserID, &created, &updated,
-			&st.LiveCodes, &seed, &digits, &period, &version, &lastStep, &authCreated, &st.HasDevices)
+		Scan(&st.UserID, &confirmed, &st.LiveCodes, &seed, &digits, &period, &version, &lastStep, &st.HasDevices)
 	if err != nil {
 		return twofold.CheckState{}, notFound(err)
 	}
-	u.Confirmed = confirmed == 1
-	u.CreatedAt, u.UpdatedAt = fromUnix(created), fromUnix(updated)
+	st.Confirmed = confirmed == 1
 	if version.Valid {
-		a = twofold.Authenticator{UserID: u.ID, AppID: u.AppID, SecretSealed: seed, Digits: int(digits.Int64),
-			Period: int(period.Int64), Version: version.Int64, LastStep: lastStep.Int64, CreatedAt: fromUnix(authCreated.Int64)}
-		st.Authenticator = &a
+		st.Authenticator = &twofold.Authenticator{UserID: id, AppID: appID, SecretSealed: seed, Digits: int(digits.Int64),
+			Period: int(period.Int64), Version: version.Int64, LastStep: lastStep.Int64}
 	}
 	return st, nil
 }

@@ -50,18 +50,19 @@ func testCheckState(t *testing.T, open func(t *testing.T) *Store) {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := s.CheckState(ctx, a.ID, tc.user.ID, t0)
 			must(t, err)
-			want := twofold.CheckState{User: getUser(t, s, a.ID, tc.user.ID), LiveCodes: tc.codes, Authenticator: tc.auth,
-				HasDevices: tc.devices}
+			want := twofold.CheckState{UserID: tc.user.ID, Confirmed: getUser(t, s, a.ID, tc.user.ID).Confirmed,
+				LiveCodes: tc.codes, Authenticator: tc.auth, HasDevices: tc.devices}
 			if tc.auth != nil {
 				stored, err := s.GetAuthenticator(ctx, a.ID, tc.user.ID)
 				must(t, err)
+				stored.CreatedAt = time.Time{} // not read
 				want.Authenticator = &stored
 				if stored.LastStep != tc.auth.LastStep || string(stored.SecretSealed) != string(tc.auth.SecretSealed) {
 					t.Fatalf("GetAuthenticator = %+v, want %+v", stored, *tc.auth)
 				}
 			}
-			if got.User.Confirmed != tc.user.Confirmed {
-				t.Errorf("confirmed = %v, want %v", got.User.Confirmed, tc.user.Confirmed)
+			if got.Confirmed != tc.user.Confirmed {
+				t.Errorf("confirmed = %v, want %v", got.Confirmed, tc.user.Confirmed)
 			}
 			if (got.Authenticator == nil) != (want.Authenticator == nil) {
 				t.Fatalf("CheckState authenticator = %v, want %v", got.Authenticator, want.Authenticator)

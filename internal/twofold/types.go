@@ -187,11 +187,13 @@ type OneTimeCode struct {
 	Superseded bool      // a newer code was issued for the same user and action
 }
 
-// CheckState is what checking a token for a user starts from, read in one query: the user,
-// whether any code of theirs is unexpired, their authenticator's seed (nil when they have none)
-// and whether they have registered devices (whose seeds are read only then).
+// CheckState is what checking a token for a user starts from, read in one query: whether the
+// user is confirmed, whether any code of theirs is unexpired, their authenticator's seed (nil
+// when they have none; CreatedAt is not read) and whether they have registered devices (whose
+// seeds are read only then). It holds no more than that: every column read costs.
 type CheckState struct {
-	User          User
+	UserID        int64
+	Confirmed     bool
 	LiveCodes     bool
 	Authenticator *Authenticator
 	HasDevices    bool

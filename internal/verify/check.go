@@ -37,7 +37,7 @@ func (s *Service) Check(ctx context.Context, app twofold.App, userID int64, toke
 	if err != nil {
 		return "", err
 	}
-	u := st.User
+	u := twofold.User{ID: st.UserID, AppID: app.ID, Confirmed: st.Confirmed}
 	if !wellFormed(token) {
 		return "", twofold.ErrTokenInvalid()
 	}
@@ -96,7 +96,7 @@ func (s *Service) failed(ctx context.Context, app twofold.App, u twofold.User, e
 // check judges token against the user's codes, then their TOTP seeds. how is what accepted it
 // for the audit trail: the code's channel (sms, call, email), totp or device.
 func (s *Service) check(ctx context.Context, app twofold.App, st twofold.CheckState, token, action string) (Method, string, error) {
-	u, now := st.User, s.now()
+	u, now := twofold.User{ID: st.UserID, AppID: app.ID}, s.now()
 	if !st.LiveCodes {
 		// No code to judge, none to charge a wrong try to: the authenticators alone decide. A
 		// code sent since CheckState read is judged as if this verification came first.
@@ -141,7 +141,7 @@ type seed struct {
 
 func (s *Service) seeds(ctx context.Context, app twofold.App, st twofold.CheckState) ([]seed, error) {
 	var out []seed
-	u := st.User
+	u := twofold.User{ID: st.UserID, AppID: app.ID}
 	if a := st.Authenticator; a != nil {
 		secret, err := s.keys.Open(a.SecretSealed, seedAD(app.ID, u.ID))
 		if err != nil {
