@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/twofold-auth/twofold/internal/devices"
 	"github.com/twofold-auth/twofold/internal/otp"
@@ -59,20 +60,51 @@ func (s *Service) Check(ctx context.Context, app twofold.App, userID int64, toke
 		s.failed(ctx, app, u, err)
 		return "", err
 	}
-	// Success is not a failure: give back the attempt counted above.
-	if err := s.refund(ctx, counter.name, limit(app, twofold.LimitFailures, s.cfg.FailureLimit)); err != nil {
+	// The token is accepted. What follows are independent writes: made at once, they share one
+	// commit of the store's writer instead of waiting for one each.
+	err = together(
+		// Success is not a failure: give back the attempt counted above.
+		func() error { return s.refund(ctx, counter.name, limit(app, twofold.LimitFailures, s.cfg.FailureLimit)) },
+		func() error {
+			if u.Confirmed {
+				return nil
+			}
+			return s.store.ConfirmUser(ctx, app.ID, u.ID)
+		},
+		func() error { return s.count(ctx, app.ID, s.now(), twofold.UsageAuths) },
+		func() error { s.verified(ctx, app, u, how); return nil },
+	)
+	if err != nil {
 		return "", err
 	}
-	if !u.Confirmed {
-		if err := s.store.ConfirmUser(ctx, app.ID, u.ID); err != nil {
-			return "", err
-		}
-	}
-	if err := s.count(ctx, app.ID, s.now(), twofold.UsageAuths); err != nil {
-		return "", err
-	}
-	s.verified(ctx, app, u, how)
 	return method, nil
+}
+
+// together runs fns at once and returns when all have, with their errors joined. A panic in
+// one is raised again in the caller's goroutine.
+func together(fns ...func() error) error {
+	errs := make([]error, len(fns))
+	panics := make(chan any, len(fns))
+	var wg sync.WaitGroup
+	for i, fn := range fns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if v := recover(); v != nil {
+					panics <- v
+				}
+			}()
+			errs[i] = fn()
+		}()
+	}
+	wg.Wait()
+	select {
+	case v := <-panics:
+		panic(v)
+	default:
+	}
+	return errors.Join(errs...)
 }
 
 // verified records a token accepted, and how: sms, call, email, totp, device, sandbox or
