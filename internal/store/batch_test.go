@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // The group-commit writer (batch.go): transactions handed over together share one commit, and
@@ -288,5 +290,40 @@ func TestBatchAbandonedWhenASingleWriteFailsBadly(t *testing.T) {
 	must(t, errOf(s.w.ExecContext(ctx, `INSERT INTO scratch VALUES ('next', 1)`)))
 	if rows := scratchRows(t, s); rows["next"] != 1 {
 		t.Fatalf("rows %v after the abandoned batch, want next", rows)
+	}
+}
+
+func BenchmarkCheckState(b *testing.B) {
+	s, _, u := benchStore(b)
+	mkAuthenticator(b, s, u)
+	b.ReportAllocs()
+	for b.Loop() {
+		if st, err := s.CheckState(b.Context(), u.AppID, u.ID, t0); err != nil || st.Authenticator == nil {
+			b.Fatal(st, err)
+		}
+	}
+}
+
+// BenchmarkGroupCommit is one durable single-statement write per operation from many goroutines
+// at once (as a loaded server makes them): ns/op falls with the writes that share a commit.
+// commits/op reports how many did.
+func BenchmarkGroupCommit(b *testing.B) {
+	for _, par := range []int{1, 16, 64} {
+		b.Run(fmt.Sprint("writers=", par), func(b *testing.B) {
+			s, _, _ := benchStore(b)
+			before := s.batch.commits.Load()
+			b.SetParallelism(par) // × GOMAXPROCS goroutines
+			b.ReportAllocs()
+			var n atomic.Int64
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := s.Incr(b.Context(), fmt.Sprint("bench-", n.Add(1)%1000), t0, t0.Add(time.Hour), 1); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(s.batch.commits.Load()-before)/float64(b.N), "commits/op")
+		})
 	}
 }

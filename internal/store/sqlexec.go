@@ -42,6 +42,10 @@ type stmtCache struct {
 	stmts map[string]*sql.Stmt
 }
 
+// onPrepare, when set (by a test, before the store is opened), sees every SQL text the store's
+// caches prepare: the query-plan test collects them.
+var onPrepare func(query string)
+
 func newStmtCache(on preparer) *stmtCache {
 	return &stmtCache{on: on, stmts: map[string]*sql.Stmt{}}
 }
@@ -57,6 +61,9 @@ func (c *stmtCache) get(ctx context.Context, query string) *sql.Stmt {
 	}
 	if len(c.stmts) >= maxCachedStatements {
 		return nil
+	}
+	if onPrepare != nil {
+		onPrepare(query)
 	}
 	st, err := c.on.PrepareContext(ctx, query)
 	if err != nil {

@@ -38,8 +38,9 @@ func (s *Store) CreateUser(ctx context.Context, u *twofold.User) (created bool, 
 			return err
 		}
 		created = n == 1
+		// phone <> '' lets SQLite use the partial index users_by_phone.
 		got, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users
-			WHERE app_id = $1 AND country_code = $2 AND phone = $3`, u.AppID, u.CountryCode, u.Phone))
+			WHERE app_id = $1 AND country_code = $2 AND phone = $3 AND phone <> ''`, u.AppID, u.CountryCode, u.Phone))
 		if err != nil {
 			return err
 		}
@@ -68,8 +69,8 @@ func (s *Store) CreateCustomUser(ctx context.Context, u *twofold.User) (created 
 			return err
 		}
 		created = n == 1
-		got, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE app_id = $1 AND custom_user_id = $2`,
-			u.AppID, u.CustomUserID))
+		got, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users
+			WHERE app_id = $1 AND custom_user_id = $2 AND custom_user_id <> ''`, u.AppID, u.CustomUserID))
 		if err != nil {
 			return err
 		}
@@ -126,7 +127,9 @@ func (s *Store) UserByCustomID(ctx context.Context, appID int64, customID string
 	if customID == "" {
 		return twofold.User{}, twofold.ErrNotFound
 	}
-	return scanUser(s.r.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE app_id = $1 AND custom_user_id = $2`, appID, customID))
+	// custom_user_id <> '' lets SQLite use the partial index users_by_custom_id.
+	return scanUser(s.r.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users
+		WHERE app_id = $1 AND custom_user_id = $2 AND custom_user_id <> ''`, appID, customID))
 }
 
 // GetUser returns user id of application appID; a user of another application is ErrNotFound.

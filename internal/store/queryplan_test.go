@@ -1,0 +1,122 @@
+package store
+
+import (
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// The cost of a request must not grow with the number of users (issue 9): no statement the
+// store runs may scan a table that grows with them. The test runs the whole conformance suite
+// on SQLite, collects every statement the store prepares, and asks SQLite for each one's plan.
+// A statement that legitimately reads a whole table (an operator's listing, a sweep, a copy)
+// is named in scanAllowed with the reason.
+
+// growing are the tables whose size grows with users, requests or time.
+var growing = []string{"users", "codes", "authenticators", "devices", "registration_tokens", "qr_links",
+	"approval_requests", "callbacks", "messages", "counters", "audit_log", "phone_verifications",
+	"push_subscriptions", "activities", "usage_monthly", "delivery_refusals"}
+
+// scanAllowed lists the statements (by a fragment of their text) that may scan, and why.
+var scanAllowed = map[string]string{
+	"DELETE FROM ":                          "a sweep or a deletion of everything an application or user owns",
+	"count(*) FROM ":                        "migrate-data's verification counts",
+	"COUNT(*) FROM ":                        "tests' and operators' counts",
+	"SELECT * FROM ":                        "migrate-data's copy",
+	"ORDER BY id LIMIT":                     "paging through the audit trail or a listing, by primary key",
+	"ORDER BY id DESC LIMIT":                "the newest entries of a listing, by primary key",
+	"ORDER BY c.id DESC LIMIT":              "the newest entries of a listing, by primary key",
+	"GROUP BY":                              "the console's charts and the outbox summary, over a bounded window",
+	"UPDATE messages SET status = 'failed'": "the hourly sweep of interrupted hand-overs",
+	"COALESCE(max(expires_at), 0)":          "twofold master-key status, which an operator runs",
+	"UPDATE audit_log SET hash":             "a test tampering with the audit trail",
+}
+
+func TestQueryPlansDoNotScanGrowingTables(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	onPrepare = func(q string) {
+		mu.Lock()
+		seen[q] = true
+		mu.Unlock()
+	}
+	t.Cleanup(func() { onPrepare = nil })
+	t.Run("suite", func(t *testing.T) {
+		runConformance(t, func(t *testing.T) *Store {
+			return openSQLiteAt(t, filepath.Join(t.TempDir(), DatabaseFile))
+		})
+	})
+	onPrepare = nil
+
+	s := openSQLiteAt(t, filepath.Join(t.TempDir(), DatabaseFile))
+	queries := make([]string, 0, len(seen))
+	for q := range seen {
+		queries = append(queries, q)
+	}
+	slices.Sort(queries)
+	if len(queries) < 50 {
+		t.Fatalf("only %d statements seen: is onPrepare still called?", len(queries))
+	}
+	checked := 0
+	for _, q := range queries {
+		trimmed := strings.TrimSpace(q)
+		upper := strings.ToUpper(trimmed)
+		if !strings.HasPrefix(upper, "SELECT") && !strings.HasPrefix(upper, "UPDATE") &&
+			!strings.HasPrefix(upper, "DELETE") && !strings.HasPrefix(upper, "INSERT") {
+			continue // BEGIN, SAVEPOINT, PRAGMA, DDL
+		}
+		args := make([]any, maxParam(trimmed)) // NULLs: the plan does not depend on them
+		rows, err := s.r.db.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+trimmed, args...)
+		if err != nil {
+			t.Logf("EXPLAIN %s: %v", oneLine(trimmed), err)
+			continue // a statement of a test's own table
+		}
+		var scans []string
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			must(t, rows.Scan(&id, &parent, &notused, &detail))
+			for _, table := range growing {
+				if detail == "SCAN "+table || strings.HasPrefix(detail, "SCAN "+table+" ") {
+					scans = append(scans, detail)
+				}
+			}
+		}
+		must(t, rows.Err())
+		rows.Close()
+		checked++
+		if len(scans) == 0 || allowedScan(trimmed) {
+			continue
+		}
+		t.Errorf("statement scans a table that grows with users (%s):\n%s", strings.Join(scans, "; "), oneLine(trimmed))
+	}
+	t.Logf("%d statements' plans checked", checked)
+}
+
+func allowedScan(q string) bool {
+	for frag := range scanAllowed {
+		if strings.Contains(q, frag) {
+			return true
+		}
+	}
+	return false
+}
+
+var param = regexp.MustCompile(`\$(\d+)`)
+
+func maxParam(q string) int {
+	n := 0
+	for _, m := range param.FindAllStringSubmatch(q, -1) {
+		if v, _ := strconv.Atoi(m[1]); v > n {
+			n = v
+		}
+	}
+	return n
+}
+
+func oneLine(q string) string { return fmt.Sprint(strings.Join(strings.Fields(q), " ")) }
