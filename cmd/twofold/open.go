@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/hmac"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -15,6 +13,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/apps"
 	"github.com/twofold-auth/twofold/internal/audit"
 	"github.com/twofold-auth/twofold/internal/deliver"
+	"github.com/twofold-auth/twofold/internal/masterkey"
 	"github.com/twofold-auth/twofold/internal/seal"
 	"github.com/twofold-auth/twofold/internal/store"
 )
@@ -64,11 +63,7 @@ func open(ctx context.Context, cmd *cobra.Command, env Env, log *slog.Logger) (*
 	if err != nil {
 		return nil, err
 	}
-	master, created, err := seal.LoadMasterKey(dir, env.Getenv("TWOFOLD_MASTER_KEY"), true)
-	if err != nil {
-		return nil, err
-	}
-	keys, err := seal.New(master)
+	keys, created, err := loadKeys(dir, env)
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +71,13 @@ func open(ctx context.Context, cmd *cobra.Command, env Env, log *slog.Logger) (*
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", redactDSN(db), err)
 	}
-	if err := checkMasterKey(ctx, st, keys); err != nil {
+	checked, err := masterkey.Check(ctx, st, keys)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	auditKey, err := masterkey.AuditKey(ctx, st, keys, checked)
+	if err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -89,7 +90,7 @@ func open(ctx context.Context, cmd *cobra.Command, env Env, log *slog.Logger) (*
 		dataDir: dir, engine: engine, store: st, keys: keys, createdKey: created, now: now,
 		apps:   apps.New(st, keys, now),
 		outbox: deliver.NewOutbox(st, keys, log, now),
-		audit:  audit.New(st, keys.Subkey(audit.KeyLabel), now, log),
+		audit:  audit.New(st, auditKey, now, log),
 	}
 	in.apps.SetAuditor(in.audit)
 	return in, nil
@@ -97,18 +98,26 @@ func open(ctx context.Context, cmd *cobra.Command, env Env, log *slog.Logger) (*
 
 func (in *instance) Close() error { return in.store.Close() }
 
-// checkMasterKey refuses a master key other than the one the database was first used with
-// (several instances, or a TWOFOLD_MASTER_KEY typed wrong): with it nothing sealed could be
-// read, and new secrets would be sealed under a key the others lack.
-func checkMasterKey(ctx context.Context, st *store.Store, keys *seal.Keyring) error {
-	mine := keys.Lookup("master key check")
-	got, err := st.ServerKeyOrCreate(ctx, store.ServerKey{Name: "master-key-check", PublicKey: mine, PrivateSealed: []byte{}, CreatedAt: time.Now().UTC()})
+// loadKeys reads the master keys: the current one (TWOFOLD_MASTER_KEY, else master.key in the
+// data directory, made on first start) and the other accepted ones (TWOFOLD_MASTER_KEY_OTHERS,
+// else master.key.others). created reports a master.key made now. With other keys configured no
+// master key is ever made: a fresh random one beside them would seal what no other server can
+// open.
+func loadKeys(dir string, env Env) (*seal.Keyring, bool, error) {
+	others, err := seal.LoadOtherKeys(dir, env.Getenv("TWOFOLD_MASTER_KEY_OTHERS"))
 	if err != nil {
-		return err
+		return nil, false, err
 	}
-	if !hmac.Equal(got.PublicKey, mine) {
-		return errors.New("this master key is not the one the database was set up with: use the same master.key " +
-			"(or TWOFOLD_MASTER_KEY) on every instance")
+	current, created, err := seal.LoadMasterKey(dir, env.Getenv("TWOFOLD_MASTER_KEY"), len(others) == 0)
+	if err != nil {
+		if len(others) > 0 {
+			err = fmt.Errorf("%w (other master keys are configured, so none is made)", err)
+		}
+		return nil, false, err
 	}
-	return nil
+	keys, err := seal.NewRing(current, others...)
+	if err != nil {
+		return nil, false, err
+	}
+	return keys, created, nil
 }

@@ -141,14 +141,15 @@ func (s *Service) Create(ctx context.Context, p CreateParams) (twofold.App, stri
 func (s *Service) setKey(a *twofold.App, key string) {
 	a.KeyMAC = s.keys.Lookup(key)
 	// The sealed key is bound to its lookup hash: a ciphertext moved to another row won't open.
-	a.KeySealed = s.keys.Seal([]byte(key), keyAD(a.KeyMAC))
+	a.KeySealed = s.keys.Seal([]byte(key), KeyAD(a.KeyMAC))
 }
 
-func keyAD(mac []byte) string { return fmt.Sprintf("app-key:%x", mac) }
+// KeyAD binds an application's sealed API key to its lookup hash.
+func KeyAD(mac []byte) string { return fmt.Sprintf("app-key:%x", mac) }
 
 // Reveal returns the application's API key in clear.
 func (s *Service) Reveal(a twofold.App) (string, error) {
-	key, err := s.keys.Open(a.KeySealed, keyAD(a.KeyMAC))
+	key, err := s.keys.Open(a.KeySealed, KeyAD(a.KeyMAC))
 	if err != nil {
 		return "", fmt.Errorf("open API key of app %d: %w", a.ID, err)
 	}
@@ -176,7 +177,14 @@ func (s *Service) Authenticate(ctx context.Context, key string) (twofold.App, er
 	if !ValidAPIKey(key) {
 		return twofold.App{}, twofold.ErrNotFound
 	}
-	a, err := s.store.AppByKeyMAC(ctx, s.keys.Lookup(key))
+	// While the master key is rotated, a key not yet re-keyed is found by an older key's hash.
+	var a twofold.App
+	var err error
+	for _, mac := range s.keys.Lookups(key) {
+		if a, err = s.store.AppByKeyMAC(ctx, mac); !errors.Is(err, twofold.ErrNotFound) {
+			break
+		}
+	}
 	if err == nil && a.Console {
 		// The console's application has no API: its key would let a caller register a device
 		// for an operator and so become their second factor.

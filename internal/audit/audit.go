@@ -1,9 +1,9 @@
 // Package audit keeps the audit trail: security-relevant events (keys created and rotated, users
 // and devices added and removed, verifications, approvals, limits hit, operator sign-ins),
-// appended once and never changed. Every entry carries an HMAC-SHA256, under a key derived from
-// the master key, of the previous entry's hash and its own fields, so a changed, deleted,
-// inserted or reordered entry breaks the chain, and someone who can write the database but lacks
-// the master key cannot forge a valid one. Verify walks the chain; Export writes it as JSON lines.
+// appended once and never changed. Every entry carries an HMAC-SHA256, under the trail's key
+// (kept sealed with the master key), of the previous entry's hash and its own fields, so a
+// changed, deleted, inserted or reordered entry breaks the chain, and someone who can write the
+// database but lacks the master key cannot forge a valid one. Verify walks the chain; Export writes it as JSON lines.
 //
 // Recording never fails the action it records: a write that fails is logged at ERROR and
 // counted, and the action stands. (An audit trail that can veto logins is a denial of service.)
@@ -28,7 +28,9 @@ type Store interface {
 	AuditPage(ctx context.Context, afterID int64, n int) ([]twofold.AuditEvent, error)
 }
 
-// KeyLabel names the master key's subkey that keys the chain (seal.Keyring.Subkey).
+// KeyLabel names the master key's subkey that keys the chain (seal.Keyring.Subkey). Servers
+// derive it once, from the master key the database is set up with, and keep it in the database
+// sealed (masterkey.AuditKey), so the chain outlives a rotation of the master key.
 const KeyLabel = "audit v1"
 
 // writeTimeout bounds one append, which runs even when the request that caused it has ended.
@@ -44,7 +46,7 @@ type Log struct {
 	pageSize int // entries Verify and Export read at a time
 }
 
-// New returns the trail kept in store, chained with key (the master key's subkey KeyLabel).
+// New returns the trail kept in store, chained with key (the stored key, see KeyLabel).
 // now may be nil for time.Now, logger nil for slog.Default().
 func New(store Store, key []byte, now func() time.Time, logger *slog.Logger) *Log {
 	if now == nil {

@@ -55,7 +55,7 @@ func (o *Outbox) record(ctx context.Context, m twofold.Message, status, provider
 	if m.Subject != "" {
 		body = "Subject: " + m.Subject + "\n\n" + body
 	}
-	m.BodySealed = o.keys.Seal([]byte(body), bodyAD(m.SID))
+	m.BodySealed = o.keys.Seal([]byte(body), BodyAD(m.SID))
 	if err := o.store.InsertMessage(ctx, &m); err != nil {
 		return twofold.Message{}, fmt.Errorf("outbox: %w", err)
 	}
@@ -76,7 +76,7 @@ func (o *Outbox) List(ctx context.Context, f twofold.MessageFilter) ([]twofold.M
 		return nil, err
 	}
 	for i := range msgs {
-		body, err := o.keys.Open(msgs[i].BodySealed, bodyAD(msgs[i].SID))
+		body, err := o.keys.Open(msgs[i].BodySealed, BodyAD(msgs[i].SID))
 		if err != nil {
 			return nil, fmt.Errorf("outbox: message %s: %w", msgs[i].SID, err)
 		}
@@ -85,7 +85,8 @@ func (o *Outbox) List(ctx context.Context, f twofold.MessageFilter) ([]twofold.M
 	return msgs, nil
 }
 
-func bodyAD(sid string) string { return "message:" + sid }
+// BodyAD binds a message's sealed body to its SID.
+func BodyAD(sid string) string { return "message:" + sid }
 
 // newSID returns a public message id in Twilio's style: a two-letter prefix and 32 hex digits.
 func newSID(c twofold.Channel) string {

@@ -39,7 +39,9 @@ type Store interface {
 	CreateCustomUser(ctx context.Context, u *twofold.User) (bool, error)
 	LinkCustomUser(ctx context.Context, appID, id int64, customID string, now time.Time) (twofold.User, error)
 	UserByCustomID(ctx context.Context, appID int64, customID string) (twofold.User, error)
-	RegisterDeviceOnce(ctx context.Context, mac []byte, appID, userID int64, expires, now time.Time, d *twofold.Device) error
+	RegisterDeviceOnceMACs(ctx context.Context, macs [][]byte, appID, userID int64, expires, now time.Time, d *twofold.Device) error
+	RemacDevice(ctx context.Context, id int64, old, mac, sealed []byte) (bool, error)
+	LastRekey(ctx context.Context) (previous []byte, at time.Time, ok bool, err error)
 }
 
 // Auditor records security-relevant events (the audit trail); it never fails.
@@ -124,8 +126,15 @@ func (s *Service) Register(ctx context.Context, token string, publicKey []byte, 
 	if err != nil {
 		return Registration{}, err
 	}
-	regMAC := s.keys.Lookup("registration:" + token)
-	appID, err := s.store.RegistrationTokenApp(ctx, regMAC)
+	// A token issued before the master key's rotation is stored under an older key's hash.
+	var regMAC []byte
+	var appID int64
+	for _, mac := range s.keys.Lookups("registration:" + token) {
+		regMAC = mac
+		if appID, err = s.store.RegistrationTokenApp(ctx, mac); !errors.Is(err, twofold.ErrNotFound) {
+			break
+		}
+	}
 	if errors.Is(err, twofold.ErrNotFound) {
 		return Registration{}, errRegistrationNotFound()
 	} else if err != nil {
@@ -194,17 +203,71 @@ func errRegistrationNotFound() *twofold.Error {
 // SeedAD binds a device's sealed seed to its row.
 func SeedAD(tokenMAC []byte) string { return fmt.Sprintf("device-seed:%x", tokenMAC) }
 
-// Authenticate finds the device by its access token.
+// RekeyedTokenMAC is how re-keying (twofold master-key rekey) marks the token MAC of a device
+// that has not connected since the master key changed: the id of the key the MAC was made under,
+// then the MAC. Only the device knows its token, so only its next connection can re-MAC it; the
+// mark says which key that takes, and that it is still to be done.
+func RekeyedTokenMAC(id seal.KeyID, mac []byte) []byte { return append(id[:], mac...) }
+
+// RekeyedKey returns the key id of a token MAC marked by RekeyedTokenMAC.
+func RekeyedKey(tokenMAC []byte) (seal.KeyID, bool) {
+	var id seal.KeyID
+	if len(tokenMAC) != seal.IDSize+32 {
+		return id, false
+	}
+	copy(id[:], tokenMAC)
+	return id, true
+}
+
+// Authenticate finds the device by its access token. A device whose token MAC was made under
+// another key than the current one (before a master key rotation) is moved to the current key's
+// MAC, its seed re-sealed to match, on the way.
 func (s *Service) Authenticate(ctx context.Context, token string) (twofold.Device, error) {
 	if !strings.HasPrefix(token, "tfd_") || len(token) > 100 {
 		return twofold.Device{}, twofold.ErrNotFound
 	}
-	d, err := s.store.DeviceByTokenMAC(ctx, s.keys.Lookup("device:"+token))
+	macs := s.keys.Lookups("device:" + token)
+	// Under each key (the current key's first), then as marked by re-keying.
+	candidates := append([][]byte{}, macs...)
+	for i, id := range s.keys.IDs() {
+		candidates = append(candidates, RekeyedTokenMAC(id, macs[i]))
+	}
+	var d twofold.Device
+	var err error
+	for i, mac := range candidates {
+		d, err = s.store.DeviceByTokenMAC(ctx, mac)
+		if errors.Is(err, twofold.ErrNotFound) {
+			continue
+		}
+		if err == nil && i > 0 {
+			d, err = s.remac(ctx, d, macs[0])
+		}
+		break
+	}
 	if err != nil {
 		return twofold.Device{}, err
 	}
 	if err := s.store.TouchDevice(ctx, d.ID, s.now()); err != nil {
 		return twofold.Device{}, err
+	}
+	return d, nil
+}
+
+// remac moves d to the token MAC mac (the current key's), with its seed re-sealed under the
+// additional data that names mac, in one compare-and-set. Losing the race to another request
+// doing the same is fine: d is returned as it was found, and it authenticated.
+func (s *Service) remac(ctx context.Context, d twofold.Device, mac []byte) (twofold.Device, error) {
+	secret, err := s.keys.Open(d.SecretSealed, SeedAD(d.TokenMAC))
+	if err != nil {
+		return twofold.Device{}, fmt.Errorf("open TOTP seed of device %d: %w", d.ID, err)
+	}
+	sealed := s.keys.Seal(secret, SeedAD(mac))
+	moved, err := s.store.RemacDevice(ctx, d.ID, d.TokenMAC, mac, sealed)
+	if err != nil {
+		return twofold.Device{}, err
+	}
+	if moved {
+		d.TokenMAC, d.SecretSealed = mac, sealed
 	}
 	return d, nil
 }

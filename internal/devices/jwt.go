@@ -1,6 +1,7 @@
 package devices
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -56,6 +57,9 @@ func (s *Service) RegisterWithJWT(ctx context.Context, token string, publicKey [
 	case err != nil:
 		return Registration{}, twofold.Errorf(twofold.CodeInvalidJWT, "The registration token is not valid.")
 	}
+	if err := s.issuedSinceRotation(ctx, claims); err != nil {
+		return Registration{}, err
+	}
 	customID := strings.TrimSpace(fmt.Sprint(claims.Context.CustomUserID))
 	if claims.Context.CustomUserID == nil || customID == "" || len(customID) > 255 {
 		return Registration{}, twofold.Errorf(twofold.CodeInvalidJWT, "The registration token has no context.custom_user_id.")
@@ -83,7 +87,10 @@ func (s *Service) RegisterWithJWT(ctx context.Context, token string, publicKey [
 	if err != nil {
 		return Registration{}, err
 	}
-	err = s.store.RegisterDeviceOnce(ctx, s.keys.Lookup("jwt:"+token), app.ID, u.ID, claims.ExpiresAt.Time, now, &d)
+	// The JWT is spent under every key of the ring: one spent before the master key's rotation
+	// (under an older key) is refused after it, and instances part-way through a rotation, which
+	// share at least one key, cannot each spend it once.
+	err = s.store.RegisterDeviceOnceMACs(ctx, s.keys.Lookups("jwt:"+token), app.ID, u.ID, claims.ExpiresAt.Time, now, &d)
 	if errors.Is(err, twofold.ErrConflict) {
 		return Registration{}, twofold.Errorf(twofold.CodeRegistrationExpired, "The registration token was already used.")
 	}
@@ -93,6 +100,27 @@ func (s *Service) RegisterWithJWT(ctx context.Context, token string, publicKey [
 	s.added(ctx, d, "registration_jwt")
 	reg.Device = d
 	return reg, nil
+}
+
+// issuedSinceRotation refuses a JWT issued before the master key was last re-keyed, once the
+// key re-keyed from is gone from the ring: the JWT may have been spent while that key was the
+// only one, and is recorded as spent under it alone, which can no longer be checked. (Until
+// then, and for JWTs issued since, the marks under every key of the ring decide.) Registration
+// JWTs live minutes, so this refuses only what the customer's backend would reissue anyway.
+func (s *Service) issuedSinceRotation(ctx context.Context, claims *registrationClaims) error {
+	previous, at, ok, err := s.store.LastRekey(ctx)
+	if err != nil || !ok {
+		return err
+	}
+	for _, id := range s.keys.IDs() {
+		if bytes.Equal(id[:], previous) {
+			return nil
+		}
+	}
+	if claims.IssuedAt == nil || !claims.IssuedAt.After(at) { // to the second: the same second counts as before
+		return twofold.Errorf(twofold.CodeRegistrationExpired, "The registration token was issued before the server's master key was rotated: ask for a new one.")
+	}
+	return nil
 }
 
 // RegistrationStatus reports whether the customer's user customID has registered a device by QR

@@ -57,11 +57,11 @@ func LoadVAPIDKey(ctx context.Context, keys KeyStore, sealer Sealer, now time.Ti
 		return VAPIDKey{}, err
 	}
 	stored, err := keys.ServerKeyOrCreate(ctx, store.ServerKey{Name: vapidKeyName, PublicKey: fresh.public,
-		PrivateSealed: sealer.Seal(fresh.private, "server_key:"+vapidKeyName), CreatedAt: now})
+		PrivateSealed: sealer.Seal(fresh.private, store.ServerKeyAD(vapidKeyName)), CreatedAt: now})
 	if err != nil {
 		return VAPIDKey{}, err
 	}
-	private, err := sealer.Open(stored.PrivateSealed, "server_key:"+vapidKeyName)
+	private, err := sealer.Open(stored.PrivateSealed, store.ServerKeyAD(vapidKeyName))
 	if err != nil {
 		return VAPIDKey{}, fmt.Errorf("open VAPID key (is this the master key it was made with?): %w", err)
 	}

@@ -15,6 +15,10 @@ import (
 // MasterKeyFile is the name of the master key file inside the data directory.
 const MasterKeyFile = "master.key"
 
+// OtherKeysFile is the name of the file, beside MasterKeyFile, of the other master keys a
+// server accepts while the master key is rotated: one key per line.
+const OtherKeysFile = "master.key.others"
+
 // ParseMasterKey accepts 32 bytes written as base64 (standard or URL, padded or not) or hex.
 func ParseMasterKey(s string) ([]byte, error) {
 	s = strings.TrimSpace(s)
@@ -90,4 +94,48 @@ func LoadMasterKey(dataDir, env string, create bool) (key []byte, created bool, 
 		return nil, false, fmt.Errorf("install master key file: %w", err)
 	}
 	return key, true, nil
+}
+
+// LoadOtherKeys returns the other master keys to accept beside the current one: from env (keys
+// separated by commas) when it is set, otherwise from the 0600 file OtherKeysFile in dataDir
+// (one key per line; blank lines and lines starting with # are skipped), otherwise none.
+func LoadOtherKeys(dataDir, env string) ([][]byte, error) {
+	if env != "" {
+		var keys [][]byte
+		for i, part := range strings.Split(env, ",") {
+			if strings.TrimSpace(part) == "" {
+				continue
+			}
+			key, err := ParseMasterKey(part)
+			if err != nil {
+				return nil, fmt.Errorf("TWOFOLD_MASTER_KEY_OTHERS, key %d: %w", i+1, err)
+			}
+			keys = append(keys, key)
+		}
+		return keys, nil
+	}
+	path := filepath.Join(dataDir, OtherKeysFile)
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read other master keys: %w", err)
+	}
+	if info, statErr := os.Stat(path); statErr == nil && info.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("master key file %s is readable by others (mode %v); run chmod 600 on it", path, info.Mode().Perm())
+	}
+	var keys [][]byte
+	for i, line := range strings.Split(string(raw), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		key, err := ParseMasterKey(line)
+		if err != nil {
+			return nil, fmt.Errorf("%s, line %d: %w", path, i+1, err)
+		}
+		keys = append(keys, key)
+	}
+	return keys, nil
 }

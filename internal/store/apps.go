@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -144,21 +143,17 @@ func (s *Store) AppByKeyMAC(ctx context.Context, mac []byte) (twofold.App, error
 
 // cachedApp answers an application lookup (query with arg, named key in the cache) from the
 // cache of a SQLite store, else from the database. Every API request looks its application up
-// by key, and reading and decoding the row was a seventh of a verification's CPU.
+// by key, and reading and decoding its row was a seventh of a verification's CPU; reading the
+// generation instead costs a third of that.
 func (s *Store) cachedApp(ctx context.Context, key, query string, arg any) (twofold.App, error) {
 	if s.apps == nil {
 		return scanApp(s.r.QueryRowContext(ctx, query, arg))
 	}
-	now := s.apps.now()
-	if s.apps.stale(now) {
-		gen, err := appsGeneration(ctx, s.r)
-		if err != nil {
-			return twofold.App{}, err
-		}
-		s.apps.observe(gen, now)
+	var gen int64
+	if err := s.r.QueryRowContext(ctx, `SELECT n FROM generations WHERE name = 'apps'`).Scan(&gen); err != nil {
+		return twofold.App{}, fmt.Errorf("apps generation: %w", err)
 	}
-	gen, a, ok := s.apps.get(key)
-	if ok {
+	if a, ok := s.apps.get(gen, key); ok {
 		return a, nil
 	}
 	a, err := scanApp(s.r.QueryRowContext(ctx, query, arg))
@@ -168,78 +163,41 @@ func (s *Store) cachedApp(ctx context.Context, key, query string, arg any) (twof
 	return a, err
 }
 
-func appsGeneration(ctx context.Context, ex execer) (int64, error) {
-	var gen int64
-	if err := ex.QueryRowContext(ctx, `SELECT n FROM generations WHERE name = 'apps'`).Scan(&gen); err != nil {
-		return 0, fmt.Errorf("apps generation: %w", err)
-	}
-	return gen, nil
-}
-
 // maxCachedApps bounds the cache; there are as many entries as applications in use, twice.
 const maxCachedApps = 4096
 
-// appsRecheck is how long the cache trusts the generation it last saw without a write of this
-// server's in between: the bound on how late a change made by another process (the CLI) is seen
-// by an idle server. A busy one sees it at its next commit.
-const appsRecheck = 100 * time.Millisecond
-
 // appCache holds applications read at one generation of the apps table. A trigger (migration
 // 00011) bumps the generation on every insert, update and delete of an application, whoever
-// makes it. The group-commit writer reads it after every commit, before it answers the
-// transactions of the batch, so a change this server makes is seen by the next lookup; a
-// change by another process is seen at this server's next commit or, at the latest, when the
-// generation is read again after appsRecheck. When the generation moves, everything cached is
-// dropped. An application read after the generation was read is at least as new as that
-// generation, so an entry cached under the current generation is current. Cached applications
-// are shared: their maps and slices are read-only, as for every App the store returns.
+// makes it (this server, the CLI, another process), and every lookup reads it first: when it
+// has moved, everything cached is dropped. So the cache is never stale: an application read
+// after the generation was read is at least as new as that generation, and any change since
+// moves it. (A cache trusted for even 100 ms let a rotated key work on after `twofold app
+// rotate-key` had returned.) Cached applications are shared: their maps and slices are
+// read-only, as for every App the store returns.
 type appCache struct {
-	mu      sync.Mutex
-	gen     int64
-	checked time.Time // when gen was last read from the database; zero: never
-	apps    map[string]twofold.App
-	now     func() time.Time
+	mu   sync.Mutex
+	gen  int64
+	apps map[string]twofold.App
 }
 
-func newAppCache() *appCache { return &appCache{apps: map[string]twofold.App{}, now: time.Now} }
+func newAppCache() *appCache { return &appCache{apps: map[string]twofold.App{}} }
 
-// afterCommit reads the generation on the writer's connection after a commit (batcher).
-func (c *appCache) afterCommit(ex execer) {
-	now := c.now()
-	if gen, err := appsGeneration(context.Background(), ex); err == nil {
-		c.observe(gen, now)
-	} else {
-		c.observe(-1, time.Time{}) // unknown: drop everything and read again next time
-	}
-}
-
-func (c *appCache) stale(now time.Time) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.checked.IsZero() || now.Sub(c.checked) >= appsRecheck
-}
-
-func (c *appCache) observe(gen int64, at time.Time) {
+func (c *appCache) get(gen int64, key string) (twofold.App, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if gen != c.gen {
 		clear(c.apps)
 		c.gen = gen
+		return twofold.App{}, false
 	}
-	c.checked = at
-}
-
-func (c *appCache) get(key string) (gen int64, a twofold.App, ok bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	a, ok = c.apps[key]
-	return c.gen, a, ok
+	a, ok := c.apps[key]
+	return a, ok
 }
 
 func (c *appCache) put(gen int64, key string, a twofold.App) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if gen == c.gen && gen >= 0 && len(c.apps) < maxCachedApps {
+	if gen == c.gen && len(c.apps) < maxCachedApps {
 		c.apps[key] = a
 	}
 }

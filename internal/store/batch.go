@@ -47,15 +47,12 @@ type job struct {
 	fn     func(*Tx) error
 	single bool // at most one write statement: no savepoint needed
 	err    error
-	panic any // what fn panicked with, re-raised in the caller's goroutine
-	done  chan struct{}
+	panic  any // what fn panicked with, re-raised in the caller's goroutine
+	done   chan struct{}
 }
 
 type batcher struct {
 	db   *sql.DB
-	// afterCommit runs on the writer's connection after each commit, before the batch's
-	// callers are answered (the application cache's generation, apps.go).
-	afterCommit func(ex execer)
 	jobs chan *job
 	mu   sync.RWMutex // held for reading while sending on jobs; Close takes it to stop sends
 	shut bool
@@ -68,8 +65,8 @@ type batcher struct {
 
 // newBatcher takes a connection of db (which must allow no other writer in this process) and
 // starts the loop that runs write transactions on it.
-func newBatcher(ctx context.Context, db *sql.DB, afterCommit func(execer)) (*batcher, error) {
-	b := &batcher{db: db, afterCommit: afterCommit, jobs: make(chan *job, maxBatch), done: make(chan struct{})}
+func newBatcher(ctx context.Context, db *sql.DB) (*batcher, error) {
+	b := &batcher{db: db, jobs: make(chan *job, maxBatch), done: make(chan struct{})}
 	if err := b.connect(ctx); err != nil {
 		return nil, err
 	}
@@ -203,7 +200,7 @@ func (b *batcher) run(batch []*job) {
 			j.err = fmt.Errorf("commit: %w", err)
 			return
 		}
-		b.committed(ex)
+		b.commits.Add(1)
 		return
 	}
 	for i, j := range live {
@@ -249,14 +246,7 @@ func (b *batcher) run(batch []*job) {
 		abort(ex, live, fmt.Errorf("commit: %w", err))
 		return
 	}
-	b.committed(ex)
-}
-
-func (b *batcher) committed(ex cachedExec) {
 	b.commits.Add(1)
-	if b.afterCommit != nil {
-		b.afterCommit(ex)
-	}
 }
 
 // changedNothing tells whether a failed single statement left the transaction open with

@@ -52,6 +52,7 @@ func runConformance(t *testing.T, open func(t *testing.T) *Store) {
 	t.Run("FinishApprovalRequest", func(t *testing.T) { testFinishApprovalRequest(t, open) })
 	t.Run("Callbacks", func(t *testing.T) { testCallbacks(t, open) })
 	t.Run("Races", func(t *testing.T) { testRaces(t, open) }) // conformance_races_test.go
+	t.Run("Rekey", func(t *testing.T) { testRekey(t, open) })
 }
 
 func testApps(t *testing.T, open func(t *testing.T) *Store) {

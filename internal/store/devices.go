@@ -131,3 +131,17 @@ func (s *Store) RegisterDeviceOnce(ctx context.Context, mac []byte, appID, userI
 	}
 	return err
 }
+
+// RemacDevice moves device id from token MAC old to mac with its seed re-sealed as sealed (its
+// additional data names the MAC), in one compare-and-set: false when the device is gone or its
+// MAC changed meanwhile. It is for master key rotation: only the device knows its token, so a
+// device is re-MAC'd under a new key when it next authenticates.
+func (s *Store) RemacDevice(ctx context.Context, id int64, old, mac, sealed []byte) (bool, error) {
+	res, err := s.w.ExecContext(ctx, `UPDATE devices SET token_mac = $1, secret_sealed = $2 WHERE id = $3 AND token_mac = $4`,
+		mac, sealed, id, old)
+	if err != nil {
+		return false, fmt.Errorf("re-MAC device %d: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}

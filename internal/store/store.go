@@ -51,12 +51,12 @@ const DatabaseFile = "twofold.db"
 // Store is the persistent state. It is safe for concurrent use by many goroutines and, for
 // SQLite, by several processes on one data directory (the server and the CLI).
 type Store struct {
-	db    *sql.DB  // PostgreSQL: the pool; SQLite: the writer's one connection (batch owns it after migrating)
-	r     *pool    // reads (on PostgreSQL the same pool as db)
-	w     writer   // single-statement writes
-	batch *batcher // SQLite: the group-commit writer that runs every write transaction (batch.go)
+	db    *sql.DB   // PostgreSQL: the pool; SQLite: the writer's one connection (batch owns it after migrating)
+	r     *pool     // reads (on PostgreSQL the same pool as db)
+	w     writer    // single-statement writes
+	batch *batcher  // SQLite: the group-commit writer that runs every write transaction (batch.go)
 	apps  *appCache // SQLite: applications by key and id (apps.go)
-	pg    bool     // the engine is PostgreSQL (postgres.go), not SQLite
+	pg    bool      // the engine is PostgreSQL (postgres.go), not SQLite
 }
 
 // OpenSQLite opens (creating if needed) the database at path and applies pending migrations.
@@ -107,7 +107,7 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 	err = s.migrate(ctx)
 	unlock()
 	if err == nil {
-		s.batch, err = newBatcher(ctx, w, s.apps.afterCommit)
+		s.batch, err = newBatcher(ctx, w)
 	}
 	if err != nil {
 		s.Close()

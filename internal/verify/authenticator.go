@@ -78,8 +78,14 @@ func (s *Service) QR(ctx context.Context, token string) (uri string, size int, e
 	if len(token) != 48 {
 		return "", 0, ErrQRGone
 	}
-	mac := s.keys.Lookup("qr:" + token)
-	l, err := s.store.GetQRLink(ctx, mac, s.now())
+	// A link made before the master key's rotation is stored under an older key's hash.
+	var mac []byte
+	var l twofold.QRLink
+	for _, mac = range s.keys.Lookups("qr:" + token) {
+		if l, err = s.store.GetQRLink(ctx, mac, s.now()); !errors.Is(err, twofold.ErrNotFound) {
+			break
+		}
+	}
 	if errors.Is(err, twofold.ErrNotFound) {
 		return "", 0, ErrQRGone
 	}
@@ -101,3 +107,10 @@ func (s *Service) QR(ctx context.Context, token string) (uri string, size int, e
 }
 
 func qrAD(mac []byte) string { return fmt.Sprintf("qr:%x", mac) }
+
+// QRLinkAD is the additional data of a QR link's sealed URI, for re-keying.
+func QRLinkAD(mac []byte) string { return qrAD(mac) }
+
+// AuthenticatorSeedAD is the additional data of a user's sealed authenticator seed, for
+// re-keying.
+func AuthenticatorSeedAD(appID, userID int64) string { return seedAD(appID, userID) }

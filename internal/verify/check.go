@@ -64,7 +64,9 @@ func (s *Service) Check(ctx context.Context, app twofold.App, userID int64, toke
 	// commit of the store's writer instead of waiting for one each.
 	err = together(
 		// Success is not a failure: give back the attempt counted above.
-		func() error { return s.refund(ctx, counter.name, limit(app, twofold.LimitFailures, s.cfg.FailureLimit)) },
+		func() error {
+			return s.refund(ctx, counter.name, limit(app, twofold.LimitFailures, s.cfg.FailureLimit))
+		},
 		func() error {
 			if u.Confirmed {
 				return nil
@@ -134,11 +136,12 @@ func (s *Service) check(ctx context.Context, app twofold.App, st twofold.CheckSt
 		// code sent since CheckState read is judged as if this verification came first.
 		return s.checkTOTP(ctx, app, st, token)
 	}
-	mac := s.keys.CodeMAC(codeContext(app.ID, u.ID, action), token)
+	// Under every key of the ring: a code sent before a master key rotation still verifies.
+	macs := s.keys.CodeMACs(codeContext(app.ID, u.ID, action), token)
 	var channel twofold.Channel // of the code that matched; ConsumeCode judges the newest match
 	result, err := s.store.ConsumeCode(ctx, u.ID, now, s.cfg.MaxAttempts,
 		func(c twofold.OneTimeCode) bool {
-			ok := seal.Equal(c.MAC, mac)
+			ok := seal.EqualAny(c.MAC, macs)
 			if ok && channel == "" {
 				channel = c.Channel
 			}

@@ -139,9 +139,9 @@ func (s *Service) CheckPhoneVerification(ctx context.Context, app twofold.App, n
 	if err := s.hit(ctx, counter, limit(app, twofold.LimitFailures, s.cfg.FailureLimit), "too many failed verifications for this number"); err != nil {
 		return err
 	}
-	mac := s.keys.CodeMAC(phoneContext(app.ID, e164), code)
+	macs := s.keys.CodeMACs(phoneContext(app.ID, e164), code) // a code sent before a key rotation verifies too
 	found, ok, err := s.store.ConsumePhoneVerification(ctx, app.ID, e164, s.now(), s.cfg.MaxAttempts,
-		func(v twofold.PhoneVerification) bool { return seal.Equal(v.MAC, mac) })
+		func(v twofold.PhoneVerification) bool { return seal.EqualAny(v.MAC, macs) })
 	switch {
 	case err != nil:
 		return err
