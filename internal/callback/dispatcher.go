@@ -26,8 +26,9 @@ import (
 // Store is what the dispatcher needs from persistence.
 type Store interface {
 	GetApp(ctx context.Context, id int64) (twofold.App, error)
-	DueCallbacks(ctx context.Context, now time.Time, limit int) ([]twofold.Callback, error)
-	ClaimCallback(ctx context.Context, c twofold.Callback, leaseUntil time.Time) (bool, error)
+	// ClaimDueCallbacks leases up to n due callbacks until leaseUntil, atomically: no other
+	// claim gets them before the lease runs out.
+	ClaimDueCallbacks(ctx context.Context, now, leaseUntil time.Time, n int) ([]twofold.Callback, error)
 	CallbackDelivered(ctx context.Context, c twofold.Callback, httpStatus int, now time.Time) error
 	CallbackFailed(ctx context.Context, c twofold.Callback, httpStatus int, msg string, next, now time.Time, threshold int) (bool, error)
 	DropCallback(ctx context.Context, c twofold.Callback, reason string) error
@@ -122,67 +123,75 @@ func (d *Dispatcher) Notify() {
 	}
 }
 
-// Run delivers callbacks until ctx ends. Deliveries in flight are allowed to finish.
+// Run delivers callbacks until ctx ends, then lets the deliveries in flight finish.
+//
+// It is a pipeline: Run claims only as many due callbacks as there are idle workers, hands each
+// to a worker at once, and claims again as soon as a worker is idle and there may be more (a
+// claim filled every idle worker, a callback was queued, or PollInterval passed). So a slow
+// delivery holds up its own worker alone, and a lease covers its delivery alone: a callback
+// is claimed only when a worker is free to deliver it. The claim is atomic in the store, so
+// several servers on one database never deliver one callback at once, and a server that dies
+// mid-delivery leaves its callbacks to the others once their leases run out.
 func (d *Dispatcher) Run(ctx context.Context) {
 	if d.cfg.Workers <= 0 {
 		return
 	}
+	var inFlight sync.WaitGroup
+	defer inFlight.Wait()
+	// Each worker reports here once when it finishes; the buffer holds every report, so a
+	// worker never waits for Run, even after Run has stopped listening.
+	finished := make(chan struct{}, d.cfg.Workers)
 	t := time.NewTicker(d.cfg.PollInterval)
 	defer t.Stop()
+	idle, more := d.cfg.Workers, true // more: there may be due callbacks not yet claimed
 	for {
-		if err := d.deliverDue(ctx); err != nil && ctx.Err() == nil {
-			d.log.Warn("callback delivery", "err", err)
+		if more && idle > 0 && ctx.Err() == nil {
+			cs, err := d.claim(ctx, idle)
+			if err != nil {
+				d.log.Warn("claim callbacks", "err", err)
+			}
+			// A claim that filled every idle worker may have left others due; after one that
+			// did not (or failed), look again when woken or at the next tick.
+			more = err == nil && len(cs) == idle
+			for _, c := range cs {
+				idle--
+				inFlight.Add(1)
+				go func() {
+					defer func() { finished <- struct{}{}; inFlight.Done() }()
+					d.deliver(context.WithoutCancel(ctx), c)
+				}()
+			}
 		}
 		select {
 		case <-ctx.Done():
 			return
+		case <-finished:
+			idle++
 		case <-d.wake:
+			more = true
 		case <-t.C:
+			more = true
+		}
+		for drained := false; !drained; { // one claim for every worker that has finished
+			select {
+			case <-finished:
+				idle++
+			default:
+				drained = true
+			}
 		}
 	}
 }
 
-// deliverDue delivers every callback that is due now, Workers at a time.
-func (d *Dispatcher) deliverDue(ctx context.Context) error {
-	for ctx.Err() == nil {
-		due, err := d.store.DueCallbacks(ctx, d.now(), 50)
-		if err != nil || len(due) == 0 {
-			return err
-		}
-		sem := make(chan struct{}, d.cfg.Workers)
-		var wg sync.WaitGroup
-		claimed := 0
-		for _, c := range due {
-			// A callback is claimed only once a worker is free to deliver it, and leased from
-			// the moment of the claim: the lease then covers the delivery alone, however long
-			// the batch, and no other server (the claim is a compare-and-set in the database)
-			// delivers it while it runs. A server that dies mid-delivery leaves the callback to
-			// the others once the lease has run out.
-			sem <- struct{}{}
-			until := d.now().Add(d.cfg.Lease)
-			ok, err := d.store.ClaimCallback(ctx, c, until)
-			if err != nil || !ok {
-				<-sem
-				if err != nil {
-					wg.Wait()
-					return err
-				}
-				continue // another dispatcher has it
-			}
-			claimed++
-			c.NextAttemptAt = until
-			wg.Add(1)
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				d.deliver(context.WithoutCancel(ctx), c)
-			}()
-		}
-		wg.Wait()
-		if claimed == 0 {
-			return nil
-		}
+// claim leases up to n due callbacks from now for Lease. Once asked, the store's answer is
+// waited for even if ctx ends, so that no callback is left leased to nobody.
+func (d *Dispatcher) claim(ctx context.Context, n int) ([]twofold.Callback, error) {
+	now := d.now()
+	cs, err := d.store.ClaimDueCallbacks(context.WithoutCancel(ctx), now, now.Add(d.cfg.Lease), n)
+	if err != nil {
+		return nil, fmt.Errorf("claim due callbacks: %w", err)
 	}
-	return nil
+	return cs, nil
 }
 
 // deliver makes one attempt and records its outcome.

@@ -1,8 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/twofold-auth/twofold/internal/twofold"
@@ -25,6 +28,9 @@ func scanCallback(row rowScanner) (twofold.Callback, error) {
 	return c, nil
 }
 
+// dueCallback is the condition on callbacks c joined with apps a of a callback due at $1.
+const dueCallback = `c.status = 'pending' AND c.next_attempt_at <= $1 AND a.callback_disabled_at = 0`
+
 func (s *Store) listCallbacks(ctx context.Context, q string, args ...any) ([]twofold.Callback, error) {
 	out, err := queryAll(ctx, s.r, scanCallback, q, args...)
 	if err != nil {
@@ -33,29 +39,50 @@ func (s *Store) listCallbacks(ctx context.Context, q string, args ...any) ([]two
 	return out, nil
 }
 
-// DueCallbacks returns pending callbacks whose time has come, of applications whose callbacks
-// are enabled, oldest first.
-func (s *Store) DueCallbacks(ctx context.Context, now time.Time, limit int) ([]twofold.Callback, error) {
-	return s.listCallbacks(ctx, `SELECT `+callbackColumns+` FROM callbacks c JOIN apps a ON a.id = c.app_id
-		WHERE c.status = 'pending' AND c.next_attempt_at <= $1 AND a.callback_disabled_at = 0
-		ORDER BY c.next_attempt_at, c.id LIMIT $2`, unix(now), limit)
-}
-
 // RecentCallbacks returns the application's newest callbacks, newest first.
 func (s *Store) RecentCallbacks(ctx context.Context, appID int64, limit int) ([]twofold.Callback, error) {
 	return s.listCallbacks(ctx, `SELECT `+callbackColumns+` FROM callbacks c WHERE c.app_id = $1 ORDER BY c.id DESC LIMIT $2`, appID, limit)
 }
 
-// ClaimCallback leases a due callback until leaseUntil, if nobody else has since: a delivery
-// that dies with its process is retried once the lease runs out.
-func (s *Store) ClaimCallback(ctx context.Context, c twofold.Callback, leaseUntil time.Time) (bool, error) {
-	res, err := s.w.ExecContext(ctx, `UPDATE callbacks SET next_attempt_at = $1
-		WHERE id = $2 AND status = 'pending' AND next_attempt_at = $3`, unix(leaseUntil), c.ID, unix(c.NextAttemptAt))
-	if err != nil {
-		return false, fmt.Errorf("claim callback %d: %w", c.ID, err)
+// ClaimDueCallbacks leases up to n callbacks that are due at now (pending, next attempt not
+// after now, of an application whose callbacks are enabled), those due soonest first, until
+// leaseUntil, and returns them by id with the lease as their NextAttemptAt. Nobody else claims
+// them until the lease runs out, so a delivery that dies with its process is retried then.
+//
+// On PostgreSQL the rows are chosen with FOR UPDATE SKIP LOCKED: instances claiming at once
+// take different callbacks instead of queueing behind each other's locks, and a row another
+// claim has just leased is re-checked and left out. On SQLite the single writer serialises
+// claims.
+func (s *Store) ClaimDueCallbacks(ctx context.Context, now, leaseUntil time.Time, n int) ([]twofold.Callback, error) {
+	if n <= 0 {
+		return nil, nil
 	}
-	n, err := res.RowsAffected()
-	return n == 1, err
+	lock := ""
+	if s.pg {
+		lock = " FOR UPDATE OF c SKIP LOCKED"
+	}
+	// A materialised CTE is evaluated once, so its LIMIT bounds the rows updated whatever plan
+	// the UPDATE gets (a subquery with SKIP LOCKED that were scanned again could pick others).
+	q := `WITH due AS MATERIALIZED (SELECT c.id FROM callbacks c JOIN apps a ON a.id = c.app_id
+		WHERE ` + dueCallback + ` ORDER BY c.next_attempt_at, c.id LIMIT $3` + lock + `)
+		UPDATE callbacks SET next_attempt_at = $2 WHERE id IN (SELECT id FROM due)
+		RETURNING ` + strings.ReplaceAll(callbackColumns, "c.", "") // SQLite's RETURNING takes no table names
+	args := []any{unix(now), unix(leaseUntil), n}
+	var out []twofold.Callback
+	var err error
+	if s.pg {
+		out, err = queryAll(ctx, s.r, scanCallback, q, args...)
+	} else {
+		err = s.tx(ctx, func(tx *Tx) error {
+			out, err = queryAll(ctx, tx, scanCallback, q, args...)
+			return err
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("claim due callbacks: %w", err)
+	}
+	slices.SortFunc(out, func(a, b twofold.Callback) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
 }
 
 // CallbackDelivered records a successful delivery and clears the application's failure count.
@@ -65,7 +92,10 @@ func (s *Store) CallbackDelivered(ctx context.Context, c twofold.Callback, httpS
 			last_error = '', delivered_at = $2 WHERE id = $3`, httpStatus, unix(now), c.ID); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE apps SET callback_failures = 0, callback_last_error = '' WHERE id = $1`, c.AppID)
+		// Most deliveries follow deliveries: write the application's row only when there is a
+		// failure to forget, so that a delivery does not count as a change of the application.
+		_, err := tx.ExecContext(ctx, `UPDATE apps SET callback_failures = 0, callback_last_error = ''
+			WHERE id = $1 AND (callback_failures <> 0 OR callback_last_error <> '')`, c.AppID)
 		return err
 	})
 }

@@ -459,64 +459,7 @@ func testFinishApprovalRequest(t *testing.T, open func(t *testing.T) *Store) {
 }
 
 func testCallbacks(t *testing.T, open func(t *testing.T) *Store) {
-	t.Run("Due", func(t *testing.T) {
-		s, ctx := open(t), t.Context()
-		a, b := mkApp(t, s, "a"), mkApp(t, s, "b")
-		u, w := mkUser(t, s, a.ID, 1, "5550000001"), mkUser(t, s, b.ID, 1, "5550000001")
-		a1, a2, a3 := mkCallback(t, s, u, t0.Add(-2*time.Minute)), mkCallback(t, s, u, t0.Add(-time.Minute)), mkCallback(t, s, u, t0)
-		a4, a5 := mkCallback(t, s, u, t0.Add(time.Second)), mkCallback(t, s, u, t0.Add(-2*time.Minute))
-		delivered, dropped := mkCallback(t, s, u, t0.Add(-time.Hour)), mkCallback(t, s, u, t0.Add(-time.Hour))
-		must(t, s.CallbackDelivered(ctx, delivered, 200, t0.Add(-time.Hour)))
-		must(t, s.DropCallback(ctx, dropped, "no URL"))
-		b1 := mkCallback(t, s, w, t0.Add(-time.Hour))
-		failCallback(t, s, b1, "down", t0.Add(-5*time.Minute), t0.Add(-time.Hour), 1, true) // disables b
-		for _, tc := range []struct {
-			now   time.Time
-			limit int
-			want  []int64
-		}{
-			{t0, 100, []int64{a1.ID, a5.ID, a2.ID, a3.ID}}, {t0, 3, []int64{a1.ID, a5.ID, a2.ID}},
-			{t0.Add(-2 * time.Minute), 100, []int64{a1.ID, a5.ID}}, {t0.Add(-3 * time.Minute), 100, nil},
-			{t0.Add(time.Hour), 100, []int64{a1.ID, a5.ID, a2.ID, a3.ID, a4.ID}},
-		} {
-			got := noErr(s.DueCallbacks(ctx, tc.now, tc.limit))(t)
-			same(t, fmt.Sprintf("DueCallbacks(t0%+v, %d), oldest first", tc.now.Sub(t0), tc.limit), tc.want, ids(got))
-			if len(got) > 0 {
-				same(t, "DueCallbacks contents", a1, got[0])
-			}
-		}
-		must(t, s.EnableCallback(ctx, b.ID))
-		same(t, "DueCallbacks after EnableCallback", []int64{b1.ID, a1.ID, a5.ID, a2.ID, a3.ID}, callbacksDue(t, s, t0))
-	})
-
-	t.Run("Claim", func(t *testing.T) {
-		s, ctx := open(t), t.Context()
-		u := mkUser(t, s, mkApp(t, s, "a").ID, 1, "5550000001")
-		c, other, dropped := mkCallback(t, s, u, t0), mkCallback(t, s, u, t0), mkCallback(t, s, u, t0)
-		must(t, s.DropCallback(ctx, dropped, "gone"))
-		lease := t0.Add(time.Minute)
-		exactlyOne(t, workers, "ClaimCallback", func(int) (bool, error) { return s.ClaimCallback(t.Context(), c, lease) })
-		for _, now := range []time.Time{t0, lease.Add(-time.Second), lease} { // due again when the lease runs out
-			same(t, fmt.Sprintf("DueCallbacks(t0%+v) with a lease until t0+1m", now.Sub(t0)),
-				map[bool][]int64{false: {other.ID}, true: {other.ID, c.ID}}[now.Equal(lease)], callbacksDue(t, s, now))
-		}
-		claimed, future := c, c
-		claimed.NextAttemptAt, future.NextAttemptAt = lease, lease.Add(time.Hour)
-		same(t, "claimed callback", claimed, callbackByID(t, s, c))
-		must(t, s.CallbackDelivered(ctx, other, 200, t0))
-		for _, tc := range []struct {
-			name string
-			c    twofold.Callback
-			want bool
-		}{{"stale", c, false}, {"not as read", future, false}, {"delivered", other, false}, {"dropped", dropped, false},
-			{"unknown", twofold.Callback{ID: c.ID + 100, NextAttemptAt: t0}, false},
-			{"after the lease ran out", claimed, true}, {"after the lease ran out, again", claimed, false}} {
-			if ok, err := s.ClaimCallback(ctx, tc.c, lease.Add(time.Minute)); ok != tc.want || err != nil {
-				t.Errorf("ClaimCallback(%s) = %v, %v; want %v", tc.name, ok, err, tc.want)
-			}
-		}
-	})
-
+	// Claims of due callbacks: conformance_claim_test.go.
 	t.Run("DeliveredResetsFailures", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
 		a, b := mkApp(t, s, "a"), mkApp(t, s, "b")
@@ -731,8 +674,20 @@ func callbackByID(tb testing.TB, s *Store, c twofold.Callback) twofold.Callback 
 	return twofold.Callback{}
 }
 
-// callbacksDue is the ids DueCallbacks returns at now.
+// callbacksDue is the ids of the callbacks due at now, soonest first (by id when due alike):
+// those ClaimDueCallbacks would claim, in the order it would, without claiming them.
 func callbacksDue(tb testing.TB, s *Store, now time.Time) []int64 {
 	tb.Helper()
-	return ids(noErr(s.DueCallbacks(tb.Context(), now, 1000))(tb))
+	rows, err := s.r.QueryContext(tb.Context(), `SELECT c.id FROM callbacks c JOIN apps a ON a.id = c.app_id
+		WHERE `+dueCallback+` ORDER BY c.next_attempt_at, c.id`, unix(now))
+	must(tb, err)
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var id int64
+		must(tb, rows.Scan(&id))
+		out = append(out, id)
+	}
+	must(tb, rows.Err())
+	return out
 }

@@ -51,8 +51,9 @@ func runConformance(t *testing.T, open func(t *testing.T) *Store) {
 	t.Run("ApprovalRequests", func(t *testing.T) { testApprovalRequests(t, open) })
 	t.Run("FinishApprovalRequest", func(t *testing.T) { testFinishApprovalRequest(t, open) })
 	t.Run("Callbacks", func(t *testing.T) { testCallbacks(t, open) })
-	t.Run("Races", func(t *testing.T) { testRaces(t, open) }) // conformance_races_test.go
+	t.Run("ClaimCallbacks", func(t *testing.T) { testClaimCallbacks(t, open) }) // conformance_claim_test.go
 	t.Run("Rekey", func(t *testing.T) { testRekey(t, open) })
+	t.Run("Races", func(t *testing.T) { testRaces(t, open) }) // conformance_races_test.go
 }
 
 func testApps(t *testing.T, open func(t *testing.T) *Store) {
