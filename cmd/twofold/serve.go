@@ -58,7 +58,7 @@ Every flag can also be set with the environment variable shown.
 	f.String("log-format", envOr(env, "TWOFOLD_LOG_FORMAT", "text"), "log format: text or json (env TWOFOLD_LOG_FORMAT)")
 	f.String("log-level", envOr(env, "TWOFOLD_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env TWOFOLD_LOG_LEVEL)")
 	f.Int("max-pending-approvals", envInt(env, "TWOFOLD_MAX_PENDING_APPROVALS", 5), "pending OneTouch approval requests allowed per user (env TWOFOLD_MAX_PENDING_APPROVALS)")
-	f.Int("callback-workers", envInt(env, "TWOFOLD_CALLBACK_WORKERS", 4), "callbacks delivered at once; 0 delivers none (they wait in the outbox) (env TWOFOLD_CALLBACK_WORKERS)")
+	f.Int("callback-workers", envInt(env, "TWOFOLD_CALLBACK_WORKERS", 16), "callbacks delivered at once; 0 delivers none (they wait in the outbox) (env TWOFOLD_CALLBACK_WORKERS)")
 	f.Duration("callback-backoff", envDuration(env, "TWOFOLD_CALLBACK_BACKOFF", 5*time.Second), "wait after a callback's first failure, doubling each time (env TWOFOLD_CALLBACK_BACKOFF)")
 	f.Duration("callback-timeout", envDuration(env, "TWOFOLD_CALLBACK_TIMEOUT", 10*time.Second), "time allowed for one callback delivery (env TWOFOLD_CALLBACK_TIMEOUT)")
 	f.Duration("callback-lease", envDuration(env, "TWOFOLD_CALLBACK_LEASE", 0), "how long a callback being delivered is reserved for this server; another server retries it after, should this one die; must exceed --callback-timeout, default that plus 1m (env TWOFOLD_CALLBACK_LEASE)")
@@ -251,6 +251,7 @@ func serve(cmd *cobra.Command, env Env) error {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
 	err = srv.Shutdown(sctx)
+	api.StopStreams() // Shutdown does not wait for the event streams' connections (taken over): this does
 	stopBG()
 	background.Wait() // callbacks in flight finish; the usage recorder flushes
 	if err != nil {

@@ -50,9 +50,11 @@ type Config struct {
 	PollInterval time.Duration // how often to look for due callbacks when not woken
 }
 
-// DefaultConfig is what a server runs with unless told otherwise.
+// DefaultConfig is what a server runs with unless told otherwise. A delivery mostly waits (for
+// the customer's endpoint, for the store's commits), so workers are cheap; with 4, sixteen
+// approvals answered at once queued ~20 ms for a worker (BENCHMARKS.md).
 func DefaultConfig() Config {
-	return Config{Workers: 4, Backoff: 5 * time.Second, MaxBackoff: time.Hour, Timeout: 10 * time.Second,
+	return Config{Workers: 16, Backoff: 5 * time.Second, MaxBackoff: time.Hour, Timeout: 10 * time.Second,
 		Threshold: 3, Lease: time.Minute, PollInterval: time.Second}
 }
 
