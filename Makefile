@@ -40,9 +40,11 @@ fuzz:
 demo: build
 	./examples/login/demo.sh ./twofold
 
-# Load benchmark of the real server on SQLite (see BENCHMARKS.md), then the microbenchmarks of
-# the hot paths with allocation counts. BENCH_FLAGS passes flags to the harness, e.g.
-# make bench BENCH_FLAGS='-duration 10s -scenarios floor,verify-totp'.
+# Load benchmark of the real server (see BENCHMARKS.md): on SQLite with 1,000 and 1,000,000
+# users seeded, and on PostgreSQL too when TWOFOLD_BENCH_POSTGRES names a database; then the
+# microbenchmarks of the hot paths with allocation counts. BENCH_FLAGS passes flags to the
+# harness (go run ./bench --help), e.g.
+# make bench BENCH_FLAGS='-runs 3 -users 1000 -scenarios floor,verify-totp'.
 .PHONY: bench
 bench:
 	CGO_ENABLED=0 go run ./bench $(BENCH_FLAGS)

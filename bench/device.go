@@ -154,7 +154,7 @@ func (r *rendezvous) wait(ctx context.Context, k string) (time.Time, error) {
 // with the public client package, as a customer would, and signals its uuid.
 type callbackReceiver struct {
 	url      string
-	key      string // set once the application exists
+	key      string // set once the application exists (setKey); guarded by mu
 	got      *rendezvous
 	mu       sync.Mutex
 	bad      int
@@ -175,7 +175,10 @@ func startCallbackReceiver() (*callbackReceiver, error) {
 
 func (cr *callbackReceiver) serve(w http.ResponseWriter, r *http.Request) {
 	if cr.verifyOn {
-		if err := client.VerifyCallback(r, cr.key, cr.url); err != nil {
+		cr.mu.Lock()
+		key := cr.key
+		cr.mu.Unlock()
+		if err := client.VerifyCallback(r, key, cr.url); err != nil {
 			cr.mu.Lock()
 			cr.bad++
 			cr.mu.Unlock()
@@ -191,6 +194,13 @@ func (cr *callbackReceiver) serve(w http.ResponseWriter, r *http.Request) {
 		cr.got.signal(v.UUID)
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// setKey makes key the application key callbacks are signed with (each store has its own).
+func (cr *callbackReceiver) setKey(key string) {
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	cr.key = key
 }
 
 func (cr *callbackReceiver) badCount() int {

@@ -53,12 +53,21 @@ func startFloor(bodyFile string) (string, *exec.Cmd, error) {
 	if err := cmd.Start(); err != nil {
 		return "", nil, err
 	}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
+	lines := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(out).ReadString('\n')
+		lines <- line
+	}()
+	var line string
+	select {
+	case line = <-lines:
+	case <-time.After(10 * time.Second):
+	}
+	url, ok := strings.CutPrefix(strings.TrimSpace(line), "floor listening addr=")
+	if !ok {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
-		return "", nil, fmt.Errorf("floor server: %w", err)
+		return "", nil, fmt.Errorf("floor server (%s with %s set) did not say it was listening: %q", exe, floorEnv, line)
 	}
-	_, url, _ := strings.Cut(strings.TrimSpace(line), "addr=")
 	return url, cmd, nil
 }

@@ -48,12 +48,22 @@ type result struct {
 	Ratio    float64       `json:"ratio_to_floor,omitempty"` // RPS / floor RPS
 	Note     string        `json:"note,omitempty"`
 	FirstErr string        `json:"first_error,omitempty"`
+	// Phases is how many stretches of load the measurement took: more than 1 when the work list
+	// (valid codes) ran out and was refilled with the clock stopped.
+	Phases int `json:"phases,omitempty"`
+	// Rounds: a request is a OneTouch round of several requests (no ratio to the floor).
+	Rounds bool `json:"rounds,omitempty"`
+	// StageOf names the result this one is a stage of (OneTouch's), whose rounds it times.
+	StageOf string `json:"stage_of,omitempty"`
 	// ServerCPU is the CPU time (user+system) the server process used while the scenario was
 	// measured, and ServerCPUPerReq that divided by the requests: what a request costs the server.
 	ServerCPU       time.Duration `json:"server_cpu_ns,omitempty"`
 	ServerCPUPerReq time.Duration `json:"server_cpu_per_request_ns,omitempty"`
 	latencies       []time.Duration
 }
+
+// key tells results apart: stages have the same names under each OneTouch result.
+func (r result) key() string { return r.StageOf + "\x00" + r.Name }
 
 // summarize computes throughput and percentiles from every latency sample (all are kept: a few
 // million int64 at most).
@@ -88,10 +98,76 @@ var errDone = errors.New("work list exhausted")
 // run drives op closed-loop from conns workers, each with its own keep-alive connection, for
 // duration (after a warm-up that is not recorded), or until op says errDone.
 func run(name string, conns int, duration, warmup time.Duration, o op) result {
+	r, _ := runRefill(name, conns, duration, warmup, o, nil)
+	return r
+}
+
+// refillFunc makes more work for an op that said errDone. It runs while no request is in
+// flight and the clock is stopped; rate is the throughput measured so far (0 if none yet) and
+// left the measured time still to run, for sizing what it makes.
+type refillFunc func(rate float64, left time.Duration) error
+
+// runRefill is run for a work list that can be refilled: when op says errDone, the workers stop,
+// the time until the last answer arrives is counted, then refill runs with the clock stopped
+// and the load resumes on the same connections, until duration of measured time (and the
+// warm-up) has been spent. Each pause is a phase; the result's Phases counts them. Without
+// refill it is run.
+func runRefill(name string, conns int, duration, warmup time.Duration, o op, refill refillFunc) (result, error) {
 	tr := newTransport(conns)
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	var counter atomic.Int64
+	var all []time.Duration
+	var errs int
+	var firstErr string
+	var measured, cpu time.Duration
+	phases := 0
+	for {
+		phases++
+		ph := runPhase(client, conns, &counter, warmup, duration-measured, o)
+		warmup -= ph.warmed
+		measured += ph.elapsed
+		cpu += ph.cpu
+		all = append(all, ph.lat...)
+		errs += ph.errs
+		if firstErr == "" {
+			firstErr = ph.firstErr
+		}
+		if !ph.drained || refill == nil || measured >= duration {
+			break
+		}
+		if ph.ops == 0 && phases > 1 {
+			return result{}, fmt.Errorf("%s: no work even after a refill", name)
+		}
+		rate := 0.0
+		if measured > 0 {
+			rate = float64(len(all)) / measured.Seconds()
+		}
+		if err := refill(rate, duration-measured); err != nil {
+			return result{}, err
+		}
+	}
+	r := summarize(name, conns, all, errs, measured, firstErr)
+	r.Phases = phases
+	if serverPID > 0 && len(all) > 0 {
+		r.ServerCPU, r.ServerCPUPerReq = cpu, cpu/time.Duration(len(all))
+	}
+	return r, nil
+}
+
+// phase is what one stretch of load, until the time is up or the work list drained, recorded.
+type phase struct {
+	lat      []time.Duration
+	errs     int
+	firstErr string
+	warmed   time.Duration // warm-up spent
+	elapsed  time.Duration // measured time
+	cpu      time.Duration // server CPU over the measured time
+	drained  bool          // op said errDone
+	ops      int64         // requests made, warm-up included
+}
+
+func runPhase(client *http.Client, conns int, counter *atomic.Int64, warmup, duration time.Duration, o op) phase {
 	var errCount atomic.Int64
 	var firstErr atomic.Value
 	var recording atomic.Bool
@@ -99,10 +175,10 @@ func run(name string, conns int, duration, warmup time.Duration, o op) result {
 	defer cancel()
 	lats := make([][]time.Duration, conns)
 	var wg sync.WaitGroup
-	var start time.Time
-	var startOnce sync.Once
 	stop := make(chan struct{})
 	var stopOnce sync.Once
+	var drained atomic.Bool
+	var ops atomic.Int64
 	for w := range conns {
 		wg.Go(func() {
 			local := make([]time.Duration, 0, 4096)
@@ -118,9 +194,11 @@ func run(name string, conns int, duration, warmup time.Duration, o op) result {
 				err := o(ctx, client, w, i)
 				d := time.Since(t0)
 				if errors.Is(err, errDone) {
+					drained.Store(true)
 					stopOnce.Do(func() { close(stop) })
 					return
 				}
+				ops.Add(1)
 				if !recording.Load() {
 					continue
 				}
@@ -137,35 +215,44 @@ func run(name string, conns int, duration, warmup time.Duration, o op) result {
 			}
 		})
 	}
-	var cpu0 time.Duration
-	startRecording := func() {
-		startOnce.Do(func() { start = time.Now(); cpu0 = processCPU(serverPID); recording.Store(true) })
-	}
+	var ph phase
+	t0 := time.Now()
 	if warmup > 0 {
 		select {
 		case <-time.After(warmup):
 		case <-stop:
 		}
 	}
-	startRecording()
-	select {
-	case <-time.After(duration):
-	case <-stop:
+	ph.warmed = time.Since(t0)
+	var start time.Time
+	var cpu0 time.Duration
+	if !drained.Load() {
+		start, cpu0 = time.Now(), processCPU(serverPID)
+		recording.Store(true)
+		select {
+		case <-time.After(duration):
+		case <-stop:
+		}
 	}
+	ranOut := drained.Load()
 	stopOnce.Do(func() { close(stop) })
-	elapsed := time.Since(start)
-	cpu := processCPU(serverPID) - cpu0
+	end := time.Now()
 	wg.Wait()
-	var all []time.Duration
+	if ranOut {
+		// The list ran out: the answers still in flight are part of this stretch's work.
+		end = time.Now()
+	}
+	if !start.IsZero() {
+		ph.elapsed, ph.cpu = end.Sub(start), processCPU(serverPID)-cpu0
+	}
 	for _, l := range lats {
-		all = append(all, l...)
+		ph.lat = append(ph.lat, l...)
 	}
-	fe, _ := firstErr.Load().(string)
-	r := summarize(name, conns, all, int(errCount.Load()), elapsed, fe)
-	if serverPID > 0 && len(all) > 0 {
-		r.ServerCPU, r.ServerCPUPerReq = cpu, cpu/time.Duration(len(all))
-	}
-	return r
+	ph.errs = int(errCount.Load())
+	ph.firstErr, _ = firstErr.Load().(string)
+	ph.drained = drained.Load()
+	ph.ops = ops.Load()
+	return ph
 }
 
 // serverPID is the process whose CPU time run measures (the server, or the floor server).

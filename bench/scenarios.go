@@ -10,32 +10,29 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/twofold-auth/twofold/internal/otp"
 )
 
-// bench is one run: the server, its users and what the scenarios pass on to each other.
+// bench is one store (an engine and a number of users) and its server: the users seeded in it
+// and what the scenarios pass on to each other.
 type bench struct {
-	cfg   config
-	srv   *server
-	api   *apiClient
-	recv  *callbackReceiver
-	tmp   string
-	phone atomic.Int64 // next phone number suffix
+	cfg    config
+	engine string // "sqlite" or "postgres"
+	size   int    // users seeded
+	srv    *server
+	db     *storeDB // the bench's own connection to the server's database
+	api    *apiClient
+	recv   *callbackReceiver
+	tmp    string
+	phone  atomic.Int64 // next phone number suffix of users registered through the API
 
-	users    []int64    // registered in setup
-	totp     []totpUser // enrolled authenticators (from the first half of users)
-	smsPool  []int64    // users without an authenticator
-	uuids    []string   // approval requests made by approval-create
+	seed     seeded
+	totp     *totpPool // seeded users with an authenticator
+	sms      *smsPool  // seeded users without one
+	devices  map[string][]*device
+	uuids    []string // approval requests made by approval-create
 	uuidMu   sync.Mutex
 	okBody   []byte // verify's success answer, served by the floor
-	results  []result
 	floorRPS float64
-}
-
-type totpUser struct {
-	id  int64
-	gen otp.TOTP
 }
 
 func (b *bench) setupClient(conns int) *http.Client {
@@ -85,55 +82,54 @@ func parallel(n, conns int, fn func(i int) error) error {
 	return first
 }
 
-// setupUsers registers cfg.users users (the store's size for every scenario) and enrols an
-// authenticator for the first half of them.
-func (b *bench) setupUsers(ctx context.Context, enrol bool) error {
-	c := b.setupClient(b.cfg.conns)
-	t0 := time.Now()
-	b.users = make([]int64, b.cfg.users)
-	if err := parallel(b.cfg.users, b.cfg.conns, func(i int) (err error) {
-		b.users[i], err = b.newUser(ctx, c)
-		return err
-	}); err != nil {
-		return fmt.Errorf("registering users: %w", err)
-	}
-	logf("setup: %d users registered in %s", len(b.users), time.Since(t0).Round(time.Millisecond))
-	half := len(b.users) / 2
-	b.smsPool = b.users[half:]
-	if !enrol {
-		return nil
-	}
-	t0 = time.Now()
-	b.totp = make([]totpUser, half)
-	if err := parallel(half, b.cfg.conns, func(i int) error {
-		var out struct {
-			URI string `json:"uri"`
-		}
-		id := b.users[i]
-		if err := b.api.call(ctx, c, http.MethodPost, "/protected/json/users/"+strconv.FormatInt(id, 10)+"/secret", "", 200, &out); err != nil {
-			return err
-		}
-		k, err := otp.ParseURI(out.URI)
+// checkSeeded proves the seeding right through the real API before anything is measured: two
+// seeded users' current TOTP codes and two seeded SMS codes must verify, and a wrong code of
+// each kind must not (so neither passes for another reason, such as an unconfirmed user let
+// through). The first success answer is what the floor serves.
+func (b *bench) checkSeeded(ctx context.Context) error {
+	c := b.setupClient(1)
+	verify := func(what string, id int64, code string, want int) error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, b.verifyURL(code, id), nil)
+		req.Header.Set("X-Authy-API-Key", b.api.key)
+		body, err := do(c, req, want)
 		if err != nil {
+			return fmt.Errorf("seeding is wrong: %s of seeded user %d: %w (has the schema, the sealing or "+
+				"seedAD/codeContext in internal/verify changed? see bench/seed.go)", what, id, err)
+		}
+		if want == 200 && b.okBody == nil {
+			b.okBody = body
+		}
+		return nil
+	}
+	for range 2 {
+		id, code, ok := b.totp.take(time.Now())
+		if !ok {
+			return fmt.Errorf("seeding is wrong: no seeded TOTP user to check")
+		}
+		if err := verify("the current TOTP code", id, code, 200); err != nil {
 			return err
 		}
-		b.totp[i] = totpUser{id: id, gen: k.TOTP}
-		return nil
-	}); err != nil {
-		return fmt.Errorf("enrolling authenticators: %w", err)
 	}
-	logf("setup: %d authenticators enrolled in %s", half, time.Since(t0).Round(time.Millisecond))
-	// One real verify gives the bytes the floor serves.
-	u := b.totp[0]
-	b.totp = b.totp[1:]
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, b.verifyURL(u.gen.Code(time.Now()), u.id), nil)
-	req.Header.Set("X-Authy-API-Key", b.api.key)
-	body, err := do(c, req, 200)
-	if err != nil {
-		return fmt.Errorf("first TOTP verify: %w", err)
+	id, g := b.totp.any(int(b.totp.cursor.Load()))
+	if err := verify("a TOTP code an hour away", id, g.Code(time.Now().Add(time.Hour)), 401); err != nil {
+		return err
 	}
-	b.okBody = body
-	return nil
+	if err := b.sms.issue(ctx, b.db, 3); err != nil {
+		return err
+	}
+	for range 2 {
+		id, code, _ := b.sms.take()
+		if err := verify("an issued SMS code", id, code, 200); err != nil {
+			return err
+		}
+	}
+	id, code, ok := b.sms.take()
+	if !ok {
+		return fmt.Errorf("seeding is wrong: no third seeded SMS user to check")
+	}
+	wrong := []byte(code)
+	wrong[0] = '0' + (wrong[0]-'0'+1)%10
+	return verify("a wrong SMS code", id, string(wrong), 401)
 }
 
 func (b *bench) verifyURL(token string, id int64) string {
@@ -175,96 +171,121 @@ func (b *bench) scenarioFloor() (result, error) {
 	defer func() { serverPID = b.srv.cmd.Process.Pid }()
 	r := run("floor", b.cfg.conns, b.cfg.duration, b.cfg.warmup, b.getOp(url+"/protected/json/verify/1234567/1", 200))
 	r.Note = fmt.Sprintf("bare net/http, same %d-byte body as verify's success", len(body))
-	b.floorRPS = r.RPS
 	return r, nil
 }
 
-func (b *bench) scenarioUsersNew() (result, error) {
+// scenarioUsersNew registers new users, then deletes them from the store (straight in the
+// database), so that the store keeps its size for the scenarios after it.
+func (b *bench) scenarioUsersNew(ctx context.Context) (result, error) {
+	before, err := b.db.maxUserID(ctx)
+	if err != nil {
+		return result{}, err
+	}
 	r := run("users/new", b.cfg.conns, b.cfg.duration, b.cfg.warmup, func(ctx context.Context, c *http.Client, _, _ int) error {
 		_, err := b.newUser(ctx, c)
 		return err
 	})
-	r.Note = "a new user with a new phone number per request"
+	after, err := b.db.maxUserID(ctx)
+	if err != nil {
+		return result{}, err
+	}
+	if err := b.db.deleteUsers(ctx, before, after); err != nil {
+		return result{}, err
+	}
+	r.Note = "a new user with a new phone number per request; deleted afterwards, so the store keeps its size"
 	return r, nil
 }
 
-// scenarioVerifyTOTP verifies each enrolled user's current code once (a code verifies once per
-// step: replay protection), until the users run out or the time does.
-func (b *bench) scenarioVerifyTOTP() (result, error) {
-	pool := b.totp
-	r := run("verify TOTP (valid)", b.cfg.conns, b.cfg.duration, 0, func(ctx context.Context, c *http.Client, _, i int) error {
-		if i >= len(pool) {
+// scenarioVerifyTOTP verifies seeded users' current codes. A code verifies once per step
+// (replay protection), so each user is taken at most once per step; when every user of the
+// store has verified in the current step, the clock stops, the users' replay records are reset
+// in the database and the load resumes (a phase), until the whole duration is measured.
+func (b *bench) scenarioVerifyTOTP(ctx context.Context) (result, error) {
+	p := b.totp
+	resets := p.resets
+	r, err := runRefill("verify TOTP (valid)", b.cfg.conns, b.cfg.duration, b.cfg.warmup, func(ctx context.Context, c *http.Client, _, _ int) error {
+		id, code, ok := p.take(time.Now())
+		if !ok {
 			return errDone
 		}
-		u := pool[i]
-		return b.get(ctx, c, b.verifyURL(u.gen.Code(time.Now()), u.id), 200)
-	})
-	r.Note = fmt.Sprintf("each of %d users' current code once", len(pool))
-	return r, nil
+		return b.get(ctx, c, b.verifyURL(code, id), 200)
+	}, func(float64, time.Duration) error { return p.reset(ctx, b.db) })
+	r.Note = fmt.Sprintf("the current code of a different user per request, over %s seeded users with an authenticator app (confirmed)", commas(int64(p.s.totpN)))
+	if n := p.resets - resets; n > 0 {
+		r.Note += fmt.Sprintf("; every one had verified in this step %d times: %d phases, replay records reset between them with the clock stopped", n, r.Phases)
+	}
+	return r, err
 }
 
 func (b *bench) scenarioVerifyTOTPWrong() (result, error) {
-	pool := b.totp
+	p := b.totp
 	r := run("verify TOTP (wrong)", b.cfg.conns, b.cfg.duration, b.cfg.warmup, func(ctx context.Context, c *http.Client, _, i int) error {
-		u := pool[i%len(pool)]
-		wrong := u.gen.Code(time.Now().Add(time.Hour)) // well formed, outside the window
-		return b.get(ctx, c, b.verifyURL(wrong, u.id), 401)
+		id, g := p.any(i)
+		wrong := g.Code(time.Now().Add(time.Hour)) // well formed, outside the window
+		return b.get(ctx, c, b.verifyURL(wrong, id), 401)
 	})
-	r.Note = "a well-formed code outside the window, users in rotation; answered 401/60020"
+	r.Note = fmt.Sprintf("a well-formed code outside the window, %s seeded users in rotation; answered 401/60020", commas(int64(p.s.totpN)))
 	return r, nil
 }
 
 func (b *bench) scenarioSMS() (result, error) {
-	pool := b.smsPool
+	p := b.sms
 	r := run("sms/{id} (outbox)", b.cfg.conns, b.cfg.duration, b.cfg.warmup, func(ctx context.Context, c *http.Client, _, i int) error {
-		return b.get(ctx, c, b.api.base+"/protected/json/sms/"+strconv.FormatInt(pool[i%len(pool)], 10), 200)
+		return b.get(ctx, c, b.api.base+"/protected/json/sms/"+strconv.FormatInt(p.user(i), 10), 200)
 	})
-	r.Note = "a code per request, users in rotation, kept in the outbox"
+	r.Note = fmt.Sprintf("a code per request, %s seeded users without an authenticator in rotation, kept in the outbox", commas(int64(p.n)))
 	return r, nil
 }
 
-// scenarioVerifySMS verifies the newest code of every user the sms scenario sent to, once each.
+// scenarioVerifySMS verifies live SMS codes, each once. The codes are issued straight into the
+// database (as sms/{id} stores them, without the message) before the load, for a batch of
+// users sized from the rate; when a batch is spent the clock stops and the next is issued.
 func (b *bench) scenarioVerifySMS(ctx context.Context) (result, error) {
-	c := b.setupClient(1)
-	// Users the sms scenario did not reach get one code now.
-	codes, err := b.srv.outboxCodes(10_000_000)
-	if err != nil && len(b.smsPool) > 0 {
-		if err := parallel(len(b.smsPool), b.cfg.conns, func(i int) error {
-			return b.get(ctx, c, b.api.base+"/protected/json/sms/"+strconv.FormatInt(b.smsPool[i], 10), 200)
-		}); err != nil {
-			return result{}, err
-		}
-		codes, err = b.srv.outboxCodes(10_000_000)
-	}
-	if err != nil {
+	p := b.sms
+	issued := p.issued
+	if err := p.issue(ctx, b.db, 20_000); err != nil {
 		return result{}, err
 	}
-	type pending struct {
-		id   int64
-		code string
-	}
-	var list []pending
-	for _, id := range b.smsPool {
-		if code, ok := codes[id]; ok {
-			list = append(list, pending{id, code})
-		}
-	}
-	r := run("verify SMS (valid)", b.cfg.conns, b.cfg.duration, 0, func(ctx context.Context, c *http.Client, _, i int) error {
-		if i >= len(list) {
+	r, err := runRefill("verify SMS (valid)", b.cfg.conns, b.cfg.duration, b.cfg.warmup, func(ctx context.Context, c *http.Client, _, _ int) error {
+		id, code, ok := p.take()
+		if !ok {
 			return errDone
 		}
-		return b.get(ctx, c, b.verifyURL(list[i].code, list[i].id), 200)
+		return b.get(ctx, c, b.verifyURL(code, id), 200)
+	}, func(rate float64, left time.Duration) error {
+		k := 20_000
+		if rate > 0 {
+			k = max(1000, int(rate*(left+b.cfg.warmup).Seconds()*1.2))
+		}
+		return p.issue(ctx, b.db, k)
 	})
-	r.Note = fmt.Sprintf("each of %d users' newest code (read from the outbox) once", len(list))
+	r.Note = fmt.Sprintf("a live code of a different user per request, each once; %s codes issued to %s seeded users without an authenticator (confirmed) in %d phases",
+		commas(int64(p.issued-issued)), commas(int64(p.n)), r.Phases)
+	return r, err
+}
+
+// scenarioVerifySMSWrong tries a wrong code on users with no live code (the state once a code's
+// tries are spent): their pending codes are superseded first, so the result does not depend on
+// what ran before.
+func (b *bench) scenarioVerifySMSWrong(ctx context.Context) (result, error) {
+	p := b.sms
+	if err := b.db.supersedeCodes(ctx, p.first, p.first+int64(p.n)); err != nil {
+		return result{}, err
+	}
+	r := run("verify SMS (wrong)", b.cfg.conns, b.cfg.duration, b.cfg.warmup, func(ctx context.Context, c *http.Client, _, i int) error {
+		return b.get(ctx, c, b.verifyURL("0000000", p.user(i)), 401)
+	})
+	r.Note = fmt.Sprintf("a wrong 7-digit code, %s seeded users with no live code in rotation; answered 401/60020", commas(int64(p.n)))
 	return r, nil
 }
 
-func (b *bench) scenarioVerifySMSWrong() (result, error) {
-	pool := b.smsPool
-	r := run("verify SMS (wrong)", b.cfg.conns, b.cfg.duration, b.cfg.warmup, func(ctx context.Context, c *http.Client, _, i int) error {
-		return b.get(ctx, c, b.verifyURL("0000000", pool[i%len(pool)]), 401)
+// scenarioUserStatus looks users up: GET users/{id}/status over every seeded user, scattered.
+func (b *bench) scenarioUserStatus() (result, error) {
+	perm := newPermutation(b.seed.n)
+	r := run("users/{id}/status", b.cfg.conns, b.cfg.duration, b.cfg.warmup, func(ctx context.Context, c *http.Client, _, i int) error {
+		return b.get(ctx, c, b.api.base+"/protected/json/users/"+strconv.FormatInt(b.seed.id(perm.at(i)), 10)+"/status", 200)
 	})
-	r.Note = "a wrong 7-digit code, users in rotation; answered 401/60020"
+	r.Note = fmt.Sprintf("every one of the %s seeded users in rotation, scattered over the table", commas(int64(b.seed.n)))
 	return r, nil
 }
 
@@ -283,6 +304,23 @@ func (b *bench) registerDevices(ctx context.Context, n int) ([]*device, error) {
 	return devs, err
 }
 
+// devicesFor is registerDevices once per purpose: repeated runs reuse the users and devices, so
+// the store does not grow from run to run.
+func (b *bench) devicesFor(ctx context.Context, purpose string, n int) ([]*device, error) {
+	if d, ok := b.devices[purpose]; ok {
+		return d, nil
+	}
+	d, err := b.registerDevices(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	if b.devices == nil {
+		b.devices = map[string][]*device{}
+	}
+	b.devices[purpose] = d
+	return d, nil
+}
+
 func (b *bench) createApproval(ctx context.Context, c *http.Client, userID int64) (string, error) {
 	var out struct {
 		ApprovalRequest struct {
@@ -295,7 +333,7 @@ func (b *bench) createApproval(ctx context.Context, c *http.Client, userID int64
 }
 
 func (b *bench) scenarioApprovalCreate(ctx context.Context) (result, error) {
-	devs, err := b.registerDevices(ctx, b.cfg.devices)
+	devs, err := b.devicesFor(ctx, "approval-create", b.cfg.devices)
 	if err != nil {
 		return result{}, err
 	}
@@ -314,7 +352,7 @@ func (b *bench) scenarioApprovalCreate(ctx context.Context) (result, error) {
 
 func (b *bench) scenarioApprovalStatus(ctx context.Context) (result, error) {
 	if len(b.uuids) == 0 {
-		devs, err := b.registerDevices(ctx, 1)
+		devs, err := b.devicesFor(ctx, "approval-status", 1)
 		if err != nil {
 			return result{}, err
 		}
@@ -340,7 +378,7 @@ func (b *bench) scenarioApprovalStatus(ctx context.Context) (result, error) {
 // callback endpoint receives the signed callback (and checks the signature). conns rounds run at
 // once, each for its own user and device.
 func (b *bench) scenarioOneTouch(ctx context.Context, conns int) ([]result, error) {
-	devs, err := b.registerDevices(ctx, conns)
+	devs, err := b.devicesFor(ctx, fmt.Sprintf("onetouch-%d", conns), conns)
 	if err != nil {
 		return nil, err
 	}
@@ -391,10 +429,12 @@ func (b *bench) scenarioOneTouch(ctx context.Context, conns int) ([]result, erro
 		mu.Unlock()
 		return nil
 	})
-	r.Note = "create → seen on SSE → signed approval → signed callback received and checked"
+	r.Note = "create → seen on SSE → signed approval → signed callback received and checked; req/s are rounds/s, CPU per round"
+	r.Rounds = true
 	out := []result{r}
 	for i, s := range []string{"request created", "seen by the device (SSE)", "approval answered", "callback received"} {
 		st := summarize("  ↳ "+s, conns, stages[i], 0, 0, "")
+		st.StageOf = name
 		if i == 0 {
 			st.Note = "stages of the rounds above, each as time since its round started"
 		}
@@ -414,6 +454,10 @@ func (b *bench) scenarioSSEMemory(ctx context.Context, n int) (result, error) {
 	logf("sse-memory: %d devices registered in %s", n, time.Since(t0).Round(time.Millisecond))
 	pid := b.srv.cmd.Process.Pid
 	before := rssKB(pid)
+	var memBefore runtimeMem
+	if base := pprofBase(b.srv.logText()); base != "" {
+		memBefore, _ = serverRuntimeMem(base)
+	}
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	tr := newTransport(0)
@@ -439,5 +483,22 @@ func (b *bench) scenarioSSEMemory(ctx context.Context, n int) (result, error) {
 	r := result{Name: fmt.Sprintf("%d SSE devices connected", n), Conns: n, Requests: n, Elapsed: took,
 		Note: fmt.Sprintf("server RSS %.1f MB before, %.1f MB after (%.1f KB per stream); connected in %s",
 			float64(before)/1024, float64(after)/1024, float64(after-before)/float64(n), took.Round(time.Millisecond))}
+	if open, err := b.sseStreamsOpen(ctx); err == nil {
+		r.Note += fmt.Sprintf("; %d streams open on the server when measured", open)
+	}
+	if base := pprofBase(b.srv.logText()); base != "" { // TWOFOLD_PPROF_ADDR=127.0.0.1:0
+		if m, err := serverRuntimeMem(base); err != nil {
+			logf("sse-memory: runtime figures: %v", err)
+		} else {
+			r.Note += fmt.Sprintf("; after a forced GC: RSS %.1f MB, %s (before the streams: %s)", float64(rssKB(pid))/1024, m, memBefore)
+		}
+		if b.cfg.keep {
+			if err := saveProfiles(base, b.tmp); err != nil {
+				logf("sse-memory: profiles: %v", err)
+			} else {
+				logf("sse-memory: heap.pb.gz and goroutine.txt of the server with %d streams in %s", n, b.tmp)
+			}
+		}
+	}
 	return r, nil
 }

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -20,14 +19,15 @@ import (
 
 // server is a real `twofold serve` subprocess on a fresh data directory.
 type server struct {
-	bin     string // the twofold binary
-	dataDir string
-	url     string // http://127.0.0.1:PORT
-	key     string // the API key of the bench's application
-	appID   int64
-	cmd     *exec.Cmd
-	logMu   sync.Mutex
-	log     bytes.Buffer // the server's stderr, kept for a failure report
+	bin      string // the twofold binary
+	dataDir  string
+	database string // --database: a PostgreSQL URL, or "" for the SQLite file in dataDir
+	url      string // http://127.0.0.1:PORT
+	key      string // the API key of the bench's application
+	appID    int64
+	cmd      *exec.Cmd
+	logMu    sync.Mutex
+	log      bytes.Buffer // the server's stderr, kept for a failure report
 }
 
 // buildTwofold compiles cmd/twofold into dir, as `make build` does (CGO off, no race detector).
@@ -45,6 +45,9 @@ func buildTwofold(dir string) (string, error) {
 // cli runs a twofold subcommand on the data directory and returns its standard output.
 func (s *server) cli(args ...string) ([]byte, error) {
 	args = append(args, "--data-dir", s.dataDir)
+	if s.database != "" {
+		args = append(args, "--database", s.database)
+	}
 	cmd := exec.Command(s.bin, args...)
 	cmd.Env = append(os.Environ(), "TWOFOLD_LOG_LEVEL=warn")
 	var stderr bytes.Buffer
@@ -58,11 +61,12 @@ func (s *server) cli(args ...string) ([]byte, error) {
 
 var listening = regexp.MustCompile(`twofold listening"? addr=(http://[^\s"]+)`)
 
-// startServer creates the bench's application (before the server runs, so the server's first
-// start finds it and makes no other), points its callbacks at callbackURL, then starts
-// `twofold serve` with every limit off and waits for its "listening" log line.
-func startServer(bin, dataDir, callbackURL string, extra []string) (*server, error) {
-	s := &server{bin: bin, dataDir: dataDir}
+// newServer creates the bench's application with the CLI (before the server runs, so the
+// server's first start finds it and makes no other; this also creates the schema and the master
+// key) and points its callbacks at callbackURL. database is passed as --database ("" for SQLite
+// in dataDir). The server is not started: seed the store first, then call start.
+func newServer(bin, dataDir, database, callbackURL string) (*server, error) {
+	s := &server{bin: bin, dataDir: dataDir, database: database}
 	out, err := s.cli("app", "create", "--name", "Bench", "--json")
 	if err != nil {
 		return nil, err
@@ -78,8 +82,12 @@ func startServer(bin, dataDir, callbackURL string, extra []string) (*server, err
 	if _, err := s.cli("app", "update", strconv.FormatInt(app.AppID, 10), "--callback-url", callbackURL); err != nil {
 		return nil, err
 	}
+	return s, nil
+}
 
-	args := []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir,
+// start runs `twofold serve` with every limit off and waits for its "listening" log line.
+func (s *server) start(extra []string) error {
+	args := []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", s.dataDir,
 		"--rate-limit", "off", "--limit-failures", "off", "--limit-sends", "off", "--limit-number-sends", "off",
 		"--limit-country-sends", "off", "--limit-app-sends", "off",
 		// approval-create piles requests on a few users; the per-user cap would refuse them.
@@ -87,16 +95,19 @@ func startServer(bin, dataDir, callbackURL string, extra []string) (*server, err
 		// info, not warn: the "listening" line that gives the port is an info line; the server
 		// logs nothing per request at info.
 		"--log-level", "info"}
+	if s.database != "" {
+		args = append(args, "--database", s.database)
+	}
 	args = append(args, extra...)
-	s.cmd = exec.Command(bin, args...)
+	s.cmd = exec.Command(s.bin, args...)
 	s.cmd.Env = os.Environ()
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.cmd.Stdout = io.Discard
 	if err := s.cmd.Start(); err != nil {
-		return nil, err
+		return err
 	}
 	addr := make(chan string, 1)
 	go func() {
@@ -118,10 +129,10 @@ func startServer(bin, dataDir, callbackURL string, extra []string) (*server, err
 	}()
 	select {
 	case s.url = <-addr:
-		return s, nil
+		return nil
 	case <-time.After(30 * time.Second):
 		s.stop()
-		return nil, fmt.Errorf("twofold serve did not say it was listening within 30s:\n%s", s.logText())
+		return fmt.Errorf("twofold serve did not say it was listening within 30s:\n%s", s.logText())
 	}
 }
 
@@ -160,39 +171,6 @@ func rssKB(pid int) int64 {
 		}
 	}
 	return 0
-}
-
-// outboxCodes reads the newest code sent to each user from `twofold outbox --json`.
-func (s *server) outboxCodes(limit int) (map[int64]string, error) {
-	out, err := s.cli("outbox", "--json", "--limit", strconv.Itoa(limit))
-	if err != nil {
-		return nil, err
-	}
-	var msgs []struct {
-		UserID int64     `json:"authy_id"`
-		Body   string    `json:"body"`
-		At     time.Time `json:"created_at"`
-	}
-	if err := json.Unmarshal(out, &msgs); err != nil {
-		// Some versions wrap the list.
-		var wrapped struct {
-			Messages json.RawMessage `json:"messages"`
-		}
-		if json.Unmarshal(out, &wrapped) != nil || json.Unmarshal(wrapped.Messages, &msgs) != nil {
-			return nil, fmt.Errorf("outbox --json: %v: %.200s", err, out)
-		}
-	}
-	digits := regexp.MustCompile(`\b\d{6,10}\b`)
-	codes := map[int64]string{}
-	for _, m := range msgs { // newest last: later messages replace earlier ones
-		if c := digits.FindString(m.Body); c != "" {
-			codes[m.UserID] = c
-		}
-	}
-	if len(codes) == 0 {
-		return nil, errors.New("outbox --json: no codes found")
-	}
-	return codes, nil
 }
 
 // waitHealthy polls /healthz until it answers.

@@ -65,6 +65,7 @@ Every flag can also be set with the environment variable shown.
 	f.Duration("sweep-interval", envDuration(env, "TWOFOLD_SWEEP_INTERVAL", time.Minute), "how often expired codes are deleted and approval requests expired (env TWOFOLD_SWEEP_INTERVAL)")
 	f.String("push-subject", envOr(env, "TWOFOLD_PUSH_SUBJECT", ""), "contact sent to Web Push services (mailto:you@example.com or an https URL); default: the public URL if https, else "+push.DefaultSubject+" (env TWOFOLD_PUSH_SUBJECT)")
 	providerFlags(f, env)
+	pprofFlags(f, env)
 	f.Duration("shutdown-timeout", 15*time.Second, "how long to let in-flight requests finish on SIGINT/SIGTERM")
 	return cmd
 }
@@ -81,6 +82,11 @@ func serve(cmd *cobra.Command, env Env) error {
 	if err != nil {
 		return err
 	}
+	stopPprof, err := startPprof(f, log)
+	if err != nil {
+		return err
+	}
+	defer stopPprof()
 	cfg := verify.DefaultConfig()
 	cfg.CodeTTL, _ = f.GetDuration("code-ttl")
 	cfg.MaxAttempts, _ = f.GetInt("code-attempts")

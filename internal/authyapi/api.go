@@ -77,6 +77,7 @@ type API struct {
 
 	stopStreams chan struct{} // closed on shutdown: event streams end
 	stopOnce    sync.Once
+	streams     streamSet // the open event streams (events.go)
 }
 
 // New returns the API. now may be nil for time.Now.
@@ -93,7 +94,7 @@ func New(svc Services, m *metrics.Metrics, log *slog.Logger, cfg Config, now fun
 }
 
 // StopStreams ends every open event stream, so a graceful shutdown need not wait for them.
-func (a *API) StopStreams() { a.stopOnce.Do(func() { close(a.stopStreams) }) }
+func (a *API) StopStreams() { a.stopOnce.Do(func() { close(a.stopStreams); a.streams.stop() }) }
 
 // call is one authenticated API request: the caller's application and its merged parameters.
 type call struct {

@@ -1,19 +1,34 @@
 package authyapi
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"runtime/debug"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
+	"github.com/twofold-auth/twofold/internal/live"
 	"github.com/twofold-auth/twofold/internal/twofold"
 )
 
 // keepAlive is how often an idle event stream sends a comment, so proxies keep it open and dead
 // connections are noticed.
 const keepAlive = 15 * time.Second
+
+const (
+	// streamWriteTimeout bounds one write to a stream: a client that reads nothing for that
+	// long is dropped (it reconnects) rather than holding one of the broker's workers.
+	streamWriteTimeout = 10 * time.Second
+	// streamReadTimeout bounds the store reads of one wake-up.
+	streamReadTimeout = 10 * time.Second
+)
 
 // deviceEvents: GET /device/v1/events, a Server-Sent Events stream of the device user's approval
 // requests. Each pending request is sent once as an "approval_request" event whose id is the
@@ -22,11 +37,15 @@ const keepAlive = 15 * time.Second
 // "approval_request_update" events, and a resumed stream first says where each request the
 // client already had stands. Wake-ups come from this server's broker; the stream always
 // reads the store, so nothing depends on a wake-up arriving.
+//
+// Thousands of devices stay connected at once, so a stream must cost little while it waits.
+// The handler therefore takes the connection over from net/http (which would otherwise keep,
+// per connection, a goroutine with the stack the request grew, another blocked reading, and
+// about 10 KB of buffers) and returns: what remains is the connection, one small goroutine that
+// notices the client leaving, and a live.Watch, whose wake-ups and keep-alives run on the
+// broker's few workers. Where the connection cannot be taken over (HTTP/2, a test's recorder),
+// the handler stays and the same stream writes through it.
 func (a *API) deviceEvents(w http.ResponseWriter, r *http.Request, c *deviceCall) error {
-	rc := http.NewResponseController(w)
-	if err := rc.SetWriteDeadline(time.Time{}); err != nil {
-		return fmt.Errorf("event stream: %w", err)
-	}
 	last, _ := strconv.ParseInt(r.Header.Get("Last-Event-ID"), 10, 64)
 	if v, ok := c.params.String("last_event_id"); ok && last == 0 {
 		last, _ = strconv.ParseInt(v, 10, 64)
@@ -35,56 +54,304 @@ func (a *API) deviceEvents(w http.ResponseWriter, r *http.Request, c *deviceCall
 	if err != nil {
 		return err
 	}
-	sub, cancel := a.live.Subscribe(c.device.AppID, c.device.UserID)
-	defer cancel()
+	s := &eventStream{a: a, appName: app.Name, last: last, resumed: last > 0,
+		// Only the ids: Registered and ForDevice need no more, and the stream holds it for hours.
+		device: twofold.Device{ID: c.device.ID, AppID: c.device.AppID, UserID: c.device.UserID}}
 
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
-	w.WriteHeader(http.StatusOK)
-	fmt.Fprintf(w, "retry: 2000\n\n")
-
-	sent := map[string]twofold.ApprovalStatus{} // requests sent on this stream, by uuid
-	resumed := last > 0                         // the client already has requests up to last
-	ticker := time.NewTicker(keepAlive)
-	defer ticker.Stop()
-	for {
-		// A device removed while connected gets nothing more.
-		if ok, err := a.devices.Registered(r.Context(), c.device); err != nil || !ok {
+	rc := http.NewResponseController(w)
+	if r.Method == http.MethodGet {
+		conn, _, err := rc.Hijack()
+		switch {
+		case err == nil:
+			s.serveConn(conn, h, r.ProtoAtLeast(1, 1))
 			return nil
-		}
-		list, err := a.onetouch.ForDevice(r.Context(), c.device, "", 50)
-		if err != nil {
-			return nil // the status line is out; the client reconnects
-		}
-		slices.Reverse(list) // oldest first, so ids only grow
-		for _, req := range list {
-			data, _ := json.Marshal(viewRequest(req, app.Name))
-			switch status, ok := sent[req.UUID]; {
-			case !ok && req.Status == twofold.Pending && req.ID > last:
-				fmt.Fprintf(w, "id: %d\nevent: approval_request\ndata: %s\n\n", req.ID, data)
-				last = req.ID
-			case ok && status != req.Status, !ok && resumed && req.ID <= last:
-				// A change, or, on resuming, where a request the client had stands now.
-				fmt.Fprintf(w, "event: approval_request_update\ndata: %s\n\n", data)
-			default:
-				continue
-			}
-			sent[req.UUID] = req.Status
-		}
-		resumed = false
-		if err := rc.Flush(); err != nil {
-			return nil
-		}
-		select {
-		case <-r.Context().Done():
-			return nil
-		case <-a.stopStreams:
-			return nil
-		case <-sub.C:
-		case <-ticker.C:
-			fmt.Fprintf(w, ": keep-alive\n\n")
+		case !errors.Is(err, http.ErrNotSupported):
+			return fmt.Errorf("event stream: %w", err)
 		}
 	}
+
+	// The handler's own goroutine carries the stream until it ends.
+	if err := rc.SetWriteDeadline(time.Time{}); err != nil {
+		return fmt.Errorf("event stream: %w", err)
+	}
+	w.WriteHeader(http.StatusOK) // sent with the first run's events
+	s.out = &handlerOut{w: w, rc: rc}
+	s.done = make(chan struct{})
+	s.start()
+	select {
+	case <-r.Context().Done():
+	case <-s.done:
+	}
+	s.end(false) // no write to w once the handler returns
+	return nil
+}
+
+// serveConn starts the stream on a connection taken over from net/http and leaves it to its
+// Watch. The response head, which net/http would have written, goes out with the first events.
+func (s *eventStream) serveConn(conn net.Conn, h http.Header, chunked bool) {
+	conn.SetDeadline(time.Time{}) // the server's read and write timeouts are not a stream's
+	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	h.Set("Connection", "close") // the connection ends with the stream
+	if chunked {
+		h.Set("Transfer-Encoding", "chunked")
+	}
+	var head bytes.Buffer
+	if chunked {
+		head.WriteString("HTTP/1.1 200 OK\r\n")
+	} else {
+		head.WriteString("HTTP/1.0 200 OK\r\n") // as net/http answers HTTP/1.0
+	}
+	h.Write(&head)
+	head.WriteString("\r\n")
+	s.out = &connOut{conn: conn, chunked: chunked, head: head.Bytes()}
+	s.start()
+	go s.watchClose(conn)
+}
+
+// watchClose ends the stream when the client closes the connection: the one goroutine a
+// taken-over stream keeps, blocked in a read with a small stack. A client sends nothing on an
+// event stream, so a byte it sends ends the stream too, rather than be read for nothing.
+func (s *eventStream) watchClose(conn net.Conn) {
+	var b [1]byte
+	_, err := conn.Read(b[:])
+	s.end(err == nil)
+}
+
+// eventStream is one device's open stream.
+type eventStream struct {
+	a       *API
+	device  twofold.Device // its ids only
+	appName string
+	done    chan struct{} // closed at the end, when a handler waits for it
+
+	mu    sync.Mutex // held while writing
+	out   streamOut
+	watch *live.Watch
+	ended bool
+
+	// Touched only by run, which its Watch never calls twice at once.
+	started bool   // the first run is over
+	last    int64  // the highest id sent, or the client's Last-Event-ID
+	resumed bool   // the client already has requests up to last
+	sent    []sent // requests sent on this stream, among the latest ForDevice returns
+}
+
+type sent struct {
+	uuid   string
+	status twofold.ApprovalStatus
+}
+
+// start registers the stream, so StopStreams ends it, and watches its user: run is called at
+// once, on every change and every keepAlive.
+func (s *eventStream) start() {
+	if !s.a.streams.add(s) {
+		s.end(true) // the server is shutting down
+		return
+	}
+	w := s.a.live.Watch(s.device.AppID, s.device.UserID, keepAlive, s.run)
+	s.mu.Lock()
+	s.watch = w
+	ended := s.ended // run may have ended it already
+	s.mu.Unlock()
+	if ended {
+		w.Stop()
+	}
+}
+
+// run reads the store and sends what changed, after a keep-alive comment when one is due.
+func (s *eventStream) run(beat bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.a.log.Error("panic in event stream", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			s.end(false)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), streamReadTimeout)
+	defer cancel()
+	// A device removed while connected gets nothing more.
+	if ok, err := s.a.devices.Registered(ctx, s.device); err != nil || !ok {
+		s.end(true)
+		return
+	}
+	list, err := s.a.onetouch.ForDevice(ctx, s.device, "", 50)
+	if err != nil {
+		s.end(true) // the client reconnects
+		return
+	}
+	var b []byte
+	if !s.started {
+		// As the stream's first bytes, after the store was read: whoever sees them can count
+		// on the stream having its wake-ups and keep-alives.
+		b, s.started = append(b, "retry: 2000\n\n"...), true
+	}
+	if beat {
+		b = append(b, ": keep-alive\n\n"...)
+	}
+	slices.Reverse(list) // oldest first, so ids only grow
+	now := make([]sent, 0, len(s.sent)+1)
+	for _, req := range list {
+		i := slices.IndexFunc(s.sent, func(x sent) bool { return x.uuid == req.UUID })
+		was := i >= 0
+		switch {
+		case !was && req.Status == twofold.Pending && req.ID > s.last:
+			data, _ := json.Marshal(viewRequest(req, s.appName))
+			b = fmt.Appendf(b, "id: %d\nevent: approval_request\ndata: %s\n\n", req.ID, data)
+			s.last = req.ID
+		case was && s.sent[i].status != req.Status, !was && s.resumed && req.ID <= s.last:
+			// A change, or, on resuming, where a request the client had stands now.
+			data, _ := json.Marshal(viewRequest(req, s.appName))
+			b = fmt.Appendf(b, "event: approval_request_update\ndata: %s\n\n", data)
+		case was:
+			now = append(now, s.sent[i])
+			continue
+		default:
+			continue
+		}
+		now = append(now, sent{req.UUID, req.Status})
+	}
+	// What ForDevice no longer returns cannot come back: the newest come first.
+	s.sent, s.resumed = now, false
+	if len(s.sent) == 0 {
+		s.sent = nil
+	}
+	if len(b) > 0 && !s.send(b) {
+		s.end(false)
+	}
+}
+
+// send writes events; false when the stream cannot take them.
+func (s *eventStream) send(b []byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.ended && s.out.write(b) == nil
+}
+
+// end ends the stream, once: cleanly (the response's last chunk) unless the connection is
+// known to be broken. It never waits for a run in progress, only for a write.
+func (s *eventStream) end(clean bool) {
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return
+	}
+	s.ended = true
+	w := s.watch
+	s.out.close(clean)
+	s.mu.Unlock()
+	if w != nil {
+		w.Stop()
+	}
+	s.a.streams.remove(s)
+	if s.done != nil {
+		close(s.done)
+	}
+}
+
+// streamOut is where a stream's bytes go.
+type streamOut interface {
+	write(b []byte) error // sent at once
+	close(clean bool)
+}
+
+// connOut is a connection taken over from net/http: the body is chunked as net/http would have
+// done for HTTP/1.1, and the connection closed at the end.
+type connOut struct {
+	conn    net.Conn
+	chunked bool
+	head    []byte // the response head, until it is sent with the first write
+}
+
+func (o *connOut) write(p []byte) error {
+	b := o.head
+	if o.chunked {
+		b = strconv.AppendInt(b, int64(len(p)), 16)
+		b = append(b, "\r\n"...)
+		b = append(append(b, p...), "\r\n"...)
+	} else {
+		b = append(b, p...)
+	}
+	o.head = nil
+	return o.send(b, streamWriteTimeout)
+}
+
+func (o *connOut) send(b []byte, timeout time.Duration) error {
+	o.conn.SetWriteDeadline(time.Now().Add(timeout))
+	_, err := o.conn.Write(b)
+	return err
+}
+
+func (o *connOut) close(clean bool) {
+	if clean {
+		b := o.head // a stream ended before its first events is an empty response
+		if o.chunked {
+			b = append(b, "0\r\n\r\n"...)
+		}
+		if len(b) > 0 {
+			o.send(b, time.Second)
+		}
+	}
+	o.conn.Close()
+}
+
+// handlerOut writes through the ResponseWriter of a handler that waits for the stream's end.
+type handlerOut struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+}
+
+func (o *handlerOut) write(b []byte) error {
+	if _, err := o.w.Write(b); err != nil {
+		return err
+	}
+	return o.rc.Flush()
+}
+
+func (o *handlerOut) close(bool) {} // the handler returns; net/http ends the response
+
+// streamSet is the open streams of an API, for StopStreams.
+type streamSet struct {
+	mu      sync.Mutex
+	open    map[*eventStream]struct{}
+	stopped bool
+}
+
+// add registers s; false once the set is stopped.
+func (ss *streamSet) add(s *eventStream) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.stopped {
+		return false
+	}
+	if ss.open == nil {
+		ss.open = map[*eventStream]struct{}{}
+	}
+	ss.open[s] = struct{}{}
+	return true
+}
+
+func (ss *streamSet) remove(s *eventStream) {
+	ss.mu.Lock()
+	delete(ss.open, s)
+	ss.mu.Unlock()
+}
+
+// stop ends every stream, cleanly, and every one started after. Each end waits at most for a
+// write in progress and a short last one, so they run side by side.
+func (ss *streamSet) stop() {
+	ss.mu.Lock()
+	ss.stopped = true
+	list := make([]*eventStream, 0, len(ss.open))
+	for s := range ss.open {
+		list = append(list, s)
+	}
+	ss.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, s := range list {
+		wg.Go(func() { s.end(true) })
+	}
+	wg.Wait()
 }

@@ -19,15 +19,22 @@ import (
 //
 // Appends are serialised, so concurrent appends still form one chain: by the write transaction on
 // SQLite (the single writer, BEGIN IMMEDIATE across processes), by LOCK TABLE audit_log IN
-// EXCLUSIVE MODE, taken before reading the last entry, on PostgreSQL (lockAudit).
+// EXCLUSIVE MODE, taken before reading the last entry, on PostgreSQL (lockAudit). On both, the
+// appends waiting at once are made in one transaction (batch.go), which takes the lock once.
 func (s *Store) AppendAudit(ctx context.Context, e *twofold.AuditEvent, chain func(prev []byte, e twofold.AuditEvent) []byte) error {
 	details, err := encodeDetails(e.Details)
 	if err != nil {
 		return err
 	}
-	err = s.tx1(ctx, func(tx *Tx) error {
-		if err := s.lockAudit(ctx, tx); err != nil {
-			return err
+	run := s.tx1
+	if s.audit != nil {
+		run = func(ctx context.Context, fn func(*Tx) error) error { return s.audit.do(ctx, true, fn) }
+	}
+	err = run(ctx, func(tx *Tx) error {
+		if !tx.audit.known { // the first append of a batch takes the lock
+			if err := s.lockAudit(ctx, tx); err != nil {
+				return err
+			}
 		}
 		last, prev := tx.audit.id, tx.audit.hash
 		if !tx.audit.known {

@@ -29,6 +29,12 @@ import (
 // lockAudit provide on PostgreSQL holds here by construction. Other processes on the same file
 // (the CLI) still queue on BEGIN IMMEDIATE and busy_timeout.
 //
+// PostgreSQL runs its write transactions concurrently, with no batcher, except for one kind:
+// audit appends, which all queue for one table lock (the chain has one order), so that each
+// append waited for the previous one's commit. There a batcher of appends takes the lock once
+// per batch (newBatcher with postgres set); PostgreSQL ends a transaction at any failed
+// statement, so any failure there abandons the batch.
+//
 // A transaction that makes at most one write (s.tx1: a single-statement write, an audit
 // append) runs without a savepoint: SQLite undoes a failed statement by itself. Its failure is
 // harmless when the statement changed nothing by design (no row to return, a constraint);
@@ -52,11 +58,13 @@ type job struct {
 }
 
 type batcher struct {
-	db   *sql.DB
-	jobs chan *job
-	mu   sync.RWMutex // held for reading while sending on jobs; Close takes it to stop sends
-	shut bool
-	done chan struct{} // closed when the loop has answered every job and returned
+	db       *sql.DB
+	begin    string // the statement that opens a batch's transaction
+	postgres bool   // any failed statement ends the transaction (no changedNothing)
+	jobs     chan *job
+	mu       sync.RWMutex // held for reading while sending on jobs; Close takes it to stop sends
+	shut     bool
+	done     chan struct{} // closed when the loop has answered every job and returned
 
 	conn    *sql.Conn
 	stmts   *stmtCache
@@ -65,8 +73,11 @@ type batcher struct {
 
 // newBatcher takes a connection of db (which must allow no other writer in this process) and
 // starts the loop that runs write transactions on it.
-func newBatcher(ctx context.Context, db *sql.DB) (*batcher, error) {
-	b := &batcher{db: db, jobs: make(chan *job, maxBatch), done: make(chan struct{})}
+func newBatcher(ctx context.Context, db *sql.DB, postgres bool) (*batcher, error) {
+	b := &batcher{db: db, begin: `BEGIN IMMEDIATE`, postgres: postgres, jobs: make(chan *job, maxBatch), done: make(chan struct{})}
+	if postgres {
+		b.begin = `BEGIN`
+	}
 	if err := b.connect(ctx); err != nil {
 		return nil, err
 	}
@@ -169,7 +180,7 @@ func (b *batcher) run(batch []*job) {
 	}()
 	bg := context.Background()
 	ex := cachedExec{ex: b.conn, stmts: b.stmts}
-	if _, err := ex.ExecContext(bg, `BEGIN IMMEDIATE`); err != nil {
+	if _, err := ex.ExecContext(bg, b.begin); err != nil {
 		if !errors.Is(err, driver.ErrBadConn) && !errors.Is(err, sql.ErrConnDone) {
 			failAll(live, fmt.Errorf("begin: %w", err))
 			return
@@ -181,7 +192,7 @@ func (b *batcher) run(batch []*job) {
 			return
 		}
 		ex = cachedExec{ex: b.conn, stmts: b.stmts}
-		if _, err := ex.ExecContext(bg, `BEGIN IMMEDIATE`); err != nil {
+		if _, err := ex.ExecContext(bg, b.begin); err != nil {
 			failAll(live, fmt.Errorf("begin: %w", err))
 			return
 		}
@@ -207,7 +218,7 @@ func (b *batcher) run(batch []*job) {
 		if j.single {
 			tip := tx.audit
 			runJob(j, tx)
-			if j.panic == nil && (j.err == nil || changedNothing(j.err)) {
+			if j.panic == nil && (j.err == nil || !b.postgres && changedNothing(j.err)) {
 				if j.err != nil {
 					tx.audit = tip
 				}

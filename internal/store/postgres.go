@@ -74,6 +74,10 @@ func OpenPostgres(ctx context.Context, dsn string) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if s.audit, err = newBatcher(ctx, db, true); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 

@@ -56,6 +56,7 @@ type Store struct {
 	w     writer    // single-statement writes
 	batch *batcher  // SQLite: the group-commit writer that runs every write transaction (batch.go)
 	apps  *appCache // SQLite: applications by key and id (apps.go)
+	audit *batcher  // PostgreSQL: the batcher of audit appends (batch.go)
 	pg    bool      // the engine is PostgreSQL (postgres.go), not SQLite
 }
 
@@ -107,7 +108,7 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 	err = s.migrate(ctx)
 	unlock()
 	if err == nil {
-		s.batch, err = newBatcher(ctx, w)
+		s.batch, err = newBatcher(ctx, w, false)
 	}
 	if err != nil {
 		s.Close()
@@ -137,8 +138,10 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // Close releases the database.
 func (s *Store) Close() error {
-	if s.batch != nil {
-		s.batch.close() // answers every write handed over before Close
+	for _, b := range []*batcher{s.batch, s.audit} {
+		if b != nil {
+			b.close() // answers every write handed over before Close
+		}
 	}
 	if s.pg {
 		return s.r.close() // s.db is the same pool
