@@ -76,7 +76,7 @@ func main() {
 	flag.StringVar(&cfg.postgres, "postgres", "", "PostgreSQL `DSN` (a postgres:// URL): also run every store on PostgreSQL (twofold serve --database), each in a schema of its own, bench_<random> (default: env "+postgresEnv+")")
 	flag.StringVar(&engines, "engines", "sqlite,postgres", "engines to run, of sqlite and postgres; postgres only runs when -postgres is set")
 	flag.IntVar(&cfg.runs, "runs", 1, "measure each scenario this many times, interleaved; the report gives medians and the req/s spread")
-	flag.IntVar(&cfg.devices, "devices", 64, "users with a device for approval-create")
+	flag.IntVar(&cfg.devices, "devices", 1000, "users with a device for approval-create")
 	flag.StringVar(&e2e, "e2e-conns", "1,16", "OneTouch rounds in flight at once, comma-separated (one device and user each)")
 	flag.IntVar(&cfg.sseDevices, "sse-devices", 1000, "event streams held open by sse-memory (which runs once per engine, on the first store, after the runs)")
 	flag.StringVar(&scen, "scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios, run in the order given (approval-status polls what approval-create made); known: "+strings.Join(allScenarios, ", "))

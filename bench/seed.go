@@ -283,10 +283,11 @@ func (d *storeDB) resetSteps(ctx context.Context, first int64, n int) error {
 }
 
 // issueCodes gives each user a new live SMS code, as sms/{id} would (without sending it),
-// superseding the pending codes of the users in [lo, hi) first (only the newest code works). It
-// returns the codes, by position in ids.
+// deleting the codes of the users in [lo, hi) first, as the sweep does once they expire: a user
+// holds one code, not one per phase of the bench (the default send limit is 5 per 10 minutes),
+// and every live code is judged on each verification. It returns the codes, by position in ids.
 func (d *storeDB) issueCodes(ctx context.Context, ids []int64, lo, hi int64) ([]string, error) {
-	if err := d.supersedeCodes(ctx, lo, hi); err != nil {
+	if err := d.deleteCodes(ctx, lo, hi); err != nil {
 		return nil, err
 	}
 	codes := make([]string, len(ids))
@@ -306,12 +307,22 @@ func (d *storeDB) issueCodes(ctx context.Context, ids []int64, lo, hi int64) ([]
 	return codes, nil
 }
 
-// supersedeCodes ends every pending code of the users in [lo, hi).
-func (d *storeDB) supersedeCodes(ctx context.Context, lo, hi int64) error {
-	_, err := d.db.ExecContext(ctx, `UPDATE codes SET superseded = 1
-		WHERE user_id >= $1 AND user_id < $2 AND used_at IS NULL AND superseded = 0`, lo, hi)
-	if err != nil {
-		return fmt.Errorf("supersede codes: %w", err)
+// deleteCodes deletes every code of the users in [lo, hi).
+func (d *storeDB) deleteCodes(ctx context.Context, lo, hi int64) error {
+	if _, err := d.db.ExecContext(ctx, `DELETE FROM codes WHERE user_id >= $1 AND user_id < $2`, lo, hi); err != nil {
+		return fmt.Errorf("delete codes: %w", err)
+	}
+	return nil
+}
+
+// expirePending expires the pending approval requests of the users, as the server's expiry
+// would once their time is up.
+func (d *storeDB) expirePending(ctx context.Context, userIDs []int64) error {
+	for _, id := range userIDs {
+		if _, err := d.db.ExecContext(ctx, `UPDATE approval_requests SET status = 'expired'
+			WHERE user_id = $1 AND status = 'pending'`, id); err != nil {
+			return fmt.Errorf("expire approval requests: %w", err)
+		}
 	}
 	return nil
 }

@@ -84,7 +84,7 @@ func (s *Store) ListAudit(ctx context.Context, f twofold.AuditFilter) ([]twofold
 		add("app_id = $%d", f.AppID)
 	}
 	if f.UserID != 0 {
-		add("user_id = $%d", f.UserID)
+		add("user_id = $%d AND user_id <> 0", f.UserID) // <> 0: the partial index audit_log_by_user applies
 	}
 	if f.Action != "" {
 		add("action = $%d", f.Action)

@@ -24,17 +24,29 @@ var growing = []string{"users", "codes", "authenticators", "devices", "registrat
 
 // scanAllowed lists the statements (by a fragment of their text) that may scan, and why.
 var scanAllowed = map[string]string{
-	"DELETE FROM ":                          "a sweep or a deletion of everything an application or user owns",
-	"count(*) FROM ":                        "migrate-data's verification counts",
-	"COUNT(*) FROM ":                        "tests' and operators' counts",
-	"SELECT * FROM ":                        "migrate-data's copy",
-	"ORDER BY id LIMIT":                     "paging through the audit trail or a listing, by primary key",
-	"ORDER BY id DESC LIMIT":                "the newest entries of a listing, by primary key",
-	"ORDER BY c.id DESC LIMIT":              "the newest entries of a listing, by primary key",
-	"GROUP BY":                              "the console's charts and the outbox summary, over a bounded window",
-	"UPDATE messages SET status = 'failed'": "the hourly sweep of interrupted hand-overs",
-	"COALESCE(max(expires_at), 0)":          "twofold master-key status, which an operator runs",
-	"UPDATE audit_log SET hash":             "a test tampering with the audit trail",
+	"DELETE FROM ":                            "a sweep or a deletion of everything an application or user owns",
+	"count(*) FROM ":                          "migrate-data's verification counts",
+	"COUNT(*) FROM ":                          "tests' and operators' counts",
+	"SELECT * FROM ":                          "migrate-data's copy",
+	"GROUP BY":                                "the console's charts and the outbox summary, over a bounded window",
+	"UPDATE messages SET status = 'failed'":   "the hourly sweep of interrupted hand-overs",
+	"COALESCE(max(expires_at), 0)":            "twofold master-key status, which an operator runs",
+	"UPDATE audit_log SET hash":               "a test tampering with the audit trail",
+	"FROM audit_log ORDER BY id DESC LIMIT 1": "the chain's tip: the last row by primary key",
+	// Operators' listings (twofold audit, twofold outbox, the console) walk a table in id order
+	// and stop at their page; a rare filter reads further, at an operator's request.
+	"FROM audit_log ORDER BY id LIMIT":                           "twofold audit verify/export, page by page",
+	"FROM audit_log WHERE action = ":                             "an operator's filter",
+	"FROM audit_log WHERE at >= ":                                "an operator's filter",
+	"FROM messages ORDER BY id DESC LIMIT":                       "twofold outbox, the console",
+	"FROM messages WHERE ":                                       "an operator's filter of the outbox",
+	"FROM approval_requests ORDER BY id DESC LIMIT":              "the console",
+	"FROM approval_requests WHERE app_id = $1 AND created_at >=": "the console",
+	"FROM approval_requests WHERE app_id = $1 AND status = $2":   "the console",
+	"FROM approval_requests WHERE app_id = $1 ORDER BY":          "the console",
+	"FROM approval_requests WHERE status = $1 ORDER BY":          "the console",
+	"ORDER BY processed_at DESC":                                 "the console's answer-time chart, over a window",
+	"FROM phone_verifications WHERE app_id = $1 AND (($2":        "one number's verifications: a handful, bounded by the send limit",
 }
 
 func TestQueryPlansDoNotScanGrowingTables(t *testing.T) {
@@ -77,6 +89,7 @@ func TestQueryPlansDoNotScanGrowingTables(t *testing.T) {
 			continue // a statement of a test's own table
 		}
 		var scans []string
+		touchesGrowing := false
 		for rows.Next() {
 			var id, parent, notused int
 			var detail string
@@ -85,6 +98,14 @@ func TestQueryPlansDoNotScanGrowingTables(t *testing.T) {
 				if detail == "SCAN "+table || strings.HasPrefix(detail, "SCAN "+table+" ") {
 					scans = append(scans, detail)
 				}
+				if strings.HasPrefix(detail, "SEARCH "+table+" ") {
+					touchesGrowing = true
+				}
+			}
+			// A sort before a LIMIT reads every matching row, however few are returned: the
+			// newest 50 of a user with a long history cost that whole history.
+			if touchesGrowing && strings.Contains(detail, "USE TEMP B-TREE FOR ORDER BY") && strings.Contains(upper, " LIMIT ") {
+				scans = append(scans, detail)
 			}
 		}
 		must(t, rows.Err())
@@ -99,6 +120,7 @@ func TestQueryPlansDoNotScanGrowingTables(t *testing.T) {
 }
 
 func allowedScan(q string) bool {
+	q = oneLine(q)
 	for frag := range scanAllowed {
 		if strings.Contains(q, frag) {
 			return true
