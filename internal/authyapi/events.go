@@ -141,8 +141,21 @@ type eventStream struct {
 }
 
 type sent struct {
+	id     int64
 	uuid   string
 	status twofold.ApprovalStatus
+}
+
+// unsettled is the id from which the store must be read: the oldest request sent while still
+// pending, or the first the client has not seen.
+func (s *eventStream) unsettled() int64 {
+	from := s.last + 1
+	for _, x := range s.sent {
+		if x.status == twofold.Pending && x.id < from {
+			from = x.id
+		}
+	}
+	return from
 }
 
 // start registers the stream, so StopStreams ends it, and watches its user: run is called at
@@ -177,7 +190,15 @@ func (s *eventStream) run(beat bool) {
 		s.end(true)
 		return
 	}
-	list, err := s.a.onetouch.ForDevice(ctx, s.device, "", 50)
+	var list []twofold.ApprovalRequest
+	var err error
+	if !s.started {
+		list, err = s.a.onetouch.ForDevice(ctx, s.device, "", 50)
+	} else {
+		// Later runs read only from the oldest request sent that may still change (a settled
+		// request never does), or what is new: usually nothing or one row, not fifty.
+		list, err = s.a.onetouch.ForDeviceFrom(ctx, s.device, s.unsettled())
+	}
 	if err != nil {
 		s.end(true) // the client reconnects
 		return
@@ -211,9 +232,10 @@ func (s *eventStream) run(beat bool) {
 		default:
 			continue
 		}
-		now = append(now, sent{req.UUID, req.Status})
+		now = append(now, sent{req.ID, req.UUID, req.Status})
 	}
-	// What ForDevice no longer returns cannot come back: the newest come first.
+	// What ForDevice no longer returns cannot come back: the newest come first, and a request
+	// below unsettled() is settled for good.
 	s.sent, s.resumed = now, false
 	if len(s.sent) == 0 {
 		s.sent = nil

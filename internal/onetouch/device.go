@@ -14,20 +14,35 @@ import (
 // ForDevice lists the device's user's requests with status ("" for all), newest first, expiring
 // due ones, and marks them seen (Authy's "notified").
 func (s *Service) ForDevice(ctx context.Context, d twofold.Device, status twofold.ApprovalStatus, limit int) ([]twofold.ApprovalRequest, error) {
+	if limit <= 0 || limit > 100 {
+		limit = 50
+	}
+	return s.forDevice(ctx, d, status, func(app twofold.App) ([]twofold.ApprovalRequest, error) {
+		return s.store.ListApprovalRequests(ctx, d.AppID, d.UserID, status, limit)
+	})
+}
+
+// ForDeviceFrom is ForDevice for the requests with ids from fromID on (at most 50, newest
+// first): an event stream asks only for what it has not seen settled.
+func (s *Service) ForDeviceFrom(ctx context.Context, d twofold.Device, fromID int64) ([]twofold.ApprovalRequest, error) {
+	return s.forDevice(ctx, d, "", func(app twofold.App) ([]twofold.ApprovalRequest, error) {
+		return s.store.ListApprovalRequestsFrom(ctx, d.AppID, d.UserID, fromID, 50)
+	})
+}
+
+func (s *Service) forDevice(ctx context.Context, d twofold.Device, status twofold.ApprovalStatus,
+	list func(twofold.App) ([]twofold.ApprovalRequest, error)) ([]twofold.ApprovalRequest, error) {
 	app, err := s.store.GetApp(ctx, d.AppID)
 	if err != nil {
 		return nil, err
 	}
-	if limit <= 0 || limit > 100 {
-		limit = 50
-	}
-	list, err := s.store.ListApprovalRequests(ctx, d.AppID, d.UserID, status, limit)
+	reqs, err := list(app)
 	if err != nil {
 		return nil, err
 	}
-	out := list[:0]
+	out := reqs[:0]
 	var seen []int64
-	for _, r := range list {
+	for _, r := range reqs {
 		if r, err = s.expireIfDue(ctx, app, r); err != nil {
 			return nil, err
 		}

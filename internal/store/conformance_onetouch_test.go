@@ -314,6 +314,19 @@ func testApprovalRequests(t *testing.T, open func(t *testing.T) *Store) {
 				same(t, "ListApprovalRequests vs GetApprovalRequest", getRequest(t, s, x), x)
 			}
 		}
+		for _, tc := range []struct {
+			app, user, from int64
+			limit           int
+			want            []int64
+		}{
+			{a.ID, u.ID, r[2], 100, []int64{r[5], r[4], r[3], r[2]}}, {a.ID, u.ID, r[2], 2, []int64{r[5], r[4]}},
+			{a.ID, u.ID, r[5] + 1, 100, nil}, {a.ID, u.ID, 0, 100, []int64{r[5], r[4], r[3], r[2], r[1], r[0]}},
+			{b.ID, u.ID, 0, 100, nil}, {a.ID, w.ID, 0, 100, nil},
+		} {
+			got := noErr(s.ListApprovalRequestsFrom(ctx, tc.app, tc.user, tc.from, tc.limit))(t)
+			same(t, fmt.Sprintf("ListApprovalRequestsFrom(app %d, user %d, from %d, %d)", tc.app, tc.user, tc.from, tc.limit),
+				tc.want, ids(got))
+		}
 	})
 }
 

@@ -83,6 +83,17 @@ func (s *Store) ListApprovalRequests(ctx context.Context, appID, userID int64, s
 	return out, nil
 }
 
+// ListApprovalRequestsFrom returns a user's requests with ids from fromID on, newest first: what
+// a device's event stream has not seen settled yet (index approval_requests_by_user_id).
+func (s *Store) ListApprovalRequestsFrom(ctx context.Context, appID, userID, fromID int64, limit int) ([]twofold.ApprovalRequest, error) {
+	out, err := queryAll(ctx, s.r, scanRequest, `SELECT `+requestColumns+` FROM approval_requests
+		WHERE app_id = $1 AND user_id = $2 AND id >= $3 ORDER BY id DESC LIMIT $4`, appID, userID, fromID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list approval requests: %w", err)
+	}
+	return out, nil
+}
+
 // MarkNotified records that a device has seen the requests.
 func (s *Store) MarkNotified(ctx context.Context, ids []int64) error {
 	for _, id := range ids {
