@@ -115,21 +115,7 @@ func (s *Store) TouchDevice(ctx context.Context, id int64, now time.Time) error 
 // is for credentials made outside Twofold (the customer's registration JWTs), which Twofold sees
 // for the first time when they are used.
 func (s *Store) RegisterDeviceOnce(ctx context.Context, mac []byte, appID, userID int64, expires, now time.Time, d *twofold.Device) error {
-	err := s.tx(ctx, func(tx *Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO registration_tokens (mac, app_id, user_id, expires_at, used_at)
-			VALUES ($1, $2, $3, $4, $5)`, mac, appID, userID, unix(expires), unix(now)); err != nil {
-			return err
-		}
-		d.AppID, d.UserID = appID, userID
-		return tx.QueryRowContext(ctx, `INSERT INTO devices (app_id, user_id, public_key, token_mac, name, os_type,
-			secret_sealed, digits, period, last_step, created_at, last_seen_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, -1, $10, $10) RETURNING id`,
-			d.AppID, d.UserID, d.PublicKey, d.TokenMAC, d.Name, d.OSType, d.SecretSealed, d.Digits, d.Period, unix(now)).Scan(&d.ID)
-	})
-	if isUniqueViolation(err) {
-		return twofold.ErrConflict
-	}
-	return err
+	return s.RegisterDeviceOnceMACs(ctx, [][]byte{mac}, appID, userID, expires, now, d)
 }
 
 // RemacDevice moves device id from token MAC old to mac with its seed re-sealed as sealed (its
