@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"sync"
@@ -181,12 +180,10 @@ func (b *batcher) run(batch []*job) {
 	bg := context.Background()
 	ex := cachedExec{ex: b.conn, stmts: b.stmts}
 	if _, err := ex.ExecContext(bg, b.begin); err != nil {
-		if !errors.Is(err, driver.ErrBadConn) && !errors.Is(err, sql.ErrConnDone) {
-			failAll(live, fmt.Errorf("begin: %w", err))
-			return
-		}
-		// The connection broke (it does not, for a local file, but a stale one must not stop
-		// every write for good): take a new one and try once more.
+		// The connection may be broken (a PostgreSQL restart; not a local SQLite file, but a
+		// stale connection must not stop every write for good): take a new one and try once
+		// more. Errors other than a broken connection (SQLite busy past its timeout) come back
+		// the same on the new one.
 		if err := b.connect(bg); err != nil {
 			failAll(live, err)
 			return

@@ -327,3 +327,14 @@ func BenchmarkGroupCommit(b *testing.B) {
 		})
 	}
 }
+
+// A writer whose connection broke takes a new one: the next write succeeds.
+func TestBatchReconnects(t *testing.T) {
+	s, _ := batchStore(t)
+	ctx := t.Context()
+	must(t, s.batch.conn.Close()) // as if the connection had gone bad
+	must(t, errOf(s.w.ExecContext(ctx, `INSERT INTO scratch VALUES ('after', 1)`)))
+	if rows := scratchRows(t, s); rows["after"] != 1 {
+		t.Fatalf("rows %v, want after", rows)
+	}
+}

@@ -100,3 +100,27 @@ func TestIsPostgresDSN(t *testing.T) {
 		}
 	}
 }
+
+// The audit trail's batcher on PostgreSQL holds one connection; when the database ends it (a
+// restart, an operator's pg_terminate_backend), the next append takes a new one and succeeds.
+func TestPostgresAuditWriterReconnects(t *testing.T) {
+	s := postgresOpener(t)(t)
+	ctx := t.Context()
+	chain := func(prev []byte, e twofold.AuditEvent) []byte { return append([]byte("h"), prev...) }
+	e := twofold.AuditEvent{At: t0, Actor: "test", Action: "first"}
+	must(t, s.AppendAudit(ctx, &e, chain))
+	var pid int
+	must(t, s.audit.do(ctx, true, func(tx *Tx) error {
+		return tx.QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&pid)
+	}))
+	var ended bool
+	must(t, s.r.QueryRowContext(ctx, `SELECT pg_terminate_backend($1)`, pid).Scan(&ended))
+	if !ended {
+		t.Fatalf("could not end the audit writer's backend %d", pid)
+	}
+	next := twofold.AuditEvent{At: t0, Actor: "test", Action: "second"}
+	must(t, s.AppendAudit(ctx, &next, chain))
+	if next.ID != e.ID+1 {
+		t.Fatalf("second entry has id %d, want %d", next.ID, e.ID+1)
+	}
+}

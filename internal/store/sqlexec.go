@@ -38,7 +38,7 @@ const maxCachedStatements = 512
 // stmtCache keeps one prepared statement per SQL text.
 type stmtCache struct {
 	on    preparer
-	mu    sync.Mutex
+	mu    sync.RWMutex
 	stmts map[string]*sql.Stmt
 }
 
@@ -54,19 +54,30 @@ func newStmtCache(on preparer) *stmtCache {
 // (cache full, or preparing failed) means: run the query unprepared, which reports the error
 // of a query that cannot be prepared the ordinary way.
 func (c *stmtCache) get(ctx context.Context, query string) *sql.Stmt {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if st, ok := c.stmts[query]; ok {
+	c.mu.RLock()
+	st, ok := c.stmts[query]
+	full := len(c.stmts) >= maxCachedStatements
+	c.mu.RUnlock()
+	if ok || full {
 		return st
-	}
-	if len(c.stmts) >= maxCachedStatements {
-		return nil
 	}
 	if onPrepare != nil {
 		onPrepare(query)
 	}
+	// Not under the lock: on a pool, preparing may wait for a connection, and the goroutines
+	// holding the connections may need the cache to give them up.
 	st, err := c.on.PrepareContext(ctx, query)
 	if err != nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev, ok := c.stmts[query]; ok { // prepared meanwhile by another goroutine
+		st.Close()
+		return prev
+	}
+	if len(c.stmts) >= maxCachedStatements {
+		st.Close()
 		return nil
 	}
 	c.stmts[query] = st
