@@ -144,13 +144,13 @@ func (s *Store) AppByKeyMAC(ctx context.Context, mac []byte) (twofold.App, error
 // cachedApp answers an application lookup (query with arg, named key in the cache) from the
 // cache of a SQLite store, else from the database. Every API request looks its application up
 // by key, and reading and decoding its row was a seventh of a verification's CPU; reading the
-// generation instead costs a third of that.
+// generation instead costs a third of that, and requests arriving together share that read.
 func (s *Store) cachedApp(ctx context.Context, key, query string, arg any) (twofold.App, error) {
 	if s.apps == nil {
 		return scanApp(s.r.QueryRowContext(ctx, query, arg))
 	}
-	var gen int64
-	if err := s.r.QueryRowContext(ctx, `SELECT n FROM generations WHERE name = 'apps'`).Scan(&gen); err != nil {
+	gen, err := s.appsGen.get(ctx)
+	if err != nil {
 		return twofold.App{}, fmt.Errorf("apps generation: %w", err)
 	}
 	if a, ok := s.apps.get(gen, key); ok {
@@ -165,6 +165,13 @@ func (s *Store) cachedApp(ctx context.Context, key, query string, arg any) (twof
 
 // maxCachedApps bounds the cache; there are as many entries as applications in use, twice.
 const maxCachedApps = 4096
+
+// appsGeneration reads the generation of the apps table, which the cache is valid for.
+func (s *Store) appsGeneration(ctx context.Context) (int64, error) {
+	var gen int64
+	err := s.r.QueryRowContext(ctx, `SELECT n FROM generations WHERE name = 'apps'`).Scan(&gen)
+	return gen, err
+}
 
 // appCache holds applications read at one generation of the apps table. A trigger (migration
 // 00011) bumps the generation on every insert, update and delete of an application, whoever

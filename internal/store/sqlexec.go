@@ -97,6 +97,12 @@ func (c *stmtCache) close() {
 type cachedExec struct {
 	ex    execer
 	stmts *stmtCache
+	// detachRows runs single-row reads (QueryRowContext) under context.WithoutCancel. With a
+	// context that can be cancelled, database/sql and modernc.org/sqlite each start a goroutine
+	// per statement to watch it; a one-row read on SQLite takes microseconds, and those two
+	// goroutines were a tenth of its cost. Multi-row reads keep their context: a long listing
+	// still stops when its caller goes.
+	detachRows bool
 }
 
 func (c cachedExec) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
@@ -118,6 +124,9 @@ func (c cachedExec) QueryContext(ctx context.Context, query string, args ...any)
 }
 
 func (c cachedExec) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if c.detachRows {
+		ctx = context.WithoutCancel(ctx)
+	}
 	if c.stmts != nil {
 		if st := c.stmts.get(ctx, query); st != nil {
 			return st.QueryRowContext(ctx, args...)
@@ -132,9 +141,12 @@ type pool struct {
 	cachedExec
 }
 
-func newPool(db *sql.DB, prepare bool) *pool {
-	p := &pool{db: db, cachedExec: cachedExec{ex: db}}
-	if prepare {
+// newPool returns db as the store's pool. local says the database is an embedded SQLite file:
+// its statements are prepared once, and its single-row reads, which cannot hang on a network,
+// run without watching their context.
+func newPool(db *sql.DB, local bool) *pool {
+	p := &pool{db: db, cachedExec: cachedExec{ex: db, detachRows: local}}
+	if local {
 		p.stmts = newStmtCache(db)
 	}
 	return p

@@ -56,8 +56,11 @@ type Store struct {
 	w     writer    // single-statement writes
 	batch *batcher  // SQLite: the group-commit writer that runs every write transaction (batch.go)
 	apps  *appCache // SQLite: applications by key and id (apps.go)
-	audit *batcher  // PostgreSQL: the batcher of audit appends (batch.go)
-	pg    bool      // the engine is PostgreSQL (postgres.go), not SQLite
+	// appsGen reads the generation the app cache is checked against, once for the requests
+	// that ask together (freshread.go).
+	appsGen *freshRead
+	audit   *batcher // PostgreSQL: the batcher of audit appends (batch.go)
+	pg      bool     // the engine is PostgreSQL (postgres.go), not SQLite
 }
 
 // OpenSQLite opens (creating if needed) the database at path and applies pending migrations.
@@ -98,6 +101,7 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 	r.SetMaxIdleConns(8) // keep every reader's prepared statements
 	s := &Store{db: w, r: newPool(r, true), apps: newAppCache()}
 	s.w = writer{s}
+	s.appsGen = newFreshRead(s.appsGeneration)
 	// The server and the CLI may open a fresh data directory at the same moment; one migrates,
 	// the other waits and then finds nothing to do.
 	unlock, err := lockFile(path + ".migrate-lock")

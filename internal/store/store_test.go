@@ -260,6 +260,22 @@ func BenchmarkAppByKeyMAC(b *testing.B) {
 	}
 }
 
+// 64 lookups at once, as under load: those that ask while the generation is being read share
+// the next read (freshread.go).
+func BenchmarkAppByKeyMACParallel(b *testing.B) {
+	s, a, _ := benchStore(b)
+	b.ReportAllocs()
+	b.SetParallelism(32) // × GOMAXPROCS goroutines
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := s.AppByKeyMAC(b.Context(), a.KeyMAC); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
 func BenchmarkGetUser(b *testing.B) {
 	s, _, u := benchStore(b)
 	b.ReportAllocs()
