@@ -127,7 +127,8 @@ func testStore(t *testing.T, engine, postgres string) {
 	}
 	cfg := config{duration: 400 * time.Millisecond, warmup: 100 * time.Millisecond, conns: 4, runs: 2, devices: 2,
 		e2eConns: []int{1}, postgres: postgres,
-		scenarios: []string{"floor", "verify-totp", "verify-totp-wrong", "verify-sms", "verify-sms-wrong", "user-status", "users-new"}}
+		scenarios: []string{"floor", "verify-totp", "verify-totp-wrong", "verify-totp-limited", "verify-totp-locked",
+			"verify-sms", "verify-sms-wrong", "user-status", "users-new"}}
 	st, err := runStore(cfg, bin, t.TempDir(), recv, engine, 20, true)
 	if err != nil {
 		t.Fatal(err)
@@ -142,12 +143,15 @@ func testStore(t *testing.T, engine, postgres string) {
 			t.Errorf("%s: %d requests, %d errors (%s), %d runs", r.Name, r.Requests, r.Errors, r.FirstErr, r.Runs)
 		}
 	}
-	for _, name := range []string{"floor", "verify TOTP (valid)", "verify TOTP (wrong)", "verify SMS (valid)", "verify SMS (wrong)", "users/{id}/status", "users/new"} {
+	// With two runs, the second run's verify-totp-limited follows the first's verify-totp-locked:
+	// it fails unless the lockout was undone.
+	for _, name := range []string{"floor", "verify TOTP (valid)", "verify TOTP (wrong)", "verify TOTP (valid), failure limit on",
+		"verify TOTP (locked out)", "verify SMS (valid)", "verify SMS (wrong)", "users/{id}/status", "users/new"} {
 		if _, ok := rows[name]; !ok {
 			t.Errorf("no result for %s", name)
 		}
 	}
-	for _, name := range []string{"verify TOTP (valid)", "verify SMS (valid)"} {
+	for _, name := range []string{"verify TOTP (valid)", "verify TOTP (valid), failure limit on", "verify SMS (valid)"} {
 		r := rows[name]
 		if r.Phases < 2 || r.Requests <= 10 {
 			t.Errorf("%s: %d requests in %d phases from a pool of 10 users: not refilled", name, r.Requests, r.Phases)

@@ -36,7 +36,8 @@ import (
 	"time"
 )
 
-var allScenarios = []string{"floor", "verify-totp", "verify-totp-wrong", "verify-sms", "verify-sms-wrong",
+var allScenarios = []string{"floor", "verify-totp", "verify-totp-wrong", "verify-totp-limited", "verify-totp-locked",
+	"verify-sms", "verify-sms-wrong",
 	"user-status", "sms", "users-new", "approval-create", "approval-status", "onetouch-e2e", "sse-memory"}
 
 type config struct {
@@ -90,7 +91,9 @@ size in -users with the users seeded straight into the database, and loads it ov
 Every scenario runs at every size (sse-memory once per engine); the report puts the sizes and
 engines side by side. Scenarios: floor (bare net/http, same bytes), verify-totp and
 verify-sms (valid codes, each once; a drained pool is refilled with the clock stopped),
-verify-totp-wrong and verify-sms-wrong, user-status (users/{id}/status over every user), sms
+verify-totp-wrong and verify-sms-wrong, verify-totp-limited (valid codes with the failure
+limit on at its default, as in production), verify-totp-locked (wrong codes for users the
+failure limit has locked out: a guessing attack), user-status (users/{id}/status over every user), sms
 (sms/{id} to the outbox), users-new, approval-create, approval-status, onetouch-e2e (create →
 SSE → signed answer → signed callback), sse-memory (server RSS with -sse-devices streams open).
 
@@ -342,7 +345,11 @@ func (b *bench) scenario(ctx context.Context, s string) ([]result, error) {
 	case "users-new":
 		return one(b.scenarioUsersNew(ctx))
 	case "verify-totp":
-		return one(b.scenarioVerifyTOTP(ctx))
+		return one(b.scenarioVerifyTOTP(ctx, "verify TOTP (valid)"))
+	case "verify-totp-limited":
+		return one(b.scenarioVerifyTOTPLimited(ctx))
+	case "verify-totp-locked":
+		return one(b.scenarioVerifyTOTPLocked(ctx))
 	case "verify-totp-wrong":
 		return one(b.scenarioVerifyTOTPWrong())
 	case "sms":

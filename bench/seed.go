@@ -337,6 +337,13 @@ func randomDigits(n int) string {
 }
 
 // maxUserID is the highest user id in the store.
+// clearFailures deletes the failure counts of the bench's users (the lockout of
+// verify-totp-locked), so that the scenarios after it start unlocked.
+func (d *storeDB) clearFailures(ctx context.Context) error {
+	_, err := d.db.ExecContext(ctx, `DELETE FROM counters WHERE name LIKE $1`, fmt.Sprintf("verify-failures:%d:%%", d.appID))
+	return err
+}
+
 func (d *storeDB) maxUserID(ctx context.Context) (int64, error) {
 	var id sql.NullInt64
 	err := d.db.QueryRowContext(ctx, `SELECT MAX(id) FROM users`).Scan(&id)
