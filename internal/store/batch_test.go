@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/twofold-auth/twofold/internal/twofold"
 )
 
 // The group-commit writer (batch.go): transactions handed over together share one commit, and
@@ -298,7 +300,7 @@ func BenchmarkCheckState(b *testing.B) {
 	mkAuthenticator(b, s, u)
 	b.ReportAllocs()
 	for b.Loop() {
-		if st, err := s.CheckState(b.Context(), u.AppID, u.ID, t0); err != nil || st.Authenticator == nil {
+		if st, err := s.CheckState(b.Context(), u.AppID, u.ID, t0, twofold.CounterWindow{}); err != nil || st.Authenticator == nil {
 			b.Fatal(st, err)
 		}
 	}

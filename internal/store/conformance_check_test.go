@@ -48,7 +48,7 @@ func testCheckState(t *testing.T, open func(t *testing.T) *Store) {
 		{"everything, confirmed", everything, true, &all, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := s.CheckState(ctx, a.ID, tc.user.ID, t0)
+			got, err := s.CheckState(ctx, a.ID, tc.user.ID, t0, twofold.CounterWindow{})
 			must(t, err)
 			want := twofold.CheckState{UserID: tc.user.ID, Confirmed: getUser(t, s, a.ID, tc.user.ID).Confirmed,
 				LiveCodes: tc.codes, Authenticator: tc.auth, HasDevices: tc.devices}
@@ -79,9 +79,40 @@ func testCheckState(t *testing.T, open func(t *testing.T) *Store) {
 		})
 	}
 	// Codes that expire count until they do.
-	if got, err := s.CheckState(ctx, a.ID, withCode.ID, t0.Add(ttl)); err != nil || got.LiveCodes {
+	if got, err := s.CheckState(ctx, a.ID, withCode.ID, t0.Add(ttl), twofold.CounterWindow{}); err != nil || got.LiveCodes {
 		t.Errorf("CheckState at the code's expiry: live codes %v, %v; want none", got.LiveCodes, err)
 	}
-	wantErr(t, "CheckState of another application's user", errOf(s.CheckState(ctx, other.ID, everything.ID, t0)), twofold.ErrNotFound)
-	wantErr(t, "CheckState of no user", errOf(s.CheckState(ctx, a.ID, 1<<40, t0)), twofold.ErrNotFound)
+	wantErr(t, "CheckState of another application's user", errOf(s.CheckState(ctx, other.ID, everything.ID, t0, twofold.CounterWindow{})), twofold.ErrNotFound)
+	wantErr(t, "CheckState of no user", errOf(s.CheckState(ctx, a.ID, 1<<40, t0, twofold.CounterWindow{})), twofold.ErrNotFound)
+
+	// The failures counted in the window asked for, and only those: not another window's, not
+	// another counter's, none when no window is asked for.
+	window := t0.Truncate(15 * time.Minute)
+	for range 3 {
+		if _, err := s.Incr(ctx, "verify-failures:check", window, window.Add(15*time.Minute), 1); err != nil {
+			must(t, err)
+		}
+	}
+	if _, err := s.Incr(ctx, "verify-failures:check", window.Add(-15*time.Minute), window, 7); err != nil {
+		must(t, err)
+	}
+	if _, err := s.Incr(ctx, "verify-failures:else", window, window.Add(15*time.Minute), 5); err != nil {
+		must(t, err)
+	}
+	for _, tc := range []struct {
+		name string
+		w    twofold.CounterWindow
+		want int64
+	}{
+		{"this window", twofold.CounterWindow{Name: "verify-failures:check", Start: window}, 3},
+		{"the window before", twofold.CounterWindow{Name: "verify-failures:check", Start: window.Add(-15 * time.Minute)}, 7},
+		{"a window never counted", twofold.CounterWindow{Name: "verify-failures:check", Start: window.Add(15 * time.Minute)}, 0},
+		{"no window", twofold.CounterWindow{}, 0},
+	} {
+		got, err := s.CheckState(ctx, a.ID, bare.ID, t0, tc.w)
+		must(t, err)
+		if got.Failures != tc.want {
+			t.Errorf("CheckState failures, %s = %d, want %d", tc.name, got.Failures, tc.want)
+		}
+	}
 }

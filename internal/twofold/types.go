@@ -189,14 +189,23 @@ type OneTimeCode struct {
 
 // CheckState is what checking a token for a user starts from, read in one query: whether the
 // user is confirmed, whether any code of theirs is unexpired, their authenticator's seed (nil
-// when they have none; CreatedAt is not read) and whether they have registered devices (whose
-// seeds are read only then). It holds no more than that: every column read costs.
+// when they have none; CreatedAt is not read), whether they have registered devices (whose
+// seeds are read only then) and their failures counted so far in the limit's window. It holds
+// no more than that: every column read costs.
 type CheckState struct {
 	UserID        int64
 	Confirmed     bool
 	LiveCodes     bool
 	Authenticator *Authenticator
 	HasDevices    bool
+	Failures      int64 // the count of the counter window asked for; 0 when there is none
+}
+
+// CounterWindow names one window of a counter (the store's Incr): its name and the start of
+// the window. The zero value names none.
+type CounterWindow struct {
+	Name  string
+	Start time.Time
 }
 
 // CodeCheck is the outcome of checking a token against a user's one-time codes.

@@ -31,7 +31,14 @@ type CheckParams struct {
 // Check verifies token for the user. It returns how the token was accepted, or an *twofold.Error:
 // 60016 unknown user, 60020 wrong token, 60019 reused token, 60003 too many failures.
 func (s *Service) Check(ctx context.Context, app twofold.App, userID int64, token string, p CheckParams) (Method, error) {
-	st, err := s.store.CheckState(ctx, app.ID, userID, s.now())
+	now := s.now()
+	failures := limit(app, twofold.LimitFailures, s.cfg.FailureLimit)
+	counter := counted{name: failureCounter(app.ID, userID), limit: "failures", appID: app.ID, userID: userID}
+	var window twofold.CounterWindow
+	if !failures.Off() {
+		window = twofold.CounterWindow{Name: counter.name, Start: now.Truncate(failures.Window)}
+	}
+	st, err := s.store.CheckState(ctx, app.ID, userID, now, window)
 	if errors.Is(err, twofold.ErrNotFound) {
 		return "", twofold.ErrUserDoesNotExist()
 	}
@@ -51,8 +58,14 @@ func (s *Service) Check(ctx context.Context, app twofold.App, userID int64, toke
 		return MethodUnconfirmed, nil
 	}
 
-	counter := counted{name: failureCounter(app.ID, u.ID), limit: "failures", appID: app.ID, userID: u.ID}
-	if err := s.hit(ctx, counter, limit(app, twofold.LimitFailures, s.cfg.FailureLimit), "too many failed verifications for this user"); err != nil {
+	// A user already past the limit is refused without counting again: the first try past it
+	// was counted and recorded by hit, and counting the rest of a flood would make every guess
+	// of an attack on a locked-out user cost a durable write.
+	const tooMany = "too many failed verifications for this user"
+	if !failures.Off() && st.Failures > int64(failures.N) {
+		return "", limitError(failures, window.Start, now, tooMany)
+	}
+	if err := s.hit(ctx, counter, failures, tooMany); err != nil {
 		return "", err
 	}
 	method, how, err := s.check(ctx, app, st, token, p.Action)
@@ -65,7 +78,7 @@ func (s *Service) Check(ctx context.Context, app twofold.App, userID int64, toke
 	err = together(
 		// Success is not a failure: give back the attempt counted above.
 		func() error {
-			return s.refund(ctx, counter.name, limit(app, twofold.LimitFailures, s.cfg.FailureLimit))
+			return s.refund(ctx, counter.name, failures)
 		},
 		func() error {
 			if u.Confirmed {

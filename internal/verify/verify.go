@@ -20,7 +20,7 @@ import (
 // Store is what the service needs from persistence.
 type Store interface {
 	GetUser(ctx context.Context, appID, id int64) (twofold.User, error)
-	CheckState(ctx context.Context, appID, id int64, now time.Time) (twofold.CheckState, error)
+	CheckState(ctx context.Context, appID, id int64, now time.Time, failures twofold.CounterWindow) (twofold.CheckState, error)
 	ConfirmUser(ctx context.Context, appID, id int64) error
 	InsertCode(ctx context.Context, c *twofold.OneTimeCode) error
 	ConsumeCode(ctx context.Context, userID int64, now time.Time, maxAttempts int, matches func(twofold.OneTimeCode) bool) (twofold.CodeCheck, error)
@@ -201,10 +201,15 @@ func (s *Service) hit(ctx context.Context, c counted, l Limit, what string) erro
 			s.record(ctx, twofold.AuditEvent{Action: twofold.AuditLimitHit, AppID: c.appID, UserID: c.userID,
 				Details: map[string]string{"limit": c.limit, "max": strconv.Itoa(l.N), "window": l.Window.String()}})
 		}
-		retry := start.Add(l.Window).Sub(now).Round(time.Second)
-		return twofold.ErrLimit(what, retry)
+		return limitError(l, start, now, what)
 	}
 	return nil
+}
+
+// limitError is the 60003 refusal of limit l, whose window began at start, with the time left
+// until the window ends.
+func limitError(l Limit, start, now time.Time, what string) error {
+	return twofold.ErrLimit(what, start.Add(l.Window).Sub(now).Round(time.Second))
 }
 
 // refund gives back one event counted by hit, for a verification that succeeded.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -434,6 +435,50 @@ func TestFailureLimit(t *testing.T) {
 		if _, c := f.check(a, u, f.send(a, u, ""), verify.CheckParams{}); c != 0 && c != twofold.CodeRateLimited {
 			t.Fatalf("success: %d", c)
 		}
+	}
+}
+
+// Past the limit, tries are refused without being counted: a flood of guesses against a
+// locked-out user costs the store a read each, not a durable write. The count stops at the
+// first try past the limit, the one that is recorded (TestAuditOfVerifications).
+func TestLockedOutTriesAreNotCounted(t *testing.T) {
+	f := newFixture(t, verify.Config{FailureLimit: verify.Limit{N: 3, Window: 15 * time.Minute}, MaxAttempts: 100})
+	a := f.app(false)
+	u := f.user(a, 0)
+	code := f.send(a, u, "")
+	counted := func() int64 {
+		t.Helper()
+		now := f.clock.Now()
+		// The counter verify keeps for the user (failureCounter).
+		w := twofold.CounterWindow{Name: fmt.Sprintf("verify-failures:%d:%d", a.ID, u.ID), Start: now.Truncate(15 * time.Minute)}
+		st, err := f.store.CheckState(context.Background(), a.ID, u.ID, now, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Failures
+	}
+	for i := range 10 {
+		want := twofold.CodeTokenInvalid
+		if i >= 3 {
+			want = twofold.CodeRateLimited
+		}
+		if _, c := f.check(a, u, wrong(code), verify.CheckParams{}); c != want {
+			t.Fatalf("try %d: code %d, want %d", i+1, c, want)
+		}
+	}
+	if n := counted(); n != 4 {
+		t.Errorf("%d tries counted, want 4: the three failures and the first try past the limit", n)
+	}
+	// The right code is refused too, and not counted either.
+	if _, c := f.check(a, u, code, verify.CheckParams{}); c != twofold.CodeRateLimited {
+		t.Fatalf("right code while locked out: %d", c)
+	}
+	if n := counted(); n != 4 {
+		t.Errorf("%d tries counted after the right code, want 4", n)
+	}
+	f.clock.Advance(15 * time.Minute)
+	if _, c := f.check(a, u, f.send(a, u, ""), verify.CheckParams{}); c != 0 {
+		t.Fatalf("after the window: %d", c)
 	}
 }
 
