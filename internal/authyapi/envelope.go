@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 
 	"github.com/twofold-auth/twofold/internal/twofold"
 )
@@ -32,15 +34,26 @@ var statusOf = map[twofold.Code]int{
 
 // writeJSON writes v compactly (authy-python matches `"token":"is valid"` as raw bytes).
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := encodeJSON(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		body = []byte(`{"message":"An error occurred","success":false,"errors":{"message":"An error occurred"},"error_code":"60000"}`)
+	}
+	writeBody(w, status, body)
+}
+
+func encodeJSON(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
-		status = http.StatusInternalServerError
-		buf.Reset()
-		buf.WriteString(`{"message":"An error occurred","success":false,"errors":{"message":"An error occurred"},"error_code":"60000"}`)
+		return nil, err
 	}
-	body := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// writeBody writes an encoded JSON body; body is only read.
+func writeBody(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
@@ -63,7 +76,50 @@ func writeError(w http.ResponseWriter, e *twofold.Error) {
 	writeErrorStatus(w, status, e)
 }
 
+// envelopes holds the encoded envelopes of errors without fields, by code, message and token.
+// The same few errors (a wrong token, a limit) answer every failed verification, and encoding
+// their maps again each time was a twelfth of such a request's CPU. At most maxEnvelopes are
+// kept, since a message may carry a value.
+var envelopes struct {
+	m sync.Map // envelopeKey -> []byte
+	n atomic.Int32
+}
+
+type envelopeKey struct {
+	code           twofold.Code
+	message, token string
+}
+
+const maxEnvelopes = 256
+
 func writeErrorStatus(w http.ResponseWriter, status int, e *twofold.Error) {
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(e.RetryAfter.Seconds()+0.999)))
+	}
+	if len(e.Fields) > 0 {
+		writeJSON(w, status, envelope(e))
+		return
+	}
+	key := envelopeKey{e.Code, e.Message, e.Token}
+	if body, ok := envelopes.m.Load(key); ok {
+		writeBody(w, status, body.([]byte))
+		return
+	}
+	body, err := encodeJSON(envelope(e))
+	if err != nil {
+		writeJSON(w, status, envelope(e)) // its own answer to a body that cannot be encoded
+		return
+	}
+	if envelopes.n.Load() < maxEnvelopes {
+		if _, loaded := envelopes.m.LoadOrStore(key, body); !loaded {
+			envelopes.n.Add(1)
+		}
+	}
+	writeBody(w, status, body)
+}
+
+// envelope is the Authy error envelope of e (writeError).
+func envelope(e *twofold.Error) map[string]any {
 	body := map[string]any{}
 	errs := map[string]string{"message": e.Message}
 	for k, v := range e.Fields {
@@ -77,10 +133,7 @@ func writeErrorStatus(w http.ResponseWriter, status int, e *twofold.Error) {
 	body["success"] = false
 	body["errors"] = errs
 	body["error_code"] = strconv.Itoa(int(e.Code))
-	if e.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(e.RetryAfter.Seconds()+0.999)))
-	}
-	writeJSON(w, status, body)
+	return body
 }
 
 // asDomain extracts the *twofold.Error from err, if it is one.
