@@ -238,8 +238,8 @@ func (b *bench) scenarioVerifyTOTPLimited(ctx context.Context) (result, error) {
 
 // scenarioVerifyTOTPLocked is a guessing attack past the failure limit (at the default, as in
 // verify-totp-limited). Up to 1,000 seeded users are first locked out, each by ten wrong codes;
-// then wrong codes for them are answered 429/60003 without being judged. Each try is still
-// counted, a durable write: this is what an attacker's load costs. Their counts are deleted
+// then wrong codes for them are answered 429/60003 without being judged or counted again (a
+// read each, no write): this is what an attacker's load costs. Their counts are deleted
 // afterwards.
 func (b *bench) scenarioVerifyTOTPLocked(ctx context.Context) (result, error) {
 	app := strconv.FormatInt(b.srv.appID, 10)
@@ -264,7 +264,7 @@ func (b *bench) scenarioVerifyTOTPLocked(ctx context.Context) (result, error) {
 			id, g := p.any(i % locked)
 			return b.get(ctx, c, b.verifyURL(wrongCode(g, time.Now()), id), 429)
 		})
-		r.Note = fmt.Sprintf("a guessing attack: wrong codes for %s users locked out by the failure limit (10 per 15 minutes); answered 429/60003, each try still counted", commas(int64(locked)))
+		r.Note = fmt.Sprintf("a guessing attack: wrong codes for %s users locked out by the failure limit (10 per 15 minutes); answered 429/60003 without being counted again", commas(int64(locked)))
 	}
 	if _, uerr := b.srv.cli("app", "update", app, "--limit", "failures=off"); err == nil {
 		err = uerr
