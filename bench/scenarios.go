@@ -218,57 +218,60 @@ func (b *bench) scenarioVerifyTOTP(ctx context.Context, name string) (result, er
 	return r, err
 }
 
-// scenarioVerifyTOTPLimited is verify-totp with the failure limit on, at the server's default
-// (10 failures per user per 15 minutes), as in production: every verification then also counts
-// an attempt before judging the code and gives it back once the code is accepted, two more
-// durable writes. The application's own limit is set with the CLI for the scenario, and put
-// back to off after it.
-func (b *bench) scenarioVerifyTOTPLimited(ctx context.Context) (result, error) {
+// withFailureLimit runs fn with the application's failure limit at the server's default (10 per
+// user per 15 minutes), set with the CLI, and puts it back to off after fn, as every other
+// scenario runs it.
+func (b *bench) withFailureLimit(fn func() (result, error)) (result, error) {
 	app := strconv.FormatInt(b.srv.appID, 10)
 	if _, err := b.srv.cli("app", "update", app, "--limit", "failures=10/15m"); err != nil {
 		return result{}, err
 	}
-	r, err := b.scenarioVerifyTOTP(ctx, "verify TOTP (valid), failure limit on")
+	r, err := fn()
 	if _, uerr := b.srv.cli("app", "update", app, "--limit", "failures=off"); err == nil {
 		err = uerr
 	}
+	return r, err
+}
+
+// scenarioVerifyTOTPLimited is verify-totp with the failure limit on, as in production: every
+// verification then also counts an attempt before judging the code and gives it back once the
+// code is accepted, two more durable writes.
+func (b *bench) scenarioVerifyTOTPLimited(ctx context.Context) (result, error) {
+	r, err := b.withFailureLimit(func() (result, error) {
+		return b.scenarioVerifyTOTP(ctx, "verify TOTP (valid), failure limit on")
+	})
 	r.Note += "; the failure limit at the default, 10 per user per 15 minutes: each verification counts an attempt first and gives it back when accepted"
 	return r, err
 }
 
-// scenarioVerifyTOTPLocked is a guessing attack past the failure limit (at the default, as in
-// verify-totp-limited). Up to 1,000 seeded users are first locked out, each by ten wrong codes;
-// then wrong codes for them are answered 429/60003 without being judged or counted again (a
-// read each, no write): this is what an attacker's load costs. Their counts are deleted
-// afterwards.
+// scenarioVerifyTOTPLocked is a guessing attack past the failure limit (withFailureLimit). Up to
+// 1,000 seeded users are first locked out, each by ten wrong codes; then wrong codes for them
+// are answered 429/60003 without being judged or counted again (a read each, no write): this is
+// what an attacker's load costs. Their counts are deleted afterwards.
 func (b *bench) scenarioVerifyTOTPLocked(ctx context.Context) (result, error) {
-	app := strconv.FormatInt(b.srv.appID, 10)
-	if _, err := b.srv.cli("app", "update", app, "--limit", "failures=10/15m"); err != nil {
-		return result{}, err
-	}
 	p, locked := b.totp, min(b.totp.s.totpN, 1000)
-	c := b.setupClient(b.cfg.conns)
-	err := parallel(locked, b.cfg.conns, func(i int) error {
-		id, g := p.any(i)
-		url := b.verifyURL(wrongCode(g, time.Now()), id)
-		for range 10 {
-			if err := b.get(ctx, c, url, 401); err != nil {
-				return fmt.Errorf("locking user %d out: %w", id, err)
+	r, err := b.withFailureLimit(func() (result, error) {
+		c := b.setupClient(b.cfg.conns)
+		err := parallel(locked, b.cfg.conns, func(i int) error {
+			id, g := p.any(i)
+			url := b.verifyURL(wrongCode(g, time.Now()), id)
+			for range 10 {
+				if err := b.get(ctx, c, url, 401); err != nil {
+					return fmt.Errorf("locking user %d out: %w", id, err)
+				}
 			}
+			return b.get(ctx, c, url, 429)
+		})
+		if err != nil {
+			return result{}, err
 		}
-		return b.get(ctx, c, url, 429)
-	})
-	var r result
-	if err == nil {
-		r = run("verify TOTP (locked out)", b.cfg.conns, b.cfg.duration, b.cfg.warmup, func(ctx context.Context, c *http.Client, _, i int) error {
+		r := run("verify TOTP (locked out)", b.cfg.conns, b.cfg.duration, b.cfg.warmup, func(ctx context.Context, c *http.Client, _, i int) error {
 			id, g := p.any(i % locked)
 			return b.get(ctx, c, b.verifyURL(wrongCode(g, time.Now()), id), 429)
 		})
 		r.Note = fmt.Sprintf("a guessing attack: wrong codes for %s users locked out by the failure limit (10 per 15 minutes); answered 429/60003 without being counted again", commas(int64(locked)))
-	}
-	if _, uerr := b.srv.cli("app", "update", app, "--limit", "failures=off"); err == nil {
-		err = uerr
-	}
+		return r, nil
+	})
 	if cerr := b.db.clearFailures(ctx); err == nil {
 		err = cerr
 	}
