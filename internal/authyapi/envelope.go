@@ -36,11 +36,13 @@ var statusOf = map[twofold.Code]int{
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	body, err := encodeJSON(v)
 	if err != nil {
-		status = http.StatusInternalServerError
-		body = []byte(`{"message":"An error occurred","success":false,"errors":{"message":"An error occurred"},"error_code":"60000"}`)
+		status, body = http.StatusInternalServerError, internalErrorBody
 	}
 	writeBody(w, status, body)
 }
+
+// internalErrorBody answers a body that cannot be encoded.
+var internalErrorBody = []byte(`{"message":"An error occurred","success":false,"errors":{"message":"An error occurred"},"error_code":"60000"}`)
 
 func encodeJSON(v any) ([]byte, error) {
 	var buf bytes.Buffer
@@ -107,7 +109,7 @@ func writeErrorStatus(w http.ResponseWriter, status int, e *twofold.Error) {
 	}
 	body, err := encodeJSON(envelope(e))
 	if err != nil {
-		writeJSON(w, status, envelope(e)) // its own answer to a body that cannot be encoded
+		writeBody(w, http.StatusInternalServerError, internalErrorBody)
 		return
 	}
 	if envelopes.n.Load() < maxEnvelopes {

@@ -88,17 +88,13 @@ func testCheckState(t *testing.T, open func(t *testing.T) *Store) {
 	// The failures counted in the window asked for, and only those: not another window's, not
 	// another counter's, none when no window is asked for.
 	window := t0.Truncate(15 * time.Minute)
-	for range 3 {
-		if _, err := s.Incr(ctx, "verify-failures:check", window, window.Add(15*time.Minute), 1); err != nil {
-			must(t, err)
-		}
-	}
-	if _, err := s.Incr(ctx, "verify-failures:check", window.Add(-15*time.Minute), window, 7); err != nil {
+	count := func(name string, start time.Time, n int64) {
+		_, err := s.Incr(ctx, name, start, start.Add(15*time.Minute), n)
 		must(t, err)
 	}
-	if _, err := s.Incr(ctx, "verify-failures:else", window, window.Add(15*time.Minute), 5); err != nil {
-		must(t, err)
-	}
+	count("verify-failures:check", window, 3)
+	count("verify-failures:check", window.Add(-15*time.Minute), 7)
+	count("verify-failures:else", window, 5)
 	for _, tc := range []struct {
 		name string
 		w    twofold.CounterWindow

@@ -187,7 +187,7 @@ type counted struct {
 // refusal of a window (the count just past N) is recorded in the audit trail; the rest of a
 // flood is not.
 func (s *Service) hit(ctx context.Context, c counted, l Limit, what string) error {
-	if l.N <= 0 || l.Window <= 0 {
+	if l.Off() {
 		return nil
 	}
 	now := s.now()
@@ -214,7 +214,7 @@ func limitError(l Limit, start, now time.Time, what string) error {
 
 // refund gives back one event counted by hit, for a verification that succeeded.
 func (s *Service) refund(ctx context.Context, name string, l Limit) error {
-	if l.N <= 0 || l.Window <= 0 {
+	if l.Off() {
 		return nil
 	}
 	start := s.now().Truncate(l.Window)
