@@ -173,6 +173,10 @@ func TestConsole(t *testing.T) {
 	p.visible("#user-query")
 	typeInto("#user-query", "ALICE@example")
 	p.click("#user-search")
+	// The search is a new page. Until it has loaded, the old page's unfiltered list shows the
+	// same row, and a click on it can land on a node that navigation removes. The new page
+	// writes the query into the input's value attribute; the old one never does.
+	p.visible(`#user-query[value="ALICE@example"]`)
 	row := fmt.Sprintf(`#user-list tr[data-user="%d"]`, alice)
 	p.visible(row + " a")
 	p.screenshot("console-users")
