@@ -40,6 +40,8 @@ type Env struct {
 	Ready func(addr string)
 	// OnCallback, if set, observes every callback delivery attempt after it is recorded.
 	OnCallback func(callback.Attempt)
+	// OnRoute, if set, is told every route pattern the server registers, the console's too.
+	OnRoute func(pattern string)
 }
 
 // run executes the command line args (without the program name).
