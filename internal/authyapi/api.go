@@ -202,7 +202,8 @@ func decodeError(err error) error {
 }
 
 // fail writes err as the Authy envelope. Errors that are not domain errors are internal: they
-// are logged with the request and answered without detail.
+// are logged with the request and answered without detail, unless the client went away, which
+// is no fault of the server's (logged once, at DEBUG).
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	e, ok := asDomain(err)
 	switch {
@@ -215,8 +216,9 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		writeError(w, e)
 		return
-	case errors.Is(err, context.Canceled):
-		return // the client went away
+	case errors.Is(err, context.Canceled) || r.Context().Err() != nil:
+		a.log.DebugContext(r.Context(), "client went away", "route", r.Pattern, "err", err)
+		return
 	}
 	a.log.ErrorContext(r.Context(), "request failed", "route", r.Pattern, "err", err)
 	writeErrorStatus(w, http.StatusInternalServerError, errInternal)

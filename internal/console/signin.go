@@ -224,6 +224,9 @@ func (c *console) pushStatus(w http.ResponseWriter, r *http.Request, q *request)
 		return
 	}
 	if err != nil {
+		if c.clientGone(r, err) {
+			return
+		}
 		c.cfg.Log.Error("console: push status", "err", err)
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal error"})
 		return
