@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+
+	"github.com/twofold-auth/twofold/internal/store/storetest"
 )
 
 // tally counts a flood's answers.
@@ -69,8 +71,14 @@ func hammer(t *testing.T, s *server, header, value string, conns, n int, paths .
 // one more between them; the customer's calls within its limit all succeed.
 //
 // Every window is 30 days, so no token is refilled while the test runs and each count is exact.
+// On PostgreSQL the application's limit is the one counted in the database (SharedLimiter).
 func TestDeviceFloodSparesCustomer(t *testing.T) {
-	s := startServer(t, "", "--rate-limit", "60/720h", "--device-rate-limit", "20/720h", "--device-user-rate-limit", "30/720h")
+	t.Run("SQLite", func(t *testing.T) { deviceFlood(t) })
+	t.Run("PostgreSQL", func(t *testing.T) { deviceFlood(t, "--database", storetest.Schema(t)) })
+}
+
+func deviceFlood(t *testing.T, args ...string) {
+	s := startServer(t, "", append(args, "--rate-limit", "60/720h", "--device-rate-limit", "20/720h", "--device-user-rate-limit", "30/720h")...)
 	alice := s.register(s.key, "alice@example.com", "2015550123")
 	bob := s.register(s.key, "bob@example.com", "2015550124")
 	phone := s.newDevice(s.key, alice)
