@@ -222,10 +222,13 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	writeErrorStatus(w, http.StatusInternalServerError, errInternal)
 }
 
-// limitName labels a per-user limit by the route that hit it.
+// limitName labels a limit a domain service applied by the route that hit it.
 func limitName(r *http.Request) string {
-	if strings.Contains(r.Pattern, "/verify/") {
+	switch {
+	case strings.Contains(r.Pattern, "/verify/"), strings.Contains(r.Pattern, "/verification/check"):
 		return "verify_failures"
+	case strings.Contains(r.Pattern, "/approval_requests"):
+		return "pending_approvals"
 	}
 	return "sends"
 }

@@ -232,10 +232,15 @@ func (s *Service) Authenticate(ctx context.Context, token string) (twofold.Devic
 	return d, nil
 }
 
-// Seen records that device d was seen now: a write, so a caller that may refuse the request
-// (a rate limit) does so after Lookup and before Seen.
+// Seen records that device d, as Lookup found it, was seen now: a write, so a caller that may
+// refuse the request (a rate limit) does so after Lookup and before Seen. The store keeps the time
+// to the minute, so within a minute of the last one there is nothing to write.
 func (s *Service) Seen(ctx context.Context, d twofold.Device) error {
-	return s.store.TouchDevice(ctx, d.ID, s.now())
+	now := s.now()
+	if now.Sub(d.LastSeenAt) < time.Minute {
+		return nil
+	}
+	return s.store.TouchDevice(ctx, d.ID, now)
 }
 
 // Lookup finds the device by its access token, and records nothing. A device whose token MAC
