@@ -77,7 +77,8 @@ func (b *buckets[K]) giveBack(k K) {
 	}
 }
 
-// sweep drops the buckets that are full again, or every bucket when that is not enough.
+// sweep drops the buckets that are full again, or every bucket when that leaves more than half
+// the bound (so that a set kept at its bound is not swept again on every request).
 func (b *buckets[K]) sweep(now time.Time) {
 	b.swept = now
 	for k, full := range b.full {
@@ -85,7 +86,7 @@ func (b *buckets[K]) sweep(now time.Time) {
 			delete(b.full, k)
 		}
 	}
-	if len(b.full) >= b.max {
+	if len(b.full) > b.max/2 {
 		clear(b.full)
 	}
 }

@@ -48,9 +48,15 @@ func TestBuckets(t *testing.T) {
 			// At 61 s key 1 is full again and dropped; key 2 is not yet.
 			{key: 3, at: 61 * time.Second, ok: true, afterKeys: 2},
 		}},
-		{"at the bound, every key is forgotten", twofold.Limit{N: 1, Window: time.Hour}, 2, []step{
-			{key: 1, ok: true, afterKeys: 1}, {key: 2, ok: true, afterKeys: 2},
-			{key: 3, ok: true, afterKeys: 1}, {key: 1, ok: true, afterKeys: 2},
+		{"at the bound, every key is forgotten", twofold.Limit{N: 1, Window: time.Hour}, 3, []step{
+			{key: 1, ok: true, afterKeys: 1}, {key: 2, ok: true, afterKeys: 2}, {key: 3, ok: true, afterKeys: 3},
+			{key: 4, ok: true, afterKeys: 1}, {key: 1, ok: true, afterKeys: 2},
+		}},
+		{"at the bound, full buckets are dropped first", twofold.Limit{N: 1, Window: time.Hour}, 4, []step{
+			{key: 1, ok: true, afterKeys: 1}, {key: 2, ok: true, afterKeys: 2}, {key: 3, at: 59 * time.Minute, ok: true, afterKeys: 3},
+			{key: 4, at: 59 * time.Minute, ok: true, afterKeys: 4},
+			// At 60 m keys 1 and 2 are full again: dropping them leaves half the bound.
+			{key: 5, at: time.Hour, ok: true, afterKeys: 3}, {key: 3, at: time.Hour, ok: false, retry: 59 * time.Minute, afterKeys: 3},
 		}},
 	}
 	for _, tt := range tests {
