@@ -12,9 +12,9 @@ import (
 
 // buckets is one token bucket per key, all alike: N tokens that refill at N per window, as
 // golang.org/x/time/rate's Limiter with burst N. It is its own small type rather than a map of
-// Limiters so that a request can take from two buckets (its device's and its user's) or from
-// neither, and so that buckets that have filled up again can be dropped: a full bucket is the
-// same as none, so memory holds only the keys seen within about one window.
+// Limiters so that a token can be given back exactly (a device's, when its user's limit refuses
+// the request), and so that buckets that have filled up again can be dropped: a full bucket is
+// the same as none, so memory holds only the keys seen within about one window.
 //
 // A bucket is kept as the time it is full again (the generic cell rate algorithm): each request
 // moves that time on by window/N, and one that would move it more than a window ahead is
@@ -24,7 +24,7 @@ import (
 type buckets[K comparable] struct {
 	window time.Duration
 	every  time.Duration // window/N: what one request costs
-	max    int           // keys kept before all of them are forgotten
+	max    int           // keys kept before a sweep is due
 
 	mu    sync.Mutex
 	full  map[K]time.Time // when each key's bucket is full again
