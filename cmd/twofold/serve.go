@@ -55,6 +55,11 @@ Every flag can also be set with the environment variable shown.
 	f.String("limit-country-sends", envOr(env, "TWOFOLD_LIMIT_COUNTRY_SENDS", "500/1h"), "codes sent per country calling code, per application, N/DURATION or off (env TWOFOLD_LIMIT_COUNTRY_SENDS)")
 	f.String("limit-app-sends", envOr(env, "TWOFOLD_LIMIT_APP_SENDS", "1000/1h"), "codes sent per application, N/DURATION or off (env TWOFOLD_LIMIT_APP_SENDS)")
 	f.String("rate-limit", envOr(env, "TWOFOLD_RATE_LIMIT", "200/1s"), "API requests per API key, N/DURATION or off (env TWOFOLD_RATE_LIMIT)")
+	f.String("device-rate-limit", envOr(env, "TWOFOLD_DEVICE_RATE_LIMIT", "60/1m"), "device API requests per device, apart from the API key's; counted by each server, N/DURATION or off (env TWOFOLD_DEVICE_RATE_LIMIT)")
+	f.String("device-user-rate-limit", envOr(env, "TWOFOLD_DEVICE_USER_RATE_LIMIT", "120/1m"), "device API requests per user, all its devices together; counted by each server, N/DURATION or off (env TWOFOLD_DEVICE_USER_RATE_LIMIT)")
+	f.String("address-rate-limit", envOr(env, "TWOFOLD_ADDRESS_RATE_LIMIT", "60/1m"), "requests per client address (IPv6: per /64) to routes that need no key or token: device registration, QR images; counted by each server, N/DURATION or off (env TWOFOLD_ADDRESS_RATE_LIMIT)")
+	f.Int("device-streams", envInt(env, "TWOFOLD_DEVICE_STREAMS", 8), "open event streams per device on each server; one more ends the oldest; 0 for no bound (env TWOFOLD_DEVICE_STREAMS)")
+	f.Int("device-user-streams", envInt(env, "TWOFOLD_DEVICE_USER_STREAMS", 16), "open event streams per user, all its devices together, on each server; 0 for no bound (env TWOFOLD_DEVICE_USER_STREAMS)")
 	f.String("log-format", envOr(env, "TWOFOLD_LOG_FORMAT", "text"), "log format: text or json (env TWOFOLD_LOG_FORMAT)")
 	f.String("log-level", envOr(env, "TWOFOLD_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env TWOFOLD_LOG_LEVEL)")
 	f.Int("max-pending-approvals", envInt(env, "TWOFOLD_MAX_PENDING_APPROVALS", 5), "pending OneTouch approval requests allowed per user (env TWOFOLD_MAX_PENDING_APPROVALS)")
@@ -75,7 +80,8 @@ func serve(cmd *cobra.Command, env Env) error {
 	f := cmd.Flags()
 	if err := validEnv(env, []string{"TWOFOLD_CODE_TTL", "TWOFOLD_CALLBACK_BACKOFF", "TWOFOLD_CALLBACK_TIMEOUT", "TWOFOLD_CALLBACK_LEASE", "TWOFOLD_SWEEP_INTERVAL",
 		"TWOFOLD_DELIVERY_TIMEOUT", "TWOFOLD_DELIVERY_DEADLINE"},
-		[]string{"TWOFOLD_CODE_ATTEMPTS", "TWOFOLD_MAX_PENDING_APPROVALS", "TWOFOLD_CALLBACK_WORKERS", "TWOFOLD_DELIVERY_ATTEMPTS"}); err != nil {
+		[]string{"TWOFOLD_CODE_ATTEMPTS", "TWOFOLD_MAX_PENDING_APPROVALS", "TWOFOLD_CALLBACK_WORKERS", "TWOFOLD_DELIVERY_ATTEMPTS",
+			"TWOFOLD_DEVICE_STREAMS", "TWOFOLD_DEVICE_USER_STREAMS"}); err != nil {
 		return err
 	}
 	log, err := newLogger(cmd, env)
@@ -104,6 +110,19 @@ func serve(cmd *cobra.Command, env Env) error {
 	apiRate, err := parseLimit(rateText)
 	if err != nil {
 		return fmt.Errorf("--rate-limit: %w", err)
+	}
+	var deviceRate, deviceUserRate, addressRate verify.Limit
+	for flag, dst := range map[string]*verify.Limit{"device-rate-limit": &deviceRate, "device-user-rate-limit": &deviceUserRate,
+		"address-rate-limit": &addressRate} {
+		v, _ := f.GetString(flag)
+		if *dst, err = parseLimit(v); err != nil {
+			return fmt.Errorf("--%s: %w", flag, err)
+		}
+	}
+	deviceStreams, _ := f.GetInt("device-streams")
+	userStreams, _ := f.GetInt("device-user-streams")
+	if deviceStreams < 0 || userStreams < 0 {
+		return errors.New("--device-streams and --device-user-streams must not be negative")
 	}
 
 	in, err := open(ctx, cmd, env, log)
@@ -184,6 +203,12 @@ func serve(cmd *cobra.Command, env Env) error {
 		RatePerKey: perSecond(apiRate),
 		Burst:      apiRate.N,
 		Shared:     sharedLimit,
+		// Devices' limits are not shared across servers like the API key's: see the Config.
+		DeviceRate:       deviceRate,
+		DeviceUserRate:   deviceUserRate,
+		AddressRate:      addressRate,
+		MaxDeviceStreams: deviceStreams,
+		MaxUserStreams:   userStreams,
 	}, in.now)
 	mux := http.NewServeMux()
 	routes := routeMux{mux, env.OnRoute}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"path"
 	"runtime/debug"
 	"strconv"
@@ -46,6 +47,20 @@ type Config struct {
 	// Shared, when set, replaces the in-process bucket: servers that share one database share
 	// one budget per application (SharedLimiter).
 	Shared *SharedLimiter
+
+	// DeviceRate and DeviceUserRate limit the device API per device and per user (all the
+	// user's devices together), apart from the application's budget above: an end user's
+	// flood never spends it, nor does the application's traffic starve its devices. They are
+	// counted in process, by each server: they protect capacity and keep one end user from
+	// another, with no quota promised to anyone, so behind N servers a device gets at most N
+	// times its limit, and the counting costs no write to the store (the very cost they bound).
+	DeviceRate, DeviceUserRate twofold.Limit
+	// AddressRate limits requests per client address to the routes that need no key or token
+	// (device registration, QR images), counted in process like the device limits.
+	AddressRate twofold.Limit
+	// MaxDeviceStreams and MaxUserStreams bound the open event streams per device and per user
+	// on this server; a stream opened over the bound ends the oldest. Zero is no bound.
+	MaxDeviceStreams, MaxUserStreams int
 }
 
 // Services are the domain services the API translates to.
@@ -76,6 +91,10 @@ type API struct {
 	mu       sync.Mutex
 	limiters map[int64]*rate.Limiter
 
+	perDevice  *buckets[int64] // device ids (devicelimit.go)
+	perUser    *buckets[userKey]
+	perAddress *buckets[netip.Prefix]
+
 	stopStreams chan struct{} // closed on shutdown: event streams end
 	stopOnce    sync.Once
 	streams     streamSet // the open event streams (events.go)
@@ -91,7 +110,11 @@ func New(svc Services, m *metrics.Metrics, log *slog.Logger, cfg Config, now fun
 	}
 	return &API{apps: svc.Apps, users: svc.Users, verify: svc.Verify, devices: svc.Devices, onetouch: svc.OneTouch,
 		usage: svc.Usage, live: svc.Live, metrics: m, log: log, cfg: cfg, now: now, limiters: map[int64]*rate.Limiter{},
-		stopStreams: make(chan struct{})}
+		perDevice:   newBuckets[int64](cfg.DeviceRate),
+		perUser:     newBuckets[userKey](cfg.DeviceUserRate),
+		perAddress:  newBuckets[netip.Prefix](cfg.AddressRate),
+		stopStreams: make(chan struct{}),
+		streams:     streamSet{maxDevice: cfg.MaxDeviceStreams, maxUser: cfg.MaxUserStreams}}
 }
 
 // StopStreams ends every open event stream, so a graceful shutdown need not wait for them.
@@ -224,16 +247,19 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	writeErrorStatus(w, http.StatusInternalServerError, errInternal)
 }
 
-// limitName labels a per-user limit by the route that hit it.
+// limitName labels a limit a domain service applied by the route that hit it.
 func limitName(r *http.Request) string {
-	if strings.Contains(r.Pattern, "/verify/") {
+	switch {
+	case strings.Contains(r.Pattern, "/verify/"), strings.Contains(r.Pattern, "/verification/check"):
 		return "verify_failures"
+	case strings.Contains(r.Pattern, "/approval_requests"):
+		return "pending_approvals"
 	}
 	return "sends"
 }
 
-// rateLimit applies the application's token bucket (shared by its API key and its devices) and
-// returns the 60003 error when it is empty.
+// rateLimit applies the application's token bucket (its API key's; devices have their own,
+// limitDevice) and returns the 60003 error when it is empty.
 func (a *API) rateLimit(ctx context.Context, appID int64) *twofold.Error {
 	if a.allow(ctx, appID) {
 		return nil
