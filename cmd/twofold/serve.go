@@ -251,7 +251,7 @@ func serve(cmd *cobra.Command, env Env) error {
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    authyapi.ReadHeaderLimit, // Handler refuses more than authyapi.MaxHeaderBytes, with the envelope
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	srv.RegisterOnShutdown(api.StopStreams) // event streams never end on their own

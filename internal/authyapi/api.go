@@ -35,6 +35,14 @@ import (
 // MaxBody bounds a request body; Authy requests are small, even approval requests with logos.
 const MaxBody = 256 << 10
 
+// MaxHeaderBytes bounds a request's line and headers; Handler answers a request over it with the
+// envelope (431). The server lets net/http read more than this (ReadHeaderLimit) so that only
+// requests past that answer in net/http's plain text.
+const MaxHeaderBytes = 64 << 10
+
+// ReadHeaderLimit is what the http.Server should set as its MaxHeaderBytes.
+const ReadHeaderLimit = 1 << 20
+
 // Config tunes the API.
 type Config struct {
 	// PublicURL is the base URL clients reach this server at, for links in responses (the QR
@@ -314,6 +322,10 @@ func Handler(mux *http.ServeMux, m *metrics.Metrics, log *slog.Logger) http.Hand
 				writeErrorStatus(w, http.StatusInternalServerError, errInternal)
 			}
 		}()
+		if headerSize(r) > MaxHeaderBytes {
+			writeErrorStatus(w, http.StatusRequestHeaderFieldsTooLarge, errHeaderTooLarge)
+			return
+		}
 		if strings.HasPrefix(r.URL.Path, "//") {
 			r.URL.Path = "/" + strings.TrimLeft(r.URL.Path, "/")
 			r.URL.RawPath = ""
@@ -327,6 +339,18 @@ func Handler(mux *http.ServeMux, m *metrics.Metrics, log *slog.Logger) http.Hand
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// headerSize is about what net/http counts against MaxHeaderBytes: the request line and the
+// header lines.
+func headerSize(r *http.Request) int {
+	n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + len("  \r\nHost: \r\n") + len(r.Host)
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + len(": \r\n")
+		}
+	}
+	return n
 }
 
 // allowedMethods lists the methods the mux would route r's path with, other than the catch-all.
