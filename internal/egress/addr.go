@@ -36,7 +36,7 @@ var special = []struct {
 
 	{mustPrefix("::/128"), "unspecified address"},
 	{mustPrefix("::1/128"), "loopback address"},
-	{mustPrefix("::/96"), "IPv4-compatible address (deprecated)"},
+	{mustPrefix("::/96"), "deprecated IPv4-compatible address"},
 	{mustPrefix("64:ff9b:1::/48"), "local-use NAT64 address"},
 	{mustPrefix("100::/64"), "discard-only address"},
 	{mustPrefix("2001::/23"), "IETF protocol assignment address"}, // Teredo, benchmarking, ORCHID
