@@ -68,8 +68,8 @@ type Notifier struct {
 	key        VAPIDKey
 	cfg        Config
 	client     *http.Client // through cfg.Egress; follows no redirects
-	subscriber string // the VAPID subject as webpush-go takes it
-	openURL    string // the web authenticator, or ""
+	subscriber string       // the VAPID subject as webpush-go takes it
+	openURL    string       // the web authenticator, or ""
 	log        *slog.Logger
 	now        func() time.Time
 	queue      chan twofold.ApprovalRequest
