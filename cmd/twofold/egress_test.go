@@ -151,9 +151,12 @@ func TestPushAllowHosts(t *testing.T) {
 	s := startServerEnv(t, "", func(e *Env) {
 		e.Resolver = dns
 		e.OnPush = func(kind, outcome string) { outcomes <- kind + " " + outcome }
+		e.Getenv = func(k string) string { return map[string]string{"HTTPS_PROXY": "http://proxy.lan:3128"}[k] }
 	}, "--rate-limit", "off", "--push-allow-hosts", "ntfy.lan:"+p)
-	if !strings.Contains(s.logs.String(), "push endpoints may reach private addresses on these hosts") {
-		t.Errorf("the allowed hosts are not logged:\n%s", s.logs.String())
+	for _, line := range []string{"push endpoints may reach private addresses on these hosts", "not through the proxy in the environment"} {
+		if !strings.Contains(s.logs.String(), line) {
+			t.Errorf("not logged: %s\n%s", line, s.logs.String())
+		}
 	}
 	alice := s.register(s.key, "alice@example.com", "2015550123")
 	phone := s.newDevice(s.key, alice)
@@ -235,5 +238,30 @@ func TestCallbacksToPrivateAddressesNeedOptIn(t *testing.T) {
 	}
 	if strings.Contains(s.logs.String(), warning) {
 		t.Errorf("warned about an allowed callback URL:\n%s", s.logs.String())
+	}
+}
+
+// TestAllowHostsMustParse: a mistyped allow-list stops the server at start, from the flag or
+// the environment, rather than allowing something else.
+func TestAllowHostsMustParse(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"--push-allow-hosts", "https://ntfy.lan"}, nil, "--push-allow-hosts"},
+		{[]string{"--callback-allow-hosts", "10.0.0.0/8"}, nil, "--callback-allow-hosts"},
+		{nil, map[string]string{"TWOFOLD_PUSH_ALLOW_HOSTS": "ntfy.lan:0"}, "--push-allow-hosts"},
+		{nil, map[string]string{"TWOFOLD_CALLBACK_ALLOW_HOSTS": "*.lan"}, "--callback-allow-hosts"},
+	} {
+		var out strings.Builder
+		env := Env{Stdout: &out, Stderr: &out, Getenv: func(k string) string { return tc.env[k] },
+			Ready: func(string) { t.Errorf("%v %v: server started", tc.args, tc.env) }}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir()}, tc.args...), env)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v %v: %v; want an error about %s", tc.args, tc.env, err, tc.want)
+		}
 	}
 }
