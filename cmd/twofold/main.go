@@ -46,6 +46,8 @@ type Env struct {
 	// Resolver, if set, looks up the hosts of push endpoints and callback URLs instead of the
 	// system's resolver; the egress guard checks what it answers.
 	Resolver egress.Resolver
+	// OnRoute, if set, is told every route pattern the server registers, the console's too.
+	OnRoute func(pattern string)
 }
 
 // run executes the command line args (without the program name).

@@ -202,11 +202,12 @@ func serve(cmd *cobra.Command, env Env) error {
 		Shared:     sharedLimit,
 	}, in.now)
 	mux := http.NewServeMux()
-	api.Routes(mux)
-	api.PushRoutes(mux, pusher)
-	mux.Handle("GET /metrics", m.Handler())
+	routes := routeMux{mux, env.OnRoute}
+	api.Routes(routes)
+	api.PushRoutes(routes, pusher)
+	routes.Handle("GET /metrics", m.Handler())
 	if tw != nil {
-		mux.Handle("POST "+twilioStatusPath, tw.StatusHandler(func(ctx context.Context, sid, status, code string) error {
+		routes.Handle("POST "+twilioStatusPath, tw.StatusHandler(func(ctx context.Context, sid, status, code string) error {
 			errText := ""
 			if code != "" {
 				errText = "twilio error " + code
@@ -218,9 +219,9 @@ func serve(cmd *cobra.Command, env Env) error {
 			return err
 		}))
 	}
-	mux.Handle("GET /authenticator/", web.Authenticator())
-	mux.Handle("/console/", consoleHandler(in, us, vs, ds, ot, mustString(f, "public-url"), log))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	routes.Handle("GET /authenticator/", web.Authenticator())
+	routes.Handle("/console/", consoleHandler(in, us, vs, ds, ot, mustString(f, "public-url"), env.OnRoute, log))
+	routes.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if err := in.store.Ping(r.Context()); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -362,6 +363,28 @@ func newLogger(cmd *cobra.Command, env Env) (*slog.Logger, error) {
 		return slog.New(slog.NewTextHandler(env.Stderr, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format must be text or json, not %q", format)
+}
+
+// routeMux registers routes on the server's mux and tells onRoute (if set) of each pattern.
+type routeMux struct {
+	*http.ServeMux
+	onRoute func(pattern string)
+}
+
+func (m routeMux) Handle(pattern string, h http.Handler) {
+	m.note(pattern)
+	m.ServeMux.Handle(pattern, h)
+}
+
+func (m routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.note(pattern)
+	m.ServeMux.HandleFunc(pattern, h)
+}
+
+func (m routeMux) note(pattern string) {
+	if m.onRoute != nil {
+		m.onRoute(pattern)
+	}
 }
 
 func perSecond(l verify.Limit) rate.Limit {

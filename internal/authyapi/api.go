@@ -28,6 +28,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/twofold"
 	"github.com/twofold-auth/twofold/internal/users"
 	"github.com/twofold-auth/twofold/internal/verify"
+	"github.com/twofold-auth/twofold/internal/wiretext"
 )
 
 // MaxBody bounds a request body; Authy requests are small, even approval requests with logos.
@@ -104,8 +105,13 @@ type call struct {
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, c *call) error
 
+// Mux is where routes are registered: an *http.ServeMux, or one that also notes each pattern.
+type Mux interface {
+	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
+}
+
 // Routes registers the API's routes on mux.
-func (a *API) Routes(mux *http.ServeMux) {
+func (a *API) Routes(mux Mux) {
 	const p = "/protected/json"
 	a.handle(mux, "POST "+p+"/users/new", a.createUser)
 	a.handle(mux, "GET "+p+"/users/{id}/status", a.userStatus)
@@ -135,11 +141,11 @@ func (a *API) Routes(mux *http.ServeMux) {
 
 // handle wraps an authenticated handler: decode parameters, find the application by its key,
 // apply the per-key rate limit, count the call, and turn errors into the Authy envelope.
-func (a *API) handle(mux *http.ServeMux, pattern string, h handlerFunc) {
+func (a *API) handle(mux Mux, pattern string, h handlerFunc) {
 	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		params, err := ParseParams(r, MaxBody)
+		params, err := readParams(r)
 		if err != nil {
-			a.fail(w, r, decodeError(err))
+			a.fail(w, r, err)
 			return
 		}
 		key := r.Header.Get("X-Authy-API-Key")
@@ -167,6 +173,19 @@ func (a *API) handle(mux *http.ServeMux, pattern string, h handlerFunc) {
 	})
 }
 
+// readParams checks the request's path and reads its parameters: every text of the request
+// that can reach the store is checked here, once, so both engines see the same text.
+func readParams(r *http.Request) (Params, error) {
+	if !wiretext.Valid(r.URL.Path) {
+		return Params{}, errPathText
+	}
+	params, err := ParseParams(r, MaxBody)
+	if err != nil {
+		return Params{}, decodeError(err)
+	}
+	return params, nil
+}
+
 func decodeError(err error) error {
 	if errors.Is(err, ErrBodyTooLarge) {
 		return errBodyTooLarge
@@ -174,6 +193,10 @@ func decodeError(err error) error {
 	var pe *ParseError
 	if errors.As(err, &pe) {
 		return twofold.Errorf(twofold.CodeInvalidEncoding, "Invalid request: %s", pe.Reason)
+	}
+	var te *TextError
+	if errors.As(err, &te) {
+		return twofold.ErrInvalidParam(wiretext.Clip(te.Param), "must be UTF-8 text without NUL bytes")
 	}
 	return err
 }

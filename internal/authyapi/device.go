@@ -17,7 +17,7 @@ import (
 // with a registration token, then authenticate with their access token as a Bearer token.
 const devicePrefix = "/device/v1"
 
-func (a *API) deviceRoutes(mux *http.ServeMux) {
+func (a *API) deviceRoutes(mux Mux) {
 	mux.HandleFunc("POST "+devicePrefix+"/registrations", a.registerDevice)
 	a.handleDevice(mux, "GET "+devicePrefix+"/device", a.deviceInfo)
 	a.handleDevice(mux, "DELETE "+devicePrefix+"/device", a.deviceRemove)
@@ -33,11 +33,11 @@ type deviceCall struct {
 	params Params
 }
 
-func (a *API) handleDevice(mux *http.ServeMux, pattern string, h func(http.ResponseWriter, *http.Request, *deviceCall) error) {
+func (a *API) handleDevice(mux Mux, pattern string, h func(http.ResponseWriter, *http.Request, *deviceCall) error) {
 	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		params, err := ParseParams(r, MaxBody)
+		params, err := readParams(r)
 		if err != nil {
-			a.fail(w, r, decodeError(err))
+			a.fail(w, r, err)
 			return
 		}
 		token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -64,9 +64,9 @@ func (a *API) handleDevice(mux *http.ServeMux, pattern string, h func(http.Respo
 
 // registerDevice: POST /device/v1/registrations {registration_token, public_key, name, os_type}.
 func (a *API) registerDevice(w http.ResponseWriter, r *http.Request) {
-	params, err := ParseParams(r, MaxBody)
+	params, err := readParams(r)
 	if err != nil {
-		a.fail(w, r, decodeError(err))
+		a.fail(w, r, err)
 		return
 	}
 	token, _ := params.String("registration_token")

@@ -151,4 +151,5 @@ var (
 	errMethod       = twofold.Errorf(twofold.CodeInvalidRequest, "Method not allowed")
 	errInvalidKey   = twofold.Errorf(twofold.CodeInvalidAPIKey, "Invalid API key")
 	errBodyTooLarge = twofold.Errorf(twofold.CodeInvalidRequest, "Request body too large")
+	errPathText     = twofold.ErrInvalidParam("path", "must be UTF-8 text without NUL bytes")
 )

@@ -180,7 +180,8 @@ var assets = sync.OnceValue(func() map[string]asset {
 func (c *console) static(w http.ResponseWriter, r *http.Request) {
 	a, ok := assets()[r.PathValue("file")]
 	if !ok {
-		http.NotFound(w, r)
+		c.render(w, r, http.StatusNotFound, "message", &view{Title: "Not found", Data: message{
+			Heading: "Not found", Text: "There is nothing at this address.", Link: "/console/", LinkText: "Back to the console"}})
 		return
 	}
 	h := w.Header()
