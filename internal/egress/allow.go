@@ -83,7 +83,7 @@ func (l Allowlist) Empty() bool { return len(l.entries) == 0 }
 func (l Allowlist) String() string { return strings.Join(l.entries, ",") }
 
 // Check refuses, before any connection, a host that is not allowed and is an IP literal of a
-// forbidden address, or a name that stands for one without resolving it: localhost names
+// forbidden address or of this host, or a name that stands for one without resolving it: localhost names
 // (RFC 6761) and names that end in a number, which some resolvers read as an IPv4 address
 // ("2130706433", "0x7f.1"). It is for a clear early error; DialContext checks every connection
 // on the address it resolves to.
@@ -92,7 +92,7 @@ func (l Allowlist) Check(host, port string) error {
 		return nil
 	}
 	if a, err := netip.ParseAddr(host); err == nil {
-		if why := Forbidden(a); why != "" {
+		if why := refusal(a); why != "" {
 			return &RefusedError{Host: host, Addr: a, Reason: why}
 		}
 		return nil

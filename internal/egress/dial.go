@@ -59,7 +59,8 @@ func New(allow Allowlist, resolve Resolver) *Guard {
 func (g *Guard) Allowlist() Allowlist { return g.allow }
 
 // DialContext connects to address ("host:port"): it resolves host, drops the addresses that
-// are forbidden unless host is on the allow-list, and connects to the others in turn. The
+// are forbidden or this host's own unless host is on the allow-list, and connects to the others
+// in turn. The
 // checked dialer's Control looks again at the very address being connected to, so nothing
 // reaches a forbidden one through a path that skipped the first check.
 func (g *Guard) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
@@ -92,7 +93,7 @@ func (g *Guard) DialContext(ctx context.Context, network, address string) (net.C
 		if (network == "tcp4" && !a.Is4()) || (network == "tcp6" && !a.Is6()) {
 			continue
 		}
-		if why := Forbidden(a); why != "" && !trusted {
+		if why := refusal(a); why != "" && !trusted {
 			if refused == nil {
 				refused = &RefusedError{Host: host, Addr: a, Reason: why}
 			}
@@ -145,10 +146,49 @@ func control(network, address string, _ syscall.RawConn) error {
 	if err != nil {
 		return fmt.Errorf("egress: cannot check address %q: %w", address, err)
 	}
-	if why := Forbidden(ap.Addr()); why != "" {
+	if why := refusal(ap.Addr()); why != "" {
 		return &RefusedError{Addr: ap.Addr(), Reason: why}
 	}
 	return nil
+}
+
+// refusal says why the guard refuses to connect to a: a forbidden address, or one of this
+// host's own, since a public address of the host reaches services listening on all its
+// interfaces from inside any firewall in front of it.
+func refusal(a netip.Addr) string {
+	if why := Forbidden(a); why != "" {
+		return why
+	}
+	own, err := ownAddress(a)
+	switch {
+	case err != nil:
+		return "address that could not be compared with this host's own (" + err.Error() + ")"
+	case own:
+		return "address of this host"
+	}
+	return ""
+}
+
+// ownAddress reports whether a is assigned to one of this host's interfaces.
+func ownAddress(a netip.Addr) (bool, error) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false, err
+	}
+	a = a.Unmap()
+	for _, ia := range addrs {
+		var ip net.IP
+		switch v := ia.(type) {
+		case *net.IPNet:
+			ip = v.IP
+		case *net.IPAddr:
+			ip = v.IP
+		}
+		if b, ok := netip.AddrFromSlice(ip); ok && b.Unmap() == a {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func ipNetwork(network string) string {

@@ -182,6 +182,32 @@ func TestControl(t *testing.T) {
 	}
 }
 
+// TestOwnAddresses: the addresses of this host's interfaces are refused, public or not (a
+// server's public address reaches what listens on all its interfaces).
+func TestOwnAddresses(t *testing.T) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ia := range addrs {
+		a, ok := netip.AddrFromSlice(ia.(*net.IPNet).IP)
+		if own, err := ownAddress(a); !ok || !own || err != nil {
+			t.Errorf("%s: own %v, %v", ia, own, err)
+		}
+		if why := refusal(a.Unmap()); why == "" {
+			t.Errorf("%s is not refused", a)
+		}
+	}
+	for _, s := range []string{"8.8.8.8", "2606:4700:4700::1111"} {
+		if own, err := ownAddress(netip.MustParseAddr(s)); own || err != nil {
+			t.Errorf("%s: own %v, %v", s, own, err)
+		}
+		if why := refusal(netip.MustParseAddr(s)); why != "" {
+			t.Errorf("%s refused: %s", s, why)
+		}
+	}
+}
+
 // TestAllowed: a host on the list reaches the private address it resolves to, by name, by
 // literal and with its port; other ports of a host listed with a port do not.
 func TestAllowed(t *testing.T) {
