@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/authyapi"
 	"github.com/twofold-auth/twofold/internal/callback"
 	"github.com/twofold-auth/twofold/internal/devices"
+	"github.com/twofold-auth/twofold/internal/egress"
 	"github.com/twofold-auth/twofold/internal/live"
 	"github.com/twofold-auth/twofold/internal/metrics"
 	"github.com/twofold-auth/twofold/internal/onetouch"
@@ -69,6 +71,8 @@ Every flag can also be set with the environment variable shown.
 	f.Duration("callback-lease", envDuration(env, "TWOFOLD_CALLBACK_LEASE", 0), "how long a callback being delivered is reserved for this server; another server retries it after, should this one die; must exceed --callback-timeout, default that plus 1m (env TWOFOLD_CALLBACK_LEASE)")
 	f.Duration("sweep-interval", envDuration(env, "TWOFOLD_SWEEP_INTERVAL", time.Minute), "how often expired codes are deleted and approval requests expired (env TWOFOLD_SWEEP_INTERVAL)")
 	f.String("push-subject", envOr(env, "TWOFOLD_PUSH_SUBJECT", ""), "contact sent to Web Push services (mailto:you@example.com or an https URL); default: the public URL if https, else "+push.DefaultSubject+" (env TWOFOLD_PUSH_SUBJECT)")
+	f.String("push-allow-hosts", envOr(env, "TWOFOLD_PUSH_ALLOW_HOSTS", ""), "hosts (host or host:port, comma-separated) devices' push endpoints may name although they are or resolve to loopback, private or link-local addresses, such as an ntfy server on your network; http:// is accepted for these hosts only; default: none (env TWOFOLD_PUSH_ALLOW_HOSTS)")
+	f.String("callback-allow-hosts", envOr(env, "TWOFOLD_CALLBACK_ALLOW_HOSTS", ""), "hosts (host or host:port, comma-separated) callback URLs may name although they are or resolve to loopback, private or link-local addresses; default: none (env TWOFOLD_CALLBACK_ALLOW_HOSTS)")
 	providerFlags(f, env)
 	pprofFlags(f, env)
 	f.Duration("shutdown-timeout", 15*time.Second, "how long to let in-flight requests finish on SIGINT/SIGTERM")
@@ -125,6 +129,11 @@ func serve(cmd *cobra.Command, env Env) error {
 		return errors.New("--device-streams and --device-user-streams must not be negative")
 	}
 
+	pushEgress, cbEgress, err := egressGuards(f, env, log)
+	if err != nil {
+		return err
+	}
+
 	in, err := open(ctx, cmd, env, log)
 	if err != nil {
 		return err
@@ -133,7 +142,7 @@ func serve(cmd *cobra.Command, env Env) error {
 	if in.createdKey {
 		log.Info("created master key", "file", in.dataDir+"/master.key", "note", "back it up: without it sealed secrets cannot be read")
 	}
-	if err := announceApps(ctx, in, env, log); err != nil {
+	if err := announceApps(ctx, in, env, cbEgress.Allowlist(), log); err != nil {
 		return err
 	}
 
@@ -148,6 +157,7 @@ func serve(cmd *cobra.Command, env Env) error {
 	cbCfg.Backoff, _ = f.GetDuration("callback-backoff")
 	cbCfg.Timeout, _ = f.GetDuration("callback-timeout")
 	cbCfg.Lease, _ = f.GetDuration("callback-lease")
+	cbCfg.Egress = cbEgress
 	if cbCfg.Lease != 0 && cbCfg.Lease <= cbCfg.Timeout {
 		// A lease that ends while its delivery may still run would let another server send it too.
 		return fmt.Errorf("--callback-lease (%s) must exceed --callback-timeout (%s)", cbCfg.Lease, cbCfg.Timeout)
@@ -179,7 +189,13 @@ func serve(cmd *cobra.Command, env Env) error {
 		return err
 	}
 	pusher, err := push.New(in.store, vapid, push.Config{Subject: mustString(f, "push-subject"), PublicURL: mustString(f, "public-url"),
-		Observe: func(kind, outcome string) { m.Pushes.WithLabelValues(kind, outcome).Inc() }}, log, in.now)
+		Egress: pushEgress,
+		Observe: func(kind, outcome string) {
+			m.Pushes.WithLabelValues(kind, outcome).Inc()
+			if env.OnPush != nil {
+				env.OnPush(kind, outcome)
+			}
+		}}, log, in.now)
 	if err != nil {
 		return fmt.Errorf("--push-subject: %w", err)
 	}
@@ -294,8 +310,9 @@ func serve(cmd *cobra.Command, env Env) error {
 }
 
 // announceApps makes the first application on a fresh data directory and says, once, how to
-// get its key; and warns about sandbox applications, which accept a fixed token.
-func announceApps(ctx context.Context, in *instance, env Env, log *slog.Logger) error {
+// get its key; and warns about sandbox applications, which accept a fixed token, and about
+// callback URLs whose host the egress guard refuses.
+func announceApps(ctx context.Context, in *instance, env Env, cbAllow egress.Allowlist, log *slog.Logger) error {
 	first, created, err := in.apps.EnsureFirst(ctx)
 	if err != nil {
 		return fmt.Errorf("first application: %w", err)
@@ -319,6 +336,11 @@ func announceApps(ctx context.Context, in *instance, env Env, log *slog.Logger) 
 	for _, a := range list {
 		if a.Sandbox {
 			log.Warn("sandbox application: nothing is delivered and the token 0000000 verifies for every user", "app_id", a.ID, "name", a.Name)
+		}
+		if u, err := url.Parse(a.CallbackURL); a.CallbackURL != "" && err == nil {
+			if err := cbAllow.Check(u.Hostname(), portOf(u)); err != nil {
+				log.Warn("callbacks will not be delivered: allow the host with --callback-allow-hosts if it is yours", "app_id", a.ID, "name", a.Name, "err", err)
+			}
 		}
 	}
 	return nil
