@@ -64,6 +64,7 @@ Every flag can also be set with the environment variable shown.
 	f.Duration("callback-lease", envDuration(env, "TWOFOLD_CALLBACK_LEASE", 0), "how long a callback being delivered is reserved for this server; another server retries it after, should this one die; must exceed --callback-timeout, default that plus 1m (env TWOFOLD_CALLBACK_LEASE)")
 	f.Duration("sweep-interval", envDuration(env, "TWOFOLD_SWEEP_INTERVAL", time.Minute), "how often expired codes are deleted and approval requests expired (env TWOFOLD_SWEEP_INTERVAL)")
 	f.String("push-subject", envOr(env, "TWOFOLD_PUSH_SUBJECT", ""), "contact sent to Web Push services (mailto:you@example.com or an https URL); default: the public URL if https, else "+push.DefaultSubject+" (env TWOFOLD_PUSH_SUBJECT)")
+	signinFlags(f, env)
 	providerFlags(f, env)
 	pprofFlags(f, env)
 	f.Duration("shutdown-timeout", 15*time.Second, "how long to let in-flight requests finish on SIGINT/SIGTERM")
@@ -75,7 +76,8 @@ func serve(cmd *cobra.Command, env Env) error {
 	f := cmd.Flags()
 	if err := validEnv(env, []string{"TWOFOLD_CODE_TTL", "TWOFOLD_CALLBACK_BACKOFF", "TWOFOLD_CALLBACK_TIMEOUT", "TWOFOLD_CALLBACK_LEASE", "TWOFOLD_SWEEP_INTERVAL",
 		"TWOFOLD_DELIVERY_TIMEOUT", "TWOFOLD_DELIVERY_DEADLINE"},
-		[]string{"TWOFOLD_CODE_ATTEMPTS", "TWOFOLD_MAX_PENDING_APPROVALS", "TWOFOLD_CALLBACK_WORKERS", "TWOFOLD_DELIVERY_ATTEMPTS"}); err != nil {
+		[]string{"TWOFOLD_CODE_ATTEMPTS", "TWOFOLD_MAX_PENDING_APPROVALS", "TWOFOLD_CALLBACK_WORKERS", "TWOFOLD_DELIVERY_ATTEMPTS",
+			"TWOFOLD_SIGNIN_CHECKS"}); err != nil {
 		return err
 	}
 	log, err := newLogger(cmd, env)
@@ -99,6 +101,10 @@ func serve(cmd *cobra.Command, env Env) error {
 		if *dst, err = parseLimit(v); err != nil {
 			return fmt.Errorf("--%s: %w", flag, err)
 		}
+	}
+	signin, err := parseSigninFlags(f)
+	if err != nil {
+		return err
 	}
 	rateText, _ := f.GetString("rate-limit")
 	apiRate, err := parseLimit(rateText)
@@ -203,7 +209,7 @@ func serve(cmd *cobra.Command, env Env) error {
 		}))
 	}
 	mux.Handle("GET /authenticator/", web.Authenticator())
-	mux.Handle("/console/", consoleHandler(in, us, vs, ds, ot, mustString(f, "public-url"), log))
+	mux.Handle("/console/", consoleHandler(in, us, vs, ds, ot, mustString(f, "public-url"), signin, log))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if err := in.store.Ping(r.Context()); err != nil {

@@ -2,11 +2,12 @@ package console
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -49,17 +50,31 @@ func (c *console) signin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email := strings.TrimSpace(r.PostFormValue("email"))
+	if wait, ok := c.signinAllowed(r, email); !ok {
+		c.refuseSignin(w, r, wait, signinData{Email: email,
+			Error: "Too many sign-in attempts. Wait " + roundUp(wait) + " before trying again."})
+		return
+	}
 	op, err := c.d.Operators.SignIn(r.Context(), email, r.PostFormValue("password"))
+	var refusal *operators.Refusal
+	errors.As(err, &refusal)
 	switch {
 	case errors.Is(err, operators.ErrBadCredentials):
 		c.record(r.Context(), "console", twofold.AuditOperatorLoginFailed, map[string]string{"reason": "password"})
 		c.renderSignin(w, r, http.StatusUnauthorized, signinData{Email: email, Error: "Wrong email or password."})
 		return
-	case errors.Is(err, operators.ErrLocked):
+	case errors.Is(err, operators.ErrLocked) && refusal != nil:
 		c.record(r.Context(), "console", twofold.AuditOperatorLoginFailed, map[string]string{"reason": "locked"})
-		c.renderSignin(w, r, http.StatusTooManyRequests, signinData{Email: email, Locked: true,
-			Error: "Sign-in to this account is locked after repeated wrong passwords. Try again in 15 minutes, or have the password reset with: twofold admin password " + email})
+		c.refuseSignin(w, r, refusal.Wait, signinData{Email: email, Locked: true,
+			Error: "Sign-in to this account is locked after repeated wrong passwords. Try again in " + roundUp(refusal.Wait) +
+				", or have the password reset with: twofold admin password " + email})
 		return
+	case errors.Is(err, operators.ErrBusy) && refusal != nil:
+		c.refuseSignin(w, r, refusal.Wait, signinData{Email: email,
+			Error: "The server is busy checking other sign-ins. Wait " + roundUp(refusal.Wait) + " and try again."})
+		return
+	case r.Context().Err() != nil:
+		return // the browser has gone
 	case err != nil:
 		c.fail(w, r, err)
 		return
@@ -151,6 +166,24 @@ func (c *console) code(w http.ResponseWriter, r *http.Request, q *request) {
 	}
 }
 
+// signinAllowed counts a sign-in against the limits per client address and per account (the
+// email as typed, in lower case, an operator's or not), and says how long to wait when over.
+func (c *console) signinAllowed(r *http.Request, email string) (time.Duration, bool) {
+	now := c.cfg.Now()
+	if wait, ok := c.perAddress.allow(addressKey(r, c.cfg.TrustedProxies), now); !ok {
+		return wait, false
+	}
+	account := sha256.Sum256([]byte(strings.ToLower(email))) // a key of fixed size, whatever was typed
+	return c.perAccount.allow(string(account[:]), now)
+}
+
+// refuseSignin answers a sign-in refused before its password was checked: 429, with the form
+// again and Retry-After.
+func (c *console) refuseSignin(w http.ResponseWriter, r *http.Request, wait time.Duration, d signinData) {
+	w.Header().Set("Retry-After", strconv.Itoa(max(int((wait+time.Second-1)/time.Second), 1)))
+	c.renderSignin(w, r, http.StatusTooManyRequests, d)
+}
+
 // roundUp says a duration in whole minutes (or seconds under a minute).
 func roundUp(d time.Duration) string {
 	if d < time.Minute {
@@ -167,9 +200,9 @@ func roundUp(d time.Duration) string {
 func (c *console) push(w http.ResponseWriter, r *http.Request, q *request) {
 	op := q.sess.op
 	ctx := audit.WithActor(r.Context(), actor(op))
-	ip, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		ip = r.RemoteAddr
+	ip := r.RemoteAddr
+	if a := clientIP(r, c.cfg.TrustedProxies); a.IsValid() {
+		ip = a.String()
 	}
 	details := map[string]string{"IP address": ip}
 	if ua := r.UserAgent(); ua != "" {
