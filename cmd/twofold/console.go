@@ -49,7 +49,7 @@ type signinConfig struct {
 func signinFlags(f *pflag.FlagSet, env Env) {
 	f.String("signin-limit-address", envOr(env, "TWOFOLD_SIGNIN_LIMIT_ADDRESS", "20/1m"), "console sign-ins per client address, N/DURATION or off (env TWOFOLD_SIGNIN_LIMIT_ADDRESS)")
 	f.String("signin-limit-account", envOr(env, "TWOFOLD_SIGNIN_LIMIT_ACCOUNT", "10/1m"), "console sign-ins per email typed, an operator's or not, N/DURATION or off (env TWOFOLD_SIGNIN_LIMIT_ACCOUNT)")
-	f.Int("signin-checks", envInt(env, "TWOFOLD_SIGNIN_CHECKS", operators.DefaultSlots), "console passwords checked at once (argon2id, 64 MiB each); a sign-in that finds none free within a second gets 429 (env TWOFOLD_SIGNIN_CHECKS)")
+	f.Int("signin-checks", envInt(env, "TWOFOLD_SIGNIN_CHECKS", operators.DefaultSlots()), "console passwords checked at once (argon2id, 64 MiB and 2 cores each); a sign-in that finds none free within a second gets 429; default half the CPUs, at most 4 (env TWOFOLD_SIGNIN_CHECKS)")
 	f.String("trusted-proxies", envOr(env, "TWOFOLD_TRUSTED_PROXIES", ""), "comma-separated addresses or prefixes (10.0.0.0/8) of reverse proxies whose X-Forwarded-For names the client, for the console's sign-in limits; none by default: the connection's address counts (env TWOFOLD_TRUSTED_PROXIES)")
 }
 

@@ -56,22 +56,24 @@ func (c *console) signin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	op, err := c.d.Operators.SignIn(r.Context(), email, r.PostFormValue("password"))
-	var refusal *operators.Refusal
-	errors.As(err, &refusal)
+	wait := time.Minute // how long a refusal asks to wait, unless it says
+	if refusal := (*operators.Refusal)(nil); errors.As(err, &refusal) {
+		wait = refusal.Wait
+	}
 	switch {
 	case errors.Is(err, operators.ErrBadCredentials):
 		c.record(r.Context(), "console", twofold.AuditOperatorLoginFailed, map[string]string{"reason": "password"})
 		c.renderSignin(w, r, http.StatusUnauthorized, signinData{Email: email, Error: "Wrong email or password."})
 		return
-	case errors.Is(err, operators.ErrLocked) && refusal != nil:
+	case errors.Is(err, operators.ErrLocked):
 		c.record(r.Context(), "console", twofold.AuditOperatorLoginFailed, map[string]string{"reason": "locked"})
-		c.refuseSignin(w, r, refusal.Wait, signinData{Email: email, Locked: true,
-			Error: "Sign-in to this account is locked after repeated wrong passwords. Try again in " + roundUp(refusal.Wait) +
+		c.refuseSignin(w, r, wait, signinData{Email: email, Locked: true,
+			Error: "Sign-in to this account is locked after repeated wrong passwords. Try again in " + roundUp(wait) +
 				", or have the password reset with: twofold admin password " + email})
 		return
-	case errors.Is(err, operators.ErrBusy) && refusal != nil:
-		c.refuseSignin(w, r, refusal.Wait, signinData{Email: email,
-			Error: "The server is busy checking other sign-ins. Wait " + roundUp(refusal.Wait) + " and try again."})
+	case errors.Is(err, operators.ErrBusy):
+		c.refuseSignin(w, r, wait, signinData{Email: email,
+			Error: "The server is busy checking other sign-ins. Wait " + roundUp(wait) + " and try again."})
 		return
 	case r.Context().Err() != nil:
 		return // the browser has gone

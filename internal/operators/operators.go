@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"runtime"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -59,11 +60,13 @@ type Service struct {
 	onCheck   func() (end func()) // nil, or called around each password check
 }
 
-// Defaults of WithHashing: four checks at once take 256 MiB with the default costs.
-const (
-	DefaultSlots = 4
-	DefaultWait  = time.Second
-)
+// DefaultWait is how long SignIn waits for a slot unless WithHashing says otherwise.
+const DefaultWait = time.Second
+
+// DefaultSlots is how many password checks run at once unless WithHashing says otherwise: half
+// the CPUs (each check keeps Threads cores busy), so the API keeps the rest, and at most four
+// (256 MiB with the default costs).
+func DefaultSlots() int { return min(max(runtime.GOMAXPROCS(0)/2, 1), 4) }
 
 // forgetAfter is how long the failures counted at an email are kept after the last one.
 const forgetAfter = 24 * time.Hour
@@ -76,7 +79,7 @@ func New(store Store, now func() time.Time) *Service {
 		now = time.Now
 	}
 	s := &Service{store: store, params: password.Default, lockAfter: 5, lockFor: 15 * time.Minute, now: now}
-	return s.WithHashing(DefaultSlots, DefaultWait)
+	return s.WithHashing(DefaultSlots(), DefaultWait)
 }
 
 // WithParams sets argon2id's costs (tests use cheap ones).
