@@ -72,8 +72,8 @@ func DefaultSlots() int { return min(max(runtime.GOMAXPROCS(0)/2, 1), 4) }
 const forgetAfter = 24 * time.Hour
 
 // New returns a Service. now may be nil for time.Now. Five wrong passwords in a row at one email
-// (an operator's or not) lock sign-in to it for 15 minutes; each further wrong one, until a
-// success or a day without tries, locks it again.
+// (an operator's or not) lock sign-in to it for 15 minutes; each further wrong one locks it
+// again, until a success, a new password, or a day after the last try counted.
 func New(store Store, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
