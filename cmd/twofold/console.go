@@ -1,13 +1,19 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
+	"strings"
+
+	"github.com/spf13/pflag"
 
 	"github.com/twofold-auth/twofold/internal/console"
 	"github.com/twofold-auth/twofold/internal/devices"
 	"github.com/twofold-auth/twofold/internal/onetouch"
 	"github.com/twofold-auth/twofold/internal/operators"
+	"github.com/twofold-auth/twofold/internal/twofold"
 	"github.com/twofold-auth/twofold/internal/users"
 	"github.com/twofold-auth/twofold/internal/verify"
 )
@@ -15,18 +21,76 @@ import (
 // consoleHandler is the operators' web console, mounted at /console/, over the server's own
 // services: operators sign in with a password and a code or push from Twofold itself.
 func consoleHandler(in *instance, us *users.Service, vs *verify.Service, ds *devices.Service, ot *onetouch.Service,
-	publicURL string, onRoute func(string), log *slog.Logger) http.Handler {
+	publicURL string, signin signinConfig, onRoute func(string), log *slog.Logger) http.Handler {
 	factors := console.NewFactors(console.Services{
 		EnsureConsole: in.apps.EnsureConsole, CreateCustomUser: in.store.CreateCustomUser, ListDevices: in.store.ListDevices,
 		Enroll: vs.Enroll, Check: vs.Check, RegistrationToken: ds.RegistrationToken,
 		CreateApproval: ot.Create, GetApproval: ot.Get, GetAuthenticator: in.store.GetAuthenticator,
 	}, in.now)
 	deps := console.Deps{
-		Operators: operators.New(in.store, in.now), Lookup: in.store, Factors: factors,
+		Operators: operators.New(in.store, in.now).WithHashing(signin.checks, operators.DefaultWait),
+		Lookup:    in.store, Factors: factors,
 		Apps: in.apps, Users: us, Devices: ds, Queries: in.store,
 	}
 	if in.audit != nil {
 		deps.Audit = in.audit
 	}
-	return console.New(deps, console.Config{PublicURL: publicURL, Now: in.now, Log: log, OnRoute: onRoute})
+	return console.New(deps, console.Config{PublicURL: publicURL, Now: in.now, Log: log,
+		SignInPerAddress: signin.perAddress, SignInPerAccount: signin.perAccount, TrustedProxies: signin.proxies, OnRoute: onRoute})
+}
+
+// signinConfig bounds the console's password sign-in.
+type signinConfig struct {
+	perAddress, perAccount twofold.Limit
+	checks                 int            // password checks at once
+	proxies                []netip.Prefix // trusted for X-Forwarded-For
+}
+
+func signinFlags(f *pflag.FlagSet, env Env) {
+	f.String("signin-limit-address", envOr(env, "TWOFOLD_SIGNIN_LIMIT_ADDRESS", "20/1m"), "console sign-ins per client address, N/DURATION or off (env TWOFOLD_SIGNIN_LIMIT_ADDRESS)")
+	f.String("signin-limit-account", envOr(env, "TWOFOLD_SIGNIN_LIMIT_ACCOUNT", "10/1m"), "console sign-ins per email typed, an operator's or not, N/DURATION or off (env TWOFOLD_SIGNIN_LIMIT_ACCOUNT)")
+	f.Int("signin-checks", envInt(env, "TWOFOLD_SIGNIN_CHECKS", operators.DefaultSlots()), "console passwords checked at once (argon2id, 64 MiB and 2 cores each); a sign-in that finds none free within a second gets 429; default half the CPUs, at most 4 (env TWOFOLD_SIGNIN_CHECKS)")
+	f.String("trusted-proxies", envOr(env, "TWOFOLD_TRUSTED_PROXIES", ""), "comma-separated addresses or prefixes (10.0.0.0/8) of reverse proxies whose X-Forwarded-For names the client, for the console's sign-in limits; none by default: the connection's address counts (env TWOFOLD_TRUSTED_PROXIES)")
+}
+
+func parseSigninFlags(f *pflag.FlagSet) (signinConfig, error) {
+	var c signinConfig
+	var err error
+	if c.perAddress, err = parseLimit(mustString(f, "signin-limit-address")); err != nil {
+		return c, fmt.Errorf("--signin-limit-address: %w", err)
+	}
+	if c.perAccount, err = parseLimit(mustString(f, "signin-limit-account")); err != nil {
+		return c, fmt.Errorf("--signin-limit-account: %w", err)
+	}
+	if c.checks, _ = f.GetInt("signin-checks"); c.checks < 1 || c.checks > 1024 {
+		return c, fmt.Errorf("--signin-checks must be 1 to 1024, not %d", c.checks)
+	}
+	c.proxies, err = parsePrefixes(mustString(f, "trusted-proxies"))
+	if err != nil {
+		return c, fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	return c, nil
+}
+
+// parsePrefixes reads comma-separated addresses (each a prefix of its full length) and prefixes.
+func parsePrefixes(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		if a, err := netip.ParseAddr(f); err == nil {
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an address or prefix such as 10.0.0.0/8", f)
+		}
+		if p.Addr().Is4In6() {
+			p = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0))
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

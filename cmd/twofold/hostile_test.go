@@ -119,7 +119,7 @@ func hostileRun(t *testing.T, args ...string) map[string]int {
 		"--limit-sends", fmt.Sprintf("%d/1h", sendLimit), "--limit-failures", fmt.Sprintf("%d/1h", failureLimit),
 		"--limit-number-sends", "100000/1h", "--limit-country-sends", "100000/1h", "--limit-app-sends", "100000/1h",
 		"--max-pending-approvals", "100000", "--device-rate-limit", "off", "--device-user-rate-limit", "off",
-		"--address-rate-limit", "off"}, args...)...)
+		"--address-rate-limit", "off", "--signin-limit-address", "off", "--signin-limit-account", "off"}, args...)...)
 
 	out, err := runWithStdin(t, s.dataDir, password+"\n", append([]string{"admin", "create", email, "--json"}, args...)...)
 	if err != nil {

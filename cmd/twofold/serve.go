@@ -73,6 +73,7 @@ Every flag can also be set with the environment variable shown.
 	f.String("push-subject", envOr(env, "TWOFOLD_PUSH_SUBJECT", ""), "contact sent to Web Push services (mailto:you@example.com or an https URL); default: the public URL if https, else "+push.DefaultSubject+" (env TWOFOLD_PUSH_SUBJECT)")
 	f.String("push-allow-hosts", envOr(env, "TWOFOLD_PUSH_ALLOW_HOSTS", ""), "hosts (host or host:port, comma-separated) devices' push endpoints may name although they are or resolve to loopback, private or link-local addresses, such as an ntfy server on your network; http:// is accepted for these hosts only; default: none (env TWOFOLD_PUSH_ALLOW_HOSTS)")
 	f.String("callback-allow-hosts", envOr(env, "TWOFOLD_CALLBACK_ALLOW_HOSTS", ""), "hosts (host or host:port, comma-separated) callback URLs may name although they are or resolve to loopback, private or link-local addresses; default: none (env TWOFOLD_CALLBACK_ALLOW_HOSTS)")
+	signinFlags(f, env)
 	providerFlags(f, env)
 	pprofFlags(f, env)
 	f.Duration("shutdown-timeout", 15*time.Second, "how long to let in-flight requests finish on SIGINT/SIGTERM")
@@ -85,7 +86,7 @@ func serve(cmd *cobra.Command, env Env) error {
 	if err := validEnv(env, []string{"TWOFOLD_CODE_TTL", "TWOFOLD_CALLBACK_BACKOFF", "TWOFOLD_CALLBACK_TIMEOUT", "TWOFOLD_CALLBACK_LEASE", "TWOFOLD_SWEEP_INTERVAL",
 		"TWOFOLD_DELIVERY_TIMEOUT", "TWOFOLD_DELIVERY_DEADLINE"},
 		[]string{"TWOFOLD_CODE_ATTEMPTS", "TWOFOLD_MAX_PENDING_APPROVALS", "TWOFOLD_CALLBACK_WORKERS", "TWOFOLD_DELIVERY_ATTEMPTS",
-			"TWOFOLD_DEVICE_STREAMS", "TWOFOLD_DEVICE_USER_STREAMS"}); err != nil {
+			"TWOFOLD_DEVICE_STREAMS", "TWOFOLD_DEVICE_USER_STREAMS", "TWOFOLD_SIGNIN_CHECKS"}); err != nil {
 		return err
 	}
 	log, err := newLogger(cmd, env)
@@ -109,6 +110,10 @@ func serve(cmd *cobra.Command, env Env) error {
 		if *dst, err = parseLimit(v); err != nil {
 			return fmt.Errorf("--%s: %w", flag, err)
 		}
+	}
+	signin, err := parseSigninFlags(f)
+	if err != nil {
+		return err
 	}
 	rateText, _ := f.GetString("rate-limit")
 	apiRate, err := parseLimit(rateText)
@@ -245,7 +250,7 @@ func serve(cmd *cobra.Command, env Env) error {
 		}))
 	}
 	routes.Handle("GET /authenticator/", web.Authenticator())
-	routes.Handle("/console/", consoleHandler(in, us, vs, ds, ot, mustString(f, "public-url"), env.OnRoute, log))
+	routes.Handle("/console/", consoleHandler(in, us, vs, ds, ot, mustString(f, "public-url"), signin, env.OnRoute, log))
 	routes.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if err := in.store.Ping(r.Context()); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -99,8 +100,14 @@ type Config struct {
 	// IdleTimeout ends a session unused this long (default 30 minutes); MaxAge ends any session
 	// this long after sign-in (default 12 hours).
 	IdleTimeout, MaxAge time.Duration
-	Now                 func() time.Time // nil: time.Now
-	Log                 *slog.Logger     // nil: slog.Default()
+	// SignInPerAddress and SignInPerAccount bound password sign-ins per client address and per
+	// email as typed (known or not), in this process; a zero Limit is off.
+	SignInPerAddress, SignInPerAccount twofold.Limit
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client; from any
+	// other peer the header is ignored. None by default.
+	TrustedProxies []netip.Prefix
+	Now            func() time.Time // nil: time.Now
+	Log            *slog.Logger     // nil: slog.Default()
 	// OnRoute, if set, is told each route pattern the console registers.
 	OnRoute func(pattern string)
 }
@@ -110,9 +117,11 @@ type console struct {
 	d        Deps
 	cfg      Config
 	sessions *sessions
-	secure   bool   // Secure cookies
-	origin   string // the public URL's origin, "" if none
-	mux      *http.ServeMux
+	// perAddress and perAccount limit sign-ins (throttle.go).
+	perAddress, perAccount *throttle
+	secure                 bool   // Secure cookies
+	origin                 string // the public URL's origin, "" if none
+	mux                    *http.ServeMux
 }
 
 // New returns the console, to be mounted at Prefix. Sessions live in memory: a restart of the
@@ -130,7 +139,8 @@ func New(d Deps, cfg Config) http.Handler {
 	if cfg.MaxAge <= 0 {
 		cfg.MaxAge = 12 * time.Hour
 	}
-	c := &console{d: d, cfg: cfg, sessions: newSessions(cfg.Now, cfg.IdleTimeout, cfg.MaxAge), mux: http.NewServeMux()}
+	c := &console{d: d, cfg: cfg, sessions: newSessions(cfg.Now, cfg.IdleTimeout, cfg.MaxAge), mux: http.NewServeMux(),
+		perAddress: newThrottle(cfg.SignInPerAddress), perAccount: newThrottle(cfg.SignInPerAccount)}
 	if u, err := url.Parse(cfg.PublicURL); err == nil && u.Host != "" {
 		c.secure = u.Scheme == "https"
 		c.origin = u.Scheme + "://" + u.Host

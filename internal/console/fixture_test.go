@@ -30,6 +30,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/password"
 	"github.com/twofold-auth/twofold/internal/seal"
 	"github.com/twofold-auth/twofold/internal/store"
+	"github.com/twofold-auth/twofold/internal/store/storetest"
 	"github.com/twofold-auth/twofold/internal/twofold"
 	"github.com/twofold-auth/twofold/internal/users"
 	"github.com/twofold-auth/twofold/internal/verify"
@@ -56,16 +57,55 @@ type fixture struct {
 	ot      *onetouch.Service
 	factors *console.Factors
 	audit   *audit.Log
+	deps    console.Deps
+	cfg     console.Config
 	h       http.Handler
 }
 
 func newFixture(t *testing.T, cfg console.Config) *fixture {
 	t.Helper()
-	st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "twofold.db"))
-	if err != nil {
-		t.Fatal(err)
+	return newFixtureOn(t, cfg, sqliteDatabase(t)())
+}
+
+// database opens a store on one database; each call opens another handle on the same one, as
+// another server would (closed when the test ends).
+type database func() *store.Store
+
+func sqliteDatabase(t *testing.T) database {
+	path := filepath.Join(t.TempDir(), "twofold.db")
+	return func() *store.Store {
+		t.Helper()
+		st, err := store.OpenSQLite(t.Context(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
 	}
-	t.Cleanup(func() { st.Close() })
+}
+
+func postgresDatabase(t *testing.T) database {
+	dsn := storetest.Schema(t)
+	return func() *store.Store {
+		t.Helper()
+		st, err := store.OpenPostgres(t.Context(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+}
+
+// engines runs test on SQLite and on PostgreSQL (skipped without TWOFOLD_TEST_POSTGRES).
+func engines(t *testing.T, test func(t *testing.T, db database)) {
+	t.Run("SQLite", func(t *testing.T) { test(t, sqliteDatabase(t)) })
+	t.Run("Postgres", func(t *testing.T) { test(t, postgresDatabase(t)) })
+}
+
+// newFixtureOn is newFixture over the store st.
+func newFixtureOn(t *testing.T, cfg console.Config, st *store.Store) *fixture {
+	t.Helper()
 	keys, err := seal.New(bytes.Repeat([]byte{7}, seal.KeySize))
 	if err != nil {
 		t.Fatal(err)
@@ -88,8 +128,10 @@ func newFixture(t *testing.T, cfg console.Config) *fixture {
 		CreateApproval: f.ot.Create, GetApproval: f.ot.Get, GetAuthenticator: st.GetAuthenticator,
 	}, f.clock.Now)
 	cfg.Now, cfg.Log = f.clock.Now, log
-	f.h = console.New(console.Deps{Operators: f.ops, Lookup: st, Factors: f.factors, Apps: f.apps, Users: us,
-		Devices: f.devices, Queries: st, Audit: f.audit}, cfg)
+	f.cfg = cfg
+	f.deps = console.Deps{Operators: f.ops, Lookup: st, Factors: f.factors, Apps: f.apps, Users: us,
+		Devices: f.devices, Queries: st, Audit: f.audit}
+	f.h = console.New(f.deps, cfg)
 	return f
 }
 

@@ -2,11 +2,12 @@ package console
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -49,7 +50,16 @@ func (c *console) signin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email := strings.TrimSpace(r.PostFormValue("email"))
+	if wait, ok := c.signinAllowed(r, email); !ok {
+		c.refuseSignin(w, r, wait, signinData{Email: email,
+			Error: "Too many sign-in attempts. Wait " + roundUp(wait) + " before trying again."})
+		return
+	}
 	op, err := c.d.Operators.SignIn(r.Context(), email, r.PostFormValue("password"))
+	wait := time.Minute // how long a refusal asks to wait, unless it says
+	if refusal := (*operators.Refusal)(nil); errors.As(err, &refusal) {
+		wait = refusal.Wait
+	}
 	switch {
 	case errors.Is(err, operators.ErrBadCredentials):
 		c.record(r.Context(), "console", twofold.AuditOperatorLoginFailed, map[string]string{"reason": "password"})
@@ -57,9 +67,16 @@ func (c *console) signin(w http.ResponseWriter, r *http.Request) {
 		return
 	case errors.Is(err, operators.ErrLocked):
 		c.record(r.Context(), "console", twofold.AuditOperatorLoginFailed, map[string]string{"reason": "locked"})
-		c.renderSignin(w, r, http.StatusTooManyRequests, signinData{Email: email, Locked: true,
-			Error: "Sign-in to this account is locked after repeated wrong passwords. Try again in 15 minutes, or have the password reset with: twofold admin password " + email})
+		c.refuseSignin(w, r, wait, signinData{Email: email, Locked: true,
+			Error: "Sign-in to this account is locked after repeated wrong passwords. Try again in " + roundUp(wait) +
+				", or have the password reset with: twofold admin password " + email})
 		return
+	case errors.Is(err, operators.ErrBusy):
+		c.refuseSignin(w, r, wait, signinData{Email: email,
+			Error: "The server is busy checking other sign-ins. Wait " + roundUp(wait) + " and try again."})
+		return
+	case r.Context().Err() != nil:
+		return // the browser has gone
 	case err != nil:
 		c.fail(w, r, err)
 		return
@@ -151,6 +168,24 @@ func (c *console) code(w http.ResponseWriter, r *http.Request, q *request) {
 	}
 }
 
+// signinAllowed counts a sign-in against the limits per client address and per account (the
+// email as typed, in lower case, an operator's or not), and says how long to wait when over.
+func (c *console) signinAllowed(r *http.Request, email string) (time.Duration, bool) {
+	now := c.cfg.Now()
+	if wait, ok := c.perAddress.allow(addressKey(r, c.cfg.TrustedProxies), now); !ok {
+		return wait, false
+	}
+	account := sha256.Sum256([]byte(strings.ToLower(email))) // a key of fixed size, whatever was typed
+	return c.perAccount.allow(string(account[:]), now)
+}
+
+// refuseSignin answers a sign-in refused before its password was checked: 429, with the form
+// again and Retry-After.
+func (c *console) refuseSignin(w http.ResponseWriter, r *http.Request, wait time.Duration, d signinData) {
+	w.Header().Set("Retry-After", strconv.Itoa(max(int((wait+time.Second-1)/time.Second), 1)))
+	c.renderSignin(w, r, http.StatusTooManyRequests, d)
+}
+
 // roundUp says a duration in whole minutes (or seconds under a minute).
 func roundUp(d time.Duration) string {
 	if d < time.Minute {
@@ -167,9 +202,9 @@ func roundUp(d time.Duration) string {
 func (c *console) push(w http.ResponseWriter, r *http.Request, q *request) {
 	op := q.sess.op
 	ctx := audit.WithActor(r.Context(), actor(op))
-	ip, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		ip = r.RemoteAddr
+	ip := r.RemoteAddr
+	if a := clientIP(r, c.cfg.TrustedProxies); a.IsValid() {
+		ip = a.String()
 	}
 	details := map[string]string{"IP address": ip}
 	if ua := r.UserAgent(); ua != "" {

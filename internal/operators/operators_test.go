@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/operators"
 	"github.com/twofold-auth/twofold/internal/password"
 	"github.com/twofold-auth/twofold/internal/store"
+	"github.com/twofold-auth/twofold/internal/store/storetest"
 	"github.com/twofold-auth/twofold/internal/twofold"
 )
 
@@ -28,6 +30,11 @@ func newService(t *testing.T) (*operators.Service, *clock) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newServiceOn(t, st)
+}
+
+func newServiceOn(t *testing.T, st *store.Store) (*operators.Service, *clock) {
+	t.Helper()
 	t.Cleanup(func() { st.Close() })
 	c := &clock{now: time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)}
 	return operators.New(st, c.Now).WithParams(password.Params{Time: 1, Memory: 64, Threads: 1}), c
@@ -99,5 +106,39 @@ func TestSignInLockout(t *testing.T) {
 	}
 	if _, err := svc.SignIn(ctx, "ana@example.com", "a brand new password"); err != nil {
 		t.Fatalf("the new password: %v", err)
+	}
+}
+
+// Emails no store can hold (a NUL, invalid UTF-8, an address far too long) are wrong
+// credentials like any unknown email, counted and locked alike, on both engines: never an
+// error from the store.
+func TestSignInOddEmails(t *testing.T) {
+	for name, open := range map[string]func(t *testing.T) *store.Store{
+		"SQLite": func(t *testing.T) *store.Store {
+			st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "twofold.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		},
+		"Postgres": func(t *testing.T) *store.Store {
+			st, err := store.OpenPostgres(t.Context(), storetest.Schema(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			svc, _ := newServiceOn(t, open(t))
+			for _, email := range []string{"ana\x00@example.com", "\xff\xfe@example.com", strings.Repeat("a", 100_000) + "@example.com"} {
+				for i := range 6 {
+					_, err := svc.SignIn(t.Context(), email, "a guess at the password")
+					if want := map[bool]error{true: operators.ErrLocked, false: operators.ErrBadCredentials}[i == 5]; !errors.Is(err, want) {
+						t.Fatalf("%.20q, try %d: %v, want %v", email, i+1, err, want)
+					}
+				}
+			}
+		})
 	}
 }

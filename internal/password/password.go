@@ -55,10 +55,10 @@ func Check(pw, hash string) error {
 	return nil
 }
 
-// Dummy spends the time of a Check, for answers about unknown accounts that must take as long
-// as answers about known ones.
-func Dummy(pw string) {
-	argon2.IDKey([]byte(pw), make([]byte, saltLen), Default.Time, Default.Memory, Default.Threads, keyLen)
+// Dummy spends the time and memory of a Check of a hash made with p, for answers about unknown
+// accounts that must cost as much as answers about known ones.
+func Dummy(pw string, p Params) {
+	argon2.IDKey([]byte(pw), make([]byte, saltLen), p.Time, p.Memory, p.Threads, keyLen)
 }
 
 func parse(hash string) (Params, []byte, []byte, error) {

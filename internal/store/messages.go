@@ -207,6 +207,7 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int64, error) {
 		`DELETE FROM codes WHERE expires_at <= $1`,
 		`DELETE FROM counters WHERE expires_at <= $1`,
 		`DELETE FROM qr_links WHERE expires_at <= $1`,
+		`DELETE FROM signin_lockouts WHERE expires_at <= $1`,
 		// A hand-over cut short by a crash never finishes: after an hour, say what happened.
 		`UPDATE messages SET status = 'failed', error = 'interrupted: the server stopped before the provider answered',
 			updated_at = $1 WHERE status = 'sending' AND created_at <= $1 - 3600`,

@@ -427,7 +427,9 @@ type Operator struct {
 	Email        string
 	PasswordHash string // argon2id, PHC string
 	AuthyID      int64  // their user in the console application, for the second factor; 0 before enrolment
-	FailedLogins int    // consecutive wrong passwords
+	// The sign-in lockout of the operator's email (kept per email, for unknown ones too), as
+	// ListOperators reports it: wrong passwords in a row, and until when sign-in is refused.
+	FailedLogins int
 	LockedUntil  time.Time
 	LastLoginAt  time.Time
 	CreatedAt    time.Time
