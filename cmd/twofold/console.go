@@ -4,11 +4,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/netip"
-	"strings"
 
 	"github.com/spf13/pflag"
 
+	"github.com/twofold-auth/twofold/internal/clientaddr"
 	"github.com/twofold-auth/twofold/internal/console"
 	"github.com/twofold-auth/twofold/internal/devices"
 	"github.com/twofold-auth/twofold/internal/onetouch"
@@ -42,15 +41,14 @@ func consoleHandler(in *instance, us *users.Service, vs *verify.Service, ds *dev
 // signinConfig bounds the console's password sign-in.
 type signinConfig struct {
 	perAddress, perAccount twofold.Limit
-	checks                 int            // password checks at once
-	proxies                []netip.Prefix // trusted for X-Forwarded-For
+	checks                 int                // password checks at once
+	proxies                clientaddr.Proxies // trusted for X-Forwarded-For
 }
 
 func signinFlags(f *pflag.FlagSet, env Env) {
 	f.String("signin-limit-address", envOr(env, "TWOFOLD_SIGNIN_LIMIT_ADDRESS", "20/1m"), "console sign-ins per client address, N/DURATION or off (env TWOFOLD_SIGNIN_LIMIT_ADDRESS)")
 	f.String("signin-limit-account", envOr(env, "TWOFOLD_SIGNIN_LIMIT_ACCOUNT", "10/1m"), "console sign-ins per email typed, an operator's or not, N/DURATION or off (env TWOFOLD_SIGNIN_LIMIT_ACCOUNT)")
 	f.Int("signin-checks", envInt(env, "TWOFOLD_SIGNIN_CHECKS", operators.DefaultSlots()), "console passwords checked at once (argon2id, 64 MiB and 2 cores each); a sign-in that finds none free within a second gets 429; default half the CPUs, at most 4 (env TWOFOLD_SIGNIN_CHECKS)")
-	f.String("trusted-proxies", envOr(env, "TWOFOLD_TRUSTED_PROXIES", ""), "comma-separated addresses or prefixes (10.0.0.0/8) of reverse proxies whose X-Forwarded-For names the client, for the console's sign-in limits; none by default: the connection's address counts (env TWOFOLD_TRUSTED_PROXIES)")
 }
 
 func parseSigninFlags(f *pflag.FlagSet) (signinConfig, error) {
@@ -65,32 +63,16 @@ func parseSigninFlags(f *pflag.FlagSet) (signinConfig, error) {
 	if c.checks, _ = f.GetInt("signin-checks"); c.checks < 1 || c.checks > 1024 {
 		return c, fmt.Errorf("--signin-checks must be 1 to 1024, not %d", c.checks)
 	}
-	c.proxies, err = parsePrefixes(mustString(f, "trusted-proxies"))
-	if err != nil {
-		return c, fmt.Errorf("--trusted-proxies: %w", err)
-	}
-	return c, nil
+	c.proxies, err = trustedProxies(f)
+	return c, err
 }
 
-// parsePrefixes reads comma-separated addresses (each a prefix of its full length) and prefixes.
-func parsePrefixes(s string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f == "" {
-			continue
-		}
-		if a, err := netip.ParseAddr(f); err == nil {
-			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
-			continue
-		}
-		p, err := netip.ParsePrefix(f)
-		if err != nil {
-			return nil, fmt.Errorf("%q is not an address or prefix such as 10.0.0.0/8", f)
-		}
-		if p.Addr().Is4In6() {
-			p = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0))
-		}
-		out = append(out, p.Masked())
+// trustedProxies reads --trusted-proxies: whose X-Forwarded-For says the client's address,
+// wherever a limit or a page needs it.
+func trustedProxies(f *pflag.FlagSet) (clientaddr.Proxies, error) {
+	p, err := clientaddr.ParseProxies(mustString(f, "trusted-proxies"))
+	if err != nil {
+		return nil, fmt.Errorf("--trusted-proxies: %w", err)
 	}
-	return out, nil
+	return p, nil
 }

@@ -60,6 +60,7 @@ Every flag can also be set with the environment variable shown.
 	f.String("device-rate-limit", envOr(env, "TWOFOLD_DEVICE_RATE_LIMIT", "60/1m"), "device API requests per device, apart from the API key's; counted by each server, N/DURATION or off (env TWOFOLD_DEVICE_RATE_LIMIT)")
 	f.String("device-user-rate-limit", envOr(env, "TWOFOLD_DEVICE_USER_RATE_LIMIT", "120/1m"), "device API requests per user, all its devices together; counted by each server, N/DURATION or off (env TWOFOLD_DEVICE_USER_RATE_LIMIT)")
 	f.String("address-rate-limit", envOr(env, "TWOFOLD_ADDRESS_RATE_LIMIT", "60/1m"), "requests per client address (IPv6: per /64) to routes that need no key or token: device registration, QR images; counted by each server, N/DURATION or off (env TWOFOLD_ADDRESS_RATE_LIMIT)")
+	f.String("trusted-proxies", envOr(env, "TWOFOLD_TRUSTED_PROXIES", ""), "comma-separated addresses or prefixes (10.0.0.0/8) of reverse proxies whose X-Forwarded-For names the client, for the limits per client address (console sign-in, device registration, QR images) and the address a console push shows; none by default: the connection's address counts (env TWOFOLD_TRUSTED_PROXIES)")
 	f.Int("device-streams", envInt(env, "TWOFOLD_DEVICE_STREAMS", 8), "open event streams per device on each server; one more ends the oldest; 0 for no bound (env TWOFOLD_DEVICE_STREAMS)")
 	f.Int("device-user-streams", envInt(env, "TWOFOLD_DEVICE_USER_STREAMS", 16), "open event streams per user, all its devices together, on each server; 0 for no bound (env TWOFOLD_DEVICE_USER_STREAMS)")
 	f.String("log-format", envOr(env, "TWOFOLD_LOG_FORMAT", "text"), "log format: text or json (env TWOFOLD_LOG_FORMAT)")
@@ -228,6 +229,7 @@ func serve(cmd *cobra.Command, env Env) error {
 		DeviceRate:       deviceRate,
 		DeviceUserRate:   deviceUserRate,
 		AddressRate:      addressRate,
+		TrustedProxies:   signin.proxies,
 		MaxDeviceStreams: deviceStreams,
 		MaxUserStreams:   userStreams,
 	}, in.now)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/twofold-auth/twofold/internal/apps"
 	"github.com/twofold-auth/twofold/internal/audit"
+	"github.com/twofold-auth/twofold/internal/clientaddr"
 	"github.com/twofold-auth/twofold/internal/devices"
 	"github.com/twofold-auth/twofold/internal/live"
 	"github.com/twofold-auth/twofold/internal/metrics"
@@ -66,6 +67,8 @@ type Config struct {
 	// AddressRate limits requests per client address to the routes that need no key or token
 	// (device registration, QR images), counted in process like the device limits.
 	AddressRate twofold.Limit
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client address.
+	TrustedProxies clientaddr.Proxies
 	// MaxDeviceStreams and MaxUserStreams bound the open event streams per device and per user
 	// on this server; a stream opened over the bound ends the oldest. Zero is no bound.
 	MaxDeviceStreams, MaxUserStreams int

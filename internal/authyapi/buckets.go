@@ -1,9 +1,6 @@
 package authyapi
 
 import (
-	"net"
-	"net/http"
-	"net/netip"
 	"sync"
 	"time"
 
@@ -89,24 +86,4 @@ func (b *buckets[K]) sweep(now time.Time) {
 	if len(b.full) > b.max/2 {
 		clear(b.full)
 	}
-}
-
-// clientAddress keys a request by where it comes from: the peer's IP address, and for IPv6 its
-// /64, which one client usually has whole. Behind a reverse proxy this is the proxy's address.
-func clientAddress(r *http.Request) netip.Prefix {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.Prefix{} // not a network peer (a test's recorder): one bucket for all such
-	}
-	ip = ip.Unmap().WithZone("")
-	bits := 32
-	if ip.Is6() {
-		bits = 64
-	}
-	p, _ := ip.Prefix(bits)
-	return p
 }

@@ -1,8 +1,6 @@
 package authyapi
 
 import (
-	"net/http"
-	"net/netip"
 	"testing"
 	"time"
 
@@ -82,26 +80,5 @@ func TestBuckets(t *testing.T) {
 		if ok, _ := off.take(1, t0); !ok {
 			t.Fatal("a limit that is off refused")
 		}
-	}
-}
-
-func TestClientAddress(t *testing.T) {
-	tests := []struct{ remote, want string }{
-		{"192.0.2.7:5000", "192.0.2.7/32"},
-		{"[::ffff:192.0.2.7]:5000", "192.0.2.7/32"}, // the same client as over IPv4
-		{"[2001:db8:1:2:3:4:5:6]:443", "2001:db8:1:2::/64"},
-		{"[2001:db8:1:2:ffff::1]:443", "2001:db8:1:2::/64"}, // the same /64
-		{"[fe80::1%eth0]:80", "fe80::/64"},
-		{"192.0.2.7", "192.0.2.7/32"}, // no port
-		{"pipe", "invalid Prefix"},
-	}
-	for _, tt := range tests {
-		r := &http.Request{RemoteAddr: tt.remote}
-		if got := clientAddress(r); got.String() != tt.want {
-			t.Errorf("clientAddress(%q) = %v, want %s", tt.remote, got, tt.want)
-		}
-	}
-	if clientAddress(&http.Request{RemoteAddr: "[2001:db8::1]:1"}) == (netip.Prefix{}) {
-		t.Error("an IPv6 peer has no key")
 	}
 }

@@ -32,7 +32,7 @@ func (a *API) limitDevice(d twofold.Device) *twofold.Error {
 // address, and answers 429 (60003) when the address is over its limit: false then, and the
 // caller writes nothing more.
 func (a *API) limitAddress(w http.ResponseWriter, r *http.Request) bool {
-	ok, wait := a.perAddress.take(clientAddress(r), a.now())
+	ok, wait := a.perAddress.take(a.cfg.TrustedProxies.Key(r), a.now())
 	if ok {
 		return true
 	}

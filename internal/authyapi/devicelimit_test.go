@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/twofold-auth/twofold/internal/authyapi"
+	"github.com/twofold-auth/twofold/internal/clientaddr"
 	"github.com/twofold-auth/twofold/internal/metrics"
 	"github.com/twofold-auth/twofold/internal/twofold"
 )
@@ -141,6 +142,40 @@ func TestAddressLimit(t *testing.T) {
 
 // Open event streams are bounded per device and per user: a stream over a bound ends the
 // oldest (cleanly), and the others keep receiving.
+// Behind a trusted reverse proxy the address limit counts the clients the proxy names, not the
+// proxy; from any other peer what X-Forwarded-For says is ignored.
+func TestAddressLimitBehindAProxy(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		proxies string
+		want    []int // the statuses of registrations from clients a, b, a
+	}{
+		{"trusted", "127.0.0.0/8", []int{400, 400, 429}},
+		{"not trusted", "", []int{400, 429, 429}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			proxies, err := clientaddr.ParseProxies(tc.proxies)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := newStreamEnvConfig(t, false, authyapi.Config{AddressRate: twofold.Limit{N: 1, Window: time.Hour}, TrustedProxies: proxies})
+			for i, client := range []string{"198.51.100.1", "198.51.100.2", "198.51.100.1"} {
+				req, _ := http.NewRequest("POST", e.srv.URL+"/device/v1/registrations", strings.NewReader(`{"registration_token":"tfr_nothing"}`))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("X-Forwarded-For", client)
+				res, err := e.srv.Client().Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res.Body.Close()
+				if res.StatusCode != tc.want[i] {
+					t.Fatalf("registration %d, for %s: %d, want %d", i+1, client, res.StatusCode, tc.want[i])
+				}
+			}
+		})
+	}
+}
+
 func TestEventStreamBounds(t *testing.T) {
 	for _, p := range protocols {
 		t.Run(p.name, func(t *testing.T) {

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/twofold-auth/twofold/internal/apps"
 	"github.com/twofold-auth/twofold/internal/audit"
+	"github.com/twofold-auth/twofold/internal/clientaddr"
 	"github.com/twofold-auth/twofold/internal/twofold"
 	"github.com/twofold-auth/twofold/internal/wiretext"
 )
@@ -105,7 +105,7 @@ type Config struct {
 	SignInPerAddress, SignInPerAccount twofold.Limit
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client; from any
 	// other peer the header is ignored. None by default.
-	TrustedProxies []netip.Prefix
+	TrustedProxies clientaddr.Proxies
 	Now            func() time.Time // nil: time.Now
 	Log            *slog.Logger     // nil: slog.Default()
 	// OnRoute, if set, is told each route pattern the console registers.

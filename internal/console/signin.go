@@ -172,7 +172,7 @@ func (c *console) code(w http.ResponseWriter, r *http.Request, q *request) {
 // email as typed, in lower case, an operator's or not), and says how long to wait when over.
 func (c *console) signinAllowed(r *http.Request, email string) (time.Duration, bool) {
 	now := c.cfg.Now()
-	if wait, ok := c.perAddress.allow(addressKey(r, c.cfg.TrustedProxies), now); !ok {
+	if wait, ok := c.perAddress.allow(c.cfg.TrustedProxies.Key(r).String(), now); !ok {
 		return wait, false
 	}
 	account := sha256.Sum256([]byte(strings.ToLower(email))) // a key of fixed size, whatever was typed
@@ -203,7 +203,7 @@ func (c *console) push(w http.ResponseWriter, r *http.Request, q *request) {
 	op := q.sess.op
 	ctx := audit.WithActor(r.Context(), actor(op))
 	ip := r.RemoteAddr
-	if a := clientIP(r, c.cfg.TrustedProxies); a.IsValid() {
+	if a := c.cfg.TrustedProxies.Addr(r); a.IsValid() {
 		ip = a.String()
 	}
 	details := map[string]string{"IP address": ip}

@@ -1,10 +1,6 @@
 package console
 
 import (
-	"net"
-	"net/http"
-	"net/netip"
-	"strings"
 	"sync"
 	"time"
 
@@ -75,59 +71,4 @@ func (t *throttle) makeRoom(now time.Time) {
 		}
 		delete(t.keys, k)
 	}
-}
-
-// clientIP is the client's address: the connection's peer, or, when that peer is a trusted
-// proxy, the address nearest to it in X-Forwarded-For that is not a trusted proxy (what a
-// client writes into the header itself is further left, and ignored). Without an address in
-// RemoteAddr (not over TCP), it is the zero Addr.
-func clientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
-	addr, ok := parseAddr(r.RemoteAddr)
-	if !ok || !isTrusted(addr, trusted) {
-		return addr
-	}
-	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-	for i := len(hops) - 1; i >= 0; i-- {
-		hop, ok := parseAddr(strings.TrimSpace(hops[i]))
-		if !ok {
-			break // not written by a proxy of ours: keep the last address one vouched for
-		}
-		addr = hop
-		if !isTrusted(hop, trusted) {
-			break
-		}
-	}
-	return addr
-}
-
-// addressKey is what the per-address limit counts a request under: its client's address, or
-// for IPv6 the /64 it is in, which one client usually has whole.
-func addressKey(r *http.Request, trusted []netip.Prefix) string {
-	addr := clientIP(r, trusted)
-	switch {
-	case !addr.IsValid():
-		return r.RemoteAddr
-	case addr.Is6():
-		p, _ := addr.Prefix(64)
-		return p.String()
-	}
-	return addr.String()
-}
-
-// parseAddr reads an address, with or without a port (and brackets).
-func parseAddr(s string) (netip.Addr, bool) {
-	if host, _, err := net.SplitHostPort(s); err == nil {
-		s = host
-	}
-	a, err := netip.ParseAddr(strings.Trim(s, "[]"))
-	return a.WithZone("").Unmap(), err == nil
-}
-
-func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
-	for _, p := range trusted {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
 }
