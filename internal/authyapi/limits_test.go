@@ -47,7 +47,7 @@ type testClock struct {
 	now time.Time
 }
 
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *testClock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
 func (c *testClock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.now = t }
 
 // engine opens a store; called twice on PostgreSQL, it gives two instances of one database.
@@ -247,8 +247,9 @@ type guess struct {
 	retryAfter string
 }
 
-// slidingViolations lists the evaluated guesses that end an interval of length w holding more
-// than n evaluated guesses.
+// slidingViolations lists the evaluated guesses that end an interval of length w (open at its
+// start, as "10 per 10s" means: a guess at 0 s and one at 10 s are in different intervals)
+// holding more than n evaluated guesses.
 func slidingViolations(gs []guess, n int, w time.Duration) []string {
 	var out []string
 	for _, g := range gs {
@@ -257,7 +258,7 @@ func slidingViolations(gs []guess, n int, w time.Duration) []string {
 		}
 		in := 0
 		for _, h := range gs {
-			if h.evaluated && !h.at.Before(g.at.Add(-w)) && !h.at.After(g.at) {
+			if h.evaluated && h.at.After(g.at.Add(-w)) && !h.at.After(g.at) {
 				in++
 			}
 		}
@@ -296,12 +297,12 @@ func TestFailureLimitSlidesOverWindowEdge(t *testing.T) {
 				}
 			}
 			at(-2*time.Second, 6)
-			at(-1500*time.Millisecond, 6) // 12 tries before the edge: 10 evaluated
-			at(2*time.Second, 12)         // just after it: a fixed window would take 10 more
-			at(7*time.Second, 5)          // 9 s after the first guesses: still full
-			at(8*time.Second, 5)          // exactly 10 s after the first: still counted
-			at(8*time.Second+time.Millisecond, 8)
-			at(8500*time.Millisecond+time.Millisecond, 8)
+			at(-1500*time.Millisecond, 6)         // 12 tries before the edge: 10 evaluated
+			at(2*time.Second, 12)                 // just after it: a fixed window would take 10 more
+			at(7*time.Second, 5)                  // 9 s after the first guesses: still full
+			at(8*time.Second-time.Millisecond, 5) // a moment before they are 10 s old
+			at(8*time.Second, 8)                  // the first 6 have left: 6 more
+			at(8500*time.Millisecond, 8)          // the next 4 have left: 4 more
 			at(30*time.Second, 12)
 			if v := slidingViolations(gs, n, w); len(v) > 0 {
 				t.Errorf("the limit of %d per %v was passed: %s", n, w, strings.Join(v, "; "))
@@ -316,7 +317,7 @@ func TestFailureLimitSlidesOverWindowEdge(t *testing.T) {
 				// whole second, when its oldest guess leaves it.
 				var in []time.Time
 				for _, h := range gs[:i] {
-					if h.evaluated && !h.at.Before(g.at.Add(-w)) {
+					if h.evaluated && h.at.After(g.at.Add(-w)) {
 						in = append(in, h.at)
 					}
 				}
@@ -325,7 +326,7 @@ func TestFailureLimitSlidesOverWindowEdge(t *testing.T) {
 					continue
 				}
 				wait := in[0].Add(w).Sub(g.at)
-				want := int((wait + time.Second) / time.Second) // the first whole second past it
+				want := int((wait + time.Second - 1) / time.Second)
 				if g.retryAfter != strconv.Itoa(want) {
 					t.Errorf("guess at %s: Retry-After %q, want %d (the oldest counted guess leaves in %v)",
 						g.at.Format("15:04:05.000"), g.retryAfter, want, wait)

@@ -300,7 +300,7 @@ func BenchmarkCheckState(b *testing.B) {
 	mkAuthenticator(b, s, u)
 	b.ReportAllocs()
 	for b.Loop() {
-		if st, err := s.CheckState(b.Context(), u.AppID, u.ID, t0, twofold.CounterWindow{}); err != nil || st.Authenticator == nil {
+		if st, err := s.CheckState(b.Context(), u.AppID, u.ID, t0, twofold.LimitWindow{}); err != nil || st.Authenticator == nil {
 			b.Fatal(st, err)
 		}
 	}

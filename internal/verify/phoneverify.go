@@ -136,7 +136,8 @@ func phoneContext(appID int64, e164 string) string { return fmt.Sprintf("phone:%
 func (s *Service) CheckPhoneVerification(ctx context.Context, app twofold.App, n phone.Number, code string) error {
 	e164 := n.E164()
 	counter := counted{name: fmt.Sprintf("pv-failures:%d:%s", app.ID, e164), limit: "phone_failures", appID: app.ID}
-	if err := s.hit(ctx, counter, limit(app, twofold.LimitFailures, s.cfg.FailureLimit), "too many failed verifications for this number"); err != nil {
+	attempt, err := s.hit(ctx, counter, limit(app, twofold.LimitFailures, s.cfg.FailureLimit), "too many failed verifications for this number")
+	if err != nil {
 		return err
 	}
 	macs := s.keys.CodeMACs(phoneContext(app.ID, e164), code) // a code sent before a key rotation verifies too
@@ -150,7 +151,7 @@ func (s *Service) CheckPhoneVerification(ctx context.Context, app twofold.App, n
 	case !ok:
 		return twofold.Errorf(twofold.CodePhoneVerificationIncorrect, "Verification code is incorrect")
 	}
-	return s.refund(ctx, counter.name, limit(app, twofold.LimitFailures, s.cfg.FailureLimit))
+	return s.refund(ctx, attempt)
 }
 
 // PhoneVerificationStatus reports pending, verified or expired for the number's newest
