@@ -10,7 +10,7 @@ CREATE TABLE limit_slots (
     at         INTEGER NOT NULL,
     expires_at INTEGER NOT NULL,
     PRIMARY KEY (name, slot)
-);
+) WITHOUT ROWID; -- a limit's rows are read together, by name
 CREATE INDEX limit_slots_by_expiry ON limit_slots (expires_at);
 
 -- The fixed-window counts of the limits now kept here carry over as that many events at the
