@@ -186,6 +186,12 @@ func (s *limitServer) smsCode(userID int64) string {
 	if a := s.do("GET", fmt.Sprintf("/protected/json/sms/%d?force=true", userID), nil); a.status != 200 {
 		s.t.Fatalf("sms: %+v", a)
 	}
+	return s.lastCode()
+}
+
+// lastCode reads the code of the newest message in the outbox.
+func (s *limitServer) lastCode() string {
+	s.t.Helper()
 	msgs, err := s.outbox.List(context.Background(), twofold.MessageFilter{})
 	if err != nil {
 		s.t.Fatal(err)
@@ -422,12 +428,7 @@ func TestResubmitsAreNotFailures(t *testing.T) {
 						t.Fatalf("%d resubmits together: %v, want one success and %d reused", n, got, n-1)
 					}
 					if f.name == "authenticator with a code pending" {
-						msgs, err := s.outbox.List(context.Background(), twofold.MessageFilter{})
-						if err != nil {
-							t.Fatal(err)
-						}
-						code := smsCode.FindStringSubmatch(msgs[len(msgs)-1].Body)[1]
-						if r := s.verify(code, id); r.status != 200 {
+						if r := s.verify(s.lastCode(), id); r.status != 200 {
 							t.Fatalf("the pending SMS code after the resubmits: %+v", r)
 						}
 					}
@@ -443,4 +444,70 @@ func TestResubmitsAreNotFailures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The same for phone verification: resubmits of the code that verified a number, sent
+// together, are answered "nothing pending" (60023) but are no failures of the number's limit.
+func TestPhoneVerificationResubmitsAreNotFailures(t *testing.T) {
+	const n = 3
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			open := e.open(t)
+			c := &testClock{now: time.Date(2026, 5, 6, 7, 8, 10, 0, time.UTC)}
+			s := newLimitServer(t, open(), c, verify.Config{FailureLimit: verify.Limit{N: n, Window: time.Hour}}, nil)
+			number := url.Values{"phone_number": {"2015550139"}, "country_code": {"1"}}
+			start := func() string {
+				t.Helper()
+				form := url.Values{"via": {"sms"}}
+				for k, v := range number {
+					form[k] = v
+				}
+				if r := s.do("POST", "/protected/json/phones/verification/start", form); r.status != 200 {
+					t.Fatalf("start: %+v", r)
+				}
+				return s.lastCode()
+			}
+			check := func(code string) answer {
+				return s.do("GET", "/protected/json/phones/verification/check?"+number.Encode()+"&verification_code="+code, nil)
+			}
+			code := start()
+			if r := check(code); r.status != 200 {
+				t.Fatalf("check: %+v", r)
+			}
+			var mu sync.Mutex
+			got := map[string]int{}
+			var wg sync.WaitGroup
+			for range n {
+				wg.Go(func() {
+					r := check(code)
+					mu.Lock()
+					got[fmt.Sprint(r.status, " ", r.code)]++
+					mu.Unlock()
+				})
+			}
+			wg.Wait()
+			if got["404 60023"] != n {
+				t.Fatalf("%d resubmits together: %v, want all answered 60023", n, got)
+			}
+			code = start()
+			for i := range n {
+				wrong := fmt.Sprintf("%04d", (mustAtoi(t, code)+1+i)%10000)
+				if r := check(wrong); r.status != 401 || r.code != "60022" {
+					t.Fatalf("wrong code %d after the resubmits: %+v (the resubmits were counted as failures)", i+1, r)
+				}
+			}
+			if r := check(code); r.status != 429 || r.code != "60003" {
+				t.Fatalf("past the limit: %+v", r)
+			}
+		})
+	}
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -147,6 +147,16 @@ func (s *Service) CheckPhoneVerification(ctx context.Context, app twofold.App, n
 	case err != nil:
 		return err
 	case !found:
+		// A resubmit of the code that verified the number is no guess: its attempt is given
+		// back, so that resubmits lock no one out (a wrong code with nothing pending counts).
+		if v, err := s.store.LatestPhoneVerification(ctx, app.ID, e164, ""); err == nil &&
+			!v.VerifiedAt.IsZero() && s.now().Before(v.ExpiresAt) && seal.EqualAny(v.MAC, macs) {
+			if err := s.refund(ctx, attempt); err != nil {
+				return err
+			}
+		} else if err != nil && !errors.Is(err, twofold.ErrNotFound) {
+			return err
+		}
 		return twofold.Errorf(twofold.CodePhoneVerificationNotFound, "No pending verifications for %s found.", n.Format(true))
 	case !ok:
 		return twofold.Errorf(twofold.CodePhoneVerificationIncorrect, "Verification code is incorrect")
