@@ -1,11 +1,15 @@
 package store
 
 import (
+	"database/sql"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pressly/goose/v3"
 
 	"github.com/twofold-auth/twofold/internal/store/storetest"
 	"github.com/twofold-auth/twofold/internal/twofold"
@@ -221,6 +225,65 @@ func TestLimitsAcrossStores(t *testing.T) {
 			stores := open(t)
 			for _, n := range []int{1, 5, workers - 1} {
 				raceHits(t, stores, fmt.Sprint("parallel-", n), twofold.Limit{N: n, Window: time.Minute})
+			}
+		})
+	}
+}
+
+// Upgrading to the sliding limits carries the fixed-window counts of the limits that moved over
+// as events at the start of their window: a user locked out before the upgrade stays locked out
+// until the window would have ended. The API's request rate stays a counter.
+func TestMigrationCarriesLimitCountsOver(t *testing.T) {
+	engines := map[string]struct {
+		driver, dsn, dir string
+		dialect          goose.Dialect
+	}{
+		"SQLite":   {"sqlite", filepath.Join(t.TempDir(), DatabaseFile), "migrations/sqlite", goose.DialectSQLite3},
+		"Postgres": {"pgx", "", "migrations/postgres", goose.DialectPostgres},
+	}
+	for name, e := range engines {
+		t.Run(name, func(t *testing.T) {
+			if e.driver == "pgx" {
+				e.dsn = storetest.Schema(t)
+			}
+			db, err := sql.Open(e.driver, e.dsn)
+			must(t, err)
+			defer db.Close()
+			sub, err := fs.Sub(migrations, e.dir)
+			must(t, err)
+			p, err := goose.NewProvider(e.dialect, db, sub)
+			must(t, err)
+			if _, err := p.UpTo(t.Context(), 13); err != nil {
+				t.Fatal(err)
+			}
+			start := t0.Truncate(15 * time.Minute)
+			for _, c := range []struct {
+				name  string
+				count int
+			}{{"verify-failures:1:2", 11}, {"sends:1:2", 2}, {"api:1", 40}} {
+				_, err := db.ExecContext(t.Context(), `INSERT INTO counters (name, window_start, count, expires_at) VALUES ($1, $2, $3, $4)`,
+					c.name, start.Unix(), c.count, start.Add(15*time.Minute).Unix())
+				must(t, err)
+			}
+			must(t, db.Close())
+
+			st, err := Open(t.Context(), e.dsn)
+			must(t, err)
+			defer st.Close()
+			l := twofold.Limit{N: 10, Window: 15 * time.Minute}
+			end := start.Add(l.Window)
+			// Locked out until the old window's end (11 events: past a limit of 10), not after.
+			if h, err := st.Hit(t.Context(), "verify-failures:1:2", end.Add(-time.Nanosecond), l); err != nil || !h.Refused || !h.Oldest.Equal(start) {
+				t.Errorf("Hit before the old window's end = %+v, %v; want refused, oldest at its start", h, err)
+			}
+			if h, err := st.Hit(t.Context(), "verify-failures:1:2", end, l); err != nil || h.Refused {
+				t.Errorf("Hit at the old window's end = %+v, %v; want counted", h, err)
+			}
+			var sends, api int
+			must(t, st.r.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM limit_slots WHERE name = 'sends:1:2'`).Scan(&sends))
+			must(t, st.r.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM limit_slots WHERE name = 'api:1'`).Scan(&api))
+			if sends != 2 || api != 0 {
+				t.Errorf("carried over %d sends and %d API requests, want 2 and none", sends, api)
 			}
 		})
 	}
