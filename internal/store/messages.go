@@ -201,7 +201,8 @@ func (s *Store) Usage(ctx context.Context, appID int64, since time.Time) ([]twof
 }
 
 // Sweep deletes what has expired: codes (kept a while past expiry to recognise reuse), counters,
-// limits' events and QR links; and marks hand-overs a crash interrupted as failed. It returns how many rows changed.
+// limits' events and QR links; and marks hand-overs a crash interrupted as failed. It returns
+// how many rows changed.
 func (s *Store) Sweep(ctx context.Context, now time.Time) (int64, error) {
 	var total int64
 	for _, q := range []string{
