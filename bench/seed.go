@@ -337,10 +337,10 @@ func randomDigits(n int) string {
 }
 
 // maxUserID is the highest user id in the store.
-// clearFailures deletes the failure counts of the bench's users (the lockout of
+// clearFailures deletes the failures counted for the bench's users (the lockout of
 // verify-totp-locked), so that the scenarios after it start unlocked.
 func (d *storeDB) clearFailures(ctx context.Context) error {
-	_, err := d.db.ExecContext(ctx, `DELETE FROM counters WHERE name LIKE $1`, fmt.Sprintf("verify-failures:%d:%%", d.appID))
+	_, err := d.db.ExecContext(ctx, `DELETE FROM limit_slots WHERE name LIKE $1`, fmt.Sprintf("verify-failures:%d:%%", d.appID))
 	return err
 }
 

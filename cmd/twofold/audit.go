@@ -39,7 +39,7 @@ const auditHelp = `The audit trail records security-relevant events, oldest firs
   verification.succeeded (method: sms, call, email, totp, device, sandbox, unconfirmed)
   verification.failed (why: invalid, reused)
   approval.approved, approval.denied (reason, when the device gave one)
-  limit.hit (the first refusal of each limit window: failures, sends, number_sends, ...)
+  limit.hit (a limit's first refusal within its window's length: failures, sends, number_sends, ...)
 
 Entries are append-only and chained: each carries an HMAC-SHA256, under a key derived from the
 master key, of the previous entry's hash and its own fields, so 'twofold audit verify' finds an

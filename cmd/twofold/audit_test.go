@@ -34,8 +34,8 @@ func TestAuditTrail(t *testing.T) {
 	if r := verify(code); r.status != 200 {
 		t.Fatalf("verify: %s", r.raw)
 	}
-	expectError(t, verify(code), 401, "60019")
-	for range 2 {
+	expectError(t, verify(code), 401, "60019") // a resubmit, not a failure
+	for range 3 {
 		expectError(t, verify(wrongCode(code)), 401, "60020")
 	}
 	for range 2 { // the first refusal is recorded, the second is not
@@ -93,6 +93,7 @@ func TestAuditTrail(t *testing.T) {
 		{app1, "verification.failed", id, map[string]string{"why": "reused"}},
 		{app1, "verification.failed", id, map[string]string{"why": "invalid"}},
 		{app1, "verification.failed", id, map[string]string{"why": "invalid"}},
+		{app1, "verification.failed", id, map[string]string{"why": "invalid"}},
 		{app1, "limit.hit", id, map[string]string{"limit": "failures", "max": "3", "window": "15m0s"}},
 		{"cli", "app.key_rotated", 0, nil},
 		{"cli", "app.updated", 0, map[string]string{"changed": "totp_window"}},
@@ -127,16 +128,16 @@ func TestAuditTrail(t *testing.T) {
 	// Filters, and the table for people.
 	var failed []audit.Entry
 	s.cliJSON(&failed, "audit", "list", "--action", "verification.failed", "--user", fmt.Sprint(id), "--since", "1h")
-	if len(failed) != 3 || failed[0].ID != 4 {
+	if len(failed) != 4 || failed[0].ID != 4 {
 		t.Errorf("verification.failed of user %d: %+v", id, failed)
 	}
 	var newest []audit.Entry
 	s.cliJSON(&newest, "audit", "list", "--limit", "2")
-	if len(newest) != 2 || newest[0].ID != 16 || newest[1].ID != 17 {
+	if len(newest) != 2 || newest[0].ID != 17 || newest[1].ID != 18 {
 		t.Errorf("the newest two: %+v", newest)
 	}
 	table, err := s.cli("audit", "list", "--app", "1")
-	if err != nil || !strings.Contains(table, "ACTOR") || !regexp.MustCompile(`(?m)^12 .* device:1 +approval\.denied +1 +1 .*reason="not me"`).MatchString(table) {
+	if err != nil || !strings.Contains(table, "ACTOR") || !regexp.MustCompile(`(?m)^13 .* device:1 +approval\.denied +1 +1 .*reason="not me"`).MatchString(table) {
 		t.Errorf("audit list table (%v):\n%s", err, table)
 	}
 	for _, bad := range [][]string{{"list", "--action", "nope"}, {"list", "--since", "yesterday"}, {"list", "--limit", "0"}} {
@@ -177,16 +178,16 @@ func TestAuditTrail(t *testing.T) {
 	// It verifies, also against the head it printed.
 	out, err := s.cli("audit", "verify")
 	head := regexp.MustCompile(`--head (\d+:[0-9a-f]{64})`).FindStringSubmatch(out)
-	if err != nil || !strings.Contains(out, "intact: 17 entries") || head == nil {
+	if err != nil || !strings.Contains(out, "intact: 18 entries") || head == nil {
 		t.Fatalf("audit verify (%v):\n%s", err, out)
 	}
 	if out, err := s.cli("audit", "verify", "--head", head[1]); err != nil {
 		t.Fatalf("audit verify --head %s: %v\n%s", head[1], err, out)
 	}
-	if _, err := s.cli("audit", "verify", "--head", "17:"+strings.Repeat("ab", 32)); err == nil || !strings.Contains(err.Error(), "entry 17") {
+	if _, err := s.cli("audit", "verify", "--head", "18:"+strings.Repeat("ab", 32)); err == nil || !strings.Contains(err.Error(), "entry 18") {
 		t.Errorf("verify against another head: %v", err)
 	}
-	if _, err := s.cli("audit", "verify", "--head", "18:"+strings.Repeat("ab", 32)); err == nil || !strings.Contains(err.Error(), "cut off") {
+	if _, err := s.cli("audit", "verify", "--head", "19:"+strings.Repeat("ab", 32)); err == nil || !strings.Contains(err.Error(), "cut off") {
 		t.Errorf("verify against a head past the end: %v", err)
 	}
 

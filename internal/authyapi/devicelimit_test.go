@@ -22,7 +22,7 @@ import (
 // answer is what a limit test looks at in a reply.
 type answer struct {
 	status     int
-	code       string
+	code       string // the envelope's error_code, "" on success
 	retryAfter string
 }
 

@@ -300,7 +300,30 @@ func BenchmarkCheckState(b *testing.B) {
 	mkAuthenticator(b, s, u)
 	b.ReportAllocs()
 	for b.Loop() {
-		if st, err := s.CheckState(b.Context(), u.AppID, u.ID, t0, twofold.CounterWindow{}); err != nil || st.Authenticator == nil {
+		if st, err := s.CheckState(b.Context(), u.AppID, u.ID, t0, twofold.LimitWindow{}); err != nil || st.Authenticator == nil {
+			b.Fatal(st, err)
+		}
+	}
+}
+
+// BenchmarkCheckStateLocked is CheckState for a user whose failure limit is full (10 events
+// and a refusal recorded): what a guess for a locked-out user costs.
+func BenchmarkCheckStateLocked(b *testing.B) {
+	s, _, u := benchStore(b)
+	mkAuthenticator(b, s, u)
+	l := twofold.Limit{N: 10, Window: 15 * time.Minute}
+	for range l.N {
+		if _, err := s.Hit(b.Context(), "verify-failures:bench", t0, l); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := s.RecordRefusal(b.Context(), "verify-failures:bench", t0, l.Window); err != nil {
+		b.Fatal(err)
+	}
+	w := twofold.LimitWindow{Name: "verify-failures:bench", Since: t0.Add(-l.Window)}
+	b.ReportAllocs()
+	for b.Loop() {
+		if st, err := s.CheckState(b.Context(), u.AppID, u.ID, t0, w); err != nil || st.Failures != 10 || !st.Refused {
 			b.Fatal(st, err)
 		}
 	}

@@ -48,7 +48,7 @@ func testCheckState(t *testing.T, open func(t *testing.T) *Store) {
 		{"everything, confirmed", everything, true, &all, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := s.CheckState(ctx, a.ID, tc.user.ID, t0, twofold.CounterWindow{})
+			got, err := s.CheckState(ctx, a.ID, tc.user.ID, t0, twofold.LimitWindow{})
 			must(t, err)
 			want := twofold.CheckState{UserID: tc.user.ID, Confirmed: getUser(t, s, a.ID, tc.user.ID).Confirmed,
 				LiveCodes: tc.codes, Authenticator: tc.auth, HasDevices: tc.devices}
@@ -79,36 +79,55 @@ func testCheckState(t *testing.T, open func(t *testing.T) *Store) {
 		})
 	}
 	// Codes that expire count until they do.
-	if got, err := s.CheckState(ctx, a.ID, withCode.ID, t0.Add(ttl), twofold.CounterWindow{}); err != nil || got.LiveCodes {
+	if got, err := s.CheckState(ctx, a.ID, withCode.ID, t0.Add(ttl), twofold.LimitWindow{}); err != nil || got.LiveCodes {
 		t.Errorf("CheckState at the code's expiry: live codes %v, %v; want none", got.LiveCodes, err)
 	}
-	wantErr(t, "CheckState of another application's user", errOf(s.CheckState(ctx, other.ID, everything.ID, t0, twofold.CounterWindow{})), twofold.ErrNotFound)
-	wantErr(t, "CheckState of no user", errOf(s.CheckState(ctx, a.ID, 1<<40, t0, twofold.CounterWindow{})), twofold.ErrNotFound)
+	wantErr(t, "CheckState of another application's user", errOf(s.CheckState(ctx, other.ID, everything.ID, t0, twofold.LimitWindow{})), twofold.ErrNotFound)
+	wantErr(t, "CheckState of no user", errOf(s.CheckState(ctx, a.ID, 1<<40, t0, twofold.LimitWindow{})), twofold.ErrNotFound)
 
-	// The failures counted in the window asked for, and only those: not another window's, not
-	// another counter's, none when no window is asked for.
-	window := t0.Truncate(15 * time.Minute)
-	count := func(name string, start time.Time, n int64) {
-		_, err := s.Incr(ctx, name, start, start.Add(15*time.Minute), n)
+	// The events of the limit window asked for, and only those: not older ones (an event
+	// exactly one window old has left), not another limit's, none when no window is asked for;
+	// the oldest of them, and whether a refusal was recorded within the window.
+	l := twofold.Limit{N: 100, Window: time.Hour}
+	hit := func(name string, at time.Duration) {
+		h, err := s.Hit(ctx, name, t0.Add(at), l)
 		must(t, err)
+		if h.Refused {
+			t.Fatalf("Hit %s at %v refused", name, at)
+		}
 	}
-	count("verify-failures:check", window, 3)
-	count("verify-failures:check", window.Add(-15*time.Minute), 7)
-	count("verify-failures:else", window, 5)
+	hit("verify-failures:check", -20*time.Minute)
+	hit("verify-failures:check", -15*time.Minute)
+	hit("verify-failures:check", -10*time.Minute)
+	hit("verify-failures:check", -10*time.Minute)
+	hit("verify-failures:check", -time.Minute)
+	hit("verify-failures:else", -time.Minute)
+	if _, err := s.RecordRefusal(ctx, "verify-failures:check", t0.Add(-5*time.Minute), l.Window); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
-		name string
-		w    twofold.CounterWindow
-		want int64
+		name    string
+		w       twofold.LimitWindow
+		want    int64
+		oldest  time.Duration
+		refused bool
 	}{
-		{"this window", twofold.CounterWindow{Name: "verify-failures:check", Start: window}, 3},
-		{"the window before", twofold.CounterWindow{Name: "verify-failures:check", Start: window.Add(-15 * time.Minute)}, 7},
-		{"a window never counted", twofold.CounterWindow{Name: "verify-failures:check", Start: window.Add(15 * time.Minute)}, 0},
-		{"no window", twofold.CounterWindow{}, 0},
+		{"the last 15 minutes", twofold.LimitWindow{Name: "verify-failures:check", Since: t0.Add(-15 * time.Minute)}, 3, -10 * time.Minute, true},
+		{"the last 10 minutes", twofold.LimitWindow{Name: "verify-failures:check", Since: t0.Add(-10 * time.Minute)}, 1, -time.Minute, true},
+		{"the last 5 minutes", twofold.LimitWindow{Name: "verify-failures:check", Since: t0.Add(-5 * time.Minute)}, 1, -time.Minute, false},
+		{"the last hour", twofold.LimitWindow{Name: "verify-failures:check", Since: t0.Add(-time.Hour)}, 5, -20 * time.Minute, true},
+		{"a limit never counted", twofold.LimitWindow{Name: "verify-failures:never", Since: t0.Add(-time.Hour)}, 0, 0, false},
+		{"no window", twofold.LimitWindow{}, 0, 0, false},
 	} {
 		got, err := s.CheckState(ctx, a.ID, bare.ID, t0, tc.w)
 		must(t, err)
-		if got.Failures != tc.want {
-			t.Errorf("CheckState failures, %s = %d, want %d", tc.name, got.Failures, tc.want)
+		var oldest time.Time
+		if tc.want > 0 {
+			oldest = t0.Add(tc.oldest)
+		}
+		if got.Failures != tc.want || !got.Oldest.Equal(oldest) || got.Refused != tc.refused {
+			t.Errorf("CheckState, %s: %d events, oldest %v, refused %v; want %d, %v, %v",
+				tc.name, got.Failures, got.Oldest, got.Refused, tc.want, oldest, tc.refused)
 		}
 	}
 }

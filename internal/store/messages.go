@@ -146,7 +146,8 @@ func likeEscape(s string) string {
 }
 
 // Incr adds delta to the counter name in the fixed window starting at window and returns the
-// new count, atomically. The row is kept until expires.
+// new count, atomically. The row is kept until expires. (The API's request rate, a capacity
+// limit, counts here; the failure and send limits are sliding windows: Hit, limits.go.)
 func (s *Store) Incr(ctx context.Context, name string, window, expires time.Time, delta int64) (int64, error) {
 	var n int64
 	err := s.w.QueryRowContext(ctx, `INSERT INTO counters (name, window_start, count, expires_at) VALUES ($1, $2, $3, $4)
@@ -199,13 +200,15 @@ func (s *Store) Usage(ctx context.Context, appID int64, since time.Time) ([]twof
 	return out, rows.Err()
 }
 
-// Sweep deletes what has expired: codes (kept a while past expiry to recognise reuse), counters
-// and QR links; and marks hand-overs a crash interrupted as failed. It returns how many rows changed.
+// Sweep deletes what has expired: codes (kept a while past expiry to recognise reuse), counters,
+// limits' events and QR links; and marks hand-overs a crash interrupted as failed. It returns
+// how many rows changed.
 func (s *Store) Sweep(ctx context.Context, now time.Time) (int64, error) {
 	var total int64
 	for _, q := range []string{
 		`DELETE FROM codes WHERE expires_at <= $1`,
 		`DELETE FROM counters WHERE expires_at <= $1`,
+		`DELETE FROM limit_slots WHERE expires_at <= $1`,
 		`DELETE FROM qr_links WHERE expires_at <= $1`,
 		`DELETE FROM signin_lockouts WHERE expires_at <= $1`,
 		// A hand-over cut short by a crash never finishes: after an hour, say what happened.

@@ -95,7 +95,7 @@ func ErrInvalidParam(name, why string) *Error {
 }
 
 // ErrLimit builds the 60003 error every limit answers with; retryAfter tells the client when the
-// limit's window ends.
+// limit has room again.
 func ErrLimit(what string, retryAfter time.Duration) *Error {
 	return &Error{Code: CodeRateLimited, Message: "Too many requests: " + what + ". Try again later.", RetryAfter: retryAfter}
 }

@@ -68,3 +68,21 @@ const (
 
 // LimitKinds lists every LimitKind.
 var LimitKinds = []LimitKind{LimitFailures, LimitSends, LimitNumberSends, LimitCountrySends, LimitAppSends}
+
+// LimitEvent is one event counted against a limit by the store: the limit's name, the slot it
+// took and its time. Giving it back (the store's RefundHit) removes exactly this event.
+type LimitEvent struct {
+	Name string
+	Slot int
+	At   time.Time
+}
+
+// LimitHit is the outcome of counting an event against a limit.
+type LimitHit struct {
+	Event   LimitEvent // the event counted; zero when refused
+	Refused bool       // the limit was full: nothing was counted
+	// When refused: the oldest event counted in the window (when it leaves, there is room), and
+	// whether this is the first refusal of the limit within a window's length (to be recorded).
+	Oldest       time.Time
+	FirstRefusal bool
+}

@@ -190,7 +190,7 @@ type OneTimeCode struct {
 // CheckState is what checking a token for a user starts from, read in one query: whether the
 // user is confirmed, whether any code of theirs is unexpired, their authenticator's seed (nil
 // when they have none; CreatedAt is not read), whether they have registered devices (whose
-// seeds are read only then) and their failures counted so far in the limit's window. It holds
+// seeds are read only then) and the failures counted in the limit's window up to now. It holds
 // no more than that: every column read costs.
 type CheckState struct {
 	UserID        int64
@@ -198,14 +198,17 @@ type CheckState struct {
 	LiveCodes     bool
 	Authenticator *Authenticator
 	HasDevices    bool
-	Failures      int64 // the count of the counter window asked for; 0 when there is none
+	Failures      int64     // events of the limit window asked for; 0 when there is none
+	Oldest        time.Time // the oldest of those events, the first to leave the window
+	Refused       bool      // a refusal of that limit was recorded within the window
 }
 
-// CounterWindow names one window of a counter (the store's Incr): its name and the start of
-// the window. The zero value names none.
-type CounterWindow struct {
+// LimitWindow names the window of a limit (the store's Hit) that ends now: the limit's name
+// and the time the window starts after (now less the window's length; an event exactly that
+// old no longer counts). The zero value names none.
+type LimitWindow struct {
 	Name  string
-	Start time.Time
+	Since time.Time
 }
 
 // CodeCheck is the outcome of checking a token against a user's one-time codes.

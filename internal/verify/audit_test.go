@@ -85,8 +85,10 @@ func TestAuditOfVerifications(t *testing.T) {
 			seen = append(seen, c)
 			f.check(a, u, c, verify.CheckParams{})
 		}, []string{"verification.succeeded user=1 method=call"}},
-		{"wrong again: the third failure", func() { f.check(a, u, wrong(code), verify.CheckParams{}) },
-			[]string{"verification.failed user=1 why=invalid"}},
+		{"wrong twice more: the third failure (the reuse was none)", func() {
+			f.check(a, u, wrong(code), verify.CheckParams{})
+			f.check(a, u, wrong(code), verify.CheckParams{})
+		}, []string{"verification.failed user=1 why=invalid", "verification.failed user=1 why=invalid"}},
 		{"past the failure limit: recorded once", func() {
 			for range 3 {
 				if _, c := f.check(a, u, wrong(code), verify.CheckParams{}); c != twofold.CodeRateLimited {

@@ -34,9 +34,9 @@ func (s *Service) Check(ctx context.Context, app twofold.App, userID int64, toke
 	now := s.now()
 	failures := limit(app, twofold.LimitFailures, s.cfg.FailureLimit)
 	counter := counted{name: failureCounter(app.ID, userID), limit: "failures", appID: app.ID, userID: userID}
-	var window twofold.CounterWindow
+	var window twofold.LimitWindow
 	if !failures.Off() {
-		window = twofold.CounterWindow{Name: counter.name, Start: now.Truncate(failures.Window)}
+		window = twofold.LimitWindow{Name: counter.name, Since: now.Add(-failures.Window)}
 	}
 	st, err := s.store.CheckState(ctx, app.ID, userID, now, window)
 	if errors.Is(err, twofold.ErrNotFound) {
@@ -58,18 +58,37 @@ func (s *Service) Check(ctx context.Context, app twofold.App, userID int64, toke
 		return MethodUnconfirmed, nil
 	}
 
-	// A user already past the limit is refused without counting again: the first try past it
-	// was counted and recorded by hit, and counting the rest of a flood would make every guess
-	// of an attack on a locked-out user cost a durable write.
+	// A user whose failures fill the limit is refused on what CheckState read: a flood of
+	// guesses against a locked-out user costs a read each, not a durable write. The first
+	// refusal within a window's length is recorded; the store notes it once, and CheckState
+	// tells the rest of the flood that it was.
 	const tooMany = "too many failed verifications for this user"
-	if !failures.Off() && st.Failures > int64(failures.N) {
-		return "", limitError(failures, window.Start, now, tooMany)
+	if !failures.Off() && st.Failures >= int64(failures.N) {
+		if !st.Refused {
+			first, err := s.store.RecordRefusal(ctx, counter.name, now, failures.Window)
+			if err != nil {
+				return "", err
+			}
+			if first {
+				s.limitHit(ctx, counter, failures)
+			}
+		}
+		return "", limitError(failures, st.Oldest, now, tooMany)
 	}
-	if err := s.hit(ctx, counter, failures, tooMany); err != nil {
+	attempt, err := s.hit(ctx, counter, failures, tooMany)
+	if err != nil {
 		return "", err
 	}
 	method, how, err := s.check(ctx, app, st, token, p.Action)
 	if err != nil {
+		if twofold.ErrorCode(err) == twofold.CodeTokenReused {
+			// A resubmit of a token already accepted is not a guess (only a token that matched
+			// a code or TOTP step is "reused"): give back the attempt counted above, so that
+			// resubmits, however many, lock no one out.
+			if rerr := s.refund(ctx, attempt); rerr != nil {
+				return "", rerr
+			}
+		}
 		s.failed(ctx, app, u, err)
 		return "", err
 	}
@@ -78,7 +97,7 @@ func (s *Service) Check(ctx context.Context, app twofold.App, userID int64, toke
 	err = together(
 		// Success is not a failure: give back the attempt counted above.
 		func() error {
-			return s.refund(ctx, counter.name, failures)
+			return s.refund(ctx, attempt)
 		},
 		func() error {
 			if u.Confirmed {
@@ -170,8 +189,9 @@ func (s *Service) check(ctx context.Context, app twofold.App, st twofold.CheckSt
 		return "", "", twofold.ErrTokenReused()
 	}
 	method, how, err := s.checkTOTP(ctx, app, st, token)
-	if err == nil {
-		// Right after all: the wrong try charged to pending codes is taken back.
+	if err == nil || twofold.ErrorCode(err) == twofold.CodeTokenReused {
+		// An authenticator's code after all, accepted now or before: it was no guess at the
+		// pending codes, and the wrong try charged to them is taken back.
 		if err := s.store.RefundAttempt(ctx, u.ID, now); err != nil {
 			return "", "", err
 		}

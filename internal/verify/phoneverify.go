@@ -136,7 +136,8 @@ func phoneContext(appID int64, e164 string) string { return fmt.Sprintf("phone:%
 func (s *Service) CheckPhoneVerification(ctx context.Context, app twofold.App, n phone.Number, code string) error {
 	e164 := n.E164()
 	counter := counted{name: fmt.Sprintf("pv-failures:%d:%s", app.ID, e164), limit: "phone_failures", appID: app.ID}
-	if err := s.hit(ctx, counter, limit(app, twofold.LimitFailures, s.cfg.FailureLimit), "too many failed verifications for this number"); err != nil {
+	attempt, err := s.hit(ctx, counter, limit(app, twofold.LimitFailures, s.cfg.FailureLimit), "too many failed verifications for this number")
+	if err != nil {
 		return err
 	}
 	macs := s.keys.CodeMACs(phoneContext(app.ID, e164), code) // a code sent before a key rotation verifies too
@@ -146,11 +147,21 @@ func (s *Service) CheckPhoneVerification(ctx context.Context, app twofold.App, n
 	case err != nil:
 		return err
 	case !found:
+		// A resubmit of the code that verified the number is no guess: its attempt is given
+		// back, so that resubmits lock no one out (a wrong code with nothing pending counts).
+		if v, err := s.store.LatestPhoneVerification(ctx, app.ID, e164, ""); err == nil &&
+			!v.VerifiedAt.IsZero() && s.now().Before(v.ExpiresAt) && seal.EqualAny(v.MAC, macs) {
+			if err := s.refund(ctx, attempt); err != nil {
+				return err
+			}
+		} else if err != nil && !errors.Is(err, twofold.ErrNotFound) {
+			return err
+		}
 		return twofold.Errorf(twofold.CodePhoneVerificationNotFound, "No pending verifications for %s found.", n.Format(true))
 	case !ok:
 		return twofold.Errorf(twofold.CodePhoneVerificationIncorrect, "Verification code is incorrect")
 	}
-	return s.refund(ctx, counter.name, limit(app, twofold.LimitFailures, s.cfg.FailureLimit))
+	return s.refund(ctx, attempt)
 }
 
 // PhoneVerificationStatus reports pending, verified or expired for the number's newest

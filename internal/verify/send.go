@@ -223,7 +223,7 @@ func (s *Service) spend(ctx context.Context, app twofold.App, ch twofold.Channel
 		if !c.applies {
 			continue
 		}
-		err := s.hit(ctx, c.counter, c.limit, c.what)
+		_, err := s.hit(ctx, c.counter, c.limit, c.what)
 		if twofold.ErrorCode(err) == twofold.CodeRateLimited {
 			if rerr := s.sender.Refuse(ctx, app, ch, c.reason); rerr != nil {
 				return rerr

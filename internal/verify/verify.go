@@ -20,7 +20,7 @@ import (
 // Store is what the service needs from persistence.
 type Store interface {
 	GetUser(ctx context.Context, appID, id int64) (twofold.User, error)
-	CheckState(ctx context.Context, appID, id int64, now time.Time, failures twofold.CounterWindow) (twofold.CheckState, error)
+	CheckState(ctx context.Context, appID, id int64, now time.Time, failures twofold.LimitWindow) (twofold.CheckState, error)
 	ConfirmUser(ctx context.Context, appID, id int64) error
 	InsertCode(ctx context.Context, c *twofold.OneTimeCode) error
 	ConsumeCode(ctx context.Context, userID int64, now time.Time, maxAttempts int, matches func(twofold.OneTimeCode) bool) (twofold.CodeCheck, error)
@@ -32,7 +32,9 @@ type Store interface {
 	AdvanceDeviceStep(ctx context.Context, deviceID, step int64) (bool, error)
 	InsertQRLink(ctx context.Context, l twofold.QRLink) error
 	GetQRLink(ctx context.Context, mac []byte, now time.Time) (twofold.QRLink, error)
-	Incr(ctx context.Context, name string, window, expires time.Time, delta int64) (int64, error)
+	Hit(ctx context.Context, name string, now time.Time, l twofold.Limit) (twofold.LimitHit, error)
+	RefundHit(ctx context.Context, ev twofold.LimitEvent) error
+	RecordRefusal(ctx context.Context, name string, now time.Time, window time.Duration) (bool, error)
 	AddUsage(ctx context.Context, appID int64, at time.Time, kind twofold.UsageKind, n int64) error
 	InsertPhoneVerification(ctx context.Context, v *twofold.PhoneVerification) error
 	LatestPhoneVerification(ctx context.Context, appID int64, phone, uuid string) (twofold.PhoneVerification, error)
@@ -155,7 +157,7 @@ func New(store Store, sender Sender, keys *seal.Keyring, cfg Config, now func() 
 }
 
 // SetAuditor makes the service record verifications (succeeded, failed) and the first refusal
-// of each limit window. Call it before the service is used.
+// of each limit within a window's length. Call it before the service is used.
 func (s *Service) SetAuditor(a Auditor) { s.audit = a }
 
 func (s *Service) record(ctx context.Context, e twofold.AuditEvent) {
@@ -182,44 +184,50 @@ type counted struct {
 	userID int64 // 0 when no user is concerned
 }
 
-// hit counts one event against limit l and reports a 60003 error when the count passes the
-// limit. Counting before acting is what makes a burst of parallel requests safe. The first
-// refusal of a window (the count just past N) is recorded in the audit trail; the rest of a
-// flood is not.
-func (s *Service) hit(ctx context.Context, c counted, l Limit, what string) error {
+// hit counts one event against limit l, a sliding window: it reports a 60003 error, counting
+// nothing, when the window ending now already holds N events. Counting before acting is what
+// makes a burst of parallel requests safe. The first refusal within a window's length is
+// recorded in the audit trail; the rest of a flood is not. The event counted is returned for
+// refund (zero when the limit is off).
+func (s *Service) hit(ctx context.Context, c counted, l Limit, what string) (twofold.LimitEvent, error) {
 	if l.Off() {
-		return nil
+		return twofold.LimitEvent{}, nil
 	}
 	now := s.now()
-	start := now.Truncate(l.Window)
-	n, err := s.store.Incr(ctx, c.name, start, start.Add(l.Window), 1)
+	h, err := s.store.Hit(ctx, c.name, now, l)
 	if err != nil {
-		return err
+		return twofold.LimitEvent{}, err
 	}
-	if n > int64(l.N) {
-		if n == int64(l.N)+1 {
-			s.record(ctx, twofold.AuditEvent{Action: twofold.AuditLimitHit, AppID: c.appID, UserID: c.userID,
-				Details: map[string]string{"limit": c.limit, "max": strconv.Itoa(l.N), "window": l.Window.String()}})
+	if h.Refused {
+		if h.FirstRefusal {
+			s.limitHit(ctx, c, l)
 		}
-		return limitError(l, start, now, what)
+		return twofold.LimitEvent{}, limitError(l, h.Oldest, now, what)
 	}
-	return nil
+	return h.Event, nil
 }
 
-// limitError is the 60003 refusal of limit l, whose window began at start, with the time left
-// until the window ends.
-func limitError(l Limit, start, now time.Time, what string) error {
-	return twofold.ErrLimit(what, start.Add(l.Window).Sub(now).Round(time.Second))
+// limitHit records the first refusal of limit l within a window's length.
+func (s *Service) limitHit(ctx context.Context, c counted, l Limit) {
+	s.record(ctx, twofold.AuditEvent{Action: twofold.AuditLimitHit, AppID: c.appID, UserID: c.userID,
+		Details: map[string]string{"limit": c.limit, "max": strconv.Itoa(l.N), "window": l.Window.String()}})
 }
 
-// refund gives back one event counted by hit, for a verification that succeeded.
-func (s *Service) refund(ctx context.Context, name string, l Limit) error {
-	if l.Off() {
+// limitError is the 60003 refusal of limit l, whose oldest event counted was at oldest. Its
+// Retry-After is when that event leaves the window, rounded up to a whole second (at least
+// one): a client that waits that long finds room, unless others took it meanwhile.
+func limitError(l Limit, oldest, now time.Time, what string) error {
+	wait := oldest.Add(l.Window).Sub(now)
+	return twofold.ErrLimit(what, max((wait+time.Second-1).Truncate(time.Second), time.Second))
+}
+
+// refund gives back an event counted by hit, for a verification that succeeded or was not a
+// guess: it removes exactly that event.
+func (s *Service) refund(ctx context.Context, ev twofold.LimitEvent) error {
+	if ev.Name == "" {
 		return nil
 	}
-	start := s.now().Truncate(l.Window)
-	_, err := s.store.Incr(ctx, name, start, start.Add(l.Window), -1)
-	return err
+	return s.store.RefundHit(ctx, ev)
 }
 
 // randomDigits returns n uniformly random decimal digits.

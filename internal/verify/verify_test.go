@@ -439,8 +439,8 @@ func TestFailureLimit(t *testing.T) {
 }
 
 // Past the limit, tries are refused without being counted: a flood of guesses against a
-// locked-out user costs the store a read each, not a durable write. The count stops at the
-// first try past the limit, the one that is recorded (TestAuditOfVerifications).
+// locked-out user costs the store a read each, not a durable write. Only the failures are
+// counted; the first refusal is recorded (TestAuditOfVerifications) but is no event of the limit.
 func TestLockedOutTriesAreNotCounted(t *testing.T) {
 	f := newFixture(t, verify.Config{FailureLimit: verify.Limit{N: 3, Window: 15 * time.Minute}, MaxAttempts: 100})
 	a := f.app(false)
@@ -449,8 +449,8 @@ func TestLockedOutTriesAreNotCounted(t *testing.T) {
 	counted := func() int64 {
 		t.Helper()
 		now := f.clock.Now()
-		// The counter verify keeps for the user (failureCounter).
-		w := twofold.CounterWindow{Name: fmt.Sprintf("verify-failures:%d:%d", a.ID, u.ID), Start: now.Truncate(15 * time.Minute)}
+		// The limit verify keeps for the user (failureCounter).
+		w := twofold.LimitWindow{Name: fmt.Sprintf("verify-failures:%d:%d", a.ID, u.ID), Since: now.Add(-15 * time.Minute)}
 		st, err := f.store.CheckState(context.Background(), a.ID, u.ID, now, w)
 		if err != nil {
 			t.Fatal(err)
@@ -466,15 +466,15 @@ func TestLockedOutTriesAreNotCounted(t *testing.T) {
 			t.Fatalf("try %d: code %d, want %d", i+1, c, want)
 		}
 	}
-	if n := counted(); n != 4 {
-		t.Errorf("%d tries counted, want 4: the three failures and the first try past the limit", n)
+	if n := counted(); n != 3 {
+		t.Errorf("%d tries counted, want the 3 failures", n)
 	}
 	// The right code is refused too, and not counted either.
 	if _, c := f.check(a, u, code, verify.CheckParams{}); c != twofold.CodeRateLimited {
 		t.Fatalf("right code while locked out: %d", c)
 	}
-	if n := counted(); n != 4 {
-		t.Errorf("%d tries counted after the right code, want 4", n)
+	if n := counted(); n != 3 {
+		t.Errorf("%d tries counted after the right code, want 3", n)
 	}
 	f.clock.Advance(15 * time.Minute)
 	if _, c := f.check(a, u, f.send(a, u, ""), verify.CheckParams{}); c != 0 {
