@@ -142,4 +142,16 @@ func testRegistrationJWTRespelled(t *testing.T, db ...string) {
 	if n := devicesOf(victim); n != 2 { // the first, and the one with the extra claim
 		t.Fatalf("the victim has %d devices, want 2", n)
 	}
+
+	// The customer removes the user; the JWT, still unexpired, stays spent: replayed, it would
+	// make the user again with the attacker's device, which the customer's next registration
+	// for that custom_user_id would then join.
+	if r := s.post(fmt.Sprintf("/protected/json/users/%d/remove", victim), nil); r.status != 200 {
+		t.Fatalf("remove the victim: %s", r.raw)
+	}
+	expectError(t, s.registerWithJWT(token), 400, "60037")
+	if r := s.get("/protected/json/registrations/status?custom_user_id=victim"); r.status != 200 ||
+		r.body["registration"].(map[string]any)["status"] != "pending" {
+		t.Fatalf("registration status of the removed user: %s", r.raw)
+	}
 }
