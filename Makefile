@@ -19,6 +19,14 @@ build:
 run:
 	go run ./cmd/twofold serve
 
+# The hostile-input suite alone (it also runs in make test): every route of a real server driven
+# with NUL bytes, invalid UTF-8, huge values, wrong types, deep brackets and 100k parameters, on
+# SQLite and on PostgreSQL (TWOFOLD_TEST_POSTGRES, default the local test database).
+.PHONY: hostile
+hostile:
+	TWOFOLD_TEST_POSTGRES=$${TWOFOLD_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable} TWOFOLD_REQUIRE_POSTGRES=1 \
+		go test -race -count=1 -run 'TestHostileInput' -v ./cmd/twofold/
+
 # Longer fuzzing of the parsers than the test run's seed corpus.
 fuzz:
 	go test -run='^$$' -fuzz=FuzzParseParams -fuzztime=60s ./internal/authyapi/
@@ -33,6 +41,7 @@ fuzz:
 	go test -run='^$$' -fuzz=FuzzDefaultJSON -fuzztime=60s ./internal/deliver/gateway/
 	go test -run='^$$' -fuzz=FuzzDefaultForm -fuzztime=60s ./internal/deliver/gateway/
 	go test -run='^$$' -fuzz=FuzzStatusHandler -fuzztime=60s ./internal/deliver/twilio/
+	go test -run='^$$' -fuzz=FuzzClip -fuzztime=60s ./internal/wiretext/
 
 # A first look at the login sample (examples/login): Twofold on 127.0.0.1:8080 with its data in
 # ./demo-data, the sample on 127.0.0.1:3000; Ctrl-C stops both.

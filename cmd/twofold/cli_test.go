@@ -173,7 +173,8 @@ func TestHelp(t *testing.T) {
 		help(args...)
 	}
 	out := help("serve", "--help")
-	for _, env := range []string{"TWOFOLD_ADDR", "TWOFOLD_DATA_DIR", "TWOFOLD_RATE_LIMIT", "TWOFOLD_CODE_TTL"} {
+	for _, env := range []string{"TWOFOLD_ADDR", "TWOFOLD_DATA_DIR", "TWOFOLD_RATE_LIMIT", "TWOFOLD_CODE_TTL", "TWOFOLD_DEVICE_RATE_LIMIT",
+		"TWOFOLD_DEVICE_USER_RATE_LIMIT", "TWOFOLD_ADDRESS_RATE_LIMIT", "TWOFOLD_DEVICE_STREAMS", "TWOFOLD_DEVICE_USER_STREAMS"} {
 		if !strings.Contains(out, env) {
 			t.Errorf("serve --help does not mention %s", env)
 		}
@@ -193,6 +194,10 @@ func TestServeRefusesBadSettings(t *testing.T) {
 	}{
 		{[]string{"--callback-lease", "5s", "--callback-timeout", "10s"}, "--callback-lease"},
 		{[]string{"--limit-sends", "lots"}, "--limit-sends"},
+		{[]string{"--device-rate-limit", "lots"}, "--device-rate-limit"},
+		{[]string{"--device-user-rate-limit", "5/0s"}, "--device-user-rate-limit"},
+		{[]string{"--address-rate-limit", "-1/1m"}, "--address-rate-limit"},
+		{[]string{"--device-streams", "-1"}, "--device-streams"},
 		{[]string{"--log-format", "xml"}, "--log-format"},
 		{[]string{"--database", "mysql://db"}, "postgres://"},
 	} {

@@ -47,7 +47,7 @@ func TestAuthyClientsCompat(t *testing.T) {
 		}
 	}
 
-	s := startServer(t, "", "--rate-limit", "off")
+	s := startServer(t, "", "--rate-limit", "off", "--callback-allow-hosts", "127.0.0.1")
 	oracle := httptest.NewServer(compatCodeOracle(s))
 	t.Cleanup(oracle.Close)
 

@@ -15,7 +15,7 @@ import (
 // consoleHandler is the operators' web console, mounted at /console/, over the server's own
 // services: operators sign in with a password and a code or push from Twofold itself.
 func consoleHandler(in *instance, us *users.Service, vs *verify.Service, ds *devices.Service, ot *onetouch.Service,
-	publicURL string, log *slog.Logger) http.Handler {
+	publicURL string, onRoute func(string), log *slog.Logger) http.Handler {
 	factors := console.NewFactors(console.Services{
 		EnsureConsole: in.apps.EnsureConsole, CreateCustomUser: in.store.CreateCustomUser, ListDevices: in.store.ListDevices,
 		Enroll: vs.Enroll, Check: vs.Check, RegistrationToken: ds.RegistrationToken,
@@ -28,5 +28,5 @@ func consoleHandler(in *instance, us *users.Service, vs *verify.Service, ds *dev
 	if in.audit != nil {
 		deps.Audit = in.audit
 	}
-	return console.New(deps, console.Config{PublicURL: publicURL, Now: in.now, Log: log})
+	return console.New(deps, console.Config{PublicURL: publicURL, Now: in.now, Log: log, OnRoute: onRoute})
 }

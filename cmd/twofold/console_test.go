@@ -44,7 +44,7 @@ func TestConsole(t *testing.T) {
 	rc.failWith.Store(http.StatusInternalServerError)
 	seen := make(attempts, 64)
 	s := startServerEnv(t, dir, func(e *Env) { e.OnCallback = func(a callback.Attempt) { seen <- a } },
-		"--rate-limit", "off", "--callback-backoff", "10ms")
+		"--rate-limit", "off", "--callback-allow-hosts", "127.0.0.1", "--callback-backoff", "10ms")
 
 	ctx, cancel := context.WithTimeout(browser, 3*time.Minute)
 	defer cancel()

@@ -177,7 +177,7 @@ func (rc *countingReceiver) waitFor(t *testing.T, uuids []string) {
 // Three instances deliver the callbacks of many answers: each exactly once.
 func TestInstancesDeliverEachCallbackOnce(t *testing.T) {
 	rc := newCountingReceiver(t, 0)
-	in := startInstances(t, 3, "--rate-limit", "off", "--max-pending-approvals", "100", "--callback-workers", "4")
+	in := startInstances(t, 3, "--rate-limit", "off", "--callback-allow-hosts", "127.0.0.1", "--max-pending-approvals", "100", "--callback-workers", "4")
 	a := in[0]
 	if _, err := a.cli("app", "update", "1", "--callback-url", rc.srv.URL+"/cb"); err != nil {
 		t.Fatal(err)
@@ -343,7 +343,7 @@ func TestInstancesSurviveKill(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	rc := newCountingReceiver(t, 100*time.Millisecond)
-	lease := []string{"--rate-limit", "off", "--max-pending-approvals", "100", "--callback-timeout", "1s", "--callback-lease", "3s"}
+	lease := []string{"--rate-limit", "off", "--callback-allow-hosts", "127.0.0.1", "--max-pending-approvals", "100", "--callback-timeout", "1s", "--callback-lease", "3s"}
 	a := startInstances(t, 1, lease...)[0]
 	b, proc, _ := startProcess(t, a, append([]string{"--database", a.cliArgs[1]}, lease...)...)
 	if _, err := a.cli("app", "update", "1", "--callback-url", rc.srv.URL+"/cb"); err != nil {
@@ -509,12 +509,12 @@ func TestInstancesKilledMidDeliveryLeavesCallbacks(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	// B answers the API and delivers nothing.
-	b := startInstances(t, 1, "--rate-limit", "off", "--callback-workers", "0")[0]
+	b := startInstances(t, 1, "--rate-limit", "off", "--callback-allow-hosts", "127.0.0.1", "--callback-workers", "0")[0]
 	dsn := b.cliArgs[1]
 	rc := newStallingReceiver(t, func() string { return b.key })
 	// The lease must exceed the timeout (else the dispatcher stretches it to timeout+1m): S's
 	// HTTP client would give up after 1.5s, but S is killed within moments of the request.
-	s, proc, sLogs := startProcess(t, b, "--database", dsn, "--rate-limit", "off",
+	s, proc, sLogs := startProcess(t, b, "--database", dsn, "--rate-limit", "off", "--callback-allow-hosts", "127.0.0.1",
 		"--callback-workers", "1", "--callback-lease", "2s", "--callback-timeout", "1500ms")
 	if _, err := b.cli("app", "update", "1", "--callback-url", rc.srv.URL+"/cb"); err != nil {
 		t.Fatal(err)
@@ -551,7 +551,7 @@ func TestInstancesKilledMidDeliveryLeavesCallbacks(t *testing.T) {
 		t.Fatal("the killed instance still answers")
 	}
 
-	c := startServer(t, b.dataDir, "--database", dsn, "--rate-limit", "off",
+	c := startServer(t, b.dataDir, "--database", dsn, "--rate-limit", "off", "--callback-allow-hosts", "127.0.0.1",
 		"--callback-workers", "1", "--callback-lease", "2s", "--callback-timeout", "1s")
 	select {
 	case u := <-rc.later:

@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/twofold-auth/twofold/internal/callback"
+	"github.com/twofold-auth/twofold/internal/egress"
 )
 
 func main() {
@@ -40,6 +41,13 @@ type Env struct {
 	Ready func(addr string)
 	// OnCallback, if set, observes every callback delivery attempt after it is recorded.
 	OnCallback func(callback.Attempt)
+	// OnPush, if set, observes the outcome of every push delivery.
+	OnPush func(kind, outcome string)
+	// Resolver, if set, looks up the hosts of push endpoints and callback URLs instead of the
+	// system's resolver; the egress guard checks what it answers.
+	Resolver egress.Resolver
+	// OnRoute, if set, is told every route pattern the server registers, the console's too.
+	OnRoute func(pattern string)
 }
 
 // run executes the command line args (without the program name).

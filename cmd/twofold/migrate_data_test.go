@@ -71,7 +71,7 @@ func pgRows(t *testing.T, dsn string) map[string]int64 {
 // rows get new ids.
 func TestMigrateDataToPostgres(t *testing.T) {
 	dsn := storetest.Schema(t)
-	s := startServer(t, "", "--rate-limit", "off")
+	s := startServer(t, "", "--rate-limit", "off", "--push-allow-hosts", "127.0.0.1:9", "--callback-allow-hosts", "127.0.0.1:9")
 	dir := s.dataDir
 	if _, err := s.cli("app", "update", "1", "--callback-url", "http://127.0.0.1:9/authy/callback"); err != nil {
 		t.Fatal(err)

@@ -179,7 +179,7 @@ func (s *server) requestStatus(uuid string) map[string]any {
 
 func TestOneTouchApproveAndDeny(t *testing.T) {
 	rc := newReceiver(t)
-	s := startServer(t, "", "--rate-limit", "off")
+	s := startServer(t, "", "--rate-limit", "off", "--callback-allow-hosts", "127.0.0.1")
 	rc.key.Store(s.key)
 	s.cli("app", "update", "1", "--callback-url", rc.srv.URL+"/authy/callback?source=twofold")
 	alice := s.register(s.key, "alice@example.com", "2015550123")
@@ -430,7 +430,7 @@ func TestCallbackFailuresDisableThenReenable(t *testing.T) {
 	rc.failWith.Store(http.StatusInternalServerError)
 	seen := make(attempts, 32)
 	s := startServerEnv(t, "", func(e *Env) { e.OnCallback = func(a callback.Attempt) { seen <- a } },
-		"--rate-limit", "off", "--callback-backoff", "10ms")
+		"--rate-limit", "off", "--callback-allow-hosts", "127.0.0.1", "--callback-backoff", "10ms")
 	rc.key.Store(s.key)
 	s.cli("app", "update", "1", "--callback-url", rc.srv.URL+"/authy/callback", "--contact-email", "owner@example.com")
 	alice := s.register(s.key, "alice@example.com", "2015550123")
@@ -481,7 +481,7 @@ func TestCallbackFailuresDisableThenReenable(t *testing.T) {
 
 func TestPendingCallbacksSurviveRestart(t *testing.T) {
 	rc := newReceiver(t)
-	s := startServer(t, "", "--rate-limit", "off", "--callback-workers", "0")
+	s := startServer(t, "", "--rate-limit", "off", "--callback-allow-hosts", "127.0.0.1", "--callback-workers", "0")
 	rc.key.Store(s.key)
 	s.cli("app", "update", "1", "--callback-url", rc.srv.URL+"/authy/callback", "--callback-method", "GET")
 	alice := s.register(s.key, "alice@example.com", "2015550123")
@@ -496,7 +496,7 @@ func TestPendingCallbacksSurviveRestart(t *testing.T) {
 	}
 	s.stop()
 
-	s = startServer(t, s.dataDir, "--rate-limit", "off")
+	s = startServer(t, s.dataDir, "--rate-limit", "off", "--callback-allow-hosts", "127.0.0.1")
 	for range want {
 		cb := rc.next(t)
 		if want[cb["uuid"].(string)] != cb["status"] {
@@ -511,7 +511,7 @@ func TestPendingCallbacksSurviveRestart(t *testing.T) {
 
 func TestApprovalRequestsExpire(t *testing.T) {
 	rc := newReceiver(t)
-	s := startServer(t, "", "--rate-limit", "off", "--sweep-interval", "20ms")
+	s := startServer(t, "", "--rate-limit", "off", "--callback-allow-hosts", "127.0.0.1", "--sweep-interval", "20ms")
 	rc.key.Store(s.key)
 	s.cli("app", "update", "1", "--callback-url", rc.srv.URL+"/authy/callback", "--callback-expired")
 	alice := s.register(s.key, "alice@example.com", "2015550123")

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/authyapi"
 	"github.com/twofold-auth/twofold/internal/callback"
 	"github.com/twofold-auth/twofold/internal/devices"
+	"github.com/twofold-auth/twofold/internal/egress"
 	"github.com/twofold-auth/twofold/internal/live"
 	"github.com/twofold-auth/twofold/internal/metrics"
 	"github.com/twofold-auth/twofold/internal/onetouch"
@@ -55,6 +57,11 @@ Every flag can also be set with the environment variable shown.
 	f.String("limit-country-sends", envOr(env, "TWOFOLD_LIMIT_COUNTRY_SENDS", "500/1h"), "codes sent per country calling code, per application, N/DURATION or off (env TWOFOLD_LIMIT_COUNTRY_SENDS)")
 	f.String("limit-app-sends", envOr(env, "TWOFOLD_LIMIT_APP_SENDS", "1000/1h"), "codes sent per application, N/DURATION or off (env TWOFOLD_LIMIT_APP_SENDS)")
 	f.String("rate-limit", envOr(env, "TWOFOLD_RATE_LIMIT", "200/1s"), "API requests per API key, N/DURATION or off (env TWOFOLD_RATE_LIMIT)")
+	f.String("device-rate-limit", envOr(env, "TWOFOLD_DEVICE_RATE_LIMIT", "60/1m"), "device API requests per device, apart from the API key's; counted by each server, N/DURATION or off (env TWOFOLD_DEVICE_RATE_LIMIT)")
+	f.String("device-user-rate-limit", envOr(env, "TWOFOLD_DEVICE_USER_RATE_LIMIT", "120/1m"), "device API requests per user, all its devices together; counted by each server, N/DURATION or off (env TWOFOLD_DEVICE_USER_RATE_LIMIT)")
+	f.String("address-rate-limit", envOr(env, "TWOFOLD_ADDRESS_RATE_LIMIT", "60/1m"), "requests per client address (IPv6: per /64) to routes that need no key or token: device registration, QR images; counted by each server, N/DURATION or off (env TWOFOLD_ADDRESS_RATE_LIMIT)")
+	f.Int("device-streams", envInt(env, "TWOFOLD_DEVICE_STREAMS", 8), "open event streams per device on each server; one more ends the oldest; 0 for no bound (env TWOFOLD_DEVICE_STREAMS)")
+	f.Int("device-user-streams", envInt(env, "TWOFOLD_DEVICE_USER_STREAMS", 16), "open event streams per user, all its devices together, on each server; 0 for no bound (env TWOFOLD_DEVICE_USER_STREAMS)")
 	f.String("log-format", envOr(env, "TWOFOLD_LOG_FORMAT", "text"), "log format: text or json (env TWOFOLD_LOG_FORMAT)")
 	f.String("log-level", envOr(env, "TWOFOLD_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env TWOFOLD_LOG_LEVEL)")
 	f.Int("max-pending-approvals", envInt(env, "TWOFOLD_MAX_PENDING_APPROVALS", 5), "pending OneTouch approval requests allowed per user (env TWOFOLD_MAX_PENDING_APPROVALS)")
@@ -64,6 +71,8 @@ Every flag can also be set with the environment variable shown.
 	f.Duration("callback-lease", envDuration(env, "TWOFOLD_CALLBACK_LEASE", 0), "how long a callback being delivered is reserved for this server; another server retries it after, should this one die; must exceed --callback-timeout, default that plus 1m (env TWOFOLD_CALLBACK_LEASE)")
 	f.Duration("sweep-interval", envDuration(env, "TWOFOLD_SWEEP_INTERVAL", time.Minute), "how often expired codes are deleted and approval requests expired (env TWOFOLD_SWEEP_INTERVAL)")
 	f.String("push-subject", envOr(env, "TWOFOLD_PUSH_SUBJECT", ""), "contact sent to Web Push services (mailto:you@example.com or an https URL); default: the public URL if https, else "+push.DefaultSubject+" (env TWOFOLD_PUSH_SUBJECT)")
+	f.String("push-allow-hosts", envOr(env, "TWOFOLD_PUSH_ALLOW_HOSTS", ""), "hosts (host or host:port, comma-separated) devices' push endpoints may name although they are or resolve to loopback, private or link-local addresses, such as an ntfy server on your network; http:// is accepted for these hosts only; default: none (env TWOFOLD_PUSH_ALLOW_HOSTS)")
+	f.String("callback-allow-hosts", envOr(env, "TWOFOLD_CALLBACK_ALLOW_HOSTS", ""), "hosts (host or host:port, comma-separated) callback URLs may name although they are or resolve to loopback, private or link-local addresses; default: none (env TWOFOLD_CALLBACK_ALLOW_HOSTS)")
 	providerFlags(f, env)
 	pprofFlags(f, env)
 	f.Duration("shutdown-timeout", 15*time.Second, "how long to let in-flight requests finish on SIGINT/SIGTERM")
@@ -75,7 +84,8 @@ func serve(cmd *cobra.Command, env Env) error {
 	f := cmd.Flags()
 	if err := validEnv(env, []string{"TWOFOLD_CODE_TTL", "TWOFOLD_CALLBACK_BACKOFF", "TWOFOLD_CALLBACK_TIMEOUT", "TWOFOLD_CALLBACK_LEASE", "TWOFOLD_SWEEP_INTERVAL",
 		"TWOFOLD_DELIVERY_TIMEOUT", "TWOFOLD_DELIVERY_DEADLINE"},
-		[]string{"TWOFOLD_CODE_ATTEMPTS", "TWOFOLD_MAX_PENDING_APPROVALS", "TWOFOLD_CALLBACK_WORKERS", "TWOFOLD_DELIVERY_ATTEMPTS"}); err != nil {
+		[]string{"TWOFOLD_CODE_ATTEMPTS", "TWOFOLD_MAX_PENDING_APPROVALS", "TWOFOLD_CALLBACK_WORKERS", "TWOFOLD_DELIVERY_ATTEMPTS",
+			"TWOFOLD_DEVICE_STREAMS", "TWOFOLD_DEVICE_USER_STREAMS"}); err != nil {
 		return err
 	}
 	log, err := newLogger(cmd, env)
@@ -105,6 +115,24 @@ func serve(cmd *cobra.Command, env Env) error {
 	if err != nil {
 		return fmt.Errorf("--rate-limit: %w", err)
 	}
+	var deviceRate, deviceUserRate, addressRate verify.Limit
+	for flag, dst := range map[string]*verify.Limit{"device-rate-limit": &deviceRate, "device-user-rate-limit": &deviceUserRate,
+		"address-rate-limit": &addressRate} {
+		v, _ := f.GetString(flag)
+		if *dst, err = parseLimit(v); err != nil {
+			return fmt.Errorf("--%s: %w", flag, err)
+		}
+	}
+	deviceStreams, _ := f.GetInt("device-streams")
+	userStreams, _ := f.GetInt("device-user-streams")
+	if deviceStreams < 0 || userStreams < 0 {
+		return errors.New("--device-streams and --device-user-streams must not be negative")
+	}
+
+	pushEgress, cbEgress, err := egressGuards(f, env, log)
+	if err != nil {
+		return err
+	}
 
 	in, err := open(ctx, cmd, env, log)
 	if err != nil {
@@ -114,7 +142,7 @@ func serve(cmd *cobra.Command, env Env) error {
 	if in.createdKey {
 		log.Info("created master key", "file", in.dataDir+"/master.key", "note", "back it up: without it sealed secrets cannot be read")
 	}
-	if err := announceApps(ctx, in, env, log); err != nil {
+	if err := announceApps(ctx, in, env, cbEgress.Allowlist(), log); err != nil {
 		return err
 	}
 
@@ -129,6 +157,7 @@ func serve(cmd *cobra.Command, env Env) error {
 	cbCfg.Backoff, _ = f.GetDuration("callback-backoff")
 	cbCfg.Timeout, _ = f.GetDuration("callback-timeout")
 	cbCfg.Lease, _ = f.GetDuration("callback-lease")
+	cbCfg.Egress = cbEgress
 	if cbCfg.Lease != 0 && cbCfg.Lease <= cbCfg.Timeout {
 		// A lease that ends while its delivery may still run would let another server send it too.
 		return fmt.Errorf("--callback-lease (%s) must exceed --callback-timeout (%s)", cbCfg.Lease, cbCfg.Timeout)
@@ -160,7 +189,13 @@ func serve(cmd *cobra.Command, env Env) error {
 		return err
 	}
 	pusher, err := push.New(in.store, vapid, push.Config{Subject: mustString(f, "push-subject"), PublicURL: mustString(f, "public-url"),
-		Observe: func(kind, outcome string) { m.Pushes.WithLabelValues(kind, outcome).Inc() }}, log, in.now)
+		Egress: pushEgress,
+		Observe: func(kind, outcome string) {
+			m.Pushes.WithLabelValues(kind, outcome).Inc()
+			if env.OnPush != nil {
+				env.OnPush(kind, outcome)
+			}
+		}}, log, in.now)
 	if err != nil {
 		return fmt.Errorf("--push-subject: %w", err)
 	}
@@ -184,13 +219,20 @@ func serve(cmd *cobra.Command, env Env) error {
 		RatePerKey: perSecond(apiRate),
 		Burst:      apiRate.N,
 		Shared:     sharedLimit,
+		// Devices' limits are not shared across servers like the API key's: see the Config.
+		DeviceRate:       deviceRate,
+		DeviceUserRate:   deviceUserRate,
+		AddressRate:      addressRate,
+		MaxDeviceStreams: deviceStreams,
+		MaxUserStreams:   userStreams,
 	}, in.now)
 	mux := http.NewServeMux()
-	api.Routes(mux)
-	api.PushRoutes(mux, pusher)
-	mux.Handle("GET /metrics", m.Handler())
+	routes := routeMux{mux, env.OnRoute}
+	api.Routes(routes)
+	api.PushRoutes(routes, pusher)
+	routes.Handle("GET /metrics", m.Handler())
 	if tw != nil {
-		mux.Handle("POST "+twilioStatusPath, tw.StatusHandler(func(ctx context.Context, sid, status, code string) error {
+		routes.Handle("POST "+twilioStatusPath, tw.StatusHandler(func(ctx context.Context, sid, status, code string) error {
 			errText := ""
 			if code != "" {
 				errText = "twilio error " + code
@@ -202,9 +244,9 @@ func serve(cmd *cobra.Command, env Env) error {
 			return err
 		}))
 	}
-	mux.Handle("GET /authenticator/", web.Authenticator())
-	mux.Handle("/console/", consoleHandler(in, us, vs, ds, ot, mustString(f, "public-url"), log))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	routes.Handle("GET /authenticator/", web.Authenticator())
+	routes.Handle("/console/", consoleHandler(in, us, vs, ds, ot, mustString(f, "public-url"), env.OnRoute, log))
+	routes.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if err := in.store.Ping(r.Context()); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -225,7 +267,7 @@ func serve(cmd *cobra.Command, env Env) error {
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    authyapi.ReadHeaderLimit, // Handler refuses more than authyapi.MaxHeaderBytes, with the envelope
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	srv.RegisterOnShutdown(api.StopStreams) // event streams never end on their own
@@ -268,8 +310,9 @@ func serve(cmd *cobra.Command, env Env) error {
 }
 
 // announceApps makes the first application on a fresh data directory and says, once, how to
-// get its key; and warns about sandbox applications, which accept a fixed token.
-func announceApps(ctx context.Context, in *instance, env Env, log *slog.Logger) error {
+// get its key; and warns about sandbox applications, which accept a fixed token, and about
+// callback URLs whose host the egress guard refuses.
+func announceApps(ctx context.Context, in *instance, env Env, cbAllow egress.Allowlist, log *slog.Logger) error {
 	first, created, err := in.apps.EnsureFirst(ctx)
 	if err != nil {
 		return fmt.Errorf("first application: %w", err)
@@ -293,6 +336,11 @@ func announceApps(ctx context.Context, in *instance, env Env, log *slog.Logger) 
 	for _, a := range list {
 		if a.Sandbox {
 			log.Warn("sandbox application: nothing is delivered and the token 0000000 verifies for every user", "app_id", a.ID, "name", a.Name)
+		}
+		if u, err := url.Parse(a.CallbackURL); a.CallbackURL != "" && err == nil {
+			if err := cbAllow.Check(u.Hostname(), portOf(u)); err != nil {
+				log.Warn("callbacks will not be delivered: allow the host with --callback-allow-hosts if it is yours", "app_id", a.ID, "name", a.Name, "err", err)
+			}
 		}
 	}
 	return nil
@@ -340,6 +388,28 @@ func newLogger(cmd *cobra.Command, env Env) (*slog.Logger, error) {
 		return slog.New(slog.NewTextHandler(env.Stderr, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format must be text or json, not %q", format)
+}
+
+// routeMux registers routes on the server's mux and tells onRoute (if set) of each pattern.
+type routeMux struct {
+	*http.ServeMux
+	onRoute func(pattern string)
+}
+
+func (m routeMux) Handle(pattern string, h http.Handler) {
+	m.note(pattern)
+	m.ServeMux.Handle(pattern, h)
+}
+
+func (m routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.note(pattern)
+	m.ServeMux.HandleFunc(pattern, h)
+}
+
+func (m routeMux) note(pattern string) {
+	if m.onRoute != nil {
+		m.onRoute(pattern)
+	}
 }
 
 func perSecond(l verify.Limit) rate.Limit {

@@ -153,7 +153,7 @@ func TestWebAuthenticator(t *testing.T) {
 	browser := newBrowser(t)
 	rc := newReceiver(t)
 	logos := logoServer(t)
-	s := startServer(t, "", "--rate-limit", "off")
+	s := startServer(t, "", "--rate-limit", "off", "--callback-allow-hosts", "127.0.0.1")
 	rc.key.Store(s.key)
 	if _, err := s.cli("app", "update", "1", "--name", "Acme Shop", "--callback-url", rc.srv.URL+"/authy/callback"); err != nil {
 		t.Fatal(err)
@@ -434,7 +434,7 @@ func TestWebAuthenticator(t *testing.T) {
 
 	p.section("reconnection")
 	// The server comes back: the page reconnects by itself, and requests flow again.
-	s = startServer(t, s.dataDir, "--rate-limit", "off", "--addr", addr)
+	s = startServer(t, s.dataDir, "--rate-limit", "off", "--callback-allow-hosts", "127.0.0.1", "--addr", addr)
 	uuid = s.createRequest(s.key, alice, url.Values{"message": {"Sign in after the outage"}})
 	card = fmt.Sprintf(`#request-list li.request[data-uuid=%q]`, uuid)
 	p.visible(card + " .approve")

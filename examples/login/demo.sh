@@ -38,7 +38,7 @@ echo "demo: building the sample"
 go build -o "$work/login" ./examples/login
 
 echo "demo: starting Twofold on $TWOFOLD_URL (log: $DATA/twofold.log)"
-"$TWOFOLD" serve --addr "$TWOFOLD_ADDR" --data-dir "$DATA" >>"$DATA/twofold.log" 2>&1 &
+"$TWOFOLD" serve --addr "$TWOFOLD_ADDR" --data-dir "$DATA" --callback-allow-hosts "$SAMPLE_ADDR" >>"$DATA/twofold.log" 2>&1 &
 twofold_pid=$!
 for i in $(seq 100); do
 	if ! kill -0 "$twofold_pid" 2>/dev/null; then

@@ -62,7 +62,8 @@ type twofoldServer struct {
 func startTwofold(t *testing.T, bin string) *twofoldServer {
 	t.Helper()
 	s := &twofoldServer{t: t, bin: bin, dataDir: t.TempDir(), log: &lockedBuffer{}}
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data-dir", s.dataDir)
+	// The sample listens on loopback: its callbacks must be allowed there, as an operator would.
+	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data-dir", s.dataDir, "--callback-allow-hosts", "127.0.0.1")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -74,6 +74,8 @@ login in the authenticator app (OneTouch) or type a code sent by SMS.
 Get the API key with:  twofold app show 1 --show-key
 Point OneTouch callbacks at this sample with:
                        twofold app update 1 --callback-url PUBLIC_URL/authy/callback
+and, when PUBLIC_URL is on loopback or a private network, allow its host:port on the server with
+                       twofold serve --callback-allow-hosts HOST:PORT
 
 Flags:
 `)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"path"
 	"runtime/debug"
 	"strconv"
@@ -28,10 +29,19 @@ import (
 	"github.com/twofold-auth/twofold/internal/twofold"
 	"github.com/twofold-auth/twofold/internal/users"
 	"github.com/twofold-auth/twofold/internal/verify"
+	"github.com/twofold-auth/twofold/internal/wiretext"
 )
 
 // MaxBody bounds a request body; Authy requests are small, even approval requests with logos.
 const MaxBody = 256 << 10
+
+// MaxHeaderBytes bounds a request's line and headers; Handler answers a request over it with the
+// envelope (431). The server lets net/http read more than this (ReadHeaderLimit) so that only
+// requests past that answer in net/http's plain text.
+const MaxHeaderBytes = 64 << 10
+
+// ReadHeaderLimit is what the http.Server should set as its MaxHeaderBytes.
+const ReadHeaderLimit = 1 << 20
 
 // Config tunes the API.
 type Config struct {
@@ -45,6 +55,20 @@ type Config struct {
 	// Shared, when set, replaces the in-process bucket: servers that share one database share
 	// one budget per application (SharedLimiter).
 	Shared *SharedLimiter
+
+	// DeviceRate and DeviceUserRate limit the device API per device and per user (all the
+	// user's devices together), apart from the application's budget above: an end user's
+	// flood never spends it, nor does the application's traffic starve its devices. They are
+	// counted in process, by each server: they protect capacity and keep one end user from
+	// another, with no quota promised to anyone, so behind N servers a device gets at most N
+	// times its limit, and the counting costs no write to the store (the very cost they bound).
+	DeviceRate, DeviceUserRate twofold.Limit
+	// AddressRate limits requests per client address to the routes that need no key or token
+	// (device registration, QR images), counted in process like the device limits.
+	AddressRate twofold.Limit
+	// MaxDeviceStreams and MaxUserStreams bound the open event streams per device and per user
+	// on this server; a stream opened over the bound ends the oldest. Zero is no bound.
+	MaxDeviceStreams, MaxUserStreams int
 }
 
 // Services are the domain services the API translates to.
@@ -75,6 +99,10 @@ type API struct {
 	mu       sync.Mutex
 	limiters map[int64]*rate.Limiter
 
+	perDevice  *buckets[int64] // device ids (devicelimit.go)
+	perUser    *buckets[userKey]
+	perAddress *buckets[netip.Prefix]
+
 	stopStreams chan struct{} // closed on shutdown: event streams end
 	stopOnce    sync.Once
 	streams     streamSet // the open event streams (events.go)
@@ -90,7 +118,11 @@ func New(svc Services, m *metrics.Metrics, log *slog.Logger, cfg Config, now fun
 	}
 	return &API{apps: svc.Apps, users: svc.Users, verify: svc.Verify, devices: svc.Devices, onetouch: svc.OneTouch,
 		usage: svc.Usage, live: svc.Live, metrics: m, log: log, cfg: cfg, now: now, limiters: map[int64]*rate.Limiter{},
-		stopStreams: make(chan struct{})}
+		perDevice:   newBuckets[int64](cfg.DeviceRate),
+		perUser:     newBuckets[userKey](cfg.DeviceUserRate),
+		perAddress:  newBuckets[netip.Prefix](cfg.AddressRate),
+		stopStreams: make(chan struct{}),
+		streams:     streamSet{maxDevice: cfg.MaxDeviceStreams, maxUser: cfg.MaxUserStreams}}
 }
 
 // StopStreams ends every open event stream, so a graceful shutdown need not wait for them.
@@ -104,8 +136,13 @@ type call struct {
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, c *call) error
 
+// Mux is where routes are registered: an *http.ServeMux, or one that also notes each pattern.
+type Mux interface {
+	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
+}
+
 // Routes registers the API's routes on mux.
-func (a *API) Routes(mux *http.ServeMux) {
+func (a *API) Routes(mux Mux) {
 	const p = "/protected/json"
 	a.handle(mux, "POST "+p+"/users/new", a.createUser)
 	a.handle(mux, "GET "+p+"/users/{id}/status", a.userStatus)
@@ -135,11 +172,11 @@ func (a *API) Routes(mux *http.ServeMux) {
 
 // handle wraps an authenticated handler: decode parameters, find the application by its key,
 // apply the per-key rate limit, count the call, and turn errors into the Authy envelope.
-func (a *API) handle(mux *http.ServeMux, pattern string, h handlerFunc) {
+func (a *API) handle(mux Mux, pattern string, h handlerFunc) {
 	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		params, err := ParseParams(r, MaxBody)
+		params, err := readParams(r)
 		if err != nil {
-			a.fail(w, r, decodeError(err))
+			a.fail(w, r, err)
 			return
 		}
 		key := r.Header.Get("X-Authy-API-Key")
@@ -167,6 +204,19 @@ func (a *API) handle(mux *http.ServeMux, pattern string, h handlerFunc) {
 	})
 }
 
+// readParams checks the request's path and reads its parameters: every text of the request
+// that can reach the store is checked here, once, so both engines see the same text.
+func readParams(r *http.Request) (Params, error) {
+	if !wiretext.Valid(r.URL.Path) {
+		return Params{}, errPathText
+	}
+	params, err := ParseParams(r, MaxBody)
+	if err != nil {
+		return Params{}, decodeError(err)
+	}
+	return params, nil
+}
+
 func decodeError(err error) error {
 	if errors.Is(err, ErrBodyTooLarge) {
 		return errBodyTooLarge
@@ -175,11 +225,16 @@ func decodeError(err error) error {
 	if errors.As(err, &pe) {
 		return twofold.Errorf(twofold.CodeInvalidEncoding, "Invalid request: %s", pe.Reason)
 	}
+	var te *TextError
+	if errors.As(err, &te) {
+		return twofold.ErrInvalidParam(wiretext.Clip(te.Param), "must be UTF-8 text without NUL bytes")
+	}
 	return err
 }
 
 // fail writes err as the Authy envelope. Errors that are not domain errors are internal: they
-// are logged with the request and answered without detail.
+// are logged with the request and answered without detail, unless the client went away, which
+// is no fault of the server's (logged once, at DEBUG).
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	e, ok := asDomain(err)
 	switch {
@@ -192,23 +247,27 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		writeError(w, e)
 		return
-	case errors.Is(err, context.Canceled):
-		return // the client went away
+	case errors.Is(err, context.Canceled) || r.Context().Err() != nil:
+		a.log.DebugContext(r.Context(), "client went away", "route", r.Pattern, "err", err)
+		return
 	}
 	a.log.ErrorContext(r.Context(), "request failed", "route", r.Pattern, "err", err)
 	writeErrorStatus(w, http.StatusInternalServerError, errInternal)
 }
 
-// limitName labels a per-user limit by the route that hit it.
+// limitName labels a limit a domain service applied by the route that hit it.
 func limitName(r *http.Request) string {
-	if strings.Contains(r.Pattern, "/verify/") {
+	switch {
+	case strings.Contains(r.Pattern, "/verify/"), strings.Contains(r.Pattern, "/verification/check"):
 		return "verify_failures"
+	case strings.Contains(r.Pattern, "/approval_requests"):
+		return "pending_approvals"
 	}
 	return "sends"
 }
 
-// rateLimit applies the application's token bucket (shared by its API key and its devices) and
-// returns the 60003 error when it is empty.
+// rateLimit applies the application's token bucket (its API key's; devices have their own,
+// limitDevice) and returns the 60003 error when it is empty.
 func (a *API) rateLimit(ctx context.Context, appID int64) *twofold.Error {
 	if a.allow(ctx, appID) {
 		return nil
@@ -263,6 +322,10 @@ func Handler(mux *http.ServeMux, m *metrics.Metrics, log *slog.Logger) http.Hand
 				writeErrorStatus(w, http.StatusInternalServerError, errInternal)
 			}
 		}()
+		if headerSize(r) > MaxHeaderBytes {
+			writeErrorStatus(w, http.StatusRequestHeaderFieldsTooLarge, errHeaderTooLarge)
+			return
+		}
 		if strings.HasPrefix(r.URL.Path, "//") {
 			r.URL.Path = "/" + strings.TrimLeft(r.URL.Path, "/")
 			r.URL.RawPath = ""
@@ -276,6 +339,18 @@ func Handler(mux *http.ServeMux, m *metrics.Metrics, log *slog.Logger) http.Hand
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// headerSize is about what net/http counts against MaxHeaderBytes: the request line and the
+// header lines.
+func headerSize(r *http.Request) int {
+	n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + len("  \r\nHost: \r\n") + len(r.Host)
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + len(": \r\n")
+		}
+	}
+	return n
 }
 
 // allowedMethods lists the methods the mux would route r's path with, other than the catch-all.

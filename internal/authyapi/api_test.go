@@ -27,13 +27,18 @@ import (
 // first application's key and a registered user's id path segment.
 func newHandler(t testing.TB) (http.Handler, string) {
 	t.Helper()
+	return newHandlerLog(t, slog.New(slog.DiscardHandler))
+}
+
+// newHandlerLog is newHandler logging to log.
+func newHandlerLog(t testing.TB, log *slog.Logger) (http.Handler, string) {
+	t.Helper()
 	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "twofold.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
 	keys, _ := seal.New(bytes.Repeat([]byte{3}, seal.KeySize))
-	log := slog.New(slog.DiscardHandler)
 	appSvc := apps.New(st, keys, nil)
 	_, key, err := appSvc.Create(context.Background(), apps.CreateParams{Name: "Fuzz"})
 	if err != nil {
@@ -57,6 +62,53 @@ func newHandler(t testing.TB) (http.Handler, string) {
 	mux := http.NewServeMux()
 	api.Routes(mux)
 	return authyapi.Handler(mux, m, log), key
+}
+
+// A client that hangs up mid-request is no fault of the server's: it is logged once, at DEBUG,
+// never as an error (an attack run saw 25 ERROR lines of "context canceled" in one run).
+func TestClientGoneIsNotAnError(t *testing.T) {
+	var logs bytes.Buffer
+	h, key := newHandlerLog(t, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	requests := []struct{ method, path, body string }{
+		{"POST", "/protected/json/users/new", "user[email]=gone@example.com&user[cellphone]=2015550199&user[country_code]=1"},
+		{"GET", "/protected/json/users/1/status", ""},
+		{"GET", "/protected/json/verify/1234567/1", ""},
+		{"GET", "/protected/json/sms/1?force=true", ""},
+		{"POST", "/onetouch/json/users/1/approval_requests", "message=Sign+in"},
+	}
+	gone := 0
+	for _, rq := range requests {
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel() // gone before the server got to it
+		req := httptest.NewRequestWithContext(ctx, rq.method, "http://twofold.test"+rq.path, strings.NewReader(rq.body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Authy-API-Key", key)
+		logs.Reset()
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		var records []map[string]any
+		for line := range strings.Lines(logs.String()) {
+			var rec map[string]any
+			if err := json.Unmarshal([]byte(line), &rec); err != nil {
+				t.Fatalf("log line %q: %v", line, err)
+			}
+			records = append(records, rec)
+		}
+		// A request that failed for its client's going answers nothing and says so once; one
+		// whose work was done in spite of it (nothing on SQLite waits on a cancelled context
+		// once it began) answers as usual and logs nothing.
+		failed := rec.Body.Len() == 0
+		switch {
+		case failed && (len(records) != 1 || records[0]["level"] != "DEBUG" || records[0]["msg"] != "client went away"):
+			t.Errorf("%s %s failed by a client gone: logged %v, want one DEBUG record", rq.method, rq.path, records)
+		case !failed && len(records) != 0:
+			t.Errorf("%s %s answered %d %s and logged %v", rq.method, rq.path, rec.Code, rec.Body, records)
+		}
+		gone += map[bool]int{true: 1}[failed]
+	}
+	if gone == 0 {
+		t.Fatal("no request failed for its client's going: the test tests nothing")
+	}
 }
 
 // FuzzAPI sends arbitrary requests through the whole handler. Whatever arrives, the answer is

@@ -179,6 +179,9 @@ func (a *API) baseURL(r *http.Request) string {
 // qrImage serves the PNG of an enrolment's QR code. The link is the capability: unguessable,
 // short-lived, and dead once the user re-enrols. The image holds a secret, so it is never cached.
 func (a *API) qrImage(w http.ResponseWriter, r *http.Request) {
+	if !a.limitAddress(w, r) { // a page shows it with no key: limited per client address
+		return
+	}
 	token, ok := strings.CutSuffix(r.PathValue("file"), ".png")
 	if !ok {
 		writeErrorStatus(w, http.StatusNotFound, errNotFound)

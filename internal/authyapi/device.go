@@ -17,7 +17,7 @@ import (
 // with a registration token, then authenticate with their access token as a Bearer token.
 const devicePrefix = "/device/v1"
 
-func (a *API) deviceRoutes(mux *http.ServeMux) {
+func (a *API) deviceRoutes(mux Mux) {
 	mux.HandleFunc("POST "+devicePrefix+"/registrations", a.registerDevice)
 	a.handleDevice(mux, "GET "+devicePrefix+"/device", a.deviceInfo)
 	a.handleDevice(mux, "DELETE "+devicePrefix+"/device", a.deviceRemove)
@@ -33,15 +33,13 @@ type deviceCall struct {
 	params Params
 }
 
-func (a *API) handleDevice(mux *http.ServeMux, pattern string, h func(http.ResponseWriter, *http.Request, *deviceCall) error) {
+// handleDevice wraps a device's handler. The device's limits are applied as early as they can
+// be: after the token's lookup (which says whose the request is) and before everything else the
+// request costs, the body's decoding and the write that records the device was seen.
+func (a *API) handleDevice(mux Mux, pattern string, h func(http.ResponseWriter, *http.Request, *deviceCall) error) {
 	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		params, err := ParseParams(r, MaxBody)
-		if err != nil {
-			a.fail(w, r, decodeError(err))
-			return
-		}
 		token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		d, err := a.devices.Authenticate(r.Context(), strings.TrimSpace(token))
+		d, err := a.devices.Lookup(r.Context(), strings.TrimSpace(token))
 		if errors.Is(err, twofold.ErrNotFound) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="twofold device"`)
 			a.fail(w, r, twofold.Errorf(twofold.CodeInvalidAccessKey, "Invalid device access token"))
@@ -51,8 +49,17 @@ func (a *API) handleDevice(mux *http.ServeMux, pattern string, h func(http.Respo
 			a.fail(w, r, err)
 			return
 		}
-		if err := a.rateLimit(r.Context(), d.AppID); err != nil {
+		if err := a.limitDevice(d); err != nil {
 			writeError(w, err)
+			return
+		}
+		params, err := readParams(r)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		if err := a.devices.Seen(r.Context(), d); err != nil {
+			a.fail(w, r, err)
 			return
 		}
 		r = r.WithContext(audit.WithActor(r.Context(), twofold.DeviceActor(d.ID)))
@@ -63,10 +70,14 @@ func (a *API) handleDevice(mux *http.ServeMux, pattern string, h func(http.Respo
 }
 
 // registerDevice: POST /device/v1/registrations {registration_token, public_key, name, os_type}.
+// It needs no token of a device yet, so it is limited per client address.
 func (a *API) registerDevice(w http.ResponseWriter, r *http.Request) {
-	params, err := ParseParams(r, MaxBody)
+	if !a.limitAddress(w, r) {
+		return
+	}
+	params, err := readParams(r)
 	if err != nil {
-		a.fail(w, r, decodeError(err))
+		a.fail(w, r, err)
 		return
 	}
 	token, _ := params.String("registration_token")

@@ -146,9 +146,11 @@ func asDomain(err error) (*twofold.Error, bool) {
 }
 
 var (
-	errInternal     = twofold.Errorf(twofold.CodeInternal, "An error occurred")
-	errNotFound     = twofold.Errorf(twofold.CodeInternal, "Resource not found")
-	errMethod       = twofold.Errorf(twofold.CodeInvalidRequest, "Method not allowed")
-	errInvalidKey   = twofold.Errorf(twofold.CodeInvalidAPIKey, "Invalid API key")
-	errBodyTooLarge = twofold.Errorf(twofold.CodeInvalidRequest, "Request body too large")
+	errInternal       = twofold.Errorf(twofold.CodeInternal, "An error occurred")
+	errNotFound       = twofold.Errorf(twofold.CodeInternal, "Resource not found")
+	errMethod         = twofold.Errorf(twofold.CodeInvalidRequest, "Method not allowed")
+	errInvalidKey     = twofold.Errorf(twofold.CodeInvalidAPIKey, "Invalid API key")
+	errBodyTooLarge   = twofold.Errorf(twofold.CodeInvalidRequest, "Request body too large")
+	errHeaderTooLarge = twofold.Errorf(twofold.CodeInvalidRequest, "Request header fields too large")
+	errPathText       = twofold.ErrInvalidParam("path", "must be UTF-8 text without NUL bytes")
 )

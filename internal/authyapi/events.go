@@ -161,7 +161,12 @@ func (s *eventStream) unsettled() int64 {
 // start registers the stream, so StopStreams ends it, and watches its user: run is called at
 // once, on every change and every keepAlive.
 func (s *eventStream) start() {
-	if !s.a.streams.add(s) {
+	ok, evicted := s.a.streams.add(s)
+	for _, old := range evicted {
+		s.a.metrics.Limited.WithLabelValues("device_streams").Inc()
+		go old.end(true) // its last write may wait on a dead connection
+	}
+	if !ok {
 		s.end(true) // the server is shutting down
 		return
 	}
@@ -334,31 +339,74 @@ func (o *handlerOut) write(b []byte) error {
 
 func (o *handlerOut) close(bool) {} // the handler returns; net/http ends the response
 
-// streamSet is the open streams of an API, for StopStreams.
+// streamSet is the open streams of an API, for StopStreams, and their bounds per device and per
+// user (Config.MaxDeviceStreams, MaxUserStreams).
+//
+// Over a bound the oldest stream ends rather than the new one being refused: a phone that
+// changes networks leaves its old connections open on the server until TCP gives up on them,
+// many minutes later, and refusing would shut the device out meanwhile. Either way one token
+// holds no more than the bound.
 type streamSet struct {
 	mu      sync.Mutex
 	open    map[*eventStream]struct{}
 	stopped bool
+
+	maxDevice, maxUser int
+	byDevice           map[int64][]*eventStream // oldest first
+	byUser             map[userKey][]*eventStream
 }
 
-// add registers s; false once the set is stopped.
-func (ss *streamSet) add(s *eventStream) bool {
+// add registers s and returns the streams it displaces, which the caller ends; ok is false once
+// the set is stopped.
+func (ss *streamSet) add(s *eventStream) (ok bool, evicted []*eventStream) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if ss.stopped {
-		return false
+		return false, nil
 	}
 	if ss.open == nil {
 		ss.open = map[*eventStream]struct{}{}
+		ss.byDevice = map[int64][]*eventStream{}
+		ss.byUser = map[userKey][]*eventStream{}
 	}
 	ss.open[s] = struct{}{}
-	return true
+	d, u := s.device.ID, userKey{s.device.AppID, s.device.UserID}
+	ss.byDevice[d] = append(ss.byDevice[d], s)
+	ss.byUser[u] = append(ss.byUser[u], s)
+	for ss.maxDevice > 0 && len(ss.byDevice[d]) > ss.maxDevice {
+		evicted = append(evicted, ss.byDevice[d][0])
+		ss.removeLocked(ss.byDevice[d][0])
+	}
+	for ss.maxUser > 0 && len(ss.byUser[u]) > ss.maxUser {
+		evicted = append(evicted, ss.byUser[u][0])
+		ss.removeLocked(ss.byUser[u][0])
+	}
+	return true, evicted
 }
 
 func (ss *streamSet) remove(s *eventStream) {
 	ss.mu.Lock()
-	delete(ss.open, s)
+	ss.removeLocked(s)
 	ss.mu.Unlock()
+}
+
+// removeLocked forgets s, if it is still in the set.
+func (ss *streamSet) removeLocked(s *eventStream) {
+	if _, ok := ss.open[s]; !ok {
+		return
+	}
+	delete(ss.open, s)
+	d, u := s.device.ID, userKey{s.device.AppID, s.device.UserID}
+	if l := slices.DeleteFunc(ss.byDevice[d], func(x *eventStream) bool { return x == s }); len(l) > 0 {
+		ss.byDevice[d] = l
+	} else {
+		delete(ss.byDevice, d)
+	}
+	if l := slices.DeleteFunc(ss.byUser[u], func(x *eventStream) bool { return x == s }); len(l) > 0 {
+		ss.byUser[u] = l
+	} else {
+		delete(ss.byUser, u)
+	}
 }
 
 // stop ends every stream, cleanly, and every one started after. Each end waits at most for a

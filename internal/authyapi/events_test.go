@@ -35,6 +35,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/store"
 	"github.com/twofold-auth/twofold/internal/twofold"
 	"github.com/twofold-auth/twofold/internal/users"
+	"github.com/twofold-auth/twofold/internal/verify"
 )
 
 // fakeClock is a live.Clock that moves only when told to.
@@ -118,10 +119,18 @@ type streamEnv struct {
 	users  *users.Service
 	devs   *devices.Service
 	ot     *onetouch.Service
+	m      *metrics.Metrics
 	phones int
 }
 
 func newStreamEnv(t *testing.T, http2 bool) *streamEnv {
+	t.Helper()
+	return newStreamEnvConfig(t, http2, authyapi.Config{})
+}
+
+// newStreamEnvConfig is newStreamEnv with the API's config cfg; the API and the devices tell
+// time by the fake clock.
+func newStreamEnvConfig(t *testing.T, http2 bool, cfg authyapi.Config) *streamEnv {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "twofold.db"))
@@ -138,11 +147,13 @@ func newStreamEnv(t *testing.T, http2 bool) *streamEnv {
 		t.Fatal(err)
 	}
 	e.users = users.New(st, nil)
-	e.devs = devices.New(st, keys, appSvc.Reveal, 0, nil)
+	e.devs = devices.New(st, keys, appSvc.Reveal, 0, e.clock.Now)
 	e.ot = onetouch.New(st, onetouch.Config{}, onetouch.Hooks{Changed: e.broker.Publish}, nil)
 	m := metrics.New()
+	e.m = m
 	e.api = authyapi.New(authyapi.Services{Apps: appSvc, Users: e.users, Devices: e.devs, OneTouch: e.ot,
-		Usage: apps.NewUsageRecorder(st, log), Live: e.broker}, m, log, authyapi.Config{}, nil)
+		Verify: verify.New(st, nil, keys, verify.Config{}, nil), // no sends here: QR links only
+		Usage:  apps.NewUsageRecorder(st, log), Live: e.broker}, m, log, cfg, e.clock.Now)
 	mux := http.NewServeMux()
 	e.api.Routes(mux)
 	e.srv = httptest.NewUnstartedServer(authyapi.Handler(mux, m, log))
@@ -162,14 +173,20 @@ func newStreamEnv(t *testing.T, http2 bool) *streamEnv {
 // device registers a user with a device and returns the user's id and the device's token.
 func (e *streamEnv) device(t *testing.T) (int64, string) {
 	t.Helper()
-	ctx := context.Background()
 	e.phones++
-	u, _, err := e.users.Register(ctx, e.app.ID, users.Contact{Email: fmt.Sprintf("u%d@example.com", e.phones),
+	u, _, err := e.users.Register(context.Background(), e.app.ID, users.Contact{Email: fmt.Sprintf("u%d@example.com", e.phones),
 		Cellphone: fmt.Sprintf("201555%04d", e.phones), CountryCode: "1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, _, err := e.devs.RegistrationToken(ctx, e.app.ID, u.ID)
+	return u.ID, e.deviceFor(t, u.ID)
+}
+
+// deviceFor registers another device for user userID and returns its token.
+func (e *streamEnv) deviceFor(t *testing.T, userID int64) string {
+	t.Helper()
+	ctx := context.Background()
+	tok, _, err := e.devs.RegistrationToken(ctx, e.app.ID, userID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +205,7 @@ func (e *streamEnv) device(t *testing.T) (int64, string) {
 	if err := json.NewDecoder(res.Body).Decode(&out); err != nil || out.AccessToken == "" {
 		t.Fatalf("register device: %d %v", res.StatusCode, err)
 	}
-	return u.ID, out.AccessToken
+	return out.AccessToken
 }
 
 func (e *streamEnv) request(t *testing.T, userID int64, msg string) twofold.ApprovalRequest {

@@ -14,6 +14,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/twofold-auth/twofold/internal/wiretext"
 )
 
 // Abuse limits. Depth is the length of the key path to a value: "a" is 1, "a[b]" and
@@ -33,6 +36,15 @@ var ErrBodyTooLarge = errors.New("request body too large")
 type ParseError struct{ Reason string }
 
 func (e *ParseError) Error() string { return "invalid request parameters: " + e.Reason }
+
+// TextError is returned (as *TextError) for a parameter whose name or value holds a NUL byte or
+// invalid UTF-8: text no store keeps alike (see package wiretext). Param names it in bracket
+// form, as sent; it may itself be the offending text.
+type TextError struct{ Param string }
+
+func (e *TextError) Error() string {
+	return "parameter " + wiretext.Clip(e.Param) + " is not UTF-8 text without NUL bytes"
+}
 
 var (
 	errTooDeep = &ParseError{Reason: fmt.Sprintf("parameters nested deeper than %d levels", maxParamDepth)}
@@ -169,6 +181,9 @@ func (d *decoder) form(s, where string) (map[string]any, error) {
 		if key == "" {
 			continue
 		}
+		if !wiretext.Valid(key) || !wiretext.Valid(rawVal) {
+			return nil, &TextError{Param: key}
+		}
 		name, segs, ok := splitKey(key, buf[:0])
 		if !ok {
 			return nil, errTooDeep
@@ -246,6 +261,10 @@ func hasPath(v any, path []string) bool {
 }
 
 func (d *decoder) json(body []byte) (map[string]any, error) {
+	// JSON is UTF-8 (RFC 8259); encoding/json would quietly replace what is not.
+	if !utf8.Valid(body) {
+		return nil, &ParseError{Reason: "malformed JSON body: not UTF-8"}
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var v any
@@ -261,33 +280,43 @@ func (d *decoder) json(body []byte) (map[string]any, error) {
 	if !ok {
 		return nil, &ParseError{Reason: "JSON body must be an object"}
 	}
-	if err := d.walk(m, 0); err != nil {
+	var path [maxParamDepth + 1]string
+	if err := d.walk(m, path[:0]); err != nil {
 		return nil, err
 	}
 	return m, nil
 }
 
-// walk enforces depth and count limits on a decoded JSON value found at path length depth.
-func (d *decoder) walk(v any, depth int) error {
+// walk enforces depth and count limits on a decoded JSON value found at path, and refuses NUL
+// bytes in its keys and strings (the body is valid UTF-8 already).
+func (d *decoder) walk(v any, path []string) error {
+	depth := len(path)
 	if depth > maxParamDepth {
 		return errTooDeep
 	}
 	n := 0 // children; scalars and empty containers count as one parameter
 	switch t := v.(type) {
 	case map[string]any:
-		for _, c := range t {
-			if err := d.walk(c, depth+1); err != nil {
+		for k, c := range t {
+			if strings.IndexByte(k, 0) >= 0 {
+				return &TextError{Param: bracketName(append(path, k))}
+			}
+			if err := d.walk(c, append(path, k)); err != nil {
 				return err
 			}
 		}
 		n = len(t)
 	case []any:
 		for _, c := range t {
-			if err := d.walk(c, depth+1); err != nil {
+			if err := d.walk(c, append(path, "")); err != nil {
 				return err
 			}
 		}
 		n = len(t)
+	case string:
+		if strings.IndexByte(t, 0) >= 0 {
+			return &TextError{Param: bracketName(path)}
+		}
 	}
 	if n > 0 || depth == 0 {
 		return nil
@@ -498,9 +527,14 @@ func index(k string) (uint64, bool) {
 
 // badValue names the parameter in bracket form, e.g. `parameter user[country_code] must ...`.
 func badValue(path []string, what string) error {
+	return errors.New("parameter " + bracketName(path) + " " + what)
+}
+
+// bracketName writes a parameter's path in bracket form: user[country_code], logos[][res].
+func bracketName(path []string) string {
 	name := strings.Join(path, "")
 	if len(path) > 1 {
 		name = path[0] + "[" + strings.Join(path[1:], "][") + "]"
 	}
-	return errors.New("parameter " + name + " " + what)
+	return name
 }

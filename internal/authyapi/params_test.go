@@ -12,6 +12,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/twofold-auth/twofold/internal/wiretext"
 )
 
 const (
@@ -458,6 +460,47 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+// Text no store keeps alike is refused wherever it appears, naming the parameter.
+func TestParseRefusesNonText(t *testing.T) {
+	tests := []struct {
+		name, target, ct, body string
+		param                  string // the parameter named; "" for a *ParseError
+	}{
+		{"NUL in a query value", "/x?action=a%00b", "", "", "action"},
+		{"invalid UTF-8 in a query value", "/x?user%5Bemail%5D=%FF", "", "", "user[email]"},
+		{"NUL in a query key", "/x?a%00=1", "", "", "a\x00"},
+		{"invalid UTF-8 in a form value", "/x", ctForm, "message=%C3", "message"},
+		{"a surrogate in a form value", "/x", ctForm, "data%5Bip%5D=%ED%A0%80", "data[ip]"},
+		{"NUL escaped in a JSON string", "/x", ctJSON, `{"details":{"k":"a\u0000"}}`, "details[k]"},
+		{"NUL escaped in a JSON key", "/x", ctJSON, `{"details":{"\u0000":"v"}}`, "details[\x00]"},
+		{"NUL in a JSON list", "/x", ctJSON, `{"logos":[{"url":"\u0000"}]}`, "logos[][url]"},
+		{"invalid UTF-8 in a JSON body", "/x", ctJSON, "{\"message\":\"\xff\"}", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseParams(newReq("POST", tc.target, tc.ct, tc.body), 1<<20)
+			if tc.param == "" {
+				var pe *ParseError
+				if !errors.As(err, &pe) || !strings.Contains(pe.Reason, "not UTF-8") {
+					t.Fatalf("err = %v, want a *ParseError saying not UTF-8", err)
+				}
+				return
+			}
+			var te *TextError
+			if !errors.As(err, &te) {
+				t.Fatalf("err = %v, want *TextError", err)
+			}
+			if te.Param != tc.param {
+				t.Errorf("names %q, want %q", te.Param, tc.param)
+			}
+		})
+	}
+	// Valid text, however odd, passes.
+	if _, err := ParseParams(newReq("POST", "/x?a=%E2%80%AE%0D%0A", ctJSON, `{"b":"\ud83d\ude00 \t"}`), 1<<20); err != nil {
+		t.Fatalf("odd but valid text refused: %v", err)
+	}
+}
+
 func TestAccessors(t *testing.T) {
 	p := mustParse(t, newReq("POST",
 		"/x?qt=TRUE&qf=False&q1=1&q0=0&qe=&qs=%20true%20&qbad=yes&qi=%20-42%20&qplus=%2B7&qfloat=1.5&qbig=9223372036854775808&qmax=9223372036854775807&qx=12abc&m[a]=1&m[b][]=x",
@@ -614,6 +657,8 @@ func FuzzParseParams(f *testing.F) {
 	f.Add("%zz", uint8(2), []byte(`[1]`))
 	f.Add("x[0][1][2][3][4][5][6]=1", uint8(4), []byte(`{"a":{"b":{"c":{"d":{"e":{"f":{"g":{"h":{}}}}}}}}}`))
 	f.Add("a=%E2%82", uint8(5), []byte(`{"a":1}garbage`))
+	f.Add("a%00=1", uint8(2), []byte("{\"a\":\"\\u0000\",\"b\":\"\xff\"}"))
+	f.Add("", uint8(1), []byte("user%5Bemail%5D=%FF%FE"))
 	f.Fuzz(func(t *testing.T, query string, ctChoice uint8, body []byte) {
 		ct := fuzzContentTypes[int(ctChoice)%len(fuzzContentTypes)]
 		mk := func(q string, ct string, body []byte) *http.Request {
@@ -627,7 +672,8 @@ func FuzzParseParams(f *testing.F) {
 		p, err := ParseParams(mk(query, ct, body), 1<<16)
 		if err != nil {
 			var pe *ParseError
-			if !errors.As(err, &pe) && !errors.Is(err, ErrBodyTooLarge) {
+			var te *TextError
+			if !errors.As(err, &pe) && !errors.As(err, &te) && !errors.Is(err, ErrBodyTooLarge) {
 				t.Fatalf("unexpected error type %T: %v", err, err)
 			}
 			return
@@ -643,6 +689,15 @@ func FuzzParseParams(f *testing.F) {
 			case string, bool, json.Number, nil, map[string]any, []any:
 			default:
 				t.Fatalf("unexpected value type %T at %q", v, path)
+			}
+			// Only text every store keeps alike gets through: no NUL, no invalid UTF-8.
+			for _, k := range path {
+				if !wiretext.Valid(k) {
+					t.Fatalf("key %q of %q is not valid text", k, path)
+				}
+			}
+			if s, ok := v.(string); ok && !wiretext.Valid(s) {
+				t.Fatalf("value %q at %q is not valid text", s, path)
 			}
 			if got, ok := p.Get(path...); !ok || !reflect.DeepEqual(got, v) {
 				t.Fatalf("Get(%q) mismatch", path)

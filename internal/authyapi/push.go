@@ -22,7 +22,7 @@ type PushService interface {
 //	POST   /device/v1/push        {"kind":"webpush","endpoint","keys":{"p256dh","auth"}} (the
 //	                              browser's PushSubscription.toJSON()) or {"kind":"ntfy","endpoint"}
 //	DELETE /device/v1/push        {"endpoint"}
-func (a *API) PushRoutes(mux *http.ServeMux, svc PushService) {
+func (a *API) PushRoutes(mux Mux, svc PushService) {
 	a.handleDevice(mux, "GET "+devicePrefix+"/push/vapid", func(w http.ResponseWriter, r *http.Request, c *deviceCall) error {
 		writeJSON(w, http.StatusOK, struct {
 			PublicKey string `json:"public_key"`

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/twofold-auth/twofold/client"
+	"github.com/twofold-auth/twofold/internal/egress"
 	"github.com/twofold-auth/twofold/internal/twofold"
 )
 
@@ -48,6 +49,9 @@ type Config struct {
 	Threshold    int           // consecutive failures that disable an application's callbacks
 	Lease        time.Duration // how long a claimed delivery may take before another try
 	PollInterval time.Duration // how often to look for due callbacks when not woken
+	// Egress makes every delivery's connection: callback URLs may reach loopback, private or
+	// link-local addresses only on hosts its allow-list names. nil allows none.
+	Egress *egress.Guard
 }
 
 // DefaultConfig is what a server runs with unless told otherwise. A delivery mostly waits (for
@@ -106,14 +110,14 @@ func New(store Store, sender Sender, revealKey func(twofold.App) (string, error)
 	if onAttempt == nil {
 		onAttempt = func(Attempt) {}
 	}
+	if cfg.Egress == nil {
+		cfg.Egress = egress.New(egress.Allowlist{}, nil)
+	}
 	return &Dispatcher{
 		store: store, sender: sender, revealKey: revealKey, cfg: cfg, log: log, now: time.Now,
 		wake: make(chan struct{}, 1), onAttempt: onAttempt,
-		client: &http.Client{
-			Timeout: cfg.Timeout,
-			// A redirect is not a delivery: the customer must fix the URL.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
+		// No proxy, and a redirect is not a delivery: the customer must fix the URL.
+		client: cfg.Egress.Client(cfg.Timeout),
 	}
 }
 

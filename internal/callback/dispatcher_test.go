@@ -18,6 +18,7 @@ import (
 
 	"github.com/twofold-auth/twofold/client"
 	"github.com/twofold-auth/twofold/internal/apps"
+	"github.com/twofold-auth/twofold/internal/egress"
 	"github.com/twofold-auth/twofold/internal/seal"
 	"github.com/twofold-auth/twofold/internal/store"
 	"github.com/twofold-auth/twofold/internal/store/storetest"
@@ -48,6 +49,7 @@ type receiver struct {
 	key     atomic.Value // the API key callbacks must be signed with
 	arrived chan string  // request uuid of each callback, as it arrives
 	respond atomic.Value // func(uuid string) int
+	url     atomic.Value // the callback URL signed, when not srv.URL+"/cb"
 	mu      sync.Mutex
 	got     map[string]int // callbacks received per uuid
 }
@@ -59,7 +61,11 @@ func newReceiver(t *testing.T) *receiver {
 		var uuid string
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		if err := client.VerifyCallback(r, rc.key.Load().(string), rc.srv.URL+"/cb"); err != nil {
+		signed, _ := rc.url.Load().(string)
+		if signed == "" {
+			signed = rc.srv.URL + "/cb"
+		}
+		if err := client.VerifyCallback(r, rc.key.Load().(string), signed); err != nil {
 			t.Errorf("callback %s %s: %v", r.Method, r.URL, err)
 		}
 		if r.Method == http.MethodGet {
@@ -213,11 +219,25 @@ func (f *fixture) dispatcher(st *store.Store, cfg Config) (*Dispatcher, chan cla
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = time.Hour
 	}
+	if cfg.Egress == nil {
+		cfg.Egress = receiverAllowed(f.t)
+	}
 	ws := &watchedStore{Store: st, t: f.t, workers: cfg.Workers, claims: claims}
 	d := New(ws, f.owner, f.apps.Reveal, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)),
 		func(a Attempt) { f.attempts <- a })
 	d.now = f.clock.Now
 	return d, claims
+}
+
+// receiverAllowed is the guard for callbacks to receivers on loopback, allowed as an operator
+// would with --callback-allow-hosts 127.0.0.1.
+func receiverAllowed(t *testing.T) *egress.Guard {
+	t.Helper()
+	allow, err := egress.ParseAllowlist("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return egress.New(allow, nil)
 }
 
 // run starts d until the test ends, then stops it and waits for Run to return.

@@ -12,6 +12,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/apps"
 	"github.com/twofold-auth/twofold/internal/audit"
 	"github.com/twofold-auth/twofold/internal/twofold"
+	"github.com/twofold-auth/twofold/internal/wiretext"
 )
 
 // Prefix is where the console is mounted; every route is under it.
@@ -100,6 +101,8 @@ type Config struct {
 	IdleTimeout, MaxAge time.Duration
 	Now                 func() time.Time // nil: time.Now
 	Log                 *slog.Logger     // nil: slog.Default()
+	// OnRoute, if set, is told each route pattern the console registers.
+	OnRoute func(pattern string)
 }
 
 // console serves the pages.
@@ -137,7 +140,7 @@ func New(d Deps, cfg Config) http.Handler {
 }
 
 func (c *console) routes() {
-	m := c.mux
+	m := routeNotes{c.mux, c.cfg.OnRoute}
 	// Open to everyone: the sign-in form and the console's own CSS and JS.
 	m.HandleFunc("GET /console/static/{file}", c.static)
 	m.HandleFunc("GET /console/signin", c.signinForm)
@@ -181,6 +184,19 @@ func (c *console) routes() {
 	}))
 }
 
+// routeNotes registers routes and tells onRoute (if set) of each pattern.
+type routeNotes struct {
+	mux     *http.ServeMux
+	onRoute func(string)
+}
+
+func (m routeNotes) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	if m.onRoute != nil {
+		m.onRoute(pattern)
+	}
+	m.mux.HandleFunc(pattern, h)
+}
+
 // ContentSecurityPolicy is sent with every console response: only the console's own script
 // and style files run, nothing is framed, and forms post only to the console.
 const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
@@ -205,7 +221,38 @@ func (c *console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Set(kv[0], kv[1])
 	}
 	h.Set("Cache-Control", "no-store") // pages show keys and personal data; static files say otherwise
+	if !validText(r.URL.Path, r.URL.Query()) {
+		c.badText(w, r)
+		return
+	}
 	c.mux.ServeHTTP(w, r)
+}
+
+// validText reports whether path and every name and value of form are UTF-8 text without NUL
+// bytes: what the store can keep alike on both engines (package wiretext).
+func validText(path string, form url.Values) bool {
+	if !wiretext.Valid(path) {
+		return false
+	}
+	for k, vs := range form {
+		if !wiretext.Valid(k) {
+			return false
+		}
+		for _, v := range vs {
+			if !wiretext.Valid(v) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// badText answers a request whose address or form holds text that is not UTF-8 or holds NUL
+// bytes.
+func (c *console) badText(w http.ResponseWriter, r *http.Request) {
+	c.render(w, r, http.StatusBadRequest, "message", &view{Title: "Refused", Data: message{
+		Heading: "Refused", Text: "The address or the form holds characters that are not text (NUL bytes or invalid UTF-8).",
+		Link: "/console/", LinkText: "Back to the console"}})
 }
 
 // request is what a handler knows about the operator's session.
@@ -224,7 +271,16 @@ func (c *console) post(next http.HandlerFunc) http.HandlerFunc {
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 		if err := r.ParseForm(); err != nil {
-			c.forbidden(w, r, "The form could not be read.")
+			status := http.StatusBadRequest
+			if errors.As(err, new(*http.MaxBytesError)) {
+				status = http.StatusRequestEntityTooLarge
+			}
+			c.render(w, r, status, "message", &view{Title: "Refused", Data: message{
+				Heading: "Refused", Text: "The form could not be read.", Link: "/console/", LinkText: "Back to the console"}})
+			return
+		}
+		if !validText("", r.PostForm) {
+			c.badText(w, r)
 			return
 		}
 		next(w, r)

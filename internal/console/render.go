@@ -2,10 +2,12 @@ package console
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -140,10 +142,23 @@ func (c *console) notFound(w http.ResponseWriter, r *http.Request, q *request) {
 
 // fail answers an unexpected error: logged, and a page that says so without details.
 func (c *console) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if c.clientGone(r, err) {
+		return
+	}
 	c.cfg.Log.Error("console: request failed", "path", r.URL.Path, "err", err)
 	c.render(w, r, http.StatusInternalServerError, "message", &view{Title: "Error", Data: message{
 		Heading: "Something went wrong", Text: "The server could not do that. The error is in its log.",
 		Link: "/console/", LinkText: "Back to the console"}})
+}
+
+// clientGone reports (once, at DEBUG) a request that failed because its client went away: no
+// fault of the server's, and no one to answer.
+func (c *console) clientGone(r *http.Request, err error) bool {
+	if !errors.Is(err, context.Canceled) && r.Context().Err() == nil {
+		return false
+	}
+	c.cfg.Log.Debug("console: client went away", "path", r.URL.Path, "err", err)
+	return true
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -180,7 +195,8 @@ var assets = sync.OnceValue(func() map[string]asset {
 func (c *console) static(w http.ResponseWriter, r *http.Request) {
 	a, ok := assets()[r.PathValue("file")]
 	if !ok {
-		http.NotFound(w, r)
+		c.render(w, r, http.StatusNotFound, "message", &view{Title: "Not found", Data: message{
+			Heading: "Not found", Text: "There is nothing at this address.", Link: "/console/", LinkText: "Back to the console"}})
 		return
 	}
 	h := w.Header()

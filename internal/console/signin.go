@@ -192,11 +192,9 @@ func (c *console) push(w http.ResponseWriter, r *http.Request, q *request) {
 	http.Redirect(w, r, "/console/signin/push", http.StatusSeeOther)
 }
 
+// truncate cuts s to at most n bytes of valid UTF-8 (a header may hold any byte but NUL).
 func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "")
+	return strings.ToValidUTF8(s[:min(len(s), n)], "")
 }
 
 type pushData struct {
@@ -226,6 +224,9 @@ func (c *console) pushStatus(w http.ResponseWriter, r *http.Request, q *request)
 		return
 	}
 	if err != nil {
+		if c.clientGone(r, err) {
+			return
+		}
 		c.cfg.Log.Error("console: push status", "err", err)
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal error"})
 		return

@@ -219,10 +219,34 @@ func RekeyedKey(tokenMAC []byte) (seal.KeyID, bool) {
 	return id, true
 }
 
-// Authenticate finds the device by its access token. A device whose token MAC was made under
-// another key than the current one (before a master key rotation) is moved to the current key's
-// MAC, its seed re-sealed to match, on the way.
+// Authenticate finds the device by its access token and records that it was seen (Lookup, then
+// Seen).
 func (s *Service) Authenticate(ctx context.Context, token string) (twofold.Device, error) {
+	d, err := s.Lookup(ctx, token)
+	if err != nil {
+		return twofold.Device{}, err
+	}
+	if err := s.Seen(ctx, d); err != nil {
+		return twofold.Device{}, err
+	}
+	return d, nil
+}
+
+// Seen records that device d, as Lookup found it, was seen now: a write, so a caller that may
+// refuse the request (a rate limit) does so after Lookup and before Seen. The store keeps the time
+// to the minute, so within a minute of the last one there is nothing to write.
+func (s *Service) Seen(ctx context.Context, d twofold.Device) error {
+	now := s.now()
+	if now.Sub(d.LastSeenAt) < time.Minute {
+		return nil
+	}
+	return s.store.TouchDevice(ctx, d.ID, now)
+}
+
+// Lookup finds the device by its access token, and records nothing. A device whose token MAC
+// was made under another key than the current one (before a master key rotation) is moved to the
+// current key's MAC, its seed re-sealed to match, on the way.
+func (s *Service) Lookup(ctx context.Context, token string) (twofold.Device, error) {
 	if !strings.HasPrefix(token, "tfd_") || len(token) > 100 {
 		return twofold.Device{}, twofold.ErrNotFound
 	}
@@ -245,9 +269,6 @@ func (s *Service) Authenticate(ctx context.Context, token string) (twofold.Devic
 		break
 	}
 	if err != nil {
-		return twofold.Device{}, err
-	}
-	if err := s.store.TouchDevice(ctx, d.ID, s.now()); err != nil {
 		return twofold.Device{}, err
 	}
 	return d, nil

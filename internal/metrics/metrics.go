@@ -25,7 +25,7 @@ type Metrics struct {
 	Messages      *prometheus.CounterVec   // channel, provider, status
 	Refusals      *prometheus.CounterVec   // channel, reason
 	HandOver      *prometheus.HistogramVec // provider
-	Limited       *prometheus.CounterVec   // limit
+	Limited       *prometheus.CounterVec   // limit: api_key, device, device_user, address, device_streams, verify_failures, sends, pending_approvals
 	Approvals     *prometheus.CounterVec   // status
 	Callbacks     *prometheus.CounterVec   // outcome
 	Pushes        *prometheus.CounterVec   // kind, outcome
@@ -60,7 +60,7 @@ func New() *Metrics {
 			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"provider"}),
 		Limited: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "twofold_rate_limited_total", Help: "Requests refused with 429 (60003) by limit.",
+			Name: "twofold_rate_limited_total", Help: "Requests refused with 429 (60003) by limit; device_streams counts event streams ended by a newer one over the bound.",
 		}, []string{"limit"}),
 		Approvals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "twofold_approvals_total", Help: "OneTouch answers by resulting status.",

@@ -9,6 +9,7 @@ import (
 
 	"github.com/twofold-auth/twofold/internal/devices"
 	"github.com/twofold-auth/twofold/internal/twofold"
+	"github.com/twofold-auth/twofold/internal/wiretext"
 )
 
 // ForDevice lists the device's user's requests with status ("" for all), newest first, expiring
@@ -70,7 +71,7 @@ func (s *Service) OneForDevice(ctx context.Context, d twofold.Device, uuid strin
 	}
 	// Another user's request of the same application is as unknown as another app's.
 	if r.UserID != d.UserID {
-		return twofold.ApprovalRequest{}, &twofold.Error{Code: twofold.CodeRequestNotFound, Message: "Approval request not found: " + uuid}
+		return twofold.ApprovalRequest{}, &twofold.Error{Code: twofold.CodeRequestNotFound, Message: "Approval request not found: " + wiretext.Clip(uuid)}
 	}
 	if !r.Notified {
 		if err := s.store.MarkNotified(ctx, []int64{r.ID}); err != nil {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/twofold-auth/twofold/internal/twofold"
+	"github.com/twofold-auth/twofold/internal/wiretext"
 )
 
 // Store is what the service needs from persistence.
@@ -210,7 +211,7 @@ func nonNil(m map[string]string) map[string]string {
 func (s *Service) Get(ctx context.Context, app twofold.App, uuid string) (twofold.ApprovalRequest, error) {
 	r, err := s.store.GetApprovalRequest(ctx, app.ID, uuid)
 	if errors.Is(err, twofold.ErrNotFound) {
-		return twofold.ApprovalRequest{}, &twofold.Error{Code: twofold.CodeRequestNotFound, Message: "Approval request not found: " + uuid}
+		return twofold.ApprovalRequest{}, &twofold.Error{Code: twofold.CodeRequestNotFound, Message: "Approval request not found: " + wiretext.Clip(uuid)}
 	}
 	if err != nil {
 		return twofold.ApprovalRequest{}, err

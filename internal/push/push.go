@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twofold-auth/twofold/internal/egress"
 	"github.com/twofold-auth/twofold/internal/store"
 	"github.com/twofold-auth/twofold/internal/twofold"
 )
@@ -54,8 +55,9 @@ type Config struct {
 	Queue     int           // requests waiting to be notified; more are dropped: 256
 	Timeout   time.Duration // one delivery: 10 s
 	MaxTTL    time.Duration // longest a push service should keep an undelivered push: 1 h
-	// Client sends the pushes; nil means one with Timeout that follows no redirects.
-	Client *http.Client
+	// Egress makes every connection a push needs, and its allow-list says which hosts devices
+	// may subscribe with at private addresses or over http; nil allows none.
+	Egress *egress.Guard
 	// Observe, if set, is told the outcome of every delivery (for metrics).
 	Observe func(kind, outcome string)
 }
@@ -65,8 +67,9 @@ type Notifier struct {
 	store      Store
 	key        VAPIDKey
 	cfg        Config
-	subscriber string // the VAPID subject as webpush-go takes it
-	openURL    string // the web authenticator, or ""
+	client     *http.Client // through cfg.Egress; follows no redirects
+	subscriber string       // the VAPID subject as webpush-go takes it
+	openURL    string       // the web authenticator, or ""
 	log        *slog.Logger
 	now        func() time.Time
 	queue      chan twofold.ApprovalRequest
@@ -93,12 +96,8 @@ func New(st Store, key VAPIDKey, cfg Config, log *slog.Logger, now func() time.T
 	if cfg.MaxTTL <= 0 {
 		cfg.MaxTTL = time.Hour
 	}
-	if cfg.Client == nil {
-		cfg.Client = &http.Client{
-			Timeout:       cfg.Timeout,
-			Transport:     http.DefaultTransport.(*http.Transport).Clone(),
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		}
+	if cfg.Egress == nil {
+		cfg.Egress = egress.New(egress.Allowlist{}, nil)
 	}
 	if cfg.Observe == nil {
 		cfg.Observe = func(string, string) {}
@@ -109,7 +108,8 @@ func New(st Store, key VAPIDKey, cfg Config, log *slog.Logger, now func() time.T
 	if subject == DefaultSubject {
 		log.Warn("push subject is a placeholder that Apple's push service refuses: set --push-subject", "subject", subject)
 	}
-	n := &Notifier{store: st, key: key, cfg: cfg, log: log, now: now, queue: make(chan twofold.ApprovalRequest, cfg.Queue)}
+	n := &Notifier{store: st, key: key, cfg: cfg, client: cfg.Egress.Client(cfg.Timeout), log: log, now: now,
+		queue: make(chan twofold.ApprovalRequest, cfg.Queue)}
 	// webpush-go reads a subject that is not an https URL as an e-mail address and adds
 	// "mailto:" itself.
 	n.subscriber = strings.TrimPrefix(subject, "mailto:")

@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/twofold-auth/twofold/internal/egress"
 	"github.com/twofold-auth/twofold/internal/push"
 	"github.com/twofold-auth/twofold/internal/push/pushtest"
 	"github.com/twofold-auth/twofold/internal/seal"
@@ -110,9 +111,24 @@ func (o *outcomes) list() []string {
 	return append([]string(nil), o.got...)
 }
 
-// notifier makes a notifier over f's store with a fresh VAPID key; now is fixed at clock.
+// standIns is the guard for tests whose push services and ntfy servers are stand-ins on
+// loopback, which they allow as an operator would with --push-allow-hosts 127.0.0.1.
+func standIns(t *testing.T) *egress.Guard {
+	t.Helper()
+	allow, err := egress.ParseAllowlist("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return egress.New(allow, nil)
+}
+
+// notifier makes a notifier over f's store with a fresh VAPID key; now is fixed at clock. The
+// stand-ins on loopback are allowed unless cfg has a guard of its own.
 func (f *fixture) notifier(t *testing.T, cfg push.Config, clock time.Time) (*push.Notifier, *outcomes) {
 	t.Helper()
+	if cfg.Egress == nil {
+		cfg.Egress = standIns(t)
+	}
 	key, err := push.LoadVAPIDKey(t.Context(), f.st, f.keys, clock)
 	if err != nil {
 		t.Fatal(err)

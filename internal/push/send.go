@@ -41,7 +41,7 @@ func (n *Notifier) sendWebPush(ctx context.Context, s store.PushSubscription, m 
 	res, err := webpush.SendNotificationWithContext(ctx, payload,
 		&webpush.Subscription{Endpoint: s.Endpoint, Keys: webpush.Keys{P256dh: s.P256dh, Auth: s.Auth}},
 		&webpush.Options{
-			HTTPClient:      n.cfg.Client,
+			HTTPClient:      n.client,
 			Subscriber:      n.subscriber,
 			TTL:             m.ttl,
 			Urgency:         webpush.UrgencyHigh,
@@ -74,7 +74,7 @@ func (n *Notifier) sendNtfy(ctx context.Context, s store.PushSubscription, m mes
 		h.Set("Click", n.openURL)
 		h.Set("Actions", "view, Open authenticator, "+n.openURL+", clear=true")
 	}
-	res, err := n.cfg.Client.Do(req)
+	res, err := n.client.Do(req)
 	if err != nil {
 		return result{err: err}
 	}

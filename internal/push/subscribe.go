@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/twofold-auth/twofold/internal/egress"
 	"github.com/twofold-auth/twofold/internal/store"
 	"github.com/twofold-auth/twofold/internal/twofold"
 )
@@ -38,7 +39,7 @@ type Subscription struct {
 // Subscribe saves s for device d, replacing its subscription to the same endpoint. Invalid
 // input is a 60004 error naming the parameter.
 func (n *Notifier) Subscribe(ctx context.Context, d twofold.Device, s Subscription) error {
-	norm, err := Validate(s)
+	norm, err := Validate(s, n.cfg.Egress.Allowlist())
 	if err != nil {
 		return err
 	}
@@ -65,12 +66,13 @@ func (n *Notifier) Unsubscribe(ctx context.Context, d twofold.Device, endpoint s
 }
 
 // Validate checks a subscription and returns it normalized: the kind made explicit (a
-// subscription with keys and no kind is Web Push) and keys in unpadded base64url.
-func Validate(s Subscription) (Subscription, error) {
+// subscription with keys and no kind is Web Push) and keys in unpadded base64url. allow is the
+// hosts the operator lets devices reach at private addresses and over http.
+func Validate(s Subscription, allow egress.Allowlist) (Subscription, error) {
 	if s.Kind == "" && (s.P256dh != "" || s.Auth != "") {
 		s.Kind = KindWebPush
 	}
-	if err := checkEndpoint(s.Endpoint); err != nil {
+	if err := checkEndpoint(s.Endpoint, allow); err != nil {
 		return Subscription{}, err
 	}
 	switch s.Kind {
@@ -99,9 +101,11 @@ func Validate(s Subscription) (Subscription, error) {
 	return s, nil
 }
 
-// checkEndpoint accepts absolute https URLs, and http URLs of loopback hosts (for tests and an
-// ntfy server on the same machine).
-func checkEndpoint(endpoint string) error {
+// checkEndpoint accepts absolute https URLs, and http URLs of hosts on allow. An endpoint
+// whose host is refused before any connection (an IP literal of a loopback, private or
+// link-local address, a localhost name) is refused here, for a clear answer; the rest are
+// checked on every connection, on the address the host then resolves to.
+func checkEndpoint(endpoint string, allow egress.Allowlist) error {
 	if endpoint == "" {
 		return twofold.ErrInvalidParam("endpoint", "Parameter is required")
 	}
@@ -112,24 +116,27 @@ func checkEndpoint(endpoint string) error {
 	if err != nil || u.Opaque != "" || u.Hostname() == "" || strings.ContainsAny(endpoint, " \t\r\n") {
 		return twofold.ErrInvalidParam("endpoint", "must be an absolute https URL")
 	}
-	switch {
-	case u.Scheme == "https":
-	case u.Scheme == "http" && isLoopback(u.Hostname()):
-	default:
-		return twofold.ErrInvalidParam("endpoint", "must be an absolute https URL (http only for loopback hosts)")
-	}
-	if _, port, err := net.SplitHostPort(u.Host); err == nil && !validPort(port) {
+	port := u.Port()
+	if _, p, err := net.SplitHostPort(u.Host); err == nil && !validPort(p) {
 		return twofold.ErrInvalidParam("endpoint", "has an invalid port")
 	}
-	return nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
+	if port == "" {
+		port = map[string]string{"https": "443", "http": "80"}[u.Scheme]
 	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && allow.Allows(u.Hostname(), port):
+	default:
+		return twofold.ErrInvalidParam("endpoint", "must be an absolute https URL (http only for hosts the operator allows)")
+	}
+	var refused *egress.RefusedError
+	if err := allow.Check(u.Hostname(), port); errors.As(err, &refused) {
+		return twofold.ErrInvalidParam("endpoint", "must name a public host, not a "+refused.Reason+
+			" (an operator may allow hosts with --push-allow-hosts)")
+	} else if err != nil {
+		return twofold.ErrInvalidParam("endpoint", "has an invalid host")
+	}
+	return nil
 }
 
 func validPort(p string) bool {

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/twofold-auth/twofold/internal/egress"
 	"github.com/twofold-auth/twofold/internal/push"
 	"github.com/twofold-auth/twofold/internal/push/pushtest"
 	"github.com/twofold-auth/twofold/internal/store"
@@ -32,6 +34,10 @@ func TestValidate(t *testing.T) {
 	ntfy := func(endpoint string) push.Subscription {
 		return push.Subscription{Kind: push.KindNtfy, Endpoint: endpoint}
 	}
+	allow, err := egress.ParseAllowlist("ntfy.lan, 127.0.0.1:8080")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name  string
 		in    push.Subscription
@@ -41,9 +47,33 @@ func TestValidate(t *testing.T) {
 		{"web push without kind", push.Subscription{Endpoint: ep, P256dh: p256dh, Auth: auth}, ""},
 		{"ntfy https", ntfy("https://ntfy.sh/twofold-abc"), ""},
 		{"ntfy with credentials", ntfy("https://u:p@ntfy.example/t?x=1"), ""},
-		{"loopback http", ntfy("http://127.0.0.1:8080/t"), ""},
-		{"localhost http", ntfy("http://localhost/t"), ""},
-		{"IPv6 loopback http", ntfy("http://[::1]:9090/t"), ""},
+		{"allowed host over http", ntfy("http://ntfy.lan/t"), ""},
+		{"allowed host over https", ntfy("https://NTFY.lan:8443/t"), ""},
+		{"allowed loopback port over http", ntfy("http://127.0.0.1:8080/t"), ""},
+		{"allowed loopback port, mapped", ntfy("http://[::ffff:127.0.0.1]:8080/t"), ""},
+		{"public address", ntfy("https://93.184.215.14/t"), ""},
+		{"a name: checked when connecting", ntfy("https://loopback.attacker.example/t"), ""},
+		{"loopback on another port", ntfy("http://127.0.0.1:8081/t"), "endpoint"},
+		{"loopback over https", ntfy("https://127.0.0.1/t"), "endpoint"},
+		{"localhost http", ntfy("http://localhost/t"), "endpoint"},
+		{"localhost https", ntfy("https://localhost:8080/t"), "endpoint"},
+		{"a localhost name", ntfy("https://push.localhost/t"), "endpoint"},
+		{"IPv6 loopback http", ntfy("http://[::1]:9090/t"), "endpoint"},
+		{"IPv6 loopback https", ntfy("https://[::1]:9090/t"), "endpoint"},
+		{"mapped loopback", web("https://[::ffff:127.0.0.1]/x", p256dh, auth), "endpoint"},
+		{"mapped loopback in hex", ntfy("https://[::ffff:7f00:1]/t"), "endpoint"},
+		{"NAT64 of loopback", ntfy("https://[64:ff9b::7f00:1]/t"), "endpoint"},
+		{"cloud metadata", ntfy("https://169.254.169.254/latest/meta-data/"), "endpoint"},
+		{"AWS IPv6 metadata", ntfy("https://[fd00:ec2::254]/latest/meta-data/"), "endpoint"},
+		{"IPv6 link-local", ntfy("https://[fe80::1%25eth0]/t"), "endpoint"},
+		{"private", web("https://10.0.0.1/x", p256dh, auth), "endpoint"},
+		{"carrier-grade NAT", ntfy("https://100.64.0.1/t"), "endpoint"},
+		{"unspecified", ntfy("https://0.0.0.0/t"), "endpoint"},
+		{"multicast", ntfy("https://224.0.0.1/t"), "endpoint"},
+		{"broadcast", ntfy("https://255.255.255.255/t"), "endpoint"},
+		{"decimal IPv4", ntfy("https://2130706433/t"), "endpoint"},
+		{"short IPv4", ntfy("https://127.1/t"), "endpoint"},
+		{"hex IPv4", ntfy("https://0x7f.0.0.1/t"), "endpoint"},
 		{"missing endpoint", web("", p256dh, auth), "endpoint"},
 		{"relative endpoint", web("/push/1", p256dh, auth), "endpoint"},
 		{"no host", ntfy("https:///t"), "endpoint"},
@@ -67,7 +97,7 @@ func TestValidate(t *testing.T) {
 		{"auth 17 bytes", web(ep, p256dh, base64.RawURLEncoding.EncodeToString(make([]byte, 17))), "keys[auth]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := push.Validate(tc.in)
+			_, err := push.Validate(tc.in, allow)
 			if tc.param == "" {
 				if err != nil {
 					t.Fatalf("Validate: %v", err)
@@ -88,7 +118,7 @@ func TestValidateNormalizesKeys(t *testing.T) {
 	raw, _ := base64.RawURLEncoding.DecodeString(b.P256dh())
 	auth, _ := base64.RawURLEncoding.DecodeString(b.Auth())
 	got, err := push.Validate(push.Subscription{Endpoint: "https://push.example/x",
-		P256dh: base64.StdEncoding.EncodeToString(raw), Auth: base64.URLEncoding.EncodeToString(auth)})
+		P256dh: base64.StdEncoding.EncodeToString(raw), Auth: base64.URLEncoding.EncodeToString(auth)}, egress.Allowlist{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,9 +132,15 @@ func FuzzValidate(f *testing.F) {
 	b := pushtest.NewBrowser()
 	f.Add("webpush", "https://push.example/x", b.P256dh(), b.Auth())
 	f.Add("ntfy", "http://[::1]:80/t", "", "")
+	f.Add("ntfy", "http://ntfy.lan/t", "", "")
+	f.Add("ntfy", "https://[::ffff:a00:1]/t", "", "")
 	f.Add("", "http://localhost:0/", "BA", "==")
+	allow, err := egress.ParseAllowlist("ntfy.lan")
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, kind, endpoint, p256dh, auth string) {
-		s, err := push.Validate(push.Subscription{Kind: kind, Endpoint: endpoint, P256dh: p256dh, Auth: auth})
+		s, err := push.Validate(push.Subscription{Kind: kind, Endpoint: endpoint, P256dh: p256dh, Auth: auth}, allow)
 		if err != nil {
 			if twofold.ErrorCode(err) != twofold.CodeInvalidParameter {
 				t.Fatalf("error %v is not 60004", err)
@@ -115,6 +151,13 @@ func FuzzValidate(f *testing.F) {
 		if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 			t.Fatalf("accepted endpoint %q", s.Endpoint)
 		}
+		allowed := allow.Allows(u.Hostname(), u.Port()) || allow.Allows(u.Hostname(), "80")
+		if u.Scheme == "http" && !allowed {
+			t.Fatalf("accepted http to a host not allowed: %q", s.Endpoint)
+		}
+		if a, err := netip.ParseAddr(u.Hostname()); err == nil && egress.Forbidden(a) != "" {
+			t.Fatalf("accepted %q, whose host is a %s", s.Endpoint, egress.Forbidden(a))
+		}
 		if s.Kind == push.KindWebPush {
 			k, _ := base64.RawURLEncoding.DecodeString(s.P256dh)
 			a, _ := base64.RawURLEncoding.DecodeString(s.Auth)
@@ -122,7 +165,7 @@ func FuzzValidate(f *testing.F) {
 				t.Fatalf("accepted keys of %d and %d bytes", len(k), len(a))
 			}
 		}
-		again, err := push.Validate(s)
+		again, err := push.Validate(s, allow)
 		if err != nil || again != s {
 			t.Fatalf("Validate(Validate(x)) = %+v, %v; want %+v", again, err, s)
 		}

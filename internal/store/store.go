@@ -190,8 +190,14 @@ func (s *Store) tx1(ctx context.Context, fn func(*Tx) error) error {
 	return s.pgTx(ctx, fn)
 }
 
+// pgTx runs fn in a transaction of the pool. As on SQLite (batch.go), fn's outcome decides: a
+// context cancelled after fn's statements ran (a client that hung up) does not roll back what
+// fn did behind its back, which database/sql does to a transaction begun under that context.
 func (s *Store) pgTx(ctx context.Context, fn func(*Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	tx, err := s.db.BeginTx(context.WithoutCancel(ctx), nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}

@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/twofold-auth/twofold/internal/wiretext"
 )
 
 // SignatureHeader is the header Twilio signs its webhook requests with.
@@ -69,6 +71,14 @@ func (c *Client) StatusHandler(update func(ctx context.Context, providerID, stat
 		if !c.validSignature(signature, r.PostForm) {
 			http.Error(w, "bad signature", http.StatusForbidden)
 			return
+		}
+		for _, vs := range r.PostForm {
+			for _, v := range vs {
+				if !wiretext.Valid(v) {
+					http.Error(w, "a value is not UTF-8 text without NUL bytes", http.StatusBadRequest)
+					return
+				}
+			}
 		}
 
 		f := r.PostForm

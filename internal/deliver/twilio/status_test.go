@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/twofold-auth/twofold/internal/wiretext"
 )
 
 // TestSignatureKnownVector is the worked example of Twilio's "Webhooks security" page.
@@ -126,6 +128,16 @@ func TestStatusHandler(t *testing.T) {
 			signature: sign(testCallback, url.Values{"Foo": {"bar"}}), wantCode: http.StatusBadRequest,
 		},
 		{
+			// A signed callback is still refused before the update when its text is not
+			// UTF-8 without NUL: PostgreSQL would fail the update with a 500.
+			name: "signed, NUL in a value", params: with(msgParams, "MessageSid", "SM\x00"),
+			signature: sign(testCallback, with(msgParams, "MessageSid", "SM\x00")), wantCode: http.StatusBadRequest,
+		},
+		{
+			name: "signed, invalid UTF-8 in a value", params: with(msgParams, "ErrorCode", "\xff"),
+			signature: sign(testCallback, with(msgParams, "ErrorCode", "\xff")), wantCode: http.StatusBadRequest,
+		},
+		{
 			name: "update fails", params: msgParams, signature: sign(testCallback, msgParams),
 			updateErr: errors.New("store down"), wantCode: http.StatusInternalServerError,
 			wantUpdate: &statusUpdate{"SM0123", "undelivered", "30003"},
@@ -194,20 +206,26 @@ func FuzzStatusHandler(f *testing.F) {
 	f.Add("MessageSid=%zz", false, "application/x-www-form-urlencoded")
 	f.Add("a=1&a=2&b", true, "application/x-www-form-urlencoded")
 	f.Add(";;&&==", true, "text/plain; charset")
+	f.Add("MessageSid=SM%00&MessageStatus=%FF", true, "application/x-www-form-urlencoded")
 	c, err := New(Config{AccountSID: testSID, AuthToken: testToken, From: testFrom, StatusCallbackURL: testCallback})
 	if err != nil {
 		f.Fatal(err)
 	}
-	h := c.StatusHandler(func(ctx context.Context, id, status, errorCode string) error {
-		if id == "" || status == "" {
-			return errors.New("empty update")
-		}
-		if errorCode == "fail" {
-			return errors.New("update failed")
-		}
-		return nil
-	})
 	f.Fuzz(func(t *testing.T, body string, signIt bool, contentType string) {
+		h := c.StatusHandler(func(ctx context.Context, id, status, errorCode string) error {
+			if id == "" || status == "" {
+				return errors.New("empty update")
+			}
+			for _, s := range []string{id, status, errorCode} {
+				if !wiretext.Valid(s) {
+					t.Errorf("update called with %q, which is not text every store keeps", s)
+				}
+			}
+			if errorCode == "fail" {
+				return errors.New("update failed")
+			}
+			return nil
+		})
 		sig := "bm90IGEgc2lnbmF0dXJl"
 		if params, err := url.ParseQuery(body); err == nil && signIt {
 			sig = Signature(testToken, testCallback, params)

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// hostileRoute is one way of calling a route of the server: the pattern it is registered under,
+// a concrete path ({name} wildcards are filled from wild), how it authenticates, and the
+// parameters it reads with valid values. The suite sends the valid request with one part at a
+// time made hostile.
+type hostileRoute struct {
+	pattern string            // as registered on the mux
+	method  string            // of the request
+	path    string            // with {wildcards}
+	wild    map[string]string // valid values of the wildcards
+	auth    string            // "key", "device", "console", "twilio" or "" (none)
+	params  map[string]string // valid parameters, bracket names allowed ("user[email]")
+	vary    []string          // the parameters made hostile; nil: every one of params
+	form    bool              // parameters go in a form body (POST) rather than the query string
+	json    bool              // the route also reads JSON bodies
+	last    bool              // destroys its fixture: driven after the others
+}
+
+// hostileFixtures are what the routes' valid requests refer to.
+type hostileFixtures struct {
+	user, victim        int64  // users of the first application; victim is destroyed
+	phone, victimPhone  string // their numbers (as registered, country code 1)
+	device, victimDev   *device
+	victimDev2          *device // removed through the device API
+	uuid                string  // a pending approval request of user
+	qr                  string  // a QR code file of user's authenticator
+	consoleApp          int64   // an application the console changes (not the first: its key must last)
+	consoleUser         int64   // a user of consoleApp, deleted through the console
+	consoleDevice       int64   // a device of consoleUser
+	consoleVictimApp    int64   // deleted through the console
+	consoleVictimAppKey string
+	pushKey             string // a valid p256dh
+}
+
+// newPushKey returns a valid Web Push p256dh key (an uncompressed P-256 point, base64url).
+func newPushKey() string {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	// The SPKI DER of a P-256 key ends with its 65-byte uncompressed point.
+	return base64.RawURLEncoding.EncodeToString(der[len(der)-65:])
+}
+
+// hostileRoutes lists every route with valid requests over the fixtures.
+func hostileRoutes(f *hostileFixtures) []hostileRoute {
+	const p, o, d = "/protected/json", "/onetouch/json", "/device/v1"
+	id := func(n int64) map[string]string { return map[string]string{"id": fmt.Sprint(n)} }
+	send := map[string]string{"force": "true", "action": "login", "action_message": "Sign in", "locale": "en"}
+	phone := map[string]string{"phone_number": f.phone, "country_code": "1"}
+	with := func(base map[string]string, kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	user := map[string]string{"user[email]": "hostile@example.com", "user[cellphone]": "2015550177", "user[country_code]": "1"}
+	routes := []hostileRoute{
+		{pattern: "POST " + p + "/users/new", method: "POST", path: p + "/users/new", auth: "key", params: user, form: true, json: true},
+		{pattern: "GET " + p + "/users/{id}/status", method: "GET", path: p + "/users/{id}/status", wild: id(f.user), auth: "key"},
+		{pattern: "GET " + p + "/users/{id}/phone_number", method: "GET", path: p + "/users/{id}/phone_number", wild: id(f.user), auth: "key"},
+		{pattern: "POST " + p + "/users/{a}/{b}", method: "POST", path: p + "/users/{id}/update", wild: id(f.victim), auth: "key",
+			params: map[string]string{"user[email]": "victim2@example.com"}, form: true, json: true},
+		{pattern: "POST " + p + "/users/{a}/{b}", method: "POST", path: p + "/users/{id}/register_activity", wild: id(f.user), auth: "key",
+			params: map[string]string{"type": "cookie_login", "user_ip": "192.0.2.7", "data[reason]": "test"}, form: true, json: true},
+		{pattern: "POST " + p + "/users/{a}/{b}", method: "POST", path: p + "/users/{id}/secret", wild: id(f.victim), auth: "key",
+			params: map[string]string{"label": "Hostile", "qr_size": "300"}, form: true, json: true},
+		{pattern: "GET " + p + "/sms/{id}", method: "GET", path: p + "/sms/{id}", wild: id(f.user), auth: "key", params: send},
+		{pattern: "GET " + p + "/call/{id}", method: "GET", path: p + "/call/{id}", wild: id(f.user), auth: "key", params: send},
+		{pattern: "POST " + p + "/email/{id}", method: "POST", path: p + "/email/{id}", wild: id(f.user), auth: "key", params: send, form: true, json: true},
+		{pattern: "GET " + p + "/verify/{token}/{id}", method: "GET", path: p + "/verify/{token}/{id}",
+			wild: map[string]string{"token": "0000000", "id": fmt.Sprint(f.user)}, auth: "key", params: map[string]string{"action": "login", "force": "true"}},
+		{pattern: "GET " + p + "/app/details", method: "GET", path: p + "/app/details", auth: "key"},
+		{pattern: "GET " + p + "/app/stats", method: "GET", path: p + "/app/stats", auth: "key"},
+		{pattern: "POST " + p + "/sdk/registrations", method: "POST", path: p + "/sdk/registrations", auth: "key",
+			params: map[string]string{"authy_id": fmt.Sprint(f.user)}, form: true, json: true},
+		{pattern: "GET " + p + "/registrations/status", method: "GET", path: p + "/registrations/status", auth: "key",
+			params: map[string]string{"custom_user_id": "customer-7"}},
+		{pattern: "POST " + p + "/phones/verification/start", method: "POST", path: p + "/phones/verification/start", auth: "key",
+			params: with(phone, "via", "sms", "code_length", "6", "locale", "en"), form: true, json: true},
+		{pattern: "GET " + p + "/phones/verification/check", method: "GET", path: p + "/phones/verification/check", auth: "key",
+			params: with(phone, "verification_code", "123456")},
+		{pattern: "GET " + p + "/phones/verification/status", method: "GET", path: p + "/phones/verification/status", auth: "key",
+			params: with(phone, "uuid", "00000000-0000-4000-8000-000000000000")},
+		{pattern: "GET " + p + "/phones/info", method: "GET", path: p + "/phones/info", auth: "key", params: with(phone, "user_ip", "192.0.2.7")},
+		{pattern: "POST " + o + "/users/{id}/approval_requests", method: "POST", path: o + "/users/{id}/approval_requests", wild: id(f.user), auth: "key",
+			params: map[string]string{"message": "Sign in", "details[Place]": "Lisbon", "hidden_details[ip]": "192.0.2.7",
+				"logos[][res]": "default", "logos[][url]": "https://example.com/logo.png", "seconds_to_expire": "600", "number_matching": "false"},
+			form: true, json: true},
+		{pattern: "GET " + o + "/approval_requests/{uuid}", method: "GET", path: o + "/approval_requests/{uuid}",
+			wild: map[string]string{"uuid": f.uuid}, auth: "key"},
+		{pattern: "GET /qr/{file}", method: "GET", path: "/qr/{file}", wild: map[string]string{"file": f.qr}},
+
+		{pattern: "POST " + d + "/registrations", method: "POST", path: d + "/registrations",
+			params: map[string]string{"registration_token": "tfr_unknown", "public_key": "not a key", "name": "phone", "os_type": "cli"}, form: true, json: true},
+		{pattern: "GET " + d + "/device", method: "GET", path: d + "/device", auth: "device"},
+		{pattern: "GET " + d + "/approval_requests", method: "GET", path: d + "/approval_requests", auth: "device", params: map[string]string{"status": "pending"}},
+		{pattern: "GET " + d + "/approval_requests/{uuid}", method: "GET", path: d + "/approval_requests/{uuid}", wild: map[string]string{"uuid": f.uuid}, auth: "device"},
+		{pattern: "POST " + d + "/approval_requests/{uuid}", method: "POST", path: d + "/approval_requests/{uuid}", wild: map[string]string{"uuid": f.uuid}, auth: "device",
+			params: map[string]string{"status": "approved", "timestamp": "1700000000", "signature": "c2lnbmF0dXJl", "number": "", "reason": "ok"}, form: true, json: true},
+		{pattern: "GET " + d + "/events", method: "GET", path: d + "/events", auth: "device", params: map[string]string{"last_event_id": "1"}},
+		{pattern: "GET " + d + "/push/vapid", method: "GET", path: d + "/push/vapid", auth: "device"},
+		{pattern: "POST " + d + "/push", method: "POST", path: d + "/push", auth: "device",
+			params: map[string]string{"kind": "webpush", "endpoint": "https://push.example.com/sub/1", "keys[p256dh]": f.pushKey, "keys[auth]": "AAAAAAAAAAAAAAAAAAAAAA"},
+			form:   true, json: true},
+		{pattern: "DELETE " + d + "/push", method: "DELETE", path: d + "/push", auth: "device", params: map[string]string{"endpoint": "https://push.example.com/sub/9"}},
+
+		{pattern: "GET /metrics", method: "GET", path: "/metrics"},
+		{pattern: "GET /healthz", method: "GET", path: "/healthz"},
+		{pattern: "GET /authenticator/", method: "GET", path: "/authenticator/{file}", wild: map[string]string{"file": "index.html"}},
+		{pattern: "POST " + twilioStatusPath, method: "POST", path: twilioStatusPath, auth: "twilio", form: true,
+			params: map[string]string{"MessageSid": "SM" + strings.Repeat("0", 32), "MessageStatus": "delivered", "ErrorCode": "30003"}},
+
+		// Routes that destroy what they are given, driven after everything else.
+		{pattern: "DELETE " + p + "/sdk/devices/{id}", method: "DELETE", path: p + "/sdk/devices/{id}", wild: id(f.victimDev.id), auth: "key", last: true},
+		{pattern: "DELETE " + d + "/device", method: "DELETE", path: d + "/device", auth: "device2", last: true},
+		{pattern: "POST " + p + "/users/{a}/{b}", method: "POST", path: p + "/users/{id}/remove", wild: id(f.victim), auth: "key",
+			params: map[string]string{"user_ip": "192.0.2.7"}, form: true, json: true, last: true},
+		{pattern: "POST " + p + "/users/{a}/{b}", method: "POST", path: p + "/users/delete/{id}", wild: id(f.victim), auth: "key", form: true, last: true},
+	}
+	return append(routes, consoleRoutes(f)...)
+}
+
+// consoleRoutes lists the console's routes. Its forms are read as forms only.
+func consoleRoutes(f *hostileFixtures) []hostileRoute {
+	app := map[string]string{"app": fmt.Sprint(f.consoleApp)}
+	appUser := map[string]string{"app": fmt.Sprint(f.consoleApp), "user": fmt.Sprint(f.consoleUser)}
+	since := map[string]string{"since": "24h", "app": fmt.Sprint(f.consoleApp), "status": "pending"}
+	get := func(pattern, path string, wild, params map[string]string) hostileRoute {
+		return hostileRoute{pattern: pattern, method: "GET", path: path, wild: wild, auth: "console", params: params}
+	}
+	post := func(pattern, path string, wild, params map[string]string) hostileRoute {
+		return hostileRoute{pattern: pattern, method: "POST", path: path, wild: wild, auth: "console", params: params, form: true}
+	}
+	const c = "/console"
+	return []hostileRoute{
+		get("GET "+c+"/static/{file}", c+"/static/{file}", map[string]string{"file": "console.css"}, nil),
+		{pattern: "GET " + c + "/signin", method: "GET", path: c + "/signin"},
+		get("GET "+c+"/signin/factor", c+"/signin/factor", nil, nil),
+		post("POST "+c+"/signin/code", c+"/signin/code", nil, map[string]string{"code": "123456"}),
+		post("POST "+c+"/signin/push", c+"/signin/push", nil, nil),
+		get("GET "+c+"/signin/push", c+"/signin/push", nil, nil),
+		get("GET "+c+"/signin/push/status", c+"/signin/push/status", nil, map[string]string{"uuid": f.uuid}),
+		post("POST "+c+"/signin/push/complete", c+"/signin/push/complete", nil, nil),
+		get("GET "+c+"/{$}", c+"/", nil, nil),
+		get("GET "+c+"/apps", c+"/apps", nil, nil),
+		get("GET "+c+"/apps/new", c+"/apps/new", nil, nil),
+		post("POST "+c+"/apps/new", c+"/apps/new", nil, map[string]string{"name": "Hostile app"}),
+		get("GET "+c+"/apps/{app}", c+"/apps/{app}", app, nil),
+		get("GET "+c+"/apps/{app}/settings", c+"/apps/{app}/settings", app, nil),
+		post("POST "+c+"/apps/{app}/settings", c+"/apps/{app}/settings", app, consoleSettings),
+		post("POST "+c+"/apps/{app}/callbacks/enable", c+"/apps/{app}/callbacks/enable", app, nil),
+		get("GET "+c+"/apps/{app}/rotate", c+"/apps/{app}/rotate", app, nil),
+		post("POST "+c+"/apps/{app}/rotate", c+"/apps/{app}/rotate", app, nil),
+		get("GET "+c+"/apps/{app}/delete", c+"/apps/{app}/delete", app, nil),
+		get("GET "+c+"/apps/{app}/users", c+"/apps/{app}/users", app, map[string]string{"q": "hostile"}),
+		get("GET "+c+"/apps/{app}/users/{user}", c+"/apps/{app}/users/{user}", appUser, nil),
+		get("GET "+c+"/apps/{app}/users/{user}/delete", c+"/apps/{app}/users/{user}/delete", appUser, nil),
+		get("GET "+c+"/approvals", c+"/approvals", nil, since),
+		get("GET "+c+"/outbox", c+"/outbox", nil, with1(since, "channel", "sms")),
+		get("GET "+c+"/callbacks", c+"/callbacks", nil, since),
+		get("GET "+c+"/audit", c+"/audit", nil, with1(since, "action", "verification.ok")),
+		get("GET "+c+"/activity", c+"/activity", nil, map[string]string{"app": fmt.Sprint(f.consoleApp)}),
+		get("/console/", c+"/{page}", map[string]string{"page": "nothing-here"}, nil),
+
+		withLast(post("POST "+c+"/apps/{app}/users/{user}/devices/{device}/delete", c+"/apps/{app}/users/{user}/devices/{device}/delete",
+			map[string]string{"app": fmt.Sprint(f.consoleApp), "user": fmt.Sprint(f.consoleUser), "device": fmt.Sprint(f.consoleDevice)}, nil)),
+		withLast(post("POST "+c+"/apps/{app}/users/{user}/delete", c+"/apps/{app}/users/{user}/delete", appUser, nil)),
+		withLast(post("POST "+c+"/apps/{app}/delete", c+"/apps/{app}/delete", map[string]string{"app": fmt.Sprint(f.consoleVictimApp)},
+			map[string]string{"confirm_name": "Victim app"})),
+		// Signing in and out last of all: a success ends the session the other routes use.
+		withLast(hostileRoute{pattern: "POST " + c + "/signin", method: "POST", path: c + "/signin", auth: "signin", form: true,
+			params: map[string]string{"email": "nobody@example.com", "password": "not the password at all"}}),
+		withLast(post("POST "+c+"/signout", c+"/signout", nil, nil)),
+	}
+}
+
+// consoleSettings is a complete, valid settings form.
+var consoleSettings = map[string]string{
+	"name": "Console target", "allowed_countries": "", "callback_url": "", "callback_method": "POST", "contact_email": "ops@example.com",
+	"sms_enabled": "on", "call_enabled": "on", "token_length": "7", "totp_digits": "6", "totp_period": "30", "totp_window": "1",
+	"device_totp_period": "10", "limit_failures": "", "limit_sends": "",
+}
+
+// with1 returns a copy of m with k set to v.
+func with1(m map[string]string, k, v string) map[string]string {
+	out := map[string]string{}
+	for a, b := range m {
+		out[a] = b
+	}
+	out[k] = v
+	return out
+}
+
+func withLast(r hostileRoute) hostileRoute { r.last = true; return r }
+
+// fill replaces each {name} of path with its value in wild, escaped for a path; hostile, when
+// not empty, is the already escaped value put in place of the wildcard named target.
+func fill(path string, wild map[string]string, target, hostile string) string {
+	for name, v := range wild {
+		if name == target {
+			path = strings.ReplaceAll(path, "{"+name+"}", hostile)
+			continue
+		}
+		path = strings.ReplaceAll(path, "{"+name+"}", url.PathEscape(v))
+	}
+	return path
+}
