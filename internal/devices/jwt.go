@@ -3,8 +3,10 @@ package devices
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,10 +37,15 @@ func (s *Service) RegisterWithJWT(ctx context.Context, token string, publicKey [
 	if err != nil {
 		return Registration{}, err
 	}
+	if !compactJWS(token) {
+		return Registration{}, twofold.Errorf(twofold.CodeInvalidJWT, "The registration token is not valid.")
+	}
 	var app twofold.App
 	claims := &registrationClaims{}
+	// Strict decoding: base64url whose unused bits are not zero is refused, not read as the same
+	// bytes as the canonical spelling (which made one signature four spellings).
 	parser := jwt.NewParser(jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired(), jwt.WithIssuedAt(),
-		jwt.WithLeeway(30*time.Second), jwt.WithTimeFunc(s.now))
+		jwt.WithLeeway(30*time.Second), jwt.WithTimeFunc(s.now), jwt.WithStrictDecoding())
 	_, err = parser.ParseWithClaims(token, claims, func(*jwt.Token) (any, error) {
 		a, err := s.store.GetApp(ctx, claims.Context.AuthyAppID)
 		if err != nil {
@@ -59,6 +66,10 @@ func (s *Service) RegisterWithJWT(ctx context.Context, token string, publicKey [
 	}
 	if err := s.issuedSinceRotation(ctx, claims); err != nil {
 		return Registration{}, err
+	}
+	spent, err := spendingKey(parser, token, app.ID, claims.ID)
+	if err != nil {
+		return Registration{}, twofold.Errorf(twofold.CodeInvalidJWT, "The registration token is not valid.")
 	}
 	customID := strings.TrimSpace(fmt.Sprint(claims.Context.CustomUserID))
 	if claims.Context.CustomUserID == nil || customID == "" || len(customID) > 255 {
@@ -89,8 +100,11 @@ func (s *Service) RegisterWithJWT(ctx context.Context, token string, publicKey [
 	}
 	// The JWT is spent under every key of the ring: one spent before the master key's rotation
 	// (under an older key) is refused after it, and instances part-way through a rotation, which
-	// share at least one key, cannot each spend it once.
-	err = s.store.RegisterDeviceOnceMACs(ctx, s.keys.Lookups("jwt:"+token), app.ID, u.ID, claims.ExpiresAt.Time, now, &d)
+	// share at least one key, cannot each spend it once. It is spent by what it means, and by its
+	// text too, as versions before did: a JWT spent by one of them (during a rolling upgrade, or
+	// shortly before it) stays spent.
+	macs := append(s.keys.Lookups(spent), s.keys.Lookups("jwt:"+token)...)
+	err = s.store.RegisterDeviceOnceMACs(ctx, macs, app.ID, u.ID, claims.ExpiresAt.Time, now, &d)
 	if errors.Is(err, twofold.ErrConflict) {
 		return Registration{}, twofold.Errorf(twofold.CodeRegistrationExpired, "The registration token was already used.")
 	}
@@ -100,6 +114,50 @@ func (s *Service) RegisterWithJWT(ctx context.Context, token string, publicKey [
 	s.added(ctx, d, "registration_jwt")
 	reg.Device = d
 	return reg, nil
+}
+
+// compactJWS reports whether token is spelt with nothing but base64url and the two dots of a
+// JWS: Go's base64 decoder skips CR and LF even in strict mode, so a line break would otherwise
+// be another spelling of the same token.
+func compactJWS(token string) bool {
+	for i := 0; i < len(token); i++ {
+		switch c := token[i]; {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_', c == '.':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// spendingKey names what a verified registration JWT means, which is what is recorded as spent:
+// no other spelling of it (another encoding of the same claims, another header, signed again)
+// can be spent once more. That is the application and the JWT's jti when it has one (RFC 7519
+// 4.1.7: the issuer's unique id of the token, so two JWTs with one jti are one registration,
+// whatever else they say), otherwise the application and all its claims in one canonical form:
+// decoded as JSON (the last of duplicate names wins, numbers are float64, as the claims were
+// read), then encoded with sorted names. Two JWTs without a jti whose claims are equal are
+// the same registration: only the first registers a device. The tutorials' JWTs, which carry
+// iat to the second, are byte for byte the same then anyway.
+func spendingKey(parser *jwt.Parser, token string, appID int64, jti string) (string, error) {
+	if jti != "" {
+		return "jwt-jti:" + strconv.FormatInt(appID, 10) + ":" + jti, nil
+	}
+	_, rest, _ := strings.Cut(token, ".")
+	payload, _, _ := strings.Cut(rest, ".")
+	raw, err := parser.DecodeSegment(payload)
+	if err != nil {
+		return "", err
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(raw, &claims); err != nil {
+		return "", fmt.Errorf("registration JWT claims: %w", err)
+	}
+	canonical, err := json.Marshal(claims) // map keys sorted, at every depth
+	if err != nil {
+		return "", fmt.Errorf("registration JWT claims: %w", err)
+	}
+	return "jwt-claims:" + strconv.FormatInt(appID, 10) + ":" + string(canonical), nil
 }
 
 // issuedSinceRotation refuses a JWT issued before the master key was last re-keyed, once the

@@ -288,6 +288,9 @@ func testConsole(t *testing.T, open func(t *testing.T) *Store) {
 			must(t, s.InsertRegistrationToken(ctx, twofold.RegistrationToken{MAC: []byte("rt" + phone), AppID: app.ID, UserID: u.ID, ExpiresAt: t0.Add(time.Hour)}))
 			d := twofold.Device{Name: "phone", OSType: "cli", PublicKey: []byte("pk"), TokenMAC: []byte("tok" + phone), SecretSealed: []byte("s"), Digits: 7, Period: 10}
 			must(t, s.RegisterDevice(ctx, []byte("rt"+phone), t0, &d))
+			jd := twofold.Device{Name: "jwt", OSType: "cli", PublicKey: []byte("pk"), TokenMAC: []byte("jwt" + phone), SecretSealed: []byte("s"), Digits: 7, Period: 10}
+			must(t, s.RegisterDeviceOnceMACs(ctx, [][]byte{[]byte("jwt" + phone)}, app.ID, u.ID, t0.Add(time.Hour), t0, &jd))
+			must(t, s.DeleteDevice(ctx, app.ID, jd.ID)) // its spent JWT stays
 			must(t, s.UpsertPushSubscription(ctx, &PushSubscription{AppID: app.ID, DeviceID: d.ID, Kind: "ntfy",
 				Endpoint: "https://ntfy.example/" + phone, CreatedAt: t0}, 10))
 			r := twofold.ApprovalRequest{UUID: "req" + phone, AppID: app.ID, UserID: u.ID, Message: "m", Status: twofold.Pending, CreatedAt: t0}
@@ -309,7 +312,8 @@ func testConsole(t *testing.T, open func(t *testing.T) *Store) {
 		wantErr(t, "DeleteApp again", s.DeleteApp(ctx, a.ID), twofold.ErrNotFound)
 		var n int
 		for _, table := range []string{"users", "codes", "authenticators", "messages", "delivery_refusals", "usage_monthly",
-			"registration_tokens", "devices", "push_subscriptions", "approval_requests", "callbacks", "phone_verifications"} {
+			"registration_tokens", "spent_registration_jwts", "devices", "push_subscriptions", "approval_requests", "callbacks",
+			"phone_verifications"} {
 			must(t, s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table).Scan(&n))
 			if n != 1 {
 				t.Errorf("%s has %d rows after deleting one of two applications, want b's 1", table, n)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"database/sql"
 	"fmt"
 	"testing"
 	"time"
@@ -156,6 +157,14 @@ func testRekey(t *testing.T, open func(t *testing.T) *Store) {
 		if err := s.RegisterDeviceOnceMACs(ctx, nil, app.ID, u.ID, t0, t0, &twofold.Device{}); err == nil {
 			t.Fatal("no MAC: want an error")
 		}
+		// The marks belong to the application: the user removed (with its devices), a JWT spent
+		// for it stays spent, and would otherwise make the user again with another device.
+		must(t, s.DeleteUser(ctx, app.ID, u.ID))
+		u = mkUser(t, s, app.ID, 1, "5550000001")
+		wantErr(t, "a JWT of a removed user", register("after the user's removal", "jwt under A"), twofold.ErrConflict)
+		if devs := noErr(s.ListDevices(ctx, app.ID, u.ID))(t); len(devs) != 0 {
+			t.Fatalf("the user made again has devices %+v", devs)
+		}
 		// Servers part-way through a rotation (rings {A, B} and {B, A}: the same keys, current
 		// first) race to spend one JWT: exactly one registers a device, and none fails otherwise
 		// (on PostgreSQL, inserting the MACs in ring order would deadlock).
@@ -167,6 +176,51 @@ func testRekey(t *testing.T, open func(t *testing.T) *Store) {
 			}
 			return err == nil, err
 		})
+	})
+
+	// Migration 16 moves the spent JWTs out of registration_tokens: the used rows that have not
+	// expired come along (some are JWTs spent by their text), the rest stay where they are. The
+	// migration reads the database's clock, so this test's times are the real time's.
+	t.Run("SpentRegistrationJWTsMigration", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		app := mkApp(t, s, "a")
+		u := mkUser(t, s, app.ID, 1, "5550000001")
+		db := s.db
+		if !s.pg { // the store's one writer connection is its batcher's: migrate beside it
+			var path string
+			must(t, s.r.QueryRowContext(ctx, `SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&path))
+			other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+			must(t, err)
+			t.Cleanup(func() { other.Close() })
+			db = other
+		}
+		p := noErr(migrator(db, s.pg))(t)
+		must(t, errOf(p.DownTo(ctx, 15)))
+		now := time.Now()
+		for _, r := range []struct {
+			mac  string
+			used bool
+			exp  time.Time
+		}{{"spent", true, now.Add(time.Hour)}, {"spent, expired", true, now.Add(-time.Hour)}, {"unused", false, now.Add(time.Hour)}} {
+			var used any
+			if r.used {
+				used = unix(now.Add(-time.Minute))
+			}
+			_, err := s.w.ExecContext(ctx, `INSERT INTO registration_tokens (mac, app_id, user_id, expires_at, used_at)
+				VALUES ($1, $2, $3, $4, $5)`, []byte(r.mac), app.ID, u.ID, unix(r.exp), used)
+			must(t, err)
+		}
+		must(t, errOf(p.Up(ctx)))
+		register := func(name, mac string) error {
+			d := newDevice(name)
+			return s.RegisterDeviceOnceMACs(ctx, [][]byte{[]byte(mac)}, app.ID, u.ID, now.Add(time.Hour), now, &d)
+		}
+		wantErr(t, "a JWT spent before the migration", register("again", "spent"), twofold.ErrConflict)
+		must(t, register("expired mark", "spent, expired"))
+		must(t, register("unused token's MAC", "unused"))
+		if id := noErr(s.RegistrationTokenApp(ctx, []byte("unused")))(t); id != app.ID {
+			t.Fatalf("the unused registration token after the migration: app %d", id)
+		}
 	})
 
 	t.Run("MoveKeyCheck", func(t *testing.T) {
@@ -208,6 +262,8 @@ func testRekey(t *testing.T, open func(t *testing.T) *Store) {
 		useCode(t, s, spent.ID, t0, true)
 		mkToken(t, s, u, "live", t0.Add(time.Hour))
 		mkToken(t, s, u, "expired", t0.Add(-time.Hour))
+		d := newDevice("jwt")
+		must(t, s.RegisterDeviceOnceMACs(ctx, [][]byte{[]byte("jwt under A"), []byte("jwt under B")}, app.ID, u.ID, t0.Add(4*time.Minute), t0, &d))
 		mkQRLink(t, s, u, t0.Add(2*time.Minute))
 		pv := twofold.PhoneVerification{UUID: "pv-1", AppID: app.ID, Phone: "+15550000001", Via: twofold.SMS,
 			MAC: []byte("pv mac"), CreatedAt: t0, ExpiresAt: t0.Add(3 * time.Minute)}
@@ -217,6 +273,7 @@ func testRekey(t *testing.T, open func(t *testing.T) *Store) {
 			{Table: "codes", Live: 2, LapseBy: t0.Add(time.Minute + ttl)},
 			{Table: "phone_verifications", Live: 1, LapseBy: t0.Add(3 * time.Minute)},
 			{Table: "registration_tokens", Live: 1, LapseBy: t0.Add(time.Hour)},
+			{Table: "spent_registration_jwts", Live: 2, LapseBy: t0.Add(4 * time.Minute)},
 			{Table: "qr_links", Live: 1, LapseBy: t0.Add(2 * time.Minute)},
 		}, got)
 		later := noErr(s.LiveMACRows(ctx, t0.Add(24*time.Hour)))(t)

@@ -243,13 +243,14 @@ type LiveMACs struct {
 }
 
 // LiveMACRows returns LiveMACs, at now, for one-time codes, phone verifications, registration
-// tokens (with spent registration JWTs, remembered until they expire) and QR links.
+// tokens, spent registration JWTs (remembered until they expire) and QR links.
 func (s *Store) LiveMACRows(ctx context.Context, now time.Time) ([]LiveMACs, error) {
 	var out []LiveMACs
 	for _, q := range []struct{ table, where string }{
 		{"codes", `used_at IS NULL AND superseded = 0 AND expires_at > $1`},
 		{"phone_verifications", `verified_at = 0 AND superseded = 0 AND expires_at > $1`},
 		{"registration_tokens", `expires_at > $1`},
+		{"spent_registration_jwts", `expires_at > $1`},
 		{"qr_links", `expires_at > $1`},
 	} {
 		l := LiveMACs{Table: q.table}
@@ -269,7 +270,8 @@ func (s *Store) LiveMACRows(ctx context.Context, now time.Time) ([]LiveMACs, err
 // master key of the ring: it is recorded as spent under every one, with d created, in one
 // transaction, and a credential spent before under any of them is ErrConflict. So a
 // registration JWT spent before a master key rotation stays spent after it, and two servers
-// part-way through one (whose rings share a key) cannot each spend it.
+// part-way through one (whose rings share a key) cannot each spend it. The marks belong to the
+// application, not to the user: they outlive the user's removal, until expires.
 func (s *Store) RegisterDeviceOnceMACs(ctx context.Context, macs [][]byte, appID, userID int64, expires, now time.Time, d *twofold.Device) error {
 	if len(macs) == 0 {
 		return fmt.Errorf("register device: no MAC")
@@ -279,8 +281,8 @@ func (s *Store) RegisterDeviceOnceMACs(ctx context.Context, macs [][]byte, appID
 	macs = slices.SortedFunc(slices.Values(macs), bytes.Compare)
 	err := s.tx(ctx, func(tx *Tx) error {
 		for _, mac := range macs {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO registration_tokens (mac, app_id, user_id, expires_at, used_at)
-				VALUES ($1, $2, $3, $4, $5)`, mac, appID, userID, unix(expires), unix(now)); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO spent_registration_jwts (mac, app_id, expires_at, spent_at)
+				VALUES ($1, $2, $3, $4)`, mac, appID, unix(expires), unix(now)); err != nil {
 				return err
 			}
 		}
