@@ -66,26 +66,26 @@ func (s *Service) StartPhoneVerification(ctx context.Context, app twofold.App, p
 		return PhoneStarted{}, err
 	}
 	e164 := p.Number.E164()
-	if err := s.spend(ctx, app, p.Via, p.Number, 0); err != nil {
+	spent, err := s.spend(ctx, app, p.Via, p.Number, 0)
+	if err != nil {
 		return PhoneStarted{}, err
 	}
 	code := p.CustomCode
 	if code == "" {
-		var err error
 		if code, err = randomDigits(p.CodeLength); err != nil {
+			s.giveBack(ctx, spent)
 			return PhoneStarted{}, err
 		}
 	}
 	now := s.now().UTC()
 	id := make([]byte, 16)
-	if _, err := rand.Read(id); err != nil {
-		return PhoneStarted{}, err
-	}
+	rand.Read(id) // never fails (crypto/rand panics rather than return an error)
 	v := twofold.PhoneVerification{
 		UUID: hex.EncodeToString(id), AppID: app.ID, Phone: e164, Via: p.Via,
 		MAC: s.keys.CodeMAC(phoneContext(app.ID, e164), code), CreatedAt: now, ExpiresAt: now.Add(s.cfg.CodeTTL),
 	}
 	if err := s.store.InsertPhoneVerification(ctx, &v); err != nil {
+		s.giveBack(ctx, spent)
 		return PhoneStarted{}, err
 	}
 	m := s.compose(app, p.Via, p.Locale, p.Number.Region, code, "")
@@ -98,7 +98,7 @@ func (s *Service) StartPhoneVerification(ctx context.Context, app twofold.App, p
 	case p.CustomMessage != "":
 		m.Body = customMessage(p.CustomMessage, code)
 	}
-	m, err := s.sender.Send(ctx, app, m)
+	m, err = s.sender.Send(ctx, app, m)
 	if err != nil {
 		return PhoneStarted{}, notSent(p.Via, err)
 	}

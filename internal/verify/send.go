@@ -81,12 +81,13 @@ func (s *Service) Send(ctx context.Context, app twofold.App, userID int64, p Sen
 			}
 		}
 	}
-	if err := s.spend(ctx, app, p.Channel, number, u.ID); err != nil {
+	spent, err := s.spend(ctx, app, p.Channel, number, u.ID)
+	if err != nil {
 		return Sent{}, err
 	}
-
 	code, err := randomDigits(app.TokenLength)
 	if err != nil {
+		s.giveBack(ctx, spent)
 		return Sent{}, err
 	}
 	now := s.now().UTC()
@@ -96,6 +97,7 @@ func (s *Service) Send(ctx context.Context, app twofold.App, userID int64, p Sen
 		CreatedAt: now, ExpiresAt: now.Add(s.cfg.CodeTTL),
 	}
 	if err := s.store.InsertCode(ctx, &c); err != nil {
+		s.giveBack(ctx, spent)
 		return Sent{}, err
 	}
 	m := s.compose(app, p.Channel, p.Locale, number.Region, code, p.ActionMessage)
@@ -198,8 +200,10 @@ func (s *Service) destinationAllowed(ctx context.Context, app twofold.App, n pho
 
 // spend counts one code against the send limits, narrowest first: per user (userID 0: none),
 // per phone number, per country calling code, per application (email has no number). The first
-// limit passed refuses the send, and is counted as its reason.
-func (s *Service) spend(ctx context.Context, app twofold.App, ch twofold.Channel, n phone.Number, userID int64) error {
+// limit passed refuses the send, and is counted as its reason; what the others counted is given
+// back. It returns the events counted, for giveBack should the send fail before a provider has
+// it.
+func (s *Service) spend(ctx context.Context, app twofold.App, ch twofold.Channel, n phone.Number, userID int64) ([]twofold.LimitEvent, error) {
 	phoneSend := ch != twofold.Email
 	count := func(name, limit string) counted {
 		return counted{name: name, limit: limit, appID: app.ID, userID: userID}
@@ -219,19 +223,34 @@ func (s *Service) spend(ctx context.Context, app twofold.App, ch twofold.Channel
 		{true, count(fmt.Sprintf("sends-app:%d", app.ID), "app_sends"), limit(app, twofold.LimitAppSends, s.cfg.AppSendLimit), twofold.RefusedAppLimit,
 			"too many codes sent by this application"},
 	}
+	var spent []twofold.LimitEvent
 	for _, c := range checks {
 		if !c.applies {
 			continue
 		}
-		_, err := s.hit(ctx, c.counter, c.limit, c.what)
+		ev, err := s.hit(ctx, c.counter, c.limit, c.what)
+		if err == nil {
+			spent = append(spent, ev)
+			continue
+		}
+		s.giveBack(ctx, spent)
 		if twofold.ErrorCode(err) == twofold.CodeRateLimited {
 			if rerr := s.sender.Refuse(ctx, app, ch, c.reason); rerr != nil {
-				return rerr
+				return nil, rerr
 			}
 		}
-		if err != nil {
-			return err
-		}
+		return nil, err
 	}
-	return nil
+	return spent, nil
+}
+
+// giveBack refunds the events spend counted, for a send that failed before any provider had it:
+// a failed request spends no quota. (Once a provider was asked, the send counts, delivered or
+// not: the limits also bound what providers are asked to do.) It outlives ctx, which may be why
+// the send failed; a refund that fails leaves the quota spent, the safe side.
+func (s *Service) giveBack(ctx context.Context, spent []twofold.LimitEvent) {
+	ctx = context.WithoutCancel(ctx)
+	for _, ev := range spent {
+		s.refund(ctx, ev)
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/otp"
 	"github.com/twofold-auth/twofold/internal/seal"
 	"github.com/twofold-auth/twofold/internal/store"
+	"github.com/twofold-auth/twofold/internal/store/storetest"
 	"github.com/twofold-auth/twofold/internal/twofold"
 	"github.com/twofold-auth/twofold/internal/users"
 	"github.com/twofold-auth/twofold/internal/verify"
@@ -47,8 +48,13 @@ type fixture struct {
 
 func newFixture(t *testing.T, cfg verify.Config) *fixture {
 	t.Helper()
-	dbPath := filepath.Join(t.TempDir(), "twofold.db")
-	st, err := store.OpenSQLite(context.Background(), dbPath)
+	return newFixtureAt(t, cfg, filepath.Join(t.TempDir(), "twofold.db"))
+}
+
+// newFixtureAt is newFixture on the database dbPath names: an SQLite file or a PostgreSQL URL.
+func newFixtureAt(t *testing.T, cfg verify.Config, dbPath string) *fixture {
+	t.Helper()
+	st, err := store.Open(context.Background(), dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -523,6 +529,47 @@ func TestSendLimitAndChannels(t *testing.T) {
 	if _, err := f.svc.Send(ctx, a, u.ID, verify.SendParams{Channel: twofold.Call, Force: true}); twofold.ErrorCode(err) != twofold.CodeCallDisabled {
 		t.Fatalf("calls disabled: %v", err)
 	}
+}
+
+// A send that fails spends no quota: neither one the store refuses after the limits were counted
+// (PostgreSQL refuses a NUL byte in text; the API refuses it sooner, so this reaches the store
+// only through the service), nor one a later limit refuses after an earlier one counted it.
+func TestFailedSendsSpendNoQuota(t *testing.T) {
+	ctx := context.Background()
+	t.Run("the store refuses the code", func(t *testing.T) {
+		f := newFixtureAt(t, verify.Config{SendLimit: verify.Limit{N: 2, Window: 10 * time.Minute}}, storetest.Schema(t))
+		a := f.app(false)
+		u := f.user(a, 0)
+		for range 3 {
+			if _, err := f.svc.Send(ctx, a, u.ID, verify.SendParams{Channel: twofold.SMS, Force: true, Action: "a\x00b"}); err == nil {
+				t.Fatal("PostgreSQL stored a NUL byte")
+			}
+		}
+		for i := range 2 {
+			if _, err := f.svc.Send(ctx, a, u.ID, verify.SendParams{Channel: twofold.SMS, Force: true}); err != nil {
+				t.Fatalf("send %d of 2 after three failed ones: %v", i+1, err)
+			}
+		}
+		if _, err := f.svc.Send(ctx, a, u.ID, verify.SendParams{Channel: twofold.SMS, Force: true}); twofold.ErrorCode(err) != twofold.CodeRateLimited {
+			t.Fatalf("a third send: %v, want 60003", err)
+		}
+	})
+	t.Run("a later limit refuses", func(t *testing.T) {
+		f := newFixture(t, verify.Config{SendLimit: verify.Limit{N: 1, Window: time.Hour}, AppSendLimit: verify.Limit{N: 1, Window: 10 * time.Minute}})
+		a := f.app(false)
+		first, second := f.user(a, 0), f.user(a, 1)
+		if _, err := f.svc.Send(ctx, a, first.ID, verify.SendParams{Channel: twofold.SMS, Force: true}); err != nil {
+			t.Fatal(err)
+		}
+		// The user's limit counts the send, then the application's refuses it.
+		if _, err := f.svc.Send(ctx, a, second.ID, verify.SendParams{Channel: twofold.SMS, Force: true}); twofold.ErrorCode(err) != twofold.CodeRateLimited {
+			t.Fatalf("the application's limit: %v, want 60003", err)
+		}
+		f.clock.Advance(10 * time.Minute) // the application's window has room; the user's has not passed
+		if _, err := f.svc.Send(ctx, a, second.ID, verify.SendParams{Channel: twofold.SMS, Force: true}); err != nil {
+			t.Fatalf("the refused send was counted against the user: %v", err)
+		}
+	})
 }
 
 // An attacker with a copy of the database file learns no code and no seed.
