@@ -15,6 +15,9 @@ import (
 	"github.com/twofold-auth/twofold/internal/twofold"
 )
 
+// jwtLeeway is how far a registration JWT's clock may be from the server's.
+const jwtLeeway = 30 * time.Second
+
 // registrationClaims are the claims of the JWT the Authy tutorials put in an
 // authy://account?token=JWT QR code (spec 2.7), signed HS256 with the app's API key.
 type registrationClaims struct {
@@ -45,7 +48,7 @@ func (s *Service) RegisterWithJWT(ctx context.Context, token string, publicKey [
 	// Strict decoding: base64url whose unused bits are not zero is refused, not read as the same
 	// bytes as the canonical spelling (which made one signature four spellings).
 	parser := jwt.NewParser(jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired(), jwt.WithIssuedAt(),
-		jwt.WithLeeway(30*time.Second), jwt.WithTimeFunc(s.now), jwt.WithStrictDecoding())
+		jwt.WithLeeway(jwtLeeway), jwt.WithTimeFunc(s.now), jwt.WithStrictDecoding())
 	_, err = parser.ParseWithClaims(token, claims, func(*jwt.Token) (any, error) {
 		a, err := s.store.GetApp(ctx, claims.Context.AuthyAppID)
 		if err != nil {
@@ -104,7 +107,8 @@ func (s *Service) RegisterWithJWT(ctx context.Context, token string, publicKey [
 	// text too, as versions before did: a JWT spent by one of them (during a rolling upgrade, or
 	// shortly before it) stays spent.
 	macs := append(s.keys.Lookups(spent), s.keys.Lookups("jwt:"+token)...)
-	err = s.store.RegisterDeviceOnceMACs(ctx, macs, app.ID, u.ID, claims.ExpiresAt.Time, now, &d)
+	// The marks last as long as the token verifies, leeway included; then the sweep takes them.
+	err = s.store.RegisterDeviceOnceMACs(ctx, macs, app.ID, u.ID, claims.ExpiresAt.Time.Add(jwtLeeway), now, &d)
 	if errors.Is(err, twofold.ErrConflict) {
 		return Registration{}, twofold.Errorf(twofold.CodeRegistrationExpired, "The registration token was already used.")
 	}

@@ -762,8 +762,25 @@ func testSweep(t *testing.T, s *Store) {
 	}
 	incr("gone", t0, 5)
 	incr("kept", t0.Add(time.Minute), 7)
-	if n, err := s.Sweep(ctx, t0); err != nil || n != 3 {
-		t.Fatalf("Sweep = %d, %v; want 3 rows", n, err)
+	spentJWT := func(mac string, expires time.Time) {
+		t.Helper()
+		must(t, s.tx(ctx, func(tx *Tx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO spent_registration_jwts (mac, app_id, expires_at, spent_at) VALUES ($1, $2, $3, $4)`,
+				[]byte(mac), u.AppID, unix(expires), unix(t0.Add(-time.Hour)))
+			return err
+		}))
+	}
+	spentJWT("gone", t0)
+	spentJWT("kept", t0.Add(time.Second))
+	if n, err := s.Sweep(ctx, t0); err != nil || n != 4 {
+		t.Fatalf("Sweep = %d, %v; want 4 rows", n, err)
+	}
+	for mac, want := range map[string]int{"gone": 0, "kept": 1} {
+		var n int
+		must(t, s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM spent_registration_jwts WHERE mac = $1`, []byte(mac)).Scan(&n))
+		if n != want {
+			t.Errorf("spent JWT mark %q: %d after Sweep, want %d", mac, n, want)
+		}
 	}
 	if d := diff([]int64{kept.ID}, codeIDs(codesAt(t, s, u.ID, longAgo))); d != "" {
 		t.Errorf("codes after Sweep:%s", d)

@@ -201,7 +201,7 @@ func (s *Store) Usage(ctx context.Context, appID int64, since time.Time) ([]twof
 }
 
 // Sweep deletes what has expired: codes (kept a while past expiry to recognise reuse), counters,
-// limits' events and QR links; and marks hand-overs a crash interrupted as failed. It returns
+// limits' events, QR links and the marks of spent registration JWTs; and marks hand-overs a crash interrupted as failed. It returns
 // how many rows changed.
 func (s *Store) Sweep(ctx context.Context, now time.Time) (int64, error) {
 	var total int64
@@ -210,6 +210,7 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int64, error) {
 		`DELETE FROM counters WHERE expires_at <= $1`,
 		`DELETE FROM limit_slots WHERE expires_at <= $1`,
 		`DELETE FROM qr_links WHERE expires_at <= $1`,
+		`DELETE FROM spent_registration_jwts WHERE expires_at <= $1`, // the JWT itself is refused as expired
 		`DELETE FROM signin_lockouts WHERE expires_at <= $1`,
 		// A hand-over cut short by a crash never finishes: after an hour, say what happened.
 		`UPDATE messages SET status = 'failed', error = 'interrupted: the server stopped before the provider answered',
