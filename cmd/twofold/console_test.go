@@ -14,7 +14,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/twofold-auth/twofold/internal/callback"
-	"github.com/twofold-auth/twofold/internal/otp"
 )
 
 // TestConsole drives the operators' console in a real browser against a real server: sign-in
@@ -25,20 +24,7 @@ func TestConsole(t *testing.T) {
 	browser := newBrowser(t)
 	dir := t.TempDir()
 	const email, password = "ana@example.com", "correct horse battery staple"
-	out, err := runWithStdin(t, dir, password+"\n", "admin", "create", email, "--json")
-	if err != nil {
-		t.Fatalf("admin create: %v\n%s", err, out)
-	}
-	var created struct {
-		TOTPURI string `json:"totp_uri"`
-	}
-	if err := json.Unmarshal([]byte(out), &created); err != nil {
-		t.Fatal(err)
-	}
-	seed, err := otp.ParseURI(created.TOTPURI)
-	if err != nil {
-		t.Fatal(err)
-	}
+	seed := createOperator(t, dir, email, password)
 
 	rc := newReceiver(t)
 	rc.failWith.Store(http.StatusInternalServerError)
@@ -230,18 +216,9 @@ func TestConsolePushSignIn(t *testing.T) {
 	browser := newBrowser(t)
 	dir := t.TempDir()
 	const email, password = "ops@example.com", "another long password"
-	out, err := runWithStdin(t, dir, password+"\n", "admin", "create", email, "--json")
-	if err != nil {
-		t.Fatalf("admin create: %v\n%s", err, out)
-	}
-	var created struct {
-		RegistrationToken string `json:"registration_token"`
-	}
-	if err := json.Unmarshal([]byte(out), &created); err != nil {
-		t.Fatal(err)
-	}
+	op := createOperator(t, dir, email, password)
 	s := startServer(t, dir, "--rate-limit", "off")
-	phone := s.redeem(created.RegistrationToken)
+	phone := s.redeem(op.RegistrationToken)
 
 	ctx, cancel := context.WithTimeout(browser, 2*time.Minute)
 	defer cancel()

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/twofold-auth/twofold/internal/otp"
 )
 
 // server is a real twofold serve, started through run() on a loopback port with a data
@@ -265,3 +267,31 @@ func joinSpokenDigits(s string) string {
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// operator is what `twofold admin create --json` gives a new console operator.
+type operator struct {
+	TOTP              otp.TOTP // the authenticator app's seed
+	RegistrationToken string   // registers a device for push sign-in
+}
+
+// createOperator makes a console operator with `twofold admin create` on dataDir; args may name
+// the database (--database).
+func createOperator(t *testing.T, dataDir, email, password string, args ...string) operator {
+	t.Helper()
+	out, err := runWithStdin(t, dataDir, password+"\n", append([]string{"admin", "create", email, "--json"}, args...)...)
+	if err != nil {
+		t.Fatalf("admin create: %v\n%s", err, out)
+	}
+	var created struct {
+		TOTPURI           string `json:"totp_uri"`
+		RegistrationToken string `json:"registration_token"`
+	}
+	if err := json.Unmarshal([]byte(out), &created); err != nil {
+		t.Fatal(err)
+	}
+	key, err := otp.ParseURI(created.TOTPURI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return operator{TOTP: key.TOTP, RegistrationToken: created.RegistrationToken}
+}

@@ -121,22 +121,9 @@ func hostileRun(t *testing.T, args ...string) map[string]int {
 		"--max-pending-approvals", "100000", "--device-rate-limit", "off", "--device-user-rate-limit", "off",
 		"--address-rate-limit", "off", "--signin-limit-address", "off", "--signin-limit-account", "off"}, args...)...)
 
-	out, err := runWithStdin(t, s.dataDir, password+"\n", append([]string{"admin", "create", email, "--json"}, args...)...)
-	if err != nil {
-		t.Fatalf("admin create: %v\n%s", err, out)
-	}
-	var created struct {
-		TOTPURI string `json:"totp_uri"`
-	}
-	if err := json.Unmarshal([]byte(out), &created); err != nil {
-		t.Fatal(err)
-	}
-	seed, err := otp.ParseURI(created.TOTPURI)
-	if err != nil {
-		t.Fatal(err)
-	}
+	op := createOperator(t, s.dataDir, email, password, args...)
 	f := hostileSetup(t, s)
-	con := consoleSignIn(t, s, email, password, seed.TOTP)
+	con := consoleSignIn(t, s, email, password, op.TOTP)
 	routes := hostileRoutes(f)
 	covered := map[string]bool{}
 	for _, r := range routes {
