@@ -42,6 +42,9 @@ fuzz:
 	go test -run='^$$' -fuzz=FuzzDefaultForm -fuzztime=60s ./internal/deliver/gateway/
 	go test -run='^$$' -fuzz=FuzzStatusHandler -fuzztime=60s ./internal/deliver/twilio/
 	go test -run='^$$' -fuzz=FuzzClip -fuzztime=60s ./internal/wiretext/
+	go test -run='^$$' -fuzz=FuzzCheck -fuzztime=60s ./internal/password/
+	go test -run='^$$' -fuzz=FuzzForbidden -fuzztime=60s ./internal/egress/
+	go test -run='^$$' -fuzz=FuzzParseAllowlist -fuzztime=60s ./internal/egress/
 
 # A first look at the login sample (examples/login): Twofold on 127.0.0.1:8080 with its data in
 # ./demo-data, the sample on 127.0.0.1:3000; Ctrl-C stops both.
