@@ -27,6 +27,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/live"
 	"github.com/twofold-auth/twofold/internal/metrics"
 	"github.com/twofold-auth/twofold/internal/onetouch"
+	"github.com/twofold-auth/twofold/internal/ratelimit"
 	"github.com/twofold-auth/twofold/internal/twofold"
 	"github.com/twofold-auth/twofold/internal/users"
 	"github.com/twofold-auth/twofold/internal/verify"
@@ -102,9 +103,9 @@ type API struct {
 	mu       sync.Mutex
 	limiters map[int64]*rate.Limiter
 
-	perDevice  *buckets[int64] // device ids (devicelimit.go)
-	perUser    *buckets[userKey]
-	perAddress *buckets[netip.Prefix]
+	perDevice  *ratelimit.Keyed[int64] // device ids (devicelimit.go)
+	perUser    *ratelimit.Keyed[userKey]
+	perAddress *ratelimit.Keyed[netip.Prefix]
 
 	stopStreams chan struct{} // closed on shutdown: event streams end
 	stopOnce    sync.Once
@@ -121,9 +122,9 @@ func New(svc Services, m *metrics.Metrics, log *slog.Logger, cfg Config, now fun
 	}
 	return &API{apps: svc.Apps, users: svc.Users, verify: svc.Verify, devices: svc.Devices, onetouch: svc.OneTouch,
 		usage: svc.Usage, live: svc.Live, metrics: m, log: log, cfg: cfg, now: now, limiters: map[int64]*rate.Limiter{},
-		perDevice:   newBuckets[int64](cfg.DeviceRate),
-		perUser:     newBuckets[userKey](cfg.DeviceUserRate),
-		perAddress:  newBuckets[netip.Prefix](cfg.AddressRate),
+		perDevice:   ratelimit.New[int64](cfg.DeviceRate),
+		perUser:     ratelimit.New[userKey](cfg.DeviceUserRate),
+		perAddress:  ratelimit.New[netip.Prefix](cfg.AddressRate),
 		stopStreams: make(chan struct{}),
 		streams:     streamSet{maxDevice: cfg.MaxDeviceStreams, maxUser: cfg.MaxUserStreams}}
 }

@@ -16,12 +16,12 @@ type userKey struct{ app, user int64 }
 // while one of them floods.
 func (a *API) limitDevice(d twofold.Device) *twofold.Error {
 	now := a.now()
-	if ok, wait := a.perDevice.take(d.ID, now); !ok {
+	if ok, wait := a.perDevice.Take(d.ID, now); !ok {
 		a.metrics.Limited.WithLabelValues("device").Inc()
 		return twofold.ErrLimit("request rate limit for this device", retryAfter(wait))
 	}
-	if ok, wait := a.perUser.take(userKey{d.AppID, d.UserID}, now); !ok {
-		a.perDevice.giveBack(d.ID)
+	if ok, wait := a.perUser.Take(userKey{d.AppID, d.UserID}, now); !ok {
+		a.perDevice.GiveBack(d.ID)
 		a.metrics.Limited.WithLabelValues("device_user").Inc()
 		return twofold.ErrLimit("request rate limit for this user's devices", retryAfter(wait))
 	}
@@ -32,7 +32,7 @@ func (a *API) limitDevice(d twofold.Device) *twofold.Error {
 // address, and answers 429 (60003) when the address is over its limit: false then, and the
 // caller writes nothing more.
 func (a *API) limitAddress(w http.ResponseWriter, r *http.Request) bool {
-	ok, wait := a.perAddress.take(a.cfg.TrustedProxies.Key(r), a.now())
+	ok, wait := a.perAddress.Take(a.cfg.TrustedProxies.Key(r), a.now())
 	if ok {
 		return true
 	}

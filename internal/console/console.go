@@ -12,6 +12,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/apps"
 	"github.com/twofold-auth/twofold/internal/audit"
 	"github.com/twofold-auth/twofold/internal/clientaddr"
+	"github.com/twofold-auth/twofold/internal/ratelimit"
 	"github.com/twofold-auth/twofold/internal/twofold"
 	"github.com/twofold-auth/twofold/internal/wiretext"
 )
@@ -117,8 +118,8 @@ type console struct {
 	d        Deps
 	cfg      Config
 	sessions *sessions
-	// perAddress and perAccount limit sign-ins (throttle.go).
-	perAddress, perAccount *throttle
+	// perAddress and perAccount limit sign-ins (signinAllowed).
+	perAddress, perAccount *ratelimit.Keyed[string]
 	secure                 bool   // Secure cookies
 	origin                 string // the public URL's origin, "" if none
 	mux                    *http.ServeMux
@@ -140,7 +141,7 @@ func New(d Deps, cfg Config) http.Handler {
 		cfg.MaxAge = 12 * time.Hour
 	}
 	c := &console{d: d, cfg: cfg, sessions: newSessions(cfg.Now, cfg.IdleTimeout, cfg.MaxAge), mux: http.NewServeMux(),
-		perAddress: newThrottle(cfg.SignInPerAddress), perAccount: newThrottle(cfg.SignInPerAccount)}
+		perAddress: ratelimit.New[string](cfg.SignInPerAddress), perAccount: ratelimit.New[string](cfg.SignInPerAccount)}
 	if u, err := url.Parse(cfg.PublicURL); err == nil && u.Host != "" {
 		c.secure = u.Scheme == "https"
 		c.origin = u.Scheme + "://" + u.Host

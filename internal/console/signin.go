@@ -170,13 +170,26 @@ func (c *console) code(w http.ResponseWriter, r *http.Request, q *request) {
 
 // signinAllowed counts a sign-in against the limits per client address and per account (the
 // email as typed, in lower case, an operator's or not), and says how long to wait when over.
+//
+// These limits sit in front of the password check to keep one client, or a flood at one
+// account, from taking this server's capacity: each check costs argon2id's memory and a core.
+// They are kept in this process, not the store: they protect this server's resources, and a
+// limit in the store would cost a database write per refused request, the very load they are
+// there to stop. Behind a load balancer each server allows the limit, which scales with the
+// capacity it protects. What must hold across servers, the number of guesses at a password, is
+// the lockout, counted in the store (operators.Service.SignIn).
 func (c *console) signinAllowed(r *http.Request, email string) (time.Duration, bool) {
 	now := c.cfg.Now()
-	if wait, ok := c.perAddress.allow(c.cfg.TrustedProxies.Key(r).String(), now); !ok {
+	address := c.cfg.TrustedProxies.Key(r).String()
+	if ok, wait := c.perAddress.Take(address, now); !ok {
 		return wait, false
 	}
 	account := sha256.Sum256([]byte(strings.ToLower(email))) // a key of fixed size, whatever was typed
-	return c.perAccount.allow(string(account[:]), now)
+	if ok, wait := c.perAccount.Take(string(account[:]), now); !ok {
+		c.perAddress.GiveBack(address) // refused: it spends neither
+		return wait, false
+	}
+	return 0, true
 }
 
 // refuseSignin answers a sign-in refused before its password was checked: 429, with the form

@@ -347,14 +347,20 @@ func TestSignInLimits(t *testing.T) {
 		{"per address", console.Config{SignInPerAddress: perMinute(3)}, []step{
 			{email: "a@example.com", status: 401}, {email: "b@example.com", status: 401}, {email: "ana@example.com", status: 401},
 			{email: "c@example.com", status: 429}, {email: "ana@example.com", status: 429},
-			{email: "c@example.com", wait: 59 * time.Second, status: 429},
+			// Three at once, then one a third of a minute later (a token bucket).
+			{email: "c@example.com", wait: 19 * time.Second, status: 429},
 			{email: "c@example.com", wait: time.Second, status: 401},
+			{email: "d@example.com", status: 429},
 		}},
 		{"per account, known or not", console.Config{SignInPerAccount: perMinute(2)}, []step{
 			{email: "ana@example.com", status: 401}, {email: "ana@example.com", status: 401}, {email: " ANA@Example.com", status: 429},
 			{email: "nobody@example.com", status: 401}, {email: "Nobody@example.com", status: 401}, {email: "nobody@example.com", status: 429},
 			{email: "bob@example.com", status: 401},
 			{email: "ana@example.com", wait: time.Minute, status: 401},
+		}},
+		{"a sign-in one limit refuses spends nothing of the other", console.Config{SignInPerAddress: perMinute(2), SignInPerAccount: perMinute(1)}, []step{
+			{email: "ana@example.com", status: 401}, {email: "ana@example.com", status: 429},
+			{email: "bob@example.com", status: 401}, {email: "cy@example.com", status: 429},
 		}},
 		{"X-Forwarded-For from anyone is ignored", console.Config{SignInPerAddress: perMinute(2)}, []step{
 			{email: "a@example.com", xff: "198.51.100.1", status: 401}, {email: "b@example.com", xff: "198.51.100.2", status: 401},

@@ -1,4 +1,4 @@
-package authyapi
+package ratelimit
 
 import (
 	"testing"
@@ -7,7 +7,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/twofold"
 )
 
-func TestBuckets(t *testing.T) {
+func TestKeyed(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	type step struct {
 		key       int
@@ -59,15 +59,15 @@ func TestBuckets(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := newBuckets[int](tt.limit)
+			b := New[int](tt.limit)
 			b.max = tt.max
 			for i, s := range tt.steps {
-				ok, retry := b.take(s.key, t0.Add(s.at))
+				ok, retry := b.Take(s.key, t0.Add(s.at))
 				if ok != s.ok || !ok && retry.Round(time.Millisecond) != s.retry {
 					t.Fatalf("step %d: take = %v, %v; want %v, %v", i+1, ok, retry, s.ok, s.retry)
 				}
 				if s.giveBack {
-					b.giveBack(s.key)
+					b.GiveBack(s.key)
 				}
 				if s.afterKeys >= 0 && len(b.full) != s.afterKeys {
 					t.Fatalf("step %d: %d keys kept, want %d", i+1, len(b.full), s.afterKeys)
@@ -75,9 +75,9 @@ func TestBuckets(t *testing.T) {
 			}
 		})
 	}
-	var off *buckets[int] = newBuckets[int](twofold.Limit{})
+	var off *Keyed[int] = New[int](twofold.Limit{})
 	for range 3 {
-		if ok, _ := off.take(1, t0); !ok {
+		if ok, _ := off.Take(1, t0); !ok {
 			t.Fatal("a limit that is off refused")
 		}
 	}

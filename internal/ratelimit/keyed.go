@@ -1,4 +1,8 @@
-package authyapi
+// Package ratelimit keeps limits per key in the process: how often one device, user, client
+// address or account may do something, to protect a server's capacity and keep one client from
+// starving others. (The limits that guard secrets and money are counted in the store, across
+// servers; see package verify.)
+package ratelimit
 
 import (
 	"sync"
@@ -7,7 +11,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/twofold"
 )
 
-// buckets is one token bucket per key, all alike: N tokens that refill at N per window, as
+// Keyed is one token bucket per key, all alike: N tokens that refill at N per window, as
 // golang.org/x/time/rate's Limiter with burst N. It is its own small type rather than a map of
 // Limiters so that a token can be given back exactly (a device's, when its user's limit refuses
 // the request), and so that buckets that have filled up again can be dropped: a full bucket is
@@ -17,8 +21,8 @@ import (
 // moves that time on by window/N, and one that would move it more than a window ahead is
 // refused. Whole nanoseconds, so the counts are exact.
 //
-// It is kept in process, per server (see Config.DeviceRate for why).
-type buckets[K comparable] struct {
+// It is kept in process, per server: behind N servers a client gets N times the limit.
+type Keyed[K comparable] struct {
 	window time.Duration
 	every  time.Duration // window/N: what one request costs
 	max    int           // keys kept before a sweep is due
@@ -32,16 +36,16 @@ type buckets[K comparable] struct {
 // not held back by per-key limits anyway, so forgetting every key then gives it nothing.
 const maxKeys = 100_000
 
-// newBuckets returns the buckets of limit l, or nil when l is off (a nil set allows all).
-func newBuckets[K comparable](l twofold.Limit) *buckets[K] {
+// New returns the buckets of limit l, or nil when l is off (a nil Keyed allows everything).
+func New[K comparable](l twofold.Limit) *Keyed[K] {
 	if l.Off() {
 		return nil
 	}
-	return &buckets[K]{window: l.Window, every: l.Window / time.Duration(l.N), max: maxKeys, full: map[K]time.Time{}}
+	return &Keyed[K]{window: l.Window, every: l.Window / time.Duration(l.N), max: maxKeys, full: map[K]time.Time{}}
 }
 
-// take takes a token from k's bucket at now, or reports how long until there is one.
-func (b *buckets[K]) take(k K, now time.Time) (ok bool, retry time.Duration) {
+// Take takes a token from k's bucket at now, or reports how long until there is one.
+func (b *Keyed[K]) Take(k K, now time.Time) (ok bool, retry time.Duration) {
 	if b == nil {
 		return true, 0
 	}
@@ -62,8 +66,8 @@ func (b *buckets[K]) take(k K, now time.Time) (ok bool, retry time.Duration) {
 	return true, 0
 }
 
-// giveBack returns the token taken from k's bucket, when a second limit refused the request.
-func (b *buckets[K]) giveBack(k K) {
+// GiveBack returns the token taken from k's bucket, when a second limit refused the request.
+func (b *Keyed[K]) GiveBack(k K) {
 	if b == nil {
 		return
 	}
@@ -76,7 +80,7 @@ func (b *buckets[K]) giveBack(k K) {
 
 // sweep drops the buckets that are full again, or every bucket when that leaves more than half
 // the bound (so that a set kept at its bound is not swept again on every request).
-func (b *buckets[K]) sweep(now time.Time) {
+func (b *Keyed[K]) sweep(now time.Time) {
 	b.swept = now
 	for k, full := range b.full {
 		if !full.After(now) {
