@@ -90,6 +90,7 @@ func (s *server) start(extra []string) error {
 	args := []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", s.dataDir,
 		"--rate-limit", "off", "--limit-failures", "off", "--limit-sends", "off", "--limit-number-sends", "off",
 		"--limit-country-sends", "off", "--limit-app-sends", "off",
+		"--device-rate-limit", "off", "--device-user-rate-limit", "off", "--address-rate-limit", "off",
 		// The callback receiver listens on loopback, which callbacks may reach only when allowed.
 		"--callback-allow-hosts", "127.0.0.1",
 		// approval-create piles requests on a few users; the per-user cap would refuse them.
