@@ -242,9 +242,5 @@ func bracketPath(name string) []string {
 	if !ok {
 		return []string{name}
 	}
-	out := []string{head}
-	for _, seg := range strings.Split(strings.TrimSuffix(rest, "]"), "][") {
-		out = append(out, seg)
-	}
-	return out
+	return append([]string{head}, strings.Split(strings.TrimSuffix(rest, "]"), "][")...)
 }

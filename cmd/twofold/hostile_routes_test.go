@@ -30,18 +30,17 @@ type hostileRoute struct {
 
 // hostileFixtures are what the routes' valid requests refer to.
 type hostileFixtures struct {
-	user, victim        int64  // users of the first application; victim is destroyed
-	phone, victimPhone  string // their numbers (as registered, country code 1)
-	device, victimDev   *device
-	victimDev2          *device // removed through the device API
-	uuid                string  // a pending approval request of user
-	qr                  string  // a QR code file of user's authenticator
-	consoleApp          int64   // an application the console changes (not the first: its key must last)
-	consoleUser         int64   // a user of consoleApp, deleted through the console
-	consoleDevice       int64   // a device of consoleUser
-	consoleVictimApp    int64   // deleted through the console
-	consoleVictimAppKey string
-	pushKey             string // a valid p256dh
+	user, victim       int64  // users of the first application; victim is destroyed
+	phone, victimPhone string // their numbers (as registered, country code 1)
+	device, victimDev  *device
+	victimDev2         *device // removed through the device API
+	uuid               string  // a pending approval request of user
+	qr                 string  // a QR code file of user's authenticator
+	consoleApp         int64   // an application the console changes (not the first: its key must last)
+	consoleUser        int64   // a user of consoleApp, deleted through the console
+	consoleDevice      int64   // a device of consoleUser
+	consoleVictimApp   int64   // deleted through the console
+	pushKey            string  // a valid p256dh
 }
 
 // newPushKey returns a valid Web Push p256dh key (an uncompressed P-256 point, base64url).

@@ -31,7 +31,7 @@ The procedure, for any number of instances on one database:
   6. remove the old key everywhere, restart them one by one
 
 Devices re-MAC their access tokens under the new key when they next connect; one that has not
-connected by step 6 must register again. See the README, "Master key rotation".`
+connected by step 6 must register again. See docs/operations.md, "Master key rotation".`
 
 func masterKeyCmd(env Env) *cobra.Command {
 	cmd := &cobra.Command{

@@ -24,7 +24,7 @@ import (
 )
 
 // Master key rotation end to end: real servers through run(), the CLI as an operator runs it,
-// and the key files in the data directory (master.key, master.key.others) as the README says.
+// and the key files in the data directory (master.key, master.key.others) as docs/operations.md says.
 
 // writeKeys makes master.key hold current and master.key.others hold others (none: removed).
 func writeKeys(t *testing.T, dir, current string, others ...string) {

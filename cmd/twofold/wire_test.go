@@ -13,7 +13,7 @@ import (
 
 // What a client gets for requests that break HTTP itself, sent as raw bytes. Where the server
 // sets the limit or routes the path, the answer is the Authy envelope; what net/http refuses
-// before any handler runs is its plain text, and the README (Security) lists those cases.
+// before any handler runs is its plain text, and docs/security.md lists those cases.
 func TestWireReplies(t *testing.T) {
 	s := startServer(t, "", "--rate-limit", "off")
 	addr := strings.TrimPrefix(s.url, "http://")
