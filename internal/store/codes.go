@@ -14,15 +14,16 @@ import (
 func (s *Store) InsertCode(ctx context.Context, c *twofold.OneTimeCode) error {
 	err := s.tx(ctx, func(tx *Tx) error {
 		// Serialised per user with ConsumeCode, so the newest code (the highest id) is the live one.
-		if err := s.lockRow(ctx, tx, "users", c.UserID); err != nil {
+		if err := s.lockUser(ctx, tx, c.AppID, c.UserID); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE codes SET superseded = 1
-			WHERE user_id = $1 AND action = $2 AND used_at IS NULL AND superseded = 0`, c.UserID, c.Action); err != nil {
+			WHERE user_id = `+userKey("$1", "$2")+` AND action = $3 AND used_at IS NULL AND superseded = 0`,
+			c.AppID, c.UserID, c.Action); err != nil {
 			return err
 		}
 		return tx.QueryRowContext(ctx, `INSERT INTO codes (app_id, user_id, channel, action, mac, attempts, superseded,
-			created_at, expires_at) VALUES ($1, $2, $3, $4, $5, 0, 0, $6, $7) RETURNING id`,
+			created_at, expires_at) VALUES ($1, `+userKey("$1", "$2")+`, $3, $4, $5, 0, 0, $6, $7) RETURNING id`,
 			c.AppID, c.UserID, string(c.Channel), c.Action, c.MAC, unix(c.CreatedAt), unix(c.ExpiresAt)).Scan(&c.ID)
 	})
 	if err != nil {
@@ -32,10 +33,10 @@ func (s *Store) InsertCode(ctx context.Context, c *twofold.OneTimeCode) error {
 }
 
 // UnexpiredCodes returns the user's codes that have not expired, used or not, newest first.
-func (s *Store) UnexpiredCodes(ctx context.Context, userID int64, now time.Time) ([]twofold.OneTimeCode, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, app_id, user_id, channel, action, mac, attempts, superseded,
-		created_at, expires_at, COALESCE(used_at, 0) FROM codes WHERE user_id = $1 AND expires_at > $2 ORDER BY id DESC`,
-		userID, unix(now))
+func (s *Store) UnexpiredCodes(ctx context.Context, appID, userID int64, now time.Time) ([]twofold.OneTimeCode, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, app_id, $2, channel, action, mac, attempts, superseded,
+		created_at, expires_at, COALESCE(used_at, 0) FROM codes WHERE user_id = `+userKey("$1", "$2")+` AND expires_at > $3
+		ORDER BY id DESC`, appID, userID, unix(now))
 	if err != nil {
 		return nil, fmt.Errorf("codes: %w", err)
 	}
@@ -61,7 +62,7 @@ func (s *Store) UnexpiredCodes(ctx context.Context, userID int64, now time.Time)
 // and forgets the replay record, which belonged to the old seed. It sets a.Version.
 func (s *Store) PutAuthenticator(ctx context.Context, a *twofold.Authenticator) error {
 	err := s.w.QueryRowContext(ctx, `INSERT INTO authenticators (user_id, app_id, secret_sealed, digits, period, version,
-		last_step, created_at) VALUES ($1, $2, $3, $4, $5, 1, -1, $6)
+		last_step, created_at) VALUES (`+userKey("$2", "$1")+`, $2, $3, $4, $5, 1, -1, $6)
 		ON CONFLICT (user_id) DO UPDATE SET secret_sealed = excluded.secret_sealed, digits = excluded.digits,
 			period = excluded.period, version = authenticators.version + 1, last_step = -1, created_at = excluded.created_at
 		RETURNING version`,
@@ -77,8 +78,8 @@ func (s *Store) PutAuthenticator(ctx context.Context, a *twofold.Authenticator) 
 func (s *Store) GetAuthenticator(ctx context.Context, appID, userID int64) (twofold.Authenticator, error) {
 	var a twofold.Authenticator
 	var created int64
-	err := s.r.QueryRowContext(ctx, `SELECT user_id, app_id, secret_sealed, digits, period, version, last_step, created_at
-		FROM authenticators WHERE user_id = $1 AND app_id = $2`, userID, appID).
+	err := s.r.QueryRowContext(ctx, `SELECT $1, app_id, secret_sealed, digits, period, version, last_step, created_at
+		FROM authenticators WHERE user_id = `+userKey("$2", "$1")+` AND app_id = $2`, userID, appID).
 		Scan(&a.UserID, &a.AppID, &a.SecretSealed, &a.Digits, &a.Period, &a.Version, &a.LastStep, &created)
 	if err != nil {
 		return twofold.Authenticator{}, notFound(err)
@@ -90,9 +91,9 @@ func (s *Store) GetAuthenticator(ctx context.Context, appID, userID int64) (twof
 // AdvanceStep records step as the newest accepted TOTP step of the user's seed version, if it
 // is newer than the recorded one. It is a compare-and-set: of two requests with the same code,
 // exactly one gets true.
-func (s *Store) AdvanceStep(ctx context.Context, userID, version, step int64) (bool, error) {
+func (s *Store) AdvanceStep(ctx context.Context, appID, userID, version, step int64) (bool, error) {
 	res, err := s.w.ExecContext(ctx, `UPDATE authenticators SET last_step = $1
-		WHERE user_id = $2 AND version = $3 AND last_step < $1`, step, userID, version)
+		WHERE user_id = `+userKey("$4", "$2")+` AND version = $3 AND last_step < $1`, step, userID, version, appID)
 	if err != nil {
 		return false, fmt.Errorf("advance step: %w", err)
 	}
@@ -103,7 +104,7 @@ func (s *Store) AdvanceStep(ctx context.Context, userID, version, step int64) (b
 // InsertQRLink stores a QR capability.
 func (s *Store) InsertQRLink(ctx context.Context, l twofold.QRLink) error {
 	_, err := s.w.ExecContext(ctx, `INSERT INTO qr_links (mac, app_id, user_id, version, size, uri_sealed, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, l.MAC, l.AppID, l.UserID, l.Version, l.Size, l.URISealed, unix(l.ExpiresAt))
+		VALUES ($1, $2, `+userKey("$2", "$3")+`, $4, $5, $6, $7)`, l.MAC, l.AppID, l.UserID, l.Version, l.Size, l.URISealed, unix(l.ExpiresAt))
 	if err != nil {
 		return fmt.Errorf("insert qr link: %w", err)
 	}
@@ -114,7 +115,7 @@ func (s *Store) InsertQRLink(ctx context.Context, l twofold.QRLink) error {
 func (s *Store) GetQRLink(ctx context.Context, mac []byte, now time.Time) (twofold.QRLink, error) {
 	var l twofold.QRLink
 	var expires int64
-	err := s.r.QueryRowContext(ctx, `SELECT mac, app_id, user_id, version, size, uri_sealed, expires_at FROM qr_links
+	err := s.r.QueryRowContext(ctx, `SELECT mac, app_id, `+publicUserID("user_id")+`, version, size, uri_sealed, expires_at FROM qr_links
 		WHERE mac = $1 AND expires_at > $2`, mac, unix(now)).
 		Scan(&l.MAC, &l.AppID, &l.UserID, &l.Version, &l.Size, &l.URISealed, &expires)
 	if err != nil {
@@ -134,7 +135,7 @@ func (s *Store) CheckState(ctx context.Context, appID, id int64, now time.Time, 
 	var seed []byte
 	var digits, period, version, lastStep, oldest sql.NullInt64
 	var refused int64
-	err := s.r.QueryRowContext(ctx, `SELECT u.id, u.confirmed,
+	err := s.r.QueryRowContext(ctx, `SELECT u.public_id, u.confirmed,
 			EXISTS (SELECT 1 FROM codes c WHERE c.user_id = u.id AND c.expires_at > $3),
 			a.secret_sealed, a.digits, a.period, a.version, a.last_step,
 			EXISTS (SELECT 1 FROM devices d WHERE d.app_id = u.app_id AND d.user_id = u.id),
@@ -142,7 +143,7 @@ func (s *Store) CheckState(ctx context.Context, appID, id int64, now time.Time, 
 		FROM users u LEFT JOIN authenticators a ON a.user_id = u.id AND a.app_id = u.app_id
 		CROSS JOIN (SELECT count(*) FILTER (WHERE slot >= 0) AS n, min(at) FILTER (WHERE slot >= 0) AS oldest,
 			count(*) FILTER (WHERE slot < 0) AS refused FROM limit_slots WHERE name = $4 AND at > $5) f
-		WHERE u.id = $1 AND u.app_id = $2`, id, appID, unix(now), failures.Name, nanos(failures.Since)).
+		WHERE u.public_id = $1 AND u.app_id = $2`, id, appID, unix(now), failures.Name, nanos(failures.Since)).
 		Scan(&st.UserID, &confirmed, &st.LiveCodes, &seed, &digits, &period, &version, &lastStep, &st.HasDevices,
 			&st.Failures, &oldest, &refused)
 	if err != nil {
@@ -169,14 +170,18 @@ func (s *Store) CheckState(ctx context.Context, appID, id int64, now time.Time, 
 // It takes the writer even when the user has no live code: a caller that knows there is none
 // (CheckState.LiveCodes) need not call it, and most authenticator verifications then never
 // queue for the writer.
-func (s *Store) ConsumeCode(ctx context.Context, userID int64, now time.Time, maxAttempts int, matches func(twofold.OneTimeCode) bool) (twofold.CodeCheck, error) {
+func (s *Store) ConsumeCode(ctx context.Context, appID, userID int64, now time.Time, maxAttempts int, matches func(twofold.OneTimeCode) bool) (twofold.CodeCheck, error) {
 	result := twofold.CodeNoMatch
 	err := s.tx(ctx, func(tx *Tx) error {
-		if err := s.lockRow(ctx, tx, "users", userID); err != nil {
+		if err := s.lockUser(ctx, tx, appID, userID); err != nil {
 			return err
 		}
+		var key int64
+		if err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE app_id = $1 AND public_id = $2`, appID, userID).Scan(&key); err != nil {
+			return notFound(err)
+		}
 		rows, err := tx.QueryContext(ctx, `SELECT id, attempts, superseded, COALESCE(used_at, 0), mac, action, channel FROM codes
-			WHERE user_id = $1 AND expires_at > $2 ORDER BY id DESC`, userID, unix(now))
+			WHERE user_id = $1 AND expires_at > $2 ORDER BY id DESC`, key, unix(now))
 		if err != nil {
 			return err
 		}
@@ -209,7 +214,7 @@ func (s *Store) ConsumeCode(ctx context.Context, userID int64, now time.Time, ma
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE codes SET attempts = attempts + 1
-			WHERE user_id = $1 AND used_at IS NULL AND superseded = 0 AND expires_at > $2`, userID, unix(now))
+			WHERE user_id = $1 AND used_at IS NULL AND superseded = 0 AND expires_at > $2`, key, unix(now))
 		return err
 	})
 	if err != nil {
@@ -221,9 +226,10 @@ func (s *Store) ConsumeCode(ctx context.Context, userID int64, now time.Time, ma
 // RefundAttempt takes back a wrong try charged by ConsumeCode from the user's live codes, for a
 // token that turned out to be right by other means (an authenticator code). Call it only after
 // a ConsumeCode that charged one.
-func (s *Store) RefundAttempt(ctx context.Context, userID int64, now time.Time) error {
+func (s *Store) RefundAttempt(ctx context.Context, appID, userID int64, now time.Time) error {
 	_, err := s.w.ExecContext(ctx, `UPDATE codes SET attempts = attempts - 1
-		WHERE user_id = $1 AND used_at IS NULL AND superseded = 0 AND expires_at > $2 AND attempts > 0`, userID, unix(now))
+		WHERE user_id = `+userKey("$3", "$1")+` AND used_at IS NULL AND superseded = 0 AND expires_at > $2 AND attempts > 0`,
+		userID, unix(now), appID)
 	if err != nil {
 		return fmt.Errorf("refund attempt: %w", err)
 	}

@@ -20,7 +20,7 @@ func testCheckState(t *testing.T, open func(t *testing.T) *Store) {
 	mkCode(t, s, expired, "", t0.Add(-time.Hour), ttl)
 	withAuth := mkUser(t, s, a.ID, 1, "5550001004")
 	auth := mkAuthenticator(t, s, withAuth)
-	if ok, err := s.AdvanceStep(ctx, withAuth.ID, auth.Version, 4242); !ok || err != nil {
+	if ok, err := s.AdvanceStep(ctx, withAuth.AppID, withAuth.ID, auth.Version, 4242); !ok || err != nil {
 		t.Fatalf("AdvanceStep = %v, %v", ok, err)
 	}
 	auth.LastStep = 4242

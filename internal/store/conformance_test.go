@@ -30,7 +30,16 @@ func TestSQLiteConformance(t *testing.T) {
 
 // runConformance is the behaviour every engine must have. open returns an empty, migrated store
 // that is closed when t ends; each leaf test opens its own. Helpers are in store_test.go.
-func runConformance(t *testing.T, open func(t *testing.T) *Store) {
+func runConformance(t *testing.T, openEmpty func(t *testing.T) *Store) {
+	// Users' row ids start far from their public ids in every store of the suite, so a row id
+	// that escapes the store (it must never) fails the tests that compare ids.
+	open := func(t *testing.T) *Store {
+		s := openEmpty(t)
+		skewUserRowIDs(t, s)
+		return s
+	}
+	t.Run("PublicIDs", func(t *testing.T) { testPublicIDs(t, open) }) // conformance_import_test.go
+	t.Run("ImportUsers", func(t *testing.T) { testImportUsers(t, open) })
 	t.Run("Apps", func(t *testing.T) { testApps(t, open) })
 	t.Run("Users", func(t *testing.T) { testUsers(t, open) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open) })
@@ -254,23 +263,25 @@ func testUsers(t *testing.T, open func(t *testing.T) *Store) {
 		}
 		wantErr(t, "DeleteUser with the wrong app", s.DeleteUser(ctx, b.ID, u.ID), twofold.ErrNotFound)
 		getUser(t, s, a.ID, u.ID)
-		if len(codesAt(t, s, u.ID, t0)) != 1 {
+		if len(codesAt(t, s, u, t0)) != 1 {
 			t.Fatal("codes gone after a wrong-app delete")
 		}
+		uKey, keepKey := userRowID(t, s, a.ID, u.ID), userRowID(t, s, a.ID, keep.ID)
 		must(t, s.DeleteUser(ctx, a.ID, u.ID))
 		wantErr(t, "second DeleteUser", s.DeleteUser(ctx, a.ID, u.ID), twofold.ErrNotFound)
 		wantErr(t, "GetUser after delete", errOf(s.GetUser(ctx, a.ID, u.ID)), twofold.ErrNotFound)
-		if c := codesAt(t, s, u.ID, longAgo); len(c) != 0 {
+		if c := codesAt(t, s, u, longAgo); len(c) != 0 {
 			t.Errorf("codes survived DeleteUser: %+v", c)
 		}
 		wantErr(t, "GetAuthenticator after delete", errOf(s.GetAuthenticator(ctx, a.ID, u.ID)), twofold.ErrNotFound)
 		wantErr(t, "GetQRLink after delete", errOf(s.GetQRLink(ctx, qrMAC(u), t0)), twofold.ErrNotFound)
 		// The store has no method to read activities back; count rows with portable SQL.
+		// Activities name users by row id, messages (which outlive them) by public id.
 		for _, tc := range []struct {
 			table string
 			user  int64
 			want  int
-		}{{"activities", u.ID, 0}, {"activities", keep.ID, 1}, {"messages", u.ID, 1}} {
+		}{{"activities", uKey, 0}, {"activities", keepKey, 1}, {"messages", u.ID, 1}} {
 			var n int
 			must(t, s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+tc.table+` WHERE user_id = $1`, tc.user).Scan(&n))
 			if n != tc.want {
@@ -278,7 +289,7 @@ func testUsers(t *testing.T, open func(t *testing.T) *Store) {
 			}
 		}
 		// The other user keeps everything.
-		if len(codesAt(t, s, keep.ID, t0)) != 1 {
+		if len(codesAt(t, s, keep, t0)) != 1 {
 			t.Error("another user's codes went too")
 		}
 		must(t, errOf(s.GetAuthenticator(ctx, a.ID, keep.ID)))
@@ -319,7 +330,7 @@ func testConcurrency(t *testing.T, open func(t *testing.T) *Store) {
 		var mu sync.Mutex
 		got := map[twofold.CodeCheck]int{}
 		race(workers, func(int) {
-			r, err := s.ConsumeCode(t.Context(), c.UserID, t0, 3, func(x twofold.OneTimeCode) bool { return x.ID == c.ID })
+			r, err := s.ConsumeCode(t.Context(), c.AppID, c.UserID, t0, 3, func(x twofold.OneTimeCode) bool { return x.ID == c.ID })
 			if err != nil {
 				t.Error(err)
 			}
@@ -336,10 +347,10 @@ func testConcurrency(t *testing.T, open func(t *testing.T) *Store) {
 		s := open(t)
 		au := mkAuthenticator(t, s, mkUser(t, s, mkApp(t, s, "a").ID, 1, "5550000001"))
 		exactlyOne(t, workers, "AdvanceStep", func(int) (bool, error) {
-			return s.AdvanceStep(t.Context(), au.UserID, au.Version, 1000)
+			return s.AdvanceStep(t.Context(), au.AppID, au.UserID, au.Version, 1000)
 		})
 		for _, step := range []int64{1000, 999, 0, -1} {
-			if ok, err := s.AdvanceStep(t.Context(), au.UserID, au.Version, step); ok || err != nil {
+			if ok, err := s.AdvanceStep(t.Context(), au.AppID, au.UserID, au.Version, step); ok || err != nil {
 				t.Errorf("AdvanceStep(%d) after 1000 = %v, %v; want false (replay)", step, ok, err)
 			}
 		}
@@ -375,11 +386,11 @@ func testConcurrency(t *testing.T, open func(t *testing.T) *Store) {
 		u := mkUser(t, s, mkApp(t, s, "a").ID, 1, "5550000001")
 		c := mkCode(t, s, u, "login", t0, ttl)
 		race(workers, func(int) {
-			if err := s.SpendAttempt(t.Context(), u.ID, t0); err != nil {
+			if err := s.SpendAttempt(t.Context(), u, t0); err != nil {
 				t.Errorf("SpendAttempt: %v", err)
 			}
 		})
-		if got := codeByID(t, s, u.ID, c.ID).Attempts; got != workers {
+		if got := codeByID(t, s, u, c.ID).Attempts; got != workers {
 			t.Errorf("attempts = %d after %d parallel SpendAttempt calls", got, workers)
 		}
 		if ok, _ := s.UseCode(t.Context(), c.ID, t0, workers-1); ok {
@@ -397,7 +408,7 @@ func testConcurrency(t *testing.T, open func(t *testing.T) *Store) {
 				t.Errorf("InsertCode: %v", err)
 			}
 		})
-		cs := codesAt(t, s, u.ID, t0)
+		cs := codesAt(t, s, u, t0)
 		if len(cs) != workers {
 			t.Fatalf("%d codes, want %d", len(cs), workers)
 		}
@@ -425,7 +436,7 @@ func testCodes(t *testing.T, open func(t *testing.T) *Store) {
 		vLogin := mkCode(t, s, v, "login", t0.Add(time.Second), ttl)
 		login2 := mkCode(t, s, u, "login", t0.Add(2*time.Second), ttl)
 		mkCode(t, s, u, "used", t0.Add(3*time.Second), ttl)
-		if d := diff(login2, codeByID(t, s, u.ID, login2.ID)); d != "" {
+		if d := diff(login2, codeByID(t, s, u, login2.ID)); d != "" {
 			t.Errorf("code round trip:%s", d)
 		}
 		for _, tc := range []struct {
@@ -436,7 +447,7 @@ func testCodes(t *testing.T, open func(t *testing.T) *Store) {
 			{"older code, same action", login1, true}, {"newest code", login2, false}, {"another action", reset, false},
 			{"another user, same action", vLogin, false}, {"used code", used, false},
 		} {
-			if got := codeByID(t, s, tc.c.UserID, tc.c.ID); got.Superseded != tc.want {
+			if got := codeByID(t, s, twofold.User{AppID: tc.c.AppID, ID: tc.c.UserID}, tc.c.ID); got.Superseded != tc.want {
 				t.Errorf("%s: Superseded = %v, want %v", tc.name, got.Superseded, tc.want)
 			}
 		}
@@ -454,8 +465,8 @@ func testCodes(t *testing.T, open func(t *testing.T) *Store) {
 		live := mkCode(t, s, u, "login", t0.Add(time.Second), ttl)
 		liveReset := mkCode(t, s, u, "reset", t0.Add(time.Second), ttl)
 		other := mkCode(t, s, v, "login", t0, ttl)
-		must(t, s.SpendAttempt(t.Context(), u.ID, t0))
-		must(t, s.SpendAttempt(t.Context(), u.ID, t0))
+		must(t, s.SpendAttempt(t.Context(), u, t0))
+		must(t, s.SpendAttempt(t.Context(), u, t0))
 		for _, tc := range []struct {
 			name string
 			c    twofold.OneTimeCode
@@ -464,7 +475,7 @@ func testCodes(t *testing.T, open func(t *testing.T) *Store) {
 			{"live", live, 2}, {"live, another action", liveReset, 2}, {"expired", expired, 0},
 			{"expiring now", atExpiry, 0}, {"used", used, 0}, {"superseded", superseded, 0}, {"another user's", other, 0},
 		} {
-			if got := codeByID(t, s, tc.c.UserID, tc.c.ID).Attempts; got != tc.want {
+			if got := codeByID(t, s, twofold.User{AppID: tc.c.AppID, ID: tc.c.UserID}, tc.c.ID).Attempts; got != tc.want {
 				t.Errorf("%s code: attempts = %d, want %d", tc.name, got, tc.want)
 			}
 		}
@@ -498,7 +509,7 @@ func testCodes(t *testing.T, open func(t *testing.T) *Store) {
 				u := mkUser(t, s, a.ID, 1, fmt.Sprintf("55500000%02d", i))
 				c := mkCode(t, s, u, "login", t0, ttl)
 				for range tc.attempts {
-					must(t, s.SpendAttempt(t.Context(), u.ID, t0))
+					must(t, s.SpendAttempt(t.Context(), u, t0))
 				}
 				if tc.prep != nil {
 					tc.prep(t, u, c)
@@ -508,7 +519,7 @@ func testCodes(t *testing.T, open func(t *testing.T) *Store) {
 				if tc.wantUsed {
 					want = tc.now
 				}
-				if got := codeByID(t, s, u.ID, c.ID).UsedAt; !got.Equal(want) {
+				if got := codeByID(t, s, u, c.ID).UsedAt; !got.Equal(want) {
 					t.Errorf("UsedAt = %v, want %v", got, want)
 				}
 			})
@@ -531,7 +542,7 @@ func testCodes(t *testing.T, open func(t *testing.T) *Store) {
 			{t0.Add(5 * time.Minute), []int64{c2.ID}},
 			{t0.Add(ttl), nil},
 		} {
-			if d := diff(tc.want, codeIDs(codesAt(t, s, u.ID, tc.now))); d != "" {
+			if d := diff(tc.want, codeIDs(codesAt(t, s, u, tc.now))); d != "" {
 				t.Errorf("UnexpiredCodes at t0+%v:%s", tc.now.Sub(t0), d)
 			}
 		}
@@ -544,18 +555,18 @@ func testConsumeCode(t *testing.T, s *Store) {
 	right := func(x twofold.OneTimeCode) bool { return x.ID == c.ID }
 	wrong := func(twofold.OneTimeCode) bool { return false }
 	for i := range 3 {
-		if r, err := s.ConsumeCode(t.Context(), u.ID, t0, 3, wrong); r != twofold.CodeNoMatch || err != nil {
+		if r, err := s.ConsumeCode(t.Context(), u.AppID, u.ID, t0, 3, wrong); r != twofold.CodeNoMatch || err != nil {
 			t.Fatalf("wrong try %d: %v %v", i, r, err)
 		}
 	}
 	// Three wrong tries spent the code: the right token now counts as a fourth wrong one.
-	if r, _ := s.ConsumeCode(t.Context(), u.ID, t0, 3, right); r != twofold.CodeNoMatch {
+	if r, _ := s.ConsumeCode(t.Context(), u.AppID, u.ID, t0, 3, right); r != twofold.CodeNoMatch {
 		t.Fatalf("right token after max wrong tries: %v", r)
 	}
 	c2 := mkCode(t, s, u, "", t0, ttl)
-	must(t, s.RefundAttempt(t.Context(), u.ID, t0))
+	must(t, s.RefundAttempt(t.Context(), u.AppID, u.ID, t0))
 	var seen twofold.OneTimeCode
-	if r, _ := s.ConsumeCode(t.Context(), u.ID, t0, 3, func(x twofold.OneTimeCode) bool {
+	if r, _ := s.ConsumeCode(t.Context(), u.AppID, u.ID, t0, 3, func(x twofold.OneTimeCode) bool {
 		if x.ID == c2.ID {
 			seen = x
 		}
@@ -566,7 +577,7 @@ func testConsumeCode(t *testing.T, s *Store) {
 	if seen.Channel != c2.Channel || seen.Action != c2.Action || string(seen.MAC) != string(c2.MAC) {
 		t.Errorf("matches was given %+v, want the code's channel, action and MAC", seen)
 	}
-	if r, _ := s.ConsumeCode(t.Context(), u.ID, t0.Add(ttl), 3, func(x twofold.OneTimeCode) bool { return x.ID == c2.ID }); r != twofold.CodeNoMatch {
+	if r, _ := s.ConsumeCode(t.Context(), u.AppID, u.ID, t0.Add(ttl), 3, func(x twofold.OneTimeCode) bool { return x.ID == c2.ID }); r != twofold.CodeNoMatch {
 		t.Fatalf("expired code: %v", r)
 	}
 }
@@ -576,7 +587,7 @@ func testAuthenticators(t *testing.T, s *Store) {
 	a := mkApp(t, s, "a")
 	u := mkUser(t, s, a.ID, 1, "5550000001")
 	wantErr(t, "GetAuthenticator before enrolment", errOf(s.GetAuthenticator(ctx, a.ID, u.ID)), twofold.ErrNotFound)
-	if ok, err := s.AdvanceStep(ctx, u.ID, 1, 5); ok || err != nil {
+	if ok, err := s.AdvanceStep(ctx, u.AppID, u.ID, 1, 5); ok || err != nil {
 		t.Errorf("AdvanceStep without an authenticator = %v, %v; want false", ok, err)
 	}
 	type advance struct { // AdvanceStep(version, step) after the put, in order
@@ -609,7 +620,7 @@ func testAuthenticators(t *testing.T, s *Store) {
 			t.Errorf("GetAuthenticator after put #%d:%s", i+1, d)
 		}
 		for _, st := range tc.steps {
-			if ok, err := s.AdvanceStep(ctx, u.ID, st.version, st.step); ok != st.want || err != nil {
+			if ok, err := s.AdvanceStep(ctx, u.AppID, u.ID, st.version, st.step); ok != st.want || err != nil {
 				t.Errorf("put #%d: AdvanceStep(version %d, step %d) = %v, %v; want %v", i+1, st.version, st.step, ok, err, st.want)
 			}
 			if st.want {
@@ -782,7 +793,7 @@ func testSweep(t *testing.T, s *Store) {
 			t.Errorf("spent JWT mark %q: %d after Sweep, want %d", mac, n, want)
 		}
 	}
-	if d := diff([]int64{kept.ID}, codeIDs(codesAt(t, s, u.ID, longAgo))); d != "" {
+	if d := diff([]int64{kept.ID}, codeIDs(codesAt(t, s, u, longAgo))); d != "" {
 		t.Errorf("codes after Sweep:%s", d)
 	}
 	wantErr(t, "expired QR link after Sweep", errOf(s.GetQRLink(ctx, goneQR, longAgo)), twofold.ErrNotFound)

@@ -61,7 +61,7 @@ func (s *Store) SearchUsers(ctx context.Context, appID int64, query string, limi
 		if err != nil {
 			id = -1
 		}
-		f.add(`(phone LIKE $? OR (CAST(country_code AS TEXT) || phone) LIKE $? OR id = $?)`, like, like, id)
+		f.add(`(phone LIKE $? OR (CAST(country_code AS TEXT) || phone) LIKE $? OR public_id = $?)`, like, like, id)
 	} else if query != "" {
 		like := "%" + likeEscape(strings.ToLower(query)) + "%"
 		f.add(`(LOWER(email) LIKE $? ESCAPE '\' OR LOWER(custom_user_id) LIKE $? ESCAPE '\')`, like, like)
@@ -96,8 +96,10 @@ func (s *Store) ListApprovals(ctx context.Context, f twofold.ApprovalFilter) ([]
 	if f.AppID != 0 {
 		w.add("app_id = $?", f.AppID)
 	}
-	if f.UserID != 0 {
-		w.add("user_id = $?", f.UserID)
+	if f.UserID != 0 && f.AppID != 0 {
+		w.add("user_id = (SELECT id FROM users WHERE app_id = $? AND public_id = $?)", f.AppID, f.UserID)
+	} else if f.UserID != 0 {
+		w.add("user_id IN (SELECT id FROM users WHERE public_id = $?)", f.UserID) // in any application
 	}
 	if f.Status != "" {
 		w.add("status = $?", string(f.Status))

@@ -10,7 +10,7 @@ import (
 
 // InsertRegistrationToken stores a device registration token.
 func (s *Store) InsertRegistrationToken(ctx context.Context, t twofold.RegistrationToken) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO registration_tokens (mac, app_id, user_id, expires_at) VALUES ($1, $2, $3, $4)`,
+	_, err := s.w.ExecContext(ctx, `INSERT INTO registration_tokens (mac, app_id, user_id, expires_at) VALUES ($1, $2, `+userKey("$2", "$3")+`, $4)`,
 		t.MAC, t.AppID, t.UserID, unix(t.ExpiresAt))
 	if err != nil {
 		return fmt.Errorf("insert registration token: %w", err)
@@ -33,24 +33,28 @@ var ErrExpired = twofold.ErrExpired
 // expired one ErrExpired. It sets d's ID, AppID and UserID.
 func (s *Store) RegisterDevice(ctx context.Context, mac []byte, now time.Time, d *twofold.Device) error {
 	return s.tx(ctx, func(tx *Tx) error {
-		var expires int64
+		var expires, key int64
 		err := tx.QueryRowContext(ctx, `UPDATE registration_tokens SET used_at = $1
 			WHERE mac = $2 AND used_at IS NULL RETURNING app_id, user_id, expires_at`, unix(now), mac).
-			Scan(&d.AppID, &d.UserID, &expires)
+			Scan(&d.AppID, &key, &expires)
 		if err != nil {
 			return notFound(err)
 		}
 		if expires <= unix(now) {
 			return ErrExpired // the rollback leaves the token unused, and still expired
 		}
+		if err := tx.QueryRowContext(ctx, `SELECT public_id FROM users WHERE id = $1`, key).Scan(&d.UserID); err != nil {
+			return notFound(err)
+		}
 		return tx.QueryRowContext(ctx, `INSERT INTO devices (app_id, user_id, public_key, token_mac, name, os_type,
 			secret_sealed, digits, period, last_step, created_at, last_seen_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, -1, $10, $10) RETURNING id`,
-			d.AppID, d.UserID, d.PublicKey, d.TokenMAC, d.Name, d.OSType, d.SecretSealed, d.Digits, d.Period, unix(now)).Scan(&d.ID)
+			d.AppID, key, d.PublicKey, d.TokenMAC, d.Name, d.OSType, d.SecretSealed, d.Digits, d.Period, unix(now)).Scan(&d.ID)
 	})
 }
 
-const deviceColumns = `id, app_id, user_id, public_key, token_mac, name, os_type, secret_sealed, digits, period, last_step,
+// deviceColumns read a device's user by public id (publicUserID), from a query on devices.
+const deviceColumns = `id, app_id, (SELECT public_id FROM users WHERE id = devices.user_id), public_key, token_mac, name, os_type, secret_sealed, digits, period, last_step,
 	created_at, last_seen_at`
 
 func scanDevice(row rowScanner) (twofold.Device, error) {
@@ -77,7 +81,7 @@ func (s *Store) GetDevice(ctx context.Context, appID, id int64) (twofold.Device,
 
 // ListDevices returns the user's devices, oldest first.
 func (s *Store) ListDevices(ctx context.Context, appID, userID int64) ([]twofold.Device, error) {
-	out, err := queryAll(ctx, s.r, scanDevice, `SELECT `+deviceColumns+` FROM devices WHERE app_id = $1 AND user_id = $2 ORDER BY id`, appID, userID)
+	out, err := queryAll(ctx, s.r, scanDevice, `SELECT `+deviceColumns+` FROM devices WHERE app_id = $1 AND user_id = `+userKey("$1", "$2")+` ORDER BY id`, appID, userID)
 	if err != nil {
 		return nil, fmt.Errorf("list devices: %w", err)
 	}

@@ -12,7 +12,9 @@ import (
 // ErrTooMany is twofold.ErrTooMany: creating a request would pass a limit.
 var ErrTooMany = twofold.ErrTooMany
 
-const requestColumns = `id, uuid, app_id, user_id, message, details, hidden_details, logos, number, seconds_to_expire,
+// requestColumns read a request's user by public id (publicUserID), from a query on
+// approval_requests.
+const requestColumns = `id, uuid, app_id, (SELECT public_id FROM users WHERE id = approval_requests.user_id), message, details, hidden_details, logos, number, seconds_to_expire,
 	status, reason, device_id, signature, notified, created_at, updated_at, expires_at, processed_at`
 
 func scanRequest(row rowScanner) (twofold.ApprovalRequest, error) {
@@ -45,13 +47,13 @@ func (s *Store) CreateApprovalRequest(ctx context.Context, r *twofold.ApprovalRe
 	hidden, _ := json.Marshal(r.HiddenDetails)
 	logos, _ := json.Marshal(r.Logos)
 	return s.tx(ctx, func(tx *Tx) error {
-		if err := s.lockRow(ctx, tx, "users", r.UserID); err != nil {
+		if err := s.lockUser(ctx, tx, r.AppID, r.UserID); err != nil {
 			return err
 		}
 		if maxPending > 0 {
 			var n int
-			err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM approval_requests WHERE user_id = $1 AND status = 'pending'
-				AND (expires_at = 0 OR expires_at > $2)`, r.UserID, unix(r.CreatedAt)).Scan(&n)
+			err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM approval_requests WHERE user_id = `+userKey("$3", "$1")+`
+				AND status = 'pending' AND (expires_at = 0 OR expires_at > $2)`, r.UserID, unix(r.CreatedAt), r.AppID).Scan(&n)
 			if err != nil {
 				return err
 			}
@@ -61,7 +63,7 @@ func (s *Store) CreateApprovalRequest(ctx context.Context, r *twofold.ApprovalRe
 		}
 		return tx.QueryRowContext(ctx, `INSERT INTO approval_requests (uuid, app_id, user_id, message, details, hidden_details,
 			logos, number, seconds_to_expire, status, created_at, updated_at, expires_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12) RETURNING id`,
+			VALUES ($1, $2, `+userKey("$2", "$3")+`, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12) RETURNING id`,
 			r.UUID, r.AppID, r.UserID, r.Message, string(details), string(hidden), string(logos), r.Number,
 			r.SecondsToExpire, string(r.Status), unix(r.CreatedAt), unix(r.ExpiresAt)).Scan(&r.ID)
 	})
@@ -75,7 +77,7 @@ func (s *Store) GetApprovalRequest(ctx context.Context, appID int64, uuid string
 // ListApprovalRequests returns a user's requests with status ("" for all), newest first.
 func (s *Store) ListApprovalRequests(ctx context.Context, appID, userID int64, status twofold.ApprovalStatus, limit int) ([]twofold.ApprovalRequest, error) {
 	out, err := queryAll(ctx, s.r, scanRequest, `SELECT `+requestColumns+` FROM approval_requests
-		WHERE app_id = $1 AND user_id = $2 AND ($3 = '' OR status = $3) ORDER BY id DESC LIMIT $4`,
+		WHERE app_id = $1 AND user_id = `+userKey("$1", "$2")+` AND ($3 = '' OR status = $3) ORDER BY id DESC LIMIT $4`,
 		appID, userID, string(status), limit)
 	if err != nil {
 		return nil, fmt.Errorf("list approval requests: %w", err)
@@ -87,7 +89,7 @@ func (s *Store) ListApprovalRequests(ctx context.Context, appID, userID int64, s
 // a device's event stream has not seen settled yet (index approval_requests_by_user_id).
 func (s *Store) ListApprovalRequestsFrom(ctx context.Context, appID, userID, fromID int64, limit int) ([]twofold.ApprovalRequest, error) {
 	out, err := queryAll(ctx, s.r, scanRequest, `SELECT `+requestColumns+` FROM approval_requests
-		WHERE app_id = $1 AND user_id = $2 AND id >= $3 ORDER BY id DESC LIMIT $4`, appID, userID, fromID, limit)
+		WHERE app_id = $1 AND user_id = `+userKey("$1", "$2")+` AND id >= $3 ORDER BY id DESC LIMIT $4`, appID, userID, fromID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list approval requests: %w", err)
 	}

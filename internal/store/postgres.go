@@ -116,6 +116,18 @@ func (s *Store) lockRow(ctx context.Context, tx *Tx, table string, id int64) err
 	return nil
 }
 
+// lockUser is lockRow for a user, named by application and public id, as the store's callers
+// know users: until tx ends, the transactions that lock the same user wait for each other.
+func (s *Store) lockUser(ctx context.Context, tx *Tx, appID, id int64) error {
+	if !s.pg {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT 1 FROM users WHERE app_id = $1 AND public_id = $2 FOR NO KEY UPDATE`, appID, id); err != nil {
+		return fmt.Errorf("lock user %d: %w", id, err)
+	}
+	return nil
+}
+
 // lockKey serialises, until tx ends, the transactions that lock the same key, for what has no
 // row to lock (a phone number's verifications): on PostgreSQL a transaction-scoped advisory
 // lock on a hash of the key; on SQLite nothing. Two keys that hash alike only wait for each

@@ -68,7 +68,7 @@ func TestPostgresConcurrentFirstOpen(t *testing.T) {
 	u := mkUser(t, stores[0], a.ID, 1, "5550000001")
 	au := mkAuthenticator(t, stores[1], u)
 	exactlyOne(t, workers, "AdvanceStep across instances", func(i int) (bool, error) {
-		return stores[i%len(stores)].AdvanceStep(t.Context(), u.ID, au.Version, 77)
+		return stores[i%len(stores)].AdvanceStep(t.Context(), u.AppID, u.ID, au.Version, 77)
 	})
 	c := mkCode(t, stores[2], u, "login", t0, ttl)
 	exactlyOne(t, workers, "UseCode across instances", func(i int) (bool, error) {

@@ -79,7 +79,7 @@ func (s *Store) UpsertPushSubscription(ctx context.Context, p *PushSubscription,
 // PushSubscriptionsForUser returns the subscriptions of every device of the user, oldest first.
 func (s *Store) PushSubscriptionsForUser(ctx context.Context, appID, userID int64) ([]PushSubscription, error) {
 	out, err := queryAll(ctx, s.r, scanPushSubscription, `SELECT `+pushColumns+` FROM push_subscriptions s
-		JOIN devices d ON d.id = s.device_id WHERE d.app_id = $1 AND d.user_id = $2 ORDER BY s.id`, appID, userID)
+		JOIN devices d ON d.id = s.device_id WHERE d.app_id = $1 AND d.user_id = `+userKey("$1", "$2")+` ORDER BY s.id`, appID, userID)
 	if err != nil {
 		return nil, fmt.Errorf("list push subscriptions: %w", err)
 	}

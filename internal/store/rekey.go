@@ -23,7 +23,7 @@ type SealedTable string
 
 const (
 	SealedApps           SealedTable = "apps"           // key_sealed; MAC: key_mac (re-MAC'd too)
-	SealedAuthenticators SealedTable = "authenticators" // secret_sealed; ID: user_id, AppID
+	SealedAuthenticators SealedTable = "authenticators" // secret_sealed; ID: the user's public id, AppID
 	SealedDevices        SealedTable = "devices"        // secret_sealed; MAC: token_mac
 	SealedMessages       SealedTable = "messages"       // body_sealed; Name: sid
 	SealedQRLinks        SealedTable = "qr_links"       // uri_sealed; MAC: mac, the row's key (never changed)
@@ -35,7 +35,8 @@ var SealedTables = []SealedTable{SealedApps, SealedAuthenticators, SealedDevices
 
 // SealedRow is one row's sealed value and what its additional data is made of.
 type SealedRow struct {
-	ID     int64  // apps, devices, messages: id; authenticators: user_id
+	ID     int64  // apps, devices, messages: id; authenticators: the user's public id
+	Key    int64  // authenticators: the page order (the user's row id, opaque outside the store)
 	AppID  int64  // authenticators: app_id
 	Name   string // messages: sid; server_keys: name
 	MAC    []byte // apps: key_mac; devices: token_mac; qr_links: mac; server_keys: public_key
@@ -121,7 +122,8 @@ var sealedSQL = map[SealedTable]struct{ page, update string }{
 		`SELECT id, key_mac, key_sealed FROM apps WHERE id > $1 ORDER BY id LIMIT $2`,
 		`UPDATE apps SET key_mac = $1, key_sealed = $2 WHERE id = $3 AND key_mac = $4 AND key_sealed = $5`},
 	SealedAuthenticators: {
-		`SELECT user_id, app_id, secret_sealed FROM authenticators WHERE user_id > $1 ORDER BY user_id LIMIT $2`,
+		`SELECT a.user_id, u.public_id, a.app_id, a.secret_sealed FROM authenticators a JOIN users u ON u.id = a.user_id
+			WHERE a.user_id > $1 ORDER BY a.user_id LIMIT $2`,
 		`UPDATE authenticators SET secret_sealed = $1 WHERE user_id = $2 AND secret_sealed = $3`},
 	SealedDevices: {
 		`SELECT id, token_mac, secret_sealed FROM devices WHERE id > $1 ORDER BY id LIMIT $2`,
@@ -147,6 +149,8 @@ func (s *Store) SealedPage(ctx context.Context, t SealedTable, after SealedRow, 
 	}
 	var cursor any = after.ID
 	switch t {
+	case SealedAuthenticators:
+		cursor = after.Key
 	case SealedQRLinks:
 		cursor = nonNil(after.MAC)
 	case SealedServerKeys:
@@ -164,7 +168,7 @@ func (s *Store) SealedPage(ctx context.Context, t SealedTable, after SealedRow, 
 		case SealedApps, SealedDevices:
 			err = rows.Scan(&r.ID, &r.MAC, &r.Sealed)
 		case SealedAuthenticators:
-			err = rows.Scan(&r.ID, &r.AppID, &r.Sealed)
+			err = rows.Scan(&r.Key, &r.ID, &r.AppID, &r.Sealed)
 		case SealedMessages:
 			err = rows.Scan(&r.ID, &r.Name, &r.Sealed)
 		case SealedQRLinks:
@@ -200,7 +204,9 @@ func (s *Store) Reseal(ctx context.Context, t SealedTable, changes []Reseal) (in
 			switch t {
 			case SealedApps, SealedDevices:
 				args = []any{c.MAC, c.Sealed, o.ID, o.MAC, o.Sealed}
-			case SealedAuthenticators, SealedMessages:
+			case SealedAuthenticators:
+				args = []any{c.Sealed, o.Key, o.Sealed}
+			case SealedMessages:
 				args = []any{c.Sealed, o.ID, o.Sealed}
 			case SealedQRLinks:
 				args = []any{c.Sealed, o.MAC, o.Sealed}
@@ -289,7 +295,7 @@ func (s *Store) RegisterDeviceOnceMACs(ctx context.Context, macs [][]byte, appID
 		d.AppID, d.UserID = appID, userID
 		return tx.QueryRowContext(ctx, `INSERT INTO devices (app_id, user_id, public_key, token_mac, name, os_type,
 			secret_sealed, digits, period, last_step, created_at, last_seen_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, -1, $10, $10) RETURNING id`,
+			VALUES ($1, `+userKey("$1", "$2")+`, $3, $4, $5, $6, $7, $8, $9, -1, $10, $10) RETURNING id`,
 			d.AppID, d.UserID, d.PublicKey, d.TokenMAC, d.Name, d.OSType, d.SecretSealed, d.Digits, d.Period, unix(now)).Scan(&d.ID)
 	})
 	if isUniqueViolation(err) {

@@ -31,11 +31,11 @@ func TestRestartLosesNothing(t *testing.T) {
 	old := mkCode(t, s, u, "login", t0, ttl)
 	live := mkCode(t, s, u, "login", t0.Add(time.Second), ttl)
 	used := mkCode(t, s, u, "reset", t0, ttl)
-	must(t, s.SpendAttempt(ctx, u.ID, t0))
-	must(t, s.SpendAttempt(ctx, u.ID, t0))
+	must(t, s.SpendAttempt(ctx, u, t0))
+	must(t, s.SpendAttempt(ctx, u, t0))
 	useCode(t, s, used.ID, t0.Add(time.Minute), true)
 	au := mkAuthenticator(t, s, v)
-	if ok, err := s.AdvanceStep(ctx, v.ID, au.Version, 1000); !ok || err != nil {
+	if ok, err := s.AdvanceStep(ctx, v.AppID, v.ID, au.Version, 1000); !ok || err != nil {
 		t.Fatalf("AdvanceStep = %v, %v", ok, err)
 	}
 	qr := mkQRLink(t, s, v, t0.Add(time.Hour))
@@ -59,7 +59,7 @@ func TestRestartLosesNothing(t *testing.T) {
 		var errs [5]error
 		sn.Apps, errs[0] = s.ListApps(ctx)
 		sn.Users = []twofold.User{getUser(t, s, a.ID, u.ID), getUser(t, s, a.ID, v.ID)}
-		sn.Codes = codesAt(t, s, u.ID, longAgo)
+		sn.Codes = codesAt(t, s, u, longAgo)
 		sn.Auth, errs[1] = s.GetAuthenticator(ctx, a.ID, v.ID)
 		sn.QR, errs[2] = s.GetQRLink(ctx, qr, t0)
 		sn.Messages, errs[3] = s.ListMessages(ctx, twofold.MessageFilter{})
@@ -94,8 +94,8 @@ func TestRestartLosesNothing(t *testing.T) {
 		call func() (bool, error)
 		want bool
 	}{
-		{"replayed TOTP step", func() (bool, error) { return s.AdvanceStep(ctx, v.ID, au.Version, 1000) }, false},
-		{"next TOTP step", func() (bool, error) { return s.AdvanceStep(ctx, v.ID, au.Version, 1001) }, true},
+		{"replayed TOTP step", func() (bool, error) { return s.AdvanceStep(ctx, v.AppID, v.ID, au.Version, 1000) }, false},
+		{"next TOTP step", func() (bool, error) { return s.AdvanceStep(ctx, v.AppID, v.ID, au.Version, 1001) }, true},
 		{"used code", func() (bool, error) { return s.UseCode(ctx, used.ID, t0, 3) }, false},
 		{"superseded code", func() (bool, error) { return s.UseCode(ctx, old.ID, t0, 3) }, false},
 		{"live code", func() (bool, error) { return s.UseCode(ctx, live.ID, t0, 3) }, true},
@@ -215,7 +215,7 @@ func TestTwoInstancesShareOneFile(t *testing.T) {
 	stores := [2]*Store{server, cli}
 	au := mkAuthenticator(t, cli, u)
 	exactlyOne(t, workers, "AdvanceStep across two instances", func(i int) (bool, error) {
-		return stores[i%2].AdvanceStep(ctx, u.ID, au.Version, 77)
+		return stores[i%2].AdvanceStep(ctx, u.AppID, u.ID, au.Version, 77)
 	})
 	c := mkCode(t, server, u, "login", t0, ttl)
 	exactlyOne(t, workers, "UseCode across two instances", func(i int) (bool, error) {
@@ -294,7 +294,7 @@ func BenchmarkAdvanceStep(b *testing.B) {
 		step := int64(0)
 		for b.Loop() {
 			step++
-			if ok, err := s.AdvanceStep(b.Context(), u.ID, au.Version, step); !ok || err != nil {
+			if ok, err := s.AdvanceStep(b.Context(), u.AppID, u.ID, au.Version, step); !ok || err != nil {
 				b.Fatal(ok, err)
 			}
 		}
@@ -302,7 +302,7 @@ func BenchmarkAdvanceStep(b *testing.B) {
 	b.Run("replay", func(b *testing.B) { // a replayed step: the CAS matches no row
 		b.ReportAllocs()
 		for b.Loop() {
-			if ok, err := s.AdvanceStep(b.Context(), u.ID, au.Version, 0); ok || err != nil {
+			if ok, err := s.AdvanceStep(b.Context(), u.AppID, u.ID, au.Version, 0); ok || err != nil {
 				b.Fatal(ok, err)
 			}
 		}
@@ -508,9 +508,9 @@ func mkMessage(appID, userID int64, sid, to string, at time.Time) *twofold.Messa
 }
 
 // codesAt is UnexpiredCodes, failing the test on error.
-func codesAt(tb testing.TB, s *Store, userID int64, now time.Time) []twofold.OneTimeCode {
+func codesAt(tb testing.TB, s *Store, u twofold.User, now time.Time) []twofold.OneTimeCode {
 	tb.Helper()
-	cs, err := s.UnexpiredCodes(tb.Context(), userID, now)
+	cs, err := s.UnexpiredCodes(tb.Context(), u.AppID, u.ID, now)
 	must(tb, err)
 	return cs
 }
@@ -523,13 +523,13 @@ func codeIDs(cs []twofold.OneTimeCode) (ids []int64) {
 }
 
 // codeByID finds one of the user's codes whatever its state.
-func codeByID(tb testing.TB, s *Store, userID, id int64) twofold.OneTimeCode {
+func codeByID(tb testing.TB, s *Store, u twofold.User, id int64) twofold.OneTimeCode {
 	tb.Helper()
-	for _, c := range codesAt(tb, s, userID, longAgo) {
+	for _, c := range codesAt(tb, s, u, longAgo) {
 		if c.ID == id {
 			return c
 		}
 	}
-	tb.Fatalf("code %d of user %d not found", id, userID)
+	tb.Fatalf("code %d of user %d not found", id, u.ID)
 	return twofold.OneTimeCode{}
 }

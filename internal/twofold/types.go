@@ -441,3 +441,27 @@ type Operator struct {
 
 // Locked reports whether sign-in is refused at now after repeated failures.
 func (o Operator) Locked(now time.Time) bool { return now.Before(o.LockedUntil) }
+
+// ImportedUser is a user brought from another service with the public id it had there (User.ID,
+// kept exactly) and, when one came with it, its authenticator seed (already sealed, with its
+// replay state in LastStep).
+type ImportedUser struct {
+	User          User
+	Authenticator *Authenticator
+}
+
+// ImportStatus is what became of one imported user in the store.
+type ImportStatus int
+
+const (
+	ImportWritten    ImportStatus = iota // written now
+	ImportPresent                        // the application has a user with this id already; nothing changed
+	ImportPhoneTaken                     // another user of the application has this phone number
+)
+
+// ImportResult is the store's outcome for one ImportedUser, in the order given. Owner is, for
+// ImportPhoneTaken, the id of the user who has the phone number.
+type ImportResult struct {
+	Status ImportStatus
+	Owner  int64
+}

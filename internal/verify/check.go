@@ -171,7 +171,7 @@ func (s *Service) check(ctx context.Context, app twofold.App, st twofold.CheckSt
 	// Under every key of the ring: a code sent before a master key rotation still verifies.
 	macs := s.keys.CodeMACs(codeContext(app.ID, u.ID, action), token)
 	var channel twofold.Channel // of the code that matched; ConsumeCode judges the newest match
-	result, err := s.store.ConsumeCode(ctx, u.ID, now, s.cfg.MaxAttempts,
+	result, err := s.store.ConsumeCode(ctx, u.AppID, u.ID, now, s.cfg.MaxAttempts,
 		func(c twofold.OneTimeCode) bool {
 			ok := seal.EqualAny(c.MAC, macs)
 			if ok && channel == "" {
@@ -192,7 +192,7 @@ func (s *Service) check(ctx context.Context, app twofold.App, st twofold.CheckSt
 	if err == nil || twofold.ErrorCode(err) == twofold.CodeTokenReused {
 		// An authenticator's code after all, accepted now or before: it was no guess at the
 		// pending codes, and the wrong try charged to them is taken back.
-		if err := s.store.RefundAttempt(ctx, u.ID, now); err != nil {
+		if err := s.store.RefundAttempt(ctx, u.AppID, u.ID, now); err != nil {
 			return "", "", err
 		}
 	}
@@ -216,7 +216,7 @@ func (s *Service) seeds(ctx context.Context, app twofold.App, st twofold.CheckSt
 			return nil, fmt.Errorf("open TOTP seed of user %d: %w", u.ID, err)
 		}
 		out = append(out, seed{"totp", otp.TOTP{Secret: secret, Digits: a.Digits, Period: a.Period}, a.LastStep,
-			func(step int64) (bool, error) { return s.store.AdvanceStep(ctx, u.ID, a.Version, step) }})
+			func(step int64) (bool, error) { return s.store.AdvanceStep(ctx, u.AppID, u.ID, a.Version, step) }})
 	}
 	if !st.HasDevices {
 		return out, nil

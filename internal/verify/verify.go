@@ -23,11 +23,11 @@ type Store interface {
 	CheckState(ctx context.Context, appID, id int64, now time.Time, failures twofold.LimitWindow) (twofold.CheckState, error)
 	ConfirmUser(ctx context.Context, appID, id int64) error
 	InsertCode(ctx context.Context, c *twofold.OneTimeCode) error
-	ConsumeCode(ctx context.Context, userID int64, now time.Time, maxAttempts int, matches func(twofold.OneTimeCode) bool) (twofold.CodeCheck, error)
-	RefundAttempt(ctx context.Context, userID int64, now time.Time) error
+	ConsumeCode(ctx context.Context, appID, userID int64, now time.Time, maxAttempts int, matches func(twofold.OneTimeCode) bool) (twofold.CodeCheck, error)
+	RefundAttempt(ctx context.Context, appID, userID int64, now time.Time) error
 	PutAuthenticator(ctx context.Context, a *twofold.Authenticator) error
 	GetAuthenticator(ctx context.Context, appID, userID int64) (twofold.Authenticator, error)
-	AdvanceStep(ctx context.Context, userID, version, step int64) (bool, error)
+	AdvanceStep(ctx context.Context, appID, userID, version, step int64) (bool, error)
 	ListDevices(ctx context.Context, appID, userID int64) ([]twofold.Device, error)
 	AdvanceDeviceStep(ctx context.Context, deviceID, step int64) (bool, error)
 	InsertQRLink(ctx context.Context, l twofold.QRLink) error
