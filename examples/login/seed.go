@@ -19,12 +19,13 @@ import (
 // it reads such a table from a CSV file at start:
 //
 //	email,password_hash,country_code,phone,authy_id
-//	ada@example.com,$argon2id$v=19$m=19456,t=2,p=1$…$…,1,201-555-0123,1234567
+//	ada@example.com,"$argon2id$v=19$m=19456,t=2,p=1$…$…",1,201-555-0123,1234567
 //
 // The first line names the columns, in any order: email, country_code, phone, authy_id, and
-// either password_hash (argon2id in PHC string format, as this sample stores passwords) or
-// password (in clear, hashed at start: for trying the sample only). Lines starting with # are
-// comments. Any mistake refuses the whole file, with its line number: no user is half seeded.
+// either password_hash (argon2id in PHC string format, as this sample stores passwords; in double
+// quotes, for its commas) or password (in clear, hashed at start: for trying the sample only).
+// Lines starting with # are comments. Any mistake refuses the whole file, with its line number:
+// no user is half seeded.
 
 var seedColumns = []string{"email", "password", "password_hash", "country_code", "phone", "authy_id"}
 
@@ -41,36 +42,40 @@ func readSeedUsers(r io.Reader, now time.Time) ([]user, error) {
 	if err != nil {
 		return nil, csvProblem(err)
 	}
+	first, _ := cr.FieldPos(0) // comments may come before it
 	col := map[string]int{}
 	for i, name := range header {
 		name = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(name, "\ufeff")))
 		if !slices.Contains(seedColumns, name) {
-			return nil, fmt.Errorf("line 1: unknown column %q (the columns are %s)", name, strings.Join(seedColumns, ", "))
+			return nil, fmt.Errorf("line %d: unknown column %q (the columns are %s)", first, name, strings.Join(seedColumns, ", "))
 		}
 		if _, dup := col[name]; dup {
-			return nil, fmt.Errorf("line 1: column %q twice", name)
+			return nil, fmt.Errorf("line %d: column %q twice", first, name)
 		}
 		col[name] = i
 	}
 	for _, name := range []string{"email", "country_code", "phone", "authy_id"} {
 		if _, ok := col[name]; !ok {
-			return nil, fmt.Errorf("line 1: no %s column", name)
+			return nil, fmt.Errorf("line %d: no %s column", first, name)
 		}
 	}
 	_, clear := col["password"]
 	_, hashed := col["password_hash"]
 	if clear == hashed {
-		return nil, errors.New("line 1: give either a password_hash column or a password column")
+		return nil, fmt.Errorf("line %d: give either a password_hash column or a password column", first)
 	}
 
 	var users []user
-	emails, authyIDs := map[string]int{}, map[int64]int{}
+	emails, authyIDs := map[string]int{}, map[int64]int{} // → the line they are on
 	for {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
+			if hashed && errors.Is(err, csv.ErrFieldCount) {
+				return nil, fmt.Errorf("%w (put the password_hash in double quotes: it has commas)", csvProblem(err))
+			}
 			return nil, csvProblem(err)
 		}
 		line, _ := cr.FieldPos(0)
