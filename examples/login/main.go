@@ -167,7 +167,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	cancel()
 	switch {
 	case client.IsCode(err, client.CodeInvalidAPIKey):
-		return fmt.Errorf("Twofold at %s does not accept TWOFOLD_API_KEY (60001): print the key with 'twofold app show 1 --show-key'", cfg.TwofoldURL)
+		return fmt.Errorf("the Twofold server at %s does not accept TWOFOLD_API_KEY (60001): print the key with 'twofold app show 1 --show-key'", cfg.TwofoldURL)
 	case err != nil:
 		log.Warn("Twofold is not answering yet; sign-ups with two-factor will fail until it does", "twofold_url", cfg.TwofoldURL, "err", err)
 	default:

@@ -23,8 +23,6 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
-const siteName = "Twofold login sample"
-
 // server is the sample web application.
 type server struct {
 	cfg       config
