@@ -63,9 +63,21 @@ if [ -z "$key" ]; then
 fi
 "$TWOFOLD" app update 1 --callback-url "$SAMPLE_URL/authy/callback" --data-dir "$DATA" >/dev/null
 
+# A user as after a move from Authy: known to Twofold by phone and id (registering the same phone
+# again answers the same id), in the sample's table with that id, and with no authenticator.
+moved=$(curl -fsS -H "X-Authy-API-Key: $key" "$TWOFOLD_URL/protected/json/users/new" \
+	-d 'user[email]=moved@example.com' -d 'user[cellphone]=201-555-0100' -d 'user[country_code]=1' |
+	sed -n 's/.*"id": *\([0-9]*\).*/\1/p')
+if [ -z "$moved" ]; then
+	echo "demo: could not register the moved user" >&2
+	exit 1
+fi
+printf 'email,password,country_code,phone,authy_id\nmoved@example.com,moved from authy,1,201-555-0100,%s\n' "$moved" >"$work/users.csv"
+
 cat <<MSG
 
-  Open $SAMPLE_URL and sign up.
+  Open $SAMPLE_URL and sign up, or log in as a user moved from Authy:
+  moved@example.com, password "moved from authy" (asked to add the app after the SMS code).
 
   Codes sent "by SMS" stay on this machine; read them with:
       $TWOFOLD outbox --data-dir $DATA
@@ -78,4 +90,4 @@ cat <<MSG
   Ctrl-C stops the sample and Twofold. Start afresh with: rm -rf $DATA
 
 MSG
-TWOFOLD_URL=$TWOFOLD_URL TWOFOLD_API_KEY=$key SAMPLE_ADDR=$SAMPLE_ADDR SAMPLE_PUBLIC_URL=$SAMPLE_URL "$work/login" || true
+TWOFOLD_URL=$TWOFOLD_URL TWOFOLD_API_KEY=$key SAMPLE_ADDR=$SAMPLE_ADDR SAMPLE_PUBLIC_URL=$SAMPLE_URL SAMPLE_SEED_USERS=$work/users.csv "$work/login" || true

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,7 +24,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/twofold-auth/twofold/client"
 	"github.com/twofold-auth/twofold/internal/browsertest"
+	"github.com/twofold-auth/twofold/internal/otp"
 	"github.com/twofold-auth/twofold/internal/testbin"
 )
 
@@ -283,15 +286,88 @@ func (p *tab) screenshot(name string) {
 	}
 }
 
+// importedUsers registers users through the Authy API (users/new), as importing them from Authy
+// leaves them: a phone, an authy_id, and no authenticator; with totp, the user also gets a TOTP
+// authenticator (users/{id}/secret), as one whose seed Authy exported does. It returns the sample's
+// seed file (--seed-users) with their authy_ids, as the application's user table holds them after
+// the move, and each user's TOTP key when they have one.
+func importedUsers(t *testing.T, tf *twofoldServer, password string, users []importedUser) (string, map[string]otp.Key) {
+	t.Helper()
+	api, err := client.New(tf.url, tf.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, err := hashPassword(password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]otp.Key{}
+	seed := "email,password_hash,country_code,phone,authy_id\n"
+	for _, u := range users {
+		id, err := api.RegisterUser(context.Background(), client.NewUser{Email: u.email, Phone: u.phone, CountryCode: "1"})
+		if err != nil {
+			t.Fatalf("users/new %s: %v", u.email, err)
+		}
+		if u.totp {
+			keys[u.email] = enrolTOTP(t, tf, id)
+		}
+		seed += fmt.Sprintf("%s,%q,1,%s,%d\n", u.email, hash, u.phone, id)
+	}
+	file := filepath.Join(t.TempDir(), "users.csv")
+	if err := os.WriteFile(file, []byte(seed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file, keys
+}
+
+type importedUser struct {
+	email, phone string
+	totp         bool // has a TOTP authenticator
+}
+
+// enrolTOTP gives the user a TOTP authenticator with POST users/{id}/secret.
+func enrolTOTP(t *testing.T, tf *twofoldServer, authyID int64) otp.Key {
+	t.Helper()
+	req, _ := http.NewRequest("POST", fmt.Sprintf("%s/protected/json/users/%d/secret", tf.url, authyID), strings.NewReader(url.Values{"label": {"Login sample"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Authy-API-Key", tf.key)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var body struct {
+		URI string `json:"uri"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&body); err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("users/%d/secret: %d %v", authyID, res.StatusCode, err)
+	}
+	key, err := otp.ParseURI(body.URI)
+	if err != nil {
+		t.Fatalf("users/%d/secret: %v", authyID, err)
+	}
+	return key
+}
+
 func TestLoginInBrowser(t *testing.T) {
 	p := newTab(t)
 	tf := startTwofold(t, testbin.Twofold(t))
+	const password = "correct horse battery"
+
+	// Users moved from Authy: in the application's table with their authy_ids, in Twofold with
+	// their phones. Bob and Dave had the Authy app, whose seeds stayed behind; Erin had a TOTP app
+	// whose seed Authy exported.
+	seedFile, totpKeys := importedUsers(t, tf, password, []importedUser{
+		{email: "bob@example.com", phone: "201-555-0199"},
+		{email: "dave@example.com", phone: "201-555-0142"},
+		{email: "erin@example.com", phone: "201-555-0155", totp: true},
+	})
 
 	// The sample, in process, on a loopback port: its URL is the public URL Twofold calls back.
 	hs := httptest.NewUnstartedServer(nil)
 	sampleURL := "http://" + hs.Listener.Addr().String()
 	sampleLog := &lockedBuffer{}
-	h, err := newServer(config{TwofoldURL: tf.url, APIKey: tf.key, PublicURL: sampleURL,
+	h, err := newServer(config{TwofoldURL: tf.url, APIKey: tf.key, PublicURL: sampleURL, SeedUsers: seedFile,
 		Logger: slog.New(slog.NewTextHandler(sampleLog, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -313,7 +389,6 @@ func TestLoginInBrowser(t *testing.T) {
 	phone := &authenticator{tf: tf, vault: filepath.Join(t.TempDir(), "vault")}
 	began := time.Now()
 	step := func(name string) { t.Logf("%6s  %s", time.Since(began).Round(100*time.Millisecond), name) }
-	const password = "correct horse battery"
 
 	// pendingUUID is the OneTouch request the browser's half-logged-in session waits for.
 	pendingUUID := func() string {
@@ -354,6 +429,62 @@ func TestLoginInBrowser(t *testing.T) {
 		p.click("#logout")
 		p.at("login")
 	}
+	// scanQR saves the page's QR code as the browser gets it, scans it with the CLI
+	// authenticator app, and waits for the page to notice the registration.
+	scanQR := func(app *authenticator, email, name string) {
+		t.Helper()
+		u, _ := srv.users.byEmailAddr(email)
+		p.do(chromedp.WaitVisible(chromedp.CSS("#enrol-qr img.qr")),
+			chromedp.Poll[chromedp.Void](`document.querySelector('img.qr').complete && document.querySelector('img.qr').naturalWidth > 0`))
+		if link := p.eval(`document.getElementById('enrol-link').value`); !strings.HasPrefix(link, "authy://account?token=ey") {
+			t.Fatalf("registration link %q", link)
+		}
+		dataURL := p.eval(`fetch('/profile/qr.png').then(r => r.blob()).then(b => new Promise(ok => {
+			const f = new FileReader(); f.onload = () => ok(f.result); f.readAsDataURL(b); }))`)
+		png, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(dataURL, "data:image/png;base64,"))
+		if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG")) {
+			t.Fatalf("qr.png: %v %.40q", err, dataURL)
+		}
+		qrFile := filepath.Join(t.TempDir(), "qr.png")
+		if err := os.WriteFile(qrFile, png, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var dev struct {
+			Type    string `json:"type"`
+			AuthyID int64  `json:"authy_id"`
+		}
+		out := app.run("", "enrol", "--qr", qrFile, "--server", tf.url, "--name", name, "--json")
+		if err := json.Unmarshal([]byte(out), &dev); err != nil || dev.Type != "device" || dev.AuthyID != u.AuthyID {
+			t.Fatalf("enrolled %+v (%v), want a device of authy id %d:\n%s", dev, err, u.AuthyID, out)
+		}
+		// The page's poll sees the registration.
+		p.do(chromedp.WaitVisible(chromedp.CSS("#enrol-done")), chromedp.WaitNotVisible(chromedp.CSS("#enrol-qr")))
+		if got := p.text("#enrol-done"); !strings.Contains(got, "Authenticator registered") {
+			t.Fatalf("after enrolling: %q", got)
+		}
+	}
+	// smsCode reads the last code texted to the number from Twofold's outbox.
+	smsCode := func(number string) string {
+		t.Helper()
+		var msgs []struct {
+			Channel string `json:"channel"`
+			Body    string `json:"body"`
+		}
+		tf.cliJSON(&msgs, "outbox", "--to", number, "--json", "--data-dir", tf.dataDir)
+		if len(msgs) == 0 || msgs[len(msgs)-1].Channel != "sms" {
+			t.Fatalf("outbox for %s: %+v", number, msgs)
+		}
+		m := regexp.MustCompile(`\b(\d{6,10})\b`).FindStringSubmatch(msgs[len(msgs)-1].Body)
+		if m == nil {
+			t.Fatalf("no code in the SMS %q", msgs[len(msgs)-1].Body)
+		}
+		return m[1]
+	}
+	enterCode := func(code string) {
+		t.Helper()
+		p.fill("#code", code)
+		p.click("#code-form button[type=submit]")
+	}
 
 	step("sign up and add the authenticator")
 	{
@@ -374,34 +505,7 @@ func TestLoginInBrowser(t *testing.T) {
 			chromedp.Poll[chromedp.Void](`document.querySelector('img.qr').complete && document.querySelector('img.qr').naturalWidth > 0`))
 		p.eval(`document.querySelector('#enrol h3').scrollIntoView({block: 'start'}), ''`)
 		p.screenshot("profile-qr")
-		link := p.eval(`document.getElementById('enrol-link').value`)
-		if !strings.HasPrefix(link, "authy://account?token=ey") {
-			t.Fatalf("registration link %q", link)
-		}
-		// Save the QR code as the browser gets it, and scan it with the CLI authenticator.
-		dataURL := p.eval(`fetch('/profile/qr.png').then(r => r.blob()).then(b => new Promise(ok => {
-			const f = new FileReader(); f.onload = () => ok(f.result); f.readAsDataURL(b); }))`)
-		png, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(dataURL, "data:image/png;base64,"))
-		if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG")) {
-			t.Fatalf("qr.png: %v %.40q", err, dataURL)
-		}
-		qrFile := filepath.Join(t.TempDir(), "qr.png")
-		if err := os.WriteFile(qrFile, png, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		var dev struct {
-			Type    string `json:"type"`
-			AuthyID int64  `json:"authy_id"`
-		}
-		out := phone.run("", "enrol", "--qr", qrFile, "--server", tf.url, "--name", "Ada's phone", "--json")
-		if err := json.Unmarshal([]byte(out), &dev); err != nil || dev.Type != "device" || dev.AuthyID != u.AuthyID {
-			t.Fatalf("enrolled %+v (%v), want a device of authy id %d:\n%s", dev, err, u.AuthyID, out)
-		}
-		// The profile page's poll sees the registration.
-		p.do(chromedp.WaitVisible(chromedp.CSS("#enrol-done")), chromedp.WaitNotVisible(chromedp.CSS("#enrol-qr")))
-		if got := p.text("#enrol-done"); !strings.Contains(got, "Authenticator registered") {
-			t.Fatalf("after enrolling: %q", got)
-		}
+		scanQR(phone, "ada@example.com", "Ada's phone")
 	}
 
 	step("log in and approve in the authenticator")
@@ -453,14 +557,8 @@ func TestLoginInBrowser(t *testing.T) {
 		p.at("login")
 	}
 
-	step("log in with a code sent by SMS")
+	step("an imported user logs in with a code sent by SMS, is offered the app, and says not now")
 	{
-		p.do(chromedp.Navigate(sampleURL + "/signup"))
-		p.at("signup")
-		p.fill("#email", "bob@example.com", "#password", password, "#country_code", "1", "#phone", "(201) 555-0199")
-		p.click("#signup-form button[type=submit]")
-		p.at("profile")
-		logout()
 		login("bob@example.com")
 		if got := p.at("code"); got != "Enter your code" {
 			t.Fatalf("code page heading %q", got)
@@ -469,33 +567,78 @@ func TestLoginInBrowser(t *testing.T) {
 			t.Fatalf("code page says %q", got)
 		}
 		p.screenshot("code")
-		var msgs []struct {
-			Channel string `json:"channel"`
-			Body    string `json:"body"`
-		}
-		tf.cliJSON(&msgs, "outbox", "--to", "2015550199", "--json", "--data-dir", tf.dataDir)
-		if len(msgs) == 0 || msgs[len(msgs)-1].Channel != "sms" {
-			t.Fatalf("outbox for 2015550199: %+v", msgs)
-		}
-		m := regexp.MustCompile(`\b(\d{6,10})\b`).FindStringSubmatch(msgs[len(msgs)-1].Body)
-		if m == nil {
-			t.Fatalf("no code in the SMS %q", msgs[len(msgs)-1].Body)
-		}
-		code := m[1]
+		code := smsCode("2015550199")
 		wrong := "1111111"
 		if code == wrong {
 			wrong = "2222222"
 		}
-		p.fill("#code", wrong)
-		p.click("#code-form button[type=submit]")
+		enterCode(wrong)
 		if got := p.text("#problem"); !strings.Contains(got, "That code is wrong or has expired") {
 			t.Fatalf("after a wrong code: %q", got)
 		}
-		p.fill("#code", code)
-		p.click("#code-form button[type=submit]")
+		enterCode(code)
+		// Bob has no authenticator in Twofold (users/{id}/status): the sample offers the app, once.
+		if got := p.at("add-app"); got != "Add the authenticator app" {
+			t.Fatalf("offer page heading %q", got)
+		}
+		p.do(chromedp.WaitVisible(chromedp.CSS("#enrol-qr img.qr")),
+			chromedp.Poll[chromedp.Void](`document.querySelector('img.qr').complete && document.querySelector('img.qr').naturalWidth > 0`))
+		p.screenshot("add-app")
+		p.click("#not-now")
 		p.at("protected")
 		if who, how := p.text("#who"), p.text("#method"); who != "bob@example.com" || !strings.Contains(how, "SMS") {
 			t.Fatalf("protected page says %q, %q", who, how)
+		}
+		// The next log-in is not asked.
+		logout()
+		login("bob@example.com")
+		p.at("code")
+		enterCode(smsCode("2015550199"))
+		p.at("protected")
+		if who := p.text("#who"); who != "bob@example.com" {
+			t.Fatalf("protected page says %q", who)
+		}
+		logout()
+	}
+
+	step("an imported user adds the app when offered, and is not asked again")
+	{
+		login("dave@example.com")
+		p.at("code")
+		enterCode(smsCode("2015550142"))
+		p.at("add-app")
+		davesPhone := &authenticator{tf: tf, vault: filepath.Join(t.TempDir(), "vault")}
+		scanQR(davesPhone, "dave@example.com", "Dave's phone")
+		p.click("#continue")
+		p.at("protected")
+		// The next log-in goes to the app; a code instead is not asked either.
+		logout()
+		login("dave@example.com")
+		p.at("wait")
+		p.click("#send-code")
+		p.at("code")
+		enterCode(smsCode("2015550142"))
+		p.at("protected")
+		if who, how := p.text("#who"), p.text("#method"); who != "dave@example.com" || !strings.Contains(how, "SMS") {
+			t.Fatalf("protected page says %q, %q", who, how)
+		}
+		logout()
+	}
+
+	step("an imported user with a TOTP authenticator is never asked")
+	{
+		login("erin@example.com")
+		p.at("code")
+		if got := p.eval(`document.querySelector('main p').textContent`); !strings.Contains(got, "authenticator app") {
+			t.Fatalf("code page says %q", got)
+		}
+		enterCode(totpKeys["erin@example.com"].Code(time.Now()))
+		p.at("protected")
+		if who, how := p.text("#who"), p.text("#method"); who != "erin@example.com" || !strings.Contains(how, "authenticator app") {
+			t.Fatalf("protected page says %q, %q", who, how)
+		}
+		if u, _ := srv.users.byEmailAddr("erin@example.com"); !u.AskedToAddApp.IsZero() {
+			t.Fatal("erin answered an offer she was never made")
 		}
 	}
 

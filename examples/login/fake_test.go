@@ -22,13 +22,14 @@ type fakeTwofold struct {
 	*httptest.Server
 	mu        sync.Mutex
 	devices   map[string][]string // authy id → device kinds
+	scanned   map[string]int64    // custom_user_id → the authy id a device registered for by QR code
 	nextID    int64
 	approvals map[string]string // uuid → status
 	code      string            // the code Verify accepts
 }
 
 func newFakeTwofold(t *testing.T) *fakeTwofold {
-	f := &fakeTwofold{devices: map[string][]string{}, approvals: map[string]string{}, code: "1234567"}
+	f := &fakeTwofold{devices: map[string][]string{}, scanned: map[string]int64{}, approvals: map[string]string{}, code: "1234567"}
 	mux := http.NewServeMux()
 	answer := func(w http.ResponseWriter, status int, body string) {
 		w.Header().Set("Content-Type", "application/json")
@@ -57,8 +58,18 @@ func newFakeTwofold(t *testing.T) *fakeTwofold {
 			}
 		}
 		det, _ := json.Marshal(detailed)
-		answer(w, 200, fmt.Sprintf(`{"status":{"authy_id":%s,"phone_number":"XXX-XXX-0123","devices":%s,"detailed_devices":%s},"success":true}`,
-			r.PathValue("id"), devs, det))
+		answer(w, 200, fmt.Sprintf(`{"status":{"authy_id":%s,"registered":%v,"phone_number":"XXX-XXX-0123","devices":%s,"has_hard_token":false,"detailed_devices":%s},"success":true}`,
+			r.PathValue("id"), len(kinds) > 0, devs, det))
+	})
+	mux.HandleFunc("GET /protected/json/registrations/status", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		id, ok := f.scanned[r.URL.Query().Get("custom_user_id")]
+		f.mu.Unlock()
+		if !ok {
+			answer(w, 200, `{"registration":{"status":"pending"},"success":true}`)
+			return
+		}
+		answer(w, 200, fmt.Sprintf(`{"registration":{"status":"completed","authy_id":%d},"success":true}`, id))
 	})
 	mux.HandleFunc("GET /protected/json/sms/{id}", func(w http.ResponseWriter, r *http.Request) {
 		answer(w, 200, `{"message":"SMS token was sent","cellphone":"+1-XXX-XXX-XX23","success":true}`)
@@ -103,9 +114,16 @@ func newSample(t *testing.T, tf *fakeTwofold) *sample {
 
 func newSampleAt(t *testing.T, tf *fakeTwofold, now func() time.Time) *sample {
 	t.Helper()
+	return newSampleWith(t, tf, config{now: now})
+}
+
+// newSampleWith starts the sample with cfg, its Twofold, key and public URL filled in.
+func newSampleWith(t *testing.T, tf *fakeTwofold, cfg config) *sample {
+	t.Helper()
 	hs := httptest.NewUnstartedServer(nil)
 	public := "http://" + hs.Listener.Addr().String()
-	h, err := newServer(config{TwofoldURL: tf.URL, APIKey: testKey, PublicURL: public, now: now})
+	cfg.TwofoldURL, cfg.APIKey, cfg.PublicURL = tf.URL, testKey, public
+	h, err := newServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

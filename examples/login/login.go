@@ -92,9 +92,8 @@ func (s *server) signup(w http.ResponseWriter, r *http.Request) {
 
 // checkSignup returns what is wrong with a sign-up form, or "".
 func checkSignup(v view, password string) string {
-	addr, err := mail.ParseAddress(v.Email)
 	switch {
-	case err != nil || addr.Address != v.Email || len(v.Email) > 254:
+	case !emailLike(v.Email):
 		return "Enter a valid email address, like ada@example.com."
 	case utf8.RuneCountInString(password) < minPassword:
 		return fmt.Sprintf("Choose a password of at least %d characters.", minPassword)
@@ -102,10 +101,20 @@ func checkSignup(v view, password string) string {
 		return fmt.Sprintf("Choose a password of at most %d characters.", maxPassword)
 	case !phoneLike(v.Phone):
 		return "Enter your phone number, like 201-555-0123."
-	case v.CountryCode == "" || len(v.CountryCode) > 4 || strings.Trim(v.CountryCode, "0123456789") != "":
+	case !countryCodeLike(v.CountryCode):
 		return "Enter the country calling code of your phone, like 1 or 44."
 	}
 	return ""
+}
+
+// emailLike reports whether e is a bare email address (lower case is the caller's business).
+func emailLike(e string) bool {
+	addr, err := mail.ParseAddress(e)
+	return err == nil && addr.Address == e && len(e) <= 254
+}
+
+func countryCodeLike(c string) bool {
+	return c != "" && len(c) <= 4 && strings.Trim(c, "0123456789") == ""
 }
 
 func phoneLike(p string) bool {
@@ -195,6 +204,9 @@ func (s *server) startSecondStep(r *http.Request, u user, sess *session) error {
 	if err != nil {
 		return fmt.Errorf("user status: %w", err)
 	}
+	// A user without any authenticator (one imported from Authy whose Authy app's seeds could not
+	// come along, or one who never added it) is asked to add one once the code is right.
+	sess.OfferApp = !hasAuthenticator(st) && u.AskedToAddApp.IsZero()
 	if st.CanApprove() {
 		appName := "the sample"
 		if app, err := s.twofoldApp(ctx); err == nil {
@@ -419,7 +431,27 @@ func (s *server) checkCode(w http.ResponseWriter, r *http.Request) {
 		"app":  "a code from your authenticator app",
 	}[sess.CodeVia]
 	s.sessions.rotate(w, sess.ID, session{Stage: loggedIn, UserID: u.ID, Method: cmpOr(how, "a one-time code")})
+	if sess.OfferApp && u.AskedToAddApp.IsZero() {
+		redirect(w, r, addAppPath)
+		return
+	}
 	redirect(w, r, "/protected")
+}
+
+// hasAuthenticator reports whether users/{id}/status shows a way to log in besides codes by SMS
+// or voice: an authenticator app (Authy's app, or in Twofold a device or a TOTP authenticator),
+// or a hardware token. Authy's answers did not always agree with themselves (a device in
+// detailed_devices with registered false), so any sign of one counts.
+func hasAuthenticator(st client.UserStatus) bool {
+	if st.Registered || st.HasHardToken || len(st.DetailedDevices) > 0 {
+		return true
+	}
+	for _, d := range st.Devices {
+		if d != "" && d != "sms" {
+			return true
+		}
+	}
+	return false
 }
 
 // verifyProblem turns a Verify error into the status and words of the code page.

@@ -9,6 +9,8 @@
 //	TWOFOLD_API_KEY    --api-key       the application's API key (required)
 //	SAMPLE_ADDR        --addr          where this sample listens (default 127.0.0.1:3000)
 //	SAMPLE_PUBLIC_URL  --public-url    the URL Twofold calls back (default http://SAMPLE_ADDR)
+//	SAMPLE_SEED_USERS  --seed-users    a CSV file of users to start with, each with their authy_id,
+//	                                   as after a move from Authy (see seed.go)
 //
 // See README.md beside this file.
 package main
@@ -38,6 +40,7 @@ type config struct {
 	APIKey     string // the Twofold application's API key
 	Addr       string // host:port to listen on
 	PublicURL  string // this sample's URL as Twofold (and the browser) reach it, without a trailing slash
+	SeedUsers  string // a CSV file of users to start with (see seed.go); "" for none
 
 	Logger     *slog.Logger // nil: discard
 	HTTPClient *http.Client // for the calls to Twofold; nil: a client with a 10 second timeout
@@ -65,6 +68,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&cfg.APIKey, "api-key", getenv("TWOFOLD_API_KEY"), "the application's API key (env TWOFOLD_API_KEY; prefer the environment: flags show in ps)")
 	fs.StringVar(&cfg.Addr, "addr", or("SAMPLE_ADDR", defaultAddr), "address to listen on (env SAMPLE_ADDR)")
 	fs.StringVar(&cfg.PublicURL, "public-url", getenv("SAMPLE_PUBLIC_URL"), "this sample's public URL, which Twofold calls back at /authy/callback (env SAMPLE_PUBLIC_URL; default http://ADDR)")
+	fs.StringVar(&cfg.SeedUsers, "seed-users", getenv("SAMPLE_SEED_USERS"), "a CSV file of users to start with, with their authy_ids, as a database after a move from Authy holds them:\n"+
+		"columns email,password_hash (or password),country_code,phone,authy_id (env SAMPLE_SEED_USERS)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: login [flags]
 
@@ -76,6 +81,8 @@ Point OneTouch callbacks at this sample with:
                        twofold app update 1 --callback-url PUBLIC_URL/authy/callback
 and, when PUBLIC_URL is on loopback or a private network, allow its host:port on the server with
                        twofold serve --callback-allow-hosts HOST:PORT
+Start with users who already have an Authy id (imported into Twofold), as after a move from
+Authy, with --seed-users FILE.
 
 Flags:
 `)
@@ -160,7 +167,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	cancel()
 	switch {
 	case client.IsCode(err, client.CodeInvalidAPIKey):
-		return fmt.Errorf("Twofold at %s does not accept TWOFOLD_API_KEY (60001): print the key with 'twofold app show 1 --show-key'", cfg.TwofoldURL)
+		return fmt.Errorf("the Twofold server at %s does not accept TWOFOLD_API_KEY (60001): print the key with 'twofold app show 1 --show-key'", cfg.TwofoldURL)
 	case err != nil:
 		log.Warn("Twofold is not answering yet; sign-ups with two-factor will fail until it does", "twofold_url", cfg.TwofoldURL, "err", err)
 	default:

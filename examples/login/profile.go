@@ -14,6 +14,7 @@ import (
 
 const (
 	callbackPath = "/authy/callback"
+	addAppPath   = "/add-app"      // the offer to add the authenticator app, after a log-in by code
 	regLinkTTL   = 5 * time.Minute // how long the QR code can be scanned, as in Authy's tutorials
 )
 
@@ -41,23 +42,81 @@ func (s *server) profilePage(w http.ResponseWriter, r *http.Request) {
 	}
 	if u.AuthyID != 0 && !v.StatusUnavailable && !v.HasPushDevice {
 		// Offer the authenticator app: a QR code holding a registration link for this user.
-		now := s.now()
-		if sess.RegLink == "" || sess.RegExpires.Sub(now) < time.Minute {
-			link, err := s.registrationLink(r, u, now)
-			if err != nil {
-				s.log.Warn("twofold: registration link", "user", u.ID, "err", err)
-				v.StatusUnavailable = true
-			} else {
-				sess.RegLink, sess.RegExpires = link, now.Add(regLinkTTL)
-				s.sessions.save(sess)
-			}
-		}
-		v.RegLink = sess.RegLink
+		v.RegLink, v.StatusUnavailable = s.offerRegistration(r, &sess, u)
 	}
 	if app, err := s.twofoldApp(r.Context()); err == nil {
 		v.AppName = app.Name
 	}
 	s.render(w, http.StatusOK, "profile", sess, v)
+}
+
+// offerRegistration returns the registration link the QR code shows, kept in the session while
+// it is fresh; failed reports that Twofold could not make one.
+func (s *server) offerRegistration(r *http.Request, sess *session, u user) (link string, failed bool) {
+	now := s.now()
+	if sess.RegLink == "" || sess.RegExpires.Sub(now) < time.Minute {
+		link, err := s.registrationLink(r, u, now)
+		if err != nil {
+			s.log.Warn("twofold: registration link", "user", u.ID, "err", err)
+			return "", true
+		}
+		sess.RegLink, sess.RegExpires = link, now.Add(regLinkTTL)
+		s.sessions.save(*sess)
+	}
+	return sess.RegLink, false
+}
+
+// addAppPage asks a user who has just logged in with a code, and has no authenticator, to add
+// the app, once: the profile page's QR code, with "Not now". Whether they have one is Twofold's
+// to say (users/{id}/status), so a user who added it elsewhere meanwhile goes straight on.
+func (s *server) addAppPage(w http.ResponseWriter, r *http.Request) {
+	sess, ok := s.need(w, r, loggedIn)
+	if !ok {
+		return
+	}
+	u, found := s.users.get(sess.UserID)
+	if !found {
+		s.sessions.destroy(w, sess.ID)
+		redirect(w, r, "/login")
+		return
+	}
+	if u.AuthyID == 0 {
+		redirect(w, r, "/protected")
+		return
+	}
+	v := view{Email: u.Email, TwoFactor: true, AddApp: true}
+	// Twofold: does the user have an authenticator by now?
+	st, err := s.tf.UserStatus(r.Context(), u.AuthyID)
+	switch {
+	case err != nil:
+		s.log.Warn("twofold: user status", "user", u.ID, "err", err)
+		v.StatusUnavailable = true
+	case hasAuthenticator(st):
+		redirect(w, r, "/protected")
+		return
+	default:
+		v.RegLink, v.StatusUnavailable = s.offerRegistration(r, &sess, u)
+	}
+	if app, err := s.twofoldApp(r.Context()); err == nil {
+		v.AppName = app.Name
+	}
+	s.render(w, http.StatusOK, "add-app", sess, v)
+}
+
+// addAppLater is the offer's "Not now": the user is not asked again.
+func (s *server) addAppLater(w http.ResponseWriter, r *http.Request) {
+	sess, ok := s.postForm(w, r)
+	if !ok {
+		return
+	}
+	if sess.Stage != loggedIn {
+		redirect(w, r, "/")
+		return
+	}
+	s.users.markAskedToAddApp(sess.UserID, s.now())
+	sess.Flash = "You can add the authenticator app any time from your profile."
+	s.sessions.save(sess)
+	redirect(w, r, "/protected")
 }
 
 // registrationLink is the Authy tutorials' QR code content, authy://account?token=JWT: a JWT
@@ -113,6 +172,7 @@ func (s *server) registrationStatus(w http.ResponseWriter, r *http.Request) {
 		if reg.AuthyID != 0 && reg.AuthyID != u.AuthyID {
 			s.log.Warn("the device registered for another Authy id", "user", u.ID, "authy_id", u.AuthyID, "registered", reg.AuthyID)
 		}
+		s.users.markAskedToAddApp(u.ID, s.now()) // the offer is answered, wherever it was made
 		sess.RegLink, sess.RegExpires = "", time.Time{}
 		s.sessions.save(sess)
 		writeJSON(w, http.StatusOK, map[string]string{"status": "completed"})

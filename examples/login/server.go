@@ -23,8 +23,6 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
-const siteName = "Twofold login sample"
-
 // server is the sample web application.
 type server struct {
 	cfg       config
@@ -70,6 +68,13 @@ func newServer(cfg config) (http.Handler, error) {
 		pages:     pages,
 		now:       cfg.now,
 	}
+	if cfg.SeedUsers != "" {
+		n, err := s.seedUsers(cfg.SeedUsers)
+		if err != nil {
+			return nil, fmt.Errorf("seed users: %w", err)
+		}
+		s.log.Info("seeded users", "file", cfg.SeedUsers, "users", n)
+	}
 	s.handler = securityHeaders(s.routes())
 	return s, nil
 }
@@ -104,6 +109,8 @@ func (s *server) routes() *http.ServeMux {
 	mux.HandleFunc("GET /profile/registration", s.registrationStatus)
 	mux.HandleFunc("POST /profile/2fa/enable", s.enable2FA)
 	mux.HandleFunc("POST /profile/2fa/disable", s.disable2FA)
+	mux.HandleFunc("GET "+addAppPath, s.addAppPage)
+	mux.HandleFunc("POST "+addAppPath+"/later", s.addAppLater)
 
 	mux.HandleFunc("POST "+callbackPath, s.callback)
 	mux.HandleFunc("GET "+callbackPath, s.callback) // for apps configured with --callback-method GET
@@ -151,6 +158,7 @@ type view struct {
 	HasPushDevice     bool
 	RegLink           string
 	AppName           string
+	AddApp            bool // the offer after a log-in by code, rather than the profile page
 }
 
 func (v view) LoggedIn() bool { return v.Stage == loggedIn }

@@ -34,6 +34,7 @@ type session struct {
 	Number       string // the number-matching number, when Twofold asked for one
 	CodeVia      string // "sms", "call" or "app": where the code page's code comes from
 	Cellphone    string // the masked number the code went to
+	OfferApp     bool   // users/{id}/status showed no authenticator: offer one after the code
 
 	// On the profile page: the registration link the QR code shows.
 	RegLink    string

@@ -24,6 +24,12 @@ type user struct {
 	CountryCode  string
 	AuthyID      int64 // the user's id in Twofold; 0 when two-factor authentication is off
 	CreatedAt    time.Time
+
+	// AskedToAddApp is when the user answered the offer, made after a log-in by code, to add the
+	// authenticator app: "Not now", or the app registered. Zero: not answered yet, so the next
+	// log-in by code asks again (if they still have no authenticator). The sample's own state:
+	// whether the user has an authenticator comes from Twofold, never from here.
+	AskedToAddApp time.Time
 }
 
 var (
@@ -94,6 +100,16 @@ func (s *userStore) setAuthyID(id string, authyID int64) error {
 	return nil
 }
 
+// markAskedToAddApp records that the user answered the offer to add the authenticator app. The
+// first answer's time stays.
+func (s *userStore) markAskedToAddApp(id string, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u, ok := s.byID[id]; ok && u.AskedToAddApp.IsZero() {
+		u.AskedToAddApp = now
+	}
+}
+
 // authyIDTaken reports whether a user other than except has the Twofold id authyID.
 func (s *userStore) authyIDTaken(authyID int64, except string) bool {
 	if authyID == 0 {
@@ -131,31 +147,46 @@ func hashPassword(password string) (string, error) {
 // checkPassword reports whether password matches encoded, comparing in constant time. The
 // parameters are read from encoded, so hashes made with other settings still verify.
 func checkPassword(encoded, password string) bool {
-	parts := strings.Split(encoded, "$")
-	if len(parts) != 6 || parts[1] != "argon2id" {
+	h, ok := parseHash(encoded)
+	if !ok {
 		return false
+	}
+	got := argon2.IDKey([]byte(password), h.salt, h.passes, h.memory, h.threads, uint32(len(h.key)))
+	return subtle.ConstantTimeCompare(got, h.key) == 1
+}
+
+// argon2idHash is a parsed $argon2id$v=19$m=…,t=…,p=…$SALT$KEY string.
+type argon2idHash struct {
+	memory, passes uint32
+	threads        uint8
+	salt, key      []byte
+}
+
+// parseHash reads an argon2id hash in PHC string format, refusing parameters that would make
+// checking it too costly or too weak to mean anything.
+func parseHash(encoded string) (argon2idHash, bool) {
+	parts := strings.Split(encoded, "$")
+	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" {
+		return argon2idHash{}, false
 	}
 	var version int
 	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
-		return false
+		return argon2idHash{}, false
 	}
-	var memory, passes uint32
-	var threads uint8
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &memory, &passes, &threads); err != nil ||
-		memory == 0 || memory > 1<<20 || passes == 0 || passes > 10 || threads == 0 {
-		return false
+	var h argon2idHash
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &h.memory, &h.passes, &h.threads); err != nil ||
+		h.memory == 0 || h.memory > 1<<20 || h.passes == 0 || h.passes > 10 || h.threads == 0 {
+		return argon2idHash{}, false
 	}
 	b64 := base64.RawStdEncoding
-	salt, err := b64.DecodeString(parts[4])
-	if err != nil || len(salt) < 8 {
-		return false
+	var err error
+	if h.salt, err = b64.DecodeString(parts[4]); err != nil || len(h.salt) < 8 {
+		return argon2idHash{}, false
 	}
-	want, err := b64.DecodeString(parts[5])
-	if err != nil || len(want) < 16 || len(want) > 64 {
-		return false
+	if h.key, err = b64.DecodeString(parts[5]); err != nil || len(h.key) < 16 || len(h.key) > 64 {
+		return argon2idHash{}, false
 	}
-	got := argon2.IDKey([]byte(password), salt, passes, memory, threads, uint32(len(want)))
-	return subtle.ConstantTimeCompare(got, want) == 1
+	return h, true
 }
 
 // dummyHash is checked against when the email is unknown, so that a wrong email takes as long
