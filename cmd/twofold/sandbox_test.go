@@ -177,6 +177,7 @@ func TestSandboxApprovals(t *testing.T) {
 	rc := newReceiver(t)
 	s := startServer(t, "", "--rate-limit", "off", "--callback-allow-hosts", "127.0.0.1")
 	sandboxID, sandboxKey := s.sandboxApp("CI")
+	otherID, _ := s.sandboxApp("CI 2")
 	rc.key.Store(sandboxKey)
 	if _, err := s.cli("app", "update", strconv.FormatInt(sandboxID, 10), "--callback-url", rc.srv.URL+"/authy/callback"); err != nil {
 		t.Fatal(err)
@@ -206,7 +207,9 @@ func TestSandboxApprovals(t *testing.T) {
 		{"no decision", []string{"approval", "answer", uuid}, "accepts 2 arg"},
 		{"not a decision", []string{"approval", "answer", uuid, "maybe"}, "approved or denied"},
 		{"unknown request", []string{"approval", "answer", "5e0ba1a7-0000-4000-8000-000000000000", "approved"}, "no approval request"},
-		{"another application", []string{"approval", "answer", uuid, "approved", "--app", "1"}, "no approval request"},
+		{"another sandbox application", []string{"approval", "answer", uuid, "approved", "--app", strconv.FormatInt(otherID, 10)}, "no approval request"},
+		{"a production application", []string{"approval", "answer", uuid, "approved", "--app", "1"}, "not a sandbox"},
+		{"no such application", []string{"approval", "answer", uuid, "approved", "--app", "99"}, "no application with id 99"},
 	}
 	for _, tt := range bad {
 		if out, err := s.cli(tt.args...); err == nil || !strings.Contains(err.Error(), tt.want) {

@@ -35,6 +35,10 @@ func TestSandboxRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	other, _, err := appSvc.Create(ctx, apps.CreateParams{Name: "CI 2", Sandbox: true})
+	if err != nil {
+		t.Fatal(err)
+	}
 	cbURL := "https://ci.example/cb"
 	if sandbox, err = appSvc.Update(ctx, sandbox.ID, apps.Update{CallbackURL: &cbURL}); err != nil {
 		t.Fatal(err)
@@ -69,7 +73,8 @@ func TestSandboxRequests(t *testing.T) {
 		{"pending is no decision", sandbox, r.UUID, twofold.Pending, func(err error) bool { return twofold.ErrorCode(err) == twofold.CodeInvalidParameter }},
 		{"unknown request", sandbox, "5e0ba1a7-0000-4000-8000-000000000000", twofold.Approved,
 			func(err error) bool { return twofold.ErrorCode(err) == twofold.CodeRequestNotFound }},
-		{"another application's request", f.app, r.UUID, twofold.Approved, func(err error) bool { return errors.Is(err, onetouch.ErrNotSandbox) }},
+		{"from a production application", f.app, r.UUID, twofold.Approved, func(err error) bool { return errors.Is(err, onetouch.ErrNotSandbox) }},
+		{"another sandbox's request", other, r.UUID, twofold.Approved, func(err error) bool { return twofold.ErrorCode(err) == twofold.CodeRequestNotFound }},
 	}
 	for _, tt := range refused {
 		if _, err := f.svc.AnswerSandbox(ctx, tt.app, tt.uuid, tt.status, ""); !tt.check(err) {
