@@ -31,7 +31,8 @@ hostile:
 fuzz:
 	go test -run='^$$' -fuzz=FuzzParseParams -fuzztime=60s ./internal/authyapi/
 	go test -run='^$$' -fuzz=FuzzAPI -fuzztime=60s ./internal/authyapi/
-	go test -run='^$$' -fuzz=FuzzParse -fuzztime=60s ./internal/phone/
+	go test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=60s ./internal/phone/
+	go test -run='^$$' -fuzz=FuzzParseAnyDigits -fuzztime=60s ./internal/phone/
 	go test -run='^$$' -fuzz=FuzzParseURI -fuzztime=60s ./internal/otp/
 	go test -run='^$$' -fuzz=FuzzParseLink -fuzztime=60s ./cmd/twofold/
 	go test -run='^$$' -fuzz=FuzzVerifyCallback -fuzztime=60s ./client/

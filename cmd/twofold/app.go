@@ -226,8 +226,10 @@ func appCreateCmd(env Env) *cobra.Command {
 'app show --show-key'; it is stored sealed and looked up by keyed hash.
 
 --api-key imports an existing Authy API key (32 letters and digits), so an application moving
-from Authy keeps its key. --sandbox makes a test application: nothing is delivered and the
-token 0000000 verifies for every user.`,
+from Authy keeps its key. --sandbox makes a test application that behaves as Authy's sandbox:
+nothing is delivered, the token 0000000 verifies for every user, any phone number of 7 to 15
+digits is taken, and approval requests for users without a device wait for 'twofold approval
+answer' (see docs/api.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withApps(cmd, env, func(in *instance) error {

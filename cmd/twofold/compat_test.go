@@ -28,24 +28,7 @@ const compatDir = "testdata/compat"
 // `npm ci --prefix cmd/twofold/testdata/compat`; without them it is skipped, unless
 // TWOFOLD_REQUIRE_COMPAT=1 makes that a failure (for CI).
 func TestAuthyClientsCompat(t *testing.T) {
-	required := os.Getenv("TWOFOLD_REQUIRE_COMPAT") == "1"
-	unavailable := func(format string, args ...any) {
-		t.Helper()
-		msg := fmt.Sprintf(format, args...)
-		if required {
-			t.Fatalf("%s (TWOFOLD_REQUIRE_COMPAT=1)", msg)
-		}
-		t.Skipf("%s; set TWOFOLD_REQUIRE_COMPAT=1 to make this a failure", msg)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		unavailable("node not found in PATH: %v", err)
-	}
-	for _, pkg := range []string{"authy-client", "authy"} {
-		if _, err := os.Stat(filepath.Join(compatDir, "node_modules", pkg, "package.json")); err != nil {
-			unavailable("npm package %s is not installed in cmd/twofold/%s: run `npm ci --prefix cmd/twofold/testdata/compat`", pkg, compatDir)
-		}
-	}
+	node := compatNode(t, "authy-client", "authy")
 
 	s := startServer(t, "", "--rate-limit", "off", "--callback-allow-hosts", "127.0.0.1")
 	oracle := httptest.NewServer(compatCodeOracle(s))
@@ -65,7 +48,7 @@ func TestAuthyClientsCompat(t *testing.T) {
 	cmd.Stdout = out
 	cmd.Stderr = out
 	cmd.WaitDelay = 5 * time.Second
-	err = cmd.Run()
+	err := cmd.Run()
 	out.flush()
 	output := out.String()
 
@@ -85,6 +68,32 @@ func TestAuthyClientsCompat(t *testing.T) {
 	case len(failed) > 0:
 		t.Fatalf("node compat.js exited 0 but reported failures:\n%s", strings.Join(failed, "\n"))
 	}
+}
+
+// compatNode returns the path of node, once it has checked that the npm packages are installed
+// in compatDir. Without them the test is skipped, unless TWOFOLD_REQUIRE_COMPAT=1 makes that a
+// failure (for CI).
+func compatNode(t *testing.T, packages ...string) string {
+	t.Helper()
+	required := os.Getenv("TWOFOLD_REQUIRE_COMPAT") == "1"
+	unavailable := func(format string, args ...any) {
+		t.Helper()
+		msg := fmt.Sprintf(format, args...)
+		if required {
+			t.Fatalf("%s (TWOFOLD_REQUIRE_COMPAT=1)", msg)
+		}
+		t.Skipf("%s; set TWOFOLD_REQUIRE_COMPAT=1 to make this a failure", msg)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		unavailable("node not found in PATH: %v", err)
+	}
+	for _, pkg := range packages {
+		if _, err := os.Stat(filepath.Join(compatDir, "node_modules", pkg, "package.json")); err != nil {
+			unavailable("npm package %s is not installed in cmd/twofold/%s: run `npm ci --prefix cmd/twofold/testdata/compat`", pkg, compatDir)
+		}
+	}
+	return node
 }
 
 // compatCodeOracle is the test's side channel for compat.js, doing what a developer would do

@@ -97,8 +97,10 @@ func AnswerMessage(uuid string, status twofold.ApprovalStatus, timestamp int64, 
 	return []byte(strings.Join([]string{"twofold-onetouch-v1", uuid, string(status), strconv.FormatInt(timestamp, 10), number, reason}, "\n"))
 }
 
-// answered records the answer that won in the audit trail: the device is the actor.
-func (s *Service) answered(ctx context.Context, d twofold.Device, r twofold.ApprovalRequest, status twofold.ApprovalStatus, reason string) {
+// answered records the answer that won in the audit trail. actor is the device's, or "" for
+// the context's (whoever answered a sandbox request); details are added to the request's.
+func (s *Service) answered(ctx context.Context, actor string, r twofold.ApprovalRequest, status twofold.ApprovalStatus,
+	reason string, details map[string]string) {
 	if s.audit == nil {
 		return
 	}
@@ -106,12 +108,14 @@ func (s *Service) answered(ctx context.Context, d twofold.Device, r twofold.Appr
 	if status == twofold.Denied {
 		action = twofold.AuditApprovalDenied
 	}
-	details := map[string]string{"uuid": r.UUID, "device_id": strconv.FormatInt(d.ID, 10)}
-	if reason != "" {
-		details["reason"] = reason
+	all := map[string]string{"uuid": r.UUID}
+	for k, v := range details {
+		all[k] = v
 	}
-	s.audit.Record(ctx, twofold.AuditEvent{Actor: twofold.DeviceActor(d.ID), Action: action, AppID: r.AppID, UserID: r.UserID,
-		Details: details})
+	if reason != "" {
+		all["reason"] = reason
+	}
+	s.audit.Record(ctx, twofold.AuditEvent{Actor: actor, Action: action, AppID: r.AppID, UserID: r.UserID, Details: all})
 }
 
 // Answer records a device's signed decision. The first answer wins; an answer to an expired or
@@ -156,7 +160,7 @@ func (s *Service) Answer(ctx context.Context, d twofold.Device, uuid string, a A
 	if !won {
 		return twofold.ApprovalRequest{}, twofold.Errorf(twofold.CodeNotPending, "Approval request is no longer pending.")
 	}
-	s.answered(ctx, d, r, status, reason)
+	s.answered(ctx, twofold.DeviceActor(d.ID), r, status, reason, map[string]string{"device_id": strconv.FormatInt(d.ID, 10)})
 	final, err := s.store.GetApprovalRequest(ctx, app.ID, r.UUID)
 	if err != nil {
 		return twofold.ApprovalRequest{}, err

@@ -116,7 +116,9 @@ type CreateParams struct {
 
 var resolutions = map[string]bool{"default": true, "low": true, "med": true, "high": true}
 
-// Create makes a pending request for the user, who must have a registered device.
+// Create makes a pending request for the user, who must have a registered device, except in a
+// sandbox application: there, as in Authy's sandbox, a user without one gets a request too,
+// which stays pending until it expires or its developer answers it (AnswerSandbox).
 func (s *Service) Create(ctx context.Context, app twofold.App, userID int64, p CreateParams) (twofold.ApprovalRequest, error) {
 	u, err := s.store.GetUser(ctx, app.ID, userID)
 	if errors.Is(err, twofold.ErrNotFound) {
@@ -132,7 +134,7 @@ func (s *Service) Create(ctx context.Context, app twofold.App, userID int64, p C
 	if err != nil {
 		return twofold.ApprovalRequest{}, err
 	}
-	if len(devs) == 0 {
+	if len(devs) == 0 && !app.Sandbox {
 		return twofold.ApprovalRequest{}, twofold.Errorf(twofold.CodeUnregisteredUser,
 			"User has no registered device for OneTouch. Send a code by SMS or another channel instead.")
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/nyaruka/phonenumbers"
+
+	"github.com/twofold-auth/twofold/internal/twofold"
 )
 
 // Number is a validated phone number.
@@ -18,6 +20,9 @@ type Number struct {
 	National    string // national significant number, digits only
 	Region      string // ISO 3166 region, e.g. "US"
 	Type        Type
+	// OffPlan: accepted by AnyDigits though the numbering plan does not know it. Region is then
+	// the calling code's main region and Type is Other.
+	OffPlan bool
 }
 
 // Type is the kind of line the numbering plan says a number is.
@@ -55,9 +60,48 @@ func ParseCountryCode(s string) (int, error) {
 	return cc, nil
 }
 
+// Rules are the checks a phone number must pass to be accepted.
+type Rules int
+
+const (
+	// Plan: the number must be valid in its country's numbering plan. Production applications
+	// take only these.
+	Plan Rules = iota
+	// AnyDigits: any 7 to 15 digits under a known calling code, whatever the numbering plan
+	// says, as Authy's sandbox took them, so that test suites written against it (with numbers
+	// such as 111-111-1111 or 432-123-1111) pass unchanged. Sandbox applications deliver
+	// nothing, so a number that reaches no one costs nothing.
+	AnyDigits
+)
+
+// RulesFor returns the rules of app's numbers: AnyDigits for a sandbox application, Plan for
+// every other.
+func RulesFor(app twofold.App) Rules {
+	if app.Sandbox {
+		return AnyDigits
+	}
+	return Plan
+}
+
 // Parse validates number (national digits with optional separators, or a full +E.164 number)
-// under calling code countryCode.
-func Parse(countryCode, number string) (Number, error) {
+// under calling code countryCode, by the numbering plan.
+func Parse(countryCode, number string) (Number, error) { return Plan.Parse(countryCode, number) }
+
+// OfUser re-reads a stored number (calling code and national digits) with its region and type,
+// by the numbering plan.
+func OfUser(countryCode int, national string) (Number, error) {
+	return Plan.OfUser(countryCode, national)
+}
+
+// OfUser re-reads a number stored under these rules.
+func (r Rules) OfUser(countryCode int, national string) (Number, error) {
+	return r.Parse(strconv.Itoa(countryCode), national)
+}
+
+// Parse validates number (national digits with optional separators, or a full +E.164 number
+// that agrees with countryCode) under calling code countryCode by the rules r. A number the
+// numbering plan knows is read as the plan says under either rules.
+func (r Rules) Parse(countryCode, number string) (Number, error) {
 	cc, err := ParseCountryCode(countryCode)
 	if err != nil {
 		return Number{}, err
@@ -71,6 +115,40 @@ func Parse(countryCode, number string) (Number, error) {
 			return Number{}, ErrNumber
 		}
 	}
+	n, err := byPlan(cc, number)
+	if err == nil || r != AnyDigits {
+		return n, err
+	}
+	return anyDigits(cc, number)
+}
+
+// anyDigits reads number (checked for its characters) as 7 to 15 digits under cc; a full
+// number (+...) must begin with cc.
+func anyDigits(cc int, number string) (Number, error) {
+	full := strings.HasPrefix(number, "+")
+	if strings.Contains(strings.TrimPrefix(number, "+"), "+") {
+		return Number{}, ErrNumber
+	}
+	digits := strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, number)
+	if prefix := strconv.Itoa(cc); full {
+		if !strings.HasPrefix(digits, prefix) {
+			return Number{}, ErrNumber
+		}
+		digits = digits[len(prefix):]
+	}
+	if len(digits) < 7 || len(digits) > 15 {
+		return Number{}, ErrNumber
+	}
+	return Number{CountryCode: cc, National: digits, Region: phonenumbers.GetRegionCodeForCountryCode(cc), Type: Other, OffPlan: true}, nil
+}
+
+// byPlan reads number (checked for its characters) under cc by the numbering plan.
+func byPlan(cc int, number string) (Number, error) {
 	in := number
 	if !strings.HasPrefix(in, "+") {
 		in = "+" + strconv.Itoa(cc) + " " + in
@@ -155,8 +233,3 @@ func (n Number) Format(international bool) string {
 
 // ValidRegion reports whether region is an ISO 3166 region with a calling code ("US", "PT").
 func ValidRegion(region string) bool { return phonenumbers.GetCountryCodeForRegion(region) != 0 }
-
-// OfUser re-reads a stored number (calling code and national digits) with its region and type.
-func OfUser(countryCode int, national string) (Number, error) {
-	return Parse(strconv.Itoa(countryCode), national)
-}

@@ -3,6 +3,8 @@ package phone
 import (
 	"errors"
 	"testing"
+
+	"github.com/twofold-auth/twofold/internal/twofold"
 )
 
 func TestParse(t *testing.T) {
@@ -80,6 +82,95 @@ func FuzzParse(f *testing.F) {
 		// Anything accepted must format, and re-parse to itself.
 		_, _ = n.Masked(), n.MaskedLocal()
 		again, err := Parse(itoa(n.CountryCode), n.National)
+		if err != nil || again != n {
+			t.Fatalf("round trip of %+v: %+v, %v", n, again, err)
+		}
+	})
+}
+
+// TestAnyDigits: a sandbox application's rules take any 7 to 15 digits under a known calling
+// code, as Authy's sandbox did; numbers the plan knows keep what the plan says of them.
+func TestAnyDigits(t *testing.T) {
+	tests := []struct {
+		cc, number   string
+		wantNational string
+		wantRegion   string
+		wantType     Type
+		offPlan      bool
+	}{
+		{"1", "111-111-1111", "1111111111", "US", Other, true},
+		{"1", "432-123-1111", "4321231111", "US", Other, true},
+		{"57", "825-589-8570", "8255898570", "CO", Other, true},
+		{"54", "555-9302", "5559302", "AR", Other, true},
+		{"+49", "123456789012345", "123456789012345", "DE", Other, true},
+		{"1", "+1 111 111 1111", "1111111111", "US", Other, true},
+		{"1", "775-461-5609", "7754615609", "US", FixedOrMobile, false},
+		{"44", "020 7946 0018", "2079460018", "GB", Landline, false},
+	}
+	for _, tt := range tests {
+		n, err := AnyDigits.Parse(tt.cc, tt.number)
+		if err != nil {
+			t.Errorf("AnyDigits.Parse(%q, %q): %v", tt.cc, tt.number, err)
+			continue
+		}
+		if n.National != tt.wantNational || n.Region != tt.wantRegion || n.Type != tt.wantType || n.OffPlan != tt.offPlan {
+			t.Errorf("AnyDigits.Parse(%q, %q) = %+v", tt.cc, tt.number, n)
+		}
+		again, err := AnyDigits.OfUser(n.CountryCode, n.National)
+		if err != nil || again != n {
+			t.Errorf("AnyDigits.OfUser(%d, %q) = %+v, %v; want %+v", n.CountryCode, n.National, again, err, n)
+		}
+		if _, err := Plan.Parse(tt.cc, tt.number); (err == nil) == tt.offPlan {
+			t.Errorf("Plan.Parse(%q, %q): %v", tt.cc, tt.number, err)
+		}
+	}
+	if n, _ := AnyDigits.Parse("1", "111-111-1111"); n.Masked() != "+1-XXX-XXX-XX11" || n.E164() != "+11111111111" {
+		t.Errorf("masked %q, E.164 %q", n.Masked(), n.E164())
+	}
+
+	rejects := []struct {
+		cc, number string
+		want       error
+	}{
+		{"", "1111111111", ErrCountryCode},
+		{"999", "1111111111", ErrCountryCode},
+		{"-100", "1111111111", ErrCountryCode},
+		{"1", "", ErrNumber},
+		{"1", "111-111", ErrNumber},            // six digits
+		{"1", "1234567890123456", ErrNumber},   // sixteen
+		{"1", "555-CALL-NOW", ErrNumber},       // letters
+		{"1", "+57 300 123 4512", ErrNumber},   // a full number must agree with the calling code
+		{"1", "111 111 1111; drop", ErrNumber}, // anything but digits and separators
+		{"1", "+", ErrNumber},
+	}
+	for _, tt := range rejects {
+		if _, err := AnyDigits.Parse(tt.cc, tt.number); !errors.Is(err, tt.want) {
+			t.Errorf("AnyDigits.Parse(%q, %q) err = %v, want %v", tt.cc, tt.number, err, tt.want)
+		}
+	}
+}
+
+func TestRulesFor(t *testing.T) {
+	if RulesFor(twofold.App{Sandbox: true}) != AnyDigits || RulesFor(twofold.App{}) != Plan {
+		t.Fatal("a sandbox application takes any digits; every other keeps the numbering plan")
+	}
+}
+
+func FuzzParseAnyDigits(f *testing.F) {
+	f.Add("1", "111-111-1111")
+	f.Add("44", "+44 7400 123456")
+	f.Add("49", "123456789012345")
+	f.Add("1", "+1")
+	f.Fuzz(func(t *testing.T, cc, number string) {
+		n, err := AnyDigits.Parse(cc, number)
+		if err != nil {
+			return
+		}
+		_, _, _ = n.Masked(), n.MaskedLocal(), n.Format(true)
+		if d := len(n.National); n.OffPlan && (d < 7 || d > 15) {
+			t.Fatalf("%+v: %d digits", n, d)
+		}
+		again, err := AnyDigits.OfUser(n.CountryCode, n.National)
 		if err != nil || again != n {
 			t.Fatalf("round trip of %+v: %+v, %v", n, again, err)
 		}

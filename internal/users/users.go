@@ -17,6 +17,7 @@ import (
 
 // Store is what the service needs from persistence.
 type Store interface {
+	GetApp(ctx context.Context, id int64) (twofold.App, error)
 	CreateUser(ctx context.Context, u *twofold.User) (bool, error)
 	GetUser(ctx context.Context, appID, id int64) (twofold.User, error)
 	UpdateUser(ctx context.Context, u twofold.User) error
@@ -65,9 +66,14 @@ type Contact struct {
 }
 
 // Register creates a user, or returns the existing one with the same phone number in this
-// application (Authy's rule: the same person registered twice keeps one id).
+// application (Authy's rule: the same person registered twice keeps one id). The number is
+// checked by the application's rules (phone.RulesFor): a sandbox application takes any digits.
 func (s *Service) Register(ctx context.Context, appID int64, c Contact) (twofold.User, bool, error) {
-	email, num, err := validate(c)
+	rules, err := s.phoneRules(ctx, appID)
+	if err != nil {
+		return twofold.User{}, false, err
+	}
+	email, num, err := validate(c, rules)
 	if err != nil {
 		return twofold.User{}, false, err
 	}
@@ -86,23 +92,40 @@ func (s *Service) Register(ctx context.Context, appID int64, c Contact) (twofold
 	return u, created, nil
 }
 
-func validate(c Contact) (string, phone.Number, error) {
+// phoneRules returns the rules the application's numbers are checked by.
+func (s *Service) phoneRules(ctx context.Context, appID int64) (phone.Rules, error) {
+	app, err := s.store.GetApp(ctx, appID) // cached by the store: no query per registration
+	if err != nil {
+		return 0, fmt.Errorf("users: application %d: %w", appID, err)
+	}
+	return phone.RulesFor(app), nil
+}
+
+// validate checks a user's contact details, reporting each bad field with Authy's text for it:
+// a blank email "is invalid and can't be blank", a blank cellphone or country_code "is
+// invalid" (co-authy's sandbox-era fixtures, spec 2.1), an unknown calling code "is not
+// supported".
+func validate(c Contact, rules phone.Rules) (string, phone.Number, error) {
 	fields := map[string]string{}
 	email, err := ValidEmail(c.Email)
-	if err != nil {
+	switch {
+	case strings.TrimSpace(c.Email) == "":
+		fields["email"] = "is invalid and can't be blank"
+	case err != nil:
 		fields["email"] = "is invalid"
 	}
+	noPhone, noCountry := strings.TrimSpace(c.Cellphone) == "", strings.TrimSpace(c.CountryCode) == ""
+	if noPhone {
+		fields["cellphone"] = "is invalid"
+	}
+	if noCountry {
+		fields["country_code"] = "is invalid"
+	} else if _, err := phone.ParseCountryCode(c.CountryCode); err != nil {
+		fields["country_code"] = "is not supported"
+	}
 	var num phone.Number
-	switch {
-	case strings.TrimSpace(c.Cellphone) == "":
-		fields["cellphone"] = "is invalid and can't be blank"
-	case strings.TrimSpace(c.CountryCode) == "":
-		fields["country_code"] = "can't be blank"
-	default:
-		num, err = phone.Parse(c.CountryCode, c.Cellphone)
-		if errors.Is(err, phone.ErrCountryCode) {
-			fields["country_code"] = "is not supported"
-		} else if err != nil {
+	if _, bad := fields["country_code"]; !noPhone && !bad {
+		if num, err = rules.Parse(c.CountryCode, c.Cellphone); err != nil {
 			fields["cellphone"] = "is invalid"
 		}
 	}
@@ -191,7 +214,11 @@ func (s *Service) Update(ctx context.Context, appID, id int64, c Change) (twofol
 	if c.CountryCode != "" {
 		merged.CountryCode = c.CountryCode
 	}
-	email, num, err := validate(merged)
+	rules, err := s.phoneRules(ctx, appID)
+	if err != nil {
+		return twofold.User{}, err
+	}
+	email, num, err := validate(merged, rules)
 	if err != nil {
 		return twofold.User{}, err
 	}

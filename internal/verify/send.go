@@ -62,7 +62,7 @@ func (s *Service) Send(ctx context.Context, app twofold.App, userID int64, p Sen
 	}
 	var number phone.Number
 	if p.Channel != twofold.Email {
-		if number, err = phone.OfUser(u.CountryCode, u.Phone); err != nil {
+		if number, err = phone.RulesFor(app).OfUser(u.CountryCode, u.Phone); err != nil {
 			return Sent{}, twofold.Errorf(twofold.CodeInvalidPhone, "This user's phone number is invalid.")
 		}
 		if err := s.destinationAllowed(ctx, app, number, p.Channel); err != nil {
