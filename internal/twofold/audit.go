@@ -35,6 +35,7 @@ const (
 	AuditAppDeleted          = "app.deleted"
 	AuditUserCreated         = "user.created"
 	AuditUserDeleted         = "user.deleted"
+	AuditUsersImported       = "users.imported" // details: imported, present, failed, seeds (counts of one batch)
 	AuditDeviceAdded         = "device.added"
 	AuditDeviceRemoved       = "device.removed"
 	AuditVerificationOK      = "verification.succeeded" // details: method (sms, call, email, totp, device, sandbox, unconfirmed)
