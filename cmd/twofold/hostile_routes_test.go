@@ -108,7 +108,8 @@ func hostileRoutes(f *hostileFixtures) []hostileRoute {
 		{pattern: "GET /qr/{file}", method: "GET", path: "/qr/{file}", wild: map[string]string{"file": f.qr}},
 
 		{pattern: "POST " + d + "/registrations", method: "POST", path: d + "/registrations",
-			params: map[string]string{"registration_token": "tfr_unknown", "public_key": "not a key", "name": "phone", "os_type": "cli"}, form: true, json: true},
+			params: map[string]string{"registration_token": "tfr_unknown", "public_key": "not a key", "name": "phone", "os_type": "web",
+				"touch_points": "5"}, form: true, json: true},
 		{pattern: "GET " + d + "/device", method: "GET", path: d + "/device", auth: "device"},
 		{pattern: "GET " + d + "/approval_requests", method: "GET", path: d + "/approval_requests", auth: "device", params: map[string]string{"status": "pending"}},
 		{pattern: "GET " + d + "/approval_requests/{uuid}", method: "GET", path: d + "/approval_requests/{uuid}", wild: map[string]string{"uuid": f.uuid}, auth: "device"},
