@@ -75,6 +75,7 @@ func hostileRoutes(f *hostileFixtures) []hostileRoute {
 		{pattern: "POST " + p + "/users/new", method: "POST", path: p + "/users/new", auth: "key", params: user, form: true, json: true},
 		{pattern: "GET " + p + "/users/{id}/status", method: "GET", path: p + "/users/{id}/status", wild: id(f.user), auth: "key"},
 		{pattern: "GET " + p + "/users/{id}/phone_number", method: "GET", path: p + "/users/{id}/phone_number", wild: id(f.user), auth: "key"},
+		{pattern: "GET " + p + "/users/{id}/secret/export", method: "GET", path: p + "/users/{id}/secret/export", wild: id(f.user), auth: "key"},
 		{pattern: "POST " + p + "/users/{a}/{b}", method: "POST", path: p + "/users/{id}/update", wild: id(f.victim), auth: "key",
 			params: map[string]string{"user[email]": "victim2@example.com"}, form: true, json: true},
 		{pattern: "POST " + p + "/users/{a}/{b}", method: "POST", path: p + "/users/{id}/register_activity", wild: id(f.user), auth: "key",
