@@ -191,7 +191,8 @@ type UserStatus struct {
 	CountryCode int    `json:"country_code"`
 	PhoneNumber string `json:"phone_number"` // masked: "XXX-XXX-0123"
 	// Devices names what gives the user codes: "authenticator" for a TOTP app (codes only), and
-	// each registered device's OS ("android", "ios", "cli", "web", …).
+	// what each registered device runs on, in Authy's terms where one is true ("iphone",
+	// "ipad", "android", "android_tablet", …), else "web" (a desktop browser) or "cli".
 	Devices         []string `json:"devices"`
 	DetailedDevices []Device `json:"detailed_devices"` // the registered devices, which can approve requests
 	HasHardToken    bool     `json:"has_hard_token"`

@@ -53,10 +53,11 @@ type appJSON struct {
 	AllowedCountries  []string          `json:"allowed_countries"`
 	CustomMessages    bool              `json:"custom_messages"`
 	CustomCodes       bool              `json:"custom_codes"`
-	SMSProvider       string            `json:"sms_provider"`   // "" means the server's default
-	CallProvider      string            `json:"call_provider"`  // "" means the server's default
-	EmailProvider     string            `json:"email_provider"` // "" means the server's default
-	Limits            map[string]string `json:"limits"`         // the application's own limits, by kind; others are the server's
+	MigrationTools    bool              `json:"migration_tools"` // users/{id}/phone_number and users/{id}/secret/export answer
+	SMSProvider       string            `json:"sms_provider"`    // "" means the server's default
+	CallProvider      string            `json:"call_provider"`   // "" means the server's default
+	EmailProvider     string            `json:"email_provider"`  // "" means the server's default
+	Limits            map[string]string `json:"limits"`          // the application's own limits, by kind; others are the server's
 	CreatedAt         time.Time         `json:"created_at"`
 	UpdatedAt         time.Time         `json:"updated_at"`
 }
@@ -70,7 +71,7 @@ func toJSON(a twofold.App, key string) appJSON {
 		CallbackExpired: a.CallbackExpired, CallbackDisabled: a.CallbackDisabled(), CallbackFailures: a.CallbackFailures,
 		CallbackLastError: a.CallbackLastError, NumberMatching: a.NumberMatching, DeviceTOTPPeriod: a.DeviceTOTPPeriod,
 		AllowedCountries: append([]string{}, a.AllowedCountries...), CustomMessages: a.CustomMessages,
-		CustomCodes: a.CustomCodes, SMSProvider: a.Provider(twofold.SMS), CallProvider: a.Provider(twofold.Call),
+		CustomCodes: a.CustomCodes, MigrationTools: a.MigrationTools, SMSProvider: a.Provider(twofold.SMS), CallProvider: a.Provider(twofold.Call),
 		EmailProvider: a.Provider(twofold.Email), Limits: map[string]string{},
 	}
 	for k, l := range a.Limits {
@@ -160,6 +161,7 @@ func printApp(w io.Writer, a twofold.App, key string) {
 		[2]string{"limits", ownLimits(j.Limits)},
 		[2]string{"phone verification", fmt.Sprintf("custom messages %s, custom codes %s", onOff(j.CustomMessages), onOff(j.CustomCodes))},
 		[2]string{"device codes", fmt.Sprintf("%d digits, %ds period", j.TokenLength, j.DeviceTOTPPeriod)},
+		[2]string{"migration exports", onOff(j.MigrationTools)},
 		[2]string{"callback", callback},
 		[2]string{"contact email", j.ContactEmail},
 		[2]string{"created", j.CreatedAt.Format(time.RFC3339)},
@@ -348,7 +350,7 @@ func appUpdateCmd(env Env) *cobra.Command {
 	var sandbox, sms, calls, bypass, matching, cbExpired, cbEnable bool
 	var devicePeriod int
 	var allowed string
-	var customMessages, customCodes bool
+	var customMessages, customCodes, migrationTools bool
 	var limits []string
 	providers := map[twofold.Channel]*string{twofold.SMS: new(string), twofold.Call: new(string), twofold.Email: new(string)}
 	cmd := &cobra.Command{
@@ -422,6 +424,9 @@ func appUpdateCmd(env Env) *cobra.Command {
 			if changed("custom-codes") {
 				u.CustomCodes = &customCodes
 			}
+			if changed("migration-tools") {
+				u.MigrationTools = &migrationTools
+			}
 			for ch, name := range providers {
 				if changed(string(ch) + "-provider") {
 					if u.Providers == nil {
@@ -478,6 +483,8 @@ func appUpdateCmd(env Env) *cobra.Command {
 	f.StringArrayVar(&limits, "limit", nil, "the application's own limit, KIND=N/DURATION, KIND=off or KIND=default (the server's); "+
 		"kinds: failures, sends, number_sends, country_sends, app_sends; repeatable")
 	f.BoolVar(&customCodes, "custom-codes", false, "phone verification may send the caller's own custom_code")
+	f.BoolVar(&migrationTools, "migration-tools", false, "answer Authy's migration exports, users/{id}/phone_number and users/{id}/secret/export "+
+		"(every user's phone number and TOTP app seed to whoever holds the API key: on while moving users elsewhere, then off)")
 	f.StringVar(providers[twofold.SMS], "sms-provider", "", "deliver this application's SMS with twilio, gateway or outbox (empty: the server's default)")
 	f.StringVar(providers[twofold.Call], "call-provider", "", "deliver this application's calls with twilio or outbox (empty: the server's default)")
 	f.StringVar(providers[twofold.Email], "email-provider", "", "deliver this application's email with smtp or outbox (empty: the server's default)")

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -100,9 +101,10 @@ func (a *authenticator) open() *vault.Vault {
 	return v
 }
 
-// tutorialJWT is the registration JWT exactly as the Authy Flask tutorial builds it: HS256
-// with the API key, iss the app's name, and the user's id in context.
-func tutorialJWT(t *testing.T, apiKey, appName string, appID int64, customID string, iat, exp time.Time) string {
+// tutorialJWT is the registration JWT as the Authy tutorials build it: HS256 with the API key,
+// iss the app's name, and the user's id in context. appID is signed as given: the Flask
+// tutorials read it from the environment and sign a string ("12345"), others a number.
+func tutorialJWT(t *testing.T, apiKey, appName string, appID any, customID string, iat, exp time.Time) string {
 	t.Helper()
 	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
 		"iss": appName, "iat": iat.Unix(), "exp": exp.Unix(),
@@ -120,7 +122,8 @@ func TestDeviceEnrolTutorialQR(t *testing.T) {
 	var app appJSON
 	s.cliJSON(&app, "app", "show", "1")
 	now := time.Now()
-	token := tutorialJWT(t, s.key, app.Name, app.AppID, "42", now, now.Add(300*time.Second))
+	// Signed as the Flask tutorials sign it: the app id is a string, read from the environment.
+	token := tutorialJWT(t, s.key, app.Name, strconv.FormatInt(app.AppID, 10), "42", now, now.Add(300*time.Second))
 	enrolLink := "authy://account?token=" + token
 
 	// The QR code the tutorial shows, as a PNG the user saved.

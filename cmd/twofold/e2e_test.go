@@ -105,8 +105,12 @@ func TestUsersAPI(t *testing.T) {
 	if r.status != 200 {
 		t.Fatalf("update: %s", r.raw)
 	}
+	expectError(t, s.get(fmt.Sprintf("/protected/json/users/%d/phone_number", id)), 400, "60154") // until enabled
+	if _, err := s.cli("app", "update", "1", "--migration-tools"); err != nil {
+		t.Fatal(err)
+	}
 	r = s.get(fmt.Sprintf("/protected/json/users/%d/phone_number", id))
-	if r.body["phone_number"] != "2015550123" || r.body["e164"] != "+12015550123" || r.body["country_code"] != float64(1) {
+	if r.body["phone_number"] != "2015550123" || r.body["e164"] != "+12015550123" || r.body["country_code"] != "1" {
 		t.Fatalf("phone number: %s", r.raw)
 	}
 	r = s.do("POST", fmt.Sprintf("/protected/json/users/%d/register_activity", id), s.key,
@@ -213,12 +217,14 @@ func TestTenantIsolationOverHTTP(t *testing.T) {
 		APIKey string `json:"api_key"`
 	}
 	s.cliJSON(&other, "app", "create", "--name", "Other")
+	s.cliJSON(&appJSON{}, "app", "update", fmt.Sprint(other.AppID), "--migration-tools") // its exports answer, for its own users
 	id := s.register(s.key, "dave@example.com", "2015550123")
 	s.get(fmt.Sprintf("/protected/json/sms/%d?force=true", id))
 	code := s.lastCode("+12015550123")
 	for _, c := range []struct{ method, path, code string }{
 		{"GET", "/protected/json/users/%d/status", "60026"},
 		{"GET", "/protected/json/users/%d/phone_number", "60026"},
+		{"GET", "/protected/json/users/%d/secret/export", "60026"},
 		{"GET", "/protected/json/sms/%d?force=true", "60026"},
 		{"POST", "/protected/json/users/%d/secret", "60026"},
 		{"POST", "/protected/json/users/%d/update?email=x@example.com", "60026"},

@@ -75,6 +75,7 @@ func hostileRoutes(f *hostileFixtures) []hostileRoute {
 		{pattern: "POST " + p + "/users/new", method: "POST", path: p + "/users/new", auth: "key", params: user, form: true, json: true},
 		{pattern: "GET " + p + "/users/{id}/status", method: "GET", path: p + "/users/{id}/status", wild: id(f.user), auth: "key"},
 		{pattern: "GET " + p + "/users/{id}/phone_number", method: "GET", path: p + "/users/{id}/phone_number", wild: id(f.user), auth: "key"},
+		{pattern: "GET " + p + "/users/{id}/secret/export", method: "GET", path: p + "/users/{id}/secret/export", wild: id(f.user), auth: "key"},
 		{pattern: "POST " + p + "/users/{a}/{b}", method: "POST", path: p + "/users/{id}/update", wild: id(f.victim), auth: "key",
 			params: map[string]string{"user[email]": "victim2@example.com"}, form: true, json: true},
 		{pattern: "POST " + p + "/users/{a}/{b}", method: "POST", path: p + "/users/{id}/register_activity", wild: id(f.user), auth: "key",
@@ -108,7 +109,8 @@ func hostileRoutes(f *hostileFixtures) []hostileRoute {
 		{pattern: "GET /qr/{file}", method: "GET", path: "/qr/{file}", wild: map[string]string{"file": f.qr}},
 
 		{pattern: "POST " + d + "/registrations", method: "POST", path: d + "/registrations",
-			params: map[string]string{"registration_token": "tfr_unknown", "public_key": "not a key", "name": "phone", "os_type": "cli"}, form: true, json: true},
+			params: map[string]string{"registration_token": "tfr_unknown", "public_key": "not a key", "name": "phone", "os_type": "web",
+				"touch_points": "5"}, form: true, json: true},
 		{pattern: "GET " + d + "/device", method: "GET", path: d + "/device", auth: "device"},
 		{pattern: "GET " + d + "/approval_requests", method: "GET", path: d + "/approval_requests", auth: "device", params: map[string]string{"status": "pending"}},
 		{pattern: "GET " + d + "/approval_requests/{uuid}", method: "GET", path: d + "/approval_requests/{uuid}", wild: map[string]string{"uuid": f.uuid}, auth: "device"},

@@ -208,6 +208,10 @@ func hostileSetup(t *testing.T, s *server) *hostileFixtures {
 		t.Fatal(err)
 	}
 	f.qr = strings.TrimPrefix(qr.Path, "/qr/")
+	// The migration exports answer, so that their handlers are driven past the setting.
+	if _, err := s.cli("app", "update", "1", "--migration-tools"); err != nil {
+		t.Fatal(err)
+	}
 
 	var app struct {
 		ID     int64  `json:"app_id"`

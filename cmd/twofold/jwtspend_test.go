@@ -98,6 +98,11 @@ func testRegistrationJWTRespelled(t *testing.T, db ...string) {
 			fmt.Sprintf(`{ "context": {"authy_app_id": 1, "custom_user_id": "vict\u0069m"}, "exp": %d, "iat": %de0, "iss": "My first app" }`, exp, iat)), "60037"},
 		attempt{"another header", signedJWT(s.key, `{"alg":"HS256","typ":"JWT","kid":"x"}`,
 			fmt.Sprintf(`{"iss":"My first app","iat":%d,"exp":%d,"context":{"custom_user_id":"victim","authy_app_id":1}}`, iat, exp)), "60037"},
+		// The app id spelt as the Flask tutorials spell it names the same application.
+		attempt{"the app id as a string", signedJWT(s.key, `{"alg":"HS256","typ":"JWT"}`,
+			fmt.Sprintf(`{"iss":"My first app","iat":%d,"exp":%d,"context":{"custom_user_id":"victim","authy_app_id":"1"}}`, iat, exp)), "60037"},
+		attempt{"the app id as a float", signedJWT(s.key, `{"alg":"HS256","typ":"JWT"}`,
+			fmt.Sprintf(`{"iss":"My first app","iat":%d,"exp":%d,"context":{"custom_user_id":"victim","authy_app_id":1.0}}`, iat, exp)), "60037"},
 	)
 	for _, a := range attempts {
 		r := s.registerWithJWT(a.token)

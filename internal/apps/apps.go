@@ -221,6 +221,7 @@ type Update struct {
 	AllowedCountries  *[]string // ISO regions; an empty list allows all
 	CustomMessages    *bool
 	CustomCodes       *bool
+	MigrationTools    *bool
 	// Providers sets the provider of each channel named; "" returns it to the server's default.
 	Providers map[twofold.Channel]string
 	// Limits sets the application's own limit of each kind named; nil returns it to the
@@ -255,6 +256,7 @@ func (s *Service) Update(ctx context.Context, id int64, u Update) (twofold.App, 
 	set(&a.AllowedCountries, u.AllowedCountries)
 	set(&a.CustomMessages, u.CustomMessages)
 	set(&a.CustomCodes, u.CustomCodes)
+	set(&a.MigrationTools, u.MigrationTools)
 	if len(u.Limits) > 0 {
 		limits := map[twofold.LimitKind]twofold.Limit{}
 		for k, l := range a.Limits {
@@ -341,6 +343,7 @@ func changedSettings(a, b twofold.App) []string {
 		{"allowed_countries", !slices.Equal(a.AllowedCountries, b.AllowedCountries)},
 		{"custom_messages", a.CustomMessages != b.CustomMessages},
 		{"custom_codes", a.CustomCodes != b.CustomCodes},
+		{"migration_tools", a.MigrationTools != b.MigrationTools},
 		{"sms_provider", a.Provider(twofold.SMS) != b.Provider(twofold.SMS)},
 		{"call_provider", a.Provider(twofold.Call) != b.Provider(twofold.Call)},
 		{"email_provider", a.Provider(twofold.Email) != b.Provider(twofold.Email)},

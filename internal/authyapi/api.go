@@ -151,6 +151,7 @@ func (a *API) Routes(mux Mux) {
 	a.handle(mux, "POST "+p+"/users/new", a.createUser)
 	a.handle(mux, "GET "+p+"/users/{id}/status", a.userStatus)
 	a.handle(mux, "GET "+p+"/users/{id}/phone_number", a.userPhone)
+	a.handle(mux, "GET "+p+"/users/{id}/secret/export", a.exportSecret)
 	// One pattern for the POST user actions: users/{id}/delete and users/delete/{id} would
 	// otherwise be ambiguous patterns for the mux.
 	a.handle(mux, "POST "+p+"/users/{a}/{b}", a.userAction)

@@ -69,8 +69,9 @@ func (a *API) handleDevice(mux Mux, pattern string, h func(http.ResponseWriter, 
 	})
 }
 
-// registerDevice: POST /device/v1/registrations {registration_token, public_key, name, os_type}.
-// It needs no token of a device yet, so it is limited per client address.
+// registerDevice: POST /device/v1/registrations {registration_token, public_key, name, os_type}
+// (and the web authenticator's touch_points). It needs no token of a device yet, so it is
+// limited per client address.
 func (a *API) registerDevice(w http.ResponseWriter, r *http.Request) {
 	if !a.limitAddress(w, r) {
 		return
@@ -85,6 +86,12 @@ func (a *API) registerDevice(w http.ResponseWriter, r *http.Request) {
 	key, _ := params.String("public_key")
 	name, _ := params.String("name")
 	osType, _ := params.String("os_type")
+	if strings.TrimSpace(osType) == osWeb {
+		// What the browser runs on, in Authy's terms (ostype.go). touch_points is a hint:
+		// without one, or with nonsense, the browser has no touch screen.
+		touch, _, _ := params.Int("touch_points")
+		osType = webOSType(r.UserAgent(), touch)
+	}
 	var reg devices.Registration
 	switch {
 	case jwt != "":

@@ -30,6 +30,9 @@ var statusOf = map[twofold.Code]int{
 	twofold.CodeInvalidAccessKey:           http.StatusUnauthorized,
 	twofold.CodeInvalidSignature:           http.StatusUnauthorized,
 	twofold.CodeNotPending:                 http.StatusConflict,
+	twofold.CodeAuthenticatorNotFound:      http.StatusNotFound,
+	twofold.CodePhoneNumberNotFound:        http.StatusNotFound,
+	// 60154 (migration tools disabled) is 400: Authy's export pages list 200, 400, 404 and 500.
 }
 
 // writeJSON writes v compactly (authy-python matches `"token":"is valid"` as raw bytes).

@@ -3,7 +3,9 @@ package authyapi
 import (
 	"net/http"
 	"strconv"
+	"time"
 
+	"github.com/twofold-auth/twofold/internal/otp"
 	"github.com/twofold-auth/twofold/internal/phone"
 	"github.com/twofold-auth/twofold/internal/twofold"
 	"github.com/twofold-auth/twofold/internal/users"
@@ -105,23 +107,52 @@ func number(u twofold.User) phone.Number {
 	return phone.Number{CountryCode: u.CountryCode, National: u.Phone}
 }
 
-// userPhone: the migration export of a user's phone number (spec 2.8).
+// userPhone: the migration export of a user's phone number (spec 2.8), in the shape of Authy's
+// (twilio.com/docs/authy/export-api-for-authy-user-phone-numbers): the national number without
+// the country code, the country code as a string, E.164, and when the user last changed, plus
+// the message and success every Twofold answer carries. Only for applications that enabled the
+// migration tools (60154).
 func (a *API) userPhone(w http.ResponseWriter, r *http.Request, c *call) error {
 	id, ok := pathID(r, "id")
-	if !ok {
+	if !ok && c.app.MigrationTools { // disabled, the service says so first, whoever is asked for
 		return twofold.ErrUserNotFound()
 	}
-	u, err := a.users.Get(r.Context(), c.app.ID, id)
+	u, err := a.users.ExportPhone(r.Context(), c.app, id)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, struct {
 		Message     string `json:"message"`
 		PhoneNumber string `json:"phone_number"`
-		CountryCode int    `json:"country_code"`
+		CountryCode string `json:"country_code"`
 		E164        string `json:"e164"`
+		UpdatedAt   string `json:"updated_at"`
 		Success     bool   `json:"success"`
-	}{"Phone number.", u.Phone, u.CountryCode, number(u).E164(), true})
+	}{"Phone number.", u.Phone, strconv.Itoa(u.CountryCode), number(u).E164(), u.UpdatedAt.UTC().Format(time.RFC3339), true})
+	return nil
+}
+
+// exportSecret: GET users/{id}/secret/export, the migration export of the seed of a user's TOTP
+// app (twilio.com/docs/authy/export-totp-secret-seed-for-migrating-to-verify-totp): `secret`
+// (base32) and `otp`, a code valid now. digits and period are Twofold's additions, so that an
+// importer makes exactly the same TOTP (clients ignore keys they do not know). Only for
+// applications that enabled the migration tools (60154).
+func (a *API) exportSecret(w http.ResponseWriter, r *http.Request, c *call) error {
+	id, ok := pathID(r, "id")
+	if !ok && c.app.MigrationTools { // disabled, the service says so first, whoever is asked for
+		return twofold.ErrUserNotFound()
+	}
+	e, err := a.verify.ExportSeed(r.Context(), c.app, id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Secret  string `json:"secret"`
+		OTP     string `json:"otp"`
+		Digits  int    `json:"digits"`
+		Period  int    `json:"period"`
+		Success bool   `json:"success"`
+	}{otp.EncodeSecret(e.Secret), e.Code, e.Digits, e.Period, true})
 	return nil
 }
 

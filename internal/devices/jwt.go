@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -23,12 +24,86 @@ const jwtLeeway = 30 * time.Second
 type registrationClaims struct {
 	jwt.RegisteredClaims
 	Context struct {
-		CustomUserID any   `json:"custom_user_id"`
-		AuthyAppID   int64 `json:"authy_app_id"`
+		CustomUserID customUserID `json:"custom_user_id"`
+		AuthyAppID   claimID      `json:"authy_app_id"`
 		// AuthyID (Twofold's addition) names an existing user, e.g. one registered with a phone
 		// number, that the device joins instead of a new phoneless user.
-		AuthyID int64 `json:"authy_id,omitempty"`
+		AuthyID claimID `json:"authy_id,omitempty"`
 	} `json:"context"`
+}
+
+// claimID is an id in a JWT claim, spelt as the tutorials sign it: a JSON number (Node,
+// Sinatra) or a string of decimal digits (Flask reads the app id from the environment and signs
+// "12345"). A number must be whole (1.0 and 1e0 are 1; JSON does not tell integers from
+// floats); a string must be digits only, as nothing signs "1.0" or " 1" for an id. Anything
+// else fails the JWT's decoding, which refuses it (60101).
+type claimID int64
+
+func (id *claimID) UnmarshalJSON(b []byte) error {
+	var text string
+	if len(b) > 0 && b[0] == '"' {
+		if err := json.Unmarshal(b, &text); err != nil {
+			return err
+		}
+		if text == "" || strings.TrimLeft(text, "0123456789") != "" {
+			return fmt.Errorf("id %q is not decimal digits", text)
+		}
+		n, err := strconv.ParseInt(text, 10, 64)
+		if err != nil {
+			return fmt.Errorf("id %q: %w", text, err)
+		}
+		*id = claimID(n)
+		return nil
+	}
+	var num json.Number
+	if err := json.Unmarshal(b, &num); err != nil {
+		return fmt.Errorf("id %s is neither a number nor a string", b)
+	}
+	if n, err := num.Int64(); err == nil {
+		*id = claimID(n)
+		return nil
+	}
+	// A whole number spelt as a float. Past 2^53 a float64 is whole whatever was written, so
+	// only ids a float64 holds exactly are taken.
+	f, err := num.Float64()
+	if err != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+		return fmt.Errorf("id %s is not a whole number", b)
+	}
+	*id = claimID(f)
+	return nil
+}
+
+// customUserID is the customer's own id for its user, a string or a number in the JWT. A
+// number is kept as its digits: decoded as a float64 and printed, 1234567 became "1.234567e+06",
+// which the customer's backend, polling registrations/status with its id, never asks for.
+type customUserID struct {
+	text string
+	set  bool // present and not null
+}
+
+func (c *customUserID) UnmarshalJSON(b []byte) error {
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		return err
+	}
+	switch t := v.(type) {
+	case nil:
+		*c = customUserID{}
+	case string:
+		*c = customUserID{text: t, set: true}
+	case json.Number:
+		text := t.String()
+		var id claimID
+		if id.UnmarshalJSON([]byte(text)) == nil {
+			text = strconv.FormatInt(int64(id), 10) // 42.0 is 42, as it was when printed
+		}
+		*c = customUserID{text: text, set: true}
+	default:
+		return fmt.Errorf("custom_user_id is neither a string nor a number")
+	}
+	return nil
 }
 
 // RegisterWithJWT registers a device from the tutorial's QR code: it checks the JWT against the
@@ -50,9 +125,10 @@ func (s *Service) RegisterWithJWT(ctx context.Context, token string, publicKey [
 	parser := jwt.NewParser(jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired(), jwt.WithIssuedAt(),
 		jwt.WithLeeway(jwtLeeway), jwt.WithTimeFunc(s.now), jwt.WithStrictDecoding())
 	_, err = parser.ParseWithClaims(token, claims, func(*jwt.Token) (any, error) {
-		a, err := s.store.GetApp(ctx, claims.Context.AuthyAppID)
+		appID := int64(claims.Context.AuthyAppID)
+		a, err := s.store.GetApp(ctx, appID)
 		if err != nil {
-			return nil, fmt.Errorf("unknown application %d", claims.Context.AuthyAppID)
+			return nil, fmt.Errorf("unknown application %d", appID)
 		}
 		key, err := s.revealKey(a)
 		if err != nil {
@@ -70,17 +146,17 @@ func (s *Service) RegisterWithJWT(ctx context.Context, token string, publicKey [
 	if err := s.issuedSinceRotation(ctx, claims); err != nil {
 		return Registration{}, err
 	}
-	spent, err := spendingKey(parser, token, app.ID, claims.ID)
+	customID := strings.TrimSpace(claims.Context.CustomUserID.text)
+	if !claims.Context.CustomUserID.set || customID == "" || len(customID) > 255 {
+		return Registration{}, twofold.Errorf(twofold.CodeInvalidJWT, "The registration token has no context.custom_user_id.")
+	}
+	spent, err := spendingKey(parser, token, app.ID, claims.ID, customID, int64(claims.Context.AuthyID))
 	if err != nil {
 		return Registration{}, twofold.Errorf(twofold.CodeInvalidJWT, "The registration token is not valid.")
 	}
-	customID := strings.TrimSpace(fmt.Sprint(claims.Context.CustomUserID))
-	if claims.Context.CustomUserID == nil || customID == "" || len(customID) > 255 {
-		return Registration{}, twofold.Errorf(twofold.CodeInvalidJWT, "The registration token has no context.custom_user_id.")
-	}
 	now := s.now().UTC()
 	u := twofold.User{AppID: app.ID, CustomUserID: customID, CreatedAt: now, UpdatedAt: now}
-	if id := claims.Context.AuthyID; id != 0 {
+	if id := int64(claims.Context.AuthyID); id != 0 {
 		u, err = s.store.LinkCustomUser(ctx, app.ID, id, customID, now)
 		switch {
 		case errors.Is(err, twofold.ErrNotFound):
@@ -142,8 +218,10 @@ func compactJWS(token string) bool {
 // decoded as JSON (the last of duplicate names wins, numbers are float64, as the claims were
 // read), then encoded with sorted names. Two JWTs without a jti whose claims are equal are
 // the same registration: only the first registers a device. The tutorials' JWTs, which carry
-// iat to the second, are byte for byte the same then anyway.
-func spendingKey(parser *jwt.Parser, token string, appID int64, jti string) (string, error) {
+// iat to the second, are byte for byte the same then anyway. The context's ids are written as
+// what they were read as (authy_app_id 1, "1" and 1.0 are one application; custom_user_id
+// " ada" and "ada" one user), so no other spelling of them is another registration.
+func spendingKey(parser *jwt.Parser, token string, appID int64, jti, customID string, authyID int64) (string, error) {
 	if jti != "" {
 		return "jwt-jti:" + strconv.FormatInt(appID, 10) + ":" + jti, nil
 	}
@@ -156,6 +234,13 @@ func spendingKey(parser *jwt.Parser, token string, appID int64, jti string) (str
 	var claims map[string]any
 	if err := json.Unmarshal(raw, &claims); err != nil {
 		return "", fmt.Errorf("registration JWT claims: %w", err)
+	}
+	if ctx, ok := claims["context"].(map[string]any); ok { // it is: the claims were read
+		ctx["authy_app_id"] = appID
+		ctx["custom_user_id"] = customID
+		if _, ok := ctx["authy_id"]; ok {
+			ctx["authy_id"] = authyID
+		}
 	}
 	canonical, err := json.Marshal(claims) // map keys sorted, at every depth
 	if err != nil {

@@ -78,7 +78,7 @@ func testApps(t *testing.T, open func(t *testing.T) *Store) {
 			KeySealed: []byte{0, 1, 2, 0, 255},
 			Settings: twofold.Settings{TokenLength: 10, TOTPDigits: 8, TOTPPeriod: 60, TOTPSkew: 0, SMSEnabled: false,
 				CallEnabled: false, UnconfirmedBypass: true, CallbackURL: "https://example.com/cb?a=1&b=%20",
-				CallbackMethod: "GET", ContactEmail: "ops@example.com"},
+				CallbackMethod: "GET", ContactEmail: "ops@example.com", MigrationTools: true},
 			CreatedAt: t0.Add(-48 * time.Hour), UpdatedAt: t0.Add(time.Hour),
 		}}
 		for i := range apps {
@@ -129,7 +129,8 @@ func testApps(t *testing.T, open func(t *testing.T) *Store) {
 		want.Name, want.Sandbox, want.UpdatedAt = "renamed", true, t0.Add(time.Hour)
 		want.KeyMAC, want.KeySealed = []byte("rotated"), []byte("rotated sealed")
 		want.Settings = twofold.Settings{TokenLength: 9, TOTPDigits: 8, TOTPPeriod: 60, TOTPSkew: 2, CallEnabled: true,
-			UnconfirmedBypass: true, CallbackURL: "https://cb.example/x", CallbackMethod: "GET", ContactEmail: "c@x.org"}
+			UnconfirmedBypass: true, CallbackURL: "https://cb.example/x", CallbackMethod: "GET", ContactEmail: "c@x.org",
+			MigrationTools: true}
 		upd := want
 		upd.CreatedAt = t0.Add(99 * time.Hour) // creation time is not mutable
 		must(t, s.UpdateApp(ctx, upd))

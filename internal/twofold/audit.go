@@ -36,6 +36,7 @@ const (
 	AuditUserCreated         = "user.created"
 	AuditUserDeleted         = "user.deleted"
 	AuditUsersImported       = "users.imported" // details: imported, present, failed, seeds (counts of one batch)
+	AuditUserExported        = "user.exported"  // details: what (phone_number, totp_secret), never the value
 	AuditDeviceAdded         = "device.added"
 	AuditDeviceRemoved       = "device.removed"
 	AuditVerificationOK      = "verification.succeeded" // details: method (sms, call, email, totp, device, sandbox, unconfirmed)
@@ -49,7 +50,7 @@ const (
 
 // AuditActions lists every action, for validating filters.
 var AuditActions = []string{
-	AuditAppCreated, AuditAppKeyRotated, AuditAppUpdated, AuditAppDeleted, AuditUserCreated, AuditUserDeleted,
+	AuditAppCreated, AuditAppKeyRotated, AuditAppUpdated, AuditAppDeleted, AuditUserCreated, AuditUserDeleted, AuditUserExported,
 	AuditDeviceAdded, AuditDeviceRemoved, AuditVerificationOK, AuditVerificationFailed, AuditApprovalApproved,
 	AuditApprovalDenied, AuditLimitHit, AuditOperatorLogin, AuditOperatorLoginFailed,
 }

@@ -48,8 +48,11 @@ const (
 	CodeDeviceNotFound             Code = 60092
 	CodeJWTExpired                 Code = 60086
 	CodeInvalidJWT                 Code = 60101
+	CodePhoneNumberNotFound        Code = 60058
 	CodeSMSToLandline              Code = 60082
+	CodeAuthenticatorNotFound      Code = 60113
 	CodeQRCodeFailed               Code = 60122
+	CodeMigrationToolsDisabled     Code = 60154
 )
 
 // Error is a failure the API reports to its caller: an Authy code, a human message and, for
@@ -87,6 +90,15 @@ func ErrTokenInvalid() *Error {
 }
 func ErrTokenReused() *Error {
 	return &Error{Code: CodeTokenReused, Message: "Token is invalid. Token was used recently.", Token: "is invalid"}
+}
+
+// The migration exports' refusals when the application has not enabled them, in the words of
+// Authy's documentation of each.
+func ErrMigrationToolsDisabled() *Error {
+	return Errorf(CodeMigrationToolsDisabled, "Migration tools disabled.")
+}
+func ErrPhoneExportDisabled() *Error {
+	return Errorf(CodeMigrationToolsDisabled, "Phone number export disabled.")
 }
 
 // ErrInvalidParam reports a missing or malformed parameter in Authy's wording.

@@ -57,6 +57,11 @@ type Settings struct {
 	AllowedCountries []string
 	CustomMessages   bool // phone verification may send the caller's custom_message (default true)
 	CustomCodes      bool // phone verification may send the caller's custom_code (default false)
+	// MigrationTools enables the migration exports, users/{id}/phone_number and
+	// users/{id}/secret/export, for a customer moving its users elsewhere. Off by default: Authy
+	// enabled them only on request, and with them an API key reads every user's phone number
+	// and authenticator seed.
+	MigrationTools bool
 	// Limits are the application's own limits; a kind not set takes the server's. A Limit that
 	// is Off disables that kind for the application.
 	Limits map[LimitKind]Limit

@@ -158,6 +158,30 @@ func (s *Service) Get(ctx context.Context, appID, id int64) (twofold.User, error
 	return u, err
 }
 
+// ExportPhone gives a user's phone number for a customer moving its users elsewhere (Authy's
+// phone-number export). It is refused (60154) unless the application has enabled the migration
+// tools, as the seed export is: with it an API key reads every user's full number, where
+// users/{id}/status shows the last four digits. The export is recorded in the audit trail,
+// without the number.
+func (s *Service) ExportPhone(ctx context.Context, app twofold.App, id int64) (twofold.User, error) {
+	if !app.MigrationTools {
+		return twofold.User{}, twofold.ErrPhoneExportDisabled()
+	}
+	u, err := s.Get(ctx, app.ID, id)
+	if err != nil {
+		return twofold.User{}, err
+	}
+	if u.Phone == "" {
+		// A user registered by QR code has none. Not 60026: the user exists, and may have a
+		// seed to export; an importer brings it over without a phone.
+		return twofold.User{}, twofold.Errorf(twofold.CodePhoneNumberNotFound,
+			"Phone number not found: the user was registered without one (by QR code).")
+	}
+	s.record(ctx, twofold.AuditEvent{Action: twofold.AuditUserExported, AppID: app.ID, UserID: u.ID,
+		Details: map[string]string{"what": "phone_number"}})
+	return u, nil
+}
+
 // Status is what users/{id}/status reports.
 type Status struct {
 	User       twofold.User

@@ -303,7 +303,13 @@ export async function addOtpauth(key) {
 
 export async function enrol(link) {
   const { privateKey, publicKey } = await api.newDeviceKey();
-  const body = { public_key: await api.publicKeyBase64(publicKey), name: api.deviceName(), os_type: 'web' };
+  // The server says what this browser runs on, in Authy's terms (an Android phone is
+  // "android"), from its User-Agent; an iPad's Safari presents itself as a Mac, which has no
+  // touch screen, so the touch points tell them apart.
+  const body = {
+    public_key: await api.publicKeyBase64(publicKey), name: api.deviceName(), os_type: 'web',
+    touch_points: navigator.maxTouchPoints || 0,
+  };
   if (link.jwt) body.jwt = link.jwt;
   else body.registration_token = link.token;
   const res = await api.registerDevice(body);
