@@ -237,9 +237,11 @@ func (d *storeDB) seedUsers(ctx context.Context, n int) (seeded, error) {
 			}
 		}
 	}
-	err := d.insertRows(ctx, "users", []string{"id", "app_id", "email", "country_code", "phone", "confirmed",
+	// A seeded user's public id (what the API names it by) is its row id, as for every user of an
+	// installation that imported none: the bench's own SQL and the API's calls agree.
+	err := d.insertRows(ctx, "users", []string{"id", "public_id", "app_id", "email", "country_code", "phone", "confirmed",
 		"custom_user_id", "created_at", "updated_at"}, n, func(i int, v []any) {
-		v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8] = s.id(i), d.appID, fmt.Sprintf("s%d@bench.example", i), 1, seedPhone(i), 1, "", now, now
+		v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9] = s.id(i), s.id(i), d.appID, fmt.Sprintf("s%d@bench.example", i), 1, seedPhone(i), 1, "", now, now
 	}, progress(0))
 	if err != nil {
 		return seeded{}, err
@@ -258,14 +260,22 @@ func (d *storeDB) seedUsers(ctx context.Context, n int) (seeded, error) {
 		if _, err := d.db.ExecContext(ctx, `SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT MAX(id) FROM users))`); err != nil {
 			return seeded{}, err
 		}
+		if _, err := d.db.ExecContext(ctx, `SELECT setval('user_public_ids', (SELECT MAX(public_id) FROM users))`); err != nil {
+			return seeded{}, err
+		}
 		// As autovacuum would soon after a bulk load; the planner then knows the tables' sizes.
 		for _, t := range []string{"users", "authenticators"} {
 			if _, err := d.db.ExecContext(ctx, `ANALYZE `+t); err != nil {
 				return seeded{}, err
 			}
 		}
-	} else if _, err := d.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
-		return seeded{}, err
+	} else {
+		if _, err := d.db.ExecContext(ctx, `UPDATE user_public_ids SET next = (SELECT MAX(public_id) FROM users) + 1`); err != nil {
+			return seeded{}, err
+		}
+		if _, err := d.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+			return seeded{}, err
+		}
 	}
 	s.duration = time.Since(t0)
 	return s, nil

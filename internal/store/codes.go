@@ -34,7 +34,7 @@ func (s *Store) InsertCode(ctx context.Context, c *twofold.OneTimeCode) error {
 
 // UnexpiredCodes returns the user's codes that have not expired, used or not, newest first.
 func (s *Store) UnexpiredCodes(ctx context.Context, appID, userID int64, now time.Time) ([]twofold.OneTimeCode, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, app_id, $2, channel, action, mac, attempts, superseded,
+	rows, err := s.r.QueryContext(ctx, `SELECT id, app_id, CAST($2 AS BIGINT), channel, action, mac, attempts, superseded,
 		created_at, expires_at, COALESCE(used_at, 0) FROM codes WHERE user_id = `+userKey("$1", "$2")+` AND expires_at > $3
 		ORDER BY id DESC`, appID, userID, unix(now))
 	if err != nil {
@@ -78,7 +78,7 @@ func (s *Store) PutAuthenticator(ctx context.Context, a *twofold.Authenticator) 
 func (s *Store) GetAuthenticator(ctx context.Context, appID, userID int64) (twofold.Authenticator, error) {
 	var a twofold.Authenticator
 	var created int64
-	err := s.r.QueryRowContext(ctx, `SELECT $1, app_id, secret_sealed, digits, period, version, last_step, created_at
+	err := s.r.QueryRowContext(ctx, `SELECT CAST($1 AS BIGINT), app_id, secret_sealed, digits, period, version, last_step, created_at
 		FROM authenticators WHERE user_id = `+userKey("$2", "$1")+` AND app_id = $2`, userID, appID).
 		Scan(&a.UserID, &a.AppID, &a.SecretSealed, &a.Digits, &a.Period, &a.Version, &a.LastStep, &created)
 	if err != nil {

@@ -61,9 +61,12 @@ func (s *Store) Tables(ctx context.Context) ([]string, error) {
 	if s.pg {
 		return nil, errors.New("listing tables: only a SQLite store can be the source of a copy")
 	}
-	// generations is the bookkeeping of the SQLite store's cache, not data (migration 00011).
+	// generations is the bookkeeping of the SQLite store's cache, not data (migration 00011);
+	// user_public_ids is SQLite's counter where PostgreSQL has a sequence, which resetSequences
+	// sets from it (migration 00017).
 	names, err := queryAll(ctx, s.r, scanString, `SELECT name FROM sqlite_master WHERE type = 'table'
-		AND name NOT LIKE 'sqlite\_%' ESCAPE '\' AND name NOT IN ($1, 'generations') ORDER BY name`, goose.DefaultTablename)
+		AND name NOT LIKE 'sqlite\_%' ESCAPE '\' AND name NOT IN ($1, 'generations', 'user_public_ids') ORDER BY name`,
+		goose.DefaultTablename)
 	if err != nil {
 		return nil, fmt.Errorf("list tables: %w", err)
 	}
@@ -387,6 +390,17 @@ func resetSequences(ctx context.Context, src *sql.Conn, tx *sql.Tx) error {
 			quoteIdent(id.table), id.column, top+1); err != nil {
 			return fmt.Errorf("reset the id sequence of %s: %w", id.table, err)
 		}
+	}
+	// New users' public ids: past SQLite's counter and every public id copied.
+	var next, top int64
+	if err := src.QueryRowContext(ctx, `SELECT next FROM user_public_ids`).Scan(&next); err != nil {
+		return fmt.Errorf("read user_public_ids: %w", err)
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(max(public_id), 0) FROM users`).Scan(&top); err != nil {
+		return fmt.Errorf("largest public user id: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT setval('user_public_ids', $1, false)`, max(next, top+1)); err != nil {
+		return fmt.Errorf("reset user_public_ids: %w", err)
 	}
 	return nil
 }

@@ -20,6 +20,7 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 	mkUser(t, src, a.ID, 1, "2015550123")
 	gone := mkUser(t, src, a.ID, 1, "2015550124")
 	must(t, src.DeleteUser(ctx, a.ID, gone.ID))
+	importUsers(t, src, mkApp(t, src, "b").ID, imported(5000, 1, "2015550126"))
 	if _, err := src.ServerKeyOrCreate(ctx, ServerKey{Name: "empty", PublicKey: []byte("pk"), PrivateSealed: []byte{}, CreatedAt: t0}); err != nil {
 		t.Fatal(err)
 	}
@@ -53,8 +54,8 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 		t.Fatalf("private_sealed %#v (want empty, not NULL), used_at NULL %v", sealed, isNull)
 	}
 	next := twofold.User{AppID: a.ID, Email: "n@example.com", CountryCode: 1, Phone: "2015550125", CreatedAt: t0}
-	if _, err := dst.CreateUser(ctx, &next); err != nil || next.ID <= gone.ID {
-		t.Fatalf("a new user on PostgreSQL: id %d, %v; want past %d", next.ID, err, gone.ID)
+	if _, err := dst.CreateUser(ctx, &next); err != nil || next.ID <= 5000 {
+		t.Fatalf("a new user on PostgreSQL: id %d, %v; want past the imported 5000 (and the deleted %d)", next.ID, err, gone.ID)
 	}
 	if _, err := src.CopyTo(ctx, dst, nil); !errors.Is(err, ErrTargetNotEmpty) {
 		t.Fatalf("a second copy: %v", err)
