@@ -135,7 +135,7 @@ func (s *Store) importUsers(ctx context.Context, tx *Tx, appID int64, users []tw
 			return nil, fmt.Errorf("authenticator of user %d: %w", iu.User.ID, err)
 		}
 	}
-	if err := s.passPublicID(ctx, tx, maxID, true); err != nil {
+	if err := s.passPublicID(ctx, tx, maxID); err != nil {
 		return nil, err
 	}
 	return results, nil

@@ -70,10 +70,7 @@ func (s *Store) CreateUser(ctx context.Context, u *twofold.User) (created bool, 
 			return err
 		}
 		*u = got
-		if created {
-			return s.passPublicID(ctx, tx, got.ID, false)
-		}
-		return nil
+		return s.spendPublicID(ctx, tx)
 	})
 	if err != nil {
 		return false, fmt.Errorf("create user: %w", err)
@@ -103,10 +100,7 @@ func (s *Store) CreateCustomUser(ctx context.Context, u *twofold.User) (created 
 			return err
 		}
 		*u = got
-		if created {
-			return s.passPublicID(ctx, tx, got.ID, false)
-		}
-		return nil
+		return s.spendPublicID(ctx, tx)
 	})
 	if err != nil {
 		return false, fmt.Errorf("create user: %w", err)
@@ -227,20 +221,29 @@ func (s *Store) createTx(ctx context.Context, fn func(*Tx) error) error {
 	}
 }
 
-// passPublicID keeps the ids of users made later past id, a public id tx has just written: on
-// SQLite by moving the counter that nextPublicID reads; on PostgreSQL nextval did that for a new
-// user's id, and for an imported one the sequence is moved with setval. setval is not
-// transactional: a nextval between its read and its write may be handed out again, and
-// createTx retries the insert that then collides.
-func (s *Store) passPublicID(ctx context.Context, tx *Tx, id int64, imported bool) error {
-	var err error
-	switch {
-	case !s.pg:
-		_, err = tx.ExecContext(ctx, `UPDATE user_public_ids SET next = $1 + 1 WHERE next <= $1`, id)
-	case imported:
-		_, err = tx.ExecContext(ctx, `SELECT setval('user_public_ids', $1) WHERE $1 >= (SELECT last_value FROM user_public_ids)`, id)
+// spendPublicID moves SQLite's counter past the id nextPublicID gave an insert of tx, whether
+// the insert made a user or met one (ON CONFLICT DO NOTHING), as PostgreSQL's nextval does: both
+// engines number users alike. (On PostgreSQL nextval has done it.)
+func (s *Store) spendPublicID(ctx context.Context, tx *Tx) error {
+	if s.pg {
+		return nil
 	}
-	if err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE user_public_ids SET next = next + 1`); err != nil {
+		return fmt.Errorf("move the user id counter: %w", err)
+	}
+	return nil
+}
+
+// passPublicID keeps the ids of users made later past id, the largest public id of users tx
+// has just imported: on SQLite by moving the counter that nextPublicID reads, on PostgreSQL the
+// sequence, with setval. setval is not transactional: a nextval between its read and its write
+// may be handed out again, and createTx retries the insert that then collides.
+func (s *Store) passPublicID(ctx context.Context, tx *Tx, id int64) error {
+	q := `UPDATE user_public_ids SET next = $1 + 1 WHERE next <= $1`
+	if s.pg {
+		q = `SELECT setval('user_public_ids', $1) WHERE $1 >= (SELECT last_value FROM user_public_ids)`
+	}
+	if _, err := tx.ExecContext(ctx, q, id); err != nil {
 		return fmt.Errorf("move the user id counter past %d: %w", id, err)
 	}
 	return nil
