@@ -37,6 +37,7 @@ const auditHelp = `The audit trail records security-relevant events, oldest firs
   app.created, app.key_rotated, app.updated   (which settings changed, never their values)
   user.created, user.deleted, device.added, device.removed
   user.exported (what: phone_number, totp_secret; a migration export, never the value)
+  users.imported (imported, present, failed, seeds: the counts of one batch of twofold import)
   verification.succeeded (method: sms, call, email, totp, device, sandbox, unconfirmed)
   verification.failed (why: invalid, reused)
   approval.approved, approval.denied (reason, when the device gave one)

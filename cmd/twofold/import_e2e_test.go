@@ -138,12 +138,17 @@ func TestImportFromAuthyEndToEnd(t *testing.T) {
 	moved := moveTo["Moved"]
 	hold.Store(true)
 	first := importCmd(context.Background(), moved)
-	first.Stdout, first.Stderr = io.Discard, io.Discard
+	var firstOut strings.Builder
+	first.Stdout, first.Stderr = io.Discard, &firstOut
 	if err := first.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan error, 1)
+	go func() { exited <- first.Wait() }()
 	select {
 	case <-halfway:
+	case err := <-exited:
+		t.Fatalf("the import ended before it got halfway: %v\n%s", err, firstOut.String())
 	case <-time.After(2 * time.Minute):
 		first.Process.Kill()
 		t.Fatal("the import never got halfway")
@@ -151,7 +156,7 @@ func TestImportFromAuthyEndToEnd(t *testing.T) {
 	if err := first.Process.Kill(); err != nil { // SIGKILL: no chance to tidy up
 		t.Fatal(err)
 	}
-	first.Wait()
+	<-exited
 	hold.Store(false)
 
 	// The resume picks up from the checkpoint: nobody twice, nobody missing.
