@@ -53,6 +53,8 @@ type config struct {
 	scenarios        []string
 	json             bool
 	keep             bool
+	importUsers      int // -import: run the import benchmark (imports.go) with this many users instead
+	authyUsers       int // -import-authy: users fetched by the from-authy part of it
 }
 
 func logf(format string, args ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...) }
@@ -83,6 +85,8 @@ func main() {
 	flag.StringVar(&scen, "scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios, run in the order given (approval-status polls what approval-create made); known: "+strings.Join(allScenarios, ", "))
 	flag.BoolVar(&cfg.json, "json", false, "print the results as JSON instead of tables")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the temporary data directories and PostgreSQL schemas")
+	flag.IntVar(&cfg.importUsers, "import", 0, "instead of the load scenarios, time `twofold import from-file` of this many users into a fresh store per engine and run, with a --dry-run of the same file as the floor (imports.go)")
+	flag.IntVar(&cfg.authyUsers, "import-authy", 20000, "with -import: users `twofold import from-authy` fetches from a local Twofold")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, `Usage: go run ./bench [flags]
 
@@ -151,6 +155,13 @@ SSE → signed answer → signed callback), sse-memory (server RSS with -sse-dev
 	}
 	if cfg.conns < 1 || cfg.devices < 1 || cfg.runs < 1 {
 		fail("-conns, -devices and -runs must be positive")
+	}
+	if cfg.importUsers > 0 {
+		if err := runImportBench(cfg); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if err := runBench(cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
