@@ -102,14 +102,14 @@ func startImport(ctx context.Context, cmd *cobra.Command, env Env, o *importOpts
 	}
 	r = &importRun{env: env, opts: o, command: command, input: input, resume: 1}
 	var closers []func()
-	done = func() {
+	release := func() {
 		for i := len(closers) - 1; i >= 0; i-- {
 			closers[i]()
 		}
 	}
 	defer func() {
 		if err != nil {
-			done()
+			release()
 		}
 	}()
 	file, closeFile, err := openInput(input, env.Stdin)
@@ -125,10 +125,12 @@ func startImport(ctx context.Context, cmd *cobra.Command, env Env, o *importOpts
 	}
 
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if r.in, err = open(ctx, cmd, env, log); err != nil {
+	in, err := open(ctx, cmd, env, log)
+	if err != nil {
 		return nil, nil, err
 	}
-	closers = append(closers, func() { r.in.Close() })
+	r.in = in
+	closers = append(closers, func() { in.Close() })
 	if r.app, err = r.in.apps.Get(ctx, o.app); err != nil {
 		return nil, nil, cliError(err, o.app)
 	}
@@ -199,7 +201,7 @@ func startImport(ctx context.Context, cmd *cobra.Command, env Env, o *importOpts
 	if _, err := r.file.Seek(0, io.SeekStart); err != nil {
 		return nil, nil, err
 	}
-	return r, done, nil
+	return r, release, nil
 }
 
 func displayName(input string) string {
@@ -211,7 +213,7 @@ func displayName(input string) string {
 
 // refuse ends a run whose input has invalid records, before anything is written.
 func (r *importRun) refuse() error {
-	r.rep.Checkpoint = ""
+	r.rep.Checkpoint, r.rep.refused = "", true
 	r.rep.Error = "invalid records: nothing was imported"
 	r.rep.done()
 	if err := r.printReport(); err != nil {

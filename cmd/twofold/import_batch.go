@@ -35,7 +35,7 @@ const checkpointVersion = 1
 
 // matches reports whether a checkpoint read from disk is about this run.
 func (c checkpoint) matches(run checkpoint) bool {
-	return c.Version == checkpointVersion && c.Command == run.Command && c.AppID == run.AppID && c.InputSHA256 == run.InputSHA256
+	return c.Version == checkpointVersion && run.Version == checkpointVersion && c.Command == run.Command && c.AppID == run.AppID && c.InputSHA256 == run.InputSHA256
 }
 
 // readCheckpoint reads the checkpoint at path; found is false when there is none.

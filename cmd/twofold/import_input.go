@@ -156,6 +156,7 @@ type recordReader struct {
 	minFields int
 	started   bool
 	header    []int // CSV: the column of each field, from the header line; nil without one
+	ragged    bool  // a line may leave out the header's last columns (a list's emails)
 	fields    []string
 	vals      [7]string
 }
@@ -166,7 +167,7 @@ func newUserReader(r io.Reader, format fileFormat) *recordReader {
 }
 
 func newIDReader(r io.Reader) *recordReader {
-	return &recordReader{lr: newInputLines(r), format: formatCSV, allowed: 2, minFields: 1}
+	return &recordReader{lr: newInputLines(r), format: formatCSV, allowed: 2, minFields: 1, ragged: true}
 }
 
 // next returns the next record, with its Line set. The error is a *lineError for a record that
@@ -238,7 +239,7 @@ func (rr *recordReader) fromCSV(text string, first bool) (isHeader bool, msg str
 		return true, "", rr.readHeader(fields)
 	}
 	if rr.header != nil {
-		if len(fields) != len(rr.header) {
+		if len(fields) != len(rr.header) && !(rr.ragged && len(fields) < len(rr.header)) {
 			return false, fmt.Sprintf("%d fields, but the header has %d", len(fields), len(rr.header)), nil
 		}
 		for i, f := range fields {

@@ -41,6 +41,7 @@ type importReport struct {
 	FailuresFile    string    `json:"failures_file,omitempty"`
 
 	started  time.Time
+	refused  bool // the input had invalid records, so nothing was imported
 	failSink io.Writer // --failures: every failure as a JSON line
 	sinkErr  error
 }
@@ -83,7 +84,7 @@ func (r *importReport) fail(f failure) {
 func (r *importReport) done() {
 	elapsed := time.Since(r.started)
 	r.Seconds = elapsed.Round(time.Millisecond).Seconds()
-	if elapsed > 0 {
+	if elapsed > 0 && !r.refused {
 		r.UsersPerSecond = float64(r.Imported+r.Present+r.Failed) / elapsed.Seconds()
 		r.UsersPerSecond = float64(int64(r.UsersPerSecond*10)) / 10
 	}
@@ -92,6 +93,12 @@ func (r *importReport) done() {
 
 // print writes the report for people.
 func (r *importReport) print(w io.Writer) {
+	if r.refused {
+		fmt.Fprintf(w, "Checked %d records of %s for application %d: %d are invalid, so nothing was imported.\n",
+			r.Records, r.Source, r.AppID, r.Failed)
+		r.printFailures(w)
+		return
+	}
 	verb := "imported"
 	if r.DryRun {
 		fmt.Fprintf(w, "Dry run: nothing was written to application %d. From %s:\n", r.AppID, r.Source)
@@ -118,6 +125,10 @@ func (r *importReport) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  %d users in %s: %.1f users/s\n", r.Imported+r.Present+r.Failed,
 		(time.Duration(r.Seconds*1000) * time.Millisecond).String(), r.UsersPerSecond)
+	r.printFailures(w)
+}
+
+func (r *importReport) printFailures(w io.Writer) {
 	if len(r.Failures) > 0 {
 		fmt.Fprintln(w, "Failures:")
 		for _, f := range r.Failures {
