@@ -41,7 +41,7 @@ type importReport struct {
 	FailuresFile    string    `json:"failures_file,omitempty"`
 
 	started  time.Time
-	refused  bool // the input had invalid records, so nothing was imported
+	refused  bool      // the input had invalid records, so nothing was imported
 	failSink io.Writer // --failures: every failure as a JSON line
 	sinkErr  error
 }
