@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -318,6 +319,11 @@ Any invalid record stops the run before anything is written, unless --continue-o
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			switch strings.ToLower(format) {
+			case "", "auto", "csv", "jsonl", "ndjson", "json":
+			default:
+				return fmt.Errorf("--format %q: want csv or jsonl", format)
+			}
 			var f fileFormat
 			r, done, err := startImport(ctx, cmd, env, &o, "from-file", args[0], displayName(args[0]), func(rd io.Reader) *recordReader {
 				return newUserReader(rd, f)

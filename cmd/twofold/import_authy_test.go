@@ -85,7 +85,7 @@ func (a *authyExport) gatekeeper(next http.Handler) http.Handler {
 			return
 		}
 		a.mu.Lock()
-		limited, failing, answer, disabled := a.limit[r.URL.Path] > 0, a.fail[r.URL.Path] > 0, a.answer[r.URL.Path], a.disabled
+		limited, failing, answer, disabled, retryAfter := a.limit[r.URL.Path] > 0, a.fail[r.URL.Path] > 0, a.answer[r.URL.Path], a.disabled, a.retryAfter
 		if limited {
 			a.limit[r.URL.Path]--
 			a.limited = true
@@ -98,8 +98,8 @@ func (a *authyExport) gatekeeper(next http.Handler) http.Handler {
 		case disabled:
 			authyError(w, 403, "60154", "Migration tools disabled.")
 		case limited:
-			if a.retryAfter != "" {
-				w.Header().Set("Retry-After", a.retryAfter)
+			if retryAfter != "" {
+				w.Header().Set("Retry-After", retryAfter)
 			}
 			authyError(w, 429, "60003", "DOS protected.")
 		case failing:
@@ -153,6 +153,13 @@ func (a *authyExport) seed(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(body)
+}
+
+// with changes the server's behaviour while it serves.
+func (a *authyExport) with(change func()) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	change()
 }
 
 func (a *authyExport) served(path string) int {
@@ -212,8 +219,7 @@ func TestAuthySourceFetch(t *testing.T) {
 func TestAuthySourceRetries(t *testing.T) {
 	a := newAuthyExport(t, map[int64]exportUser{1: {cc: "1", phone: "2015550123"}, 2: {cc: "1", phone: "2015550124"}})
 	const phone1 = "/protected/json/users/1/phone_number"
-	a.limit[phone1] = 1
-	a.retryAfter = "1"
+	a.with(func() { a.limit[phone1] = 1; a.retryAfter = "1" })
 	src := testSource(t, a.URL, 4, false)
 	var limits []int
 	src.gate.onChange = func(limit, _ int, _ time.Time) { limits = append(limits, limit) }
@@ -233,25 +239,24 @@ func TestAuthySourceRetries(t *testing.T) {
 		t.Errorf("the concurrency through a 429 and two answers: %v, want 2 of 4, then 3", limits)
 	}
 
-	a.fail[phone1] = 4 // four 503s, then an answer: within the five tries
+	a.with(func() { a.fail[phone1] = 4 }) // four 503s, then an answer: within the five tries
 	if got := src.fetch(context.Background(), idItem{line: 1, id: 1}); got.err != nil || got.fail != "" {
 		t.Fatalf("after four 503s: %+v", got)
 	}
-	a.fail[phone1] = 5
+	a.with(func() { a.fail[phone1] = 5 })
 	got = src.fetch(context.Background(), idItem{line: 1, id: 1})
 	if !isStopErr(got.err) || !strings.Contains(got.err.Error(), "after 5 tries") || !strings.Contains(got.err.Error(), "503") {
 		t.Fatalf("a source that keeps failing: %+v", got)
 	}
 	tolerant := testSource(t, a.URL, 4, true)
-	a.fail[phone1] = 5
+	a.with(func() { a.fail[phone1] = 5 })
 	got = tolerant.fetch(context.Background(), idItem{line: 1, id: 1})
 	if got.err != nil || !strings.Contains(got.fail, "after 5 tries") {
 		t.Fatalf("a source that keeps failing, --continue-on-error: %+v", got)
 	}
 
 	// A source that limits without end stops the run, saying to come back later.
-	a.limit[phone1] = 1000
-	a.retryAfter = ""
+	a.with(func() { a.limit[phone1] = 1000; a.retryAfter = "" })
 	src.limitedTries = 3
 	got = src.fetch(context.Background(), idItem{line: 1, id: 1})
 	if !isStopErr(got.err) || !strings.Contains(got.err.Error(), "still limits the rate") {
@@ -280,16 +285,16 @@ func TestAuthySourceStops(t *testing.T) {
 	if got := wrong.fetch(context.Background(), idItem{id: 1}); !isStopErr(got.err) || !strings.Contains(got.err.Error(), "refused the API key (401 60001: Invalid API key)") {
 		t.Errorf("a wrong key: %+v", got)
 	}
-	a.disabled = true
+	a.with(func() { a.disabled = true })
 	src := testSource(t, a.URL, 1, true)
 	got := src.fetch(context.Background(), idItem{id: 1})
 	if !isStopErr(got.err) || !strings.Contains(got.err.Error(), "60154") || !strings.Contains(got.err.Error(), "enable the Authy migration tools") {
 		t.Errorf("migration tools disabled: %+v", got)
 	}
-	a.disabled = false
+	a.with(func() { a.disabled = false })
 
 	// Answers that cannot be read stop the run, or fail the user with --continue-on-error.
-	a.answer["/protected/json/users/1/phone_number"] = `<html>Sign in</html>`
+	a.with(func() { a.answer["/protected/json/users/1/phone_number"] = `<html>Sign in</html>` })
 	strict := testSource(t, a.URL, 1, false)
 	if got := strict.fetch(context.Background(), idItem{id: 1}); !isStopErr(got.err) || !strings.Contains(got.err.Error(), "is --authy-url the Authy API?") {
 		t.Errorf("an HTML answer: %+v", got)
@@ -297,19 +302,23 @@ func TestAuthySourceStops(t *testing.T) {
 	if got := src.fetch(context.Background(), idItem{id: 1}); got.err != nil || got.fail != "phone_number: not a JSON object" {
 		t.Errorf("an HTML answer, tolerant: %+v", got)
 	}
-	a.answer["/protected/json/users/1/phone_number"] = `{"phone_number":"2015550123","country_code":"x1"}`
+	a.with(func() {
+		a.answer["/protected/json/users/1/phone_number"] = `{"phone_number":"2015550123","country_code":"x1"}`
+	})
 	if got := src.fetch(context.Background(), idItem{id: 1}); got.fail != `phone_number: country_code "x1" is not a number` {
 		t.Errorf("a country code that is no number: %+v", got)
 	}
-	a.answer["/protected/json/users/1/phone_number"] = `{"phone_number":"","country_code":"1","e164":"+12015550123"}`
+	a.with(func() {
+		a.answer["/protected/json/users/1/phone_number"] = `{"phone_number":"","country_code":"1","e164":"+12015550123"}`
+	})
 	if got := src.fetch(context.Background(), idItem{id: 1}); got.fail != "" || got.rec.Phone != "2015550123" || got.rec.CountryCode != 1 {
 		t.Errorf("a number given only as e164: %+v", got)
 	}
-	a.answer["/protected/json/users/1/secret/export"] = `{"secret":5}`
+	a.with(func() { a.answer["/protected/json/users/1/secret/export"] = `{"secret":5}` })
 	if got := src.fetch(context.Background(), idItem{id: 1}); got.fail != "secret/export: secret: want a string" {
 		t.Errorf("a seed that is no string: %+v", got)
 	}
-	a.answer["/protected/json/users/1/secret/export"] = `{"secret":"","otp":"","success":true}`
+	a.with(func() { a.answer["/protected/json/users/1/secret/export"] = `{"secret":"","otp":"","success":true}` })
 	if got := src.fetch(context.Background(), idItem{id: 1}); got.fail != "" || got.rec.Secret != "" {
 		t.Errorf("an empty seed is no seed: %+v", got)
 	}
@@ -383,8 +392,7 @@ func TestFetchInOrder(t *testing.T) {
 		users[id] = exportUser{cc: "1", phone: fmt.Sprintf("201555%04d", id)}
 	}
 	a := newAuthyExport(t, users)
-	a.limit["/protected/json/users/50/phone_number"] = 1
-	a.retryAfter = "1"
+	a.with(func() { a.limit["/protected/json/users/50/phone_number"] = 1; a.retryAfter = "1" })
 	src := testSource(t, a.URL, 8, false)
 	list := func(yield func(idItem, error) bool) {
 		for id := int64(1); id <= 201; id++ { // 201 is not at the source
@@ -435,11 +443,13 @@ func TestFetchInOrderStops(t *testing.T) {
 	a := newAuthyExport(t, users)
 	ctx, cancel := context.WithCancel(context.Background())
 	var once sync.Once
-	a.onRequest = func(path string) {
-		if path == "/protected/json/users/20/phone_number" {
-			once.Do(cancel) // Ctrl-C while user 20 is asked for
+	a.with(func() {
+		a.onRequest = func(path string) {
+			if path == "/protected/json/users/20/phone_number" {
+				once.Do(cancel) // Ctrl-C while user 20 is asked for
+			}
 		}
-	}
+	})
 	src := testSource(t, a.URL, 4, false)
 	list := func(yield func(idItem, error) bool) {
 		for id := int64(1); id <= 100; id++ {
