@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -102,7 +104,7 @@ func startImport(ctx context.Context, cmd *cobra.Command, env Env, o *importOpts
 		return nil, nil, err
 	}
 	r = &importRun{env: env, opts: o, command: command, input: input, resume: 1}
-	var closers []func()
+	closers := []func(){forceOnSecondInterrupt(ctx)}
 	release := func() {
 		for i := len(closers) - 1; i >= 0; i-- {
 			closers[i]()
@@ -210,6 +212,21 @@ func displayName(input string) string {
 		return "standard input"
 	}
 	return input
+}
+
+// forceOnSecondInterrupt lets a second Ctrl-C end the process at once: the first stops the run
+// after the batch in flight, which may take a moment. Nothing is lost either way, since a batch
+// is one transaction and the checkpoint is replaced atomically. stop ends the watch.
+func forceOnSecondInterrupt(ctx context.Context) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			signal.Reset(os.Interrupt, syscall.SIGTERM)
+		case <-done:
+		}
+	}()
+	return func() { close(done) }
 }
 
 // refuse ends a run whose input has invalid records, before anything is written.
