@@ -137,6 +137,9 @@ func startImport(ctx context.Context, cmd *cobra.Command, env Env, o *importOpts
 	if r.app, err = r.in.apps.Get(ctx, o.app); err != nil {
 		return nil, nil, cliError(err, o.app)
 	}
+	if r.app.Console {
+		return nil, nil, fmt.Errorf("application %d is the console's own: its users are the operators (see twofold admin); import into another", o.app)
+	}
 
 	r.rep = &importReport{AppID: o.app, Source: source, DryRun: o.dryRun, Failures: []failure{}, started: time.Now()}
 	if o.failures != "" {
@@ -288,7 +291,7 @@ func (r *importRun) finish(ctx context.Context, b *batcher, prog progress, compl
 		}
 	}
 	if r.opts.dryRun {
-		resume = "run it again to check the rest"
+		resume = "a dry run keeps no checkpoint: run it again to check everything"
 	}
 	done := r.rep.Imported + r.rep.Present + r.rep.Failed
 	switch {

@@ -472,3 +472,33 @@ func TestImportHelp(t *testing.T) {
 		}
 	}
 }
+
+// The console's own application holds the operators: no one is imported into it.
+func TestImportIntoConsoleRefused(t *testing.T) {
+	dir := t.TempDir()
+	createOperator(t, dir, "ana@example.com", "a long enough password")
+	out, err := runCLI(dir, "app", "list", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list []appJSON
+	json.Unmarshal([]byte(out), &list)
+	console := int64(0)
+	for _, a := range list {
+		if a.Console {
+			console = a.AppID
+		}
+	}
+	if console == 0 {
+		t.Fatalf("no console application: %s", out)
+	}
+	path := filepath.Join(t.TempDir(), "users.csv")
+	os.WriteFile(path, []byte("1,a@example.com,1,2015550123\n"), 0o600)
+	_, err = runCLI(dir, "import", "from-file", path, "--app", itoa64(console))
+	if err == nil || !strings.Contains(err.Error(), "the console's own") {
+		t.Fatalf("import into the console's application: %v", err)
+	}
+	if _, err := runCLI(dir, "import", "from-file", path, "--app", "99"); err == nil || !strings.Contains(err.Error(), "no application with id 99") {
+		t.Fatalf("import into no application: %v", err)
+	}
+}
