@@ -368,9 +368,9 @@ func seedAnswer(body []byte) (secret string, digits, period int, fail string) {
 }
 
 // gate bounds the requests in flight and adapts to the source's rate limit: a 429 halves how
-// many may be in flight and pauses every request until the source's Retry-After (or a
-// backoff); each run of successes as long as the current bound raises it by one again, up to
-// --concurrency.
+// many may be in flight (once for the 429s that come together) and pauses every request until
+// the source's Retry-After (or a backoff); each run of successes as long as the current bound
+// raises it by one again, up to --concurrency.
 type gate struct {
 	mu         sync.Mutex
 	max, limit int
@@ -423,9 +423,12 @@ func (g *gate) release(ok bool, pause time.Duration) {
 	g.inFlight--
 	switch {
 	case pause > 0:
-		g.limit = max(1, g.limit/2)
+		now := time.Now()
+		if !now.Before(g.pauseUntil) { // the requests limited together halve the bound once
+			g.limit = max(1, g.limit/2)
+		}
 		g.successes = 0
-		if until := time.Now().Add(pause); until.After(g.pauseUntil) {
+		if until := now.Add(pause); until.After(g.pauseUntil) {
 			g.pauseUntil = until
 		}
 	case ok:

@@ -474,3 +474,39 @@ func TestFetchInOrderStops(t *testing.T) {
 		t.Errorf("%d users came out after the cancel at user 20", n)
 	}
 }
+
+// Eight requests limited together halve the bound once, not down to one.
+func TestGateHalvesOnce(t *testing.T) {
+	g := newGate(8)
+	for range 8 {
+		if err := g.acquire(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 8 {
+		g.release(false, 50*time.Millisecond)
+	}
+	if g.limit != 4 {
+		t.Fatalf("bound %d after eight 429s at once, want 4", g.limit)
+	}
+	start := time.Now()
+	if err := g.acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(start) < 40*time.Millisecond {
+		t.Errorf("a request went before the pause was over")
+	}
+	for range 4 { // four answers at a bound of four raise it to five
+		g.release(true, 0)
+		g.acquire(context.Background())
+	}
+	if g.limit != 5 {
+		t.Errorf("bound %d after four answers, want 5", g.limit)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	g.release(false, time.Hour)
+	if err := g.acquire(ctx); err != context.Canceled {
+		t.Errorf("acquire on a canceled context while paused: %v", err)
+	}
+}
