@@ -95,9 +95,10 @@ type importRun struct {
 	resume  int // the first line to import; 1 unless resuming
 }
 
-// startImport opens what a run needs: the input (standard input is spooled), the data directory, the
-// application and the checkpoint; then it checks the whole input with open's reader. done
-// releases it all.
+// startImport opens what a run needs: the input (standard input is spooled; prepare, if any,
+// looks at it first), the data directory, the application and the checkpoint. Then it checks
+// the whole input, reading it with reader, and refuses it if anything is invalid (unless
+// --continue-on-error). done releases it all.
 func startImport(ctx context.Context, cmd *cobra.Command, env Env, o *importOpts, command, input, source string,
 	reader func(io.Reader) *recordReader, prepare func(*os.File) error) (r *importRun, done func(), err error) {
 	if err := o.validate(); err != nil {

@@ -60,7 +60,7 @@ never written to the report, the logs or the checkpoint; prefer TWOFOLD_AUTHY_AP
 			}
 			defer src.client.CloseIdleConnections()
 			ctx := cmd.Context()
-			r, done, err := startImport(ctx, cmd, env, &o, "from-authy", args[0], src.base, newIDReader, nil)
+			r, done, err := startImport(ctx, cmd, env, &o, "from-authy", args[0], redactDSN(src.base), newIDReader, nil)
 			if err != nil {
 				return err
 			}
