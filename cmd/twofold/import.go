@@ -46,6 +46,10 @@ present. Run them while the server runs or not. See docs/import.md.`,
 	return cmd
 }
 
+// maxBatch is the most users one Import call writes in one transaction (userimport.Batch): a
+// larger batch would be written in several, and a crash could leave it half written.
+const maxBatch = 1000
+
 // importOpts are the flags both import commands have.
 type importOpts struct {
 	app             int64
@@ -63,7 +67,7 @@ func (o *importOpts) flags(f *pflag.FlagSet) {
 	f.BoolVar(&o.asJSON, "json", false, "print the report as JSON on standard output")
 	f.BoolVar(&o.continueOnError, "continue-on-error", false,
 		"import the users that can be and report the others (default: a single invalid record stops the run before anything is written)")
-	f.IntVar(&o.batchSize, "batch-size", 1000, "users written per transaction, 1 to 10000")
+	f.IntVar(&o.batchSize, "batch-size", maxBatch, "users written per transaction, 1 to 1000")
 	f.StringVar(&o.checkpoint, "checkpoint", "", "the checkpoint file (default: the input's name + .checkpoint; for standard input, twofold-import-app<ID>.checkpoint here)")
 	f.StringVar(&o.failures, "failures", "", "also write every failure to this file, one JSON object a line (the report lists the first 1000)")
 }
@@ -72,8 +76,8 @@ func (o *importOpts) validate() error {
 	switch {
 	case o.app <= 0:
 		return errors.New("--app is required: the id of the application to import into (see: twofold app list)")
-	case o.batchSize < 1 || o.batchSize > 10000:
-		return fmt.Errorf("--batch-size %d: want 1 to 10000", o.batchSize)
+	case o.batchSize < 1 || o.batchSize > maxBatch:
+		return fmt.Errorf("--batch-size %d: want 1 to %d", o.batchSize, maxBatch)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -59,7 +60,7 @@ func (r *importReport) tally(res userimport.Result) {
 	case userimport.Present:
 		r.Present++
 	default:
-		reason := res.Reason
+		reason := checkReason(errors.New(res.Reason))
 		if reason == "" {
 			reason = "refused (" + string(res.Outcome) + ")"
 		}

@@ -61,6 +61,13 @@ func TestReport(t *testing.T) {
 		}
 	}
 
+	// Import's reasons lose the "invalid record: " a report line does not need.
+	plain := &importReport{}
+	plain.tally(userimport.Result{ID: 9, Line: 10, Outcome: userimport.Failed, Reason: userimport.ErrInvalid.Error() + ": the seed is not base32"})
+	if plain.Failures[0].Reason != "the seed is not base32" {
+		t.Errorf("reason %q", plain.Failures[0].Reason)
+	}
+
 	dry := &importReport{AppID: 2, Source: "standard input", DryRun: true, Imported: 3}
 	text.Reset()
 	dry.print(&text)
