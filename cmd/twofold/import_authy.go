@@ -146,7 +146,8 @@ func (s *authySource) refused(what string, a answer) (string, error) {
 	case a.code == "60154":
 		return "", &stopError{"the source refuses to export users" + a.said() + ": its migration tools are " +
 			"disabled for this application. Ask Twilio (Authy) support to enable the Authy migration tools (the phone " +
-			"number and secret exports) for your application, then run this command again"}
+			"number and secret exports) for your application (on a Twofold source: twofold app update ID --migration-tools), " +
+			"then run this command again"}
 	case a.status == http.StatusUnauthorized || a.status == http.StatusForbidden:
 		return "", &stopError{"the source refused the API key" + a.said() +
 			": check --authy-key or TWOFOLD_AUTHY_API_KEY (the key of the application the users belong to)"}
