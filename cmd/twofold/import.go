@@ -177,8 +177,14 @@ func startImport(ctx context.Context, cmd *cobra.Command, env Env, o *importOpts
 	if _, err := r.file.Seek(0, io.SeekStart); err != nil {
 		return nil, nil, err
 	}
+	var size int64
+	if info, err := r.file.Stat(); err == nil {
+		size = info.Size()
+	}
 	fmt.Fprintf(env.Stderr, "checking %s…\n", displayName(input))
-	r.scan, err = scanInput(ctx, r.file, reader, check, r.resume, r.rep.fail)
+	checking := newByteProgress(env, size, "checking")
+	r.scan, err = scanInput(ctx, progressReader{r.file, checking}, reader, check, r.resume, r.rep.fail)
+	checking.finish()
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, nil, errors.New("interrupted while checking the input: nothing was imported")

@@ -169,21 +169,49 @@ type progress interface {
 
 // newProgress shows the progress of total users on env's standard error.
 func newProgress(env Env, total int, what string) progress {
+	return progressOf(env, int64(total), what, false)
+}
+
+// newByteProgress shows the progress through total bytes (the check of an input).
+func newByteProgress(env Env, total int64, what string) progress {
+	return progressOf(env, total, what, true)
+}
+
+func progressOf(env Env, total int64, what string, inBytes bool) progress {
 	if f, ok := env.Stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		bar := progressbar.NewOptions64(int64(total),
+		options := []progressbar.Option{
 			progressbar.OptionSetWriter(f),
 			progressbar.OptionSetDescription(what),
-			progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("users"),
 			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionThrottle(200*time.Millisecond),
+			progressbar.OptionThrottle(200 * time.Millisecond),
 			progressbar.OptionFullWidth(),
 			progressbar.OptionOnCompletion(func() { fmt.Fprintln(f) }),
-		)
-		return &barProgress{bar: bar, what: what}
+		}
+		if inBytes {
+			options = append(options, progressbar.OptionShowBytes(true))
+		} else {
+			options = append(options, progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("users"))
+		}
+		return &barProgress{bar: progressbar.NewOptions64(total, options...), what: what}
 	}
-	return &lineProgress{w: env.Stderr, total: total, what: what, every: 10 * time.Second, now: time.Now, start: time.Now(), last: time.Now()}
+	unit := "users"
+	if inBytes {
+		unit = "bytes"
+	}
+	return &lineProgress{w: env.Stderr, total: int(total), unit: unit, what: what, every: 10 * time.Second, now: time.Now,
+		start: time.Now(), last: time.Now()}
+}
+
+// progressReader counts what is read through it as progress.
+type progressReader struct {
+	r    io.Reader
+	prog progress
+}
+
+func (p progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.prog.add(n)
+	return n, err
 }
 
 type barProgress struct {
@@ -212,6 +240,7 @@ func (p *barProgress) finish() {
 type lineProgress struct {
 	w           io.Writer
 	total, done int
+	unit        string // users, or bytes
 	what        string
 	every       time.Duration
 	now         func() time.Time
@@ -237,13 +266,15 @@ func (p *lineProgress) note(s string) {
 
 func (p *lineProgress) print(now time.Time) {
 	elapsed := now.Sub(p.start)
-	line := fmt.Sprintf("%s: %d/%d users", p.what, p.done, p.total)
+	line := fmt.Sprintf("%s: %d/%d %s", p.what, p.done, p.total, p.unit)
 	if p.total > 0 {
 		line += fmt.Sprintf(" (%d%%)", p.done*100/p.total)
 	}
 	if elapsed > 0 && p.done > 0 {
 		rate := float64(p.done) / elapsed.Seconds()
-		line += fmt.Sprintf(", %.0f users/s", rate)
+		if p.unit == "users" {
+			line += fmt.Sprintf(", %.0f users/s", rate)
+		}
 		if left := p.total - p.done; left > 0 {
 			eta := time.Duration(float64(left) / rate * float64(time.Second))
 			line += ", about " + eta.Round(time.Second).String() + " left"

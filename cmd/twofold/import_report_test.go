@@ -80,7 +80,7 @@ func TestReport(t *testing.T) {
 func TestLineProgress(t *testing.T) {
 	var out bytes.Buffer
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	p := &lineProgress{w: &out, total: 1000, what: "importing", every: 10 * time.Second, now: func() time.Time { return now }, start: now, last: now}
+	p := &lineProgress{w: &out, total: 1000, unit: "users", what: "importing", every: 10 * time.Second, now: func() time.Time { return now }, start: now, last: now}
 	p.add(100) // too soon for a line
 	now = now.Add(10 * time.Second)
 	p.note("rate limited: 4 of 8 requests at once")
