@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/twofold-auth/twofold/internal/store/storetest"
 	"github.com/twofold-auth/twofold/internal/testbin"
 	"github.com/twofold-auth/twofold/internal/userimport"
 )
@@ -205,10 +206,28 @@ func (f importerFunc) Import(ctx context.Context, appID int64, recs []userimport
 }
 
 // Ctrl-C stops after the batch in flight and leaves a checkpoint; the same command resumes
-// there, and every user is written exactly once.
+// there, and every user is written exactly once: on SQLite, and on PostgreSQL where configured.
 func TestImportFromFileResume(t *testing.T) {
 	needUserImport(t)
-	s := startServer(t, "")
+	t.Run("sqlite", func(t *testing.T) { testImportResume(t, startServer(t, "")) })
+	t.Run("postgres", func(t *testing.T) {
+		dsn := storetest.Schema(t)
+		dir := t.TempDir()
+		if _, err := runCLI(dir, "migrate", "--database", dsn); err != nil {
+			t.Fatal(err)
+		}
+		testImportResume(t, startServer(t, dir, "--database", dsn))
+	})
+}
+
+func testImportResume(t *testing.T, s *server) {
+	importJSON := func(t *testing.T, ctx context.Context, dataDir string, vars map[string]string, stdin string, args ...string) (importReport, string, error) {
+		t.Helper()
+		return importJSON(t, ctx, dataDir, vars, stdin, append(args, s.cliArgs...)...)
+	}
+	importCLI := func(ctx context.Context, dataDir string, vars map[string]string, stdin string, args ...string) (string, string, error) {
+		return importCLI(ctx, dataDir, vars, stdin, append(args, s.cliArgs...)...)
+	}
 	path := userFile(t, t.TempDir(), 1, 95)
 	ctx, cancel := context.WithCancel(context.Background())
 	interruptAfter(t, 3, cancel)
