@@ -3,6 +3,7 @@
 //	twofold serve                  run the server (SQLite in ./twofold-data)
 //	twofold app create --name Shop make an application and print its API key
 //	twofold outbox                 read the messages (codes) that would have been sent
+//	twofold import from-authy ...  bring an application's users over from Authy
 package main
 
 import (
@@ -66,7 +67,7 @@ func run(ctx context.Context, args []string, env Env) error {
 		"directory holding the database and master key (env TWOFOLD_DATA_DIR)")
 	root.PersistentFlags().String("database", envOr(env, "TWOFOLD_DATABASE_URL", ""),
 		"PostgreSQL URL (postgres://user:pass@host/db) instead of the SQLite file in --data-dir (env TWOFOLD_DATABASE_URL)")
-	root.AddCommand(serveCmd(env), appCmd(env), approvalCmd(env), outboxCmd(env), deviceCmd(env), adminCmd(env), migrateCmd(env), auditCmd(env), migrateDataCmd(env), masterKeyCmd(env))
+	root.AddCommand(serveCmd(env), appCmd(env), approvalCmd(env), outboxCmd(env), deviceCmd(env), adminCmd(env), migrateCmd(env), auditCmd(env), migrateDataCmd(env), masterKeyCmd(env), importCmd(env))
 	err := root.ExecuteContext(ctx)
 	if errors.Is(err, context.Canceled) {
 		return nil
