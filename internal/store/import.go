@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -60,7 +59,7 @@ func (s *Store) ImportUsers(ctx context.Context, appID int64, users []twofold.Im
 
 func (s *Store) importUsers(ctx context.Context, tx *Tx, appID int64, users []twofold.ImportedUser, now time.Time, dryRun bool) ([]twofold.ImportResult, error) {
 	// What the application has already: the ids, and the phone numbers (by their users' ids).
-	// Asked first, then the rest written with plain INSERTs: an untargeted ON CONFLICT makes
+	// Asked first, in a query or two, then the rest written with one plain INSERT: an untargeted ON CONFLICT makes
 	// SQLite plan foreign-key scans of every table that references users.
 	present, phones, err := s.importConflicts(ctx, tx, appID, users)
 	if err != nil {
@@ -149,29 +148,74 @@ type phone struct {
 func phoneKey(u twofold.User) phone { return phone{u.CountryCode, u.Phone} }
 
 // importConflicts returns which of the users' ids the application has already, and which of
-// their phone numbers, with the id of the user who has each. One indexed lookup per user.
+// their phone numbers, with the id of the user who has each: one indexed query for the ids, and
+// one per calling code for the numbers (users_by_public_id, users_by_phone).
 func (s *Store) importConflicts(ctx context.Context, tx *Tx, appID int64, users []twofold.ImportedUser) (map[int64]bool, map[phone]int64, error) {
 	present := map[int64]bool{}
-	phones := map[phone]int64{}
+	ids := make([]any, 0, len(users))
+	byCC := map[int][]any{}
+	var ccs []int
 	for _, iu := range users {
 		u := iu.User
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE app_id = $1 AND public_id = $2`, appID, u.ID).Scan(&n); err != nil {
-			return nil, nil, err
-		}
-		present[u.ID] = n > 0
+		ids = append(ids, u.ID)
 		if u.Phone == "" {
 			continue
 		}
-		var owner int64
-		err := tx.QueryRowContext(ctx, `SELECT public_id FROM users WHERE app_id = $1 AND country_code = $2 AND phone = $3
-			AND phone <> ''`, appID, u.CountryCode, u.Phone).Scan(&owner)
-		switch {
-		case err == nil:
-			phones[phoneKey(u)] = owner
-		case !errors.Is(err, sql.ErrNoRows):
+		if _, ok := byCC[u.CountryCode]; !ok {
+			ccs = append(ccs, u.CountryCode)
+		}
+		byCC[u.CountryCode] = append(byCC[u.CountryCode], u.Phone)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT public_id FROM users WHERE app_id = $1 AND public_id IN (`+params(2, len(ids))+`)`,
+		append([]any{appID}, ids...)...)
+	if err != nil {
+		return nil, nil, err
+	}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, nil, err
+		}
+		present[id] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	phones := map[phone]int64{}
+	for _, cc := range ccs {
+		numbers := byCC[cc]
+		rows, err := tx.QueryContext(ctx, `SELECT phone, public_id FROM users WHERE app_id = $1 AND country_code = $2
+			AND phone IN (`+params(3, len(numbers))+`) AND phone <> ''`, append([]any{appID, cc}, numbers...)...)
+		if err != nil {
+			return nil, nil, err
+		}
+		for rows.Next() {
+			var number string
+			var owner int64
+			if err := rows.Scan(&number, &owner); err != nil {
+				rows.Close()
+				return nil, nil, err
+			}
+			phones[phone{cc, number}] = owner
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
 			return nil, nil, err
 		}
 	}
 	return present, phones, nil
+}
+
+// params is "$first, $first+1, ..." for n parameters.
+func params(first, n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "$%d", first+i)
+	}
+	return b.String()
 }
