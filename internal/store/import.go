@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -148,8 +149,11 @@ type phone struct {
 func phoneKey(u twofold.User) phone { return phone{u.CountryCode, u.Phone} }
 
 // importConflicts returns which of the users' ids the application has already, and which of
-// their phone numbers, with the id of the user who has each: one indexed query for the ids, and
-// one per calling code for the numbers (users_by_public_id, users_by_phone).
+// their phone numbers, with the id of the user who has each: one statement for the ids and one
+// per calling code for the numbers, each an equality probe of a unique index per user
+// (users_by_public_id, users_by_phone). Probes, not "IN (...)" or a join: PostgreSQL, before it
+// has statistics of a table an import is filling, planned the IN list as a filter over every row
+// of the application, and the import turned quadratic.
 func (s *Store) importConflicts(ctx context.Context, tx *Tx, appID int64, users []twofold.ImportedUser) (map[int64]bool, map[phone]int64, error) {
 	present := map[int64]bool{}
 	ids := make([]any, 0, len(users))
@@ -166,18 +170,19 @@ func (s *Store) importConflicts(ctx context.Context, tx *Tx, appID int64, users 
 		}
 		byCC[u.CountryCode] = append(byCC[u.CountryCode], u.Phone)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT public_id FROM users WHERE app_id = $1 AND public_id IN (`+params(2, len(ids))+`)`,
-		append([]any{appID}, ids...)...)
+	// Scalar subqueries, not joins: each runs as a lookup per row, whatever the statistics.
+	rows, err := tx.QueryContext(ctx, `SELECT v.column1, (SELECT count(*) FROM users u WHERE u.app_id = $1 AND u.public_id = v.column1)
+		FROM (VALUES `+castValues(2, len(ids), "BIGINT")+`) AS v`, append([]any{appID}, ids...)...)
 	if err != nil {
 		return nil, nil, err
 	}
 	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
+		var id, n int64
+		if err := rows.Scan(&id, &n); err != nil {
 			rows.Close()
 			return nil, nil, err
 		}
-		present[id] = true
+		present[id] = n > 0
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -186,19 +191,22 @@ func (s *Store) importConflicts(ctx context.Context, tx *Tx, appID int64, users 
 	phones := map[phone]int64{}
 	for _, cc := range ccs {
 		numbers := byCC[cc]
-		rows, err := tx.QueryContext(ctx, `SELECT phone, public_id FROM users WHERE app_id = $1 AND country_code = $2
-			AND phone IN (`+params(3, len(numbers))+`) AND phone <> ''`, append([]any{appID, cc}, numbers...)...)
+		rows, err := tx.QueryContext(ctx, `SELECT v.column1, (SELECT u.public_id FROM users u WHERE u.app_id = $1
+			AND u.country_code = $2 AND u.phone = v.column1 AND u.phone <> '') FROM (VALUES `+castValues(3, len(numbers), "TEXT")+`) AS v`,
+			append([]any{appID, cc}, numbers...)...)
 		if err != nil {
 			return nil, nil, err
 		}
 		for rows.Next() {
 			var number string
-			var owner int64
+			var owner sql.NullInt64
 			if err := rows.Scan(&number, &owner); err != nil {
 				rows.Close()
 				return nil, nil, err
 			}
-			phones[phone{cc, number}] = owner
+			if owner.Valid {
+				phones[phone{cc, number}] = owner.Int64
+			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -208,14 +216,15 @@ func (s *Store) importConflicts(ctx context.Context, tx *Tx, appID int64, users 
 	return present, phones, nil
 }
 
-// params is "$first, $first+1, ..." for n parameters.
-func params(first, n int) string {
+// castValues is "(CAST($first AS typ)), (CAST($first+1 AS typ)), ..." for n parameters: the
+// rows of a VALUES list, typed so PostgreSQL need not guess.
+func castValues(first, n int, typ string) string {
 	var b strings.Builder
 	for i := range n {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		fmt.Fprintf(&b, "$%d", first+i)
+		fmt.Fprintf(&b, "(CAST($%d AS %s))", first+i, typ)
 	}
 	return b.String()
 }
