@@ -1,6 +1,7 @@
 package store
 
 import (
+	"database/sql"
 	"testing"
 
 	"github.com/twofold-auth/twofold/internal/twofold"
@@ -91,6 +92,28 @@ func testPublicIDs(t *testing.T, open func(t *testing.T) *Store) {
 		must(t, s.DeleteUser(ctx, b.ID, 777))
 		if got := getUser(t, s, a.ID, 777); got.Phone != "5550000001" {
 			t.Errorf("a's user after deleting b's: %+v", got)
+		}
+	})
+
+	// Migration 17 on an installation that handed out ids before it: every user keeps the id it
+	// had (its row id then), and a user made after it takes none of them, not even a deleted
+	// user's (AUTOINCREMENT's and the identity's high-water marks count).
+	t.Run("MigrationKeepsIDs", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		a := mkApp(t, s, "a")
+		kept := mkUser(t, s, a.ID, 1, "5550000001")
+		gone := mkUser(t, s, a.ID, 1, "5550000002")
+		keptKey, goneKey := userRowID(t, s, a.ID, kept.ID), userRowID(t, s, a.ID, gone.ID)
+		must(t, s.DeleteUser(ctx, a.ID, gone.ID))
+		p := noErr(migrator(migrationDB(t, s), s.pg))(t)
+		must(t, errOf(p.DownTo(ctx, 16)))
+		must(t, errOf(p.Up(ctx)))
+		if u := getUser(t, s, a.ID, keptKey); u.Phone != kept.Phone {
+			t.Fatalf("after migration 17 the user with row id %d is %+v", keptKey, u)
+		}
+		next := mkUser(t, s, a.ID, 1, "5550000003")
+		if next.ID <= goneKey {
+			t.Fatalf("a user made after migration 17 got id %d; ids up to %d were handed out before it", next.ID, goneKey)
 		}
 	})
 
@@ -201,4 +224,19 @@ func userRowID(tb testing.TB, s *Store, appID, id int64) int64 {
 	var key int64
 	must(tb, s.r.QueryRowContext(tb.Context(), `SELECT id FROM users WHERE app_id = $1 AND public_id = $2`, appID, id).Scan(&key))
 	return key
+}
+
+// migrationDB is a connection to migrate s's database with while s is open: on SQLite the
+// store's one writer connection belongs to its batcher, so another one beside it.
+func migrationDB(t *testing.T, s *Store) *sql.DB {
+	t.Helper()
+	if s.pg {
+		return s.db
+	}
+	var path string
+	must(t, s.r.QueryRowContext(t.Context(), `SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&path))
+	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	must(t, err)
+	t.Cleanup(func() { other.Close() })
+	return other
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"database/sql"
 	"fmt"
 	"testing"
 	"time"
@@ -185,15 +184,7 @@ func testRekey(t *testing.T, open func(t *testing.T) *Store) {
 		s, ctx := open(t), t.Context()
 		app := mkApp(t, s, "a")
 		u := mkUser(t, s, app.ID, 1, "5550000001")
-		db := s.db
-		if !s.pg { // the store's one writer connection is its batcher's: migrate beside it
-			var path string
-			must(t, s.r.QueryRowContext(ctx, `SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&path))
-			other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
-			must(t, err)
-			t.Cleanup(func() { other.Close() })
-			db = other
-		}
+		db := migrationDB(t, s)
 		// Below migration 17 users have no public id: rows name them by row id, which becomes
 		// their public id on the way back up.
 		var key int64
