@@ -11,7 +11,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/twofold"
 )
 
-// ImportBatch is the most users ImportUsers takes at once: 9 parameters a user stays well under
+// ImportBatch is the most users ImportUsers takes at once: 7 parameters a user stays well under
 // PostgreSQL's 65535 and SQLite's 32766.
 const ImportBatch = 1000
 
@@ -60,8 +60,8 @@ func (s *Store) ImportUsers(ctx context.Context, appID int64, users []twofold.Im
 
 func (s *Store) importUsers(ctx context.Context, tx *Tx, appID int64, users []twofold.ImportedUser, now time.Time, dryRun bool) ([]twofold.ImportResult, error) {
 	// What the application has already: the ids, and the phone numbers (by their users' ids).
-	// Asked first, in a query or two, then the rest written with one plain INSERT: an untargeted ON CONFLICT makes
-	// SQLite plan foreign-key scans of every table that references users.
+	// Asked first, then the rest written with one plain INSERT: each user's outcome must be
+	// known, and PostgreSQL's ON CONFLICT takes one target where users have two (id, phone).
 	present, phones, err := s.importConflicts(ctx, tx, appID, users)
 	if err != nil {
 		return nil, err
