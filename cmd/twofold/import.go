@@ -17,6 +17,7 @@ import (
 
 	"github.com/twofold-auth/twofold/internal/twofold"
 	"github.com/twofold-auth/twofold/internal/userimport"
+	"github.com/twofold-auth/twofold/internal/userimport/records"
 )
 
 // userImport is how the import commands reach the userimport service: its record check and
@@ -108,7 +109,7 @@ type importRun struct {
 // the whole input, reading it with reader, and refuses it if anything is invalid (unless
 // --continue-on-error). done releases it all.
 func startImport(ctx context.Context, cmd *cobra.Command, env Env, o *importOpts, command, input, source string,
-	reader func(io.Reader) *recordReader, prepare func(*os.File) error) (r *importRun, done func(), err error) {
+	reader func(io.Reader) *records.Reader, prepare func(*os.File) error) (r *importRun, done func(), err error) {
 	if err := o.validate(); err != nil {
 		return nil, nil, err
 	}
@@ -359,11 +360,11 @@ Any invalid record stops the run before anything is written, unless --continue-o
 			default:
 				return fmt.Errorf("--format %q: want csv or jsonl", format)
 			}
-			var f fileFormat
-			r, done, err := startImport(ctx, cmd, env, &o, "from-file", args[0], displayName(args[0]), func(rd io.Reader) *recordReader {
-				return newUserReader(rd, f)
+			var f records.Format
+			r, done, err := startImport(ctx, cmd, env, &o, "from-file", args[0], displayName(args[0]), func(rd io.Reader) *records.Reader {
+				return records.NewUserReader(rd, f)
 			}, func(file *os.File) (err error) {
-				f, err = formatOf(format, args[0], file)
+				f, err = records.FormatOf(format, args[0], file)
 				return err
 			})
 			if err != nil {
@@ -379,26 +380,26 @@ Any invalid record stops the run before anything is written, unless --continue-o
 }
 
 // importFile reads the checked file again and imports it.
-func (r *importRun) importFile(ctx context.Context, f fileFormat) error {
+func (r *importRun) importFile(ctx context.Context, f records.Format) error {
 	prog := newProgress(r.env, r.scan.ahead, r.verb())
 	b := r.batcher(userImport.service(r.in), prog)
-	rr := newUserReader(r.file, f)
+	rr := records.NewUserReader(r.file, f)
 	skipAt := 0
 	for {
 		if ctx.Err() != nil {
 			return r.finish(ctx, b, prog, false, nil)
 		}
-		rec, err := rr.next()
+		rec, err := rr.Next()
 		if err == io.EOF {
 			return r.finish(ctx, b, prog, true, nil)
 		}
-		var lerr *lineError
+		var lerr *records.LineError
 		switch {
 		case errors.As(err, &lerr):
-			if lerr.line < r.resume || r.scan.skip(lerr.line, &skipAt) {
+			if lerr.Line < r.resume || r.scan.skip(lerr.Line, &skipAt) {
 				continue
 			}
-			return r.finish(ctx, b, prog, false, fmt.Errorf("line %d changed while it was being imported", lerr.line))
+			return r.finish(ctx, b, prog, false, fmt.Errorf("line %d changed while it was being imported", lerr.Line))
 		case err != nil:
 			return r.finish(ctx, b, prog, false, err)
 		case rec.Line < r.resume || r.scan.skip(rec.Line, &skipAt):

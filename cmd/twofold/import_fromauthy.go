@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/twofold-auth/twofold/internal/userimport/authyexport"
+	"github.com/twofold-auth/twofold/internal/userimport/records"
 )
 
 func importAuthyCmd(env Env) *cobra.Command {
@@ -54,20 +57,21 @@ never written to the report, the logs or the checkpoint; prefer TWOFOLD_AUTHY_AP
 			if timeout <= 0 {
 				return fmt.Errorf("--timeout %s: want a positive duration", timeout)
 			}
-			src, err := newAuthySource(authyURL, key, concurrency, timeout, o.continueOnError)
+			src, err := authyexport.New(authyexport.Config{URL: authyURL, Key: key, Concurrency: concurrency, Timeout: timeout,
+				Tolerant: o.continueOnError})
 			if err != nil {
 				return err
 			}
-			defer src.client.CloseIdleConnections()
+			defer src.Close()
 			ctx := cmd.Context()
-			r, done, err := startImport(ctx, cmd, env, &o, "from-authy", args[0], redactDSN(src.base), newIDReader, nil)
+			r, done, err := startImport(ctx, cmd, env, &o, "from-authy", args[0], redactDSN(src.URL()), records.NewIDReader, nil)
 			if err != nil {
 				return err
 			}
 			defer done()
 			err = r.importAuthy(ctx, src, concurrency)
 			if err != nil {
-				return errors.New(src.scrub(err.Error()))
+				return errors.New(src.Scrub(err.Error()))
 			}
 			return nil
 		},
@@ -81,9 +85,9 @@ never written to the report, the logs or the checkpoint; prefer TWOFOLD_AUTHY_AP
 }
 
 // importAuthy reads the checked list again, fetches its users and imports them in its order.
-func (r *importRun) importAuthy(ctx context.Context, src *authySource, concurrency int) error {
+func (r *importRun) importAuthy(ctx context.Context, src *authyexport.Source, concurrency int) error {
 	prog := newProgress(r.env, r.scan.ahead, r.verb())
-	src.gate.onChange = func(limit, max int, pause time.Time) {
+	src.OnLimit(func(limit, max int, pause time.Time) {
 		switch {
 		case time.Now().Before(pause):
 			prog.note(fmt.Sprintf("rate limited: waiting until %s, then %d of %d requests at once", pause.Format(time.TimeOnly), limit, max))
@@ -92,48 +96,48 @@ func (r *importRun) importAuthy(ctx context.Context, src *authySource, concurren
 		default:
 			prog.note("")
 		}
-	}
+	})
 	b := r.batcher(userImport.service(r.in), prog)
-	ids := func(yield func(idItem, error) bool) {
-		rr := newIDReader(r.file)
+	ids := func(yield func(authyexport.Item, error) bool) {
+		rr := records.NewIDReader(r.file)
 		skipAt := 0
 		for {
-			rec, err := rr.next()
+			rec, err := rr.Next()
 			if err == io.EOF {
 				return
 			}
-			var lerr *lineError
+			var lerr *records.LineError
 			switch {
 			case errors.As(err, &lerr):
-				if lerr.line < r.resume || r.scan.skip(lerr.line, &skipAt) {
+				if lerr.Line < r.resume || r.scan.skip(lerr.Line, &skipAt) {
 					continue
 				}
-				yield(idItem{}, fmt.Errorf("line %d changed while it was being imported", lerr.line))
+				yield(authyexport.Item{}, fmt.Errorf("line %d changed while it was being imported", lerr.Line))
 				return
 			case err != nil:
-				yield(idItem{}, err)
+				yield(authyexport.Item{}, err)
 				return
 			case rec.Line < r.resume || r.scan.skip(rec.Line, &skipAt):
 				continue
 			}
-			if !yield(idItem{line: rec.Line, id: rec.ID, email: rec.Email}, nil) {
+			if !yield(authyexport.Item{Line: rec.Line, ID: rec.ID, Email: rec.Email}, nil) {
 				return
 			}
 		}
 	}
-	users, stop := fetchInOrder(ctx, ids, concurrency, 4*concurrency, r.opts.batchSize, src.fetch)
+	users, stop := authyexport.FetchInOrder(ctx, ids, concurrency, 4*concurrency, r.opts.batchSize, src.Fetch)
 	defer stop()
 	for f := range users {
 		if ctx.Err() != nil {
 			return r.finish(ctx, b, prog, false, nil)
 		}
 		switch {
-		case f.err != nil:
-			return r.finish(ctx, b, prog, false, f.err)
-		case f.fail != "":
-			b.fail(failure{Line: f.rec.Line, ID: f.rec.ID, Reason: f.fail})
+		case f.Err != nil:
+			return r.finish(ctx, b, prog, false, f.Err)
+		case f.Fail != "":
+			b.fail(failure{Line: f.Record.Line, ID: f.Record.ID, Reason: f.Fail})
 		default:
-			if err := b.add(ctx, f.rec); err != nil {
+			if err := b.add(ctx, f.Record); err != nil {
 				return r.finish(ctx, b, prog, false, err)
 			}
 		}

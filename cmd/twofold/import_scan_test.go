@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/twofold-auth/twofold/internal/userimport"
+	"github.com/twofold-auth/twofold/internal/userimport/records"
 )
 
 // checkEmails stands in for userimport.Check where a test is about the scan, not the values:
@@ -42,7 +43,7 @@ func TestScanInput(t *testing.T) {
 		"7,g@example.com,1,2015550129\n" + // line 10: both its id and its phone are line 11's
 		"7,h@example.com,1,2015550129\n" // line 11
 	var failures []failure
-	s, err := scanInput(context.Background(), strings.NewReader(file), func(r io.Reader) *recordReader { return newUserReader(r, formatCSV) },
+	s, err := scanInput(context.Background(), strings.NewReader(file), func(r io.Reader) *records.Reader { return records.NewUserReader(r, records.CSV) },
 		checkEmails, 4, func(f failure) { failures = append(failures, f) })
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +80,7 @@ func TestScanInput(t *testing.T) {
 func TestScanInputStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := scanInput(ctx, strings.NewReader("1\n2\n"), newIDReader, checkEmails, 1, func(failure) {})
+	_, err := scanInput(ctx, strings.NewReader("1\n2\n"), records.NewIDReader, checkEmails, 1, func(failure) {})
 	if err != context.Canceled {
 		t.Fatalf("%v", err)
 	}
@@ -115,7 +116,7 @@ func TestScanMemory(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	peak := watchHeap(t)
 	start := time.Now()
-	s, err := scanInput(context.Background(), in, func(r io.Reader) *recordReader { return newUserReader(r, formatCSV) }, checkEmails, 1, func(f failure) {
+	s, err := scanInput(context.Background(), in, func(r io.Reader) *records.Reader { return records.NewUserReader(r, records.CSV) }, checkEmails, 1, func(f failure) {
 		t.Errorf("failure: %+v", f)
 	})
 	took := time.Since(start)
