@@ -26,14 +26,13 @@ type bench struct {
 	tmp    string
 	phone  atomic.Int64 // next phone number suffix of users registered through the API
 
-	seed     seeded
-	totp     *totpPool // seeded users with an authenticator
-	sms      *smsPool  // seeded users without one
-	devices  map[string][]*device
-	uuids    []string // approval requests made by approval-create
-	uuidMu   sync.Mutex
-	okBody   []byte // verify's success answer, served by the floor
-	floorRPS float64
+	seed    seeded
+	totp    *totpPool // seeded users with an authenticator
+	sms     *smsPool  // seeded users without one
+	devices map[string][]*device
+	uuids   []string // approval requests made by approval-create
+	uuidMu  sync.Mutex
+	okBody  []byte // verify's success answer, served by the floor
 }
 
 func (b *bench) setupClient(conns int) *http.Client {

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -174,16 +173,4 @@ func rssKB(pid int) int64 {
 		}
 	}
 	return 0
-}
-
-// waitHealthy polls /healthz until it answers.
-func waitHealthy(ctx context.Context, get func(context.Context) error) error {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := get(ctx)
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
