@@ -23,7 +23,7 @@ func userKey(app, user string) string {
 func publicUserID(col string) string { return `(SELECT public_id FROM users WHERE id = ` + col + `)` }
 
 // nextPublicID is the SQL for a new user's public id: one past every public id yet written,
-// imported ones included (migration 00017; passPublicID keeps it so).
+// imported ones included (migration 00017; spendPublicID and passPublicID keep it so).
 func (s *Store) nextPublicID() string {
 	if s.pg {
 		return `nextval('user_public_ids')`

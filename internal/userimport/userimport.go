@@ -52,6 +52,10 @@ type Result struct {
 // ErrInvalid wraps what Check finds wrong with a record.
 var ErrInvalid = errors.New("invalid record")
 
+// ErrConsoleApp refuses an import into the console's own application: its users are the
+// operators, made with their passwords and factors by twofold admin, never imported.
+var ErrConsoleApp = errors.New("not an application users are imported into")
+
 // MaxID is the largest id a record may keep: ids travel as JSON numbers, and a larger one is
 // not exact in JavaScript clients.
 const MaxID = 1<<53 - 1
@@ -189,6 +193,9 @@ func (s *Service) Import(ctx context.Context, appID int64, records []Record, dry
 	app, err := s.store.GetApp(ctx, appID)
 	if err != nil {
 		return nil, fmt.Errorf("application %d: %w", appID, err)
+	}
+	if app.Console {
+		return nil, fmt.Errorf("%w: application %d is the console's own, whose users are the operators", ErrConsoleApp, appID)
 	}
 	rules := phone.RulesFor(app)
 	results := make([]Result, 0, len(records))

@@ -202,3 +202,17 @@ func TestImportBatches(t *testing.T) {
 		t.Errorf("users = %d, want %d", n, len(records)-1)
 	}
 }
+
+func TestImportRefusesTheConsoleApp(t *testing.T) {
+	f := newFixture(t)
+	console, err := apps.New(f.st, f.keys, nil).EnsureConsole(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Import(t.Context(), console.ID, []userimport.Record{{ID: 1}}, false); !errors.Is(err, userimport.ErrConsoleApp) {
+		t.Fatalf("import into the console's application: %v", err)
+	}
+	if n, _ := f.st.CountUsers(t.Context(), console.ID); n != 0 {
+		t.Fatalf("%d users imported into the console's application", n)
+	}
+}
