@@ -59,7 +59,9 @@ func run(ctx context.Context, args []string, env Env) error {
 		Long:          "Twofold is a self-hosted two-factor authentication service that speaks the Authy REST API:\nchange your Authy client's API host to a Twofold server and keep your code.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       readBuildInfo().String(),
 	}
+	root.SetVersionTemplate("twofold {{.Version}}\n")
 	root.SetArgs(args)
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
@@ -67,7 +69,7 @@ func run(ctx context.Context, args []string, env Env) error {
 		"directory holding the database and master key (env TWOFOLD_DATA_DIR)")
 	root.PersistentFlags().String("database", envOr(env, "TWOFOLD_DATABASE_URL", ""),
 		"PostgreSQL URL (postgres://user:pass@host/db) instead of the SQLite file in --data-dir (env TWOFOLD_DATABASE_URL)")
-	root.AddCommand(serveCmd(env), appCmd(env), approvalCmd(env), outboxCmd(env), deviceCmd(env), adminCmd(env), migrateCmd(env), auditCmd(env), migrateDataCmd(env), masterKeyCmd(env), importCmd(env))
+	root.AddCommand(serveCmd(env), appCmd(env), approvalCmd(env), outboxCmd(env), deviceCmd(env), adminCmd(env), migrateCmd(env), auditCmd(env), migrateDataCmd(env), masterKeyCmd(env), importCmd(env), versionCmd(env), healthcheckCmd(env))
 	err := root.ExecuteContext(ctx)
 	if errors.Is(err, context.Canceled) {
 		return nil

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+func TestVersion(t *testing.T) {
+	dir := t.TempDir()
+	out, err := runCLI(dir, "version", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b buildInfo
+	if err := json.Unmarshal([]byte(out), &b); err != nil || b.Go != runtime.Version() || b.Version == "" {
+		t.Fatalf("version --json: %q (%v); want the Go version %s and a version", out, err, runtime.Version())
+	}
+	var stdout bytes.Buffer
+	err = run(context.Background(), []string{"--version"}, Env{Stdout: &stdout, Stderr: io.Discard, Getenv: func(string) string { return "" }})
+	if line := stdout.String(); err != nil || !strings.HasPrefix(line, "twofold "+b.Version) || !strings.Contains(line, runtime.Version()) {
+		t.Fatalf("--version: %q, %v", line, err)
+	}
+}
+
+func TestHealthcheck(t *testing.T) {
+	s := startServer(t, "")
+	addr := strings.TrimPrefix(s.url, "http://")
+	if out, err := runCLI(s.dataDir, "healthcheck", "--addr", addr); err != nil || strings.TrimSpace(out) != "ok" {
+		t.Fatalf("healthcheck of a running server: %q, %v", out, err)
+	}
+	// A port nobody listens on: the check fails, saying where it asked.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	if _, err := runCLI(s.dataDir, "healthcheck", "--addr", closed); err == nil || !strings.Contains(err.Error(), closed+"/healthz") {
+		t.Fatalf("healthcheck of no server: %v", err)
+	}
+	if _, err := runCLI(s.dataDir, "healthcheck", "--addr", "no-port"); err == nil || !strings.Contains(err.Error(), "host:port") {
+		t.Fatalf("healthcheck --addr no-port: %v", err)
+	}
+}
+
+func TestHealthURL(t *testing.T) {
+	for addr, want := range map[string]string{
+		"127.0.0.1:8080":   "http://127.0.0.1:8080/healthz",
+		"0.0.0.0:8080":     "http://127.0.0.1:8080/healthz",
+		":8080":            "http://127.0.0.1:8080/healthz",
+		"[::]:8080":        "http://[::1]:8080/healthz",
+		"twofold.lan:9000": "http://twofold.lan:9000/healthz",
+	} {
+		if got, err := healthURL(addr); err != nil || got != want {
+			t.Errorf("healthURL(%q) = %q, %v; want %q", addr, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "8080", "host:"} {
+		if _, err := healthURL(bad); err == nil {
+			t.Errorf("healthURL(%q) took it", bad)
+		}
+	}
+}
