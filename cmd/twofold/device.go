@@ -38,12 +38,6 @@ the terminal.
   twofold device enrol --qr code.png
   twofold device codes
   twofold device watch           # answer approval requests as they arrive`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return fmt.Errorf("unknown command %q for 'twofold device' (see: twofold device --help)", args[0])
-			}
-			return cmd.Help()
-		},
 	}
 	cmd.PersistentFlags().StringVar(&o.vaultPath, "vault", defaultVaultPath(env), "vault file (env TWOFOLD_VAULT)")
 	cmd.AddCommand(deviceEnrolCmd(o), deviceListCmd(o), deviceCodesCmd(o), deviceWatchCmd(o),

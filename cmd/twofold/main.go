@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -53,6 +54,17 @@ type Env struct {
 
 // run executes the command line args (without the program name).
 func run(ctx context.Context, args []string, env Env) error {
+	root := newRoot(env)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// newRoot is the whole command tree, reading its defaults from env.
+func newRoot(env Env) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "twofold",
 		Short:         "Self-hosted two-factor authentication with the Authy API",
@@ -62,7 +74,6 @@ func run(ctx context.Context, args []string, env Env) error {
 		Version:       readBuildInfo().String(),
 	}
 	root.SetVersionTemplate("twofold {{.Version}}\n")
-	root.SetArgs(args)
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
 	root.PersistentFlags().String("data-dir", envOr(env, "TWOFOLD_DATA_DIR", "./twofold-data"),
@@ -70,11 +81,35 @@ func run(ctx context.Context, args []string, env Env) error {
 	root.PersistentFlags().String("database", envOr(env, "TWOFOLD_DATABASE_URL", ""),
 		"PostgreSQL URL (postgres://user:pass@host/db) instead of the SQLite file in --data-dir (env TWOFOLD_DATABASE_URL)")
 	root.AddCommand(serveCmd(env), appCmd(env), approvalCmd(env), outboxCmd(env), deviceCmd(env), adminCmd(env), migrateCmd(env), auditCmd(env), migrateDataCmd(env), masterKeyCmd(env), importCmd(env), versionCmd(env), healthcheckCmd(env))
-	err := root.ExecuteContext(ctx)
-	if errors.Is(err, context.Canceled) {
-		return nil
+	refuseUnknownVerbs(root)
+	return root
+}
+
+// refuseUnknownVerbs makes every command that only groups others (app, audit, device, ...)
+// answer an unknown verb with an error and cobra's suggestions, exit status 1, as the root
+// does; without a verb it prints its help. Cobra's default there is the help and exit 0, which
+// hides a typo in a script.
+func refuseUnknownVerbs(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		refuseUnknownVerbs(sub)
 	}
-	return err
+	if !c.HasSubCommands() || c.Runnable() || c == c.Root() {
+		return
+	}
+	c.Args = cobra.ArbitraryArgs
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return cmd.Help()
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+		if cmd.SuggestionsMinimumDistance <= 0 {
+			cmd.SuggestionsMinimumDistance = 2 // cobra's default, which it sets only on its own path
+		}
+		if suggestions := cmd.SuggestionsFor(args[0]); len(suggestions) > 0 {
+			msg += "\n\nDid you mean this?\n\t" + strings.Join(suggestions, "\n\t")
+		}
+		return fmt.Errorf("%s\n\nRun '%s --help' for usage", msg, cmd.CommandPath())
+	}
 }
 
 func envOr(env Env, name, def string) string {

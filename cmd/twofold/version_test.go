@@ -67,3 +67,32 @@ func TestHealthURL(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownVerbs: a typo under any command that groups others is an error with a suggestion,
+// never its help with exit status 0; the group alone still prints its help.
+func TestUnknownVerbs(t *testing.T) {
+	env := func(out *bytes.Buffer) Env {
+		return Env{Stdout: out, Stderr: io.Discard, Getenv: func(string) string { return "" }}
+	}
+	groups := 0
+	for _, c := range newRoot(env(&bytes.Buffer{})).Commands() {
+		if !c.HasSubCommands() {
+			continue
+		}
+		groups++
+		verb := c.Commands()[0].Name()
+		typo := verb[:len(verb)-1] // one letter short: a suggestion
+		var out bytes.Buffer
+		err := run(context.Background(), []string{c.Name(), typo}, env(&out))
+		if err == nil || !strings.Contains(err.Error(), "unknown command") || !strings.Contains(err.Error(), verb) {
+			t.Errorf("twofold %s %s: %v; want an unknown command error suggesting %s", c.Name(), typo, err, verb)
+		}
+		out.Reset()
+		if err := run(context.Background(), []string{c.Name()}, env(&out)); err != nil || !strings.Contains(out.String(), "Available Commands") {
+			t.Errorf("twofold %s: %v, %q; want its help", c.Name(), err, out.String())
+		}
+	}
+	if groups < 4 {
+		t.Fatalf("only %d commands with subcommands found", groups)
+	}
+}
