@@ -19,8 +19,9 @@ func TestAppCommands(t *testing.T) {
 		t.Fatalf("create: %+v", created)
 	}
 	// The imported key works against the running server at once.
-	if r := s.do("GET", "/protected/json/app/details", imported, nil); r.status != 200 || r.body["app"].(map[string]any)["name"] != "Migrated" {
-		t.Fatalf("imported key: %s", r.raw)
+	if r := s.do("GET", "/protected/json/app/details", imported, nil); r.status != 200 || r.body["app"].(map[string]any)["name"] != "Migrated" ||
+		r.body["app"].(map[string]any)["onetouch_enabled"] != true {
+		t.Fatalf("imported key (every application takes OneTouch requests): %s", r.raw)
 	}
 
 	var sandbox appJSON

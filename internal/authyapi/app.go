@@ -5,7 +5,8 @@ import (
 	"time"
 )
 
-// appDetails: GET app/details (spec 6.1).
+// appDetails: GET app/details (spec 6.1). Every application takes OneTouch approval requests
+// (for users with a device, and in a sandbox for any user), so onetouch_enabled is true.
 func (a *API) appDetails(w http.ResponseWriter, r *http.Request, c *call) error {
 	type app struct {
 		AppID             int64  `json:"app_id"`
@@ -23,7 +24,7 @@ func (a *API) appDetails(w http.ResponseWriter, r *http.Request, c *call) error 
 		Success bool   `json:"success"`
 	}{app{
 		AppID: c.app.ID, Name: c.app.Name, Plan: c.app.Plan(), SMSEnabled: c.app.SMSEnabled,
-		PhoneCallsEnabled: c.app.CallEnabled, OnetouchEnabled: false, WhiteLabel: true, Sandbox: c.app.Sandbox,
+		PhoneCallsEnabled: c.app.CallEnabled, OnetouchEnabled: true, WhiteLabel: true, Sandbox: c.app.Sandbox,
 	}, "Application information.", true})
 	return nil
 }
