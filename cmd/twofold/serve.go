@@ -9,8 +9,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -148,7 +152,8 @@ func serve(cmd *cobra.Command, env Env) error {
 	if in.createdKey {
 		log.Info("created master key", "file", in.dataDir+"/master.key", "note", "back it up: without it sealed secrets cannot be read")
 	}
-	if err := announceApps(ctx, in, env, cbEgress.Allowlist(), log); err != nil {
+	first, err := announceApps(ctx, in, cbEgress.Allowlist(), log)
+	if err != nil {
 		return err
 	}
 
@@ -265,8 +270,11 @@ func serve(cmd *cobra.Command, env Env) error {
 
 	addr, _ := f.GetString("addr")
 	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("listen on %s: the address is in use (another twofold serve?): choose another with --addr or TWOFOLD_ADDR", addr)
+	}
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return fmt.Errorf("listen on %s: %w (set the address with --addr or TWOFOLD_ADDR)", addr, err)
 	}
 	srv := &http.Server{
 		Handler:           authyapi.Handler(mux, m, log),
@@ -290,6 +298,21 @@ func serve(cmd *cobra.Command, env Env) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("twofold listening", "addr", "http://"+ln.Addr().String(), "data_dir", in.dataDir, "database", in.engine)
+	if first != nil { // bound: the next step printed now works
+		next := fmt.Sprintf("%s app show %d --show-key --data-dir %s", selfCommand(), first.ID, in.dataDir)
+		log.Info("next: print the first application's API key", "command", next)
+		if format, _ := f.GetString("log-format"); format != "json" { // JSON logs: nothing but JSON on stderr
+			fmt.Fprintf(env.Stderr, `
+  Twofold is ready on http://%s. Your first application is %q (id %d).
+  Print its API key with:
+
+      %s
+
+  then point your Authy client at this server with that key.
+
+`, ln.Addr(), first.Name, first.ID, next)
+		}
+	}
 	if env.Ready != nil {
 		env.Ready(ln.Addr().String())
 	}
@@ -316,29 +339,23 @@ func serve(cmd *cobra.Command, env Env) error {
 	return nil
 }
 
-// announceApps makes the first application on a fresh data directory and says, once, how to
-// get its key; and warns about sandbox applications, which accept a fixed token, and about
-// callback URLs whose host the egress guard refuses.
-func announceApps(ctx context.Context, in *instance, env Env, cbAllow egress.Allowlist, log *slog.Logger) error {
+// announceApps makes the first application on a fresh data directory and returns it (nil when
+// there was one already), so that serve says, once it listens, how to get its key; and warns
+// about sandbox applications, which accept a fixed token, and about callback URLs whose host
+// the egress guard refuses.
+func announceApps(ctx context.Context, in *instance, cbAllow egress.Allowlist, log *slog.Logger) (*twofold.App, error) {
 	first, created, err := in.apps.EnsureFirst(ctx)
 	if err != nil {
-		return fmt.Errorf("first application: %w", err)
+		return nil, fmt.Errorf("first application: %w", err)
 	}
+	var made *twofold.App
 	if created {
 		log.Info("created the first application", "app_id", first.ID, "name", first.Name)
-		fmt.Fprintf(env.Stderr, `
-  Twofold is ready. Your first application is %q (id %d).
-  Print its API key with:
-
-      twofold app show %d --show-key --data-dir %s
-
-  then point your Authy client at this server with that key.
-
-`, first.Name, first.ID, first.ID, in.dataDir)
+		made = &first
 	}
 	list, err := in.apps.List(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, a := range list {
 		if a.Sandbox {
@@ -350,7 +367,7 @@ func announceApps(ctx context.Context, in *instance, env Env, cbAllow egress.All
 			}
 		}
 	}
-	return nil
+	return made, nil
 }
 
 // sweep deletes expired codes, counters and QR links, and expires approval requests whose time
@@ -429,4 +446,30 @@ func perSecond(l verify.Limit) rate.Limit {
 func mustString(f interface{ GetString(string) (string, error) }, name string) string {
 	v, _ := f.GetString(name)
 	return v
+}
+
+// selfCommand is how the user ran this program, for commands printed for them to paste:
+// "twofold" when that is what the PATH finds, "go run ./cmd/twofold" for a binary go run
+// built, else the path it was started by.
+func selfCommand() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "twofold"
+	}
+	if strings.Contains(exe, string(filepath.Separator)+"go-build") {
+		return "go run ./cmd/twofold"
+	}
+	if found, err := exec.LookPath(filepath.Base(os.Args[0])); err == nil {
+		if a, b := realPath(found), realPath(exe); a == b {
+			return filepath.Base(os.Args[0])
+		}
+	}
+	return os.Args[0]
+}
+
+func realPath(p string) string {
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r
+	}
+	return p
 }

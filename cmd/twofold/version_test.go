@@ -96,3 +96,33 @@ func TestUnknownVerbs(t *testing.T) {
 		t.Fatalf("only %d commands with subcommands found", groups)
 	}
 }
+
+// TestServeStartMessages: the first start's next step is printed once the port is bound, as a
+// command that works for how the server was run; with JSON logs stderr holds only JSON; a busy
+// port is refused naming --addr.
+func TestServeStartMessages(t *testing.T) {
+	var text syncBuffer
+	s := startServerEnv(t, "", func(e *Env) { e.Stderr = &text })
+	out := text.String()
+	if !strings.Contains(out, "Twofold is ready on "+s.url) || !strings.Contains(out, "app show 1 --show-key --data-dir "+s.dataDir) {
+		t.Fatalf("first start's message:\n%s", out)
+	}
+	if strings.Index(out, "Twofold is ready") < strings.Index(out, "twofold listening") {
+		t.Errorf("ready printed before the port was bound:\n%s", out)
+	}
+
+	addr := strings.TrimPrefix(s.url, "http://")
+	err := run(context.Background(), []string{"serve", "--data-dir", t.TempDir(), "--addr", addr},
+		Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }})
+	if err == nil || !strings.Contains(err.Error(), "in use") || !strings.Contains(err.Error(), "--addr") {
+		t.Fatalf("serve on a busy port: %v", err)
+	}
+
+	var js syncBuffer
+	startServerEnv(t, "", func(e *Env) { e.Stderr = &js }, "--log-format", "json")
+	for _, line := range strings.Split(strings.TrimSpace(js.String()), "\n") {
+		if !json.Valid([]byte(line)) {
+			t.Errorf("with JSON logs, stderr has a line that is not JSON: %q", line)
+		}
+	}
+}
