@@ -153,6 +153,24 @@ func TestImportFromAuthyEndToEnd(t *testing.T) {
 		first.Process.Kill()
 		t.Fatal("the import never got halfway")
 	}
+	// The users fetched before the hold are written batch by batch; kill once the first is in
+	// (the held requests keep the rest from being fetched).
+	written := func() bool {
+		r := dst.do("GET", fmt.Sprintf("/protected/json/users/%d/status", users[0].id), moved.APIKey, nil)
+		return r.status == 200
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for deadline := time.After(2 * time.Minute); !written(); {
+		select {
+		case <-tick.C:
+		case err := <-exited:
+			t.Fatalf("the import ended while held: %v\n%s", err, firstOut.String())
+		case <-deadline:
+			first.Process.Kill()
+			t.Fatal("the import wrote nobody of the users it had fetched")
+		}
+	}
 	if err := first.Process.Kill(); err != nil { // SIGKILL: no chance to tidy up
 		t.Fatal(err)
 	}
