@@ -23,7 +23,7 @@ func appCmd(env Env) *cobra.Command {
 		Use:   "app",
 		Short: "Manage applications (works while the server runs)",
 	}
-	cmd.AddCommand(appCreateCmd(env), appListCmd(env), appShowCmd(env), appUpdateCmd(env), appRotateCmd(env))
+	cmd.AddCommand(appCreateCmd(env), appListCmd(env), appShowCmd(env), appUpdateCmd(env), appRotateCmd(env), appDeleteCmd(env))
 	return cmd
 }
 
@@ -490,5 +490,44 @@ func appUpdateCmd(env Env) *cobra.Command {
 	f.StringVar(providers[twofold.Email], "email-provider", "", "deliver this application's email with smtp or outbox (empty: the server's default)")
 	f.IntVar(&devicePeriod, "device-totp-period", 10, "seconds per code of devices registered from now on, 10 to 120")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func appDeleteCmd(env Env) *cobra.Command {
+	var yes, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "delete ID --yes",
+		Short: "Delete an application with its users, devices, codes, requests, callbacks and messages",
+		Long: `Delete an application and everything it owns: its users (their ids, phones and seeds),
+devices, codes, approval requests, callbacks and outbox messages. Its API key stops working at
+once. The audit trail keeps the deletion. This cannot be undone, so it asks for --yes; the
+console's own application (its users are the operators) cannot be deleted.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := appID(args[0])
+			if err != nil {
+				return err
+			}
+			return withApps(cmd, env, func(in *instance) error {
+				a, err := in.apps.Get(cmd.Context(), id)
+				if err != nil {
+					return cliError(err, id)
+				}
+				if !yes {
+					return fmt.Errorf("this deletes application %d (%q) with all its users and data, for good: run again with --yes", id, a.Name)
+				}
+				if err := in.apps.Delete(cmd.Context(), id); err != nil {
+					return cliError(err, id)
+				}
+				if asJSON {
+					return json.NewEncoder(env.Stdout).Encode(map[string]any{"app_id": id, "name": a.Name, "deleted": true})
+				}
+				_, err = fmt.Fprintf(env.Stdout, "Deleted application %d (%q).\n", id, a.Name)
+				return err
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&yes, "yes", false, "delete, for good")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

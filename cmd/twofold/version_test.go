@@ -126,3 +126,30 @@ func TestServeStartMessages(t *testing.T) {
 		}
 	}
 }
+
+func TestAppDelete(t *testing.T) {
+	s := startServer(t, "")
+	var a appJSON
+	s.cliJSON(&a, "app", "create", "--name", "Doomed")
+	id := itoa64(a.AppID)
+	s.register(a.APIKey, "u@example.com", "2015550123")
+	if _, err := s.cli("app", "delete", id); err == nil || !strings.Contains(err.Error(), "--yes") {
+		t.Fatalf("app delete without --yes: %v", err)
+	}
+	if r := s.do("GET", "/protected/json/app/details", a.APIKey, nil); r.status != 200 {
+		t.Fatalf("the application went without --yes: %s", r.raw)
+	}
+	var gone struct {
+		Deleted bool `json:"deleted"`
+	}
+	s.cliJSON(&gone, "app", "delete", id, "--yes")
+	if !gone.Deleted {
+		t.Fatal("app delete --yes --json did not say deleted")
+	}
+	if r := s.do("GET", "/protected/json/app/details", a.APIKey, nil); r.status == 200 {
+		t.Fatalf("the deleted application's key still works: %s", r.raw)
+	}
+	if _, err := s.cli("app", "delete", id, "--yes"); err == nil || !strings.Contains(err.Error(), "no application") {
+		t.Fatalf("deleting it again: %v", err)
+	}
+}
