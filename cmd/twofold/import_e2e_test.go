@@ -251,25 +251,13 @@ func TestImportFromAuthyEndToEnd(t *testing.T) {
 // runAuthyClient runs testdata/compat/migrated.js (npm authy-client) with checks.
 func runAuthyClient(t *testing.T, s *server, key string, checks any) {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		if os.Getenv("TWOFOLD_REQUIRE_COMPAT") == "1" {
-			t.Fatalf("node not found (TWOFOLD_REQUIRE_COMPAT=1): %v", err)
-		}
-		t.Skipf("node not found: %v", err)
-	}
-	if _, err := os.Stat(filepath.Join(compatDir, "node_modules", "authy-client", "package.json")); err != nil {
-		if os.Getenv("TWOFOLD_REQUIRE_COMPAT") == "1" {
-			t.Fatalf("authy-client is not installed (TWOFOLD_REQUIRE_COMPAT=1): run npm ci --prefix cmd/twofold/%s", compatDir)
-		}
-		t.Skipf("authy-client is not installed: run npm ci --prefix cmd/twofold/%s", compatDir)
-	}
+	node := compatNode(t, "authy-client")
 	js, _ := json.Marshal(checks)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "migrated.js")
 	cmd.Dir = compatDir
-	cmd.Env = append(os.Environ(), "TWOFOLD_URL="+s.url, "TWOFOLD_API_KEY="+key, "TWOFOLD_USERS="+string(js))
+	cmd.Env = append(os.Environ(), "TWOFOLD_URL="+s.url, "TWOFOLD_API_KEY="+key, "TWOFOLD_USERS="+string(js), "NODE_OPTIONS=")
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "ALL CHECKS PASSED") {
 		t.Fatalf("authy-client against the moved users: %v\n%s", err, out)

@@ -32,11 +32,15 @@ const MaxEcho = 40
 // Clip returns what an error message may repeat of a client's value: at most MaxEcho
 // characters, with invalid UTF-8 and control or format characters each replaced by U+FFFD,
 // and "…" when there was more.
-func Clip(s string) string {
+func Clip(s string) string { return ClipN(s, MaxEcho) }
+
+// ClipN is Clip for at most max characters: for messages about text that is not a client's
+// request (an input file's field, a source's answer) shown to an operator.
+func ClipN(s string, max int) string {
 	var b strings.Builder
 	n := 0
 	for i, r := range s {
-		if n == MaxEcho {
+		if n == max {
 			if i < len(s) {
 				b.WriteString("…")
 			}

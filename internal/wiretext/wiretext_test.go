@@ -81,3 +81,19 @@ func FuzzClip(f *testing.F) {
 		}
 	})
 }
+
+func TestClipN(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{"a\x1b[2Jb\u0085c\n", 10, "a\uFFFD[2Jb\uFFFDc\uFFFD"}, // a terminal escape, C1 and newline
+		{"abcdef", 3, "abc…"},
+		{"abc", 3, "abc"},
+	} {
+		if got := ClipN(tc.in, tc.max); got != tc.want {
+			t.Errorf("ClipN(%q, %d) = %q, want %q", tc.in, tc.max, got, tc.want)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/twofold-auth/twofold/internal/userimport/records"
+	"github.com/twofold-auth/twofold/internal/wiretext"
 )
 
 // phoneAnswer reads a phone_number export: {"phone_number":"<national>","country_code":<n or
@@ -35,7 +36,7 @@ func phoneAnswer(body []byte) (cc int, national, fail string) {
 	if code = strings.TrimPrefix(strings.TrimSpace(code), "+"); code != "" {
 		n, err := strconv.Atoi(code)
 		if err != nil || !records.IsNumber(code) {
-			return 0, "", fmt.Sprintf("country_code %q is not a number", records.Printable(code, 10))
+			return 0, "", fmt.Sprintf("country_code %q is not a number", wiretext.ClipN(code, 10))
 		}
 		cc = n
 	}
@@ -47,7 +48,7 @@ func phoneAnswer(body []byte) (cc int, national, fail string) {
 	}
 	digits, ok := records.PhoneDigits(number, cc)
 	if !ok {
-		return 0, "", fmt.Sprintf("phone_number %q is not a phone number", records.Printable(number, 24))
+		return 0, "", fmt.Sprintf("phone_number %q is not a phone number", wiretext.ClipN(number, 24))
 	}
 	return cc, digits, ""
 }
@@ -90,7 +91,7 @@ func seedAnswer(body []byte) (secret string, digits, period int, fail string) {
 		}
 		n, err := strconv.Atoi(v)
 		if err != nil {
-			return "", 0, 0, fmt.Sprintf("%s %q is not a whole number", f.name, records.Printable(v, 10))
+			return "", 0, 0, fmt.Sprintf("%s %q is not a whole number", f.name, wiretext.ClipN(v, 10))
 		}
 		*f.to = n
 	}

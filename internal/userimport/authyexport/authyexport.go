@@ -27,6 +27,7 @@ import (
 
 	"github.com/twofold-auth/twofold/internal/userimport"
 	"github.com/twofold-auth/twofold/internal/userimport/records"
+	"github.com/twofold-auth/twofold/internal/wiretext"
 )
 
 // Source reads users from the Authy API's migration exports, or from a Twofold server that
@@ -72,7 +73,7 @@ func New(c Config) (*Source, error) {
 	base, key, concurrency, timeout, tolerant := c.URL, c.Key, c.Concurrency, c.Timeout, c.Tolerant
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("--authy-url %q: want http(s)://host[:port][/prefix]", records.Printable(base, 80))
+		return nil, fmt.Errorf("--authy-url %q: want http(s)://host[:port][/prefix]", wiretext.ClipN(base, 80))
 	}
 	if key == "" {
 		return nil, errors.New("the Authy API key is missing: give --authy-key or set TWOFOLD_AUTHY_API_KEY")
@@ -299,8 +300,8 @@ func (s *Source) once(ctx context.Context, path string) (answer, time.Duration, 
 		}
 		if json.Unmarshal(body, &env) == nil {
 			code, _ := records.JSONText(env.Code, true, true)
-			a.code = records.Printable(code, 10)
-			a.msg = s.Scrub(records.Printable(env.Message, 200))
+			a.code = wiretext.ClipN(code, 10)
+			a.msg = s.Scrub(wiretext.ClipN(env.Message, 200))
 		}
 	}
 	return a, retryAfter(res.Header.Get("Retry-After"), time.Now()), nil

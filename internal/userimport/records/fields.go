@@ -6,7 +6,6 @@ import (
 	"errors"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 )
 
 // splitCSV splits one CSV line (RFC 4180, but no field spans lines, as none of ours needs to)
@@ -131,23 +130,4 @@ func PhoneDigits(p string, countryCode int) (digits string, ok bool) {
 // display groups, in capitals.
 func NormalSecret(s string) string {
 	return strings.ToUpper(strings.Join(strings.Fields(s), ""))
-}
-
-// Printable makes text from a file or a remote answer safe to print on a terminal: control
-// characters become '?', and it is cut to max runes.
-func Printable(s string, max int) string {
-	var b strings.Builder
-	n := 0
-	for _, r := range s {
-		if n == max {
-			b.WriteString("…")
-			break
-		}
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError {
-			r = '?'
-		}
-		b.WriteRune(r)
-		n++
-	}
-	return b.String()
 }

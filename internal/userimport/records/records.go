@@ -22,6 +22,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/twofold-auth/twofold/internal/userimport"
+	"github.com/twofold-auth/twofold/internal/wiretext"
 )
 
 // columns are the fields of a user file, in the order of a CSV file without a header.
@@ -225,7 +226,7 @@ func (rr *Reader) readHeader(fields []string) error {
 		i := indexOf(known, name)
 		switch {
 		case i < 0:
-			return fmt.Errorf("unknown column %q in the header (the columns are %s)", Printable(f, 40), strings.Join(known, ", "))
+			return fmt.Errorf("unknown column %q in the header (the columns are %s)", wiretext.ClipN(f, 40), strings.Join(known, ", "))
 		case seen[i]:
 			return fmt.Errorf("column %s twice in the header", name)
 		}
@@ -270,7 +271,7 @@ func (rr *Reader) fromJSON(text []byte) string {
 		case errors.As(err, &typeErr) && typeErr.Field == "":
 			return "want a JSON object"
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			return fmt.Sprintf("unknown field %s (the fields are %s)", Printable(strings.TrimPrefix(err.Error(), "json: unknown field "), 40),
+			return fmt.Sprintf("unknown field %s (the fields are %s)", wiretext.ClipN(strings.TrimPrefix(err.Error(), "json: unknown field "), 40),
 				strings.Join(columns, ", "))
 		}
 		return "not valid JSON"
@@ -309,13 +310,13 @@ func toRecord(vals [7]string, line int) (userimport.Record, error) {
 	}
 	n, err := strconv.ParseInt(id, 10, 64)
 	if err != nil {
-		return r, fmt.Errorf("authy_id: want a whole number, got %q", Printable(id, 24))
+		return r, fmt.Errorf("authy_id: want a whole number, got %q", wiretext.ClipN(id, 24))
 	}
 	r.ID = n
 	if cc := vals[colCountry]; cc != "" {
 		n, err := strconv.Atoi(strings.TrimPrefix(cc, "+"))
 		if err != nil || !IsNumber(cc) {
-			return r, fmt.Errorf("country_code: want a number, got %q", Printable(cc, 24))
+			return r, fmt.Errorf("country_code: want a number, got %q", wiretext.ClipN(cc, 24))
 		}
 		r.CountryCode = n
 	}
@@ -346,7 +347,7 @@ func toRecord(vals [7]string, line int) (userimport.Record, error) {
 		}
 		n, err := strconv.Atoi(v)
 		if err != nil {
-			return r, fmt.Errorf("%s: want a whole number, got %q", columns[f.col], Printable(v, 24))
+			return r, fmt.Errorf("%s: want a whole number, got %q", columns[f.col], wiretext.ClipN(v, 24))
 		}
 		*f.to = n
 	}

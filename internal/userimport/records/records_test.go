@@ -263,15 +263,6 @@ func TestFormatOf(t *testing.T) {
 	}
 }
 
-func TestPrintable(t *testing.T) {
-	if got := Printable("a\x1b[2Jb\u0085c\n", 10); got != "a?[2Jb?c?" {
-		t.Errorf("%q", got)
-	}
-	if got := Printable("abcdef", 3); got != "abc…" {
-		t.Errorf("%q", got)
-	}
-}
-
 func FuzzSplitCSV(f *testing.F) {
 	for _, s := range []string{`1,"a ""b""",c`, `"`, `a,"b`, ` , ,`, `"a"  ,b`} {
 		f.Add(s)
