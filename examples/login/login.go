@@ -486,14 +486,8 @@ func (s *server) logout(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) protectedPage(w http.ResponseWriter, r *http.Request) {
-	sess, ok := s.need(w, r, loggedIn)
+	sess, u, ok := s.needUser(w, r)
 	if !ok {
-		return
-	}
-	u, found := s.users.get(sess.UserID)
-	if !found {
-		s.sessions.destroy(w, sess.ID)
-		redirect(w, r, "/login")
 		return
 	}
 	s.render(w, http.StatusOK, "protected", sess, view{Email: u.Email, Method: sess.Method, TwoFactor: u.AuthyID != 0})

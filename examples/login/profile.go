@@ -19,14 +19,8 @@ const (
 )
 
 func (s *server) profilePage(w http.ResponseWriter, r *http.Request) {
-	sess, ok := s.need(w, r, loggedIn)
+	sess, u, ok := s.needUser(w, r)
 	if !ok {
-		return
-	}
-	u, found := s.users.get(sess.UserID)
-	if !found {
-		s.sessions.destroy(w, sess.ID)
-		redirect(w, r, "/login")
 		return
 	}
 	v := view{Email: u.Email, TwoFactor: u.AuthyID != 0}
@@ -70,14 +64,8 @@ func (s *server) offerRegistration(r *http.Request, sess *session, u user) (link
 // the app, once: the profile page's QR code, with "Not now". Whether they have one is Twofold's
 // to say (users/{id}/status), so a user who added it elsewhere meanwhile goes straight on.
 func (s *server) addAppPage(w http.ResponseWriter, r *http.Request) {
-	sess, ok := s.need(w, r, loggedIn)
+	sess, u, ok := s.needUser(w, r)
 	if !ok {
-		return
-	}
-	u, found := s.users.get(sess.UserID)
-	if !found {
-		s.sessions.destroy(w, sess.ID)
-		redirect(w, r, "/login")
 		return
 	}
 	if u.AuthyID == 0 {

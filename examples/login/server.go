@@ -260,6 +260,22 @@ func (s *server) need(w http.ResponseWriter, r *http.Request, want stage) (sessi
 	return session{}, false
 }
 
+// needUser is need(loggedIn) with the session's user; a session whose user is gone is ended
+// and sent to log in again.
+func (s *server) needUser(w http.ResponseWriter, r *http.Request) (session, user, bool) {
+	sess, ok := s.need(w, r, loggedIn)
+	if !ok {
+		return session{}, user{}, false
+	}
+	u, found := s.users.get(sess.UserID)
+	if !found {
+		s.sessions.destroy(w, sess.ID)
+		redirect(w, r, "/login")
+		return session{}, user{}, false
+	}
+	return sess, u, true
+}
+
 func secondStepPath(sess session) string {
 	if sess.ApprovalUUID != "" {
 		return "/login/wait"
