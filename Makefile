@@ -1,5 +1,5 @@
 # The test command of the README. Needs Go 1.26 with cgo (for -race) and, for the client
-# compatibility test, Node.js with npm.
+# compatibility test and axe-core (the accessibility checks of the browser tests), Node.js with npm.
 export GOTOOLCHAIN := local
 export CGO_ENABLED := 1
 
@@ -7,8 +7,9 @@ export CGO_ENABLED := 1
 
 test:
 	@if command -v npm >/dev/null 2>&1; then \
-		npm ci --prefix cmd/twofold/testdata/compat --no-audit --no-fund --loglevel=error; \
-	else echo "npm not found: the Authy client compatibility test will be skipped"; fi
+		npm ci --prefix cmd/twofold/testdata/compat --no-audit --no-fund --loglevel=error && \
+		npm ci --prefix internal/browsertest/axe --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the Authy client compatibility test and the accessibility checks will be skipped"; fi
 	go vet ./...
 	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
 	go test -race -count=1 ./...
