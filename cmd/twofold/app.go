@@ -23,7 +23,7 @@ func appCmd(env Env) *cobra.Command {
 		Use:   "app",
 		Short: "Manage applications (works while the server runs)",
 	}
-	cmd.AddCommand(appCreateCmd(env), appListCmd(env), appShowCmd(env), appUpdateCmd(env), appRotateCmd(env), appDeleteCmd(env))
+	cmd.AddCommand(appCreateCmd(env), appListCmd(env), appShowCmd(env), appKeyCmd(env), appUpdateCmd(env), appRotateCmd(env), appDeleteCmd(env))
 	return cmd
 }
 
@@ -316,6 +316,32 @@ func appShowCmd(env Env) *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().BoolVar(&showKey, "show-key", false, "also print the API key")
 	return cmd
+}
+
+func appKeyCmd(env Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "key ID",
+		Short: "Print an application's API key alone, for scripts: KEY=$(twofold app key 1)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := appID(args[0])
+			if err != nil {
+				return err
+			}
+			return withApps(cmd, env, func(in *instance) error {
+				a, err := in.apps.Get(cmd.Context(), id)
+				if err != nil {
+					return cliError(err, id)
+				}
+				key, err := in.apps.Reveal(a)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(env.Stdout, key)
+				return nil
+			})
+		},
+	}
 }
 
 func appRotateCmd(env Env) *cobra.Command {

@@ -18,6 +18,12 @@ func TestAppCommands(t *testing.T) {
 	if created.AppID == 0 || created.Name != "Migrated" || created.APIKey != imported || created.TokenLength != 7 {
 		t.Fatalf("create: %+v", created)
 	}
+	if key, err := s.cli("app", "key", itoa64(created.AppID)); err != nil || key != imported+"\n" {
+		t.Fatalf("app key: %q %v", key, err)
+	}
+	if _, err := s.cli("app", "key", "99"); err == nil {
+		t.Fatal("app key of an application that does not exist succeeded")
+	}
 	// The imported key works against the running server at once.
 	if r := s.do("GET", "/protected/json/app/details", imported, nil); r.status != 200 || r.body["app"].(map[string]any)["name"] != "Migrated" ||
 		r.body["app"].(map[string]any)["onetouch_enabled"] != true {
@@ -135,6 +141,18 @@ func TestOutboxCommand(t *testing.T) {
 	text, err := s.cli("outbox", "--limit", "1")
 	if err != nil || !strings.Contains(text, "call") || strings.Count(text, "\n") != 2 {
 		t.Fatalf("outbox text:\n%s", text)
+	}
+	// --code prints the newest matching message's code alone: a call's spoken digits joined.
+	for _, tc := range []struct{ to, want string }{{"2015550123", s.lastCode("+12015550123")}, {"(201) 555-0124", s.lastCode("+12015550124")}} {
+		if code, err := s.cli("outbox", "--to", tc.to, "--code"); err != nil || code != tc.want+"\n" || len(tc.want) != 7 {
+			t.Errorf("outbox --to %s --code: %q %v, want %s", tc.to, code, err, tc.want)
+		}
+	}
+	if _, err := s.cli("outbox", "--to", "999", "--code"); err == nil {
+		t.Error("outbox --code with no message succeeded")
+	}
+	if _, err := s.cli("outbox", "--code", "--json"); err == nil {
+		t.Error("outbox --code --json succeeded")
 	}
 	// Voice bodies spell the code out; the log line never carries a code.
 	if !strings.Contains(all0Body(t, s), ", ") {

@@ -180,7 +180,7 @@ func compatOutboxCode(s *server, recipient, channel string) (string, error) {
 		return "", fmt.Errorf("no %s message to %s in the outbox", channel, recipient)
 	}
 	body := msgs[len(msgs)-1].Body
-	code := codeInBody.FindString(joinSpokenDigits(body))
+	code := messageCode(body, 0)
 	if code == "" {
 		return "", fmt.Errorf("no code in %q", body)
 	}

@@ -334,13 +334,16 @@ type codeJSON struct {
 }
 
 func deviceCodesCmd(o *deviceOpts) *cobra.Command {
-	var asJSON bool
+	var asJSON, codeOnly bool
 	cmd := &cobra.Command{
 		Use:   "codes [ACCOUNT]",
 		Short: "Print the current code of every account (or of one), with the seconds it has left",
 		Long: `Print the current code of every account: the TOTP accounts' and each device's own seed
 (which the application's verify accepts), with the seconds each code has left.
-ACCOUNT is a number from 'twofold device list' or a name.`,
+ACCOUNT is a number from 'twofold device list' or a name. --code prints only the code of
+ACCOUNT (which may be left out when the vault holds one account), for scripts:
+
+  CODE=$(twofold device codes 1 --code)`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			v, err := o.open()
@@ -348,6 +351,9 @@ ACCOUNT is a number from 'twofold device list' or a name.`,
 				return err
 			}
 			list := vaultEntries(v)
+			if codeOnly && len(args) == 0 && len(list) != 1 {
+				return fmt.Errorf("--code prints one account's code and the vault holds %d: name one (see: twofold device list)", len(list))
+			}
 			if len(args) == 1 {
 				e, err := selectVaultEntry(v, args[0], "")
 				if err != nil {
@@ -366,6 +372,10 @@ ACCOUNT is a number from 'twofold device list' or a name.`,
 				out = append(out, codeJSON{Index: e.index, Type: e.kind(), Name: e.label(), Code: t.Code(now),
 					SecondsLeft: period - int(now.Unix()%int64(period)), Period: period})
 			}
+			if codeOnly {
+				fmt.Fprintln(o.env.Stdout, out[0].Code)
+				return nil
+			}
 			if asJSON {
 				return printJSON(o.env.Stdout, out)
 			}
@@ -382,6 +392,8 @@ ACCOUNT is a number from 'twofold device list' or a name.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&codeOnly, "code", false, "print only the code of ACCOUNT")
+	cmd.MarkFlagsMutuallyExclusive("json", "code")
 	return cmd
 }
 

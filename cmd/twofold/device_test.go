@@ -162,6 +162,16 @@ func TestDeviceEnrolTutorialQR(t *testing.T) {
 	if !strings.Contains(text, app.Name) || !strings.Contains(text, "LEFT") {
 		t.Fatalf("codes text:\n%s", text)
 	}
+	// --code: the code alone, of the one account the vault holds (or of the one named).
+	for _, args := range [][]string{{"codes", "--code"}, {"codes", "1", "--code"}} {
+		var before, after []codeJSON
+		a.json(&before, "codes")
+		got := a.must(args...)
+		a.json(&after, "codes")
+		if got != before[0].Code+"\n" && got != after[0].Code+"\n" {
+			t.Fatalf("%v: %q, want %s (or %s)", args, got, before[0].Code, after[0].Code)
+		}
+	}
 
 	// The same JWT again, and expired or tampered ones, fail with the server's message; the
 	// vault keeps its one device.
@@ -302,6 +312,10 @@ func TestDeviceAnswerAndRemove(t *testing.T) {
 	if len(codes) != 1 || (codes[0].Code != key.Code(before) && codes[0].Code != key.Code(after)) || codes[0].Period != 60 {
 		t.Fatalf("codes %+v, want %s (or %s)", codes, key.Code(before), key.Code(after))
 	}
+	if got := a.must("codes", "github", "--code"); got != key.Code(after)+"\n" && got != key.Code(time.Now())+"\n" {
+		t.Fatalf("codes github --code: %q", got)
+	}
+	a.fails([]string{"holds 2", "name one"}, "codes", "--code")
 
 	// Removing the device removes it on the server: its token stops working.
 	token := a.open().Devices[0].AccessToken

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -201,10 +200,6 @@ func (s *server) register(key, email, phone string) int64 {
 	return int64(r.body["user"].(map[string]any)["id"].(float64))
 }
 
-// codeInBody finds the code: the only run of 4 or more digits in a message (voice reads it
-// digit by digit, "1, 2, 3, …").
-var codeInBody = regexp.MustCompile(`\d{4,10}`)
-
 // lastCode reads the newest code sent to recipient from the outbox, as a developer would.
 func (s *server) lastCode(recipient string) string {
 	s.t.Helper()
@@ -222,7 +217,7 @@ func (s *server) lastCode(recipient string) string {
 // codeIn returns the code a message carries.
 func codeIn(t *testing.T, body string) string {
 	t.Helper()
-	code := codeInBody.FindString(joinSpokenDigits(body))
+	code := messageCode(body, 0)
 	if code == "" {
 		t.Fatalf("no code in %q", body)
 	}
@@ -252,21 +247,6 @@ func expectError(t *testing.T, r response, status int, code string) {
 		}
 	}
 }
-
-// joinSpokenDigits turns "1, 2, 3" into "123", leaving other text alone.
-func joinSpokenDigits(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == ',' && i > 0 && isDigit(s[i-1]) && i+2 < len(s) && s[i+1] == ' ' && isDigit(s[i+2]) {
-			i++ // skip ", "
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // operator is what `twofold admin create --json` gives a new console operator.
 type operator struct {

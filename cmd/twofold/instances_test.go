@@ -401,7 +401,7 @@ func TestInstancesSurviveKill(t *testing.T) {
 						success()
 						var msgs []struct{ Body string }
 						if out, err := a.cli("outbox", "--to", phone, "--json"); err == nil && json.Unmarshal([]byte(out), &msgs) == nil && len(msgs) > 0 {
-							code := codeInBody.FindString(msgs[len(msgs)-1].Body)
+							code := messageCode(msgs[len(msgs)-1].Body, 0)
 							if r, err := tryDo(s, "GET", "/protected/json/verify/"+code+"/"+itoa64(id), a.key, "", nil); err == nil && r.status == 200 {
 								mu.Lock()
 								codes = append(codes, verified{id, code})

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -13,10 +14,10 @@ import (
 
 func outboxCmd(env Env) *cobra.Command {
 	var f twofold.MessageFilter
-	var asJSON, summary bool
+	var asJSON, summary, codeOnly bool
 	var since time.Duration
 	cmd := &cobra.Command{
-		Use:   "outbox [--app ID] [--to NUMBER] [--summary]",
+		Use:   "outbox [--app ID] [--to NUMBER] [--summary | --code]",
 		Short: "List the messages handed to delivery (and the codes they carried), newest last",
 		Long: `List the messages Twofold handed to delivery, newest last, with the provider that took each
 one, its id there, its delivery report and any error. With the default outbox delivery
@@ -25,7 +26,11 @@ would have carried. Bodies are sealed in the database and opened here with the m
 
 --summary counts instead: messages by channel, provider and status (sent, failed, recorded,
 sandbox), and codes refused before sending by reason (limit_user, limit_number, limit_country,
-limit_app, country, landline, premium_rate, app_installed).`,
+limit_app, country, landline, premium_rate, app_installed).
+
+--code prints only the code of the newest message (after --app and --to), for scripts:
+
+  CODE=$(twofold outbox --to 2015550123 --code)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !strings.Contains(f.To, "@") {
@@ -43,6 +48,9 @@ limit_app, country, landline, premium_rate, app_installed).`,
 			return withApps(cmd, env, func(in *instance) error {
 				if summary {
 					return printSummary(cmd, env, in, f, since, asJSON)
+				}
+				if codeOnly {
+					return printNewestCode(cmd, env, in, f)
 				}
 				msgs, err := in.outbox.List(cmd.Context(), f)
 				if err != nil {
@@ -91,8 +99,35 @@ limit_app, country, landline, premium_rate, app_installed).`,
 	cmd.Flags().IntVar(&f.Limit, "limit", 50, "show at most this many (the newest)")
 	cmd.Flags().DurationVar(&since, "since", 0, "only messages of this last while, e.g. 1h (with --summary: default 24h)")
 	cmd.Flags().BoolVar(&summary, "summary", false, "count messages by channel, provider and status, and refusals by reason")
+	cmd.Flags().BoolVar(&codeOnly, "code", false, "print only the code the newest message carries")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.MarkFlagsMutuallyExclusive("summary", "code")
+	cmd.MarkFlagsMutuallyExclusive("json", "code")
 	return cmd
+}
+
+// printNewestCode prints the code of the newest message that f selects, found in its body by
+// the length of its application's codes.
+func printNewestCode(cmd *cobra.Command, env Env, in *instance, f twofold.MessageFilter) error {
+	f.Limit = 1
+	msgs, err := in.outbox.List(cmd.Context(), f)
+	if err != nil {
+		return err
+	}
+	if len(msgs) == 0 {
+		return errors.New("no message matches: the outbox holds no code to print")
+	}
+	m := msgs[len(msgs)-1]
+	length := 0
+	if a, err := in.apps.Get(cmd.Context(), m.AppID); err == nil {
+		length = a.TokenLength
+	}
+	code := messageCode(m.Body, length)
+	if code == "" {
+		return fmt.Errorf("the newest message (%s to %s, %s) carries no code", m.Channel, m.To, m.CreatedAt.Local().Format(time.DateTime))
+	}
+	fmt.Fprintln(env.Stdout, code)
+	return nil
 }
 
 // outcome says in a word or three what became of a message: its status, the provider's latest
