@@ -285,6 +285,8 @@ func rekeyRow(keys *seal.Keyring, t store.SealedTable, row store.SealedRow, coun
 			return store.Reseal{}, false // a public key alone: nothing sealed
 		}
 		ad = store.ServerKeyAD(row.Name)
+	case store.SealedStepSecrets:
+		ad = store.StepSecretAD(row.Key, row.Name)
 	}
 	plain, id, err := keys.OpenKey(row.Sealed, ad)
 	if err != nil {

@@ -76,6 +76,12 @@ func fill(t *testing.T, keys *seal.Keyring) data {
 		t.Fatal(err)
 	}
 	must(push.LoadVAPIDKey(ctx, st, keys, t0))(t)
+	client := twofold.StepClient{AppID: d.app.ID, ClientID: "tfc_idp", Name: "IdP", Factors: twofold.Factors, UserMatch: twofold.MatchID, CreatedAt: t0}
+	if err := st.CreateStepClient(ctx, &client, func(id int64) map[string][]byte {
+		return map[string][]byte{twofold.SecretClient: keys.Seal([]byte("client secret"), store.StepSecretAD(id, twofold.SecretClient))}
+	}); err != nil {
+		t.Fatal(err)
+	}
 	return d
 }
 

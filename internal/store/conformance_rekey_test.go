@@ -22,7 +22,7 @@ func testRekey(t *testing.T, open func(t *testing.T) *Store) {
 			must(t, err)
 			for _, size := range []int{1, 2, 3, 100} {
 				got := allSealed(t, s, tab, size)
-				same(t, fmt.Sprintf("%s in pages of %d", tab, size), want[tab], withoutKeys(got))
+				same(t, fmt.Sprintf("%s in pages of %d", tab, size), want[tab], withoutKeys(tab, got))
 				if int64(len(got)) != n {
 					t.Errorf("%s: CountSealed = %d, pages hold %d", tab, n, len(got))
 				}
@@ -315,6 +315,11 @@ func fillSealed(t *testing.T, s *Store, n int) map[SealedTable][]SealedRow {
 		}
 		must(t, errOf(s.ServerKeyOrCreate(ctx, k)))
 		want[SealedServerKeys] = append([]SealedRow{{Name: k.Name, MAC: k.PublicKey, Sealed: k.PrivateSealed}}, want[SealedServerKeys]...)
+		c := twofold.StepClient{AppID: app.ID, ClientID: fmt.Sprint("tfc_", i), Name: "idp", Factors: twofold.Factors,
+			UserMatch: twofold.MatchID, CreatedAt: t0}
+		secret := []byte(fmt.Sprint("secret", i))
+		must(t, s.CreateStepClient(ctx, &c, func(int64) map[string][]byte { return map[string][]byte{twofold.SecretClient: secret} }))
+		want[SealedStepSecrets] = append(want[SealedStepSecrets], SealedRow{Name: twofold.SecretClient, Sealed: secret})
 	}
 	return want
 }
@@ -335,11 +340,15 @@ func allSealed(t *testing.T, s *Store, tab SealedTable, size int) []SealedRow {
 	}
 }
 
-// withoutKeys drops the rows' Key, the store's own page order (opaque to its callers).
-func withoutKeys(rows []SealedRow) []SealedRow {
+// withoutKeys drops the rows' Key, the store's own page order (opaque to its callers), and the
+// row ids of step client secrets, which the store's callers never learn.
+func withoutKeys(tab SealedTable, rows []SealedRow) []SealedRow {
 	out := make([]SealedRow, len(rows))
 	for i, r := range rows {
 		r.Key = 0
+		if tab == SealedStepSecrets {
+			r.ID = 0
+		}
 		out[i] = r
 	}
 	return out

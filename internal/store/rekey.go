@@ -22,23 +22,25 @@ import (
 type SealedTable string
 
 const (
-	SealedApps           SealedTable = "apps"           // key_sealed; MAC: key_mac (re-MAC'd too)
-	SealedAuthenticators SealedTable = "authenticators" // secret_sealed; ID: the user's public id, AppID
-	SealedDevices        SealedTable = "devices"        // secret_sealed; MAC: token_mac
-	SealedMessages       SealedTable = "messages"       // body_sealed; Name: sid
-	SealedQRLinks        SealedTable = "qr_links"       // uri_sealed; MAC: mac, the row's key (never changed)
-	SealedServerKeys     SealedTable = "server_keys"    // private_sealed; Name: name, MAC: public_key
+	SealedApps           SealedTable = "apps"                // key_sealed; MAC: key_mac (re-MAC'd too)
+	SealedAuthenticators SealedTable = "authenticators"      // secret_sealed; ID: the user's public id, AppID
+	SealedDevices        SealedTable = "devices"             // secret_sealed; MAC: token_mac
+	SealedMessages       SealedTable = "messages"            // body_sealed; Name: sid
+	SealedQRLinks        SealedTable = "qr_links"            // uri_sealed; MAC: mac, the row's key (never changed)
+	SealedServerKeys     SealedTable = "server_keys"         // private_sealed; Name: name, MAC: public_key
+	SealedStepSecrets    SealedTable = "step_client_secrets" // secret_sealed; ID: id, Key: client_id, Name: kind
 )
 
 // SealedTables are all of them, in the order re-keying walks them.
-var SealedTables = []SealedTable{SealedApps, SealedAuthenticators, SealedDevices, SealedMessages, SealedQRLinks, SealedServerKeys}
+var SealedTables = []SealedTable{SealedApps, SealedAuthenticators, SealedDevices, SealedMessages, SealedQRLinks, SealedServerKeys,
+	SealedStepSecrets}
 
 // SealedRow is one row's sealed value and what its additional data is made of.
 type SealedRow struct {
-	ID     int64  // apps, devices, messages: id; authenticators: the user's public id
-	Key    int64  // authenticators: the page order (the user's row id, opaque outside the store)
+	ID     int64  // apps, devices, messages, step_client_secrets: id; authenticators: the user's public id
+	Key    int64  // authenticators: the page order (the user's row id, opaque outside the store); step_client_secrets: client_id
 	AppID  int64  // authenticators: app_id
-	Name   string // messages: sid; server_keys: name
+	Name   string // messages: sid; server_keys: name; step_client_secrets: kind
 	MAC    []byte // apps: key_mac; devices: token_mac; qr_links: mac; server_keys: public_key
 	Sealed []byte
 }
@@ -137,6 +139,9 @@ var sealedSQL = map[SealedTable]struct{ page, update string }{
 	SealedServerKeys: {
 		`SELECT name, public_key, private_sealed FROM server_keys WHERE name > $1 ORDER BY name LIMIT $2`,
 		`UPDATE server_keys SET public_key = $1, private_sealed = $2 WHERE name = $3 AND public_key = $4 AND private_sealed = $5`},
+	SealedStepSecrets: {
+		`SELECT id, client_id, kind, secret_sealed FROM step_client_secrets WHERE id > $1 ORDER BY id LIMIT $2`,
+		`UPDATE step_client_secrets SET secret_sealed = $1 WHERE id = $2 AND secret_sealed = $3`},
 }
 
 // SealedPage returns up to n rows of table t that follow after in the table's key order (id,
@@ -175,6 +180,8 @@ func (s *Store) SealedPage(ctx context.Context, t SealedTable, after SealedRow, 
 			err = rows.Scan(&r.MAC, &r.Sealed)
 		case SealedServerKeys:
 			err = rows.Scan(&r.Name, &r.MAC, &r.Sealed)
+		case SealedStepSecrets:
+			err = rows.Scan(&r.ID, &r.Key, &r.Name, &r.Sealed)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", t, err)
@@ -206,7 +213,7 @@ func (s *Store) Reseal(ctx context.Context, t SealedTable, changes []Reseal) (in
 				args = []any{c.MAC, c.Sealed, o.ID, o.MAC, o.Sealed}
 			case SealedAuthenticators:
 				args = []any{c.Sealed, o.Key, o.Sealed}
-			case SealedMessages:
+			case SealedMessages, SealedStepSecrets:
 				args = []any{c.Sealed, o.ID, o.Sealed}
 			case SealedQRLinks:
 				args = []any{c.Sealed, o.MAC, o.Sealed}
