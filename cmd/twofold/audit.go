@@ -42,6 +42,7 @@ const auditHelp = `The audit trail records security-relevant events, oldest firs
   verification.failed (why: invalid, reused)
   approval.approved, approval.denied (reason, when the device gave one)
   limit.hit (a limit's first refusal within its window's length: failures, sends, number_sends, ...)
+  step_client.created, step_client.updated, step_client.deleted (client_id; which settings changed)
 
 Entries are append-only and chained: each carries an HMAC-SHA256, under a key derived from the
 master key, of the previous entry's hash and its own fields, so 'twofold audit verify' finds an

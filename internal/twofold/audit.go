@@ -46,13 +46,17 @@ const (
 	AuditLimitHit            = "limit.hit"       // details: limit (failures, sends, number_sends, …), max, window
 	AuditOperatorLogin       = "operator.login"
 	AuditOperatorLoginFailed = "operator.login_failed"
+	AuditStepClientCreated   = "step_client.created" // details: client_id
+	AuditStepClientUpdated   = "step_client.updated" // details: client_id, changed (setting names, never values or secrets)
+	AuditStepClientDeleted   = "step_client.deleted" // details: client_id
 )
 
 // AuditActions lists every action, for validating filters.
 var AuditActions = []string{
-	AuditAppCreated, AuditAppKeyRotated, AuditAppUpdated, AuditAppDeleted, AuditUserCreated, AuditUserDeleted, AuditUserExported,
+	AuditAppCreated, AuditAppKeyRotated, AuditAppUpdated, AuditAppDeleted, AuditUserCreated, AuditUserDeleted, AuditUsersImported, AuditUserExported,
 	AuditDeviceAdded, AuditDeviceRemoved, AuditVerificationOK, AuditVerificationFailed, AuditApprovalApproved,
 	AuditApprovalDenied, AuditLimitHit, AuditOperatorLogin, AuditOperatorLoginFailed,
+	AuditStepClientCreated, AuditStepClientUpdated, AuditStepClientDeleted,
 }
 
 // AuditFilter narrows a listing of the audit trail. Zero fields match everything.
