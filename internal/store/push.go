@@ -138,3 +138,20 @@ func (s *Store) ServerKeyOrCreate(ctx context.Context, k ServerKey) (ServerKey, 
 	out.CreatedAt = fromUnix(created)
 	return out, nil
 }
+
+// ServerKeysNamed returns the server keys whose names start with prefix, oldest first (by
+// created_at, then name).
+func (s *Store) ServerKeysNamed(ctx context.Context, prefix string) ([]ServerKey, error) {
+	out, err := queryAll(ctx, s.r, func(r rowScanner) (ServerKey, error) {
+		var k ServerKey
+		var created int64
+		err := r.Scan(&k.Name, &k.PublicKey, &k.PrivateSealed, &created)
+		k.CreatedAt = fromUnix(created)
+		return k, err
+	}, `SELECT name, public_key, private_sealed, created_at FROM server_keys
+		WHERE substr(name, 1, length($1)) = $1 ORDER BY created_at, name`, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("server keys %s*: %w", prefix, err)
+	}
+	return out, nil
+}

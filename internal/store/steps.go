@@ -237,7 +237,7 @@ func (s *Store) CreateStepSession(ctx context.Context, x *twofold.StepSession) e
 // StepSessionByHandle returns the session whose handle has the keyed hash mac, unless it has
 // expired at now (ErrNotFound either way).
 func (s *Store) StepSessionByHandle(ctx context.Context, mac []byte, now time.Time) (twofold.StepSession, error) {
-	return scanStepSession(s.w.QueryRowContext(ctx, `SELECT `+stepSessionColumns+` FROM step_sessions
+	return scanStepSession(s.r.QueryRowContext(ctx, `SELECT `+stepSessionColumns+` FROM step_sessions
 		WHERE handle_mac = $1 AND expires_at > $2`, mac, unix(now)))
 }
 
