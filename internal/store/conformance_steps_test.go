@@ -51,6 +51,9 @@ func testSteps(t *testing.T, open func(t *testing.T) *Store) {
 		got, err := s.StepClientByClientID(ctx, "tfc_one")
 		must(t, err)
 		same(t, "StepClientByClientID", c, got)
+		byID, err := s.StepClientByID(ctx, c.ID)
+		must(t, err)
+		same(t, "StepClientByID", c, byID)
 		for kind, want := range map[string]string{twofold.SecretClient: "c1", twofold.SecretAuth0: "a1"} {
 			sealed, err := s.StepClientSecret(ctx, c.ID, kind)
 			if err != nil || string(sealed) != want {
@@ -134,6 +137,7 @@ func testSteps(t *testing.T, open func(t *testing.T) *Store) {
 		}
 
 		must(t, s.SetStepApproval(ctx, x.ID, "uuid-1"))
+		must(t, s.SetStepSent(ctx, x.ID, twofold.Call))
 		if err := s.IssueStepCode(ctx, x.ID, []byte("code"), t0.Add(time.Minute)); !errors.Is(err, twofold.ErrConflict) {
 			t.Errorf("a code before the session passed: %v", err)
 		}
@@ -144,8 +148,12 @@ func testSteps(t *testing.T, open func(t *testing.T) *Store) {
 		if err := s.SetStepApproval(ctx, x.ID, "uuid-2"); !errors.Is(err, twofold.ErrNotFound) {
 			t.Errorf("a new approval for a passed session: %v", err)
 		}
+		if err := s.SetStepSent(ctx, x.ID, twofold.SMS); !errors.Is(err, twofold.ErrNotFound) {
+			t.Errorf("a code sent for a passed session: %v", err)
+		}
 		got, _ = s.StepSessionByHandle(ctx, []byte("handle"), t0)
-		if got.Status != twofold.StepPassed || got.Factor != twofold.FactorPush || got.ApprovalUUID != "uuid-1" || !got.PassedAt.Equal(t0.Add(time.Second)) {
+		if got.Status != twofold.StepPassed || got.Factor != twofold.FactorPush || got.ApprovalUUID != "uuid-1" ||
+			got.SentChannel != twofold.Call || !got.PassedAt.Equal(t0.Add(time.Second)) {
 			t.Errorf("passed session: %+v", got)
 		}
 		must(t, s.IssueStepCode(ctx, x.ID, []byte("code"), t0.Add(time.Minute)))

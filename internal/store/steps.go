@@ -97,6 +97,11 @@ func (s *Store) StepClientByClientID(ctx context.Context, clientID string) (twof
 	return scanStepClient(s.r.QueryRowContext(ctx, `SELECT `+stepClientColumns+` FROM step_clients WHERE client_id = $1`, clientID))
 }
 
+// StepClientByID returns the client with row id id.
+func (s *Store) StepClientByID(ctx context.Context, id int64) (twofold.StepClient, error) {
+	return scanStepClient(s.r.QueryRowContext(ctx, `SELECT `+stepClientColumns+` FROM step_clients WHERE id = $1`, id))
+}
+
 // ListStepClients returns the clients of the application appID (of every application when it
 // is 0), oldest first.
 func (s *Store) ListStepClients(ctx context.Context, appID int64) ([]twofold.StepClient, error) {
@@ -194,14 +199,14 @@ func (s *Store) UserByEmail(ctx context.Context, appID int64, email string) (two
 }
 
 const stepSessionColumns = `id, handle_mac, client_id, app_id, ` + `(SELECT public_id FROM users WHERE id = step_sessions.user_id)` +
-	`, browser_mac, request, status, factor, approval_uuid, passed_at, created_at, expires_at`
+	`, browser_mac, request, status, factor, approval_uuid, sent_channel, passed_at, created_at, expires_at`
 
 func scanStepSession(r rowScanner) (twofold.StepSession, error) {
 	var x twofold.StepSession
 	var request string
 	var passed, created, expires int64
 	err := r.Scan(&x.ID, &x.HandleMAC, &x.ClientID, &x.AppID, &x.UserID, &x.BrowserMAC, &request, &x.Status, &x.Factor,
-		&x.ApprovalUUID, &passed, &created, &expires)
+		&x.ApprovalUUID, &x.SentChannel, &passed, &created, &expires)
 	if err != nil {
 		return twofold.StepSession{}, notFound(err)
 	}
@@ -247,6 +252,16 @@ func (s *Store) SetStepApproval(ctx context.Context, id int64, uuid string) erro
 		uuid, id, string(twofold.StepPending))
 	if err != nil {
 		return fmt.Errorf("set step approval: %w", err)
+	}
+	return mustAffect(res)
+}
+
+// SetStepSent records the channel of the last code a pending session sent.
+func (s *Store) SetStepSent(ctx context.Context, id int64, channel twofold.Channel) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE step_sessions SET sent_channel = $1 WHERE id = $2 AND status = $3`,
+		string(channel), id, string(twofold.StepPending))
+	if err != nil {
+		return fmt.Errorf("set step sent: %w", err)
 	}
 	return mustAffect(res)
 }

@@ -70,8 +70,9 @@ type StepSession struct {
 	BrowserMAC   []byte // keyed hash of the cookie of the browser that started it
 	Request      []byte // what the client asked, as its adapter wrote it (JSON)
 	Status       StepStatus
-	Factor       Factor // the factor that passed
-	ApprovalUUID string // the push approval request it waits on, if any
+	Factor       Factor  // the factor that passed
+	ApprovalUUID string  // the push approval request it waits on, if any
+	SentChannel  Channel // the channel of the last code sent, if any
 	PassedAt     time.Time
 	CreatedAt    time.Time
 	ExpiresAt    time.Time

@@ -26,6 +26,9 @@ const (
 type CheckParams struct {
 	Action string
 	Force  bool
+	// CodesOnly accepts only codes that were sent, never an authenticator's (the hosted step
+	// of a client that does not allow authenticator codes).
+	CodesOnly bool
 }
 
 // Check verifies token for the user. It returns how the token was accepted, or an *twofold.Error:
@@ -79,7 +82,7 @@ func (s *Service) Check(ctx context.Context, app twofold.App, userID int64, toke
 	if err != nil {
 		return "", err
 	}
-	method, how, err := s.check(ctx, app, st, token, p.Action)
+	method, how, err := s.check(ctx, app, st, token, p)
 	if err != nil {
 		if twofold.ErrorCode(err) == twofold.CodeTokenReused {
 			// A resubmit of a token already accepted is not a guess (only a token that matched
@@ -161,8 +164,11 @@ func (s *Service) failed(ctx context.Context, app twofold.App, u twofold.User, e
 
 // check judges token against the user's codes, then their TOTP seeds. how is what accepted it
 // for the audit trail: the code's channel (sms, call, email), totp or device.
-func (s *Service) check(ctx context.Context, app twofold.App, st twofold.CheckState, token, action string) (Method, string, error) {
-	u, now := twofold.User{ID: st.UserID, AppID: app.ID}, s.now()
+func (s *Service) check(ctx context.Context, app twofold.App, st twofold.CheckState, token string, p CheckParams) (Method, string, error) {
+	u, now, action := twofold.User{ID: st.UserID, AppID: app.ID}, s.now(), p.Action
+	if !st.LiveCodes && p.CodesOnly {
+		return "", "", twofold.ErrTokenInvalid()
+	}
 	if !st.LiveCodes {
 		// No code to judge, none to charge a wrong try to: the authenticators alone decide. A
 		// code sent since CheckState read is judged as if this verification came first.
@@ -187,6 +193,9 @@ func (s *Service) check(ctx context.Context, app twofold.App, st twofold.CheckSt
 		return MethodCode, string(channel), nil
 	case twofold.CodeReused:
 		return "", "", twofold.ErrTokenReused()
+	}
+	if p.CodesOnly {
+		return "", "", twofold.ErrTokenInvalid()
 	}
 	method, how, err := s.checkTOTP(ctx, app, st, token)
 	if err == nil || twofold.ErrorCode(err) == twofold.CodeTokenReused {

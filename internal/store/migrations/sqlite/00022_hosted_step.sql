@@ -46,6 +46,7 @@ CREATE TABLE step_sessions (
     status          TEXT    NOT NULL,            -- pending, passed, failed, done
     factor          TEXT    NOT NULL DEFAULT '', -- the factor that passed
     approval_uuid   TEXT    NOT NULL DEFAULT '', -- the push approval request it waits on
+    sent_channel    TEXT    NOT NULL DEFAULT '', -- the channel of the last code sent (sms, call, email)
     passed_at       INTEGER NOT NULL DEFAULT 0,
     code_mac        BLOB    UNIQUE,
     code_expires_at INTEGER NOT NULL DEFAULT 0,

@@ -1,0 +1,79 @@
+package hostedstep
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/twofold-auth/twofold/internal/twofold"
+)
+
+// Result is what a passed step hands back to its client: who passed, how and when, and what
+// the client asked at the start.
+type Result struct {
+	Session  twofold.StepSession
+	Client   twofold.StepClient
+	User     twofold.User
+	Factor   twofold.Factor
+	AuthTime time.Time // when the factor passed
+}
+
+// IssueCode gives a passed session a single-use authorization code that the client redeems
+// (Redeem) within Config.CodeTTL.
+func (s *Steps) IssueCode(ctx context.Context, v View) (string, error) {
+	if v.Session.Status != twofold.StepPassed {
+		return "", ErrFinished
+	}
+	code := randomToken("", 32)
+	if err := s.store.IssueStepCode(ctx, v.Session.ID, s.macs.Lookup(macCode+code), s.now().Add(s.cfg.CodeTTL)); err != nil {
+		if errors.Is(err, twofold.ErrConflict) {
+			return "", ErrFinished
+		}
+		return "", err
+	}
+	return code, nil
+}
+
+// Redeem spends an authorization code of client c and returns the result it stands for. A code
+// that is unknown, expired, already spent or another client's is ErrNoCode: a code works once,
+// for the client it was issued to.
+func (s *Steps) Redeem(ctx context.Context, c twofold.StepClient, code string) (Result, error) {
+	if code == "" || len(code) > 100 {
+		return Result{}, ErrNoCode
+	}
+	for _, mac := range s.macs.Lookups(macCode + code) {
+		x, err := s.store.RedeemStepCode(ctx, mac, c.ID, s.now())
+		if errors.Is(err, twofold.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return Result{}, err
+		}
+		return s.result(ctx, c, x)
+	}
+	return Result{}, ErrNoCode
+}
+
+// Close finishes a passed session whose result goes back through the browser (a form post of an
+// id token, an Auth0 redirect) and returns the result, once.
+func (s *Steps) Close(ctx context.Context, v View) (Result, error) {
+	if err := s.store.CloseStepSession(ctx, v.Session.ID, s.now()); err != nil {
+		if errors.Is(err, twofold.ErrConflict) {
+			return Result{}, ErrFinished
+		}
+		return Result{}, err
+	}
+	x, err := s.store.StepSessionByHandle(ctx, v.Session.HandleMAC, s.now())
+	if err != nil {
+		return Result{}, err
+	}
+	return s.result(ctx, v.Client, x)
+}
+
+func (s *Steps) result(ctx context.Context, c twofold.StepClient, x twofold.StepSession) (Result, error) {
+	u, err := s.store.GetUser(ctx, x.AppID, x.UserID)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Session: x, Client: c, User: u, Factor: x.Factor, AuthTime: x.PassedAt}, nil
+}
