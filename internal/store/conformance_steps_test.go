@@ -225,6 +225,38 @@ func testSteps(t *testing.T, open func(t *testing.T) *Store) {
 		}
 	})
 
+	t.Run("SpendMarksOnce", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		app := mkApp(t, s, "shop")
+		must(t, s.SpendMarks(ctx, [][]byte{[]byte("a"), []byte("b")}, app.ID, t0.Add(time.Minute), t0))
+		for _, macs := range [][][]byte{{[]byte("a")}, {[]byte("c"), []byte("b")}} {
+			if err := s.SpendMarks(ctx, macs, app.ID, t0.Add(time.Minute), t0); !errors.Is(err, twofold.ErrConflict) {
+				t.Errorf("SpendMarks(%q) again: %v, want ErrConflict", macs, err)
+			}
+		}
+		// Nothing of a refused spend was kept: "c" is still unspent.
+		must(t, s.SpendMarks(ctx, [][]byte{[]byte("c")}, app.ID, t0.Add(time.Minute), t0))
+		// Concurrent spends of one mark: one wins.
+		var wins int
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if s.SpendMarks(ctx, [][]byte{[]byte("race")}, app.ID, t0.Add(time.Minute), t0) == nil {
+					mu.Lock()
+					wins++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if wins != 1 {
+			t.Errorf("%d concurrent spends of one mark won, want 1", wins)
+		}
+	})
+
 	t.Run("UserByEmail", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
 		app, other := mkApp(t, s, "shop"), mkApp(t, s, "other")

@@ -343,3 +343,39 @@ func (s *Store) CloseStepSession(ctx context.Context, id int64, now time.Time) e
 	}
 	return nil
 }
+
+// SpendMarks records that the JWT the keyed hashes macs stand for (one per key of the ring) is
+// spent, for the application appID, until expires (then the sweep takes them). If any of them
+// is already recorded, nothing is and the answer is ErrConflict: a JWT is spent once. The marks
+// share the spent registration JWTs' table (migration 00016).
+func (s *Store) SpendMarks(ctx context.Context, macs [][]byte, appID int64, expires, now time.Time) error {
+	err := s.tx(ctx, func(tx *Tx) error {
+		for _, mac := range macs {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM spent_registration_jwts WHERE mac = $1`, mac).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return twofold.ErrConflict
+			}
+		}
+		for _, mac := range macs {
+			_, err := tx.ExecContext(ctx, `INSERT INTO spent_registration_jwts (mac, app_id, expires_at, spent_at) VALUES ($1, $2, $3, $4)`,
+				mac, appID, unix(expires), unix(now))
+			if isUniqueViolation(err) {
+				return twofold.ErrConflict
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, twofold.ErrConflict) {
+		return twofold.ErrConflict
+	}
+	if err != nil {
+		return fmt.Errorf("spend marks: %w", err)
+	}
+	return nil
+}
