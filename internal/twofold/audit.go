@@ -48,11 +48,15 @@ const (
 	AuditOperatorLoginFailed = "operator.login_failed"
 )
 
+// AuditApprovalNumberMismatch is a wrong matching number that left an approval request pending
+// (the next wrong one denies it). Details: uuid, device_id, tries_left.
+const AuditApprovalNumberMismatch = "approval.number_mismatch"
+
 // AuditActions lists every action, for validating filters.
 var AuditActions = []string{
 	AuditAppCreated, AuditAppKeyRotated, AuditAppUpdated, AuditAppDeleted, AuditUserCreated, AuditUserDeleted, AuditUserExported,
 	AuditDeviceAdded, AuditDeviceRemoved, AuditVerificationOK, AuditVerificationFailed, AuditApprovalApproved,
-	AuditApprovalDenied, AuditLimitHit, AuditOperatorLogin, AuditOperatorLoginFailed,
+	AuditApprovalDenied, AuditApprovalNumberMismatch, AuditLimitHit, AuditOperatorLogin, AuditOperatorLoginFailed,
 }
 
 // AuditFilter narrows a listing of the audit trail. Zero fields match everything.
