@@ -291,6 +291,18 @@ func TestOneTouchAttacks(t *testing.T) {
 	alicePhone, bobPhone, malloryPhone := s.newDevice(s.key, alice), s.newDevice(s.key, bob), s.newDevice(other.APIKey, mallory)
 	uuid := s.createRequest(s.key, alice, url.Values{"message": {"Login"}})
 
+	// A device is told whose account it is (its own user's email) and the window of steps its
+	// codes are accepted in, so that an authenticator can tell two accounts of one app apart.
+	for _, tc := range []struct {
+		d       *device
+		account string
+	}{{alicePhone, "alice@example.com"}, {bobPhone, "bob@example.com"}, {malloryPhone, "mallory@example.com"}} {
+		dv, _ := tc.d.call(s, "GET", "/device/v1/device", nil).body["device"].(map[string]any)
+		if dv["account"] != tc.account || dv["totp_window"] != 1.0 {
+			t.Errorf("GET /device/v1/device of %s's device: %v", tc.account, dv)
+		}
+	}
+
 	// Another application's key cannot read the request.
 	expectError(t, s.do("GET", "/onetouch/json/approval_requests/"+uuid, other.APIKey, nil), 404, "60049")
 	expectError(t, s.do("POST", fmt.Sprintf("/onetouch/json/users/%d/approval_requests", alice), other.APIKey, url.Values{"message": {"x"}}), 404, "60026")
