@@ -50,6 +50,8 @@ type Env struct {
 	Resolver egress.Resolver
 	// OnRoute, if set, is told every route pattern the server registers, the console's too.
 	OnRoute func(pattern string)
+	// Now, if set, is the clock of the services instead of time.Now (tests that move time).
+	Now func() time.Time
 }
 
 // run executes the command line args (without the program name).

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/twofold-auth/twofold/client"
+	"github.com/twofold-auth/twofold/internal/audit"
 	"github.com/twofold-auth/twofold/internal/callback"
 	"github.com/twofold-auth/twofold/internal/onetouch"
 	"github.com/twofold-auth/twofold/internal/otp"
@@ -290,6 +291,18 @@ func TestOneTouchAttacks(t *testing.T) {
 	alicePhone, bobPhone, malloryPhone := s.newDevice(s.key, alice), s.newDevice(s.key, bob), s.newDevice(other.APIKey, mallory)
 	uuid := s.createRequest(s.key, alice, url.Values{"message": {"Login"}})
 
+	// A device is told whose account it is (its own user's email) and the window of steps its
+	// codes are accepted in, so that an authenticator can tell two accounts of one app apart.
+	for _, tc := range []struct {
+		d       *device
+		account string
+	}{{alicePhone, "alice@example.com"}, {bobPhone, "bob@example.com"}, {malloryPhone, "mallory@example.com"}} {
+		dv, _ := tc.d.call(s, "GET", "/device/v1/device", nil).body["device"].(map[string]any)
+		if dv["account"] != tc.account || dv["totp_window"] != 1.0 {
+			t.Errorf("GET /device/v1/device of %s's device: %v", tc.account, dv)
+		}
+	}
+
 	// Another application's key cannot read the request.
 	expectError(t, s.do("GET", "/onetouch/json/approval_requests/"+uuid, other.APIKey, nil), 404, "60049")
 	expectError(t, s.do("POST", fmt.Sprintf("/onetouch/json/users/%d/approval_requests", alice), other.APIKey, url.Values{"message": {"x"}}), 404, "60026")
@@ -342,10 +355,20 @@ func TestOneTouchAttacks(t *testing.T) {
 	if v := bobPhone.call(s, "GET", "/device/v1/approval_requests/"+matchUUID, nil); v.body["approval_request"].(map[string]any)["number_required"] != true || strings.Contains(v.raw, `"`+number+`"`) {
 		t.Fatalf("device view of a number-matching request: %s", v.raw)
 	}
+	// One wrong number leaves the request pending (a slip of the finger); the second denies it.
 	wrong := fmt.Sprint((atoi(number)+1)%90 + 10)
 	expectError(t, bobPhone.answer(s, matchUUID, "approved", wrong, ""), 400, "60080")
+	if got := s.requestStatus(matchUUID); got["status"] != "pending" {
+		t.Fatalf("after one wrong number: %v", got)
+	}
+	var misses []audit.Entry
+	s.cliJSON(&misses, "audit", "list", "--action", "approval.number_mismatch")
+	if len(misses) != 1 || misses[0].Details["uuid"] != matchUUID || misses[0].Details["tries_left"] != "1" || len(misses[0].Details) != 3 {
+		t.Fatalf("audit of the wrong number: %+v", misses)
+	}
+	expectError(t, bobPhone.answer(s, matchUUID, "approved", wrong, ""), 400, "60080")
 	if got := s.requestStatus(matchUUID); got["status"] != "denied" {
-		t.Fatalf("after a wrong number: %v", got)
+		t.Fatalf("after a second wrong number: %v", got)
 	}
 	r = s.post(fmt.Sprintf("/onetouch/json/users/%d/approval_requests", bob), url.Values{"message": {"Login"}, "number_matching": {"true"}})
 	ar := r.body["approval_request"].(map[string]any)

@@ -82,6 +82,9 @@ func open(ctx context.Context, cmd *cobra.Command, env Env, log *slog.Logger) (*
 		return nil, err
 	}
 	now := time.Now
+	if env.Now != nil {
+		now = env.Now
+	}
 	engine := "sqlite"
 	if store.IsPostgresDSN(db) {
 		engine = "postgres"

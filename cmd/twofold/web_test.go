@@ -198,6 +198,9 @@ func TestWebAuthenticator(t *testing.T) {
 	if got := p.eval(`document.querySelector('` + device + ` .account-issuer').textContent`); got != "Acme Shop" {
 		t.Errorf("device account named %q, want Acme Shop", got)
 	}
+	if got := p.eval(`document.querySelector('` + device + ` .account-label').textContent`); got != "alice@example.com" {
+		t.Errorf("device account labelled %q, want alice@example.com", got)
+	}
 	// The code and what the page shows, read at once (a device's code changes every 10 s).
 	both := strings.Fields(p.eval(`(b => b.dataset.code + ' ' + b.querySelector('.code-digits').textContent)(document.querySelector('` + device + ` .code'))`))
 	code := both[0]
@@ -321,7 +324,7 @@ func TestWebAuthenticator(t *testing.T) {
 	}
 
 	p.section("wrong number")
-	// A wrong number denies the request, and the page says so.
+	// A wrong number asks again; a second wrong number denies the request, and the page says so.
 	created = s.post(fmt.Sprintf("/onetouch/json/users/%d/approval_requests", alice), url.Values{
 		"message": {"Sign in to Acme Shop"}, "number_matching": {"true"},
 	})
@@ -330,6 +333,12 @@ func TestWebAuthenticator(t *testing.T) {
 	wrong := fmt.Sprint((atoi(ar["number"].(string))+1)%90 + 10)
 	card = fmt.Sprintf(`#request-list li.request[data-uuid=%q]`, uuid)
 	p.visible(card + " .number-input")
+	p.do(chromedp.SendKeys(chromedp.CSS(card+" .number-input"), wrong))
+	p.click(card + " .approve")
+	p.do(chromedp.Poll[chromedp.Void](`document.querySelector('` + card + ` .request-error').textContent.includes("doesn't match")`))
+	if got := s.requestStatus(uuid); got["status"] != "pending" {
+		t.Fatalf("after one wrong number: %v", got)
+	}
 	p.do(chromedp.SendKeys(chromedp.CSS(card+" .number-input"), wrong))
 	p.click(card + " .approve")
 	p.visible(card + `[data-state="mismatch"] .request-outcome`)
@@ -364,6 +373,10 @@ func TestWebAuthenticator(t *testing.T) {
 	p.click("#confirm-ok")
 	p.gone("#confirm-dialog[open]")
 	p.visible(`#account-list li[data-kind="device"]:nth-child(3) .code[data-ready]`)
+	// A user registered by QR code has no email: the account is the site's id for them.
+	if got := p.eval(`document.querySelector('#account-list li[data-kind="device"]:nth-child(3) .account-label').textContent`); got != "web-user-7" {
+		t.Errorf("the authy:// link's account is labelled %q, want web-user-7", got)
+	}
 	status := s.get("/protected/json/registrations/status?custom_user_id=web-user-7").body["registration"].(map[string]any)
 	if status["status"] != "completed" {
 		t.Fatalf("registration status after the authy:// link: %v", status)
@@ -582,6 +595,13 @@ const moduleChecks = `(async () => {
   }
   eq('base32', Array.from(totp.base32Decode('mzxw6ytb oi======')), Array.from(bytes('foobar')));
   eq('groups', ['123456', '1234567', '12345678'].map(totp.groupCode), ['123 456', '123 4567', '1234 5678']);
+  // Which step's code is shown, and for how long: 10-second steps with the server's window of
+  // 1 show the code of step 2j+1 for 20 s from 5 s into step 2j; without a window, each step's own.
+  eq('display 10 s, window 1', [4999, 5000, 24999, 25000].map((ms) => totp.display(ms, 10, 1)),
+    [{ step: -1, length: 20000, left: 1 }, { step: 1, length: 20000, left: 20000 }, { step: 1, length: 20000, left: 1 }, { step: 3, length: 20000, left: 20000 }]);
+  eq('display 30 s, window 1', [0, 29999, 30000].map((ms) => totp.display(ms, 30, 1)),
+    [{ step: 0, length: 30000, left: 30000 }, { step: 0, length: 30000, left: 1 }, { step: 1, length: 30000, left: 30000 }]);
+  eq('display 10 s, window 0', [0, 9999, 10000].map((ms) => totp.display(ms, 10, 0).step), [0, 0, 1]);
   eq('otpauth', totp.parseOtpauth('otpauth://totp/ACME%20Co:john.doe@email.com?secret=HXDMVJECJJWSRB3HWIZR4IFUGFTMXBOZ&issuer=ACME%20Co&algorithm=SHA256&digits=8&period=60'),
     { issuer: 'ACME Co', account: 'john.doe@email.com', secret: 'HXDMVJECJJWSRB3HWIZR4IFUGFTMXBOZ', digits: 8, period: 60, algorithm: 'SHA-256' });
   for (const bad of ['otpauth://hotp/x?secret=HXDMVJECJJWSRB3HWIZR4IFUGFTMXBOZ&counter=1', 'otpauth://totp/x', 'otpauth://totp/x?secret=AAAA',

@@ -106,6 +106,11 @@ func (a *API) registerDevice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := reg.Device
+	u, err := a.users.Get(r.Context(), d.AppID, d.UserID)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	uri := otp.Key{Issuer: reg.App.Name, Account: "authy_id " + strconv.FormatInt(d.UserID, 10),
 		TOTP: otp.TOTP{Secret: reg.Secret, Digits: d.Digits, Period: d.Period, Algorithm: otp.SHA1}}.URI()
 	type totp struct {
@@ -120,21 +125,37 @@ func (a *API) registerDevice(w http.ResponseWriter, r *http.Request) {
 		TOTP        totp       `json:"totp"`
 		Message     string     `json:"message"`
 		Success     bool       `json:"success"`
-	}{viewDevice(d, reg.App), reg.AccessToken, totp{otp.EncodeSecret(reg.Secret), d.Digits, d.Period, uri},
+	}{viewDevice(d, reg.App, u), reg.AccessToken, totp{otp.EncodeSecret(reg.Secret), d.Digits, d.Period, uri},
 		"Device registered.", true})
 }
 
+// deviceView is what a device is told of itself. Account names the user it belongs to, so
+// that two accounts of one application can be told apart on a phone; TOTPWindow is how many
+// steps either side of now the server accepts its codes (the application's setting), so an
+// authenticator can show a code for as long as it is accepted.
 type deviceView struct {
-	ID      int64  `json:"id"`
-	AuthyID int64  `json:"authy_id"`
-	AppID   int64  `json:"app_id"`
-	AppName string `json:"app_name"`
-	Name    string `json:"name"`
-	OSType  string `json:"os_type"`
+	ID         int64  `json:"id"`
+	AuthyID    int64  `json:"authy_id"`
+	AppID      int64  `json:"app_id"`
+	AppName    string `json:"app_name"`
+	Account    string `json:"account"`
+	Name       string `json:"name"`
+	OSType     string `json:"os_type"`
+	TOTPWindow int    `json:"totp_window"`
 }
 
-func viewDevice(d twofold.Device, app twofold.App) deviceView {
-	return deviceView{ID: d.ID, AuthyID: d.UserID, AppID: app.ID, AppName: app.Name, Name: d.Name, OSType: d.OSType}
+func viewDevice(d twofold.Device, app twofold.App, u twofold.User) deviceView {
+	return deviceView{ID: d.ID, AuthyID: d.UserID, AppID: app.ID, AppName: app.Name, Account: accountName(u), Name: d.Name,
+		OSType: d.OSType, TOTPWindow: app.TOTPSkew}
+}
+
+// accountName is how the user's own authenticator names the account: the email the customer
+// registered, else the customer's id of a user registered by QR code.
+func accountName(u twofold.User) string {
+	if u.Email != "" {
+		return u.Email
+	}
+	return u.CustomUserID
 }
 
 func (a *API) deviceInfo(w http.ResponseWriter, r *http.Request, c *deviceCall) error {
@@ -142,10 +163,14 @@ func (a *API) deviceInfo(w http.ResponseWriter, r *http.Request, c *deviceCall) 
 	if err != nil {
 		return err
 	}
+	u, err := a.users.Get(r.Context(), c.device.AppID, c.device.UserID)
+	if err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, struct {
 		Device  deviceView `json:"device"`
 		Success bool       `json:"success"`
-	}{viewDevice(c.device, app), true})
+	}{viewDevice(c.device, app, u), true})
 	return nil
 }
 

@@ -3,6 +3,7 @@ package onetouch
 import (
 	"context"
 	"crypto/subtle"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -97,6 +98,13 @@ func AnswerMessage(uuid string, status twofold.ApprovalStatus, timestamp int64, 
 	return []byte(strings.Join([]string{"twofold-onetouch-v1", uuid, string(status), strconv.FormatInt(timestamp, 10), number, reason}, "\n"))
 }
 
+// record appends e to the audit trail, if the service keeps one.
+func (s *Service) record(ctx context.Context, e twofold.AuditEvent) {
+	if s.audit != nil {
+		s.audit.Record(ctx, e)
+	}
+}
+
 // answered records the answer that won in the audit trail. actor is the device's, or "" for
 // the context's (whoever answered a sandbox request); details are added to the request's.
 func (s *Service) answered(ctx context.Context, actor string, r twofold.ApprovalRequest, status twofold.ApprovalStatus,
@@ -118,9 +126,31 @@ func (s *Service) answered(ctx context.Context, actor string, r twofold.Approval
 	s.audit.Record(ctx, twofold.AuditEvent{Actor: actor, Action: action, AppID: r.AppID, UserID: r.UserID, Details: all})
 }
 
+// NumberTries is how many wrong matching numbers a request takes: the first leaves it pending
+// (a slip of the finger, or a misread digit), the second denies it. Someone who approves
+// without looking at the sign-in page guesses right 2 times in 90 at most.
+const NumberTries = 2
+
+// numberMissed counts a wrong matching number for the request and returns how many more it
+// takes. The count is the store's, atomic, so parallel answers cannot get more tries; it is
+// kept while the request can still be answered (30 days for one that never expires, the
+// longest a request may be given: a user would by then have long stopped looking at it).
+func (s *Service) numberMissed(ctx context.Context, r twofold.ApprovalRequest, now time.Time) (int, error) {
+	keep := r.ExpiresAt.Add(time.Minute)
+	if r.ExpiresAt.IsZero() {
+		keep = now.Add(s.cfg.MaxTTL)
+	}
+	n, err := s.store.Incr(ctx, "onetouch_number:"+strconv.FormatInt(r.AppID, 10)+":"+r.UUID, r.CreatedAt, keep, 1)
+	if err != nil {
+		return 0, fmt.Errorf("count a wrong number for request %s: %w", r.UUID, err)
+	}
+	return max(0, NumberTries-int(n)), nil
+}
+
 // Answer records a device's signed decision. The first answer wins; an answer to an expired or
 // answered request, with a bad signature or a stale timestamp, or from a device of another user
-// is refused. A wrong matching number denies the request.
+// is refused. A wrong matching number leaves the request pending once (60080 with the request
+// still pending) and denies it the second time (60080, denied).
 func (s *Service) Answer(ctx context.Context, d twofold.Device, uuid string, a Answer) (twofold.ApprovalRequest, error) {
 	if a.Status != twofold.Approved && a.Status != twofold.Denied {
 		return twofold.ApprovalRequest{}, twofold.ErrInvalidParam("status", "must be approved or denied")
@@ -147,6 +177,17 @@ func (s *Service) Answer(ctx context.Context, d twofold.Device, uuid string, a A
 	status, reason := a.Status, a.Reason
 	mismatch := r.Number != "" && a.Status == twofold.Approved && subtle.ConstantTimeCompare([]byte(r.Number), []byte(a.Number)) != 1
 	if mismatch {
+		left, err := s.numberMissed(ctx, r, now)
+		if err != nil {
+			return twofold.ApprovalRequest{}, err
+		}
+		if left > 0 {
+			s.record(ctx, twofold.AuditEvent{Actor: twofold.DeviceActor(d.ID), Action: twofold.AuditApprovalNumberMismatch,
+				AppID: r.AppID, UserID: r.UserID, Details: map[string]string{"uuid": r.UUID,
+					"device_id": strconv.FormatInt(d.ID, 10), "tries_left": strconv.Itoa(left)}})
+			return twofold.ApprovalRequest{}, twofold.Errorf(twofold.CodeRequestInvalid,
+				"The number did not match the one shown; the request is still pending. Check the number and try again: another wrong number denies it.")
+		}
 		status, reason = twofold.Denied, "number mismatch"
 	}
 	app, err := s.store.GetApp(ctx, d.AppID)

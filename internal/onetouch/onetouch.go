@@ -31,6 +31,8 @@ type Store interface {
 	MarkNotified(ctx context.Context, ids []int64) error
 	FinishApprovalRequest(ctx context.Context, r twofold.ApprovalRequest, cb *twofold.Callback) (bool, error)
 	DueExpiries(ctx context.Context, now time.Time, limit int) ([]twofold.ApprovalRequest, error)
+	// Incr adds delta to a counter atomically and returns its new value (wrong matching numbers).
+	Incr(ctx context.Context, name string, window, expires time.Time, delta int64) (int64, error)
 }
 
 // Config tunes the service; zero fields take DefaultConfig's values.

@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -204,5 +205,95 @@ func TestRegistrationTokenExpires(t *testing.T) {
 	}
 	if _, _, err := devSvc.RegistrationToken(ctx, f.app.ID+1, f.user.ID); twofold.ErrorCode(err) != twofold.CodeUserNotFound {
 		t.Fatalf("token for another app's user: %v", err)
+	}
+}
+
+// answerNumber approves with a matching number.
+func (f *fixture) answerNumber(uuid, number string) (twofold.ApprovalRequest, error) {
+	ts := f.clock.Now().Unix()
+	digest := sha256.Sum256(onetouch.AnswerMessage(uuid, twofold.Approved, ts, number, ""))
+	sig, _ := ecdsa.SignASN1(rand.Reader, f.key, digest[:])
+	return f.svc.Answer(context.Background(), f.device, uuid, onetouch.Answer{Status: twofold.Approved, Timestamp: ts,
+		Signature: base64.StdEncoding.EncodeToString(sig), Number: number})
+}
+
+// TestNumberMatchingTries: one wrong number leaves the request pending, the second denies it;
+// the right number after one slip approves.
+func TestNumberMatchingTries(t *testing.T) {
+	ctx := context.Background()
+	yes := true
+	wrongOf := func(n string) string {
+		if n == "10" {
+			return "11"
+		}
+		return "10"
+	}
+	for _, tc := range []struct {
+		name    string
+		answers func(number string) []string // the numbers sent, in order
+		want    []twofold.Code               // each answer's error code (0: none)
+		status  twofold.ApprovalStatus
+	}{
+		{"right at once", func(n string) []string { return []string{n} }, []twofold.Code{0}, twofold.Approved},
+		{"one slip, then right", func(n string) []string { return []string{wrongOf(n), n} },
+			[]twofold.Code{twofold.CodeRequestInvalid, 0}, twofold.Approved},
+		{"an empty number is a miss", func(n string) []string { return []string{"", n} },
+			[]twofold.Code{twofold.CodeRequestInvalid, 0}, twofold.Approved},
+		{"two misses deny", func(n string) []string { return []string{wrongOf(n), wrongOf(n), n} },
+			[]twofold.Code{twofold.CodeRequestInvalid, twofold.CodeRequestInvalid, twofold.CodeNotPending}, twofold.Denied},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			r, err := f.svc.Create(ctx, f.app, f.user.ID, onetouch.CreateParams{Message: "Login", NumberMatching: &yes})
+			if err != nil || len(r.Number) != 2 {
+				t.Fatalf("create: %+v %v", r, err)
+			}
+			for i, n := range tc.answers(r.Number) {
+				_, err := f.answerNumber(r.UUID, n)
+				if got := twofold.ErrorCode(err); (err == nil) != (tc.want[i] == 0) || (err != nil && got != tc.want[i]) {
+					t.Fatalf("answer %d (%q): %v, want code %d", i+1, n, err, tc.want[i])
+				}
+			}
+			if got, _ := f.st.GetApprovalRequest(ctx, f.app.ID, r.UUID); got.Status != tc.status {
+				t.Fatalf("status %s, want %s", got.Status, tc.status)
+			}
+		})
+	}
+}
+
+// TestNumberMatchingParallelGuesses: wrong numbers sent at once get no more tries than sent one
+// by one; the request ends denied and nothing was approved.
+func TestNumberMatchingParallelGuesses(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	yes := true
+	r, err := f.svc.Create(ctx, f.app, f.user.ID, onetouch.CreateParams{Message: "Login", NumberMatching: &yes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for n := 10; n < 26; n++ {
+		guess := strconv.Itoa(n)
+		if guess == r.Number {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			if _, err := f.answerNumber(r.UUID, guess); err == nil {
+				t.Errorf("wrong number %s was accepted", guess)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if _, err := f.answerNumber(r.UUID, r.Number); twofold.ErrorCode(err) != twofold.CodeNotPending {
+		t.Fatalf("the right number after the guesses: %v, want 60079", err)
+	}
+	got, _ := f.st.GetApprovalRequest(ctx, f.app.ID, r.UUID)
+	if got.Status != twofold.Denied || got.Reason != "number mismatch" {
+		t.Fatalf("after parallel guesses: %s %q", got.Status, got.Reason)
 	}
 }

@@ -51,11 +51,15 @@ const (
 	AuditStepClientDeleted   = "step_client.deleted" // details: client_id
 )
 
+// AuditApprovalNumberMismatch is a wrong matching number that left an approval request pending
+// (the next wrong one denies it). Details: uuid, device_id, tries_left.
+const AuditApprovalNumberMismatch = "approval.number_mismatch"
+
 // AuditActions lists every action, for validating filters.
 var AuditActions = []string{
 	AuditAppCreated, AuditAppKeyRotated, AuditAppUpdated, AuditAppDeleted, AuditUserCreated, AuditUserDeleted, AuditUsersImported, AuditUserExported,
 	AuditDeviceAdded, AuditDeviceRemoved, AuditVerificationOK, AuditVerificationFailed, AuditApprovalApproved,
-	AuditApprovalDenied, AuditLimitHit, AuditOperatorLogin, AuditOperatorLoginFailed,
+	AuditApprovalDenied, AuditApprovalNumberMismatch, AuditLimitHit, AuditOperatorLogin, AuditOperatorLoginFailed,
 	AuditStepClientCreated, AuditStepClientUpdated, AuditStepClientDeleted,
 }
 

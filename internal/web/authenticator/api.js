@@ -85,6 +85,14 @@ export function answerRequest(token, uuid, body) {
   return call('POST', `device/v1/approval_requests/${encodeURIComponent(uuid)}`, { token, body });
 }
 
+export function deviceInfo(token) {
+  return call('GET', 'device/v1/device', { token });
+}
+
+export function getRequest(token, uuid) {
+  return call('GET', `device/v1/approval_requests/${encodeURIComponent(uuid)}`, { token });
+}
+
 export function removeDevice(token) {
   return call('DELETE', 'device/v1/device', { token });
 }

@@ -4,8 +4,8 @@
 // from HTML strings: the page runs under a strict CSP with Trusted Types.
 
 import {
-  hooks as accountHooks, accounts, bindAccounts, channel, clearAccounts, displayName, enrol, addOtpauth,
-  loadAccounts, refreshAccount, updateCodes, drawRings,
+  hooks as accountHooks, accounts, bindAccounts, channel, clearAccounts, enrol, addOtpauth, fullName,
+  loadAccounts, otpauthTwin, refreshAccount, refreshDevices, updateCodes, drawRings,
 } from './accounts.js';
 import * as api from './api.js';
 import { DeviceFeed } from './events.js';
@@ -34,6 +34,7 @@ async function reloadAll() {
   dropAllRequests();
   await loadAccounts();
   startFeeds();
+  refreshDevices();
 }
 
 // ---------- adding accounts ----------
@@ -47,9 +48,27 @@ const FINAL_REGISTRATION_ERRORS = {
 
 let pendingLink = null;
 
+// sameApp lists the device accounts of the app a link names (its hint, before the server has
+// said which account the link is for).
+function sameApp(link) {
+  const hint = (link.appHint || '').trim().toLowerCase();
+  if (!hint) return [];
+  return [...accounts.values()].filter((a) => a.rec.kind === 'device' &&
+    [a.rec.device?.appName, a.rec.issuer].some((n) => (n || '').trim().toLowerCase() === hint));
+}
+
+const CONFIRM_BODY = document.getElementById('confirm-body').textContent;
+
 function confirmRegistration(link) {
   pendingLink = link;
   $('#confirm-title').textContent = link.appHint ? `Add ${link.appHint} to this browser?` : 'Add this account to this browser?';
+  $('#confirm-body').textContent = CONFIRM_BODY;
+  const held = sameApp(link);
+  const note = $('#confirm-note');
+  note.textContent = held.length
+    ? `This browser already has ${held.map(fullName).join(' and ')}. If the link is for ${held.length > 1 ? 'one of them' : 'that account'}, nothing will be added twice.`
+    : '';
+  note.hidden = held.length === 0;
   $('#confirm-origin').textContent = location.host;
   $('#confirm-error').textContent = '';
   const ok = $('#confirm-ok');
@@ -70,11 +89,27 @@ async function acceptRegistration() {
   ok.textContent = 'Adding…';
   $('#confirm-error').textContent = '';
   try {
-    const a = await enrol(link);
+    const { account: a, duplicate, replaced } = await enrol(link);
     pendingLink = null;
+    if (duplicate) {
+      // Said in the dialog, which stays until it is read: nothing happened that a toast
+      // would show.
+      $('#confirm-error').textContent = '';
+      $('#confirm-title').textContent = 'Already in this browser';
+      $('#confirm-body').textContent = `${fullName(a)} is already in this browser, so nothing was added. Its code and sign-in requests are here as before.`;
+      $('#confirm-note').hidden = true;
+      ok.hidden = true;
+      $('#confirm-cancel').textContent = 'Close';
+      $('#confirm-cancel').focus();
+      showAccount(a);
+      return;
+    }
     $('#confirm-dialog').close();
-    toast(`${displayName(a)} added to this browser`);
-    announce(`${displayName(a)} added. Its code is on screen.`);
+    const said = replaced
+      ? `${fullName(a)} added again: it replaces the one the site had removed`
+      : `${fullName(a)} added to this browser`;
+    toast(said);
+    announce(`${said}. Its code is on screen.`);
     a.el.scrollIntoView({ block: 'nearest' });
   } catch (err) {
     const final = err instanceof api.ApiError && FINAL_REGISTRATION_ERRORS[err.code];
@@ -102,6 +137,17 @@ function showAddError(message, link) {
   }
 }
 
+// showAccount brings an account into view and marks it for a moment.
+function showAccount(a) {
+  if (!a.el) return;
+  a.el.scrollIntoView({ block: 'nearest' });
+  a.el.classList.add('spotlight');
+  setTimeout(() => a.el?.classList.remove('spotlight'), 2400);
+}
+
+// addAnyway is the otpauth:// text the user was warned about and may add on a second Add.
+let addAnyway = '';
+
 async function handleLinkText(text) {
   let link;
   try {
@@ -123,10 +169,22 @@ async function handleLinkText(text) {
   const submit = $('#add-submit');
   submit.disabled = true;
   try {
+    const twin = await otpauthTwin(link.key);
+    if (twin?.same) {
+      showAddError(`${fullName(twin.same)} is already in this browser, with this very key: nothing was added.`);
+      showAccount(twin.same);
+      return;
+    }
+    if (twin?.named && addAnyway !== text.trim()) {
+      addAnyway = text.trim();
+      showAddError(`This browser already has ${fullName(twin.named)}, with another key. If the site gave you a new QR code, the old codes stop working: add this one, check its code works, then remove the old one.`);
+      submit.textContent = 'Add anyway';
+      return;
+    }
     const a = await addOtpauth(link.key);
     closeAdd();
-    toast(`${displayName(a)} added`);
-    announce(`${displayName(a)} added. Its code is on screen.`);
+    toast(`${fullName(a)} added`);
+    announce(`${fullName(a)} added. Its code is on screen.`);
     a.el.scrollIntoView({ block: 'nearest' });
   } catch (err) {
     showAddError(`Couldn't add the account: ${err.message}`);
@@ -135,7 +193,13 @@ async function handleLinkText(text) {
   }
 }
 
+function resetAddAnyway() {
+  addAnyway = '';
+  $('#add-submit').textContent = 'Add';
+}
+
 function openAdd() {
+  resetAddAnyway();
   $('#add-error').replaceChildren();
   $('#add-input').value = '';
   $('#add-dialog').showModal();
@@ -325,7 +389,10 @@ function bind() {
     e.preventDefault();
     handleLinkText($('#add-input').value);
   });
-  $('#add-input').addEventListener('input', () => $('#add-error').replaceChildren());
+  $('#add-input').addEventListener('input', () => {
+    $('#add-error').replaceChildren();
+    resetAddAnyway();
+  });
   $('#scan-start').addEventListener('click', startScan);
   $('#scan-stop').addEventListener('click', stopScan);
 
@@ -380,6 +447,7 @@ async function main() {
   try {
     await loadAccounts();
     startFeeds();
+    refreshDevices();
   } catch (err) {
     showFatal(`This browser's storage can't be opened, so no accounts can be kept here (${err.message}). Private windows sometimes block it.`);
     return;

@@ -2,7 +2,7 @@
 // the sign-in page shows), signed with the device's key.
 
 import * as api from './api.js';
-import { accounts, displayName } from './accounts.js';
+import { accountLabel, accounts, displayName } from './accounts.js';
 import { $, announce, fact, paintAvatar, template, toast } from './ui.js';
 
 export const requests = new Map(); // uuid → {uuid, accountId, view, state, el, expiresAt}
@@ -45,12 +45,32 @@ function expiryText(ms) {
   return `Expires in ${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
 }
 
+// appOf and accountOf say whose a request is: the app's name (as the server has it now), and
+// which of its accounts on this device: the account's email as enrolled, else its name here
+// when it was renamed (two accounts of one app differ by one or the other).
+function appOf(r, a) {
+  return r.view.app_name || displayName(a);
+}
+
+function accountOf(r, a) {
+  const label = accountLabel(a);
+  if (label) return label;
+  return displayName(a) !== appOf(r, a) ? displayName(a) : '';
+}
+
+// whose is "Acme Shop (alice@example.com)", for sentences.
+function whose(r, a) {
+  const account = accountOf(r, a);
+  return account ? `${appOf(r, a)} (${account})` : appOf(r, a);
+}
+
 function buildRequest(r, a) {
   const v = r.view;
   const node = template('t-request');
-  const appName = v.app_name || displayName(a);
+  const appName = appOf(r, a);
+  const account = accountOf(r, a);
   node.dataset.uuid = r.uuid;
-  node.setAttribute('aria-label', `Sign-in request from ${appName}`);
+  node.setAttribute('aria-label', `Sign-in request from ${whose(r, a)}`);
   const avatar = $('.avatar', node);
   paintAvatar(avatar, appName);
   const logo = pickLogo(v.logos);
@@ -68,6 +88,8 @@ function buildRequest(r, a) {
     img.src = logo;
   }
   $('.request-app', node).textContent = appName;
+  $('.request-account', node).textContent = account ? `For ${account}` : '';
+  $('.request-account', node).hidden = !account;
   $('.request-message', node).textContent = v.message || 'Sign-in request';
   const dl = $('.request-details', node);
   const details = Object.entries(v.details || {}).slice(0, 20);
@@ -79,11 +101,15 @@ function buildRequest(r, a) {
     const input = $('.number-input', box);
     input.id = `number-${r.uuid}`;
     $('.number-label', box).htmlFor = input.id;
+    input.setAttribute('aria-describedby', errorId(r));
     input.addEventListener('input', () => {
       input.value = input.value.replace(/\D/g, '').slice(0, 2);
-      $('.request-error', node).textContent = '';
+      input.removeAttribute('aria-invalid');
+      // The warning that one more miss denies stays until the next answer.
+      if (!r.missed) $('.request-error', node).textContent = '';
     });
   }
+  $('.request-error', node).id = errorId(r);
   const form = $('.request-form', node);
   form.addEventListener('submit', (e) => {
     e.preventDefault();
@@ -94,6 +120,10 @@ function buildRequest(r, a) {
   r.el = node;
   tickRequest(r);
   return node;
+}
+
+function errorId(r) {
+  return `request-error-${r.uuid}`;
 }
 
 function requestExpiry(view) {
@@ -117,7 +147,7 @@ export function upsertRequest(accountId, view) {
   requests.set(r.uuid, r);
   $('#request-list').prepend(buildRequest(r, a));
   updateRequestsSection();
-  announce(`Sign-in request from ${view.app_name || displayName(a)}: ${view.message || ''}`);
+  announce(`Sign-in request from ${whose(r, a)}: ${view.message || ''}`);
 }
 
 export function snapshot(accountId, list) {
@@ -156,10 +186,18 @@ export function hasPending(accountId) {
 const OUTCOMES = {
   approved: ['Approved', 'Approved on another device'],
   denied: ['Denied', 'Denied on another device'],
-  mismatch: ["The number didn't match, so the sign-in was denied", ''],
-  expired: ['This request expired', 'This request expired'],
-  gone: ['This request is no longer waiting', 'This request is no longer waiting'],
+  mismatch: ["Denied: the number didn't match twice", ''],
+  expired: ['Expired', 'Expired'],
+  gone: ['No longer waiting', 'No longer waiting'],
 };
+
+// What a request was, for the sentences that say what became of it:
+// "Sign in to Acme Shop, Acme Shop (alice@example.com)".
+function requestText(r) {
+  const a = accounts.get(r.accountId);
+  const message = r.view.message || 'Sign-in request';
+  return a ? `“${message}”, ${whose(r, a)}` : `“${message}”`;
+}
 
 function settle(r, outcome, byMe) {
   if (r.state !== 'pending' && r.state !== 'sending') return;
@@ -169,11 +207,18 @@ function settle(r, outcome, byMe) {
   const hadFocus = node.contains(document.activeElement);
   const out = $('.request-outcome', node);
   const [mine, theirs] = OUTCOMES[outcome] || OUTCOMES.gone;
-  out.textContent = byMe ? mine : theirs || mine;
+  const title = byMe ? mine : theirs || mine;
+  $('.outcome-title', out).textContent = title;
+  $('.outcome-what', out).textContent = requestText(r);
+  $('use', out).setAttribute('href', outcome === 'approved' ? '#i-check' : '#i-x');
   out.hidden = false;
   out.tabIndex = -1;
   $('.request-form', node).hidden = true;
   if (hadFocus) out.focus();
+  if (byMe) {
+    toast(`${title}: ${requestText(r)}`);
+    announce(`${title}: ${requestText(r)}`);
+  }
   updateRequestsSection();
   setTimeout(() => {
     const focusInside = node.contains(document.activeElement);
@@ -184,7 +229,7 @@ function settle(r, outcome, byMe) {
       const next = $('#request-list .request[data-state="pending"] .approve');
       (next || $('#main')).focus();
     }
-  }, byMe && outcome !== 'mismatch' ? 1400 : 3000); // a surprise deserves time to read it
+  }, byMe && outcome !== 'mismatch' ? 4000 : 6000); // time to read what was answered; a surprise, more
 }
 
 export function updateRequestsSection() {
@@ -225,13 +270,14 @@ async function answer(r, status, reason) {
     const signature = await api.signAnswer(a.rec.signingKey, r.uuid, status, timestamp, number, reason);
     await api.answerRequest(a.token, r.uuid, { status, timestamp, signature, number, reason });
     settle(r, status, true);
-    toast(status === 'approved' ? 'Sign-in approved' : 'Sign-in denied');
   } catch (err) {
-    setBusy(r, false);
     const code = err instanceof api.ApiError ? err.code : '';
     if (code === '60080') {
-      settle(r, 'mismatch', true);
-    } else if (code === '60079' || code === '60049') {
+      await numberMissed(r, a); // still busy: a live update of the request must not settle it meanwhile
+      return;
+    }
+    setBusy(r, false);
+    if (code === '60079' || code === '60049') {
       settle(r, 'gone', true);
     } else if (code === '60072') {
       hooks.revoked(a);
@@ -242,6 +288,32 @@ async function answer(r, status, reason) {
       requestError(r, err.message || 'Something went wrong. Try again.');
     }
   }
+}
+
+// numberMissed handles a wrong matching number. The server forgives one: the request is then
+// still pending, and the card asks again; the second denies it.
+async function numberMissed(r, a) {
+  let now = { status: 'denied', reason: 'number mismatch' };
+  try {
+    now = (await api.getRequest(a.token, r.uuid)).approval_request || now;
+  } catch {
+    now = { status: 'unknown' }; // can't tell: ask again; the server has the last word
+  }
+  if (now.status === 'denied' && now.reason === 'number mismatch') {
+    settle(r, 'mismatch', true);
+    return;
+  }
+  if (now.status !== 'pending' && now.status !== 'unknown') {
+    settle(r, OUTCOMES[now.status] ? now.status : 'gone', false); // answered elsewhere meanwhile
+    return;
+  }
+  setBusy(r, false);
+  r.missed = true;
+  const input = $('.number-input', r.el);
+  input.value = '';
+  requestError(r, "That number doesn't match the one on the sign-in page. Check it and enter it again: another wrong number denies the sign-in.");
+  input.setAttribute('aria-invalid', 'true');
+  input.focus();
 }
 
 function tickRequest(r) {
@@ -262,7 +334,7 @@ let denying = null;
 function openDeny(r) {
   if (r.state !== 'pending') return;
   denying = r;
-  $('#deny-what').textContent = `${r.view.app_name || ''}${r.view.app_name ? ': ' : ''}${r.view.message || 'Sign-in request'}`;
+  $('#deny-what').textContent = requestText(r);
   const form = $('#deny-form');
   form.reset();
   $('#deny-other-box').hidden = true;

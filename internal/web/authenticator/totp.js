@@ -51,6 +51,31 @@ export function timeStep(ms, period) {
   return Math.floor(ms / 1000 / period);
 }
 
+// Codes of short steps change too fast to read and type: Authy's app showed its 10-second codes
+// for 20 s. A server that accepts codes of `window` steps either side of its now accepts each
+// code for (2·window + 1) steps, so a code can stay on screen for longer than its step, as long
+// as it stays inside that time with a margin each side (for a clock a little off, and for
+// typing the code after it went).
+const SHOW_FOR = 20000;
+const MARGIN = 5000;
+
+/**
+ * Which step's code to show at a moment (ms), and for how long: {step, length, left}, the times
+ * in milliseconds. With window 0 (or an unknown one, as for other services' accounts), each
+ * step's code is shown for its own period, as every authenticator does. With 10-second steps
+ * and Twofold's default window of 1, the code of step 2j+1 is shown from 5 s into step 2j for
+ * 20 s; the server accepts it from the start of step 2j to the end of step 2j+2.
+ */
+export function display(ms, period, window = 0) {
+  const p = period * 1000;
+  const accepted = (2 * Math.max(0, window) + 1) * p;
+  const steps = Math.max(1, Math.min(Math.ceil(SHOW_FOR / p), Math.floor((accepted - 2 * MARGIN) / p)));
+  const length = steps * p;
+  const lead = (accepted - length) / 2;
+  const j = Math.floor((ms - lead) / length);
+  return { step: j * steps + Math.max(0, window), length, left: length - (ms - lead - j * length) };
+}
+
 /** Groups a code for reading: 123 456, 123 4567, 1234 5678. */
 export function groupCode(code) {
   const n = code.length;
