@@ -77,3 +77,17 @@ func (s *Steps) result(ctx context.Context, c twofold.StepClient, x twofold.Step
 	}
 	return Result{Session: x, Client: c, User: u, Factor: x.Factor, AuthTime: x.PassedAt}, nil
 }
+
+// AMR names how a factor authenticates in RFC 8176's values, for the results the wire
+// contracts hand back (an id token's amr, the Auth0 token's).
+func AMR(f twofold.Factor) []string {
+	switch f {
+	case twofold.FactorPush:
+		return []string{"pop"} // the device signed the approval with its key
+	case twofold.FactorSMS:
+		return []string{"sms"}
+	case twofold.FactorCall:
+		return []string{"tel"}
+	}
+	return []string{"otp"} // an authenticator's code, a code by email
+}

@@ -3,7 +3,6 @@ package oidc
 import (
 	"encoding/json"
 	"errors"
-	"html/template"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -243,7 +242,7 @@ func (p *Provider) redirectError(w http.ResponseWriter, r *http.Request, req req
 func (p *Provider) respond(w http.ResponseWriter, r *http.Request, req request, v url.Values) {
 	w.Header().Set("Cache-Control", "no-store")
 	if req.ResponseMode == "form_post" {
-		formPost(w, req.RedirectURI, v)
+		step.FormPost(w, req.RedirectURI, v)
 		return
 	}
 	u, _ := url.Parse(req.RedirectURI)
@@ -255,48 +254,5 @@ func (p *Provider) respond(w http.ResponseWriter, r *http.Request, req request, 
 	http.Redirect(w, r, u.String(), http.StatusSeeOther)
 }
 
-var formPostPage = template.Must(template.New("post").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Signing you in…</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body onload="document.forms[0].submit()"><main>
-<form method="post" action="{{.Action}}">{{range $k, $v := .Values}}{{range $v}}<input type="hidden" name="{{$k}}" value="{{.}}">{{end}}{{end}}
-<noscript><p>JavaScript is off: press the button to continue.</p></noscript>
-<button type="submit">Continue</button></form></main></body></html>`))
-
-// formPost answers with a page that posts values to action (OAuth 2.0 Form Post Response Mode).
-// Its script is the body's onload alone, allowed by the hash-free policy below only because
-// the page holds no user input outside the escaped form values.
-func formPost(w http.ResponseWriter, action string, v url.Values) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'unsafe-hashes' 'sha256-"+onloadHash+"'; form-action "+origin(action)+"; frame-ancestors 'none'")
-	w.Header().Set("X-Frame-Options", "DENY")
-	w.Header().Set("Referrer-Policy", "no-referrer")
-	_ = formPostPage.Execute(w, struct {
-		Action string
-		Values url.Values
-	}{action, v})
-}
-
-// origin is scheme://host[:port] of a URL, for a CSP form-action.
-func origin(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "'none'"
-	}
-	return u.Scheme + "://" + u.Host
-}
-
-var errorTemplate = template.Must(template.New("error").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Sign-in stopped</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body><main><h1>Sign-in stopped</h1><p>{{.}}</p><p>Go back to the application and start again.</p></main></body></html>`))
-
 // errorPage answers an authorization request that cannot go back to its client.
-func errorPage(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-	w.Header().Set("X-Frame-Options", "DENY")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = errorTemplate.Execute(w, msg)
-}
+func errorPage(w http.ResponseWriter, status int, msg string) { step.ErrorPage(w, status, msg) }

@@ -182,20 +182,6 @@ func (p *Provider) assertion(ctx context.Context, id, raw string) (twofold.StepC
 	return c, false, nil
 }
 
-// amr says how the user passed, in RFC 8176's values.
-func amr(f twofold.Factor) []string {
-	switch f {
-	case twofold.FactorPush:
-		return []string{"pop"} // the device signed the approval with its key
-	case twofold.FactorSMS:
-		return []string{"sms"}
-	case twofold.FactorCall:
-		return []string{"tel"}
-	default: // an authenticator's code, a code by email
-		return []string{"otp"}
-	}
-}
-
 // subject is who the id token is about: the identity provider's own subject when it named the
 // user by an id_token_hint (Entra wants it back), the customer's id when the client names users
 // so, else the user's id.
@@ -224,7 +210,7 @@ func (p *Provider) idToken(ctx context.Context, res hostedstep.Result, req reque
 	claims := map[string]any{
 		"iss": p.issuer, "sub": subject(res, req), "aud": res.Client.ClientID,
 		"iat": now.Unix(), "exp": now.Add(idTokenTTL).Unix(), "auth_time": res.AuthTime.Unix(),
-		"acr": req.ACR, "amr": amr(res.Factor), "preferred_username": req.Name,
+		"acr": req.ACR, "amr": hostedstep.AMR(res.Factor), "preferred_username": req.Name,
 	}
 	if req.Nonce != "" {
 		claims["nonce"] = req.Nonce

@@ -1,4 +1,4 @@
-package oidc
+package step
 
 import (
 	"crypto/sha256"
