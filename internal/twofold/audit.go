@@ -43,6 +43,7 @@ const (
 	AuditVerificationFailed  = "verification.failed"    // details: why (invalid, reused)
 	AuditApprovalApproved    = "approval.approved"
 	AuditApprovalDenied      = "approval.denied" // details: reason when the device gave one
+	AuditApprovalClosed      = "approval.closed" // the application closed its pending request (Twofold's addition)
 	AuditLimitHit            = "limit.hit"       // details: limit (failures, sends, number_sends, …), max, window
 	AuditOperatorLogin       = "operator.login"
 	AuditOperatorLoginFailed = "operator.login_failed"
@@ -52,7 +53,7 @@ const (
 var AuditActions = []string{
 	AuditAppCreated, AuditAppKeyRotated, AuditAppUpdated, AuditAppDeleted, AuditUserCreated, AuditUserDeleted, AuditUserExported,
 	AuditDeviceAdded, AuditDeviceRemoved, AuditVerificationOK, AuditVerificationFailed, AuditApprovalApproved,
-	AuditApprovalDenied, AuditLimitHit, AuditOperatorLogin, AuditOperatorLoginFailed,
+	AuditApprovalDenied, AuditApprovalClosed, AuditLimitHit, AuditOperatorLogin, AuditOperatorLoginFailed,
 }
 
 // AuditFilter narrows a listing of the audit trail. Zero fields match everything.
