@@ -36,6 +36,7 @@ func (s *server) profilePage(w http.ResponseWriter, r *http.Request) {
 	if u.AuthyID != 0 && !v.StatusUnavailable && !v.HasPushDevice {
 		// Offer the authenticator app: a QR code holding a registration link for this user.
 		v.RegLink, v.StatusUnavailable = s.offerRegistration(r, &sess, u)
+		v.RegMinutes = regMinutes(sess, s.now())
 	}
 	if app, err := s.twofoldApp(r.Context()); err == nil {
 		v.AppName = app.Name
@@ -68,6 +69,11 @@ func (s *server) offerRegistration(r *http.Request, sess *session, u user) (link
 	return sess.RegLink, false
 }
 
+// regMinutes is how long the session's registration link has left, to the nearest minute.
+func regMinutes(sess session, now time.Time) int {
+	return max(1, int((sess.RegExpires.Sub(now)+30*time.Second)/time.Minute))
+}
+
 // addAppPage asks a user who has just logged in with a code, and has no authenticator, to add
 // the app, once: the profile page's QR code, with "Not now". Whether they have one is Twofold's
 // to say (users/{id}/status), so a user who added it elsewhere meanwhile goes straight on.
@@ -92,6 +98,7 @@ func (s *server) addAppPage(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 		v.RegLink, v.StatusUnavailable = s.offerRegistration(r, &sess, u)
+		v.RegMinutes = regMinutes(sess, s.now())
 	}
 	if app, err := s.twofoldApp(r.Context()); err == nil {
 		v.AppName = app.Name

@@ -160,6 +160,7 @@ type view struct {
 	Devices           []string
 	HasPushDevice     bool
 	RegLink           string
+	RegMinutes        int // how long the link has left, in whole minutes
 	AppName           string
 	AddApp            bool // the offer after a log-in by code, rather than the profile page
 }
