@@ -82,9 +82,9 @@ cat <<MSG
   Codes sent "by SMS" stay on this machine; read them with:
       $TWOFOLD outbox --data-dir $DATA
 
-  Add the authenticator from the profile page: paste its link into the web authenticator at
-  $TWOFOLD_URL/authenticator/, or save the QR code and scan it with the CLI:
-      $TWOFOLD device enrol --qr qr.png --server $TWOFOLD_URL
+  Add the authenticator from the profile page: "Open the web authenticator in this browser"
+  adds the account to Twofold's web authenticator ($TWOFOLD_URL/authenticator/), or run the
+  command the page shows for the command-line one, then:
       $TWOFOLD device watch             # approve or deny log-ins
 
   Ctrl-C stops the sample and Twofold. Start afresh with: rm -rf $DATA
