@@ -131,6 +131,7 @@ func TestConsoleCallbackStates(t *testing.T) {
 		}
 	}
 	p.visible(`#callback-health[data-health="disabled"]`) // a test does not re-enable
+	p.eval(`document.querySelector('#callback-health').scrollIntoView(), ''`)
 	p.screenshot("console-callbacks-disabled")
 
 	p.section("re-enabled: the held callbacks go out at once")
@@ -226,6 +227,7 @@ func TestConsoleEnrolmentQR(t *testing.T) {
 	}
 	c.op.TOTP = key.TOTP // the new seed replaced the first
 	p.click("#enrol-signin")
+	p.visible("#email") // the sign-in page, before signIn opens it again
 	c.signIn()
 }
 
@@ -261,7 +263,7 @@ func TestConsoleStartPanel(t *testing.T) {
 		t.Fatalf("the first call on the key's page answered %v", got)
 	}
 	p.click("#key-done")
-	p.visible("#first-call")
+	p.visible("#app-id") // the application's page (the key's page has a first call too)
 	script := c.p.eval(`document.querySelector('#first-call').textContent`)
 	if !strings.Contains(script, "twofold app show "+c.text("#app-id")+" --show-key") {
 		t.Fatalf("the application's page fetches another key: %s", script)

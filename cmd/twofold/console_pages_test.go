@@ -327,6 +327,12 @@ func TestConsolePagesFit(t *testing.T) {
 		p.section(pg.name)
 		c.check(pg.name, c.visit(pg.path, pg.sel))
 	}
+	// For the docs: a list as a phone shows it.
+	p.do(browsertest.Phone.Emulate(), chromedp.Navigate(s.url+"/console/approvals?since=all"))
+	p.visible("#approval-list")
+	p.screenshot("console-phone")
+	p.do(browsertest.Desktop.Emulate())
+
 	p.section("dark")
 	// Browsers set to a dark theme get the dark palette: its badges and links are checked too.
 	p.colorScheme("dark")

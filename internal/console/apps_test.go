@@ -211,7 +211,7 @@ func TestCallbackHealthAndReenable(t *testing.T) {
 	// Paused: the stored next try is in the past, and it is no retry.
 	b.get(page)
 	b.contains(`id="callback-health" data-health="disabled"`, "Callbacks are paused", "HTTP 500 Internal Server Error", "Re-enable callbacks",
-		"0f7c6d1e…", `<td data-label="Tries" class="num">3</td>`, `data-state="held"`, "while callbacks are paused: sent once re-enabled")
+		"0f7c6d1e…", `<td data-label="Tries" class="num">3</td>`, `data-state="held"`, "until callbacks are re-enabled")
 	b.lacks("next try", "pending")
 	b.get("/console/callbacks?app=" + itoa(a.ID))
 	b.contains(`data-state="held"`)
