@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -51,43 +52,88 @@ func consoleFactors(in *instance, v *verify.Service, d *devices.Service, ot *one
 	return console.NewFactors(s, in.now)
 }
 
-// printEnrolment tells a new operator how to set up their second factor.
-func printEnrolment(env Env, publicURL string, e console.Enrolment) {
-	base := strings.TrimRight(publicURL, "/")
-	if base == "" {
-		base = "https://YOUR-TWOFOLD-SERVER"
+// serveDefaultAddr is where `twofold serve` listens unless told otherwise (its --addr).
+const serveDefaultAddr = "127.0.0.1:8080"
+
+// qrLinkTTL is how long the page with an operator's QR code works: long enough to pass the
+// link to the person, short because it shows their seed.
+const qrLinkTTL = time.Hour
+
+// enrolmentBase is the URL an operator's links are printed with: --public-url, else the address
+// twofold serve is set to listen on (--addr, TWOFOLD_ADDR), which works on the server itself.
+// guessed reports the second case, when the links may not work from another machine.
+func enrolmentBase(publicURL, addr string) (base string, guessed bool) {
+	if base = strings.TrimRight(publicURL, "/"); base != "" {
+		return base, false
 	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		host, port = "127.0.0.1", "8080"
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost" // every address: this machine's is one of them
+	}
+	return "http://" + net.JoinHostPort(host, port), true
+}
+
+// printEnrolment tells a new operator how to set up their second factor.
+func printEnrolment(env Env, base string, guessed bool, e console.Enrolment, qrExpires time.Time) {
 	fmt.Fprintf(env.Stdout, `
 Set up the second factor for the console (either or both):
 
-  * an authenticator app (codes): add this account, or make a QR code of it:
+  * an authenticator app (codes): open this page and scan its QR code, before %s:
+      %s%s
+    or add this account by hand:
       %s
 
   * Twofold's authenticator (codes and push approvals), before %s:
       open   %s/authenticator/#register=%s
       or run twofold device enrol '%s/authenticator/#register=%s'
-`, e.TOTPURI, e.TokenExpires.Local().Format(time.DateTime), base, e.RegistrationToken, base, e.RegistrationToken)
+`, qrExpires.Local().Format(time.DateTime), base, console.EnrolmentPath(e.QRLink), e.TOTPURI,
+		e.TokenExpires.Local().Format(time.DateTime), base, e.RegistrationToken, base, e.RegistrationToken)
+	if guessed {
+		fmt.Fprintf(env.Stdout, `
+These links use %s: twofold serve's address (--addr, TWOFOLD_ADDR), which works on
+this machine. From elsewhere, give the address people reach the server at with --public-url
+or TWOFOLD_PUBLIC_URL (https://2fa.example.com), and run this command again.
+`, base)
+	}
 }
 
 // enrolOperator issues the operator's second-factor enrolment and prints it.
 func enrolOperator(cmd *cobra.Command, env Env, in *instance, op twofold.Operator, asJSON bool) error {
-	v := verify.New(in.store, nil, in.keys, verify.DefaultConfig(), in.now)
+	cfg := verify.DefaultConfig()
+	cfg.QRLinkTTL = qrLinkTTL
+	v := verify.New(in.store, nil, in.keys, cfg, in.now)
 	d := devices.New(in.store, in.keys, in.apps.Reveal, 24*time.Hour, in.now)
 	e, err := consoleFactors(in, v, d, nil).Enrol(cmd.Context(), op)
 	if err != nil {
 		return err
 	}
+	qrExpires := in.now().Add(qrLinkTTL)
 	publicURL, _ := cmd.Flags().GetString("public-url")
+	addr, _ := cmd.Flags().GetString("addr")
+	base, guessed := enrolmentBase(publicURL, addr)
 	if asJSON {
 		return printJSON(env.Stdout, struct {
 			operatorOut
 			TOTPURI           string    `json:"totp_uri"`
+			QRPageURL         string    `json:"totp_qr_page"`
+			QRPageExpires     time.Time `json:"totp_qr_page_expires_at"`
 			RegistrationToken string    `json:"registration_token"`
+			RegistrationURL   string    `json:"registration_url"`
 			TokenExpires      time.Time `json:"registration_expires_at"`
-		}{operatorJSON(op), e.TOTPURI, e.RegistrationToken, e.TokenExpires})
+		}{operatorJSON(op), e.TOTPURI, base + console.EnrolmentPath(e.QRLink), qrExpires, e.RegistrationToken,
+			base + "/authenticator/#register=" + e.RegistrationToken, e.TokenExpires})
 	}
-	printEnrolment(env, publicURL, e)
+	printEnrolment(env, base, guessed, e, qrExpires)
 	return nil
+}
+
+// enrolmentFlags are the flags of the commands that print an enrolment's links.
+func enrolmentFlags(cmd *cobra.Command, env Env) {
+	cmd.Flags().String("public-url", envOr(env, "TWOFOLD_PUBLIC_URL", ""), "the server's URL, for the enrolment links (env TWOFOLD_PUBLIC_URL)")
+	cmd.Flags().String("addr", envOr(env, "TWOFOLD_ADDR", serveDefaultAddr), "the address twofold serve listens on, for the links when --public-url is not set (env TWOFOLD_ADDR)")
 }
 
 func adminCreateCmd(env Env) *cobra.Command {
@@ -117,7 +163,7 @@ func adminCreateCmd(env Env) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.Flags().String("public-url", envOr(env, "TWOFOLD_PUBLIC_URL", ""), "the server's URL, for the authenticator link (env TWOFOLD_PUBLIC_URL)")
+	enrolmentFlags(cmd, env)
 	return cmd
 }
 
@@ -138,7 +184,7 @@ func adminEnrolCmd(env Env) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.Flags().String("public-url", envOr(env, "TWOFOLD_PUBLIC_URL", ""), "the server's URL, for the authenticator link (env TWOFOLD_PUBLIC_URL)")
+	enrolmentFlags(cmd, env)
 	return cmd
 }
 

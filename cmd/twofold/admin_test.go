@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -124,5 +125,53 @@ func TestConsoleAppIsClosed(t *testing.T) {
 		if _, err := s.cli("app", "update", "1", flag); err == nil {
 			t.Errorf("app update %s on the console's application succeeded", flag)
 		}
+	}
+}
+
+// The enrolment's links work as printed: without --public-url they use the address twofold
+// serve listens on (no placeholder host), and say how to get links for other machines.
+func TestAdminEnrolmentLinks(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := runWithStdin(t, dir, "a long enough password\n", "admin", "create", "ana@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	enrol := func(vars map[string]string, args ...string) string {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		env := Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errOut, Getenv: func(k string) string { return vars[k] }}
+		if err := run(context.Background(), append([]string{"admin", "enrol", "ana@example.com", "--data-dir", dir}, args...), env); err != nil {
+			t.Fatalf("admin enrol %v: %v\n%s", args, err, errOut.String())
+		}
+		return out.String()
+	}
+	page := regexp.MustCompile(`(\S+)/console/enrol/[0-9a-f]{48}\n`)
+	register := regexp.MustCompile(`open   (\S+)/authenticator/#register=tfr_`)
+	for _, tc := range []struct {
+		name    string
+		vars    map[string]string
+		args    []string
+		base    string
+		guessed bool
+	}{
+		{"defaults", nil, nil, "http://127.0.0.1:8080", true},
+		{"TWOFOLD_ADDR on every interface", map[string]string{"TWOFOLD_ADDR": "0.0.0.0:9000"}, nil, "http://localhost:9000", true},
+		{"--addr", nil, []string{"--addr", "[::1]:8443"}, "http://[::1]:8443", true},
+		{"TWOFOLD_PUBLIC_URL", map[string]string{"TWOFOLD_PUBLIC_URL": "https://2fa.example.com/"}, nil, "https://2fa.example.com", false},
+		{"--public-url", nil, []string{"--public-url", "https://2fa.example.com"}, "https://2fa.example.com", false},
+	} {
+		out := enrol(tc.vars, tc.args...)
+		if m := page.FindStringSubmatch(out); m == nil || m[1] != tc.base {
+			t.Errorf("%s: QR page link %q, want on %s:\n%s", tc.name, m, tc.base, out)
+		}
+		if m := register.FindStringSubmatch(out); m == nil || m[1] != tc.base {
+			t.Errorf("%s: registration link %q, want on %s:\n%s", tc.name, m, tc.base, out)
+		}
+		if strings.Contains(out, "YOUR-") || strings.Contains(out, "These links use "+tc.base+": twofold serve's address") != tc.guessed {
+			t.Errorf("%s: a placeholder, or the note on --public-url (want it: %v):\n%s", tc.name, tc.guessed, out)
+		}
+	}
+	// The default is serve's own.
+	if def := serveCmd(Env{Getenv: func(string) string { return "" }}).Flags().Lookup("addr").DefValue; def != serveDefaultAddr {
+		t.Errorf("serve listens on %s by default, the enrolment links say %s", def, serveDefaultAddr)
 	}
 }

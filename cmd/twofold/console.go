@@ -7,8 +7,10 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/twofold-auth/twofold/internal/callback"
 	"github.com/twofold-auth/twofold/internal/clientaddr"
 	"github.com/twofold-auth/twofold/internal/console"
+	"github.com/twofold-auth/twofold/internal/deliver"
 	"github.com/twofold-auth/twofold/internal/devices"
 	"github.com/twofold-auth/twofold/internal/onetouch"
 	"github.com/twofold-auth/twofold/internal/operators"
@@ -20,7 +22,7 @@ import (
 // consoleHandler is the operators' web console, mounted at /console/, over the server's own
 // services: operators sign in with a password and a code or push from Twofold itself.
 func consoleHandler(in *instance, us *users.Service, vs *verify.Service, ds *devices.Service, ot *onetouch.Service,
-	publicURL string, signin signinConfig, onRoute func(string), log *slog.Logger) http.Handler {
+	cb *callback.Dispatcher, router *deliver.Router, publicURL string, signin signinConfig, onRoute func(string), log *slog.Logger) http.Handler {
 	factors := console.NewFactors(console.Services{
 		EnsureConsole: in.apps.EnsureConsole, CreateCustomUser: in.store.CreateCustomUser, ListDevices: in.store.ListDevices,
 		Enroll: vs.Enroll, Check: vs.Check, RegistrationToken: ds.RegistrationToken,
@@ -30,12 +32,18 @@ func consoleHandler(in *instance, us *users.Service, vs *verify.Service, ds *dev
 		Operators: operators.New(in.store, in.now).WithHashing(signin.checks, operators.DefaultWait),
 		Lookup:    in.store, Factors: factors,
 		Apps: in.apps, Users: us, Devices: ds, Queries: in.store,
+		Callbacks: cb, EnrolmentQR: vs,
 	}
 	if in.audit != nil {
 		deps.Audit = in.audit
 	}
+	defaults := console.Defaults{Limits: vs.ServerLimits(), Providers: map[twofold.Channel]string{}}
+	for _, ch := range []twofold.Channel{twofold.SMS, twofold.Call, twofold.Email} {
+		defaults.Providers[ch] = router.Default(ch)
+	}
 	return console.New(deps, console.Config{PublicURL: publicURL, Now: in.now, Log: log,
-		SignInPerAddress: signin.perAddress, SignInPerAccount: signin.perAccount, TrustedProxies: signin.proxies, OnRoute: onRoute})
+		SignInPerAddress: signin.perAddress, SignInPerAccount: signin.perAccount, TrustedProxies: signin.proxies, OnRoute: onRoute,
+		Defaults: defaults})
 }
 
 // signinConfig bounds the console's password sign-in.

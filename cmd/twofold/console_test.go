@@ -91,7 +91,6 @@ func TestConsole(t *testing.T) {
 	if len(key) != 32 {
 		t.Fatalf("API key shown: %q", key)
 	}
-	p.screenshot("console-app-key")
 	rc.key.Store(key)
 	r := s.do("GET", "/protected/json/app/details", key, nil)
 	if r.status != 200 || !strings.Contains(r.raw, "Acme Shop") {
@@ -113,7 +112,6 @@ func TestConsole(t *testing.T) {
 	p.click("#save-settings")
 	p.visible("#settings-error")
 	p.visible(`#token_length[aria-invalid="true"]`)
-	p.screenshot("console-settings")
 	typeInto("#token_length", "7")
 	p.click("#save-settings")
 	p.visible(`#callback-health[data-health="healthy"]`)
@@ -138,7 +136,6 @@ func TestConsole(t *testing.T) {
 	if got := text("#callback-failures"); got != "3" {
 		t.Errorf("failures shown: %q", got)
 	}
-	p.screenshot("console-callbacks-disabled")
 
 	p.section("re-enable callbacks")
 	rc.failWith.Store(0)

@@ -156,6 +156,7 @@ func consoleRoutes(f *hostileFixtures) []hostileRoute {
 	return []hostileRoute{
 		get("GET "+c+"/static/{file}", c+"/static/{file}", map[string]string{"file": "console.css"}, nil),
 		{pattern: "GET " + c + "/signin", method: "GET", path: c + "/signin"},
+		{pattern: "GET " + c + "/enrol/{token}", method: "GET", path: c + "/enrol/{token}", wild: map[string]string{"token": strings.Repeat("ab", 24)}},
 		get("GET "+c+"/signin/factor", c+"/signin/factor", nil, nil),
 		post("POST "+c+"/signin/code", c+"/signin/code", nil, map[string]string{"code": "123456"}),
 		post("POST "+c+"/signin/push", c+"/signin/push", nil, nil),
@@ -170,6 +171,7 @@ func consoleRoutes(f *hostileFixtures) []hostileRoute {
 		get("GET "+c+"/apps/{app}/settings", c+"/apps/{app}/settings", app, nil),
 		post("POST "+c+"/apps/{app}/settings", c+"/apps/{app}/settings", app, consoleSettings),
 		post("POST "+c+"/apps/{app}/callbacks/enable", c+"/apps/{app}/callbacks/enable", app, nil),
+		post("POST "+c+"/apps/{app}/callbacks/test", c+"/apps/{app}/callbacks/test", app, nil),
 		get("GET "+c+"/apps/{app}/rotate", c+"/apps/{app}/rotate", app, nil),
 		post("POST "+c+"/apps/{app}/rotate", c+"/apps/{app}/rotate", app, nil),
 		get("GET "+c+"/apps/{app}/delete", c+"/apps/{app}/delete", app, nil),

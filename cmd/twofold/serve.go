@@ -257,7 +257,7 @@ func serve(cmd *cobra.Command, env Env) error {
 		}))
 	}
 	routes.Handle("GET /authenticator/", web.Authenticator())
-	routes.Handle("/console/", consoleHandler(in, us, vs, ds, ot, mustString(f, "public-url"), signin, env.OnRoute, log))
+	routes.Handle("/console/", consoleHandler(in, us, vs, ds, ot, dispatcher, router, mustString(f, "public-url"), signin, env.OnRoute, log))
 	routes.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if err := in.store.Ping(r.Context()); err != nil {

@@ -8,14 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net/mail"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/twofold-auth/twofold/internal/phone"
 	"github.com/twofold-auth/twofold/internal/seal"
 	"github.com/twofold-auth/twofold/internal/twofold"
 )
@@ -231,13 +228,22 @@ type Update struct {
 	EnableCallback bool
 }
 
-// Update applies u to application id after validating every field.
+// Update applies u to application id after validating every field; when some are not valid,
+// nothing changes and the error is InvalidSettings (or wraps ErrInvalid) naming every one.
 func (s *Service) Update(ctx context.Context, id int64, u Update) (twofold.App, error) {
-	a, err := s.store.GetApp(ctx, id)
+	before, err := s.store.GetApp(ctx, id)
 	if err != nil {
 		return twofold.App{}, err
 	}
-	before := a
+	a, err := apply(before, u)
+	if err != nil {
+		return twofold.App{}, err
+	}
+	return s.save(ctx, before, a, u)
+}
+
+// apply returns a changed by u, validated.
+func apply(a twofold.App, u Update) (twofold.App, error) {
 	set(&a.Name, u.Name)
 	set(&a.Sandbox, u.Sandbox)
 	set(&a.TokenLength, u.TokenLength)
@@ -295,6 +301,22 @@ func (s *Service) Update(ctx context.Context, id int64, u Update) (twofold.App, 
 	if err := validate(a); err != nil {
 		return twofold.App{}, err
 	}
+	return a, nil
+}
+
+// Validate reports what Update would refuse in u (every setting that is not valid), changing
+// nothing: a form checks the fields it could read while it reports those it could not.
+func (s *Service) Validate(ctx context.Context, id int64, u Update) error {
+	a, err := s.store.GetApp(ctx, id)
+	if err != nil {
+		return err
+	}
+	_, err = apply(a, u)
+	return err
+}
+
+// save stores a, the application before changed by u.
+func (s *Service) save(ctx context.Context, before, a twofold.App, u Update) (twofold.App, error) {
 	a.UpdatedAt = s.now().UTC()
 	if err := s.store.UpdateApp(ctx, a); err != nil {
 		return twofold.App{}, err
@@ -361,65 +383,6 @@ func set[T any](dst, src *T) {
 	if src != nil {
 		*dst = *src
 	}
-}
-
-func validName(name string) error {
-	if name == "" || len(name) > 100 {
-		return fmt.Errorf("%w: name must be 1 to 100 characters", ErrInvalid)
-	}
-	return nil
-}
-
-func validate(a twofold.App) error {
-	if a.Console && (a.Sandbox || a.UnconfirmedBypass) {
-		// Either would let any token pass as an operator's second factor.
-		return fmt.Errorf("%w: the console's application cannot be a sandbox or bypass unconfirmed users", ErrInvalid)
-	}
-	if err := validName(a.Name); err != nil {
-		return err
-	}
-	switch {
-	case a.TokenLength < 6 || a.TokenLength > 10:
-		return fmt.Errorf("%w: token length must be 6 to 10", ErrInvalid)
-	case a.TOTPDigits < 6 || a.TOTPDigits > 8:
-		return fmt.Errorf("%w: TOTP digits must be 6 to 8", ErrInvalid)
-	case a.TOTPPeriod < 10 || a.TOTPPeriod > 120:
-		return fmt.Errorf("%w: TOTP period must be 10 to 120 seconds", ErrInvalid)
-	case a.DeviceTOTPPeriod < 10 || a.DeviceTOTPPeriod > 120:
-		return fmt.Errorf("%w: device TOTP period must be 10 to 120 seconds", ErrInvalid)
-	case a.TOTPSkew < 0 || a.TOTPSkew > 3:
-		return fmt.Errorf("%w: TOTP window must be 0 to 3 steps", ErrInvalid)
-	case a.CallbackMethod != "POST" && a.CallbackMethod != "GET":
-		return fmt.Errorf("%w: callback method must be POST or GET", ErrInvalid)
-	}
-	if a.CallbackURL != "" {
-		u, err := url.Parse(a.CallbackURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("%w: callback URL must be an absolute http(s) URL", ErrInvalid)
-		}
-		// In GET mode the signed fields are the query; a query of the URL's own would make
-		// every verifier fail.
-		if a.CallbackMethod == "GET" && u.RawQuery != "" {
-			return fmt.Errorf("%w: a GET callback URL cannot have a query string of its own", ErrInvalid)
-		}
-	}
-	for ch, name := range a.Providers {
-		if !twofold.Carries(name, ch) {
-			return fmt.Errorf("%w: provider %q cannot deliver %s (choose from: %s)", ErrInvalid, name, ch,
-				strings.Join(twofold.ProvidersFor(ch), ", "))
-		}
-	}
-	for _, c := range a.AllowedCountries {
-		if !phone.ValidRegion(c) {
-			return fmt.Errorf("%w: %q is not a country code such as US or PT", ErrInvalid, c)
-		}
-	}
-	if a.ContactEmail != "" {
-		if _, err := mail.ParseAddress(a.ContactEmail); err != nil {
-			return fmt.Errorf("%w: contact email is not an email address", ErrInvalid)
-		}
-	}
-	return nil
 }
 
 // EnsureFirst creates a first application when there is none, so a fresh server is callable at

@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"strings"
 
-	"rsc.io/qr"
-
 	"github.com/twofold-auth/twofold/internal/twofold"
 	"github.com/twofold-auth/twofold/internal/verify"
 )
@@ -196,13 +194,11 @@ func (a *API) qrImage(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	code, err := qr.Encode(uri, qr.M)
+	png, err := verify.QRPNG(uri, size)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	code.Scale = max(1, size/(code.Size+8))
-	png := code.PNG()
 	w.Header().Set("Content-Type", "image/png")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")

@@ -52,6 +52,8 @@ type receiver struct {
 	url     atomic.Value // the callback URL signed, when not srv.URL+"/cb"
 	mu      sync.Mutex
 	got     map[string]int // callbacks received per uuid
+	// inspect, if set, sees each POST body before the arrival is reported.
+	inspect func(map[string]any)
 }
 
 func newReceiver(t *testing.T) *receiver {
@@ -76,6 +78,11 @@ func newReceiver(t *testing.T) *receiver {
 				t.Errorf("callback body %q: %v", body, err)
 			}
 			uuid = p.UUID
+			if rc.inspect != nil {
+				var all map[string]any
+				json.Unmarshal(body, &all)
+				rc.inspect(all)
+			}
 		}
 		rc.mu.Lock()
 		rc.got[uuid]++

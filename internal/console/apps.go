@@ -99,6 +99,28 @@ type keyData struct {
 	App     twofold.App
 	Key     string
 	Rotated bool
+	Start   startData
+}
+
+// startData is how a customer's backend starts using an application: the API's base URL and
+// a first call. Key is the API key when the page shows it anyway; otherwise the commands
+// fetch it on the server.
+type startData struct {
+	Base  string
+	AppID int64
+	Key   string
+}
+
+// apiBase is the URL the API is reached at: the public URL, else this request's own origin.
+func (c *console) apiBase(r *http.Request) string {
+	if c.cfg.PublicURL != "" {
+		return strings.TrimRight(c.cfg.PublicURL, "/")
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
 }
 
 func (c *console) appCreate(w http.ResponseWriter, r *http.Request, q *request) {
@@ -113,7 +135,8 @@ func (c *console) appCreate(w http.ResponseWriter, r *http.Request, q *request) 
 		c.fail(w, r, err)
 		return
 	}
-	c.page(w, r, q, http.StatusCreated, "app_key", "API key of "+a.Name, "apps", keyData{App: a, Key: key})
+	c.page(w, r, q, http.StatusCreated, "app_key", "API key of "+a.Name, "apps", keyData{App: a, Key: key,
+		Start: startData{Base: c.apiBase(r), AppID: a.ID, Key: key}})
 }
 
 // invalidText is a validation error as a sentence.
@@ -129,8 +152,11 @@ type appData struct {
 	App       twofold.App
 	Users     int64
 	Health    string
-	Callbacks []twofold.Callback
+	Callbacks []callbackRow
 	Charts    []chart
+	Start     startData
+	CanTest   bool         // test callbacks can be sent
+	Test      *testOutcome // the test callback just sent, if any
 }
 
 func (c *console) appShow(w http.ResponseWriter, r *http.Request, q *request, a twofold.App) {
@@ -149,7 +175,9 @@ func (c *console) appShow(w http.ResponseWriter, r *http.Request, q *request, a 
 		c.fail(w, r, err)
 		return
 	}
-	c.page(w, r, q, http.StatusOK, "app", a.Name, "apps", appData{App: a, Users: n, Health: health(a), Callbacks: cbs, Charts: charts})
+	c.page(w, r, q, http.StatusOK, "app", a.Name, "apps", appData{App: a, Users: n, Health: health(a),
+		Callbacks: c.describeCallbacks(cbs, map[int64]twofold.App{a.ID: a}), Charts: charts,
+		Start: startData{Base: c.apiBase(r), AppID: a.ID}, CanTest: c.d.Callbacks != nil, Test: c.sessions.takeTest(q.sid, a.ID)})
 }
 
 func (c *console) appEnableCallbacks(w http.ResponseWriter, r *http.Request, q *request, a twofold.App) {
@@ -190,7 +218,8 @@ func (c *console) appRotate(w http.ResponseWriter, r *http.Request, q *request, 
 		c.fail(w, r, err)
 		return
 	}
-	c.page(w, r, q, http.StatusOK, "app_key", "New API key of "+a.Name, "apps", keyData{App: a, Key: key, Rotated: true})
+	c.page(w, r, q, http.StatusOK, "app_key", "New API key of "+a.Name, "apps", keyData{App: a, Key: key, Rotated: true,
+		Start: startData{Base: c.apiBase(r), AppID: a.ID, Key: key}})
 }
 
 func (c *console) deleteAppData(a twofold.App, errText string) confirmData {

@@ -150,7 +150,7 @@ func TestSettings(t *testing.T) {
 			t.Fatalf("%s: %d\n%s", tc.field, b.last.StatusCode, b.body)
 		}
 		// The message is beside its field, and what was typed is kept.
-		field := regexp.MustCompile(`(?s)id="` + tc.field + `"[^>]*aria-invalid="true".*?field-error">([^<]*)<`).FindStringSubmatch(b.body)
+		field := regexp.MustCompile(`(?s)id="` + tc.field + `"[^>]*aria-invalid="true".*?field-error"[^>]*>([^<]*)<`).FindStringSubmatch(b.body)
 		if field == nil || !strings.Contains(field[1], tc.text) {
 			t.Errorf("%s: error beside the field %q, want %q\n", tc.field, field, tc.text)
 		}
@@ -203,14 +203,19 @@ func TestCallbackHealthAndReenable(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 3 {
-		if _, err := f.st.CallbackFailed(t.Context(), c, 500, "HTTP 500 Internal Server Error", f.clock.Now().Add(time.Minute), f.clock.Now(), 3); err != nil {
+		if _, err := f.st.CallbackFailed(t.Context(), c, 500, "HTTP 500 Internal Server Error", f.clock.Now().Add(-time.Minute), f.clock.Now(), 3); err != nil {
 			t.Fatal(i, err)
 		}
 	}
 	page := "/console/apps/" + itoa(a.ID)
+	// Paused: the stored next try is in the past, and it is no retry.
 	b.get(page)
 	b.contains(`id="callback-health" data-health="disabled"`, "Callbacks are paused", "HTTP 500 Internal Server Error", "Re-enable callbacks",
-		"0f7c6d1e…", `<td class="num">3</td>`)
+		"0f7c6d1e…", `<td data-label="Tries" class="num">3</td>`, `data-state="held"`, "until callbacks are re-enabled")
+	b.lacks("next try", "pending")
+	b.get("/console/callbacks?app=" + itoa(a.ID))
+	b.contains(`data-state="held"`)
+	b.lacks("next try")
 	b.get("/console/apps")
 	b.contains(`data-health="disabled"`)
 	b.get(page)
@@ -222,9 +227,11 @@ func TestCallbackHealthAndReenable(t *testing.T) {
 	if got, _ := f.apps.Get(t.Context(), a.ID); got.CallbackDisabled() || got.CallbackFailures != 0 {
 		t.Fatalf("after re-enabling: %+v", got.CallbackHealth)
 	}
-	// The callbacks list shows the attempts and the next try.
+	// Re-enabled, the callback is due again at once: its stored next try is long past.
 	b.get("/console/callbacks?app=" + itoa(a.ID) + "&status=pending")
-	b.contains("0f7c6d1e…", "HTTP 500 Internal Server Error", `<td class="num">3</td><td>500</td>`)
+	b.contains("0f7c6d1e…", "HTTP 500 Internal Server Error", `<td data-label="Tries" class="num">3</td>`,
+		`data-state="retrying"`, "retrying now")
+	b.lacks("next try")
 }
 
 func TestDeleteApp(t *testing.T) {
@@ -259,3 +266,63 @@ func TestDeleteApp(t *testing.T) {
 	b.get("/console/apps/" + itoa(a.ID))
 	b.expect(http.StatusNotFound, "")
 }
+
+// One save reports every wrong field at once, each beside its field, whether it did not parse
+// or the service refused it; empty fields show, and take, the server's values.
+func TestSettingsReportEveryErrorAtOnce(t *testing.T) {
+	f := newFixture(t, console.Config{Defaults: console.Defaults{
+		Limits:    map[twofold.LimitKind]twofold.Limit{twofold.LimitSends: {N: 5, Window: 10 * time.Minute}, twofold.LimitAppSends: {}},
+		Providers: map[twofold.Channel]string{twofold.SMS: "twilio", twofold.Call: "outbox", twofold.Email: "smtp"},
+	}})
+	b := f.signedIn()
+	a, _, _ := f.apps.Create(t.Context(), appsCreate("Shop"))
+	path := "/console/apps/" + itoa(a.ID) + "/settings"
+	b.get(path)
+	b.contains(`name="limit_sends" id="limit_sends" value="" placeholder="server: 5/10m"`,
+		`name="limit_app_sends" id="limit_app_sends" value="" placeholder="server: off"`,
+		`<option value="">server default (twilio)</option>`, `<option value="">server default (smtp)</option>`,
+		`name="allowed_countries" id="allowed_countries" value="" placeholder="every country"`,
+		`name="token_length" id="token_length" value="7" inputmode="numeric" placeholder="7"`)
+
+	bad := url.Values{"name": {""}, "token_length": {"eleven"}, "totp_digits": {"6"}, "totp_period": {"5"}, "totp_window": {"1"},
+		"device_totp_period": {"500"}, "callback_url": {"ftp://x"}, "callback_method": {"POST"}, "contact_email": {"nope"},
+		"call_provider": {"smtp"}, "limit_sends": {"lots"}, "allowed_countries": {"US, XX"}}
+	b.post(path, bad, true)
+	if b.last.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("%d\n%s", b.last.StatusCode, b.body)
+	}
+	want := map[string]string{
+		"name": "Name must be 1 to 100 characters.", "token_length": "Enter a whole number.",
+		"totp_period": "TOTP period must be 10 to 120 seconds.", "device_totp_period": "Device TOTP period must be 10 to 120 seconds.",
+		"callback_url": "Callback URL must be an absolute http(s) URL.", "contact_email": "Contact email is not an email address.",
+		"call_provider": "Provider &#34;smtp&#34; cannot deliver call", "limit_sends": "Write N/DURATION",
+		"allowed_countries": "&#34;XX&#34; is not a country code",
+	}
+	for field, text := range want {
+		m := regexp.MustCompile(`(?s)id="` + field + `"[^>]*aria-invalid="true"[^>]*aria-describedby="[^"]*` + field + `-error".*?` +
+			`<small class="field-error" id="` + field + `-error">([^<]*)<`).FindStringSubmatch(b.body)
+		if m == nil || !strings.Contains(m[1], text) {
+			t.Errorf("%s: error beside the field %q, want %q", field, m, text)
+		}
+	}
+	if n := strings.Count(b.body, `class="field-error"`); n != len(want) {
+		t.Errorf("%d errors shown, want %d", n, len(want))
+	}
+	b.contains(`id="settings-error">Not saved: 9 settings need fixing, each shown beside its field.`)
+	if got, _ := f.apps.Get(t.Context(), a.ID); got.Name != "Shop" || got.TOTPPeriod != 30 {
+		t.Fatalf("an invalid form changed the application: %+v", got)
+	}
+
+	// Empty numbers are the defaults, empty limits the server's.
+	a, _ = f.apps.Update(t.Context(), a.ID, apps.Update{TokenLength: ptr(9), Limits: map[twofold.LimitKind]*twofold.Limit{
+		twofold.LimitSends: {N: 1, Window: time.Hour}}})
+	b.get(path)
+	b.post(path, url.Values{"name": {"Shop"}, "callback_method": {"POST"}}, true)
+	b.expect(http.StatusSeeOther, "/console/apps/"+itoa(a.ID))
+	got, _ := f.apps.Get(t.Context(), a.ID)
+	if def := twofold.DefaultSettings(); got.TokenLength != def.TokenLength || got.TOTPPeriod != def.TOTPPeriod || len(got.Limits) != 0 {
+		t.Fatalf("empty fields saved as %+v", got.Settings)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -11,9 +11,11 @@ import (
 
 	"github.com/twofold-auth/twofold/internal/apps"
 	"github.com/twofold-auth/twofold/internal/audit"
+	"github.com/twofold-auth/twofold/internal/callback"
 	"github.com/twofold-auth/twofold/internal/clientaddr"
 	"github.com/twofold-auth/twofold/internal/ratelimit"
 	"github.com/twofold-auth/twofold/internal/twofold"
+	"github.com/twofold-auth/twofold/internal/users"
 	"github.com/twofold-auth/twofold/internal/wiretext"
 )
 
@@ -45,13 +47,27 @@ type Apps interface {
 	Get(ctx context.Context, id int64) (twofold.App, error)
 	Create(ctx context.Context, p apps.CreateParams) (twofold.App, string, error)
 	Update(ctx context.Context, id int64, u apps.Update) (twofold.App, error)
+	Validate(ctx context.Context, id int64, u apps.Update) error
 	RotateKey(ctx context.Context, id int64) (twofold.App, string, error)
 	Delete(ctx context.Context, id int64) error
 }
 
-// Users deletes users (*users.Service).
+// Users finds, names and deletes users (*users.Service).
 type Users interface {
 	Delete(ctx context.Context, appID, id int64) error
+	Find(ctx context.Context, refs []users.Ref) (map[users.Ref]twofold.User, error)
+	Factors(ctx context.Context, appID int64, ids []int64) (map[int64]twofold.UserFactors, error)
+}
+
+// Callbacks sends an application a test callback (*callback.Dispatcher).
+type Callbacks interface {
+	Test(ctx context.Context, app twofold.App) (callback.TestResult, error)
+}
+
+// EnrolmentQR resolves the QR link of an operator's authenticator enrolment to its otpauth://
+// URI (*verify.Service).
+type EnrolmentQR interface {
+	QR(ctx context.Context, token string) (uri string, size int, err error)
 }
 
 // Devices removes devices (*devices.Service).
@@ -81,16 +97,26 @@ type Audit interface {
 
 // Deps are the services the console works with. Audit may be nil: then nothing is recorded
 // and the audit page says the trail is off. Lookup may be nil: sessions then outlive an
-// operator's removal until they expire.
+// operator's removal until they expire. Callbacks may be nil: then no test callback is
+// offered. EnrolmentQR may be nil: then enrolment links are not found.
 type Deps struct {
-	Operators Operators
-	Lookup    OperatorLookup
-	Factors   SecondFactor
-	Apps      Apps
-	Users     Users
-	Devices   Devices
-	Queries   Queries
-	Audit     Audit
+	Operators   Operators
+	Lookup      OperatorLookup
+	Factors     SecondFactor
+	Apps        Apps
+	Users       Users
+	Devices     Devices
+	Queries     Queries
+	Audit       Audit
+	Callbacks   Callbacks
+	EnrolmentQR EnrolmentQR
+}
+
+// Defaults are the server's settings an application gets where it sets none of its own; the
+// settings form shows them beside empty fields.
+type Defaults struct {
+	Limits    map[twofold.LimitKind]twofold.Limit
+	Providers map[twofold.Channel]string
 }
 
 // Config tunes the console.
@@ -111,6 +137,8 @@ type Config struct {
 	Log            *slog.Logger     // nil: slog.Default()
 	// OnRoute, if set, is told each route pattern the console registers.
 	OnRoute func(pattern string)
+	// Defaults are the server's limits and providers (none: the settings form names no value).
+	Defaults Defaults
 }
 
 // console serves the pages.
@@ -156,6 +184,7 @@ func (c *console) routes() {
 	m.HandleFunc("GET /console/static/{file}", c.static)
 	m.HandleFunc("GET /console/signin", c.signinForm)
 	m.HandleFunc("POST /console/signin", c.post(c.signin))
+	m.HandleFunc("GET /console/enrol/{token}", c.enrolment) // the link is the capability
 	// Half signed in: the second factor.
 	m.HandleFunc("GET /console/signin/factor", c.half(c.factorForm))
 	m.HandleFunc("POST /console/signin/code", c.post(c.half(c.code)))
@@ -175,6 +204,7 @@ func (c *console) routes() {
 	m.HandleFunc("GET /console/apps/{app}/settings", c.app(c.appSettings))
 	m.HandleFunc("POST /console/apps/{app}/settings", c.post(c.app(c.appSave)))
 	m.HandleFunc("POST /console/apps/{app}/callbacks/enable", c.post(c.app(c.appEnableCallbacks)))
+	m.HandleFunc("POST /console/apps/{app}/callbacks/test", c.post(c.app(c.appTestCallback)))
 	m.HandleFunc("GET /console/apps/{app}/rotate", c.app(c.appRotateConfirm))
 	m.HandleFunc("POST /console/apps/{app}/rotate", c.post(c.app(c.appRotate)))
 	m.HandleFunc("GET /console/apps/{app}/delete", c.app(c.appDeleteConfirm))

@@ -60,6 +60,7 @@ func (f *Factors) User(ctx context.Context, op twofold.Operator) (twofold.App, t
 // Enrolment is how an operator sets up their second factor.
 type Enrolment struct {
 	TOTPURI           string    // otpauth://totp/… for any authenticator app (replaces an earlier seed)
+	QRLink            string    // the token of the page that shows TOTPURI as a QR code (EnrolmentPath)
 	RegistrationToken string    // registers Twofold's authenticator (CLI or web) as a device, for pushes
 	TokenExpires      time.Time // when RegistrationToken stops working
 }
@@ -78,8 +79,11 @@ func (f *Factors) Enrol(ctx context.Context, op twofold.Operator) (Enrolment, er
 	if err != nil {
 		return Enrolment{}, fmt.Errorf("device registration: %w", err)
 	}
-	return Enrolment{TOTPURI: e.URI, RegistrationToken: token, TokenExpires: expires}, nil
+	return Enrolment{TOTPURI: e.URI, QRLink: e.QRLink, RegistrationToken: token, TokenExpires: expires}, nil
 }
+
+// EnrolmentPath is the console's page of an enrolment's QR code, under the server's URL.
+func EnrolmentPath(qrLink string) string { return Prefix + "enrol/" + qrLink }
 
 // HasDevice reports whether the operator can approve a push.
 func (f *Factors) HasDevice(ctx context.Context, op twofold.Operator) (bool, error) {

@@ -22,8 +22,10 @@ import (
 
 	"github.com/twofold-auth/twofold/internal/apps"
 	"github.com/twofold-auth/twofold/internal/audit"
+	"github.com/twofold-auth/twofold/internal/callback"
 	"github.com/twofold-auth/twofold/internal/console"
 	"github.com/twofold-auth/twofold/internal/devices"
+	"github.com/twofold-auth/twofold/internal/egress"
 	"github.com/twofold-auth/twofold/internal/onetouch"
 	"github.com/twofold-auth/twofold/internal/operators"
 	"github.com/twofold-auth/twofold/internal/otp"
@@ -57,6 +59,7 @@ type fixture struct {
 	ot      *onetouch.Service
 	factors *console.Factors
 	audit   *audit.Log
+	verify  *verify.Service
 	deps    console.Deps
 	cfg     console.Config
 	h       http.Handler
@@ -129,8 +132,16 @@ func newFixtureOn(t *testing.T, cfg console.Config, st *store.Store) *fixture {
 	}, f.clock.Now)
 	cfg.Now, cfg.Log = f.clock.Now, log
 	f.cfg = cfg
+	f.verify = v
+	// Test callbacks go out as the server's do; the tests' receivers are on loopback, allowed
+	// as an operator allows them with --callback-allow-hosts 127.0.0.1.
+	allow, err := egress.ParseAllowlist("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dispatcher := callback.New(st, nil, f.apps.Reveal, callback.Config{Egress: egress.New(allow, nil)}, log, nil)
 	f.deps = console.Deps{Operators: f.ops, Lookup: st, Factors: f.factors, Apps: f.apps, Users: us,
-		Devices: f.devices, Queries: st, Audit: f.audit}
+		Devices: f.devices, Queries: st, Audit: f.audit, Callbacks: dispatcher, EnrolmentQR: v}
 	f.h = console.New(f.deps, cfg)
 	return f
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/twofold-auth/twofold/internal/twofold"
+	"github.com/twofold-auth/twofold/internal/users"
 )
 
 // The lists of approval requests, outbox messages, callbacks and audit entries, across
@@ -25,10 +26,36 @@ type filters struct {
 	Statuses []string
 	Channels []string
 	Actions  []string
+	byID     map[int64]twofold.App      // every application, the console's included
+	people   map[users.Ref]twofold.User // the users the rows name (named)
 }
 
 // UserLink reports whether a user of application appID has a page in the console.
 func (f filters) UserLink(appID, userID int64) bool { return userID != 0 && appID != f.Console }
+
+// userRef is a user as a list shows them: by email or the customer's id, with the Authy id.
+type userRef struct {
+	AppID, ID int64
+	Label     string // users.Label; "" for a user deleted since
+	Link      bool   // the user has a page in the console
+}
+
+// Who is the user id of application appID, named.
+func (f filters) Who(appID, userID int64) userRef {
+	u, ok := f.people[users.Ref{AppID: appID, ID: userID}]
+	ref := userRef{AppID: appID, ID: userID}
+	if ok {
+		ref.Label, ref.Link = users.Label(u), f.UserLink(appID, userID)
+	}
+	return ref
+}
+
+// named looks up the users refs names, for Who.
+func (c *console) named(r *http.Request, f *filters, refs []users.Ref) error {
+	people, err := c.d.Users.Find(r.Context(), refs)
+	f.people = people
+	return err
+}
 
 func (f filters) AppName(id int64) string {
 	if n, ok := f.AppNames[id]; ok {
@@ -40,13 +67,14 @@ func (f filters) AppName(id int64) string {
 // readFilters reads the common filters; a value not among allowed is ignored.
 func (c *console) readFilters(r *http.Request, statuses []string) (filters, error) {
 	v := r.URL.Query()
-	f := filters{Statuses: statuses, AppNames: map[int64]string{}}
+	f := filters{Statuses: statuses, AppNames: map[int64]string{}, byID: map[int64]twofold.App{}}
 	all, err := c.d.Apps.List(r.Context())
 	if err != nil {
 		return f, err
 	}
 	for _, a := range all {
 		f.AppNames[a.ID] = a.Name
+		f.byID[a.ID] = a
 		if a.Console {
 			f.Console = a.ID
 		} else {
@@ -85,6 +113,13 @@ func (c *console) approvalList(w http.ResponseWriter, r *http.Request, q *reques
 	from, f.Since = since(from, r.URL.Query().Get("since"))
 	rows, err := c.d.Queries.ListApprovals(r.Context(), twofold.ApprovalFilter{AppID: f.App, UserID: f.User,
 		Status: twofold.ApprovalStatus(f.Status), Since: from, Limit: listLimit})
+	if err == nil {
+		refs := make([]users.Ref, len(rows))
+		for i, a := range rows {
+			refs[i] = users.Ref{AppID: a.AppID, ID: a.UserID}
+		}
+		err = c.named(r, &f, refs)
+	}
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -107,6 +142,13 @@ func (c *console) outboxList(w http.ResponseWriter, r *http.Request, q *request)
 	from, f.Since = since(from, r.URL.Query().Get("since"))
 	rows, err := c.d.Queries.ListOutbox(r.Context(), twofold.OutboxFilter{AppID: f.App, UserID: f.User,
 		Channel: twofold.Channel(f.Channel), Status: f.Status, Since: from, Limit: listLimit})
+	if err == nil {
+		refs := make([]users.Ref, len(rows))
+		for i, m := range rows {
+			refs[i] = users.Ref{AppID: m.AppID, ID: m.UserID}
+		}
+		err = c.named(r, &f, refs)
+	}
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -122,12 +164,13 @@ func (c *console) callbackList(w http.ResponseWriter, r *http.Request, q *reques
 	}
 	var from = c.cfg.Now()
 	from, f.Since = since(from, r.URL.Query().Get("since"))
-	rows, err := c.d.Queries.ListCallbacks(r.Context(), twofold.CallbackFilter{AppID: f.App, Status: f.Status, Since: from, Limit: listLimit})
+	list, err := c.d.Queries.ListCallbacks(r.Context(), twofold.CallbackFilter{AppID: f.App, Status: f.Status, Since: from, Limit: listLimit})
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	c.page(w, r, q, http.StatusOK, "callbacks", "Callbacks", "callbacks", listData[twofold.Callback]{F: f, Rows: rows, Limit: listLimit})
+	c.page(w, r, q, http.StatusOK, "callbacks", "Callbacks", "callbacks", listData[callbackRow]{F: f,
+		Rows: c.describeCallbacks(list, f.byID), Limit: listLimit})
 }
 
 type auditData struct {
@@ -156,6 +199,14 @@ func (c *console) auditList(w http.ResponseWriter, r *http.Request, q *request) 
 			return
 		}
 		reverse(d.Rows) // newest first, as the other lists
+		refs := make([]users.Ref, len(d.Rows))
+		for i, e := range d.Rows {
+			refs[i] = users.Ref{AppID: e.AppID, ID: e.UserID}
+		}
+		if err := c.named(r, &d.F, refs); err != nil {
+			c.fail(w, r, err)
+			return
+		}
 	}
 	c.page(w, r, q, http.StatusOK, "audit", "Audit trail", "audit", d)
 }

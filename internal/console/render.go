@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/twofold-auth/twofold/internal/twofold"
+	"github.com/twofold-auth/twofold/internal/users"
 )
 
 //go:embed templates static
@@ -48,7 +49,9 @@ var funcs = template.FuncMap{
 			return "—"
 		}
 		t = t.UTC()
-		return template.HTML(`<time datetime="` + t.Format(time.RFC3339) + `">` + t.Format("2006-01-02 15:04:05") + ` UTC</time>`)
+		// The date and the time may go on two lines of a narrow column, each kept whole.
+		return template.HTML(`<time datetime="` + t.Format(time.RFC3339) + `"><span>` + t.Format("2006-01-02") +
+			`</span> <span>` + t.Format("15:04:05") + ` UTC</span></time>`)
 	},
 	"phone": func(u twofold.User) string {
 		if u.Phone == "" {
@@ -57,6 +60,8 @@ var funcs = template.FuncMap{
 		return "+" + strconv.Itoa(u.CountryCode) + " " + u.Phone
 	},
 	"join": strings.Join,
+	// label is how people know a user: email, else the customer's id, else the phone.
+	"label": users.Label,
 	"seconds": func(d time.Duration) string {
 		switch {
 		case d < time.Minute:
@@ -74,13 +79,15 @@ var funcs = template.FuncMap{
 		return s[:n] + "…"
 	},
 	// field bundles what a settings input shows.
-	"field": func(name, label string, values, errs map[string]string, hint, help string) formField {
-		return formField{Name: name, Label: label, Value: values[name], Error: errs[name], Hint: hint, Help: help}
+	"field": func(name, label string, d settingsData, hint, help string) formField {
+		return formField{Name: name, Label: label, Value: d.V[name], Error: d.Errors[name], Hint: hint, Help: help,
+			Default: d.Defaults[name]}
 	},
 }
 
 type formField struct {
 	Name, Label, Value, Error, Hint, Help string
+	Default                               string // what an empty field means, shown as its placeholder
 }
 
 // pages are the templates, each parsed with the layout.

@@ -34,9 +34,10 @@ type session struct {
 	csrf    string
 	created time.Time // of this stage
 	seen    time.Time
-	push    string // uuid of the operator's pending push, during stageFactor
-	number  string // the number the push asks the device for
-	flash   string // a message for the next page
+	push    string       // uuid of the operator's pending push, during stageFactor
+	number  string       // the number the push asks the device for
+	flash   string       // a message for the next page
+	test    *testOutcome // the outcome of a test callback, for the application's next page
 }
 
 func (s *session) validCSRF(token string) bool {
@@ -123,6 +124,17 @@ func (s *sessions) takeFlash(id string) string {
 	var msg string
 	s.update(id, func(x *session) { msg, x.flash = x.flash, "" })
 	return msg
+}
+
+// takeTest returns the outcome of the session's test callback to application appID, once.
+func (s *sessions) takeTest(id string, appID int64) *testOutcome {
+	var t *testOutcome
+	s.update(id, func(x *session) {
+		if x.test != nil && x.test.AppID == appID {
+			t, x.test = x.test, nil
+		}
+	})
+	return t
 }
 
 func (s *sessions) delete(id string) {

@@ -10,8 +10,10 @@ import (
 	"github.com/twofold-auth/twofold/internal/twofold"
 )
 
-// The settings form maps one to one onto apps.Update. Numbers that do not parse are reported
-// beside their field; the service's own validation errors are placed beside the field they name.
+// The settings form maps one to one onto apps.Update. One save reports every field that is
+// wrong at once, each beside its field: what does not parse here (a number, a limit), and what
+// the service refuses among the rest (apps.InvalidSettings names the field). An empty field
+// takes the server's value, which the form shows as the field's placeholder.
 
 type settingsData struct {
 	App       twofold.App
@@ -19,6 +21,7 @@ type settingsData struct {
 	Errors    map[string]string // by field
 	Error     string            // for the whole form
 	Providers map[string][]string
+	Defaults  map[string]string // by field: what an empty field means
 }
 
 var boolFields = []string{"sandbox", "sms_enabled", "call_enabled", "number_matching", "unconfirmed_bypass",
@@ -71,9 +74,34 @@ func providerChoices() map[string][]string {
 	return out
 }
 
+// fieldDefaults are the values empty fields stand for: the defaults of a new application's
+// numbers, and this server's limits and providers.
+func (c *console) fieldDefaults() map[string]string {
+	def := twofold.DefaultSettings()
+	out := map[string]string{
+		"token_length": strconv.Itoa(def.TokenLength), "totp_digits": strconv.Itoa(def.TOTPDigits),
+		"totp_period": strconv.Itoa(def.TOTPPeriod), "totp_window": strconv.Itoa(def.TOTPSkew),
+		"device_totp_period": strconv.Itoa(def.DeviceTOTPPeriod), "allowed_countries": "every country",
+	}
+	for _, k := range twofold.LimitKinds {
+		if l, ok := c.cfg.Defaults.Limits[k]; ok {
+			out[limitField(k)] = "server: " + l.String()
+		} else {
+			out[limitField(k)] = "the server's"
+		}
+	}
+	for field, ch := range providerFields {
+		out[field] = "server default"
+		if name := c.cfg.Defaults.Providers[ch]; name != "" {
+			out[field] += " (" + name + ")"
+		}
+	}
+	return out
+}
+
 func (c *console) appSettings(w http.ResponseWriter, r *http.Request, q *request, a twofold.App) {
 	c.page(w, r, q, http.StatusOK, "settings", "Settings of "+a.Name, "apps",
-		settingsData{App: a, V: formValues(a), Errors: map[string]string{}, Providers: providerChoices()})
+		settingsData{App: a, V: formValues(a), Errors: map[string]string{}, Providers: providerChoices(), Defaults: c.fieldDefaults()})
 }
 
 // parseSettings reads the form into an update of every setting.
@@ -93,14 +121,22 @@ func parseSettings(r *http.Request) (apps.Update, map[string]string, map[string]
 		v[f] = checked(on)
 		*bools[f] = &on
 	}
+	def := twofold.DefaultSettings()
 	ints := map[string]**int{"token_length": &u.TokenLength, "totp_digits": &u.TOTPDigits, "totp_period": &u.TOTPPeriod,
 		"totp_window": &u.TOTPSkew, "device_totp_period": &u.DeviceTOTPPeriod}
+	defaults := map[string]int{"token_length": def.TokenLength, "totp_digits": def.TOTPDigits, "totp_period": def.TOTPPeriod,
+		"totp_window": def.TOTPSkew, "device_totp_period": def.DeviceTOTPPeriod}
 	for _, f := range intFields {
 		v[f] = strings.TrimSpace(r.PostFormValue(f))
+		if v[f] == "" { // empty: the default, as the placeholder says
+			n := defaults[f]
+			*ints[f] = &n
+			continue
+		}
 		n, err := strconv.Atoi(v[f])
 		if err != nil {
 			errs[f] = "Enter a whole number."
-			continue
+			continue // left as it is, so that the other fields are still checked
 		}
 		*ints[f] = &n
 	}
@@ -133,52 +169,58 @@ func parseSettings(r *http.Request) (apps.Update, map[string]string, map[string]
 
 func ptr[T any](v T) *T { return &v }
 
-// fieldOf finds the form field a validation message of apps.Update is about.
-func fieldOf(msg string) string {
-	for _, m := range []struct{ text, field string }{
-		{"name must", "name"},
-		{"token length", "token_length"},
-		{"TOTP digits", "totp_digits"},
-		{"device TOTP period", "device_totp_period"},
-		{"TOTP period", "totp_period"},
-		{"TOTP window", "totp_window"},
-		{"callback method", "callback_method"},
-		{"callback URL", "callback_url"},
-		{"cannot deliver sms", "sms_provider"},
-		{"cannot deliver call", "call_provider"},
-		{"cannot deliver email", "email_provider"},
-		{"country code", "allowed_countries"},
-		{"contact email", "contact_email"},
-	} {
-		if strings.Contains(msg, m.text) {
-			return m.field
-		}
-	}
-	return ""
-}
-
 func (c *console) appSave(w http.ResponseWriter, r *http.Request, q *request, a twofold.App) {
 	u, v, errs := parseSettings(r)
-	d := settingsData{App: a, V: v, Errors: errs, Providers: providerChoices()}
-	if len(errs) > 0 {
-		d.Error = "Some settings need fixing: see below."
-		c.page(w, r, q, http.StatusUnprocessableEntity, "settings", "Settings of "+a.Name, "apps", d)
-		return
+	d := settingsData{App: a, V: v, Errors: errs, Providers: providerChoices(), Defaults: c.fieldDefaults()}
+	// The service checks what could be read, while the fields that could not are reported too.
+	err := c.d.Apps.Validate(r.Context(), a.ID, u)
+	if err == nil && len(errs) == 0 {
+		_, err = c.d.Apps.Update(r.Context(), a.ID, u)
 	}
-	_, err := c.d.Apps.Update(r.Context(), a.ID, u)
-	if errors.Is(err, apps.ErrInvalid) {
-		text := invalidText(err)
-		if f := fieldOf(err.Error()); f != "" {
-			d.Errors[f] = text
-		}
-		d.Error = "Not saved: " + text
-		c.page(w, r, q, http.StatusUnprocessableEntity, "settings", "Settings of "+a.Name, "apps", d)
-		return
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, apps.ErrInvalid) {
 		c.fail(w, r, err)
+		return
+	}
+	var invalid apps.InvalidSettings
+	switch {
+	case errors.As(err, &invalid):
+		for _, fe := range invalid {
+			if _, ok := d.Errors[fe.Field]; ok || fe.Field == "" {
+				continue // the field's own parse error says more; a general one is below
+			}
+			d.Errors[fe.Field] = sentence(fe.Message)
+		}
+		for _, fe := range invalid {
+			if fe.Field == "" {
+				d.Error = "Not saved: " + sentence(fe.Message)
+			}
+		}
+	case err != nil:
+		d.Error = "Not saved: " + invalidText(err)
+	}
+	if len(d.Errors) > 0 || d.Error != "" {
+		if d.Error == "" {
+			d.Error = errorCount(len(d.Errors))
+		}
+		c.page(w, r, q, http.StatusUnprocessableEntity, "settings", "Settings of "+a.Name, "apps", d)
 		return
 	}
 	c.flash(q, "Settings saved.")
 	http.Redirect(w, r, appURL(a), http.StatusSeeOther)
+}
+
+// errorCount says how many fields need fixing.
+func errorCount(n int) string {
+	if n == 1 {
+		return "Not saved: one setting needs fixing, shown beside its field."
+	}
+	return "Not saved: " + strconv.Itoa(n) + " settings need fixing, each shown beside its field."
+}
+
+// sentence is a validation message as a sentence: capitalised, with a full stop.
+func sentence(msg string) string {
+	if msg == "" {
+		return "That is not valid."
+	}
+	return strings.ToUpper(msg[:1]) + msg[1:] + "."
 }

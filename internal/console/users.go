@@ -7,22 +7,32 @@ import (
 	"strings"
 
 	"github.com/twofold-auth/twofold/internal/twofold"
+	"github.com/twofold-auth/twofold/internal/users"
 )
 
 type usersData struct {
-	App   twofold.App
-	Query string
-	Users []twofold.User
+	App     twofold.App
+	Query   string
+	Users   []twofold.User
+	Factors map[int64]twofold.UserFactors // by user id
 }
 
 func (c *console) userSearch(w http.ResponseWriter, r *http.Request, q *request, a twofold.App) {
 	query := strings.TrimSpace(r.URL.Query().Get("q"))
 	list, err := c.d.Queries.SearchUsers(r.Context(), a.ID, query, 50)
+	var factors map[int64]twofold.UserFactors
+	if err == nil {
+		ids := make([]int64, len(list))
+		for i, u := range list {
+			ids[i] = u.ID
+		}
+		factors, err = c.d.Users.Factors(r.Context(), a.ID, ids)
+	}
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	c.page(w, r, q, http.StatusOK, "users", "Users of "+a.Name, "apps", usersData{App: a, Query: query, Users: list})
+	c.page(w, r, q, http.StatusOK, "users", "Users of "+a.Name, "apps", usersData{App: a, Query: query, Users: list, Factors: factors})
 }
 
 // user loads the path's user of application a, or answers 404.
@@ -48,6 +58,7 @@ type userData struct {
 	App       twofold.App
 	User      twofold.User
 	Devices   []twofold.Device
+	Factors   twofold.UserFactors
 	Approvals []twofold.ApprovalRequest
 	Messages  []twofold.Message
 	Audit     []twofold.AuditEvent
@@ -71,6 +82,11 @@ func (c *console) userShow(w http.ResponseWriter, r *http.Request, q *request, a
 			d.Messages, err = c.d.Queries.ListOutbox(ctx, twofold.OutboxFilter{AppID: a.ID, UserID: u.ID, Limit: 20})
 		}
 	}
+	if err == nil {
+		var f map[int64]twofold.UserFactors
+		f, err = c.d.Users.Factors(ctx, a.ID, []int64{u.ID})
+		d.Factors = f[u.ID]
+	}
 	if err == nil && c.d.Audit != nil {
 		d.Audit, err = c.d.Audit.List(ctx, twofold.AuditFilter{AppID: a.ID, UserID: u.ID, Limit: 20, Newest: true})
 		reverse(d.Audit)
@@ -79,7 +95,7 @@ func (c *console) userShow(w http.ResponseWriter, r *http.Request, q *request, a
 		c.fail(w, r, err)
 		return
 	}
-	title := "User " + strconv.FormatInt(u.ID, 10) + " of " + a.Name
+	title := users.Label(u) + " of " + a.Name
 	c.page(w, r, q, http.StatusOK, "user", title, "apps", d)
 }
 
@@ -94,9 +110,9 @@ func (c *console) userDeleteConfirm(w http.ResponseWriter, r *http.Request, q *r
 	if !ok {
 		return
 	}
-	id := strconv.FormatInt(u.ID, 10)
-	c.page(w, r, q, http.StatusOK, "confirm", "Delete user "+id, "apps", confirmData{
-		App: a, Heading: "Delete user " + id + " of " + a.Name + "?",
+	who := users.Label(u) + " (Authy id " + strconv.FormatInt(u.ID, 10) + ")"
+	c.page(w, r, q, http.StatusOK, "confirm", "Delete "+users.Label(u), "apps", confirmData{
+		App: a, Heading: "Delete " + who + " of " + a.Name + "?",
 		Text:   "The user's authenticator, registered devices, codes and approval requests are deleted. Their outbox messages stay, as a record. The customer's backend will get 60026 (user not found) for this id.",
 		Action: userURL(a, u) + "/delete", Button: "Delete the user", Danger: true, Cancel: userURL(a, u)})
 }
@@ -110,7 +126,7 @@ func (c *console) userDelete(w http.ResponseWriter, r *http.Request, q *request,
 		c.fail(w, r, err)
 		return
 	}
-	c.flash(q, "User "+strconv.FormatInt(u.ID, 10)+" deleted.")
+	c.flash(q, "User "+users.Label(u)+" (Authy id "+strconv.FormatInt(u.ID, 10)+") deleted.")
 	http.Redirect(w, r, appURL(a)+"/users", http.StatusSeeOther)
 }
 

@@ -90,7 +90,7 @@ func TestUsers(t *testing.T) {
 
 	// Deleting the user, after confirming.
 	b.get(page + "/delete")
-	b.contains("Delete user " + itoa(ada.ID))
+	b.contains("Delete ada@example.com (Authy id " + itoa(ada.ID) + ")")
 	b.post(page+"/delete", nil, true)
 	b.expect(http.StatusSeeOther, users)
 	if _, err := f.st.GetUser(ctx, a.ID, ada.ID); err == nil {

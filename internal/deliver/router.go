@@ -74,6 +74,14 @@ func NewRouter(outbox *Outbox, providers []Provider, cfg RouterConfig, obs Obser
 	return r, nil
 }
 
+// Default names the provider that delivers channel ch for an application that chose none.
+func (r *Router) Default(ch twofold.Channel) string {
+	if name := r.cfg.Defaults[ch]; name != "" {
+		return name
+	}
+	return OutboxOnly
+}
+
 // Names lists the providers that can carry channel ch, the outbox first.
 func (r *Router) Names(ch twofold.Channel) []string {
 	var names []string

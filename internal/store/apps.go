@@ -244,12 +244,24 @@ func isUniqueViolation(err error) bool {
 	return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "SQLSTATE 23505")
 }
 
-// EnableCallback resumes callback delivery for the application and forgets past failures.
+// EnableCallback resumes callback delivery for the application and forgets past failures. Its
+// callbacks not yet delivered are due at once: they were kept for this, and their next try,
+// set before the pause by the backoff, may be an hour away.
 func (s *Store) EnableCallback(ctx context.Context, appID int64) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE apps SET callback_failures = 0, callback_disabled_at = 0, callback_last_error = ''
-		WHERE id = $1`, appID)
+	err := s.tx(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE apps SET callback_failures = 0, callback_disabled_at = 0, callback_last_error = ''
+			WHERE id = $1`, appID)
+		if err != nil {
+			return err
+		}
+		if err := mustAffect(res); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE callbacks SET next_attempt_at = 0 WHERE app_id = $1 AND status = 'pending'`, appID)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("enable callback of app %d: %w", appID, err)
 	}
-	return mustAffect(res)
+	return nil
 }

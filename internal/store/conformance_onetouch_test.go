@@ -49,6 +49,11 @@ func testAppsOneTouch(t *testing.T, open func(t *testing.T) *Store) {
 			upd.CallbackHealth = health
 			same(t, fmt.Sprintf("after UpdateApp with health %+v", forged), upd, getApp(t, s, a.ID))
 		}
+		// A callback whose retry, set before the pause, is an hour away is due once re-enabled.
+		later := mkCallback(t, s, mkUser(t, s, a.ID, 1, "5550000002"), t0)
+		failCallback(t, s, later, "boom", t0.Add(time.Hour), t0.Add(time.Second), 1, false)
+		bLater := mkCallback(t, s, mkUser(t, s, b.ID, 1, "5550000002"), t0)
+		failCallback(t, s, bLater, "boom", t0.Add(time.Hour), t0.Add(time.Second), 1, false)
 		same(t, "due callbacks of disabled apps", []int64(nil), callbacksDue(t, s, t0))
 		wantA, wantB := healthy(getApp(t, s, a.ID)), getApp(t, s, b.ID)
 		for i := range 2 { // enabling an enabled application is harmless
@@ -56,7 +61,10 @@ func testAppsOneTouch(t *testing.T, open func(t *testing.T) *Store) {
 			same(t, fmt.Sprint("after EnableCallback #", i+1), wantA, getApp(t, s, a.ID))
 		}
 		same(t, "another application after EnableCallback", wantB, getApp(t, s, b.ID))
-		same(t, "due callbacks after EnableCallback", []int64{ca.ID}, callbacksDue(t, s, t0))
+		same(t, "due callbacks after EnableCallback", []int64{ca.ID, later.ID}, callbacksDue(t, s, t0))
+		if got := callbackByID(t, s, bLater).NextAttemptAt; !got.Equal(t0.Add(time.Hour)) {
+			t.Errorf("another application's retry moved to %v by EnableCallback", got)
+		}
 		wantErr(t, "EnableCallback(missing)", s.EnableCallback(ctx, b.ID+100), twofold.ErrNotFound)
 	})
 }

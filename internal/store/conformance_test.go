@@ -55,7 +55,8 @@ func runConformance(t *testing.T, openEmpty func(t *testing.T) *Store) {
 	t.Run("Delivery", func(t *testing.T) { testDelivery(t, open(t)) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open) }) // conformance_audit_test.go
 	t.Run("Operators", func(t *testing.T) { testOperators(t, open(t)) })
-	t.Run("Console", func(t *testing.T) { testConsole(t, open) }) // conformance_console_test.go
+	t.Run("Console", func(t *testing.T) { testConsole(t, open) })             // conformance_console_test.go
+	t.Run("UserSummaries", func(t *testing.T) { testUserSummaries(t, open) }) // conformance_usersummary_test.go
 	// OneTouch, in conformance_onetouch_test.go:
 	t.Run("Devices", func(t *testing.T) { testDevices(t, open) })
 	t.Run("ApprovalRequests", func(t *testing.T) { testApprovalRequests(t, open) })

@@ -44,3 +44,10 @@ type AnswerTime struct {
 	Status ApprovalStatus // approved or denied
 	Took   time.Duration
 }
+
+// UserFactors is what a user can prove who they are with, besides codes sent to them: an
+// authenticator app's seed and registered devices.
+type UserFactors struct {
+	Authenticator bool
+	Devices       int
+}

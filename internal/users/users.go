@@ -26,6 +26,8 @@ type Store interface {
 	ListDevices(ctx context.Context, appID, userID int64) ([]twofold.Device, error)
 	InsertActivity(ctx context.Context, a twofold.Activity) error
 	AddUsage(ctx context.Context, appID int64, at time.Time, kind twofold.UsageKind, n int64) error
+	UsersByID(ctx context.Context, appID int64, ids []int64) ([]twofold.User, error)
+	UserFactors(ctx context.Context, appID int64, ids []int64) (map[int64]twofold.UserFactors, error)
 }
 
 // Auditor records security-relevant events (the audit trail); it never fails.

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strings"
 
+	"rsc.io/qr"
+
 	"github.com/twofold-auth/twofold/internal/otp"
 	"github.com/twofold-auth/twofold/internal/twofold"
 )
@@ -114,3 +116,14 @@ func QRLinkAD(mac []byte) string { return qrAD(mac) }
 // AuthenticatorSeedAD is the additional data of a user's sealed authenticator seed, for
 // re-keying.
 func AuthenticatorSeedAD(appID, userID int64) string { return seedAD(appID, userID) }
+
+// QRPNG draws uri as a QR code, a PNG about size pixels wide (with its quiet zone): the image
+// a QR link serves, and the console shows an operator.
+func QRPNG(uri string, size int) ([]byte, error) {
+	code, err := qr.Encode(uri, qr.M)
+	if err != nil {
+		return nil, fmt.Errorf("QR code: %w", err)
+	}
+	code.Scale = max(1, size/(code.Size+8))
+	return code.PNG(), nil
+}

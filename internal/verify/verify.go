@@ -253,3 +253,13 @@ func failureCounter(appID, userID int64) string {
 	return fmt.Sprintf("verify-failures:%d:%d", appID, userID)
 }
 func sendCounter(appID, userID int64) string { return fmt.Sprintf("sends:%d:%d", appID, userID) }
+
+// ServerLimits are the limits of this server, by the kind an application may set for itself:
+// what an application that sets none of its own gets.
+func (s *Service) ServerLimits() map[twofold.LimitKind]twofold.Limit {
+	return map[twofold.LimitKind]twofold.Limit{
+		twofold.LimitFailures: s.cfg.FailureLimit, twofold.LimitSends: s.cfg.SendLimit,
+		twofold.LimitNumberSends: s.cfg.NumberSendLimit, twofold.LimitCountrySends: s.cfg.CountrySendLimit,
+		twofold.LimitAppSends: s.cfg.AppSendLimit,
+	}
+}
