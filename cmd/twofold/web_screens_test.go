@@ -29,7 +29,7 @@ func TestWebAuthenticatorScreens(t *testing.T) {
 
 const (
 	longApp   = "Acme Shop — Customer Accounts and Loyalty Programme"
-	longEmail = "alice.catherine.montgomery-smithson@accounts.example-corporation.com"
+	aliceEmail = "alice.catherine.montgomery-smithson@accounts.example-corporation.com"
 	bobEmail  = "bob@example.com"
 )
 
@@ -119,7 +119,7 @@ func screensAt(t *testing.T, vp browsertest.Viewport) {
 	if _, err := s.cli("app", "update", "1", "--name", longApp); err != nil {
 		t.Fatal(err)
 	}
-	alice := s.register(s.key, longEmail, "2015550123")
+	alice := s.register(s.key, aliceEmail, "2015550123")
 	bob := s.register(s.key, bobEmail, "2015550124")
 
 	ctx, cancel := context.WithTimeout(newBrowser(t), 4*time.Minute)
@@ -148,13 +148,13 @@ func screensAt(t *testing.T, vp browsertest.Viewport) {
 	sc.visible(device + ` .code[data-ready]`)
 	sc.enrolLink(bob)
 	// The app is here already, for someone: the confirmation says so before anything is done.
-	if note := sc.text("#confirm-note"); !strings.Contains(note, longEmail) {
-		t.Errorf("confirming a second account of %s: note %q, want it to name %s", longApp, note, longEmail)
+	if note := sc.text("#confirm-note"); !strings.Contains(note, aliceEmail) {
+		t.Errorf("confirming a second account of %s: note %q, want it to name %s", longApp, note, aliceEmail)
 	}
 	sc.check("enrol, the app is here already")
 	sc.click("#confirm-ok")
 	sc.visible(device + `:nth-child(2) .code[data-ready]`)
-	for i, email := range []string{longEmail, bobEmail} {
+	for i, email := range []string{aliceEmail, bobEmail} {
 		row := fmt.Sprintf(`%s:nth-child(%d)`, device, i+1)
 		if got := sc.text(row + " .account-label"); got != email {
 			t.Errorf("device account %d is labelled %q, want %q", i+1, got, email)
@@ -169,7 +169,7 @@ func screensAt(t *testing.T, vp browsertest.Viewport) {
 
 	sc.section("many accounts")
 	for _, link := range []string{
-		"otpauth://totp/GitHub:" + url.PathEscape(longEmail) + "?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=GitHub",
+		"otpauth://totp/GitHub:" + url.PathEscape(aliceEmail) + "?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=GitHub",
 		"otpauth://totp/Northwind%20Traders%20Cloud%20Infrastructure%20Console:ops-admin?secret=HXDMVJECJJWSRB3HWIZR4IFUGFTMXBOZ&issuer=Northwind%20Traders%20Cloud%20Infrastructure%20Console&digits=8&algorithm=SHA256",
 		"otpauth://totp/Mastodon:bob?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=Mastodon&period=60",
 	} {
@@ -183,7 +183,7 @@ func screensAt(t *testing.T, vp browsertest.Viewport) {
 	sc.check("codes")
 
 	sc.section("an account added twice")
-	sc.paste("otpauth://totp/GitHub:" + url.PathEscape(longEmail) + "?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=GitHub")
+	sc.paste("otpauth://totp/GitHub:" + url.PathEscape(aliceEmail) + "?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=GitHub")
 	sc.do(chromedp.Poll[chromedp.Void](`document.querySelector('#add-error').textContent.includes('already in this browser')`))
 	sc.check("add, the same account again")
 	if n := sc.count("#account-list .account"); n != 5 {
@@ -191,7 +191,7 @@ func screensAt(t *testing.T, vp browsertest.Viewport) {
 	}
 	sc.click("#add-cancel")
 	// The same name with another key: a warning first, added on a second Add.
-	sc.paste("otpauth://totp/GitHub:" + url.PathEscape(longEmail) + "?secret=KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU&issuer=GitHub")
+	sc.paste("otpauth://totp/GitHub:" + url.PathEscape(aliceEmail) + "?secret=KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU&issuer=GitHub")
 	sc.do(chromedp.Poll[chromedp.Void](`document.querySelector('#add-submit').textContent === 'Add anyway'`))
 	if n := sc.count("#account-list .account"); n != 5 {
 		t.Errorf("after a warning: %d accounts, want 5", n)
@@ -204,7 +204,7 @@ func screensAt(t *testing.T, vp browsertest.Viewport) {
 	sc.enrolLink(alice)
 	sc.click("#confirm-ok")
 	sc.do(chromedp.Poll[chromedp.Void](`document.querySelector('#confirm-title').textContent === 'Already in this browser'`))
-	if got := sc.text("#confirm-body"); !strings.Contains(got, longEmail) || !strings.Contains(got, "nothing was added") {
+	if got := sc.text("#confirm-body"); !strings.Contains(got, aliceEmail) || !strings.Contains(got, "nothing was added") {
 		t.Errorf("enrolling an account again: %q", got)
 	}
 	sc.check("enrol, the account is here already")
@@ -294,7 +294,7 @@ func screensAt(t *testing.T, vp browsertest.Viewport) {
 	sc.section("account")
 	sc.click(device + ":nth-child(1) .more")
 	sc.visible("#account-dialog[open] #account-name")
-	if got := sc.text("#account-facts"); !strings.Contains(got, longEmail) {
+	if got := sc.text("#account-facts"); !strings.Contains(got, aliceEmail) {
 		t.Errorf("account dialog facts: %q", got)
 	}
 	sc.check("account")
