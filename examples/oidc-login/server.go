@@ -31,7 +31,7 @@ type server struct {
 	handler http.Handler
 
 	mu       sync.Mutex
-	provider *gooidc.Provider     // Twofold's discovery document, read at the first sign-in
+	provider *gooidc.Provider    // Twofold's discovery document, read at the first sign-in
 	sessions map[string]*session // by the cookie's random id
 }
 

@@ -39,7 +39,6 @@ func (s *server) oauthConfig(p *gooidc.Provider) *oauth2.Config {
 		RedirectURL: s.cfg.PublicURL + callbackPath, Scopes: []string{gooidc.ScopeOpenID}}
 }
 
-
 // authorizeURL is where the browser goes for the second factor: the authorization request,
 // with the user named by login_hint inside a request object (RFC 9101) signed with the client
 // secret, so that nobody else can start a step (and a push or an SMS) for this user. The object
