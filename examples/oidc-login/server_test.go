@@ -4,6 +4,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"net/url"
 	"strings"
 	"testing"
@@ -196,4 +199,93 @@ func TestCallbackRefuses(t *testing.T) {
 	// The id token is about a Twofold user other than the one the sample's table says.
 	other := newBrowser(t)
 	refused("an id token of another Twofold user", other, answer(other, "eve@example.com", eveKey), http.StatusForbidden, "could not be confirmed")
+}
+
+// What a sign-in meets when something is wrong on the way: each ends on the sample's own
+// page, signed out, saying what happened.
+func TestSignInProblems(t *testing.T) {
+	tf := newStandIn(t)
+	tf.EnrolledUser(t, "ana@example.com")
+	users := csvLine("ana@example.com", password) + csvLine("zoe@example.com", password) // Zoë is not in Twofold
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	for _, tc := range []struct {
+		name   string
+		change func(*config)
+		email  string
+		status int
+		says   string
+	}{
+		{"user not in Twofold", nil, "zoe@example.com", http.StatusForbidden, "The user named is not enrolled with this application."},
+		{"wrong client secret", func(c *config) { c.ClientSecret = "tfs_" + strings.Repeat("x", 43) }, "ana@example.com", http.StatusForbidden,
+			"The request object is not valid: the signature does not verify"},
+		{"Twofold down", func(c *config) { c.TwofoldURL = down.URL }, "ana@example.com", http.StatusBadGateway, "not answering"},
+		{"an issuer that is not TWOFOLD_URL", func(c *config) { c.TwofoldURL = strings.Replace(c.TwofoldURL, "127.0.0.1", "localhost", 1) }, "ana@example.com", http.StatusBadGateway, "not answering"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sample := startSample(t, tf, users, tc.change)
+			resp, body := newBrowser(t).logIn(sample, tc.email, password)
+			if resp.StatusCode != tc.status || !strings.Contains(body, tc.says) || !strings.HasPrefix(resp.Request.URL.String(), sample) {
+				t.Errorf("%s %d, want %d saying %q:\n%s", resp.Request.URL, resp.StatusCode, tc.status, tc.says, body)
+			}
+		})
+	}
+}
+
+// Wrong passwords: the same answer for an unknown email; after ten for one email in a quarter
+// of an hour, even the right password waits.
+func TestPasswords(t *testing.T) {
+	us, err := loadUsers(writeFile(t, "email,password\n"+csvLine("Ana@Example.com", password)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	if u, ok, err := us.check(" ANA@example.com", password, now); !ok || err != nil || u.Email != "ana@example.com" {
+		t.Fatalf("right password: %+v %v %v", u, ok, err)
+	}
+	if _, ok, err := us.check("nobody@example.com", password, now); ok || err != nil {
+		t.Fatalf("unknown email: %v %v", ok, err)
+	}
+	for range maxFailures {
+		if _, ok, _ := us.check("ana@example.com", "wrong", now); ok {
+			t.Fatal("a wrong password passed")
+		}
+	}
+	if _, _, err := us.check("ana@example.com", password, now.Add(time.Minute)); err != errLocked {
+		t.Fatalf("after %d wrong passwords: %v", maxFailures, err)
+	}
+	if _, ok, err := us.check("ana@example.com", password, now.Add(failureWindow)); !ok || err != nil {
+		t.Fatalf("after the window: %v %v", ok, err)
+	}
+	for _, bad := range []string{"ana@example.com\n", "ana,pw,x\n", "ana@example.com,pw,1,2\n", "ana@example.com,\n"} {
+		if _, err := loadUsers(writeFile(t, bad)); err == nil {
+			t.Errorf("loadUsers accepted %q", bad)
+		}
+	}
+}
+
+func TestConfig(t *testing.T) {
+	env := map[string]string{"TWOFOLD_CLIENT_ID": "tfc_x", "TWOFOLD_CLIENT_SECRET": "tfs_y"}
+	cfg, err := parseConfig([]string{"--addr", "127.0.0.1:4000"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.check(); err != nil || cfg.PublicURL != "http://127.0.0.1:4000" || cfg.TwofoldURL != defaultTwofoldURL || cfg.ClientSecret != "tfs_y" {
+		t.Fatalf("%+v %v", cfg, err)
+	}
+	for _, bad := range []config{{ClientID: "x"}, {ClientID: "x", ClientSecret: "y", TwofoldURL: "127.0.0.1:8080"},
+		{ClientID: "x", ClientSecret: "y", PublicURL: "http://127.0.0.1:3001/?a=b"}} {
+		if err := bad.check(); err == nil {
+			t.Errorf("check accepted %+v", bad)
+		}
+	}
+}
+
+func writeFile(t *testing.T, text string) string {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "users.csv")
+	if err := os.WriteFile(f, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
