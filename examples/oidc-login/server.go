@@ -78,18 +78,20 @@ func newServer(cfg config) (*server, error) {
 	mux.HandleFunc("GET "+callbackPath, s.callback)
 	mux.HandleFunc("POST /logout", s.logout)
 	// Forms are CSRF-protected by the browser's Sec-Fetch-Site and Origin headers.
-	s.handler = securityHeaders(http.NewCrossOriginProtection().Handler(mux))
+	s.handler = securityHeaders(cfg.TwofoldURL, http.NewCrossOriginProtection().Handler(mux))
 	return s, nil
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // securityHeaders: only this origin's styles, no script at all, no framing, no referrer (the
-// callback's URL holds a code).
-func securityHeaders(next http.Handler) http.Handler {
+// callback's URL holds a code). Forms post here only, and the log-in form's redirect goes on to
+// Twofold: browsers hold a form's redirects to form-action too.
+func securityHeaders(twofoldURL string, next http.Handler) http.Handler {
+	csp := "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' " + twofoldURL + "; base-uri 'none'; frame-ancestors 'none'"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+		h.Set("Content-Security-Policy", csp)
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Content-Type-Options", "nosniff")
 		if !strings.HasPrefix(r.URL.Path, "/static/") {
