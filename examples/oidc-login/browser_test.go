@@ -18,9 +18,8 @@ import (
 // into the sample, goes to Twofold's step page, passes it with the authenticator's code, and
 // comes back signed in. Every page of the sample passes browsertest.Check, with a long email.
 //
-// The Twofold here is the in-process one with a stand-in page (newStandIn); once `twofold serve`
-// serves the provider and the step page, the same test runs through them with a twofoldUnderTest
-// that starts the binary (its PassStep drives the real page).
+// The Twofold here is the in-process one with a stand-in page (newStandIn); TestBrowserSignInServed
+// runs the same through `twofold serve` and its real page.
 func TestBrowserSignIn(t *testing.T) {
 	browserSignIn(t, newStandIn(t))
 }
