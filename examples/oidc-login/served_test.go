@@ -189,7 +189,9 @@ func (s *servedTwofold) EnrolledUser(t *testing.T, email string) (string, otp.Ke
 	return fmt.Sprint(id), key
 }
 
-func (s *servedTwofold) PassStep(t *testing.T, ctx context.Context, key otp.Key) { passStep(t, ctx, key) }
+func (s *servedTwofold) PassStep(t *testing.T, ctx context.Context, key otp.Key) {
+	passStep(t, ctx, key)
+}
 
 // passStep types the authenticator's code into the step page's one-time-code field and submits
 // its form: the page offers a user with an authenticator app and no device the code first.
