@@ -148,14 +148,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
+	// A first look at Twofold tells a wrong TWOFOLD_URL at once rather than at the first sign-in.
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	if _, err := h.twofold(dctx); err != nil {
+		log.Warn("Twofold's OpenID discovery failed; sign-ins fail until it answers", "issuer", h.cfg.TwofoldURL, "err", err)
+	}
+	cancel()
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	log.Info("oidc-login sample listening", "addr", "http://"+ln.Addr().String(), "issuer", cfg.TwofoldURL,
-		"redirect_uri", cfg.PublicURL+callbackPath)
+	log.Info("oidc-login sample listening", "addr", "http://"+ln.Addr().String(), "issuer", h.cfg.TwofoldURL,
+		"redirect_uri", h.cfg.PublicURL+callbackPath)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -192,7 +192,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 		s.render(w, http.StatusUnauthorized, "login", view{Email: email, Problem: "Wrong email or password."})
 		return
 	}
-	p, err := s.twofold(r)
+	p, err := s.twofold(r.Context())
 	if err != nil {
 		s.log.Error("Twofold's discovery document", "issuer", s.cfg.TwofoldURL, "err", err)
 		s.problem(w, http.StatusBadGateway, "The second-factor service is not answering. Try again in a moment.")
@@ -222,7 +222,7 @@ func (s *server) callback(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, http.StatusBadRequest, "This sign-in was not started in this browser, or it took too long."+again)
 		return
 	}
-	p, err := s.twofold(r)
+	p, err := s.twofold(r.Context())
 	if err != nil {
 		s.problem(w, http.StatusBadGateway, "The second-factor service is not answering."+again)
 		return

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
@@ -16,7 +15,7 @@ import (
 // is asked for the second factor of a user named in a signed request object.
 
 // twofold returns Twofold's provider metadata, read once (and again after a failure).
-func (s *server) twofold(r *http.Request) (*gooidc.Provider, error) {
+func (s *server) twofold(ctx context.Context) (*gooidc.Provider, error) {
 	s.mu.Lock()
 	p := s.provider
 	s.mu.Unlock()
@@ -24,7 +23,7 @@ func (s *server) twofold(r *http.Request) (*gooidc.Provider, error) {
 		return p, nil
 	}
 	// go-oidc checks that the document's issuer is exactly TWOFOLD_URL.
-	p, err := gooidc.NewProvider(gooidc.ClientContext(r.Context(), s.cfg.HTTPClient), s.cfg.TwofoldURL)
+	p, err := gooidc.NewProvider(gooidc.ClientContext(ctx, s.cfg.HTTPClient), s.cfg.TwofoldURL)
 	if err != nil {
 		return nil, err
 	}
