@@ -76,6 +76,7 @@ const (
 	CodeTokenInvalid   = "60020"
 	CodeUserInvalid    = "60027"
 	CodeNoRequest      = "60049" // unknown approval request
+	CodeNotPending     = "60079" // the approval request was answered already
 )
 
 // IsCode reports whether err is an API error with the given Authy code.
@@ -359,6 +360,41 @@ func (c *Client) ApprovalRequest(ctx context.Context, uuid string) (Approval, er
 	}
 	err := c.call(ctx, http.MethodGet, "/onetouch/json/approval_requests/"+uuid, nil, &out)
 	return out.ApprovalRequest, err
+}
+
+// CloseApprovalRequest closes a pending approval request before its time: the user went on
+// another way (a code by SMS, say), so their devices drop it and it can no longer be approved.
+// It returns the request, now "expired" with Reason "closed" (Authy's clients know no other
+// status for a request that can no longer be answered). Closing it again returns the same; an
+// answered request cannot be closed (CodeNotPending), and another application's request is
+// unknown (CodeNoRequest). This is Twofold's addition to the Authy API (docs/api.md).
+func (c *Client) CloseApprovalRequest(ctx context.Context, uuid string) (Approval, error) {
+	if uuid == "" || strings.ContainsAny(uuid, "/?#%") {
+		return Approval{}, &Error{HTTPStatus: http.StatusNotFound, Code: CodeNoRequest, Message: "Approval request not found"}
+	}
+	var out struct {
+		ApprovalRequest Approval `json:"approval_request"`
+	}
+	err := c.call(ctx, http.MethodPost, "/onetouch/json/approval_requests/"+uuid+"/close", url.Values{}, &out)
+	return out.ApprovalRequest, err
+}
+
+// RegistrationLink adds one device for one user, once: Twofold's web authenticator opens URL
+// (a phone's camera opens it from a QR code) and registers itself, and the command-line
+// authenticator takes it too (twofold device enrol URL).
+type RegistrationLink struct {
+	Token     string    `json:"registration_token"`
+	URL       string    `json:"registration_url"` // https://TWOFOLD/authenticator/#register=TOKEN&app=NAME
+	ExpiresAt time.Time `json:"expires_at"`       // 10 minutes after it was made
+}
+
+// CreateRegistrationLink makes a single-use registration link for the user authyID (POST
+// sdk/registrations). The URL is on the Twofold server's public URL (its --public-url), which
+// the user's phone must be able to reach.
+func (c *Client) CreateRegistrationLink(ctx context.Context, authyID int64) (RegistrationLink, error) {
+	var out RegistrationLink
+	err := c.protected(ctx, http.MethodPost, "/sdk/registrations", url.Values{"authy_id": {itoa(authyID)}}, &out)
+	return out, err
 }
 
 // App is the application the API key belongs to.

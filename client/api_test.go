@@ -99,6 +99,30 @@ func TestClientWire(t *testing.T) {
 		t.Fatalf("CreateApprovalRequest = %+v, %v; sent %+v", req, err, last)
 	}
 
+	answer = `{"approval_request":{"uuid":"u-1","status":"expired","reason":"closed"},"success":true}`
+	closed, err := c.CloseApprovalRequest(ctx, "u-1")
+	if err != nil || closed.Status != "expired" || closed.Reason != "closed" || last.method != "POST" ||
+		last.path != "/twofold/onetouch/json/approval_requests/u-1/close" || last.key != "KEY" {
+		t.Fatalf("CloseApprovalRequest = %+v, %v; sent %+v", closed, err, last)
+	}
+	for _, bad := range []string{"", "../../app/details", "u-1?x=1", "a#b", "%2e"} {
+		if _, err := c.CloseApprovalRequest(ctx, bad); !client.IsCode(err, client.CodeNoRequest) {
+			t.Errorf("CloseApprovalRequest(%q): %v", bad, err)
+		}
+	}
+	status, answer = 409, `{"message":"Approval request was already answered: it is approved.","success":false,"error_code":"60079"}`
+	if _, err := c.CloseApprovalRequest(ctx, "u-2"); !client.IsCode(err, client.CodeNotPending) {
+		t.Fatalf("closing an answered request: %v", err)
+	}
+	status, answer = 200, `{"registration_token":"tfr_abc","registration_url":"https://2fa.example.com/authenticator/#register=tfr_abc&app=Shop","expires_at":"2026-05-06T07:18:09Z","message":"Registration token created.","success":true}`
+	link, err := c.CreateRegistrationLink(ctx, 7)
+	form, _ = url.ParseQuery(last.body)
+	if err != nil || link.Token != "tfr_abc" || link.URL != "https://2fa.example.com/authenticator/#register=tfr_abc&app=Shop" ||
+		!link.ExpiresAt.Equal(time.Date(2026, 5, 6, 7, 18, 9, 0, time.UTC)) || last.method != "POST" ||
+		last.path != "/twofold/protected/json/sdk/registrations" || form.Get("authy_id") != "7" {
+		t.Fatalf("CreateRegistrationLink = %+v, %v; sent %+v", link, err, last)
+	}
+
 	for _, bad := range []string{"", "ftp://x", "/relative", "http://"} {
 		if _, err := client.New(bad, "KEY"); err == nil {
 			t.Errorf("New(%q) accepted", bad)

@@ -3,10 +3,12 @@
 //
 // [Client] calls the Authy-compatible REST API with an application's API key:
 // register users, send codes by SMS or voice and verify them (or a code from
-// an authenticator app), ask for OneTouch approvals and read their state, and
-// register devices with the tutorials' QR code ([RegistrationJWT],
-// [RegistrationQR], [Client.RegistrationStatus]). API errors are *[Error]
-// values carrying Authy's error code; [IsCode] tests for one.
+// an authenticator app), ask for OneTouch approvals, read their state and, as
+// Twofold adds, close one the user no longer needs ([Client.CloseApprovalRequest]),
+// and register devices: with a link that opens Twofold's web authenticator
+// ([Client.CreateRegistrationLink]), or with the tutorials' QR code
+// ([RegistrationJWT], [RegistrationQR], [Client.RegistrationStatus]). API errors
+// are *[Error] values carrying Authy's error code; [IsCode] tests for one.
 //
 // The package also checks the OneTouch (push authentication) callback
 // signature: when a user approves or denies a push request, Twofold

@@ -41,6 +41,7 @@ const auditHelp = `The audit trail records security-relevant events, oldest firs
   verification.succeeded (method: sms, call, email, totp, device, sandbox, unconfirmed)
   verification.failed (why: invalid, reused)
   approval.approved, approval.denied (reason, when the device gave one)
+  approval.closed (the application closed its pending request: the user logged in another way)
   limit.hit (a limit's first refusal within its window's length: failures, sends, number_sends, ...)
   step_client.created, step_client.updated, step_client.deleted (client_id; which settings changed)
 

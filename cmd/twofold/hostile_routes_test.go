@@ -106,6 +106,8 @@ func hostileRoutes(f *hostileFixtures) []hostileRoute {
 			form: true, json: true},
 		{pattern: "GET " + o + "/approval_requests/{uuid}", method: "GET", path: o + "/approval_requests/{uuid}",
 			wild: map[string]string{"uuid": f.uuid}, auth: "key"},
+		{pattern: "POST " + o + "/approval_requests/{uuid}/close", method: "POST", path: o + "/approval_requests/{uuid}/close",
+			wild: map[string]string{"uuid": f.uuid}, auth: "key", last: true},
 		{pattern: "GET /qr/{file}", method: "GET", path: "/qr/{file}", wild: map[string]string{"file": f.qr}},
 
 		{pattern: "POST " + d + "/registrations", method: "POST", path: d + "/registrations",

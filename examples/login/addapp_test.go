@@ -60,7 +60,7 @@ func TestOfferToAddApp(t *testing.T) {
 			t.Fatalf("after the code: %s, want the offer", got)
 		}
 		a := s.get(addAppPath)
-		for _, want := range []string{`data-page="add-app"`, "authy://account?token=", `id="not-now"`, "/profile/qr.png"} {
+		for _, want := range []string{`data-page="add-app"`, "/authenticator/#register=tfr_", `id="not-now"`, "/profile/qr.png"} {
 			if a.status != http.StatusOK || !strings.Contains(a.body, want) {
 				t.Fatalf("offer page lacks %s: %d %s", want, a.status, a.body)
 			}
@@ -101,11 +101,7 @@ func TestOfferToAddApp(t *testing.T) {
 		if a := s.get("/profile/registration"); !strings.Contains(a.body, "pending") {
 			t.Fatalf("registration before the scan: %s", a.body)
 		}
-		u, _ := s.srv.users.byEmailAddr("dave@example.com")
-		tf.mu.Lock()
-		tf.scanned[u.ID] = 42 // the app scanned the QR code
-		tf.mu.Unlock()
-		tf.setDevices("42", "android")
+		tf.setDevices("42", "android") // the app opened the QR code's link
 		if a := s.get("/profile/registration"); !strings.Contains(a.body, "completed") {
 			t.Fatalf("registration after the scan: %s", a.body)
 		}

@@ -127,9 +127,9 @@ cat <<MSG
   OpenID Connect: log in as ana@example.com, password "two steps"; Twofold asks for a code
   (read it with the outbox command above) and sends you back signed in.
 
-  Add the authenticator from the profile page: paste its link into the web authenticator at
-  $TWOFOLD_URL/authenticator/, or save the QR code and scan it with the CLI:
-      $TWOFOLD device enrol --qr qr.png --server $TWOFOLD_URL
+  Add the authenticator from the profile page: "Open the web authenticator in this browser"
+  adds the account to Twofold's web authenticator ($TWOFOLD_URL/authenticator/), or run the
+  command the page shows for the command-line one, then:
       $TWOFOLD device watch             # approve or deny log-ins
 
   Ctrl-C stops the samples and Twofold. Start afresh with: rm -rf $DATA

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -11,347 +10,30 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/twofold-auth/twofold/client"
-	"github.com/twofold-auth/twofold/internal/browsertest"
-	"github.com/twofold-auth/twofold/internal/otp"
 	"github.com/twofold-auth/twofold/internal/testbin"
 )
 
-// The end-to-end test runs the real parts: the twofold binary (built here) as a subprocess, this
-// sample's handler in process, Debian's chromium driven by chromedp as the user's browser, and
-// `twofold device` as the user's authenticator app.
-
-// lockedBuffer collects a log that goroutines write to; the test prints it when it fails.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// twofoldServer is `twofold serve` running as a subprocess on a fresh data directory.
-type twofoldServer struct {
-	t       *testing.T
-	bin     string
-	dataDir string
-	url     string
-	key     string
-	log     *lockedBuffer
-}
-
-func startTwofold(t *testing.T, bin string) *twofoldServer {
-	t.Helper()
-	s := &twofoldServer{t: t, bin: bin, dataDir: t.TempDir(), log: &lockedBuffer{}}
-	// The sample listens on loopback: its callbacks must be allowed there, as an operator would.
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data-dir", s.dataDir, "--callback-allow-hosts", "127.0.0.1")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	addr := make(chan string, 1)
-	go func() {
-		listening := regexp.MustCompile(`twofold listening.* addr=(http://\S+)`)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			fmt.Fprintln(s.log, line)
-			if m := listening.FindStringSubmatch(line); m != nil {
-				select {
-				case addr <- m[1]:
-				default:
-				}
-			}
-		}
-		exited <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-			t.Errorf("twofold did not stop on SIGTERM")
-		}
-		if t.Failed() {
-			t.Logf("twofold's log:\n%s", s.log.String())
-		}
-	})
-	select {
-	case s.url = <-addr:
-	case err := <-exited:
-		t.Fatalf("twofold serve exited: %v\n%s", err, s.log.String())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("twofold serve did not say where it listens:\n%s", s.log.String())
-	}
-	var app struct {
-		APIKey string `json:"api_key"`
-	}
-	s.cliJSON(&app, "app", "show", "1", "--show-key", "--json", "--data-dir", s.dataDir)
-	if app.APIKey == "" {
-		t.Fatal("twofold app show printed no API key")
-	}
-	s.key = app.APIKey
-	return s
-}
-
-// cli runs the twofold binary with args (and stdin, when not empty), and returns its stdout.
-func (s *twofoldServer) cli(stdin string, env []string, args ...string) string {
-	s.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, s.bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		s.t.Fatalf("twofold %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
-	}
-	return stdout.String()
-}
-
-func (s *twofoldServer) cliJSON(v any, args ...string) {
-	s.t.Helper()
-	out := s.cli("", nil, args...)
-	if err := json.Unmarshal([]byte(out), v); err != nil {
-		s.t.Fatalf("twofold %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-}
-
-// authenticator is `twofold device` with its own vault: the user's phone.
-type authenticator struct {
-	tf    *twofoldServer
-	vault string
-}
-
-func (a *authenticator) run(stdin string, args ...string) string {
-	a.tf.t.Helper()
-	args = append([]string{"device"}, args...)
-	return a.tf.cli(stdin, []string{"TWOFOLD_VAULT_PASSPHRASE=correct horse battery staple", "TWOFOLD_VAULT=" + a.vault}, args...)
-}
-
-// tab is the browser tab, with helpers that fail the test.
-type tab struct {
-	t   *testing.T
-	ctx context.Context
-}
-
-// newTab starts chromium (browsertest.Start) and emulates a phone.
-func newTab(t *testing.T) *tab {
-	t.Helper()
-	ctx := browsertest.Start(t)
-	p := &tab{t: t, ctx: ctx}
-	p.watchConsole()
-	p.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile, chromedp.EmulatePortrait))
-	return p
-}
-
-// watchConsole fails the test on an uncaught exception or a Content-Security-Policy violation.
-func (p *tab) watchConsole() {
-	t := p.t
-	var mu sync.Mutex
-	var bad []string
-	ctx, stop := context.WithCancel(p.ctx)
-	done := make(chan struct{})
-	messages := chromedp.Console(ctx)
-	go func() {
-		defer close(done)
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			if text := m.String(); m.IsException() || strings.Contains(text, "Content Security Policy") {
-				mu.Lock()
-				bad = append(bad, fmt.Sprintf("%s (%s:%d)", text, m.URL, m.Line+1))
-				mu.Unlock()
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		stop()
-		<-done
-		mu.Lock()
-		defer mu.Unlock()
-		for _, b := range bad {
-			t.Errorf("page console: %s", b)
-		}
-	})
-}
-
-// do runs actions, each wait bounded so that a broken step fails rather than hangs.
-func (p *tab) do(actions ...chromedp.Action[chromedp.Void]) {
-	p.t.Helper()
-	ctx, cancel := context.WithTimeout(p.ctx, 45*time.Second)
-	defer cancel()
-	if err := chromedp.Do(ctx, actions...); err != nil {
-		loc, _ := chromedp.Run(p.ctx, chromedp.Location())
-		body, _ := chromedp.Run(p.ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ''`))
-		p.t.Fatalf("browser at %s: %v\npage text:\n%s", loc, err, body)
-	}
-}
-
-func (p *tab) eval(js string) string {
-	p.t.Helper()
-	ctx, cancel := context.WithTimeout(p.ctx, 45*time.Second)
-	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js, chromedp.EvalAwaitPromise))
-	if err != nil {
-		p.t.Fatalf("browser: evaluating %s: %v", js, err)
-	}
-	return v
-}
-
-// at waits for the page whose heading is marked data-page=name, and returns the heading.
-func (p *tab) at(name string) string {
-	p.t.Helper()
-	return p.text(fmt.Sprintf(`h1[data-page=%q]`, name))
-}
-
-// text waits for the element sel and returns its text, in one evaluation in the page, so a
-// navigation between finding the element and reading it cannot make it vanish.
-func (p *tab) text(sel string) string {
-	p.t.Helper()
-	ctx, cancel := context.WithTimeout(p.ctx, 45*time.Second)
-	defer cancel()
-	js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e && e.offsetParent !== null ? e.textContent : null })()`, sel)
-	for {
-		got, err := chromedp.Run(ctx, chromedp.Poll[string](js, chromedp.WithPollingTimeout(40*time.Second)))
-		if err == nil {
-			return got
-		}
-		// A navigation ends the page the poll ran in: poll again in the new one.
-		if ctx.Err() != nil || !strings.Contains(err.Error(), "navigated") && !strings.Contains(err.Error(), "context") {
-			p.t.Fatalf("browser: waiting for %s: %v", sel, err)
-		}
-	}
-}
-
-func (p *tab) fill(fields ...string) {
-	p.t.Helper()
-	for i := 0; i+1 < len(fields); i += 2 {
-		p.eval(fmt.Sprintf(`document.querySelector(%q).value = ''`, fields[i]))
-		p.do(chromedp.SendKeys(chromedp.CSS(fields[i]), fields[i+1]))
-	}
-}
-
-func (p *tab) click(sel string) { p.t.Helper(); p.do(chromedp.Click(chromedp.CSS(sel))) }
-
-// screenshot saves the viewport as docs/screenshots/login-name.png, only with
-// TWOFOLD_SCREENSHOTS=1, so that ordinary runs leave the tree alone.
-func (p *tab) screenshot(name string) {
-	p.t.Helper()
-	if os.Getenv("TWOFOLD_SCREENSHOTS") != "1" {
-		return
-	}
-	// Wait for the images and the style sheet.
-	p.do(chromedp.Poll[chromedp.Void](`document.readyState === 'complete' && [...document.images].every(i => i.complete)`))
-	buf, err := chromedp.Run(p.ctx, chromedp.CaptureScreenshot())
-	if err != nil {
-		p.t.Fatalf("screenshot %s: %v", name, err)
-	}
-	dir := filepath.Join("..", "..", "docs", "screenshots")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		p.t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "login-"+name+".png"), buf, 0o644); err != nil {
-		p.t.Fatal(err)
-	}
-}
-
-// importedUsers registers users through the Authy API (users/new), as importing them from Authy
-// leaves them: a phone, an authy_id, and no authenticator; with totp, the user also gets a TOTP
-// authenticator (users/{id}/secret), as one whose seed Authy exported does. It returns the sample's
-// seed file (--seed-users) with their authy_ids, as the application's user table holds them after
-// the move, and each user's TOTP key when they have one.
-func importedUsers(t *testing.T, tf *twofoldServer, password string, users []importedUser) (string, map[string]otp.Key) {
-	t.Helper()
-	api, err := client.New(tf.url, tf.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hash, err := hashPassword(password)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys := map[string]otp.Key{}
-	seed := "email,password_hash,country_code,phone,authy_id\n"
-	for _, u := range users {
-		id, err := api.RegisterUser(context.Background(), client.NewUser{Email: u.email, Phone: u.phone, CountryCode: "1"})
-		if err != nil {
-			t.Fatalf("users/new %s: %v", u.email, err)
-		}
-		if u.totp {
-			keys[u.email] = enrolTOTP(t, tf, id)
-		}
-		seed += fmt.Sprintf("%s,%q,1,%s,%d\n", u.email, hash, u.phone, id)
-	}
-	file := filepath.Join(t.TempDir(), "users.csv")
-	if err := os.WriteFile(file, []byte(seed), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return file, keys
-}
-
-type importedUser struct {
-	email, phone string
-	totp         bool // has a TOTP authenticator
-}
-
-// enrolTOTP gives the user a TOTP authenticator with POST users/{id}/secret.
-func enrolTOTP(t *testing.T, tf *twofoldServer, authyID int64) otp.Key {
-	t.Helper()
-	req, _ := http.NewRequest("POST", fmt.Sprintf("%s/protected/json/users/%d/secret", tf.url, authyID), strings.NewReader(url.Values{"label": {"Login sample"}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-Authy-API-Key", tf.key)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var body struct {
-		URI string `json:"uri"`
-	}
-	if err := json.NewDecoder(res.Body).Decode(&body); err != nil || res.StatusCode != http.StatusOK {
-		t.Fatalf("users/%d/secret: %d %v", authyID, res.StatusCode, err)
-	}
-	key, err := otp.ParseURI(body.URI)
-	if err != nil {
-		t.Fatalf("users/%d/secret: %v", authyID, err)
-	}
-	return key
-}
+// Realistic data for the pages: an application name and an email address as long as real ones
+// get, which the pages must fit on a phone.
+const (
+	longAppName = "Acme Widgets International — Customer Portal"
+	adaEmail    = "ada.lovelace.byron.analyticalengine@computinghistorysociety.example.org"
+)
 
 func TestLoginInBrowser(t *testing.T) {
 	p := newTab(t)
 	tf := startTwofold(t, testbin.Twofold(t))
+	tf.cli("", nil, "app", "update", "1", "--name", longAppName, "--data-dir", tf.dataDir)
 	const password = "correct horse battery"
 
 	// Users moved from Authy: in the application's table with their authy_ids, in Twofold with
@@ -385,8 +67,12 @@ func TestLoginInBrowser(t *testing.T) {
 		}
 	})
 	tf.cli("", nil, "app", "update", "1", "--callback-url", sampleURL+callbackPath, "--data-dir", tf.dataDir)
+	api, err := client.New(tf.url, tf.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
 
-	phone := &authenticator{tf: tf, vault: filepath.Join(t.TempDir(), "vault")}
 	began := time.Now()
 	step := func(name string) { t.Logf("%6s  %s", time.Since(began).Round(100*time.Millisecond), name) }
 
@@ -429,15 +115,24 @@ func TestLoginInBrowser(t *testing.T) {
 		p.click("#logout")
 		p.at("login")
 	}
-	// scanQR saves the page's QR code as the browser gets it, scans it with the CLI
-	// authenticator app, and waits for the page to notice the registration.
-	scanQR := func(app *authenticator, email, name string) {
+	// enrolQR waits for the page's QR code, checks that it holds the https link that opens
+	// Twofold's web authenticator, which the page shows too, and saves it as the browser got it.
+	enrolQR := func() (link, file string) {
 		t.Helper()
-		u, _ := srv.users.byEmailAddr(email)
 		p.do(chromedp.WaitVisible(chromedp.CSS("#enrol-qr img.qr")),
 			chromedp.Poll[chromedp.Void](`document.querySelector('img.qr').complete && document.querySelector('img.qr').naturalWidth > 0`))
-		if link := p.eval(`document.getElementById('enrol-link').value`); !strings.HasPrefix(link, "authy://account?token=ey") {
-			t.Fatalf("registration link %q", link)
+		text := p.text("#enrol-qr")
+		for _, want := range []string{"Twofold's web authenticator", "command-line authenticator", "twofold device enrol '"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("the enrolment does not say %q:\n%s", want, text)
+			}
+		}
+		link = p.eval(`document.getElementById('enrol-link').getAttribute('href')`)
+		if !strings.HasPrefix(link, tf.url+"/authenticator/#register=tfr_") {
+			t.Fatalf("registration link %q, want %s/authenticator/#register=tfr_…", link, tf.url)
+		}
+		if cmd := p.eval(`document.getElementById('enrol-command').value`); cmd != "twofold device enrol '"+link+"'" {
+			t.Errorf("enrolment command %q", cmd)
 		}
 		dataURL := p.eval(`fetch('/profile/qr.png').then(r => r.blob()).then(b => new Promise(ok => {
 			const f = new FileReader(); f.onload = () => ok(f.result); f.readAsDataURL(b); }))`)
@@ -445,19 +140,18 @@ func TestLoginInBrowser(t *testing.T) {
 		if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG")) {
 			t.Fatalf("qr.png: %v %.40q", err, dataURL)
 		}
-		qrFile := filepath.Join(t.TempDir(), "qr.png")
-		if err := os.WriteFile(qrFile, png, 0o600); err != nil {
+		file = filepath.Join(t.TempDir(), "qr.png")
+		if err := os.WriteFile(file, png, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		var dev struct {
-			Type    string `json:"type"`
-			AuthyID int64  `json:"authy_id"`
+		if got := decodeQR(t, file); got != link {
+			t.Fatalf("the QR code holds %q, want the link %q", got, link)
 		}
-		out := app.run("", "enrol", "--qr", qrFile, "--server", tf.url, "--name", name, "--json")
-		if err := json.Unmarshal([]byte(out), &dev); err != nil || dev.Type != "device" || dev.AuthyID != u.AuthyID {
-			t.Fatalf("enrolled %+v (%v), want a device of authy id %d:\n%s", dev, err, u.AuthyID, out)
-		}
-		// The page's poll sees the registration.
+		return link, file
+	}
+	// registered waits for the page's poll to notice the registration.
+	registered := func() {
+		t.Helper()
 		p.do(chromedp.WaitVisible(chromedp.CSS("#enrol-done")), chromedp.WaitNotVisible(chromedp.CSS("#enrol-qr")))
 		if got := p.text("#enrol-done"); !strings.Contains(got, "Authenticator registered") {
 			t.Fatalf("after enrolling: %q", got)
@@ -486,68 +180,87 @@ func TestLoginInBrowser(t *testing.T) {
 		p.click("#code-form button[type=submit]")
 	}
 
-	step("sign up and add the authenticator")
+	step("sign up, and add the account to the web authenticator from the QR code")
+	var adaPhone string // the phone as the profile masks it
+	webAuth := newWebAuthenticator(t)
 	{
 		p.do(chromedp.Navigate(sampleURL + "/signup"))
 		p.at("signup")
 		if p.eval(`String(document.getElementById('two_factor').checked)`) != "true" {
 			t.Fatal("two-factor authentication is not ticked by default")
 		}
-		p.fill("#email", "ada@example.com", "#password", password, "#country_code", "1", "#phone", "201-555-0123")
+		p.fill("#email", adaEmail, "#password", password, "#country_code", "1", "#phone", "201-555-0123")
+		p.check("sign-up")
 		p.screenshot("signup")
 		p.click("#signup-form button[type=submit]")
 		p.at("profile")
-		u, _ := srv.users.byEmailAddr("ada@example.com")
-		if u.AuthyID == 0 {
-			t.Fatal("signed up without an Authy id")
+		if got := p.text("main"); strings.Count(got, "Two-factor authentication is on") > 0 {
+			t.Errorf("the profile says again what its page says:\n%s", got)
 		}
-		p.do(chromedp.WaitVisible(chromedp.CSS("#enrol-qr img.qr")),
-			chromedp.Poll[chromedp.Void](`document.querySelector('img.qr').complete && document.querySelector('img.qr').naturalWidth > 0`))
+		adaPhone = p.text("#tfa-state .nowrap")
+		if adaPhone != "+1 ••• ••• ••23" {
+			t.Errorf("the profile shows the phone as %q", adaPhone)
+		}
+		link, _ := enrolQR()
+		p.check("profile with the QR code")
 		p.eval(`document.querySelector('#enrol h3').scrollIntoView({block: 'start'}), ''`)
 		p.screenshot("profile-qr")
-		scanQR(phone, "ada@example.com", "Ada's phone")
+		// The phone's camera opens the link: the web authenticator adds the account.
+		webAuth.enrol(link)
+		if got := webAuth.text(`#account-list li[data-kind="device"] .account-issuer`); got != longAppName {
+			t.Errorf("the web authenticator names the account %q, want %q", got, longAppName)
+		}
+		registered()
+		p.do(chromedp.Navigate(sampleURL + "/profile"))
+		p.at("profile")
+		p.check("profile with the app")
 	}
 
-	step("log in and approve in the authenticator")
+	step("log in and approve in the web authenticator")
 	{
 		logout()
-		login("ada@example.com")
+		login(adaEmail)
 		if got := p.at("wait"); got != "Check your phone" {
 			t.Fatalf("wait page heading %q", got)
 		}
+		p.check("wait")
 		p.screenshot("waiting")
 		uuid := pendingUUID()
-		// The user's phone shows the request; they approve it.
-		out := phone.run("y\n", "watch", "--once")
-		for _, want := range []string{uuid, "Log in to", "Email: ada@example.com", "Browser: ", "Approved."} {
-			if !strings.Contains(out, want) {
-				t.Errorf("device watch lacks %q:\n%s", want, out)
-			}
+		// The phone shows the request, with the browser as people name it, not its User-Agent.
+		details := webAuth.request(uuid)
+		browser := browserSummary(p.eval(`navigator.userAgent`))
+		if !regexp.MustCompile(`^(Headless )?Chrome \d+ on Linux$`).MatchString(browser) ||
+			!strings.Contains(details, browser) || strings.Contains(details, "Mozilla") {
+			t.Errorf("the request's details %q, want the browser %q", details, browser)
 		}
+		webAuth.answer(uuid, true)
 		if got := p.at("protected"); got != "You are in" {
 			t.Fatalf("protected page heading %q", got)
 		}
-		if who, how := p.text("#who"), p.text("#method"); who != "ada@example.com" || !strings.Contains(how, "OneTouch") {
+		if who, how := p.text("#who"), p.text("#method"); who != adaEmail || !strings.Contains(how, "OneTouch") {
 			t.Fatalf("protected page says %q, %q", who, how)
 		}
 		callbackFor(uuid, "approved")
+		p.check("protected")
 		p.screenshot("protected")
 	}
 
-	step("log in and deny in the authenticator")
+	step("log in and deny in the web authenticator")
 	{
 		logout()
-		login("ada@example.com")
+		login(adaEmail)
 		p.at("wait")
 		uuid := pendingUUID()
-		out := phone.run("n\nI did not try to log in\n", "watch", "--once")
-		if !strings.Contains(out, uuid) || !strings.Contains(out, "Denied") {
-			t.Fatalf("device watch:\n%s", out)
-		}
+		webAuth.answer(uuid, false)
 		if got := p.at("refused"); got != "Login refused" {
 			t.Fatalf("refused page heading %q", got)
 		}
 		callbackFor(uuid, "denied")
+		// The sample has no password change: the page does not offer one.
+		if got := p.text("main"); strings.Contains(strings.ToLower(got), "change") {
+			t.Errorf("the refused page offers what the sample does not have:\n%s", got)
+		}
+		p.check("refused")
 		p.screenshot("refused")
 		// The way back leads to the log-in page; refused means logged out, so the protected page
 		// sends the browser there too.
@@ -557,15 +270,85 @@ func TestLoginInBrowser(t *testing.T) {
 		p.at("login")
 	}
 
+	step("log in with a code instead: the request on the phone is closed")
+	{
+		login(adaEmail)
+		p.at("wait")
+		uuid := pendingUUID()
+		webAuth.request(uuid) // on the phone
+		p.click("#send-code")
+		p.at("code")
+		// The phone drops the request at once, and it can no longer be approved.
+		webAuth.dropped(uuid)
+		if a, err := api.ApprovalRequest(ctx, uuid); err != nil || a.Status != "expired" || a.Reason != "closed" {
+			t.Fatalf("the request after a code instead: %+v, %v; want closed", a, err)
+		}
+		// One message, with the phone masked as on the profile.
+		if got := p.text("#code-via .nowrap"); got != adaPhone {
+			t.Errorf("the code page shows the phone as %q, the profile as %q", got, adaPhone)
+		}
+		if n := p.eval(`String(document.querySelectorAll('main .notice').length)`); n != "0" {
+			t.Errorf("the code page has %s banners besides its text:\n%s", n, p.text("main"))
+		}
+		enterCode(smsCode("2015550123"))
+		p.at("protected")
+		if how := p.text("#method"); !strings.Contains(how, "SMS") {
+			t.Fatalf("protected page says %q", how)
+		}
+		logout()
+	}
+
+	step("a request that expires while the page waits; the log-in cancelled")
+	{
+		login(adaEmail)
+		p.at("wait")
+		uuid := pendingUUID()
+		webAuth.request(uuid)
+		// Closed from elsewhere (as its time running out would): the page learns it from Twofold.
+		if _, err := api.CloseApprovalRequest(ctx, uuid); err != nil {
+			t.Fatal(err)
+		}
+		if got := p.at("wait-expired"); got != "Request expired" {
+			t.Fatalf("wait page heading %q", got)
+		}
+		p.check("wait (expired)")
+		p.click("#cancel")
+		p.at("login")
+		if got := p.text("main .notice"); got != "Log-in cancelled." {
+			t.Errorf("after cancelling: %q", got)
+		}
+		p.check("log-in")
+		// A form sent without its security token gets the expired page.
+		p.eval(`document.querySelector('#login-form input[name=csrf]').value = 'forged', ''`)
+		p.fill("#email", adaEmail, "#password", password)
+		p.click("#login-form button[type=submit]")
+		p.at("expired")
+		p.check("form expired")
+	}
+
+	step("a sign-up with another account's phone number is not told so")
+	{
+		p.do(chromedp.Navigate(sampleURL + "/signup"))
+		p.at("signup")
+		p.fill("#email", "mallory.eavesdropper.long-address@example.com", "#password", password, "#country_code", "1", "#phone", "201-555-0123")
+		p.click("#signup-form button[type=submit]")
+		p.at("signup")
+		if got := p.text("#problem"); got != phoneRefused {
+			t.Errorf("sign-up with another account's phone: %q, want %q", got, phoneRefused)
+		}
+		p.check("sign-up with a problem")
+	}
+
 	step("an imported user logs in with a code sent by SMS, is offered the app, and says not now")
 	{
 		login("bob@example.com")
 		if got := p.at("code"); got != "Enter your code" {
 			t.Fatalf("code page heading %q", got)
 		}
-		if got := p.eval(`document.querySelector('main p').textContent`); !strings.Contains(got, "We sent a code by SMS to") || !strings.Contains(got, "99") {
+		if got := p.text("#code-via"); got != "We sent a code by SMS to +1 ••• ••• ••99." {
 			t.Fatalf("code page says %q", got)
 		}
+		p.check("code")
 		p.screenshot("code")
 		code := smsCode("2015550199")
 		wrong := "1111111"
@@ -576,19 +359,21 @@ func TestLoginInBrowser(t *testing.T) {
 		if got := p.text("#problem"); !strings.Contains(got, "That code is wrong or has expired") {
 			t.Fatalf("after a wrong code: %q", got)
 		}
+		p.check("code with a problem")
 		enterCode(code)
 		// Bob has no authenticator in Twofold (users/{id}/status): the sample offers the app, once.
 		if got := p.at("add-app"); got != "Add the authenticator app" {
 			t.Fatalf("offer page heading %q", got)
 		}
-		p.do(chromedp.WaitVisible(chromedp.CSS("#enrol-qr img.qr")),
-			chromedp.Poll[chromedp.Void](`document.querySelector('img.qr').complete && document.querySelector('img.qr').naturalWidth > 0`))
+		enrolQR()
+		p.check("add the app")
 		p.screenshot("add-app")
 		p.click("#not-now")
 		p.at("protected")
 		if who, how := p.text("#who"), p.text("#method"); who != "bob@example.com" || !strings.Contains(how, "SMS") {
 			t.Fatalf("protected page says %q, %q", who, how)
 		}
+		p.check("protected, after not now")
 		// The next log-in is not asked.
 		logout()
 		login("bob@example.com")
@@ -601,17 +386,36 @@ func TestLoginInBrowser(t *testing.T) {
 		logout()
 	}
 
-	step("an imported user adds the app when offered, and is not asked again")
+	step("an imported user adds the command-line authenticator when offered, and is not asked again")
 	{
 		login("dave@example.com")
 		p.at("code")
 		enterCode(smsCode("2015550142"))
 		p.at("add-app")
+		_, qrFile := enrolQR()
 		davesPhone := &authenticator{tf: tf, vault: filepath.Join(t.TempDir(), "vault")}
-		scanQR(davesPhone, "dave@example.com", "Dave's phone")
+		var dev struct {
+			Type    string `json:"type"`
+			AuthyID int64  `json:"authy_id"`
+		}
+		out := davesPhone.run("", "enrol", "--qr", qrFile, "--name", "Dave's laptop", "--json")
+		u, _ := srv.users.byEmailAddr("dave@example.com")
+		if err := json.Unmarshal([]byte(out), &dev); err != nil || dev.Type != "device" || dev.AuthyID != u.AuthyID {
+			t.Fatalf("enrolled %+v (%v), want a device of authy id %d:\n%s", dev, err, u.AuthyID, out)
+		}
+		registered()
 		p.click("#continue")
 		p.at("protected")
-		// The next log-in goes to the app; a code instead is not asked either.
+		// The next log-in goes to the app, which shows it; a code instead is not asked either.
+		logout()
+		login("dave@example.com")
+		p.at("wait")
+		uuid := pendingUUID()
+		if out := davesPhone.run("y\n", "watch", "--once"); !strings.Contains(out, uuid) || !strings.Contains(out, "Browser: "+browserSummary(p.eval(`navigator.userAgent`))) {
+			t.Fatalf("device watch:\n%s", out)
+		}
+		p.at("protected")
+		callbackFor(uuid, "approved")
 		logout()
 		login("dave@example.com")
 		p.at("wait")
@@ -629,7 +433,7 @@ func TestLoginInBrowser(t *testing.T) {
 	{
 		login("erin@example.com")
 		p.at("code")
-		if got := p.eval(`document.querySelector('main p').textContent`); !strings.Contains(got, "authenticator app") {
+		if got := p.text("#code-via"); !strings.Contains(got, "authenticator app") {
 			t.Fatalf("code page says %q", got)
 		}
 		enterCode(totpKeys["erin@example.com"].Code(time.Now()))

@@ -22,14 +22,18 @@ type fakeTwofold struct {
 	*httptest.Server
 	mu        sync.Mutex
 	devices   map[string][]string // authy id → device kinds
-	scanned   map[string]int64    // custom_user_id → the authy id a device registered for by QR code
+	links     map[string]string   // registration token → authy id
 	nextID    int64
 	approvals map[string]string // uuid → status
+	closes    int               // approval requests closed
 	code      string            // the code Verify accepts
 }
 
+// refusedPhone is a number the fake refuses, as Twofold refuses one it cannot use.
+const refusedPhone = "555-0000"
+
 func newFakeTwofold(t *testing.T) *fakeTwofold {
-	f := &fakeTwofold{devices: map[string][]string{}, scanned: map[string]int64{}, approvals: map[string]string{}, code: "1234567"}
+	f := &fakeTwofold{devices: map[string][]string{}, links: map[string]string{}, approvals: map[string]string{}, code: "1234567"}
 	mux := http.NewServeMux()
 	answer := func(w http.ResponseWriter, status int, body string) {
 		w.Header().Set("Content-Type", "application/json")
@@ -40,6 +44,10 @@ func newFakeTwofold(t *testing.T) *fakeTwofold {
 		answer(w, 200, `{"app":{"app_id":1,"name":"Test Shop"},"success":true}`)
 	})
 	mux.HandleFunc("POST /protected/json/users/new", func(w http.ResponseWriter, r *http.Request) {
+		if r.PostFormValue("user[cellphone]") == refusedPhone {
+			answer(w, 400, `{"message":"User was not valid","cellphone":"is invalid","success":false,"error_code":"60027"}`)
+			return
+		}
 		f.mu.Lock()
 		f.nextID++
 		id := f.nextID
@@ -61,18 +69,19 @@ func newFakeTwofold(t *testing.T) *fakeTwofold {
 		answer(w, 200, fmt.Sprintf(`{"status":{"authy_id":%s,"registered":%v,"phone_number":"XXX-XXX-0123","devices":%s,"has_hard_token":false,"detailed_devices":%s},"success":true}`,
 			r.PathValue("id"), len(kinds) > 0, devs, det))
 	})
-	mux.HandleFunc("GET /protected/json/registrations/status", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /protected/json/sdk/registrations", func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
-		id, ok := f.scanned[r.URL.Query().Get("custom_user_id")]
+		token := fmt.Sprintf("tfr_fake%08d", len(f.links)+1)
+		f.links[token] = r.PostFormValue("authy_id")
 		f.mu.Unlock()
-		if !ok {
-			answer(w, 200, `{"registration":{"status":"pending"},"success":true}`)
-			return
-		}
-		answer(w, 200, fmt.Sprintf(`{"registration":{"status":"completed","authy_id":%d},"success":true}`, id))
+		answer(w, 200, fmt.Sprintf(`{"registration_token":%q,"registration_url":"%s/authenticator/#register=%s&app=Test+Shop","expires_at":%q,"success":true}`,
+			token, f.URL, token, time.Now().Add(10*time.Minute).UTC().Format(time.RFC3339)))
 	})
 	mux.HandleFunc("GET /protected/json/sms/{id}", func(w http.ResponseWriter, r *http.Request) {
 		answer(w, 200, `{"message":"SMS token was sent","cellphone":"+1-XXX-XXX-XX23","success":true}`)
+	})
+	mux.HandleFunc("GET /protected/json/call/{id}", func(w http.ResponseWriter, r *http.Request) {
+		answer(w, 200, `{"message":"Call started","cellphone":"+1-XXX-XXX-XX23","success":true}`)
 	})
 	mux.HandleFunc("GET /protected/json/verify/{token}/{id}", func(w http.ResponseWriter, r *http.Request) {
 		if r.PathValue("token") == f.code {
@@ -87,6 +96,23 @@ func newFakeTwofold(t *testing.T) *fakeTwofold {
 		f.approvals[uuid] = "pending"
 		f.mu.Unlock()
 		answer(w, 200, `{"approval_request":{"uuid":"`+uuid+`"},"success":true}`)
+	})
+	mux.HandleFunc("POST /onetouch/json/approval_requests/{uuid}/close", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		uuid := r.PathValue("uuid")
+		switch f.approvals[uuid] {
+		case "":
+			answer(w, 404, `{"message":"Approval request not found","success":false,"error_code":"60049"}`)
+			return
+		case "approved", "denied":
+			answer(w, 409, `{"message":"Approval request was already answered","success":false,"error_code":"60079"}`)
+			return
+		case "pending":
+			f.approvals[uuid] = "expired"
+			f.closes++
+		}
+		answer(w, 200, `{"approval_request":{"uuid":"`+uuid+`","status":"expired","reason":"closed"},"success":true}`)
 	})
 	mux.HandleFunc("GET /onetouch/json/approval_requests/{uuid}", func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()

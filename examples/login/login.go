@@ -67,7 +67,7 @@ func (s *server) signup(w http.ResponseWriter, r *http.Request) {
 		id, err := s.tf.RegisterUser(r.Context(), client.NewUser{Email: u.Email, Phone: u.Phone, CountryCode: u.CountryCode})
 		if err != nil {
 			s.log.Warn("twofold: register user", "err", err)
-			fail(http.StatusBadGateway, registerProblem(err))
+			fail(registerProblem(err))
 			return
 		}
 		u.AuthyID = id
@@ -78,15 +78,15 @@ func (s *server) signup(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusConflict, "An account with this email already exists. Log in instead.")
 		return
 	case errors.Is(err, errPhoneTaken):
-		fail(http.StatusConflict, "Another account already uses this phone number for two-factor authentication.")
+		// Said as a number Twofold refused is said: whether a number has an account here is
+		// its owner's business, not that of whoever types it.
+		s.log.Info("sign-up refused: the phone number is another account's")
+		fail(http.StatusBadRequest, phoneRefused)
 		return
 	}
 	s.log.Info("signed up", "user", u.ID, "two_factor", u.AuthyID != 0)
-	flash := "Welcome! Your account is ready."
-	if u.AuthyID != 0 {
-		flash = "Welcome! Two-factor authentication is on: we will text you a code when you log in, or add the app below."
-	}
-	s.sessions.rotate(w, sess.ID, session{Stage: loggedIn, UserID: u.ID, Method: "a new account (signed up just now)", Flash: flash})
+	s.sessions.rotate(w, sess.ID, session{Stage: loggedIn, UserID: u.ID, Method: "a new account (signed up just now)",
+		Flash: "Welcome! Your account is ready."})
 	redirect(w, r, "/profile")
 }
 
@@ -131,13 +131,18 @@ func phoneLike(p string) bool {
 	return digits >= 4 && digits <= 15
 }
 
-// registerProblem says why two-factor registration failed, without Twofold's own words.
-func registerProblem(err error) string {
+// phoneRefused is what a phone number that cannot be used for two-factor authentication gets,
+// whether Twofold refused it or another account has it: the two must read alike.
+const phoneRefused = "This phone number cannot be used for two-factor authentication. Check the number and its country code, or use another one."
+
+// registerProblem says why two-factor registration failed, without Twofold's own words, with
+// the status of the page: the number's fault, or Twofold's.
+func registerProblem(err error) (int, string) {
 	var e *client.Error
 	if errors.As(err, &e) && e.HTTPStatus >= 400 && e.HTTPStatus < 500 && e.Code != client.CodeInvalidAPIKey && e.Code != client.CodeRateLimited {
-		return "This phone number could not be used for two-factor authentication. Check the number and its country code."
+		return http.StatusBadRequest, phoneRefused
 	}
-	return "Two-factor authentication is not available right now. Try again in a moment, or sign up without it."
+	return http.StatusBadGateway, "Two-factor authentication is not available right now. Try again in a moment, or sign up without it."
 }
 
 func (s *server) loginPage(w http.ResponseWriter, r *http.Request) {
@@ -218,7 +223,7 @@ func (s *server) startSecondStep(r *http.Request, u user, sess *session) error {
 			Details: map[string]string{
 				"Email":   u.Email,
 				"IP":      clientIP(r),
-				"Browser": truncate(r.UserAgent(), 120),
+				"Browser": browserSummary(r.UserAgent()),
 			},
 			HiddenDetails:   map[string]string{"user_id": u.ID},
 			SecondsToExpire: approvalTTL,
@@ -229,7 +234,7 @@ func (s *server) startSecondStep(r *http.Request, u user, sess *session) error {
 			return nil
 		}
 		s.log.Warn("twofold: approval request failed; sending a code instead", "user", u.ID, "err", err)
-		sess.Flash = "Your authenticator app could not be reached, so we sent a code instead."
+		sess.Flash = "Your authenticator app could not be reached."
 	}
 	s.sendSMS(ctx, u, sess, false)
 	return nil
@@ -239,15 +244,33 @@ func (s *server) startSecondStep(r *http.Request, u user, sess *session) error {
 func (s *server) sendSMS(ctx context.Context, u user, sess *session, force bool) {
 	// Twofold: send a code by SMS.
 	sent, err := s.tf.RequestSMS(ctx, u.AuthyID, client.SendOptions{Force: force})
-	sess.ApprovalUUID, sess.Number = "", ""
+	sess.Resent = sess.CodeVia != "" && sess.SendProblem == ""
+	sess.CodeVia, sess.SendProblem = "sms", ""
 	switch {
 	case err != nil:
-		sess.CodeVia = "sms"
-		sess.Problem = sendProblem(s, err, "the SMS")
+		sess.SendProblem = sendProblem(s, err, "the SMS")
 	case sent.Ignored:
 		sess.CodeVia = "app"
-	default:
-		sess.CodeVia, sess.Cellphone = "sms", sent.Cellphone
+	}
+}
+
+// leaveApproval ends the wait for the session's OneTouch request, which the log-in goes on
+// without (a code instead, or the log-in cancelled), and closes the request: otherwise it would
+// wait on the user's phone until it expired, and could still be approved there, for nothing.
+func (s *server) leaveApproval(ctx context.Context, sess *session) {
+	uuid := sess.ApprovalUUID
+	sess.ApprovalUUID, sess.Number = "", ""
+	if uuid == "" {
+		return
+	}
+	// Twofold: close the approval request (Twofold's addition to the Authy API); its devices drop it.
+	_, err := s.tf.CloseApprovalRequest(ctx, uuid)
+	switch {
+	case err == nil:
+		s.approvals.settle(uuid, "expired", "closed")
+	case client.IsCode(err, client.CodeNotPending): // answered meanwhile: the answer goes unused
+	default: // it expires on its own
+		s.log.Warn("twofold: close approval request", "uuid", uuid, "err", err)
 	}
 }
 
@@ -339,7 +362,7 @@ func (s *server) waitFinish(w http.ResponseWriter, r *http.Request) {
 		redirect(w, r, "/login/refused")
 	default: // pending, or expired: the wait page says which
 		if status == "pending" {
-			sess.Flash = "Not approved yet: approve the request in your authenticator app."
+			sess.Flash = "Not approved yet."
 			s.sessions.save(sess)
 		}
 		redirect(w, r, "/login/wait")
@@ -359,7 +382,16 @@ func (s *server) codePage(w http.ResponseWriter, r *http.Request) {
 		redirect(w, r, "/login/wait")
 		return
 	}
-	s.render(w, http.StatusOK, "code", sess, view{CodeVia: sess.CodeVia, Cellphone: sess.Cellphone})
+	s.render(w, http.StatusOK, "code", sess, s.codeView(sess))
+}
+
+// codeView is what the code page says: how the code came, to which phone, or why it did not.
+func (s *server) codeView(sess session) view {
+	v := view{CodeVia: sess.CodeVia, Resent: sess.Resent, SendProblem: sess.SendProblem}
+	if u, ok := s.users.get(sess.UserID); ok {
+		v.MaskedPhone = maskPhone(u.CountryCode, u.Phone)
+	}
+	return v
 }
 
 // sendCode sends a new code by SMS (/login/sms) or a voice call (/login/call), even when the
@@ -374,21 +406,17 @@ func (s *server) sendCode(w http.ResponseWriter, r *http.Request) {
 		redirect(w, r, "/")
 		return
 	}
+	s.leaveApproval(r.Context(), &sess)
 	if strings.HasSuffix(r.URL.Path, "/call") {
 		// Twofold: call the user, who hears the code.
-		sent, err := s.tf.RequestCall(r.Context(), u.AuthyID, client.SendOptions{Force: true})
-		sess.ApprovalUUID, sess.Number, sess.CodeVia = "", "", "call"
+		_, err := s.tf.RequestCall(r.Context(), u.AuthyID, client.SendOptions{Force: true})
+		sess.Resent = sess.CodeVia == "call" && sess.SendProblem == ""
+		sess.CodeVia, sess.SendProblem = "call", ""
 		if err != nil {
-			sess.Problem = sendProblem(s, err, "the call")
-		} else {
-			sess.Cellphone = sent.Cellphone
-			sess.Flash = "We are calling " + cmpOr(sent.Cellphone, "your phone") + ": listen for the code."
+			sess.SendProblem = sendProblem(s, err, "the call")
 		}
 	} else {
 		s.sendSMS(r.Context(), u, &sess, true)
-		if sess.Problem == "" {
-			sess.Flash = "We sent a new code by SMS to " + cmpOr(sess.Cellphone, "your phone") + "."
-		}
 	}
 	s.sessions.save(sess)
 	redirect(w, r, "/login/code")
@@ -404,7 +432,7 @@ func (s *server) checkCode(w http.ResponseWriter, r *http.Request) {
 		redirect(w, r, "/")
 		return
 	}
-	v := view{CodeVia: sess.CodeVia, Cellphone: sess.Cellphone}
+	v := s.codeView(sess)
 	code := strings.Map(func(c rune) rune {
 		if c == ' ' || c == '-' {
 			return -1
@@ -480,6 +508,7 @@ func (s *server) logout(w http.ResponseWriter, r *http.Request) {
 	notice := "You are logged out."
 	if sess.Stage == pending2FA {
 		notice = "Log-in cancelled."
+		s.leaveApproval(r.Context(), &sess)
 	}
 	s.sessions.start(w, session{Flash: notice})
 	redirect(w, r, "/login")
@@ -501,14 +530,4 @@ func clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }

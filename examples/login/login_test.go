@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/url"
@@ -66,11 +67,37 @@ func TestPhoneNumberOfAnotherAccount(t *testing.T) {
 	tf.mu.Unlock()
 	form := url.Values{"email": {"eve@example.com"}, "password": {"correct horse battery"}, "phone": {"201-555-0123"},
 		"country_code": {"1"}, "two_factor": {"on"}}
-	if a := s.post("/signup", "/signup", form); a.status != http.StatusConflict || !strings.Contains(a.body, "Another account already uses this phone number") {
-		t.Fatalf("sign-up with another account's phone: %d %s", a.status, a.location)
-	}
+	taken := s.post("/signup", "/signup", form)
 	if _, ok := s.srv.users.byEmailAddr("eve@example.com"); ok {
 		t.Fatal("the account was created")
+	}
+	// The answer does not tell that the number has an account: it is the answer to a number
+	// Twofold refuses, word for word.
+	form.Set("phone", refusedPhone)
+	refused := s.post("/signup", "/signup", form)
+	problem := func(a answer) string {
+		return regexp.MustCompile(`id="problem">([^<]*)<`).FindStringSubmatch(a.body)[1]
+	}
+	if taken.status != http.StatusBadRequest || taken.status != refused.status || problem(taken) != problem(refused) ||
+		strings.Contains(strings.ToLower(problem(taken)), "account") {
+		t.Fatalf("another account's phone: %d %q; a refused phone: %d %q; want the same, not naming an account",
+			taken.status, problem(taken), refused.status, problem(refused))
+	}
+	// Turning two-factor on later with another account's number says no more.
+	form = url.Values{"email": {"eve@example.com"}, "password": {"correct horse battery"}, "phone": {"201-555-0123"}, "country_code": {"1"}}
+	if a := s.post("/signup", "/signup", form); a.status != http.StatusSeeOther {
+		t.Fatalf("sign-up without two-factor: %d", a.status)
+	}
+	tf.mu.Lock()
+	tf.nextID = 0
+	tf.mu.Unlock()
+	s.post("/profile", "/profile/2fa/enable", url.Values{})
+	a := s.get("/profile")
+	if !strings.Contains(a.body, "Your phone number cannot be used for two-factor authentication.") || strings.Contains(a.body, "account already") {
+		t.Fatalf("enabling two-factor with another account's phone: %s", problem(a))
+	}
+	if u, _ := s.srv.users.byEmailAddr("eve@example.com"); u.AuthyID != 0 {
+		t.Fatal("two-factor was turned on with another account's phone")
 	}
 }
 
@@ -139,7 +166,8 @@ func TestHalfLoggedInSession(t *testing.T) {
 	if u, _ := s.srv.users.byEmailAddr("ada@example.com"); u.AuthyID == 0 {
 		t.Fatal("a half-logged-in session turned two-factor off")
 	}
-	if a := s.get("/login/code"); a.status != http.StatusOK || !strings.Contains(a.body, "Enter your code") || !strings.Contains(a.body, "XXX-XXX-XX23") {
+	if a := s.get("/login/code"); a.status != http.StatusOK || !strings.Contains(a.body, "Enter your code") ||
+		!strings.Contains(html.UnescapeString(a.body), "We sent a code by SMS to <span class=\"nowrap\">+1 ••• ••• ••23</span>.") {
 		t.Fatalf("code page: %d %s", a.status, a.body)
 	}
 	// A wrong code says so, and the session stays half logged in.
@@ -281,16 +309,64 @@ func TestWaitFallbacks(t *testing.T) {
 	t.Run("a code instead", func(t *testing.T) {
 		tf := newFakeTwofold(t)
 		s := newSample(t, tf)
-		withDevice(t, tf, s)
+		uuid := withDevice(t, tf, s)
 		if a := s.post("/login/wait", "/login/sms", url.Values{}); a.location != "/login/code" {
 			t.Fatalf("send me a code: %d %s", a.status, a.location)
 		}
-		if a := s.get("/login/code"); !strings.Contains(a.body, "We sent a new code by SMS") {
-			t.Fatalf("code page: %s", a.body)
+		// The request the log-in no longer waits for is closed: the phone drops it.
+		tf.mu.Lock()
+		status, closes := tf.approvals[uuid], tf.closes
+		tf.mu.Unlock()
+		if status != "expired" || closes != 1 {
+			t.Fatalf("the approval request after a code instead: %s, %d closes; want closed", status, closes)
+		}
+		a := s.get("/login/code")
+		if !strings.Contains(a.body, "We sent a code by SMS to") || strings.Contains(a.body, `role="status"`) {
+			t.Fatalf("code page (one message, no banner repeating it): %s", a.body)
 		}
 		// The wait page is over: it sends the browser to the code page.
 		if a := s.get("/login/wait"); a.location != "/login/code" {
 			t.Fatalf("wait page after a code was sent: %d %s", a.status, a.location)
+		}
+		// A second code is a new one; there is no request left to close.
+		s.post("/login/code", "/login/sms", url.Values{})
+		if a := s.get("/login/code"); !strings.Contains(a.body, "We sent a new code by SMS to") || strings.Contains(a.body, `role="status"`) {
+			t.Fatalf("code page after resending: %s", a.body)
+		}
+		s.post("/login/code", "/login/call", url.Values{})
+		if a := s.get("/login/code"); !strings.Contains(html.UnescapeString(a.body), "We are calling <span class=\"nowrap\">+1 ••• ••• ••23</span>: type the code") {
+			t.Fatalf("code page after a call: %s", a.body)
+		}
+		if tf.closes != 1 {
+			t.Fatalf("%d closes, want 1", tf.closes)
+		}
+	})
+	t.Run("cancelled", func(t *testing.T) {
+		tf := newFakeTwofold(t)
+		s := newSample(t, tf)
+		uuid := withDevice(t, tf, s)
+		if a := s.post("/login/wait", "/logout", url.Values{}); a.location != "/login" {
+			t.Fatalf("cancel log-in: %d %s", a.status, a.location)
+		}
+		tf.mu.Lock()
+		defer tf.mu.Unlock()
+		if tf.approvals[uuid] != "expired" || tf.closes != 1 {
+			t.Fatalf("the approval request after the log-in was cancelled: %s, %d closes; want closed", tf.approvals[uuid], tf.closes)
+		}
+	})
+	t.Run("answered meanwhile", func(t *testing.T) {
+		tf := newFakeTwofold(t)
+		s := newSample(t, tf)
+		uuid := withDevice(t, tf, s)
+		tf.mu.Lock()
+		tf.approvals[uuid] = "approved" // the phone answered just as the user asked for a code
+		tf.mu.Unlock()
+		if a := s.post("/login/wait", "/login/sms", url.Values{}); a.location != "/login/code" {
+			t.Fatalf("send me a code: %d %s", a.status, a.location)
+		}
+		// The log-in goes on with the code: the approval is not used.
+		if a := s.get("/protected"); a.location != "/login/code" {
+			t.Fatalf("protected after an approval the log-in left: %d %s", a.status, a.location)
 		}
 	})
 	t.Run("expired", func(t *testing.T) {
@@ -448,5 +524,22 @@ func TestConfig(t *testing.T) {
 	}
 	if _, err := newServer(config{APIKey: "k", PublicURL: "ftp://x"}); err == nil {
 		t.Fatal("a non-http public URL was accepted")
+	}
+}
+
+// One mask for the phone, on every page: the country code and the last two digits, the rest a
+// mask of one length whatever the number's.
+func TestMaskPhone(t *testing.T) {
+	for _, tt := range []struct{ cc, phone, want string }{
+		{"1", "201-555-0123", "+1 ••• ••• ••23"},
+		{"1", "(201) 555 0199", "+1 ••• ••• ••99"},
+		{"44", "7700 900123", "+44 ••• ••• ••23"},
+		{"49", "30 1234567890", "+49 ••• ••• ••90"},
+		{"1", "12", "your phone"},
+		{"1", "", "your phone"},
+	} {
+		if got := maskPhone(tt.cc, tt.phone); got != tt.want {
+			t.Errorf("maskPhone(%q, %q) = %q, want %q", tt.cc, tt.phone, got, tt.want)
+		}
 	}
 }

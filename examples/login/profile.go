@@ -14,8 +14,7 @@ import (
 
 const (
 	callbackPath = "/authy/callback"
-	addAppPath   = "/add-app"      // the offer to add the authenticator app, after a log-in by code
-	regLinkTTL   = 5 * time.Minute // how long the QR code can be scanned, as in Authy's tutorials
+	addAppPath   = "/add-app" // the offer to add the authenticator app, after a log-in by code
 )
 
 func (s *server) profilePage(w http.ResponseWriter, r *http.Request) {
@@ -23,20 +22,21 @@ func (s *server) profilePage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	v := view{Email: u.Email, TwoFactor: u.AuthyID != 0}
+	v := view{Email: u.Email, TwoFactor: u.AuthyID != 0, MaskedPhone: maskPhone(u.CountryCode, u.Phone)}
 	if u.AuthyID != 0 {
-		// Twofold: the user's phone and devices.
+		// Twofold: the user's devices.
 		st, err := s.tf.UserStatus(r.Context(), u.AuthyID)
 		if err != nil {
 			s.log.Warn("twofold: user status", "user", u.ID, "err", err)
 			v.StatusUnavailable = true
 		} else {
-			v.MaskedPhone, v.Devices, v.HasPushDevice = st.PhoneNumber, st.Devices, st.CanApprove()
+			v.Devices, v.HasPushDevice = st.Devices, st.CanApprove()
 		}
 	}
 	if u.AuthyID != 0 && !v.StatusUnavailable && !v.HasPushDevice {
 		// Offer the authenticator app: a QR code holding a registration link for this user.
 		v.RegLink, v.StatusUnavailable = s.offerRegistration(r, &sess, u)
+		v.RegMinutes = regMinutes(sess, s.now())
 	}
 	if app, err := s.twofoldApp(r.Context()); err == nil {
 		v.AppName = app.Name
@@ -49,15 +49,29 @@ func (s *server) profilePage(w http.ResponseWriter, r *http.Request) {
 func (s *server) offerRegistration(r *http.Request, sess *session, u user) (link string, failed bool) {
 	now := s.now()
 	if sess.RegLink == "" || sess.RegExpires.Sub(now) < time.Minute {
-		link, err := s.registrationLink(r, u, now)
+		// Twofold: a single-use link that adds a device for this user (sdk/registrations):
+		// https://TWOFOLD/authenticator/#register=TOKEN, which opens Twofold's web authenticator.
+		reg, err := s.tf.CreateRegistrationLink(r.Context(), u.AuthyID)
 		if err != nil {
 			s.log.Warn("twofold: registration link", "user", u.ID, "err", err)
 			return "", true
 		}
-		sess.RegLink, sess.RegExpires = link, now.Add(regLinkTTL)
+		if !strings.HasPrefix(reg.URL, "https://") && !strings.HasPrefix(reg.URL, "http://") {
+			s.log.Warn("twofold: the registration link is not a web address", "user", u.ID)
+			return "", true
+		}
+		sess.RegLink, sess.RegExpires = reg.URL, reg.ExpiresAt
+		if reg.ExpiresAt.IsZero() {
+			sess.RegExpires = now.Add(10 * time.Minute)
+		}
 		s.sessions.save(*sess)
 	}
 	return sess.RegLink, false
+}
+
+// regMinutes is how long the session's registration link has left, to the nearest minute.
+func regMinutes(sess session, now time.Time) int {
+	return max(1, int((sess.RegExpires.Sub(now)+30*time.Second)/time.Minute))
 }
 
 // addAppPage asks a user who has just logged in with a code, and has no authenticator, to add
@@ -84,6 +98,7 @@ func (s *server) addAppPage(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 		v.RegLink, v.StatusUnavailable = s.offerRegistration(r, &sess, u)
+		v.RegMinutes = regMinutes(sess, s.now())
 	}
 	if app, err := s.twofoldApp(r.Context()); err == nil {
 		v.AppName = app.Name
@@ -105,23 +120,6 @@ func (s *server) addAppLater(w http.ResponseWriter, r *http.Request) {
 	sess.Flash = "You can add the authenticator app any time from your profile."
 	s.sessions.save(sess)
 	redirect(w, r, "/protected")
-}
-
-// registrationLink is the Authy tutorials' QR code content, authy://account?token=JWT: a JWT
-// signed with the API key naming this user by our id (custom_user_id) and, as Twofold allows,
-// by their Authy id, so that the device joins the user registered with their phone.
-func (s *server) registrationLink(r *http.Request, u user, now time.Time) (string, error) {
-	app, err := s.twofoldApp(r.Context())
-	if err != nil {
-		return "", err
-	}
-	jwt, err := client.RegistrationJWT(s.cfg.APIKey, client.RegistrationClaims{
-		AppID: app.ID, AppName: app.Name, CustomUserID: u.ID, AuthyID: u.AuthyID, TTL: regLinkTTL,
-	}, now)
-	if err != nil {
-		return "", err
-	}
-	return client.RegistrationQR(jwt), nil
 }
 
 // profileQR is the registration link of the profile page as a QR code PNG.
@@ -150,16 +148,13 @@ func (s *server) registrationStatus(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"status": "gone"})
 		return
 	}
-	// Twofold: has a device registered with the QR code for our user id?
-	reg, err := s.tf.RegistrationStatus(r.Context(), u.ID)
+	// Twofold: has a device (one that approves log-ins) registered for the user by now?
+	st, err := s.tf.UserStatus(r.Context(), u.AuthyID)
 	switch {
 	case err != nil:
-		s.log.Warn("twofold: registration status", "user", u.ID, "err", err)
+		s.log.Warn("twofold: user status", "user", u.ID, "err", err)
 		writeJSON(w, http.StatusOK, map[string]string{"status": "pending"})
-	case reg.Status == "completed":
-		if reg.AuthyID != 0 && reg.AuthyID != u.AuthyID {
-			s.log.Warn("the device registered for another Authy id", "user", u.ID, "authy_id", u.AuthyID, "registered", reg.AuthyID)
-		}
+	case st.CanApprove():
 		s.users.markAskedToAddApp(u.ID, s.now()) // the offer is answered, wherever it was made
 		sess.RegLink, sess.RegExpires = "", time.Time{}
 		s.sessions.save(sess)
@@ -184,13 +179,20 @@ func (s *server) enable2FA(w http.ResponseWriter, r *http.Request) {
 	if u.AuthyID == 0 {
 		// Twofold: register the user again.
 		id, err := s.tf.RegisterUser(r.Context(), client.NewUser{Email: u.Email, Phone: u.Phone, CountryCode: u.CountryCode})
+		// The sample cannot change the phone number an account signed up with: a refused
+		// number is said as on the sign-up page, without "use another one", and a number that
+		// is another account's reads the same.
+		const ownPhoneRefused = "Your phone number cannot be used for two-factor authentication."
 		if err != nil {
 			s.log.Warn("twofold: register user", "user", u.ID, "err", err)
-			sess.Problem = registerProblem(err)
+			if status, problem := registerProblem(err); status == http.StatusBadRequest {
+				sess.Problem = ownPhoneRefused
+			} else {
+				sess.Problem = problem
+			}
 		} else if err := s.users.setAuthyID(u.ID, id); err != nil {
-			sess.Problem = "Another account already uses your phone number for two-factor authentication."
-		} else {
-			sess.Flash = "Two-factor authentication is on."
+			s.log.Info("two-factor refused: the phone number is another account's", "user", u.ID)
+			sess.Problem = ownPhoneRefused
 		}
 	}
 	sess.RegLink = ""
@@ -216,7 +218,6 @@ func (s *server) disable2FA(w http.ResponseWriter, r *http.Request) {
 			sess.Problem = "Two-factor authentication could not be turned off just now. Try again in a moment."
 		} else {
 			s.users.setAuthyID(u.ID, 0)
-			sess.Flash = "Two-factor authentication is off."
 		}
 	}
 	sess.RegLink = ""

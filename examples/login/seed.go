@@ -154,3 +154,14 @@ func (s *server) seedUsers(path string) (int, error) {
 	}
 	return len(users), nil
 }
+
+// truncate cuts s to at most n bytes, on a character boundary, marking the cut with "…".
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}

@@ -149,14 +149,18 @@ type view struct {
 	Method                    string // protected page: how the log-in was confirmed
 	Number                    string // wait page: number matching
 	Expired                   bool   // wait page: the request expired
-	CodeVia, Cellphone        string // code page
+	CodeVia                   string // code page: "sms", "call" or "app"
+	Resent                    bool   // code page: a new code, sent the same way again
+	SendProblem               string // code page: why no code could be sent
+
+	MaskedPhone string // the user's phone, as maskPhone shows it (profile, code page)
 
 	// Profile.
 	StatusUnavailable bool
-	MaskedPhone       string
 	Devices           []string
 	HasPushDevice     bool
 	RegLink           string
+	RegMinutes        int // how long the link has left, in whole minutes
 	AppName           string
 	AddApp            bool // the offer after a log-in by code, rather than the profile page
 }

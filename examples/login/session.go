@@ -33,7 +33,8 @@ type session struct {
 	ApprovalUUID string // the OneTouch request the wait page waits for
 	Number       string // the number-matching number, when Twofold asked for one
 	CodeVia      string // "sms", "call" or "app": where the code page's code comes from
-	Cellphone    string // the masked number the code went to
+	Resent       bool   // the code was sent again, the same way
+	SendProblem  string // why the last code could not be sent; "" when it was
 	OfferApp     bool   // users/{id}/status showed no authenticator: offer one after the code
 
 	// On the profile page: the registration link the QR code shows.

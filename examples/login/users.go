@@ -267,3 +267,19 @@ func randomHex(n int) string {
 	}
 	return hex.EncodeToString(b)
 }
+
+// maskPhone is the user's phone as every page shows it: the country code and the last two
+// digits, the rest masked with a mask of fixed length, so that neither the number nor its
+// length shows to someone who has only the password, and its owner still knows it.
+func maskPhone(countryCode, phone string) string {
+	var digits []byte
+	for i := 0; i < len(phone); i++ {
+		if phone[i] >= '0' && phone[i] <= '9' {
+			digits = append(digits, phone[i])
+		}
+	}
+	if len(digits) < 4 {
+		return "your phone"
+	}
+	return "+" + countryCode + " ••• ••• ••" + string(digits[len(digits)-2:])
+}

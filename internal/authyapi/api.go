@@ -171,6 +171,7 @@ func (a *API) Routes(mux Mux) {
 	const o = "/onetouch/json"
 	a.handle(mux, "POST "+o+"/users/{id}/approval_requests", a.createApprovalRequest)
 	a.handle(mux, "GET "+o+"/approval_requests/{uuid}", a.getApprovalRequest)
+	a.handle(mux, "POST "+o+"/approval_requests/{uuid}/close", a.closeApprovalRequest) // Twofold's addition
 	mux.HandleFunc("GET /qr/{file}", a.qrImage)
 	a.deviceRoutes(mux)
 }

@@ -79,13 +79,30 @@ func timestamp(t time.Time) *string {
 	return &s
 }
 
-// getApprovalRequest: GET /onetouch/json/approval_requests/{uuid} (spec 4.2). Every field
-// authy-client asserts is present.
+// getApprovalRequest: GET /onetouch/json/approval_requests/{uuid} (spec 4.2).
 func (a *API) getApprovalRequest(w http.ResponseWriter, r *http.Request, c *call) error {
 	req, err := a.onetouch.Get(r.Context(), c.app, r.PathValue("uuid"))
 	if err != nil {
 		return err
 	}
+	return a.writeApprovalRequest(w, r, c, req)
+}
+
+// closeApprovalRequest: POST /onetouch/json/approval_requests/{uuid}/close, Twofold's addition:
+// the application closes its pending request (the user logged in another way), which devices
+// then drop. It answers the request as GET does, now expired with reason "closed"; again, the
+// same; 409/60079 for an answered request, 404/60049 for one that is not the application's.
+func (a *API) closeApprovalRequest(w http.ResponseWriter, r *http.Request, c *call) error {
+	req, err := a.onetouch.Close(r.Context(), c.app, r.PathValue("uuid"))
+	if err != nil {
+		return err
+	}
+	return a.writeApprovalRequest(w, r, c, req)
+}
+
+// writeApprovalRequest answers with the request in the shape of spec 4.2: every field
+// authy-client asserts is present.
+func (a *API) writeApprovalRequest(w http.ResponseWriter, r *http.Request, c *call, req twofold.ApprovalRequest) error {
 	u, err := a.users.Get(r.Context(), c.app.ID, req.UserID)
 	if err != nil {
 		return err

@@ -186,5 +186,23 @@ func (s *Steps) Check(ctx context.Context, v View, code string) (twofold.Factor,
 		}
 		return "", err
 	}
+	// The user passed another way: the push still waiting on their phone goes.
+	if err := s.ClosePush(ctx, v); err != nil {
+		return "", err
+	}
 	return f, nil
+}
+
+// ClosePush closes the session's approval request if it is still pending (the user chose
+// another way, passed with a code, or gave up), so it does not wait on their phone. A request
+// already answered or expired is left as it is.
+func (s *Steps) ClosePush(ctx context.Context, v View) error {
+	if v.Session.ApprovalUUID == "" {
+		return nil
+	}
+	_, err := s.approvals.Close(ctx, v.App, v.Session.ApprovalUUID)
+	if c := twofold.ErrorCode(err); err != nil && (c == twofold.CodeNotPending || c == twofold.CodeRequestNotFound) {
+		return nil
+	}
+	return err
 }

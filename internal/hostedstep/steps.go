@@ -51,6 +51,7 @@ type Verifier interface {
 type Approvals interface {
 	Create(ctx context.Context, app twofold.App, userID int64, p onetouch.CreateParams) (twofold.ApprovalRequest, error)
 	Get(ctx context.Context, app twofold.App, uuid string) (twofold.ApprovalRequest, error)
+	Close(ctx context.Context, app twofold.App, uuid string) (twofold.ApprovalRequest, error)
 }
 
 // Config bounds the step.

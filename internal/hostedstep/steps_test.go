@@ -261,6 +261,29 @@ func TestPushPassesAndTheCodeIsRedeemedOnce(t *testing.T) {
 	}
 }
 
+// A user who passes with a code while a push waits on their phone: the push is closed.
+func TestCodeClosesThePendingPush(t *testing.T) {
+	w := newWorld(t, hostedstep.Config{})
+	ctx := t.Context()
+	u := w.user("ana@example.com", "2015550100")
+	w.device(u)
+	b, v := w.begin(w.client(twofold.MatchEmail), u.Email)
+	p, err := w.steps.StartPush(ctx, v, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.steps.Send(ctx, w.open(b), twofold.FactorSMS, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.steps.Check(ctx, w.open(b), w.lastCode()); err != nil {
+		t.Fatal(err)
+	}
+	r, err := w.onetouch.Get(ctx, w.app, p.UUID)
+	if err != nil || r.Status != twofold.Expired {
+		t.Fatalf("the push after passing by SMS: %s, %v; want closed (expired)", r.Status, err)
+	}
+}
+
 func TestDeniedPushFailsTheStep(t *testing.T) {
 	w := newWorld(t, hostedstep.Config{})
 	ctx := t.Context()

@@ -30,6 +30,7 @@ type Store interface {
 	ListApprovalRequestsFrom(ctx context.Context, appID, userID, fromID int64, limit int) ([]twofold.ApprovalRequest, error)
 	MarkNotified(ctx context.Context, ids []int64) error
 	FinishApprovalRequest(ctx context.Context, r twofold.ApprovalRequest, cb *twofold.Callback) (bool, error)
+	CloseApprovalRequest(ctx context.Context, appID, id int64, reason string, at time.Time) (bool, error)
 	DueExpiries(ctx context.Context, now time.Time, limit int) ([]twofold.ApprovalRequest, error)
 	// Incr adds delta to a counter atomically and returns its new value (wrong matching numbers).
 	Incr(ctx context.Context, name string, window, expires time.Time, delta int64) (int64, error)

@@ -60,6 +60,7 @@ func runConformance(t *testing.T, openEmpty func(t *testing.T) *Store) {
 	t.Run("Devices", func(t *testing.T) { testDevices(t, open) })
 	t.Run("ApprovalRequests", func(t *testing.T) { testApprovalRequests(t, open) })
 	t.Run("FinishApprovalRequest", func(t *testing.T) { testFinishApprovalRequest(t, open) })
+	t.Run("CloseApprovalRequest", func(t *testing.T) { testCloseApprovalRequest(t, open) }) // conformance_close_test.go
 	t.Run("Callbacks", func(t *testing.T) { testCallbacks(t, open) })
 	t.Run("ClaimCallbacks", func(t *testing.T) { testClaimCallbacks(t, open) }) // conformance_claim_test.go
 	t.Run("Rekey", func(t *testing.T) { testRekey(t, open) })

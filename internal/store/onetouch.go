@@ -157,3 +157,21 @@ func (s *Store) DueExpiries(ctx context.Context, now time.Time, limit int) ([]tw
 	}
 	return out, nil
 }
+
+// CloseApprovalRequest ends the application's pending request id at the time at, before its
+// time: it becomes expired, now (expires_at is set to at), with reason. It reports whether it
+// won: false when the request is not the application's or is no longer pending (answered, or
+// expired or closed before). No callback is queued: the application closed it itself.
+func (s *Store) CloseApprovalRequest(ctx context.Context, appID, id int64, reason string, at time.Time) (bool, error) {
+	res, err := s.w.ExecContext(ctx, `UPDATE approval_requests SET status = $1, reason = $2, expires_at = $3,
+		processed_at = $3, updated_at = $3 WHERE id = $4 AND app_id = $5 AND status = 'pending'`,
+		string(twofold.Expired), reason, unix(at), id, appID)
+	if err != nil {
+		return false, fmt.Errorf("close approval request %d: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("close approval request %d: %w", id, err)
+	}
+	return n == 1, nil
+}

@@ -43,6 +43,7 @@ const (
 	AuditVerificationFailed  = "verification.failed"    // details: why (invalid, reused)
 	AuditApprovalApproved    = "approval.approved"
 	AuditApprovalDenied      = "approval.denied" // details: reason when the device gave one
+	AuditApprovalClosed      = "approval.closed" // the application closed its pending request (Twofold's addition)
 	AuditLimitHit            = "limit.hit"       // details: limit (failures, sends, number_sends, …), max, window
 	AuditOperatorLogin       = "operator.login"
 	AuditOperatorLoginFailed = "operator.login_failed"
@@ -59,7 +60,7 @@ const AuditApprovalNumberMismatch = "approval.number_mismatch"
 var AuditActions = []string{
 	AuditAppCreated, AuditAppKeyRotated, AuditAppUpdated, AuditAppDeleted, AuditUserCreated, AuditUserDeleted, AuditUsersImported, AuditUserExported,
 	AuditDeviceAdded, AuditDeviceRemoved, AuditVerificationOK, AuditVerificationFailed, AuditApprovalApproved,
-	AuditApprovalDenied, AuditApprovalNumberMismatch, AuditLimitHit, AuditOperatorLogin, AuditOperatorLoginFailed,
+	AuditApprovalDenied, AuditApprovalNumberMismatch, AuditApprovalClosed, AuditLimitHit, AuditOperatorLogin, AuditOperatorLoginFailed,
 	AuditStepClientCreated, AuditStepClientUpdated, AuditStepClientDeleted,
 }
 

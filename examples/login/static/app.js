@@ -67,8 +67,8 @@ if (enrol) {
   });
 }
 
-// Select the whole registration link on a click, for copying.
-const link = document.getElementById('enrol-link');
-if (link) {
-  link.addEventListener('focus', () => link.select());
+// Select the whole enrolment command on a click, for copying.
+const command = document.getElementById('enrol-command');
+if (command) {
+  command.addEventListener('focus', () => command.select());
 }
