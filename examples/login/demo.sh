@@ -45,7 +45,6 @@ trap 'exit 130' INT TERM
 echo "demo: building the samples"
 go build -o "$work/login" ./examples/login
 go build -o "$work/oidc-login" ./examples/oidc-login
-go build -o "$work/stepclient" ./examples/oidc-login/stepclient
 
 echo "demo: starting Twofold on $TWOFOLD_URL (log: $DATA/twofold.log)"
 "$TWOFOLD" serve --addr "$TWOFOLD_ADDR" --public-url "$TWOFOLD_URL" --data-dir "$DATA" --callback-allow-hosts "$SAMPLE_ADDR" >>"$DATA/twofold.log" 2>&1 &
@@ -84,20 +83,19 @@ if [ -z "$moved" ]; then
 fi
 printf 'email,password,country_code,phone,authy_id\nmoved@example.com,moved from authy,1,201-555-0100,%s\n' "$moved" >"$work/users.csv"
 
-# The OIDC sample: a step client of application 1 that names users by email, kept in the data
-# directory so that a second run uses the same one, and a user of the sample known to Twofold.
-# create_step_client prints the client's JSON; it is the one place to change for
-# `twofold oidc-client create` (coming): "$TWOFOLD" oidc-client create --app 1 \
-#   --name "OIDC login sample" --redirect-uri "$OIDC_URL/callback" --user-match email --json --data-dir "$DATA"
+# The OIDC sample: a step client of application 1 that names users by email (its secret is shown
+# once, so it is kept in the data directory for the next run), and a user of the sample known to
+# Twofold.
 create_step_client() {
-	"$work/stepclient" --data-dir "$DATA" --app 1 --name "OIDC login sample" --redirect-uri "$OIDC_URL/callback" --user-match email
+	"$TWOFOLD" oidc-client create --app 1 --name "OIDC login sample" --redirect-uri "$OIDC_URL/callback" \
+		--user-match email --json --data-dir "$DATA"
 }
 client_file=$DATA/oidc-sample-client.json
 if [ ! -s "$client_file" ]; then
 	(umask 077 && create_step_client >"$client_file.new") && mv "$client_file.new" "$client_file"
 fi
 client_id=$(sed -n 's/.*"client_id": *"\([^"]*\)".*/\1/p' "$client_file")
-client_secret=$(sed -n 's/.*"\(client_\)\{0,1\}secret": *"\([^"]*\)".*/\2/p' "$client_file")
+client_secret=$(sed -n 's/.*"client_secret": *"\([^"]*\)".*/\1/p' "$client_file")
 if [ -z "$client_id" ] || [ -z "$client_secret" ]; then
 	echo "demo: no step client id and secret in $client_file (remove it to make a new client)" >&2
 	exit 1

@@ -141,14 +141,10 @@ func (s *servedTwofold) StepClient(t *testing.T, redirectURI string) (string, st
 	t.Helper()
 	var made struct {
 		ClientID     string `json:"client_id"`
-		Secret       string `json:"secret"`
 		ClientSecret string `json:"client_secret"`
 	}
 	s.cliJSON(t, &made, "oidc-client", "create", "--app", "1", "--name", "OIDC login sample", "--redirect-uri", redirectURI,
 		"--user-match", "email", "--json")
-	if made.ClientSecret == "" {
-		made.ClientSecret = made.Secret
-	}
 	if made.ClientID == "" || made.ClientSecret == "" {
 		t.Fatalf("twofold oidc-client create printed no client id or secret: %+v", made)
 	}
