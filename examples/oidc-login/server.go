@@ -133,9 +133,15 @@ func randomString() string {
 // new id, so an id seen before (fixed by an attacker, say) never becomes a signed-in one.
 func (s *server) start(w http.ResponseWriter, r *http.Request, sess *session) {
 	id := randomString()
+	now := s.cfg.now()
 	s.mu.Lock()
 	if c, err := r.Cookie(cookieName); err == nil {
 		delete(s.sessions, c.Value)
+	}
+	for k, old := range s.sessions { // forgotten sessions go too: the table stays small
+		if now.After(old.Expires) {
+			delete(s.sessions, k)
+		}
 	}
 	s.sessions[id] = sess
 	s.mu.Unlock()
