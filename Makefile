@@ -50,8 +50,9 @@ fuzz:
 	go test -run='^$$' -fuzz=FuzzForbidden -fuzztime=60s ./internal/egress/
 	go test -run='^$$' -fuzz=FuzzParseAllowlist -fuzztime=60s ./internal/egress/
 
-# A first look at the login sample (examples/login): Twofold on 127.0.0.1:8080 with its data in
-# ./demo-data, the sample on 127.0.0.1:3000; Ctrl-C stops both.
+# A first look at the samples: Twofold on 127.0.0.1:8080 with its data in ./demo-data, the login
+# sample (examples/login) on 127.0.0.1:3000 and the OIDC sample (examples/oidc-login, the second
+# factor by Twofold's hosted step) on 127.0.0.1:3001; Ctrl-C stops them all.
 .PHONY: demo
 demo: build
 	./examples/login/demo.sh ./twofold

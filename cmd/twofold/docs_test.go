@@ -110,7 +110,8 @@ func docCommands(t *testing.T, files []string) []docCommand {
 // renamed command or flag fails here, not in a reader's terminal.
 func TestDocsCommands(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join("..", "..", "docs", "*.md"))
-	files = append(files, filepath.Join("..", "..", "README.md"), filepath.Join("..", "..", "examples", "login", "README.md"))
+	files = append(files, filepath.Join("..", "..", "README.md"), filepath.Join("..", "..", "examples", "login", "README.md"),
+		filepath.Join("..", "..", "examples", "oidc-login", "README.md"))
 	cmds := docCommands(t, files)
 	if len(cmds) < 50 {
 		t.Fatalf("found only %d twofold commands in the docs: the scanner is broken", len(cmds))

@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# A first look at the login sample: starts Twofold on 127.0.0.1:8080 with its data in
-# ./demo-data, points the application's OneTouch callbacks at the sample, and runs the sample on
-# 127.0.0.1:3000 until Ctrl-C, then stops Twofold. Run it from the repository root (make demo),
-# with the twofold binary as its argument (default ./twofold).
+# A first look at the samples: starts Twofold on 127.0.0.1:8080 with its data in ./demo-data,
+# points the application's OneTouch callbacks at the login sample, runs the OIDC sample
+# (examples/oidc-login, which hands the second factor to Twofold's hosted step) on 127.0.0.1:3001
+# and the login sample on 127.0.0.1:3000 until Ctrl-C, then stops them and Twofold. Run it from
+# the repository root (make demo), with the twofold binary as its argument (default ./twofold).
 set -euo pipefail
 
 TWOFOLD=${1:-./twofold}
 DATA=./demo-data
 TWOFOLD_ADDR=127.0.0.1:8080
 SAMPLE_ADDR=127.0.0.1:3000
+OIDC_ADDR=127.0.0.1:3001
 TWOFOLD_URL=http://$TWOFOLD_ADDR
 SAMPLE_URL=http://$SAMPLE_ADDR
+OIDC_URL=http://$OIDC_ADDR
 
 if [ ! -x "$TWOFOLD" ]; then
 	echo "demo: no twofold binary at $TWOFOLD (build it with: make build)" >&2
@@ -23,7 +26,12 @@ fi
 mkdir -p "$DATA"
 work=$(mktemp -d)
 twofold_pid=
+oidc_pid=
 stop() {
+	if [ -n "$oidc_pid" ] && kill -0 "$oidc_pid" 2>/dev/null; then
+		kill -TERM "$oidc_pid" 2>/dev/null || true
+		wait "$oidc_pid" 2>/dev/null || true
+	fi
 	if [ -n "$twofold_pid" ] && kill -0 "$twofold_pid" 2>/dev/null; then
 		echo "demo: stopping Twofold"
 		kill -TERM "$twofold_pid" 2>/dev/null || true
@@ -34,11 +42,12 @@ stop() {
 trap stop EXIT
 trap 'exit 130' INT TERM
 
-echo "demo: building the sample"
+echo "demo: building the samples"
 go build -o "$work/login" ./examples/login
+go build -o "$work/oidc-login" ./examples/oidc-login
 
 echo "demo: starting Twofold on $TWOFOLD_URL (log: $DATA/twofold.log)"
-"$TWOFOLD" serve --addr "$TWOFOLD_ADDR" --data-dir "$DATA" --callback-allow-hosts "$SAMPLE_ADDR" >>"$DATA/twofold.log" 2>&1 &
+"$TWOFOLD" serve --addr "$TWOFOLD_ADDR" --public-url "$TWOFOLD_URL" --data-dir "$DATA" --callback-allow-hosts "$SAMPLE_ADDR" >>"$DATA/twofold.log" 2>&1 &
 twofold_pid=$!
 for i in $(seq 100); do
 	if ! kill -0 "$twofold_pid" 2>/dev/null; then
@@ -74,6 +83,36 @@ if [ -z "$moved" ]; then
 fi
 printf 'email,password,country_code,phone,authy_id\nmoved@example.com,moved from authy,1,201-555-0100,%s\n' "$moved" >"$work/users.csv"
 
+# The OIDC sample: a step client of application 1 that names users by email (its secret is shown
+# once, so it is kept in the data directory for the next run), and a user of the sample known to
+# Twofold.
+create_step_client() {
+	"$TWOFOLD" oidc-client create --app 1 --name "OIDC login sample" --redirect-uri "$OIDC_URL/callback" \
+		--user-match email --json --data-dir "$DATA"
+}
+client_file=$DATA/oidc-sample-client.json
+if [ ! -s "$client_file" ]; then
+	(umask 077 && create_step_client >"$client_file.new") && mv "$client_file.new" "$client_file"
+fi
+client_id=$(sed -n 's/.*"client_id": *"\([^"]*\)".*/\1/p' "$client_file")
+client_secret=$(sed -n 's/.*"client_secret": *"\([^"]*\)".*/\1/p' "$client_file")
+if [ -z "$client_id" ] || [ -z "$client_secret" ]; then
+	echo "demo: no step client id and secret in $client_file (remove it to make a new client)" >&2
+	exit 1
+fi
+ana=$(curl -fsS -H "X-Authy-API-Key: $key" "$TWOFOLD_URL/protected/json/users/new" \
+	-d 'user[email]=ana@example.com' -d 'user[cellphone]=201-555-0101' -d 'user[country_code]=1' |
+	sed -n 's/.*"id": *\([0-9]*\).*/\1/p')
+if [ -z "$ana" ]; then
+	echo "demo: could not register the OIDC sample's user" >&2
+	exit 1
+fi
+printf 'email,password,twofold_id\nana@example.com,two steps,%s\n' "$ana" >"$work/oidc-users.csv"
+echo "demo: starting the OIDC sample on $OIDC_URL (log: $DATA/oidc-login.log)"
+TWOFOLD_URL=$TWOFOLD_URL TWOFOLD_CLIENT_ID=$client_id TWOFOLD_CLIENT_SECRET=$client_secret SAMPLE_ADDR=$OIDC_ADDR \
+	SAMPLE_USERS=$work/oidc-users.csv "$work/oidc-login" >>"$DATA/oidc-login.log" 2>&1 &
+oidc_pid=$!
+
 cat <<MSG
 
   Open $SAMPLE_URL and sign up, or log in as a user moved from Authy:
@@ -82,12 +121,16 @@ cat <<MSG
   Codes sent "by SMS" stay on this machine; read them with:
       $TWOFOLD outbox --data-dir $DATA
 
+  The OIDC sample, $OIDC_URL, hands the whole second factor to Twofold's hosted step by
+  OpenID Connect: log in as ana@example.com, password "two steps"; Twofold asks for a code
+  (read it with the outbox command above) and sends you back signed in.
+
   Add the authenticator from the profile page: "Open the web authenticator in this browser"
   adds the account to Twofold's web authenticator ($TWOFOLD_URL/authenticator/), or run the
   command the page shows for the command-line one, then:
       $TWOFOLD device watch             # approve or deny log-ins
 
-  Ctrl-C stops the sample and Twofold. Start afresh with: rm -rf $DATA
+  Ctrl-C stops the samples and Twofold. Start afresh with: rm -rf $DATA
 
 MSG
 TWOFOLD_URL=$TWOFOLD_URL TWOFOLD_API_KEY=$key SAMPLE_ADDR=$SAMPLE_ADDR SAMPLE_PUBLIC_URL=$SAMPLE_URL SAMPLE_SEED_USERS=$work/users.csv "$work/login" || true
