@@ -28,9 +28,9 @@ func TestWebAuthenticatorScreens(t *testing.T) {
 }
 
 const (
-	longApp   = "Acme Shop — Customer Accounts and Loyalty Programme"
+	longApp    = "Acme Shop — Customer Accounts and Loyalty Programme"
 	aliceEmail = "alice.catherine.montgomery-smithson@accounts.example-corporation.com"
-	bobEmail  = "bob@example.com"
+	bobEmail   = "bob@example.com"
 )
 
 // screens is a browser tab on the web authenticator, with the checks of every screen.
