@@ -38,9 +38,9 @@ See docs/hosted-step.md and docs/identity-providers.md.`,
 
 // clientFlags are the settings of a client as flags.
 type clientFlags struct {
-	name, userMatch, factors, hintJWKS, clientJWKS, auth0Domain string
-	redirects                                                   []string
-	allowLoginHint                                              bool
+	name, userMatch, factors, hintJWKS, hintIssuer, clientJWKS, auth0Domain string
+	redirects                                                               []string
+	allowLoginHint                                                          bool
 }
 
 func (f *clientFlags) add(cmd *cobra.Command) {
@@ -51,6 +51,7 @@ func (f *clientFlags) add(cmd *cobra.Command) {
 	fs.StringVar(&f.userMatch, "user-match", "", "how the name the client gives finds the user: id (authy_id), custom_id or email (default: id)")
 	fs.BoolVar(&f.allowLoginHint, "allow-login-hint", false, "let an unsigned login_hint name the user (else only a signed request object or id_token_hint)")
 	fs.StringVar(&f.hintJWKS, "hint-jwks-url", "", "the identity provider's JWKS that signs its id_token_hint (Entra ID)")
+	fs.StringVar(&f.hintIssuer, "hint-issuer", "", "the iss an id_token_hint must have (required with --hint-jwks-url)")
 	fs.StringVar(&f.clientJWKS, "client-jwks-url", "", "the client's own JWKS: private_key_jwt and request objects signed with its keys")
 	fs.StringVar(&f.auth0Domain, "auth0-domain", "", "the Auth0 tenant whose Action sends users (e.g. acme.us.auth0.com); makes the Action's secret")
 }
@@ -84,6 +85,9 @@ func (f *clientFlags) spec(cmd *cobra.Command) hostedstep.Spec {
 	if changed("hint-jwks-url") {
 		sp.HintJWKSURL = &f.hintJWKS
 	}
+	if changed("hint-issuer") {
+		sp.HintIssuer = &f.hintIssuer
+	}
 	if changed("client-jwks-url") {
 		sp.ClientJWKSURL = &f.clientJWKS
 	}
@@ -103,6 +107,7 @@ type clientJSON struct {
 	UserMatch      string    `json:"user_match"`
 	AllowLoginHint bool      `json:"allow_login_hint"`
 	HintJWKSURL    string    `json:"hint_jwks_url,omitempty"`
+	HintIssuer     string    `json:"hint_issuer,omitempty"`
 	ClientJWKSURL  string    `json:"client_jwks_url,omitempty"`
 	Auth0Domain    string    `json:"auth0_domain,omitempty"`
 	Secret         string    `json:"client_secret,omitempty"`
@@ -114,7 +119,7 @@ type clientJSON struct {
 func toClientJSON(c twofold.StepClient, secret, auth0Secret string) clientJSON {
 	out := clientJSON{ClientID: c.ClientID, AppID: c.AppID, Name: c.Name, RedirectURIs: append([]string{}, c.RedirectURIs...),
 		Factors: []string{}, UserMatch: string(c.UserMatch), AllowLoginHint: c.AllowLoginHint, HintJWKSURL: c.HintJWKSURL,
-		ClientJWKSURL: c.ClientJWKSURL, Auth0Domain: c.Auth0Domain, Secret: secret, Auth0Secret: auth0Secret,
+		HintIssuer: c.HintIssuer, ClientJWKSURL: c.ClientJWKSURL, Auth0Domain: c.Auth0Domain, Secret: secret, Auth0Secret: auth0Secret,
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 	for _, f := range c.Factors {
 		out.Factors = append(out.Factors, string(f))
@@ -144,7 +149,7 @@ func printClient(w io.Writer, c twofold.StepClient, secret, auth0Secret string) 
 	fmt.Fprintf(tw, "factors\t%s\n", strings.Join(factors, ", "))
 	fmt.Fprintf(tw, "users named by\t%s%s\n", c.UserMatch, map[bool]string{true: " (an unsigned login_hint is allowed)", false: ""}[c.AllowLoginHint])
 	if c.HintJWKSURL != "" {
-		fmt.Fprintf(tw, "id_token_hint keys\t%s\n", c.HintJWKSURL)
+		fmt.Fprintf(tw, "id_token_hint keys\t%s (issuer %s)\n", c.HintJWKSURL, c.HintIssuer)
 	}
 	if c.ClientJWKSURL != "" {
 		fmt.Fprintf(tw, "client keys\t%s\n", c.ClientJWKSURL)
@@ -174,7 +179,7 @@ func clientError(err error, id string) error {
 	var te *twofold.Error
 	if errors.As(err, &te) && len(te.Fields) > 0 {
 		var lines []string
-		for _, f := range []string{"name", "redirect_uri", "factors", "user_match", "hint_jwks_url", "client_jwks_url", "auth0_domain"} {
+		for _, f := range []string{"name", "redirect_uri", "factors", "user_match", "hint_jwks_url", "hint_issuer", "client_jwks_url", "auth0_domain"} {
 			if why, ok := te.Fields[f]; ok {
 				lines = append(lines, "--"+strings.ReplaceAll(f, "_", "-")+": "+why)
 			}

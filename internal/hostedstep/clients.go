@@ -79,6 +79,7 @@ type Spec struct {
 	UserMatch      *twofold.UserMatch
 	AllowLoginHint *bool
 	HintJWKSURL    *string
+	HintIssuer     *string
 	ClientJWKSURL  *string
 	Auth0Domain    *string
 }
@@ -110,6 +111,9 @@ func (sp Spec) apply(c *twofold.StepClient) map[string]string {
 	}
 	if sp.HintJWKSURL != nil {
 		c.HintJWKSURL = strings.TrimSpace(*sp.HintJWKSURL)
+	}
+	if sp.HintIssuer != nil {
+		c.HintIssuer = strings.TrimSpace(*sp.HintIssuer)
 	}
 	if sp.ClientJWKSURL != nil {
 		c.ClientJWKSURL = strings.TrimSpace(*sp.ClientJWKSURL)
@@ -161,6 +165,14 @@ func (sp Spec) apply(c *twofold.StepClient) map[string]string {
 				bad[field] = why
 			}
 		}
+	}
+	// A key set may sign for many issuers (Entra ID's common keys sign every tenant's tokens):
+	// a hint is only taken from the one issuer the operator names.
+	switch {
+	case c.HintJWKSURL != "" && c.HintIssuer == "":
+		bad["hint_issuer"] = "is required with hint_jwks_url: the iss of the identity provider's tokens (for Entra ID https://login.microsoftonline.com/TENANT_ID/v2.0)"
+	case c.HintIssuer != "" && (len(c.HintIssuer) > maxURL || !printable(c.HintIssuer)):
+		bad["hint_issuer"] = "must be the identity provider's issuer identifier"
 	}
 	if c.Auth0Domain != "" && !validHost(c.Auth0Domain) {
 		bad["auth0_domain"] = "must be a host name, like example.us.auth0.com"
@@ -377,6 +389,7 @@ func changed(a, b twofold.StepClient, rot Rotation) []string {
 	add("user_match", a.UserMatch != b.UserMatch)
 	add("allow_login_hint", a.AllowLoginHint != b.AllowLoginHint)
 	add("hint_jwks_url", a.HintJWKSURL != b.HintJWKSURL)
+	add("hint_issuer", a.HintIssuer != b.HintIssuer)
 	add("client_jwks_url", a.ClientJWKSURL != b.ClientJWKSURL)
 	add("auth0_domain", a.Auth0Domain != b.Auth0Domain)
 	add("secret", rot.Secret)

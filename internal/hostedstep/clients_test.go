@@ -114,7 +114,7 @@ func TestCreateReportsEveryProblem(t *testing.T) {
 	if !errors.As(err, &te) || te.Code != twofold.CodeInvalidParameter {
 		t.Fatalf("err = %v, want an invalid parameter error", err)
 	}
-	for _, field := range []string{"name", "redirect_uri", "factors", "user_match", "hint_jwks_url", "client_jwks_url", "auth0_domain"} {
+	for _, field := range []string{"name", "redirect_uri", "factors", "user_match", "hint_jwks_url", "hint_issuer", "client_jwks_url", "auth0_domain"} {
 		if te.Fields[field] == "" {
 			t.Errorf("no problem reported for %s: %v", field, te.Fields)
 		}

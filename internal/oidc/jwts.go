@@ -158,6 +158,9 @@ func (p *Provider) verifyHint(ctx context.Context, c twofold.StepClient, raw str
 	if !verified {
 		return hint{}, errors.New("the signature does not verify")
 	}
+	if c.HintIssuer == "" || claims.Issuer != c.HintIssuer {
+		return hint{}, errors.New("iss is not the client's identity provider")
+	}
 	if !claims.Audience.Contains(c.ClientID) {
 		return hint{}, errors.New("aud is not the client id")
 	}

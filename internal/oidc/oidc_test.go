@@ -305,8 +305,17 @@ func TestIDTokenHintFormPost(t *testing.T) {
 	ctx := t.Context()
 	_, key := o.user("ana@example.com")
 	idpKey, _ := rsa.GenerateKey(rand.Reader, 2048)
-	made := o.client(hostedstep.Spec{UserMatch: ptr(twofold.MatchEmail), HintJWKSURL: ptr(jwksServer(t, map[string]any{"idp1": &idpKey.PublicKey}))})
+	made := o.client(hostedstep.Spec{UserMatch: ptr(twofold.MatchEmail), HintJWKSURL: ptr(jwksServer(t, map[string]any{"idp1": &idpKey.PublicKey})),
+		HintIssuer: ptr("https://login.example.com/tenant/v2.0")})
 	now := time.Now()
+	// The same keys sign for every tenant: a hint from another tenant names nobody here.
+	foreign := signWith(t, idpKey, jose.RS256, "idp1", map[string]any{"iss": "https://login.example.com/other-tenant/v2.0",
+		"aud": made.Client.ClientID, "sub": "x", "preferred_username": "ana@example.com", "exp": now.Add(time.Hour).Unix()})
+	fq := url.Values{"client_id": {made.Client.ClientID}, "redirect_uri": {"https://rp.example.com/callback"}, "response_type": {"id_token"},
+		"scope": {"openid"}, "nonce": {"n"}, "id_token_hint": {foreign}}
+	if resp, body := newBrowser(t, o).get(o.srv.URL + "/oauth2/authorize?" + fq.Encode()); !strings.Contains(body, `name="error" value="invalid_request"`) {
+		t.Fatalf("a hint from another tenant: %d\n%s", resp.StatusCode, body)
+	}
 	hint := signWith(t, idpKey, jose.RS256, "idp1", map[string]any{"iss": "https://login.example.com/tenant/v2.0",
 		"aud": made.Client.ClientID, "sub": "pairwise-sub-123", "preferred_username": "ana@example.com",
 		"iat": now.Add(-time.Minute).Unix(), "exp": now.Add(time.Hour).Unix()})

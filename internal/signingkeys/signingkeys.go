@@ -15,6 +15,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -188,12 +189,14 @@ func (k *Keys) Published(ctx context.Context) ([]Key, error) {
 
 // JWK is a public key as RFC 7517 writes it.
 type JWK struct {
-	Kty string `json:"kty"`
-	Use string `json:"use"`
-	Alg string `json:"alg"`
-	Kid string `json:"kid"`
-	N   string `json:"n"`
-	E   string `json:"e"`
+	Kty     string   `json:"kty"`
+	Use     string   `json:"use"`
+	Alg     string   `json:"alg"`
+	Kid     string   `json:"kid"`
+	N       string   `json:"n"`
+	E       string   `json:"e"`
+	X5C     []string `json:"x5c,omitempty"`      // a certificate of the key (Entra ID asks for one)
+	X5TS256 string   `json:"x5t#S256,omitempty"` // its SHA-256 thumbprint
 }
 
 // PublicJWK is the public half of an RS256 key.
@@ -213,9 +216,37 @@ func (k *Keys) JWKS(ctx context.Context) ([]byte, error) {
 		Keys []JWK `json:"keys"`
 	}{Keys: make([]JWK, 0, len(keys))}
 	for _, key := range keys {
-		set.Keys = append(set.Keys, PublicJWK(key.ID, &key.Private.PublicKey))
+		j := PublicJWK(key.ID, &key.Private.PublicKey)
+		cert, err := certificate(key)
+		if err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(cert)
+		j.X5C, j.X5TS256 = []string{base64.StdEncoding.EncodeToString(cert)}, base64.RawURLEncoding.EncodeToString(sum[:])
+		set.Keys = append(set.Keys, j)
 	}
 	return json.Marshal(set)
+}
+
+// certificate is a self-signed X.509 certificate of a key, for verifiers that want keys as
+// certificates. It is made anew each time and comes out the same (every field follows from the
+// key, and RSA PKCS #1 v1.5 signatures are deterministic), so instances publish one certificate.
+func certificate(key Key) ([]byte, error) {
+	serial := new(big.Int).SetBytes([]byte(key.ID)[:16])
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: "Twofold signing key " + key.ID},
+		NotBefore:             key.Start.Add(-time.Hour),
+		NotAfter:              key.Start.AddDate(10, 0, 0),
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		SignatureAlgorithm:    x509.SHA256WithRSA,
+	}
+	der, err := x509.CreateCertificate(nil, tmpl, tmpl, &key.Private.PublicKey, key.Private)
+	if err != nil {
+		return nil, fmt.Errorf("certificate of signing key %s: %w", key.ID, err)
+	}
+	return der, nil
 }
 
 // Thumbprint is the RFC 7638 JWK thumbprint of an RSA public key, base64url.

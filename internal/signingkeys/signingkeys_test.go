@@ -3,6 +3,7 @@ package signingkeys_test
 import (
 	"bytes"
 	"crypto"
+	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"path/filepath"
@@ -56,6 +57,14 @@ func published(t *testing.T, k *signingkeys.Keys) []string {
 		tp, err := key.Thumbprint(crypto.SHA256)
 		if err != nil || base64.RawURLEncoding.EncodeToString(tp) != key.KeyID || key.Algorithm != "RS256" || key.Use != "sig" || !key.IsPublic() {
 			t.Errorf("published key %+v: thumbprint %x, %v", key, tp, err)
+		}
+		// The certificate is of this key, and every instance publishes the same one.
+		if len(key.Certificates) != 1 || !key.Certificates[0].PublicKey.(*rsa.PublicKey).Equal(key.Key) {
+			t.Errorf("published key %s: certificates %v", key.KeyID, key.Certificates)
+		}
+		again, _ := k.JWKS(t.Context())
+		if !bytes.Equal(raw, again) {
+			t.Error("the key set differs from one read to the next")
 		}
 		kids = append(kids, key.KeyID)
 	}

@@ -38,7 +38,7 @@ func testSteps(t *testing.T, open func(t *testing.T) *Store) {
 		app, other := mkApp(t, s, "shop"), mkApp(t, s, "other")
 		c := twofold.StepClient{AppID: app.ID, ClientID: "tfc_one", Name: "Entra ✓", RedirectURIs: []string{"https://a/cb", "https://b/cb?x=1"},
 			Factors: []twofold.Factor{twofold.FactorTOTP, twofold.FactorPush}, UserMatch: twofold.MatchCustomID, AllowLoginHint: true,
-			HintJWKSURL: "https://login.example.com/keys", ClientJWKSURL: "https://rp.example.com/jwks", Auth0Domain: "t.auth0.com",
+			HintJWKSURL: "https://login.example.com/keys", HintIssuer: "https://login.example.com/t/v2.0", ClientJWKSURL: "https://rp.example.com/jwks", Auth0Domain: "t.auth0.com",
 			CreatedAt: t0}
 		var sealedFor int64
 		must(t, s.CreateStepClient(ctx, &c, func(id int64) map[string][]byte {

@@ -13,7 +13,7 @@ import (
 // The hosted second-factor step's clients and sessions (migration 00022).
 
 const stepClientColumns = `id, app_id, client_id, name, redirect_uris, factors, user_match, allow_login_hint,
-	hint_jwks_url, client_jwks_url, auth0_domain, created_at, updated_at`
+	hint_jwks_url, hint_issuer, client_jwks_url, auth0_domain, created_at, updated_at`
 
 func scanStepClient(r rowScanner) (twofold.StepClient, error) {
 	var c twofold.StepClient
@@ -21,7 +21,7 @@ func scanStepClient(r rowScanner) (twofold.StepClient, error) {
 	var hint int
 	var created, updated int64
 	err := r.Scan(&c.ID, &c.AppID, &c.ClientID, &c.Name, &uris, &factors, &c.UserMatch, &hint,
-		&c.HintJWKSURL, &c.ClientJWKSURL, &c.Auth0Domain, &created, &updated)
+		&c.HintJWKSURL, &c.HintIssuer, &c.ClientJWKSURL, &c.Auth0Domain, &created, &updated)
 	if err != nil {
 		return twofold.StepClient{}, notFound(err)
 	}
@@ -58,10 +58,10 @@ func (s *Store) CreateStepClient(ctx context.Context, c *twofold.StepClient, sec
 			return twofold.ErrNotFound
 		}
 		err := tx.QueryRowContext(ctx, `INSERT INTO step_clients (app_id, client_id, name, redirect_uris, factors, user_match,
-			allow_login_hint, hint_jwks_url, client_jwks_url, auth0_domain, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id`,
+			allow_login_hint, hint_jwks_url, hint_issuer, client_jwks_url, auth0_domain, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING id`,
 			c.AppID, c.ClientID, c.Name, uris, factors, string(c.UserMatch), b2i(c.AllowLoginHint),
-			c.HintJWKSURL, c.ClientJWKSURL, c.Auth0Domain, unix(c.CreatedAt)).Scan(&c.ID)
+			c.HintJWKSURL, c.HintIssuer, c.ClientJWKSURL, c.Auth0Domain, unix(c.CreatedAt)).Scan(&c.ID)
 		if isUniqueViolation(err) {
 			return twofold.ErrConflict
 		}
@@ -122,9 +122,10 @@ func (s *Store) UpdateStepClient(ctx context.Context, c twofold.StepClient, secr
 	uris, factors := stepClientLists(c)
 	err := s.tx(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE step_clients SET name = $1, redirect_uris = $2, factors = $3, user_match = $4,
-			allow_login_hint = $5, hint_jwks_url = $6, client_jwks_url = $7, auth0_domain = $8, updated_at = $9 WHERE id = $10`,
-			c.Name, uris, factors, string(c.UserMatch), b2i(c.AllowLoginHint), c.HintJWKSURL, c.ClientJWKSURL, c.Auth0Domain,
-			unix(c.UpdatedAt), c.ID)
+			allow_login_hint = $5, hint_jwks_url = $6, hint_issuer = $7, client_jwks_url = $8, auth0_domain = $9, updated_at = $10
+			WHERE id = $11`,
+			c.Name, uris, factors, string(c.UserMatch), b2i(c.AllowLoginHint), c.HintJWKSURL, c.HintIssuer, c.ClientJWKSURL,
+			c.Auth0Domain, unix(c.UpdatedAt), c.ID)
 		if err != nil {
 			return err
 		}

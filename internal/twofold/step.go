@@ -38,6 +38,7 @@ type StepClient struct {
 	UserMatch      UserMatch // how a hinted name finds the user
 	AllowLoginHint bool      // an unsigned login_hint may name the user (else only signed hints)
 	HintJWKSURL    string    // the IdP's JWKS, which signs the id_token_hint (Entra)
+	HintIssuer     string    // the iss an id_token_hint must have (one tenant of a shared key set)
 	ClientJWKSURL  string    // the client's own JWKS: private_key_jwt and signed request objects
 	Auth0Domain    string    // the Auth0 tenant whose Action sends users (the redirect dialect)
 	CreatedAt      time.Time

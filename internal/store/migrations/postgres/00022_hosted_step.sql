@@ -12,6 +12,7 @@ CREATE TABLE step_clients (
     user_match       TEXT    NOT NULL,            -- how a hinted name finds the user: id, custom_id, email
     allow_login_hint INTEGER NOT NULL DEFAULT 0,  -- an unsigned login_hint may name the user
     hint_jwks_url    TEXT    NOT NULL DEFAULT '', -- the IdP's keys, for a signed id_token_hint
+    hint_issuer      TEXT    NOT NULL DEFAULT '', -- the iss such a hint must have
     client_jwks_url  TEXT    NOT NULL DEFAULT '', -- the client's keys: private_key_jwt, signed requests
     auth0_domain     TEXT    NOT NULL DEFAULT '', -- the Auth0 tenant an Action sends users from
     created_at       BIGINT  NOT NULL,
