@@ -51,6 +51,12 @@ const redirectURI = "https://rp.example.com/callback"
 
 func newFixture(t *testing.T, factors ...twofold.Factor) *fixture {
 	t.Helper()
+	return newFixtureWith(t, verify.Config{}, factors...)
+}
+
+// newFixtureWith is newFixture with the code service's limits of cfg.
+func newFixtureWith(t *testing.T, cfg verify.Config, factors ...twofold.Factor) *fixture {
+	t.Helper()
 	ctx := t.Context()
 	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "twofold.db"))
 	if err != nil {
@@ -64,7 +70,7 @@ func newFixture(t *testing.T, factors ...twofold.Factor) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vs := verify.New(st, router, keys, verify.Config{}, nil)
+	vs := verify.New(st, router, keys, cfg, nil)
 	f := &fixture{t: t, st: st, outbox: outbox}
 	f.app, _, err = apps.New(st, keys, nil).Create(ctx, apps.CreateParams{Name: "Acme Bank"})
 	if err != nil {
@@ -370,5 +376,33 @@ func TestSendInLanguage(t *testing.T) {
 	msgs, err := f.outbox.List(t.Context(), twofold.MessageFilter{AppID: f.app.ID})
 	if err != nil || len(msgs) != 1 || !strings.HasPrefix(msgs[0].Body, "Ihr Bestätigungscode für Acme Bank") {
 		t.Fatalf("outbox: %+v %v", msgs, err)
+	}
+}
+
+// The limits say so on the page, and leave the other ways and cancel: too many wrong codes
+// (the user's failure limit), too many codes sent (the user's send limit).
+func TestLimits(t *testing.T) {
+	f := newFixtureWith(t, verify.Config{FailureLimit: twofold.Limit{N: 2, Window: time.Hour}, SendLimit: twofold.Limit{N: 1, Window: time.Hour}})
+	b := f.browser()
+	page := b.begin()
+	token := csrfOf(t, page)
+	var last answer
+	for range 3 {
+		last = b.do("POST", page.url.Path+"/code", url.Values{"csrf": {token}, "via": {"totp"}, "code": {"000000"}})
+	}
+	if last.status != http.StatusTooManyRequests || !strings.Contains(last.body, "Too many wrong codes") ||
+		!strings.Contains(last.body, `id="another-way"`) || !strings.Contains(last.body, `id="cancel"`) {
+		t.Fatalf("the third wrong code: %d\n%s", last.status, last.body)
+	}
+	// Even the right code waits now: the limit counts for the user, whatever the code.
+	if a := b.do("POST", page.url.Path+"/code", url.Values{"csrf": {token}, "via": {"totp"}, "code": {f.key.Code(time.Now())}}); a.status != http.StatusTooManyRequests {
+		t.Fatalf("the right code past the limit: %d", a.status)
+	}
+	if a := b.do("POST", page.url.Path+"/send", url.Values{"csrf": {token}, "factor": {"email"}}); a.status != http.StatusOK || !strings.Contains(a.body, `id="code-form"`) {
+		t.Fatalf("the first send: %d\n%s", a.status, a.body)
+	}
+	a := b.do("POST", page.url.Path+"/send", url.Values{"csrf": {token}, "factor": {"sms"}})
+	if a.status != http.StatusTooManyRequests || !strings.Contains(a.body, "Too many codes were sent") || !strings.Contains(a.body, `id="another-way"`) {
+		t.Fatalf("a send past the limit: %d\n%s", a.status, a.body)
 	}
 }

@@ -2,6 +2,8 @@
 // button). With it, the push page polls the request's status and goes on by itself once the
 // request is answered, and each form is sent once.
 
+document.documentElement.dataset.js = 'on'; // for tests and styles: the script runs
+
 const state = document.getElementById('push-state');
 const cont = document.getElementById('continue-form');
 
