@@ -194,15 +194,20 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
-// stepStore opens the server's store and keys beside it (the CLI that manages step clients is
-// another change's), for making clients and sessions the way the services do.
+// stepStore opens the server's store (its --database, else the SQLite file of its data
+// directory) and keys beside it (the CLI that manages step clients is another change's), for
+// making clients and sessions the way the services do.
 func stepStore(t *testing.T, s *server) (*store.Store, *seal.Keyring) {
 	t.Helper()
 	keys, _, err := loadKeys(s.dataDir, Env{Getenv: func(string) string { return "" }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(t.Context(), filepath.Join(s.dataDir, store.DatabaseFile))
+	db := filepath.Join(s.dataDir, store.DatabaseFile)
+	if len(s.cliArgs) == 2 {
+		db = s.cliArgs[1] // --database
+	}
+	st, err := store.Open(t.Context(), db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,12 +218,18 @@ func stepStore(t *testing.T, s *server) (*store.Store, *seal.Keyring) {
 // stepClient makes a step client of the first application that names users by email.
 func stepClient(t *testing.T, s *server, name, redirectURI string, factors ...twofold.Factor) hostedstep.Created {
 	t.Helper()
-	st, keys := stepStore(t, s)
 	uris, match := []string{redirectURI}, twofold.MatchEmail
 	sp := hostedstep.Spec{Name: &name, RedirectURIs: &uris, UserMatch: &match}
 	if len(factors) > 0 {
 		sp.Factors = &factors
 	}
+	return stepClientSpec(t, s, sp)
+}
+
+// stepClientSpec makes a step client of the first application.
+func stepClientSpec(t *testing.T, s *server, sp hostedstep.Spec) hostedstep.Created {
+	t.Helper()
+	st, keys := stepStore(t, s)
 	c, err := hostedstep.NewClients(st, keys, nil).Create(t.Context(), 1, sp)
 	if err != nil {
 		t.Fatal(err)
