@@ -19,6 +19,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/browsertest"
 	"github.com/twofold-auth/twofold/internal/hostedstep"
 	"github.com/twofold-auth/twofold/internal/otp"
+	"github.com/twofold-auth/twofold/internal/twofold"
 	"github.com/twofold-auth/twofold/internal/web/step"
 )
 
@@ -59,6 +60,24 @@ func (st *stepTab) check(name string) {
 	if err := os.WriteFile(filepath.Join("..", "..", "docs", "screenshots", "step-"+name+".png"), buf, 0o644); err != nil {
 		st.t.Fatal(err)
 	}
+}
+
+// enter begins a step for user directly with the step service, as a wire adapter would (with
+// request as the adapter's record), gives the browser its cookie and opens its page; it
+// returns the page's URL.
+func (st *stepTab) enter(issuer string, steps *hostedstep.Steps, c twofold.StepClient, user, request string) string {
+	st.t.Helper()
+	b, err := steps.Begin(st.ctx, c, user, []byte(request))
+	if err != nil {
+		st.t.Fatal(err)
+	}
+	if _, err := chromedp.Call(st.ctx, network.SetCookie, network.SetCookieParams{Name: step.CookieName(b.Handle), Value: b.Browser,
+		URL: issuer + step.Path + b.Handle, Path: step.Path + b.Handle, HTTPOnly: new(true), SameSite: network.CookieSameSiteLax}); err != nil {
+		st.t.Fatal(err)
+	}
+	u := issuer + step.Path + b.Handle
+	st.do(chromedp.Navigate(u))
+	return u
 }
 
 // checkOnly is check without the screenshot.
@@ -181,6 +200,20 @@ func TestHostedStepBrowser(t *testing.T) {
 	st.signIn(bobEmail)
 	st.waitState("code")
 	st.check("code")
+	codeURL := st.eval(`location.href`)
+	// The page of a factor that sends a code, before it is sent.
+	st.do(chromedp.Navigate(codeURL + "?via=call"))
+	st.waitState("send")
+	st.check("send")
+	st.do(chromedp.Navigate(codeURL))
+	st.waitState("code")
+	// A form without its token is refused, and says how to go on.
+	st.eval(`document.querySelector('#code-form input[name=csrf]').remove() ?? ''`)
+	st.typeCode(bobKey.Code(time.Now()))
+	st.waitState("refused")
+	st.check("refused")
+	st.click("#reload")
+	st.waitState("code")
 	st.typeCode("000000")
 	st.visible("#error")
 	if focused := st.eval(`document.activeElement.id`); focused != "code" {
@@ -258,20 +291,20 @@ func TestHostedStepBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	st.section("no way offered")
+	// A client that allows push only, for a user without a device: the page says there is no
+	// way, and offers to go back.
+	db, keys := stepStore(t, s)
+	steps := hostedstep.NewSteps(db, keys, nil, nil, hostedstep.Config{}, nil)
+	pushOnly := stepClient(t, s, "Push only", rp.redirectURI(), twofold.FactorPush)
+	st.enter(issuer, steps, pushOnly.Client, bobEmail, `{"dialect":"oidc"}`)
+	st.waitState("none")
+	st.check("none")
+
 	st.section("the error page")
 	// A session that no wire adapter of this server began (a dialect since retired) cannot be
 	// handed back: its cancel fails, and the page says so.
-	db, keys := stepStore(t, s)
-	b, err := hostedstep.NewSteps(db, keys, nil, nil, hostedstep.Config{}, nil).Begin(ctx, client.Client, bobEmail, []byte(`{"dialect":"retired"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := chromedp.Call(ctx, network.SetCookie, network.SetCookieParams{Name: step.CookieName(b.Handle), Value: b.Browser,
-		URL: issuer + step.Path + b.Handle, Path: step.Path + b.Handle, HTTPOnly: new(true), SameSite: network.CookieSameSiteLax}); err != nil {
-		t.Fatal(err)
-	}
-	retired := issuer + step.Path + b.Handle
-	st.do(chromedp.Navigate(retired))
+	retired := st.enter(issuer, steps, client.Client, bobEmail, `{"dialect":"retired"}`)
 	st.waitState("code")
 	st.click("#cancel")
 	st.waitState("error")
@@ -308,6 +341,19 @@ func noJS(t *testing.T, parent context.Context, rp *relyingParty, a *authenticat
 	st.check("nojs-waiting")
 	scripts(t, ctx, false)
 	approve(t, a, number)
+	st.click("#continue")
+	st.visible("#signed-in")
+	rp.expectSignedIn(rp.result(), ana, longEmail, "pop")
+
+	// Approved while the page was away: on its return it has passed, and Continue goes on.
+	st.signIn(longEmail)
+	st.waitState("push")
+	approve(t, a, st.number())
+	st.do(chromedp.Reload())
+	st.waitState("passed")
+	scripts(t, ctx, true)
+	st.check("passed")
+	scripts(t, ctx, false)
 	st.click("#continue")
 	st.visible("#signed-in")
 	rp.expectSignedIn(rp.result(), ana, longEmail, "pop")
