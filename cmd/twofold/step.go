@@ -43,7 +43,7 @@ func hostedStep(routes routeMux, f *pflag.FlagSet, env Env, in *instance, vs *ve
 
 	issuer, why := stepIssuer(mustString(f, "public-url"), mustString(f, "addr"))
 	if issuer == "" {
-		log.Warn("the hosted step's OpenID provider is off: " + why)
+		log.Info("the hosted step's OpenID provider is off: " + why)
 	} else {
 		// Others' key sets are fetched through the egress guard: a client's JWKS URL cannot
 		// make the server reach a private address unless the operator allows that host.

@@ -343,6 +343,20 @@ func (p *Page) send(w http.ResponseWriter, r *http.Request, x *visit) {
 	}
 }
 
+// codeFactor is the factor whose code the page asks for when the form does not say: the
+// channel of the code last sent, else the authenticator, else the default.
+func codeFactor(v hostedstep.View) twofold.Factor {
+	for f, ch := range channels {
+		if ch == v.Session.SentChannel && slices.Contains(v.Offer, f) {
+			return f
+		}
+	}
+	if slices.Contains(v.Offer, twofold.FactorTOTP) {
+		return twofold.FactorTOTP
+	}
+	return defaultFactor(v.Offer)
+}
+
 // maxCode bounds what is taken from the code field.
 const maxCode = 16
 
@@ -354,7 +368,7 @@ func (p *Page) code(w http.ResponseWriter, r *http.Request, x *visit) {
 	}
 	via := twofold.Factor(r.PostFormValue("via"))
 	if !slices.Contains(x.v.Offer, via) || via == twofold.FactorPush {
-		via = twofold.FactorTOTP
+		via = codeFactor(x.v)
 	}
 	code := strings.Map(func(c rune) rune {
 		if c == ' ' || c == '-' || c == '\u00a0' {
