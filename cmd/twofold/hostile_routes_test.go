@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 )
@@ -33,14 +34,16 @@ type hostileFixtures struct {
 	user, victim       int64  // users of the first application; victim is destroyed
 	phone, victimPhone string // their numbers (as registered, country code 1)
 	device, victimDev  *device
-	victimDev2         *device // removed through the device API
-	uuid               string  // a pending approval request of user
-	qr                 string  // a QR code file of user's authenticator
-	consoleApp         int64   // an application the console changes (not the first: its key must last)
-	consoleUser        int64   // a user of consoleApp, deleted through the console
-	consoleDevice      int64   // a device of consoleUser
-	consoleVictimApp   int64   // deleted through the console
-	pushKey            string  // a valid p256dh
+	victimDev2         *device      // removed through the device API
+	uuid               string       // a pending approval request of user
+	qr                 string       // a QR code file of user's authenticator
+	consoleApp         int64        // an application the console changes (not the first: its key must last)
+	consoleUser        int64        // a user of consoleApp, deleted through the console
+	consoleDevice      int64        // a device of consoleUser
+	consoleVictimApp   int64        // deleted through the console
+	pushKey            string       // a valid p256dh
+	stepClient         string       // the client_id of a hosted step client that allows login_hint
+	noFollow           *http.Client // follows no redirect: the step's answers send browsers to relying parties
 }
 
 // newPushKey returns a valid Web Push p256dh key (an uncompressed P-256 point, base64url).
@@ -138,7 +141,39 @@ func hostileRoutes(f *hostileFixtures) []hostileRoute {
 			params: map[string]string{"user_ip": "192.0.2.7"}, form: true, json: true, last: true},
 		{pattern: "POST " + p + "/users/{a}/{b}", method: "POST", path: p + "/users/delete/{id}", wild: id(f.victim), auth: "key", form: true, last: true},
 	}
+	routes = append(routes, stepRoutes(f)...)
 	return append(routes, consoleRoutes(f)...)
+}
+
+// stepRoutes lists the hosted step's routes: its OpenID provider's, and its page's, driven
+// without a session (the page that says to start again; internal/web/step's tests drive
+// sessions through every form).
+func stepRoutes(f *hostileFixtures) []hostileRoute {
+	authorize := map[string]string{"client_id": f.stepClient, "redirect_uri": "https://rp.example.com/callback", "response_type": "code",
+		"scope": "openid", "state": "s", "nonce": "n", "login_hint": "user@example.com"}
+	token := map[string]string{"grant_type": "authorization_code", "code": "unknown", "redirect_uri": "https://rp.example.com/callback",
+		"client_id": f.stepClient, "client_secret": "not the secret", "code_verifier": strings.Repeat("v", 43)}
+	handle := map[string]string{"handle": "TmV2ZXJBSGFuZGxlT2ZBU3RlcEF0QWxsX19fX19fX18"}
+	const s = "/step/{handle}"
+	page := func(method, action string, params map[string]string) hostileRoute {
+		return hostileRoute{pattern: method + " " + s + action, method: method, path: s + action, wild: handle, params: params, form: method == "POST",
+			auth: "nofollow"}
+	}
+	return []hostileRoute{
+		{pattern: "GET /.well-known/openid-configuration", method: "GET", path: "/.well-known/openid-configuration"},
+		{pattern: "GET /oauth2/jwks", method: "GET", path: "/oauth2/jwks"},
+		{pattern: "GET /oauth2/authorize", method: "GET", path: "/oauth2/authorize", params: authorize, auth: "nofollow"},
+		{pattern: "POST /oauth2/authorize", method: "POST", path: "/oauth2/authorize", params: authorize, form: true, auth: "nofollow"},
+		{pattern: "POST /oauth2/token", method: "POST", path: "/oauth2/token", params: token, form: true},
+		{pattern: "GET /step/static/step.css", method: "GET", path: "/step/static/step.css"},
+		{pattern: "GET /step/static/step.js", method: "GET", path: "/step/static/step.js"},
+		page("GET", "", map[string]string{"via": "totp"}),
+		page("GET", "/status", nil),
+		page("POST", "/send", map[string]string{"csrf": "token", "factor": "sms"}),
+		page("POST", "/code", map[string]string{"csrf": "token", "via": "totp", "code": "123456"}),
+		page("POST", "/continue", map[string]string{"csrf": "token"}),
+		page("POST", "/cancel", map[string]string{"csrf": "token"}),
+	}
 }
 
 // consoleRoutes lists the console's routes. Its forms are read as forms only.

@@ -20,8 +20,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/twofold-auth/twofold/internal/deliver/twilio"
+	"github.com/twofold-auth/twofold/internal/hostedstep"
 	"github.com/twofold-auth/twofold/internal/otp"
 	"github.com/twofold-auth/twofold/internal/store/storetest"
+	"github.com/twofold-auth/twofold/internal/twofold"
 )
 
 // The hostile-input suite (`make hostile`; also part of `make test`). A real server, on SQLite
@@ -223,6 +225,12 @@ func hostileSetup(t *testing.T, s *server) *hostileFixtures {
 	f.consoleDevice = s.newDevice(app.APIKey, f.consoleUser).id
 	s.cliJSON(&app, "app", "create", "--name", "Victim app")
 	f.consoleVictimApp = app.ID
+	// A hosted step client that may name users by an unsigned login_hint, so that a valid
+	// authorization request begins a step.
+	name, uris, match, hint := "Hostile RP", []string{"https://rp.example.com/callback"}, twofold.MatchEmail, true
+	f.stepClient = stepClientSpec(t, s, hostedstep.Spec{Name: &name, RedirectURIs: &uris, UserMatch: &match, AllowLoginHint: &hint}).Client.ClientID
+	f.noFollow = &http.Client{Transport: &http.Transport{}, Timeout: time.Minute,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return f
 }
 
@@ -265,6 +273,8 @@ func hostileDo(t *testing.T, s *server, con *consoleSession, f *hostileFixtures,
 		req.Header.Set("Origin", s.url)
 	case "twilio":
 		req.Header.Set(twilio.SignatureHeader, twilio.Signature(twilioToken, publicURL+r.path, c.signed))
+	case "nofollow": // answers that send the browser to a relying party, which is not there
+		client = f.noFollow
 	}
 	res, err := client.Do(req)
 	if err != nil {

@@ -81,6 +81,7 @@ Every flag can also be set with the environment variable shown.
 	signinFlags(f, env)
 	providerFlags(f, env)
 	pprofFlags(f, env)
+	stepFlags(f, env)
 	f.Duration("shutdown-timeout", 15*time.Second, "how long to let in-flight requests finish on SIGINT/SIGTERM")
 	return cmd
 }
@@ -258,6 +259,9 @@ func serve(cmd *cobra.Command, env Env) error {
 	}
 	routes.Handle("GET /authenticator/", web.Authenticator())
 	routes.Handle("/console/", consoleHandler(in, us, vs, ds, ot, dispatcher, router, mustString(f, "public-url"), signin, env.OnRoute, log))
+	if err := hostedStep(routes, f, env, in, vs, ot, log); err != nil {
+		return err
+	}
 	routes.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if err := in.store.Ping(r.Context()); err != nil {

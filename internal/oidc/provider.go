@@ -100,8 +100,9 @@ func New(c Config) (*Provider, error) {
 // Issuer is the issuer identifier id tokens carry.
 func (p *Provider) Issuer() string { return p.issuer }
 
-// Routes adds the provider's endpoints to mux.
-func (p *Provider) Routes(mux *http.ServeMux) {
+// Routes adds the provider's endpoints to mux (an *http.ServeMux, or the server's mux that
+// notes each route).
+func (p *Provider) Routes(mux step.Router) {
 	mux.HandleFunc("GET /.well-known/openid-configuration", p.discovery)
 	mux.HandleFunc("GET /oauth2/jwks", p.jwks)
 	mux.HandleFunc("GET /oauth2/authorize", p.authorize)
@@ -169,5 +170,8 @@ type oauthError struct {
 
 // Step's dialect for sessions this provider began.
 const dialect = "oidc"
+
+// Dialect names this provider among the step page's Finishers.
+const Dialect = dialect
 
 var _ step.Finisher = (*Provider)(nil)

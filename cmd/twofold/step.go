@@ -1,0 +1,81 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/twofold-auth/twofold/internal/egress"
+	"github.com/twofold-auth/twofold/internal/hostedstep"
+	"github.com/twofold-auth/twofold/internal/oidc"
+	"github.com/twofold-auth/twofold/internal/onetouch"
+	"github.com/twofold-auth/twofold/internal/signingkeys"
+	"github.com/twofold-auth/twofold/internal/verify"
+	"github.com/twofold-auth/twofold/internal/web/step"
+)
+
+// stepFlags adds the hosted step's flags to serve.
+func stepFlags(f *pflag.FlagSet, env Env) {
+	f.String("jwks-allow-hosts", envOr(env, "TWOFOLD_JWKS_ALLOW_HOSTS", ""), "hosts (host or host:port, comma-separated) the hosted step may fetch key sets from although they are or resolve to loopback, private or link-local addresses: step clients' JWKS URLs (private_key_jwt, signed requests) and their identity providers' (id_token_hint); default: none (env TWOFOLD_JWKS_ALLOW_HOSTS)")
+}
+
+// hostedStep adds the hosted second-factor step to the server: its OpenID provider
+// (discovery, JWKS, authorize, token) and the page users pass it on (/step/). The provider
+// needs a stable issuer, the URL relying parties reach the server at: --public-url, or, for a
+// server listening on this machine only, its listen address. Without one it stays off, and
+// says so.
+func hostedStep(routes routeMux, f *pflag.FlagSet, env Env, in *instance, vs *verify.Service, ot *onetouch.Service, log *slog.Logger) error {
+	allow, err := egress.ParseAllowlist(mustString(f, "jwks-allow-hosts"))
+	if err != nil {
+		return fmt.Errorf("--jwks-allow-hosts: %w", err)
+	}
+	if !allow.Empty() {
+		log.Info("the hosted step may fetch key sets from private addresses on these hosts", "hosts", allow.String())
+	}
+	steps := hostedstep.NewSteps(in.store, in.keys, vs, ot, hostedstep.Config{}, in.now)
+	clients := hostedstep.NewClients(in.store, in.keys, in.now)
+	clients.SetAuditor(in.audit)
+	finishers := map[string]step.Finisher{}
+
+	issuer, why := stepIssuer(mustString(f, "public-url"), mustString(f, "addr"))
+	if issuer == "" {
+		log.Info("the hosted step's OpenID provider is off: " + why)
+	} else {
+		// Others' key sets are fetched through the egress guard: a client's JWKS URL cannot
+		// make the server reach a private address unless the operator allows that host.
+		keySets := oidc.NewKeySets(egress.New(allow, env.Resolver).Client(10*time.Second), in.now)
+		p, err := oidc.New(oidc.Config{Issuer: issuer, Clients: clients, Steps: steps, Keys: signingkeys.New(in.store, in.keys, in.now),
+			Remote: keySets, Marks: in.store, MACs: in.keys, Now: in.now, Log: log})
+		if err != nil {
+			return err
+		}
+		p.Routes(routes)
+		finishers[oidc.Dialect] = p
+		log.Info("the hosted step's OpenID provider is on", "issuer", p.Issuer())
+	}
+	step.New(step.Config{Steps: steps, Finishers: finishers, MACs: in.keys, Log: log}).Routes(routes)
+	return nil
+}
+
+// stepIssuer is the OpenID provider's issuer: the public URL, else the listen address when it
+// is on this machine only and its port is fixed (a development server). Otherwise it is "",
+// with the reason. An issuer taken from requests' Host headers would let anyone choose what
+// id tokens name.
+func stepIssuer(publicURL, addr string) (issuer, why string) {
+	if publicURL != "" {
+		return strings.TrimSuffix(publicURL, "/"), ""
+	}
+	const set = "set --public-url (env TWOFOLD_PUBLIC_URL) to the URL relying parties reach this server at, the issuer their id tokens name"
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" || port == "0" {
+		return "", set + " (the listen port is not fixed)"
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return "", set + " (the server listens beyond this machine)"
+	}
+	return "http://" + net.JoinHostPort(host, port), ""
+}
