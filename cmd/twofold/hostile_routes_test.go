@@ -165,6 +165,8 @@ func stepRoutes(f *hostileFixtures) []hostileRoute {
 		{pattern: "GET /oauth2/authorize", method: "GET", path: "/oauth2/authorize", params: authorize, auth: "nofollow"},
 		{pattern: "POST /oauth2/authorize", method: "POST", path: "/oauth2/authorize", params: authorize, form: true, auth: "nofollow"},
 		{pattern: "POST /oauth2/token", method: "POST", path: "/oauth2/token", params: token, form: true},
+		{pattern: "GET /auth0/{client}", method: "GET", path: "/auth0/{client}", wild: map[string]string{"client": f.stepClient},
+			params: map[string]string{"session_token": "eyJhbGciOiJIUzI1NiJ9.e30.sig", "state": "s"}, auth: "nofollow"},
 		{pattern: "GET /step/static/step.css", method: "GET", path: "/step/static/step.css"},
 		{pattern: "GET /step/static/step.js", method: "GET", path: "/step/static/step.js"},
 		page("GET", "", map[string]string{"via": "totp"}),

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/twofold-auth/twofold/internal/auth0"
 	"github.com/twofold-auth/twofold/internal/egress"
 	"github.com/twofold-auth/twofold/internal/hostedstep"
 	"github.com/twofold-auth/twofold/internal/oidc"
@@ -24,7 +25,8 @@ func stepFlags(f *pflag.FlagSet, env Env) {
 }
 
 // hostedStep adds the hosted second-factor step to the server: its OpenID provider
-// (discovery, JWKS, authorize, token) and the page users pass it on (/step/). The provider
+// (discovery, JWKS, authorize, token), the Auth0 Actions redirect (/auth0/CLIENT_ID) and the
+// page users pass it on (/step/). The provider
 // needs a stable issuer, the URL relying parties reach the server at: --public-url, or, for a
 // server listening on this machine only, its listen address. Without one it stays off, and
 // says so.
@@ -55,6 +57,10 @@ func hostedStep(routes routeMux, f *pflag.FlagSet, env Env, in *instance, vs *ve
 		}
 		p.Routes(routes)
 		finishers[oidc.Dialect] = p
+		// Auth0 Actions send users to /auth0/CLIENT_ID; the token back names the same issuer.
+		a0 := auth0.New(auth0.Config{Issuer: p.Issuer(), Clients: clients, Steps: steps, Marks: in.store, MACs: in.keys, Now: in.now, Log: log})
+		a0.Routes(routes)
+		finishers[auth0.Name] = a0
 		log.Info("the hosted step's OpenID provider is on", "issuer", p.Issuer())
 	}
 	step.New(step.Config{Steps: steps, Finishers: finishers, MACs: in.keys, Log: log}).Routes(routes)

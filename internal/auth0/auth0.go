@@ -86,7 +86,7 @@ const Path = "/auth0/"
 const Name = "auth0"
 
 // Routes adds the entry point to mux.
-func (d *Dialect) Routes(mux *http.ServeMux) {
+func (d *Dialect) Routes(mux step.Router) {
 	mux.HandleFunc("GET "+Path+"{client}", d.enter)
 }
 
