@@ -193,6 +193,17 @@ func (s *Steps) Check(ctx context.Context, v View, code string) (twofold.Factor,
 	return f, nil
 }
 
+// Abandon ends a session the user gave up on: a pending one fails (nothing can pass it
+// afterwards, should the user come back to the page) and its push is closed.
+func (s *Steps) Abandon(ctx context.Context, v View) error {
+	if v.Session.Status == twofold.StepPending {
+		if err := s.finish(ctx, v, twofold.StepFailed, ""); err != nil {
+			return err
+		}
+	}
+	return s.ClosePush(ctx, v)
+}
+
 // ClosePush closes the session's approval request if it is still pending (the user chose
 // another way, passed with a code, or gave up), so it does not wait on their phone. A request
 // already answered or expired is left as it is.

@@ -284,6 +284,34 @@ func TestCodeClosesThePendingPush(t *testing.T) {
 	}
 }
 
+// A user who gives up: the session fails, so nothing passes it later, and the push goes.
+func TestAbandon(t *testing.T) {
+	w := newWorld(t, hostedstep.Config{})
+	ctx := t.Context()
+	u := w.user("ana@example.com", "2015550100")
+	answer := w.device(u)
+	b, v := w.begin(w.client(twofold.MatchEmail), u.Email)
+	p, err := w.steps.StartPush(ctx, v, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.steps.Abandon(ctx, w.open(b)); err != nil {
+		t.Fatal(err)
+	}
+	if err := answer(p.UUID, twofold.Approved, p.Number); err == nil {
+		t.Fatal("the push was approved after the user gave up")
+	}
+	if v := w.open(b); v.Session.Status != twofold.StepFailed {
+		t.Fatalf("session after abandon: %+v", v.Session)
+	}
+	if _, err := w.steps.PushStatus(ctx, w.open(b)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.steps.IssueCode(ctx, w.open(b)); !errors.Is(err, hostedstep.ErrFinished) {
+		t.Fatalf("a code for an abandoned step: %v", err)
+	}
+}
+
 func TestDeniedPushFailsTheStep(t *testing.T) {
 	w := newWorld(t, hostedstep.Config{})
 	ctx := t.Context()

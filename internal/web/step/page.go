@@ -22,6 +22,7 @@ type Steps interface {
 	PushStatus(ctx context.Context, v hostedstep.View) (hostedstep.Push, error)
 	Send(ctx context.Context, v hostedstep.View, f twofold.Factor, locale string) error
 	Check(ctx context.Context, v hostedstep.View, code string) (twofold.Factor, error)
+	Abandon(ctx context.Context, v hostedstep.View) error
 }
 
 // MACer makes keyed hashes under the server's keys (seal.Keyring): the page's CSRF tokens,
@@ -451,6 +452,11 @@ func (p *Page) cancel(w http.ResponseWriter, r *http.Request, x *visit) {
 	reason := "The user cancelled the second factor."
 	if x.v.Session.Status == twofold.StepFailed {
 		reason = "The user denied the request on their device."
+	}
+	// Nothing passes the session afterwards, and its push leaves the user's phone.
+	if err := p.steps.Abandon(r.Context(), x.v); err != nil {
+		p.fail(w, r, x, "cancel", err)
+		return
 	}
 	if err := fin.Refuse(w, r, x.v, reason); err != nil {
 		p.fail(w, r, x, "refuse", err)
