@@ -223,6 +223,14 @@ func hostileSetup(t *testing.T, s *server) *hostileFixtures {
 	f.consoleDevice = s.newDevice(app.APIKey, f.consoleUser).id
 	s.cliJSON(&app, "app", "create", "--name", "Victim app")
 	f.consoleVictimApp = app.ID
+	var cl struct {
+		ClientID string `json:"client_id"`
+	}
+	for _, id := range []*string{&f.consoleClient, &f.consoleVictimClient} {
+		s.cliJSON(&cl, "oidc-client", "create", "--app", fmt.Sprint(f.consoleApp), "--name", "Console client",
+			"--redirect-uri", "https://idp.example.com/cb", "--auth0-domain", "acme.us.auth0.com", "--json")
+		*id = cl.ClientID
+	}
 	return f
 }
 

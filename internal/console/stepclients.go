@@ -424,7 +424,12 @@ type clientRow struct {
 	C       twofold.StepClient
 	Factors []string
 	Match   string
+	URIs    []string // the first redirect URIs
+	More    int      // how many more the client's page shows
 }
+
+// listedURIs is how many redirect URIs a row shows: a client may have ten, each long.
+const listedURIs = 2
 
 // appClients are an application's step clients and the form for a new one.
 type appClients struct {
@@ -443,7 +448,10 @@ func (c *console) stepClientsOf(r *http.Request, a twofold.App) (*appClients, er
 	}
 	out := &appClients{Form: formOf(twofold.StepClient{})}
 	for _, cl := range list {
-		row := clientRow{C: cl, Match: matchName(cl.UserMatch)}
+		row := clientRow{C: cl, Match: matchName(cl.UserMatch), URIs: cl.RedirectURIs}
+		if len(row.URIs) > listedURIs {
+			row.URIs, row.More = row.URIs[:listedURIs], len(row.URIs)-listedURIs
+		}
 		for _, f := range cl.Factors {
 			row.Factors = append(row.Factors, factorNames[f])
 		}
