@@ -141,6 +141,7 @@ func TestConsoleStepClients(t *testing.T) {
 		t.Errorf("the rotated secret is %q (was %q)", got, auth0.Secret)
 	}
 	browsertest.Check(t, c.ctx, "a rotated secret")
+	p.eval(`document.querySelector('#secrets').scrollIntoView(), ''`)
 	p.screenshot("console-step-client")
 	p.do(browsertest.Phone.Emulate(), chromedp.Reload())
 	p.visible("#endpoints")
