@@ -32,7 +32,7 @@ func consoleHandler(in *instance, us *users.Service, vs *verify.Service, ds *dev
 		Operators: operators.New(in.store, in.now).WithHashing(signin.checks, operators.DefaultWait),
 		Lookup:    in.store, Factors: factors,
 		Apps: in.apps, Users: us, Devices: ds, Queries: in.store,
-		Callbacks: cb, EnrolmentQR: vs,
+		Callbacks: cb, EnrolmentQR: vs, StepClients: stepClients(in),
 	}
 	if in.audit != nil {
 		deps.Audit = in.audit

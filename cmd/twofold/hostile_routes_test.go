@@ -31,19 +31,21 @@ type hostileRoute struct {
 
 // hostileFixtures are what the routes' valid requests refer to.
 type hostileFixtures struct {
-	user, victim       int64  // users of the first application; victim is destroyed
-	phone, victimPhone string // their numbers (as registered, country code 1)
-	device, victimDev  *device
-	victimDev2         *device      // removed through the device API
-	uuid               string       // a pending approval request of user
-	qr                 string       // a QR code file of user's authenticator
-	consoleApp         int64        // an application the console changes (not the first: its key must last)
-	consoleUser        int64        // a user of consoleApp, deleted through the console
-	consoleDevice      int64        // a device of consoleUser
-	consoleVictimApp   int64        // deleted through the console
-	pushKey            string       // a valid p256dh
-	stepClient         string       // the client_id of a hosted step client that allows login_hint
-	noFollow           *http.Client // follows no redirect: the step's answers send browsers to relying parties
+	user, victim        int64  // users of the first application; victim is destroyed
+	phone, victimPhone  string // their numbers (as registered, country code 1)
+	device, victimDev   *device
+	victimDev2          *device      // removed through the device API
+	uuid                string       // a pending approval request of user
+	qr                  string       // a QR code file of user's authenticator
+	consoleApp          int64        // an application the console changes (not the first: its key must last)
+	consoleUser         int64        // a user of consoleApp, deleted through the console
+	consoleDevice       int64        // a device of consoleUser
+	consoleVictimApp    int64        // deleted through the console
+	consoleClient       string       // a step client of consoleApp (with an Auth0 domain), changed through the console
+	consoleVictimClient string       // another, deleted through the console
+	pushKey             string       // a valid p256dh
+	stepClient          string       // the client_id of a hosted step client that allows login_hint
+	noFollow            *http.Client // follows no redirect: the step's answers send browsers to relying parties
 }
 
 // newPushKey returns a valid Web Push p256dh key (an uncompressed P-256 point, base64url).
@@ -182,6 +184,7 @@ func stepRoutes(f *hostileFixtures) []hostileRoute {
 func consoleRoutes(f *hostileFixtures) []hostileRoute {
 	app := map[string]string{"app": fmt.Sprint(f.consoleApp)}
 	appUser := map[string]string{"app": fmt.Sprint(f.consoleApp), "user": fmt.Sprint(f.consoleUser)}
+	appClient := map[string]string{"app": fmt.Sprint(f.consoleApp), "client": f.consoleClient}
 	since := map[string]string{"since": "24h", "app": fmt.Sprint(f.consoleApp), "status": "pending"}
 	get := func(pattern, path string, wild, params map[string]string) hostileRoute {
 		return hostileRoute{pattern: pattern, method: "GET", path: path, wild: wild, auth: "console", params: params}
@@ -212,6 +215,15 @@ func consoleRoutes(f *hostileFixtures) []hostileRoute {
 		get("GET "+c+"/apps/{app}/rotate", c+"/apps/{app}/rotate", app, nil),
 		post("POST "+c+"/apps/{app}/rotate", c+"/apps/{app}/rotate", app, nil),
 		get("GET "+c+"/apps/{app}/delete", c+"/apps/{app}/delete", app, nil),
+		get("GET "+c+"/apps/{app}/clients/new", c+"/apps/{app}/clients/new", app, nil),
+		post("POST "+c+"/apps/{app}/clients/new", c+"/apps/{app}/clients/new", app, consoleClientForm),
+		get("GET "+c+"/apps/{app}/clients/{client}", c+"/apps/{app}/clients/{client}", appClient, nil),
+		post("POST "+c+"/apps/{app}/clients/{client}", c+"/apps/{app}/clients/{client}", appClient, consoleClientForm),
+		get("GET "+c+"/apps/{app}/clients/{client}/rotate/{kind}", c+"/apps/{app}/clients/{client}/rotate/{kind}", with1(appClient, "kind", "auth0-secret"), nil),
+		post("POST "+c+"/apps/{app}/clients/{client}/rotate/{kind}", c+"/apps/{app}/clients/{client}/rotate/{kind}", with1(appClient, "kind", "secret"), nil),
+		get("GET "+c+"/apps/{app}/clients/{client}/delete", c+"/apps/{app}/clients/{client}/delete", appClient, nil),
+		withLast(post("POST "+c+"/apps/{app}/clients/{client}/delete", c+"/apps/{app}/clients/{client}/delete",
+			with1(appClient, "client", f.consoleVictimClient), nil)),
 		get("GET "+c+"/apps/{app}/users", c+"/apps/{app}/users", app, map[string]string{"q": "hostile"}),
 		get("GET "+c+"/apps/{app}/users/{user}", c+"/apps/{app}/users/{user}", appUser, nil),
 		get("GET "+c+"/apps/{app}/users/{user}/delete", c+"/apps/{app}/users/{user}/delete", appUser, nil),
@@ -239,6 +251,12 @@ var consoleSettings = map[string]string{
 	"name": "Console target", "allowed_countries": "", "callback_url": "", "callback_method": "POST", "contact_email": "ops@example.com",
 	"sms_enabled": "on", "call_enabled": "on", "token_length": "7", "totp_digits": "6", "totp_period": "30", "totp_window": "1",
 	"device_totp_period": "10", "limit_failures": "", "limit_sends": "",
+}
+
+// consoleClientForm is a complete, valid step client form.
+var consoleClientForm = map[string]string{
+	"name": "Hostile client", "redirect_uris": "https://idp.example.com/cb", "user_match": "email", "factors": "totp",
+	"hint_jwks_url": "", "hint_issuer": "", "client_jwks_url": "", "auth0_domain": "acme.us.auth0.com", "allow_login_hint": "",
 }
 
 // with1 returns a copy of m with k set to v.

@@ -231,6 +231,14 @@ func hostileSetup(t *testing.T, s *server) *hostileFixtures {
 	f.stepClient = stepClientSpec(t, s, hostedstep.Spec{Name: &name, RedirectURIs: &uris, UserMatch: &match, AllowLoginHint: &hint}).Client.ClientID
 	f.noFollow = &http.Client{Transport: &http.Transport{}, Timeout: time.Minute,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	var cl struct {
+		ClientID string `json:"client_id"`
+	}
+	for _, id := range []*string{&f.consoleClient, &f.consoleVictimClient} {
+		s.cliJSON(&cl, "oidc-client", "create", "--app", fmt.Sprint(f.consoleApp), "--name", "Console client",
+			"--redirect-uri", "https://idp.example.com/cb", "--auth0-domain", "acme.us.auth0.com", "--json")
+		*id = cl.ClientID
+	}
 	return f
 }
 

@@ -98,7 +98,8 @@ type Audit interface {
 // Deps are the services the console works with. Audit may be nil: then nothing is recorded
 // and the audit page says the trail is off. Lookup may be nil: sessions then outlive an
 // operator's removal until they expire. Callbacks may be nil: then no test callback is
-// offered. EnrolmentQR may be nil: then enrolment links are not found.
+// offered. EnrolmentQR may be nil: then enrolment links are not found. StepClients may be nil:
+// then applications' pages have no step clients.
 type Deps struct {
 	Operators   Operators
 	Lookup      OperatorLookup
@@ -110,6 +111,7 @@ type Deps struct {
 	Audit       Audit
 	Callbacks   Callbacks
 	EnrolmentQR EnrolmentQR
+	StepClients StepClients
 }
 
 // Defaults are the server's settings an application gets where it sets none of its own; the
@@ -209,6 +211,9 @@ func (c *console) routes() {
 	m.HandleFunc("POST /console/apps/{app}/rotate", c.post(c.app(c.appRotate)))
 	m.HandleFunc("GET /console/apps/{app}/delete", c.app(c.appDeleteConfirm))
 	m.HandleFunc("POST /console/apps/{app}/delete", c.post(c.app(c.appDelete)))
+	if c.d.StepClients != nil {
+		c.stepClientRoutes(m)
+	}
 	m.HandleFunc("GET /console/apps/{app}/users", c.app(c.userSearch))
 	m.HandleFunc("GET /console/apps/{app}/users/{user}", c.app(c.userShow))
 	m.HandleFunc("GET /console/apps/{app}/users/{user}/delete", c.app(c.userDeleteConfirm))

@@ -26,6 +26,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/console"
 	"github.com/twofold-auth/twofold/internal/devices"
 	"github.com/twofold-auth/twofold/internal/egress"
+	"github.com/twofold-auth/twofold/internal/hostedstep"
 	"github.com/twofold-auth/twofold/internal/onetouch"
 	"github.com/twofold-auth/twofold/internal/operators"
 	"github.com/twofold-auth/twofold/internal/otp"
@@ -60,6 +61,7 @@ type fixture struct {
 	factors *console.Factors
 	audit   *audit.Log
 	verify  *verify.Service
+	clients *hostedstep.Clients
 	deps    console.Deps
 	cfg     console.Config
 	h       http.Handler
@@ -140,8 +142,10 @@ func newFixtureOn(t *testing.T, cfg console.Config, st *store.Store) *fixture {
 		t.Fatal(err)
 	}
 	dispatcher := callback.New(st, nil, f.apps.Reveal, callback.Config{Egress: egress.New(allow, nil)}, log, nil)
+	f.clients = hostedstep.NewClients(st, keys, f.clock.Now)
+	f.clients.SetAuditor(f.audit)
 	f.deps = console.Deps{Operators: f.ops, Lookup: st, Factors: f.factors, Apps: f.apps, Users: us,
-		Devices: f.devices, Queries: st, Audit: f.audit, Callbacks: dispatcher, EnrolmentQR: v}
+		Devices: f.devices, Queries: st, Audit: f.audit, Callbacks: dispatcher, EnrolmentQR: v, StepClients: f.clients}
 	f.h = console.New(f.deps, cfg)
 	return f
 }

@@ -78,11 +78,20 @@ var funcs = template.FuncMap{
 		}
 		return s[:n] + "…"
 	},
+	"cfield": cfield,
+	"secretRow": func(id, label, value string) struct{ ID, Label, Value string } {
+		return struct{ ID, Label, Value string }{id, label, value}
+	},
 	// field bundles what a settings input shows.
 	"field": func(name, label string, d settingsData, hint, help string) formField {
 		return formField{Name: name, Label: label, Value: d.V[name], Error: d.Errors[name], Hint: hint, Help: help,
 			Default: d.Defaults[name]}
 	},
+}
+
+// cfield bundles what a step client's input shows.
+func cfield(name, label string, d clientForm, hint, help string) formField {
+	return formField{Name: name, Label: label, Value: d.V[name], Error: d.Errors[name], Hint: hint, Help: help, Default: clientPlaceholders[name]}
 }
 
 type formField struct {
@@ -103,7 +112,7 @@ var pages = sync.OnceValue(func() map[string]*template.Template {
 			continue
 		}
 		out[strings.TrimSuffix(base, ".html")] = template.Must(template.New("layout.html").Funcs(funcs).
-			ParseFS(files, "templates/layout.html", name))
+			ParseFS(files, "templates/layout.html", "templates/parts/*.html", name))
 	}
 	return out
 })

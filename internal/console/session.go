@@ -34,10 +34,11 @@ type session struct {
 	csrf    string
 	created time.Time // of this stage
 	seen    time.Time
-	push    string       // uuid of the operator's pending push, during stageFactor
-	number  string       // the number the push asks the device for
-	flash   string       // a message for the next page
-	test    *testOutcome // the outcome of a test callback, for the application's next page
+	push    string        // uuid of the operator's pending push, during stageFactor
+	number  string        // the number the push asks the device for
+	flash   string        // a message for the next page
+	test    *testOutcome  // the outcome of a test callback, for the application's next page
+	secrets *shownSecrets // a step client's secrets just made, for its page to show once
 }
 
 func (s *session) validCSRF(token string) bool {
@@ -135,6 +136,17 @@ func (s *sessions) takeTest(id string, appID int64) *testOutcome {
 		}
 	})
 	return t
+}
+
+// takeSecrets returns the secrets of step client clientID made for this session, once.
+func (s *sessions) takeSecrets(id, clientID string) *shownSecrets {
+	var out *shownSecrets
+	s.update(id, func(x *session) {
+		if x.secrets != nil && x.secrets.ClientID == clientID {
+			out, x.secrets = x.secrets, nil
+		}
+	})
+	return out
 }
 
 func (s *sessions) delete(id string) {

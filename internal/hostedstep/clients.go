@@ -180,6 +180,16 @@ func (sp Spec) apply(c *twofold.StepClient) map[string]string {
 	return bad
 }
 
+// Check reports what Create or Update would refuse in sp applied to c (a client as it is, or
+// the zero client for a new one), without saving: the invalid-parameter error with every
+// field's problem, or nil. The console checks a form with it while reporting its own problems.
+func (sp Spec) Check(c twofold.StepClient) error {
+	if bad := sp.apply(&c); len(bad) > 0 {
+		return invalid(bad)
+	}
+	return nil
+}
+
 // redirectProblem says what is wrong with a redirect URI, or "": absolute, https (http only to
 // this machine, as OAuth's native-app rules allow), no fragment, no user information.
 func redirectProblem(raw string) string {

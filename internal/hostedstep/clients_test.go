@@ -124,6 +124,46 @@ func TestCreateReportsEveryProblem(t *testing.T) {
 	}
 }
 
+// Spec.Check finds what Create and Update refuse, against the client as it is, and changes
+// nothing: the console checks a form with it.
+func TestSpecCheck(t *testing.T) {
+	f := newFixture(t)
+	made, err := f.clients.Create(t.Context(), f.app.ID, hostedstep.Spec{Name: ptr("Okta"), RedirectURIs: ptr([]string{"https://idp.example.com/cb"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := made.Client
+	for _, tc := range []struct {
+		name   string
+		base   twofold.StepClient
+		sp     hostedstep.Spec
+		fields []string // the problems expected; none: valid
+	}{
+		{"a valid update", cl, hostedstep.Spec{Name: ptr("Okta 2")}, nil},
+		{"a name of spaces", cl, hostedstep.Spec{Name: ptr("  ")}, []string{"name"}},
+		{"a new client needs a name and a redirect", twofold.StepClient{}, hostedstep.Spec{}, []string{"name", "redirect_uri"}},
+		{"hint keys need an issuer", cl, hostedstep.Spec{HintJWKSURL: ptr("https://keys.example.com"), Auth0Domain: ptr("x")},
+			[]string{"hint_issuer", "auth0_domain"}},
+	} {
+		err := tc.sp.Check(tc.base)
+		var te *twofold.Error
+		switch {
+		case tc.fields == nil && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case tc.fields != nil && (!errors.As(err, &te) || len(te.Fields) != len(tc.fields)):
+			t.Errorf("%s: %v, want problems with %v", tc.name, err, tc.fields)
+		}
+		for _, field := range tc.fields {
+			if te != nil && te.Fields[field] == "" {
+				t.Errorf("%s: no problem for %s: %v", tc.name, field, te.Fields)
+			}
+		}
+	}
+	if got, _ := f.clients.Get(t.Context(), cl.ClientID); got.Name != "Okta" || cl.Name != "Okta" {
+		t.Fatalf("Check changed the client: %+v, %+v", got, cl)
+	}
+}
+
 func TestRedirectURIs(t *testing.T) {
 	f := newFixture(t)
 	for _, tc := range []struct {
