@@ -82,7 +82,7 @@ func newRoot(env Env) *cobra.Command {
 		"directory holding the database and master key (env TWOFOLD_DATA_DIR)")
 	root.PersistentFlags().String("database", envOr(env, "TWOFOLD_DATABASE_URL", ""),
 		"PostgreSQL URL (postgres://user:pass@host/db) instead of the SQLite file in --data-dir (env TWOFOLD_DATABASE_URL)")
-	root.AddCommand(serveCmd(env), appCmd(env), approvalCmd(env), outboxCmd(env), deviceCmd(env), adminCmd(env), migrateCmd(env), auditCmd(env), migrateDataCmd(env), masterKeyCmd(env), importCmd(env), oidcClientCmd(env), versionCmd(env), healthcheckCmd(env))
+	root.AddCommand(serveCmd(env), appCmd(env), approvalCmd(env), outboxCmd(env), deviceCmd(env), adminCmd(env), migrateCmd(env), auditCmd(env), migrateDataCmd(env), masterKeyCmd(env), importCmd(env), oidcClientCmd(env), oidcKeyCmd(env), versionCmd(env), healthcheckCmd(env))
 	refuseUnknownVerbs(root)
 	return root
 }

@@ -52,3 +52,24 @@ func TestOIDCClientCommands(t *testing.T) {
 		t.Fatalf("audit of the update: %+v", audit)
 	}
 }
+
+func TestOIDCKeyCommands(t *testing.T) {
+	s := startServer(t, "")
+	var keys []keyJSON
+	s.cliJSON(&keys, "oidc-key", "list")
+	if len(keys) != 1 || !keys[0].Signing || !keys[0].Published {
+		t.Fatalf("list: %+v", keys)
+	}
+	first := keys[0].KeyID
+	s.cliJSON(&keys, "oidc-key", "rotate", "--start-in", "48h")
+	if len(keys) != 2 || keys[0].KeyID != first || !keys[0].Signing || keys[1].Signing || !keys[1].Published {
+		t.Fatalf("rotate --start-in 48h: %+v", keys)
+	}
+	s.cliJSON(&keys, "oidc-key", "rotate")
+	if len(keys) != 3 || !keys[1].Start.After(keys[0].Start) || !keys[1].Published || keys[2].Signing {
+		t.Fatalf("rotate now (in order of start: the first, the new one, the one of the day after tomorrow): %+v", keys)
+	}
+	if _, err := s.cli("oidc-key", "rotate", "--start-in", "-1h"); err == nil {
+		t.Fatal("a negative --start-in was taken")
+	}
+}

@@ -27,6 +27,7 @@ type request struct {
 	ACR           string `json:"acr,omitempty"`            // the acr the id token answers with
 	Name          string `json:"name"`                     // the name the user was given by: preferred_username
 	HintSubject   string `json:"hint_sub,omitempty"`       // an id_token_hint's sub, which Entra wants back as sub
+	UILocales     string `json:"ui_locales,omitempty"`     // the languages the relying party asks the page in
 }
 
 // ACR values: Twofold's own for "a second factor passed", and the one Entra ID's external
@@ -54,7 +55,8 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.Form
 	if once := onceEach(q, "client_id", "redirect_uri", "response_type", "response_mode", "scope", "state", "nonce",
-		"code_challenge", "code_challenge_method", "request", "request_uri", "id_token_hint", "login_hint", "prompt", "acr_values", "claims"); once != "" {
+		"code_challenge", "code_challenge_method", "request", "request_uri", "id_token_hint", "login_hint", "prompt", "acr_values", "claims",
+		"ui_locales"); once != "" {
 		errorPage(w, http.StatusBadRequest, "The sign-in request gives "+once+" more than once.")
 		return
 	}
@@ -154,6 +156,9 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.ACR = acrFor(params)
+	if l := params["ui_locales"]; len(l) <= 200 {
+		req.UILocales = l
+	}
 
 	// Who the user is: a signed request object's login_hint, a signed id_token_hint, or (only
 	// where the operator allows it for this client) an unsigned login_hint.

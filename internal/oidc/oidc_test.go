@@ -97,7 +97,7 @@ func newOP(t *testing.T) *op {
 			return
 		}
 		if !r.URL.Query().Has("totp") && !r.URL.Query().Has("cancel") {
-			_, _ = io.WriteString(w, "the step page")
+			_, _ = io.WriteString(w, "the step page; the request: "+string(v.Session.Request))
 			return
 		}
 		if code := r.URL.Query().Get("totp"); code != "" {
@@ -246,12 +246,16 @@ func TestCodeFlowWithOIDCLibraries(t *testing.T) {
 	now := time.Now()
 	request := signHS256(t, made.Secret, map[string]any{"iss": made.Client.ClientID, "aud": o.srv.URL,
 		"exp": now.Add(5 * time.Minute).Unix(), "iat": now.Unix(), "jti": "r1", "login_hint": "ana@example.com"})
-	authURL := conf.AuthCodeURL("st4te", oauth2.S256ChallengeOption(verifier), gooidc.Nonce("n0nce"), oauth2.SetAuthURLParam("request", request))
+	authURL := conf.AuthCodeURL("st4te", oauth2.S256ChallengeOption(verifier), gooidc.Nonce("n0nce"), oauth2.SetAuthURLParam("request", request),
+		oauth2.SetAuthURLParam("ui_locales", "fr-CA fr"))
 
 	b := newBrowser(t, o)
-	resp, _ := b.get(authURL)
+	resp, body := b.get(authURL)
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("authorize: %d", resp.StatusCode)
+	}
+	if !strings.Contains(body, `"ui_locales":"fr-CA fr"`) {
+		t.Errorf("the page is not told the languages asked for: %s", body)
 	}
 	page := resp.Request.URL
 	if !strings.HasPrefix(page.Path, "/step/") {

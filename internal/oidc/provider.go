@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/twofold-auth/twofold/internal/hostedstep"
+	"github.com/twofold-auth/twofold/internal/message"
 	"github.com/twofold-auth/twofold/internal/signingkeys"
 	"github.com/twofold-auth/twofold/internal/twofold"
 	"github.com/twofold-auth/twofold/internal/web/step"
@@ -138,6 +139,7 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 		"code_challenge_methods_supported":                 []string{"S256"},
 		"claims_parameter_supported":                       true,
 		"acr_values_supported":                             []string{acrMFA, acrEntra},
+		"ui_locales_supported":                             message.Locales(), // the page's and the codes' languages
 		"authorization_response_iss_parameter_supported":   true,
 		"require_request_uri_registration":                 false,
 	})

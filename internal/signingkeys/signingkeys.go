@@ -73,6 +73,9 @@ func New(st Store, sealer Sealer, now func() time.Time) *Keys {
 	return &Keys{store: st, sealer: sealer, now: now, opened: map[string]Key{}}
 }
 
+// All returns every signing key, oldest start first, making the first if there is none.
+func (k *Keys) All(ctx context.Context) ([]Key, error) { return k.all(ctx) }
+
 // all returns every signing key, oldest start first, making the first if there is none.
 func (k *Keys) all(ctx context.Context) ([]Key, error) {
 	rows, err := k.store.ServerKeysNamed(ctx, Prefix)
@@ -123,8 +126,22 @@ func (k *Keys) open(r store.ServerKey) (Key, error) {
 }
 
 // Rotate makes a new key that starts signing at start (now, or later to publish it first) and
-// returns it.
+// returns it. Start times are whole seconds and order the keys, so a key made for a second
+// another key already starts in starts a second later.
 func (k *Keys) Rotate(ctx context.Context, start time.Time) (Key, error) {
+	start = start.UTC().Truncate(time.Second)
+	existing, err := k.store.ServerKeysNamed(ctx, Prefix)
+	if err != nil {
+		return Key{}, err
+	}
+	for taken := true; taken; {
+		taken = false
+		for _, e := range existing {
+			if e.CreatedAt.Equal(start) {
+				start, taken = start.Add(time.Second), true
+			}
+		}
+	}
 	priv, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return Key{}, fmt.Errorf("generate signing key: %w", err)
@@ -136,11 +153,11 @@ func (k *Keys) Rotate(ctx context.Context, start time.Time) (Key, error) {
 		return Key{}, err
 	}
 	_, err = k.store.ServerKeyOrCreate(ctx, store.ServerKey{Name: name, PublicKey: pub,
-		PrivateSealed: k.sealer.Seal(x509.MarshalPKCS1PrivateKey(priv), store.ServerKeyAD(name)), CreatedAt: start.UTC().Truncate(time.Second)})
+		PrivateSealed: k.sealer.Seal(x509.MarshalPKCS1PrivateKey(priv), store.ServerKeyAD(name)), CreatedAt: start})
 	if err != nil {
 		return Key{}, err
 	}
-	return Key{ID: id, Private: priv, Start: start.UTC().Truncate(time.Second)}, nil
+	return Key{ID: id, Private: priv, Start: start}, nil
 }
 
 // Signer returns the key that signs now: the newest that has started.

@@ -120,6 +120,24 @@ func TestRotation(t *testing.T) {
 		t.Error("a retired key still verifies")
 	}
 
+	// A key made in the second another starts starts a second later, so the two are ordered and
+	// the newer signs once it has started.
+	same, err := k.Rotate(ctx, c.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	later, err := k.Rotate(ctx, c.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !later.Start.Equal(same.Start.Add(time.Second)) {
+		t.Fatalf("two keys for one second start at %s and %s", same.Start, later.Start)
+	}
+	c.Advance(time.Second)
+	if s, _ := k.Signer(ctx); s.ID != later.ID {
+		t.Errorf("the later-made key does not sign once started")
+	}
+
 	// At rest the private key is sealed.
 	rows, _ := st.ServerKeysNamed(ctx, signingkeys.Prefix)
 	for _, r := range rows {
