@@ -117,7 +117,9 @@ func adminCreateCmd(env Env) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.Flags().String("public-url", envOr(env, "TWOFOLD_PUBLIC_URL", ""), "the server's URL, for the authenticator link (env TWOFOLD_PUBLIC_URL)")
+	cmd.Flags().String("public-url", "", "the server's URL, for the authenticator link")
+	setting(cmd.Flags(), "public-url")
+	argument(cmd.Flags(), argOutput, "json")
 	return cmd
 }
 
@@ -138,7 +140,9 @@ func adminEnrolCmd(env Env) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.Flags().String("public-url", envOr(env, "TWOFOLD_PUBLIC_URL", ""), "the server's URL, for the authenticator link (env TWOFOLD_PUBLIC_URL)")
+	cmd.Flags().String("public-url", "", "the server's URL, for the authenticator link")
+	setting(cmd.Flags(), "public-url")
+	argument(cmd.Flags(), argOutput, "json")
 	return cmd
 }
 
@@ -183,6 +187,7 @@ func adminListCmd(env Env) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	argument(cmd.Flags(), argOutput)
 	return cmd
 }
 

@@ -13,10 +13,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -76,10 +74,12 @@ func newRoot(env Env) *cobra.Command {
 	root.SetVersionTemplate("twofold {{.Version}}\n")
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
-	root.PersistentFlags().String("data-dir", envOr(env, "TWOFOLD_DATA_DIR", "./twofold-data"),
-		"directory holding the database and master key (env TWOFOLD_DATA_DIR)")
-	root.PersistentFlags().String("database", envOr(env, "TWOFOLD_DATABASE_URL", ""),
-		"PostgreSQL URL (postgres://user:pass@host/db) instead of the SQLite file in --data-dir (env TWOFOLD_DATABASE_URL)")
+	pf := root.PersistentFlags()
+	pf.String("data-dir", "./twofold-data", "directory holding the database and master key")
+	pf.String("database", "", "PostgreSQL URL (postgres://user:pass@host/db) instead of the SQLite file in --data-dir")
+	setting(pf, "data-dir")
+	settingAs(pf, "database", "TWOFOLD_DATABASE_URL")
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return applyEnv(cmd, env) }
 	root.AddCommand(serveCmd(env), appCmd(env), approvalCmd(env), outboxCmd(env), deviceCmd(env), adminCmd(env), migrateCmd(env), auditCmd(env), migrateDataCmd(env), masterKeyCmd(env), importCmd(env), versionCmd(env), healthcheckCmd(env))
 	refuseUnknownVerbs(root)
 	return root
@@ -110,45 +110,4 @@ func refuseUnknownVerbs(c *cobra.Command) {
 		}
 		return fmt.Errorf("%s\n\nRun '%s --help' for usage", msg, cmd.CommandPath())
 	}
-}
-
-func envOr(env Env, name, def string) string {
-	if v := env.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
-// envDuration and envInt give flag defaults from the environment; validEnv reports a value that
-// does not parse, since a flag default cannot fail.
-func envDuration(env Env, name string, def time.Duration) time.Duration {
-	if d, err := time.ParseDuration(env.Getenv(name)); err == nil {
-		return d
-	}
-	return def
-}
-
-func envInt(env Env, name string, def int) int {
-	if n, err := strconv.Atoi(env.Getenv(name)); err == nil {
-		return n
-	}
-	return def
-}
-
-func validEnv(env Env, durations, ints []string) error {
-	for _, name := range durations {
-		if v := env.Getenv(name); v != "" {
-			if _, err := time.ParseDuration(v); err != nil {
-				return fmt.Errorf("%s=%q is not a duration (such as 10m)", name, v)
-			}
-		}
-	}
-	for _, name := range ints {
-		if v := env.Getenv(name); v != "" {
-			if _, err := strconv.Atoi(v); err != nil {
-				return fmt.Errorf("%s=%q is not a number", name, v)
-			}
-		}
-	}
-	return nil
 }

@@ -92,6 +92,8 @@ limit_app, country, landline, premium_rate, app_installed).`,
 	cmd.Flags().DurationVar(&since, "since", 0, "only messages of this last while, e.g. 1h (with --summary: default 24h)")
 	cmd.Flags().BoolVar(&summary, "summary", false, "count messages by channel, provider and status, and refusals by reason")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	argument(cmd.Flags(), argOutput, "json")
+	argument(cmd.Flags(), argFilter)
 	return cmd
 }
 
