@@ -60,12 +60,16 @@ func (s *server) cli(args ...string) ([]byte, error) {
 
 var listening = regexp.MustCompile(`twofold listening"? addr=(http://[^\s"]+)`)
 
-// newServer creates the bench's application with the CLI (before the server runs, so the
-// server's first start finds it and makes no other; this also creates the schema and the master
-// key) and points its callbacks at callbackURL. database is passed as --database ("" for SQLite
-// in dataDir). The server is not started: seed the store first, then call start.
+// newServer makes the installation (twofold init: the schema and the master key) and the
+// bench's application with the CLI, before the server runs, so that the server's first start
+// finds it and makes no other, and points its callbacks at callbackURL. database is passed as
+// --database ("" for SQLite in dataDir). The server is not started: seed the store first, then
+// call start.
 func newServer(bin, dataDir, database, callbackURL string) (*server, error) {
 	s := &server{bin: bin, dataDir: dataDir, database: database}
+	if _, err := s.cli("init"); err != nil {
+		return nil, err
+	}
 	out, err := s.cli("app", "create", "--name", "Bench", "--json")
 	if err != nil {
 		return nil, err

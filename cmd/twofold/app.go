@@ -190,7 +190,7 @@ func onOff(b bool) string {
 // the audit trail records what it changes as done by "cli".
 func withApps(cmd *cobra.Command, env Env, fn func(*instance) error) error {
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	in, err := open(cmd.Context(), cmd, env, log)
+	in, err := open(cmd.Context(), cmd, env, log, false)
 	if err != nil {
 		return err
 	}

@@ -140,7 +140,7 @@ func startImport(ctx context.Context, cmd *cobra.Command, env Env, o *importOpts
 	}
 
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	in, err := open(ctx, cmd, env, log)
+	in, err := open(ctx, cmd, env, log, false)
 	if err != nil {
 		return nil, nil, err
 	}

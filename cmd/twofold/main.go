@@ -80,7 +80,7 @@ func newRoot(env Env) *cobra.Command {
 	setting(pf, "data-dir")
 	settingAs(pf, "database", "TWOFOLD_DATABASE_URL")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return applyEnv(cmd, env) }
-	root.AddCommand(serveCmd(env), appCmd(env), approvalCmd(env), outboxCmd(env), deviceCmd(env), adminCmd(env), migrateCmd(env), auditCmd(env), migrateDataCmd(env), masterKeyCmd(env), importCmd(env), versionCmd(env), healthcheckCmd(env))
+	root.AddCommand(serveCmd(env), appCmd(env), approvalCmd(env), outboxCmd(env), deviceCmd(env), adminCmd(env), migrateCmd(env), initCmd(env), auditCmd(env), migrateDataCmd(env), masterKeyCmd(env), importCmd(env), versionCmd(env), healthcheckCmd(env))
 	refuseUnknownVerbs(root)
 	return root
 }

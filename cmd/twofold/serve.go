@@ -29,6 +29,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/metrics"
 	"github.com/twofold-auth/twofold/internal/onetouch"
 	"github.com/twofold-auth/twofold/internal/push"
+	"github.com/twofold-auth/twofold/internal/store"
 	"github.com/twofold-auth/twofold/internal/twofold"
 	"github.com/twofold-auth/twofold/internal/users"
 	"github.com/twofold-auth/twofold/internal/verify"
@@ -144,7 +145,19 @@ func serve(cmd *cobra.Command, env Env) error {
 		return err
 	}
 
-	in, err := open(ctx, cmd, env, log)
+	db, err := database(cmd)
+	if err != nil {
+		return err
+	}
+	if !store.IsPostgresDSN(db) {
+		dir, _ := f.GetString("data-dir")
+		release, err := lockDataDir(dir)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
+	in, err := open(ctx, cmd, env, log, true)
 	if err != nil {
 		return err
 	}
@@ -299,7 +312,7 @@ func serve(cmd *cobra.Command, env Env) error {
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("twofold listening", "addr", "http://"+ln.Addr().String(), "data_dir", in.dataDir, "database", in.engine)
 	if first != nil { // bound: the next step printed now works
-		next := fmt.Sprintf("%s app show %d --show-key --data-dir %s", selfCommand(), first.ID, in.dataDir)
+		next := fmt.Sprintf("%s app show %d --show-key --data-dir %s", selfCommand(), first.ID, shellQuote(in.dataDir))
 		log.Info("next: print the first application's API key", "command", next)
 		if format, _ := f.GetString("log-format"); format != "json" { // JSON logs: nothing but JSON on stderr
 			fmt.Fprintf(env.Stderr, `
