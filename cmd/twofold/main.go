@@ -27,10 +27,18 @@ func main() {
 	defer stop()
 	env := Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
 	if err := run(ctx, os.Args[1:], env); err != nil {
-		fmt.Fprintln(os.Stderr, "twofold:", err)
+		if !errors.As(err, new(loggedError)) {
+			fmt.Fprintln(os.Stderr, "twofold:", err)
+		}
 		os.Exit(1)
 	}
 }
+
+// loggedError is an error the command has logged already, in the format of its logs: main
+// prints nothing more, so that with JSON logs every line on standard error is JSON.
+type loggedError struct{ error }
+
+func (e loggedError) Unwrap() error { return e.error }
 
 // Env is what a run of the program sees of the world, so tests can run it in-process.
 type Env struct {

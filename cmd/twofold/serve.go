@@ -87,12 +87,21 @@ Every flag can also be set with the environment variable shown.
 	return cmd
 }
 
-func serve(cmd *cobra.Command, env Env) error {
+func serve(cmd *cobra.Command, env Env) (err error) {
 	ctx := cmd.Context()
 	f := cmd.Flags()
 	log, err := newLogger(cmd, env)
 	if err != nil {
 		return err
+	}
+	if format, _ := f.GetString("log-format"); strings.EqualFold(format, "json") {
+		// Nothing but JSON on standard error: the error that stops the server is a log line too.
+		defer func() {
+			if err != nil && !errors.Is(err, context.Canceled) {
+				log.Error("twofold serve stopped", "err", err.Error())
+				err = loggedError{err}
+			}
+		}()
 	}
 	stopPprof, err := startPprof(f, log)
 	if err != nil {
@@ -269,6 +278,7 @@ func serve(cmd *cobra.Command, env Env) error {
 			return err
 		}))
 	}
+	routes.Handle("GET /{$}", web.Home()) // a browser at the server's address finds the console and the authenticator
 	routes.Handle("GET /authenticator/", web.Authenticator())
 	routes.Handle("/console/", consoleHandler(in, us, vs, ds, ot, mustString(f, "public-url"), signin, env.OnRoute, log))
 	routes.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
