@@ -209,17 +209,19 @@ func TestNoInstallationOnPostgres(t *testing.T) {
 
 // proc is a twofold process started by startBin, its stderr collected line by line.
 type proc struct {
-	cmd   *exec.Cmd
-	logs  *syncBuffer
-	lines chan string // every stderr line, closed at EOF
-	done  chan error  // Wait's answer
+	cmd    *exec.Cmd
+	stdout *syncBuffer
+	logs   *syncBuffer
+	lines  chan string // every stderr line, closed at EOF
+	done   chan error  // Wait's answer
 }
 
 // startBin starts the binary with args and returns at once.
 func startBin(t *testing.T, bin string, env []string, args ...string) *proc {
 	t.Helper()
+	stdout := &syncBuffer{}
 	cmd := exec.Command(bin, args...)
-	cmd.Env = env
+	cmd.Env, cmd.Stdout = env, stdout
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -227,7 +229,7 @@ func startBin(t *testing.T, bin string, env []string, args ...string) *proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, logs: &syncBuffer{}, lines: make(chan string, 1024), done: make(chan error, 1)}
+	p := &proc{cmd: cmd, stdout: stdout, logs: &syncBuffer{}, lines: make(chan string, 1024), done: make(chan error, 1)}
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {

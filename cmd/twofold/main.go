@@ -1,6 +1,7 @@
 // Command twofold is a self-hosted two-factor authentication server that speaks the Authy API.
 //
 //	twofold serve                  run the server (SQLite in ./twofold-data)
+//	twofold init                   make the installation (data directory, master key) without running it
 //	twofold app create --name Shop make an application and print its API key
 //	twofold outbox                 read the messages (codes) that would have been sent
 //	twofold import from-authy ...  bring an application's users over from Authy

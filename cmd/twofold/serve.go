@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/time/rate"
 
+	"github.com/twofold-auth/twofold/internal/accesslog"
 	"github.com/twofold-auth/twofold/internal/apps"
 	"github.com/twofold-auth/twofold/internal/authyapi"
 	"github.com/twofold-auth/twofold/internal/callback"
@@ -83,6 +84,7 @@ Every flag can also be set with the environment variable shown.
 	providerFlags(f)
 	pprofFlags(f)
 	f.Duration("shutdown-timeout", 15*time.Second, "how long to let in-flight requests finish on SIGINT/SIGTERM")
+	f.Bool("access-log", true, "log every request at info: method, route pattern, status, duration, application, request id (never a path, query, key, code or token); --access-log=false for none")
 	setting(f) // every flag of serve configures the server
 	return cmd
 }
@@ -299,8 +301,12 @@ func serve(cmd *cobra.Command, env Env) (err error) {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (set the address with --addr or TWOFOLD_ADDR)", addr, err)
 	}
+	access := accesslog.Config{Proxies: signin.proxies} // a trusted proxy's X-Request-Id is kept
+	if on, _ := f.GetBool("access-log"); on {
+		access.Log = log
+	}
 	srv := &http.Server{
-		Handler:           authyapi.Handler(mux, m, log),
+		Handler:           accesslog.Handler(authyapi.Handler(mux, m, log), access),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
