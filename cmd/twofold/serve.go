@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -92,7 +93,7 @@ Every flag can also be set with the environment variable shown.
 func serve(cmd *cobra.Command, env Env) (err error) {
 	ctx := cmd.Context()
 	f := cmd.Flags()
-	log, err := newLogger(cmd, env)
+	log, err := newLogger(cmd, env.Stderr)
 	if err != nil {
 		return err
 	}
@@ -302,8 +303,13 @@ func serve(cmd *cobra.Command, env Env) (err error) {
 		return fmt.Errorf("listen on %s: %w (set the address with --addr or TWOFOLD_ADDR)", addr, err)
 	}
 	access := accesslog.Config{Proxies: signin.proxies} // a trusted proxy's X-Request-Id is kept
+	var accessLines *accesslog.Buffer
 	if on, _ := f.GetBool("access-log"); on {
-		access.Log = log
+		// Its lines in batches (see accesslog.Buffer), all written out once the last request
+		// is answered (and however serve returns).
+		accessLines = accesslog.NewBuffer(env.Stderr, 100*time.Millisecond)
+		defer accessLines.Close()
+		access.Log, _ = newLogger(cmd, accessLines)
 	}
 	srv := &http.Server{
 		Handler:           accesslog.Handler(authyapi.Handler(mux, m, log), access),
@@ -361,6 +367,9 @@ func serve(cmd *cobra.Command, env Env) (err error) {
 	api.StopStreams() // Shutdown does not wait for the event streams' connections (taken over): this does
 	stopBG()
 	background.Wait() // callbacks in flight finish; the usage recorder flushes
+	if accessLines != nil {
+		accessLines.Close() // the last requests' lines before "stopped"
+	}
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
@@ -426,7 +435,8 @@ func sweep(ctx context.Context, in *instance, ot *onetouch.Service, every time.D
 	}
 }
 
-func newLogger(cmd *cobra.Command, env Env) (*slog.Logger, error) {
+// newLogger is the logger --log-format and --log-level ask for, writing to w.
+func newLogger(cmd *cobra.Command, w io.Writer) (*slog.Logger, error) {
 	format, _ := cmd.Flags().GetString("log-format")
 	levelText, _ := cmd.Flags().GetString("log-level")
 	var level slog.Level
@@ -436,9 +446,9 @@ func newLogger(cmd *cobra.Command, env Env) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: level}
 	switch strings.ToLower(format) {
 	case "json":
-		return slog.New(slog.NewJSONHandler(env.Stderr, opts)), nil
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	case "text":
-		return slog.New(slog.NewTextHandler(env.Stderr, opts)), nil
+		return slog.New(slog.NewTextHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("%s must be text or json, not %q", source(cmd.Flags(), "log-format"), format)
 }

@@ -8,8 +8,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/twofold-auth/twofold/internal/clientaddr"
 )
@@ -223,3 +226,60 @@ type discardWriter struct{ h http.Header }
 func (w *discardWriter) Header() http.Header         { return w.h }
 func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (w *discardWriter) WriteHeader(int)             {}
+
+// A Buffer writes whole lines, in order: when it holds 32 KiB, on its timer, and at Close;
+// after Close, at once.
+func TestBuffer(t *testing.T) {
+	var out syncBuffer
+	b := NewBuffer(&out, time.Hour) // the timer never fires in this test
+	line := []byte(strings.Repeat("x", 99) + "\n")
+	for range flushSize/len(line) - 1 {
+		b.Write(line)
+	}
+	if out.Len() != 0 {
+		t.Fatalf("written before 32 KiB: %d bytes", out.Len())
+	}
+	for range 2 {
+		b.Write(line)
+	}
+	if out.Len() != (flushSize/len(line)+1)*len(line) {
+		t.Fatalf("at 32 KiB: %d bytes written", out.Len())
+	}
+	b.Write([]byte("last\n"))
+	b.Close()
+	if !strings.HasSuffix(out.String(), "x\nlast\n") {
+		t.Fatalf("Close did not write the rest: %q", out.String()[max(0, out.Len()-20):])
+	}
+	b.Write([]byte("after\n"))
+	if !strings.HasSuffix(out.String(), "last\nafter\n") {
+		t.Fatal("a line after Close was held")
+	}
+
+	// The timer writes what is held.
+	var timed syncBuffer
+	tb := NewBuffer(&timed, time.Millisecond)
+	defer tb.Close()
+	tb.Write([]byte("soon\n"))
+	deadline := time.Now().Add(10 * time.Second)
+	for timed.Len() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the timer wrote nothing in 10 s")
+		}
+		runtime.Gosched()
+	}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) Len() int { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.Len() }
+
+func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
