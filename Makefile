@@ -65,4 +65,4 @@ demo: build
 .PHONY: bench
 bench:
 	CGO_ENABLED=0 go run ./bench $(BENCH_FLAGS)
-	go test -run='^$$' -bench=. -benchmem ./internal/otp/ ./internal/authyapi/ ./client/ ./internal/verify/ ./internal/store/
+	go test -run='^$$' -bench=. -benchmem ./internal/otp/ ./internal/authyapi/ ./client/ ./internal/verify/ ./internal/store/ ./internal/accesslog/

@@ -131,9 +131,10 @@ func enrolOperator(cmd *cobra.Command, env Env, in *instance, op twofold.Operato
 }
 
 // enrolmentFlags are the flags of the commands that print an enrolment's links.
-func enrolmentFlags(cmd *cobra.Command, env Env) {
-	cmd.Flags().String("public-url", envOr(env, "TWOFOLD_PUBLIC_URL", ""), "the server's URL, for the enrolment links (env TWOFOLD_PUBLIC_URL)")
-	cmd.Flags().String("addr", envOr(env, "TWOFOLD_ADDR", serveDefaultAddr), "the address twofold serve listens on, for the links when --public-url is not set (env TWOFOLD_ADDR)")
+func enrolmentFlags(cmd *cobra.Command) {
+	cmd.Flags().String("public-url", "", "the server's URL, for the enrolment links")
+	cmd.Flags().String("addr", serveDefaultAddr, "the address twofold serve listens on, for the links when --public-url is not set")
+	setting(cmd.Flags(), "public-url", "addr")
 }
 
 func adminCreateCmd(env Env) *cobra.Command {
@@ -163,7 +164,8 @@ func adminCreateCmd(env Env) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	enrolmentFlags(cmd, env)
+	enrolmentFlags(cmd)
+	argument(cmd.Flags(), argOutput, "json")
 	return cmd
 }
 
@@ -184,7 +186,8 @@ func adminEnrolCmd(env Env) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	enrolmentFlags(cmd, env)
+	enrolmentFlags(cmd)
+	argument(cmd.Flags(), argOutput, "json")
 	return cmd
 }
 
@@ -229,6 +232,7 @@ func adminListCmd(env Env) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	argument(cmd.Flags(), argOutput)
 	return cmd
 }
 

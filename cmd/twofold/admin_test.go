@@ -26,6 +26,7 @@ func runWithStdin(t *testing.T, dataDir, stdin string, args ...string) (string, 
 
 func TestAdminCLI(t *testing.T) {
 	dir := t.TempDir()
+	initDir(t, dir)
 	if _, err := runWithStdin(t, dir, "short\n", "admin", "create", "ana@example.com"); err == nil || !strings.Contains(err.Error(), "at least 12") {
 		t.Fatalf("a short password: %v", err)
 	}
@@ -61,6 +62,7 @@ func TestAdminCLI(t *testing.T) {
 // registration in the console application, which never passes for the first customer app.
 func TestAdminEnrolment(t *testing.T) {
 	dir := t.TempDir()
+	initDir(t, dir)
 	out, err := runWithStdin(t, dir, "a long enough password\n", "admin", "create", "ana@example.com", "--json")
 	var e struct {
 		Email, TOTPURI, RegistrationToken string
@@ -108,6 +110,7 @@ func TestAdminEnrolment(t *testing.T) {
 // API, and it cannot become a sandbox (where 0000000 verifies) or skip checks.
 func TestConsoleAppIsClosed(t *testing.T) {
 	dir := t.TempDir()
+	initDir(t, dir)
 	if _, err := runWithStdin(t, dir, "a long enough password\n", "admin", "create", "ana@example.com"); err != nil {
 		t.Fatal(err)
 	}

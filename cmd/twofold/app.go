@@ -190,7 +190,7 @@ func onOff(b bool) string {
 // the audit trail records what it changes as done by "cli".
 func withApps(cmd *cobra.Command, env Env, fn func(*instance) error) error {
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	in, err := open(cmd.Context(), cmd, env, log)
+	in, err := open(cmd.Context(), cmd, env, log, false)
 	if err != nil {
 		return err
 	}
@@ -248,6 +248,8 @@ answer' (see docs/api.md).`,
 	cmd.Flags().BoolVar(&sandbox, "sandbox", false, "sandbox application: deliver nothing; token 0000000 always verifies")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.MarkFlagRequired("name")
+	argument(cmd.Flags(), argOutput, "json")
+	argument(cmd.Flags(), argTarget)
 	return cmd
 }
 
@@ -284,6 +286,7 @@ func appListCmd(env Env) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	argument(cmd.Flags(), argOutput)
 	return cmd
 }
 
@@ -315,6 +318,8 @@ func appShowCmd(env Env) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().BoolVar(&showKey, "show-key", false, "also print the API key")
+	argument(cmd.Flags(), argOutput, "json")
+	argument(cmd.Flags(), "prints a secret: asked for on purpose each time", "show-key")
 	return cmd
 }
 
@@ -365,6 +370,7 @@ func appRotateCmd(env Env) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	argument(cmd.Flags(), argOutput)
 	return cmd
 }
 
@@ -516,6 +522,8 @@ func appUpdateCmd(env Env) *cobra.Command {
 	f.StringVar(providers[twofold.Email], "email-provider", "", "deliver this application's email with smtp or outbox (empty: the server's default)")
 	f.IntVar(&devicePeriod, "device-totp-period", 10, "seconds per code of devices registered from now on, 10 to 120")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
+	argument(f, argOutput, "json")
+	argument(f, argApp)
 	return cmd
 }
 
@@ -555,5 +563,7 @@ console's own application (its users are the operators) cannot be deleted.`,
 	}
 	cmd.Flags().BoolVar(&yes, "yes", false, "delete, for good")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	argument(cmd.Flags(), argConfirm, "yes")
+	argument(cmd.Flags(), argOutput, "json")
 	return cmd
 }

@@ -82,6 +82,8 @@ found from the request's UUID unless --app names it.`,
 	cmd.Flags().Int64Var(&appFlag, "app", 0, "the application the request belongs to (default: found from the UUID)")
 	cmd.Flags().StringVar(&reason, "reason", "", "why it was denied, as a device may say")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	argument(cmd.Flags(), argOutput, "json")
+	argument(cmd.Flags(), argTarget)
 	return cmd
 }
 

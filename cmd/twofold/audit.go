@@ -68,6 +68,7 @@ func auditFilterFlags(cmd *cobra.Command) func() (twofold.AuditFilter, error) {
 	cmd.Flags().Int64Var(&f.UserID, "user", 0, "only entries about this user (Authy id)")
 	cmd.Flags().StringVar(&f.Action, "action", "", "only this action, e.g. verification.failed")
 	cmd.Flags().StringVar(&since, "since", "", "only entries of this last while (24h, 7d) or since a time (2026-01-02, RFC 3339)")
+	argument(cmd.Flags(), argFilter)
 	return func() (twofold.AuditFilter, error) {
 		if f.Action != "" && !slices.Contains(twofold.AuditActions, f.Action) {
 			return f, fmt.Errorf("--action %q is not one of: %s", f.Action, strings.Join(twofold.AuditActions, ", "))
@@ -115,6 +116,8 @@ func auditListCmd(env Env) *cobra.Command {
 	filter := auditFilterFlags(cmd)
 	cmd.Flags().IntVar(&limit, "limit", 50, "show at most this many (the newest)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	argument(cmd.Flags(), argOutput, "json")
+	argument(cmd.Flags(), argFilter)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		f, err := filter()
 		if err != nil {
@@ -236,6 +239,8 @@ then also checks that this entry is still there, unchanged.`,
 	}
 	cmd.Flags().StringVar(&head, "head", "", "also require entry ID with hash HASH, the newest of an earlier verify, to be there unchanged")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	argument(cmd.Flags(), argOutput, "json")
+	argument(cmd.Flags(), argTarget, "head")
 	return cmd
 }
 

@@ -53,23 +53,23 @@ type signinConfig struct {
 	proxies                clientaddr.Proxies // trusted for X-Forwarded-For
 }
 
-func signinFlags(f *pflag.FlagSet, env Env) {
-	f.String("signin-limit-address", envOr(env, "TWOFOLD_SIGNIN_LIMIT_ADDRESS", "20/1m"), "console sign-ins per client address, N/DURATION or off (env TWOFOLD_SIGNIN_LIMIT_ADDRESS)")
-	f.String("signin-limit-account", envOr(env, "TWOFOLD_SIGNIN_LIMIT_ACCOUNT", "10/1m"), "console sign-ins per email typed, an operator's or not, N/DURATION or off (env TWOFOLD_SIGNIN_LIMIT_ACCOUNT)")
-	f.Int("signin-checks", envInt(env, "TWOFOLD_SIGNIN_CHECKS", operators.DefaultSlots()), "console passwords checked at once (argon2id, 64 MiB and 2 cores each); a sign-in that finds none free within a second gets 429; default half the CPUs, at most 4 (env TWOFOLD_SIGNIN_CHECKS)")
+func signinFlags(f *pflag.FlagSet) {
+	f.String("signin-limit-address", "20/1m", "console sign-ins per client address, N/DURATION or off")
+	f.String("signin-limit-account", "10/1m", "console sign-ins per email typed, an operator's or not, N/DURATION or off")
+	f.Int("signin-checks", operators.DefaultSlots(), "console passwords checked at once (argon2id, 64 MiB and 2 cores each); a sign-in that finds none free within a second gets 429; default half the CPUs, at most 4")
 }
 
 func parseSigninFlags(f *pflag.FlagSet) (signinConfig, error) {
 	var c signinConfig
 	var err error
 	if c.perAddress, err = parseLimit(mustString(f, "signin-limit-address")); err != nil {
-		return c, fmt.Errorf("--signin-limit-address: %w", err)
+		return c, fmt.Errorf("%s: %w", source(f, "signin-limit-address"), err)
 	}
 	if c.perAccount, err = parseLimit(mustString(f, "signin-limit-account")); err != nil {
-		return c, fmt.Errorf("--signin-limit-account: %w", err)
+		return c, fmt.Errorf("%s: %w", source(f, "signin-limit-account"), err)
 	}
 	if c.checks, _ = f.GetInt("signin-checks"); c.checks < 1 || c.checks > 1024 {
-		return c, fmt.Errorf("--signin-checks must be 1 to 1024, not %d", c.checks)
+		return c, fmt.Errorf("%s must be 1 to 1024, not %d", source(f, "signin-checks"), c.checks)
 	}
 	c.proxies, err = trustedProxies(f)
 	return c, err
@@ -80,7 +80,7 @@ func parseSigninFlags(f *pflag.FlagSet) (signinConfig, error) {
 func trustedProxies(f *pflag.FlagSet) (clientaddr.Proxies, error) {
 	p, err := clientaddr.ParseProxies(mustString(f, "trusted-proxies"))
 	if err != nil {
-		return nil, fmt.Errorf("--trusted-proxies: %w", err)
+		return nil, fmt.Errorf("%s: %w", source(f, "trusted-proxies"), err)
 	}
 	return p, nil
 }

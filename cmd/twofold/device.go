@@ -39,7 +39,8 @@ the terminal.
   twofold device codes
   twofold device watch           # answer approval requests as they arrive`,
 	}
-	cmd.PersistentFlags().StringVar(&o.vaultPath, "vault", defaultVaultPath(env), "vault file (env TWOFOLD_VAULT)")
+	cmd.PersistentFlags().StringVar(&o.vaultPath, "vault", defaultVaultPath(env), "vault file")
+	setting(cmd.PersistentFlags(), "vault")
 	cmd.AddCommand(deviceEnrolCmd(o), deviceListCmd(o), deviceCodesCmd(o), deviceWatchCmd(o),
 		deviceAnswerCmd(o, "approved"), deviceAnswerCmd(o, "denied"), deviceRemoveCmd(o))
 	return cmd
@@ -52,9 +53,6 @@ type deviceOpts struct {
 }
 
 func defaultVaultPath(env Env) string {
-	if p := env.Getenv("TWOFOLD_VAULT"); p != "" {
-		return p
-	}
 	if x := env.Getenv("XDG_CONFIG_HOME"); x != "" {
 		return filepath.Join(x, "twofold", "vault")
 	}
@@ -320,6 +318,7 @@ func deviceListCmd(o *deviceOpts) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	argument(cmd.Flags(), argOutput)
 	return cmd
 }
 
@@ -394,6 +393,7 @@ ACCOUNT (which may be left out when the vault holds one account), for scripts:
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().BoolVar(&codeOnly, "code", false, "print only the code of ACCOUNT")
 	cmd.MarkFlagsMutuallyExclusive("json", "code")
+	argument(cmd.Flags(), argOutput)
 	return cmd
 }
 
@@ -451,5 +451,6 @@ name; it may be left out when the vault holds a single account.`,
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "drop a device from the vault even if the server cannot remove it")
+	argument(cmd.Flags(), argConfirm)
 	return cmd
 }

@@ -73,6 +73,8 @@ func deviceAnswerCmd(o *deviceOpts, status string) *cobra.Command {
 		cmd.Flags().StringVar(&reason, "reason", "", "why the request is denied (the application sees it)")
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the answered request as JSON")
+	argument(cmd.Flags(), argOutput, "json")
+	argument(cmd.Flags(), argTarget)
 	return cmd
 }
 

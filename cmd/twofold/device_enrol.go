@@ -174,10 +174,13 @@ Registering makes a new ECDSA P-256 key pair; the private key never leaves the v
 			return o.addDevice(cmd, l, name, asJSON)
 		},
 	}
-	cmd.Flags().StringVar(&server, "server", o.env.Getenv("TWOFOLD_SERVER"), "server URL for links that carry none, such as authy:// QR codes (env TWOFOLD_SERVER)")
+	cmd.Flags().StringVar(&server, "server", "", "server URL for links that carry none, such as authy:// QR codes")
 	cmd.Flags().StringVar(&qrFile, "qr", "", "read the link from the QR code in this image (PNG, JPEG or GIF)")
 	cmd.Flags().StringVar(&name, "name", strings.TrimSpace("twofold CLI "+host), "device name the server shows")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	setting(cmd.Flags(), "server")
+	argument(cmd.Flags(), argOutput, "json")
+	argument(cmd.Flags(), argTarget)
 	return cmd
 }
 

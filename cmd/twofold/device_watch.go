@@ -52,6 +52,7 @@ It stops on Ctrl-C, at the end of its input, or with --once after one request is
 	}
 	cmd.Flags().StringVar(&account, "account", "", "watch only this device (number or name from 'twofold device list')")
 	cmd.Flags().BoolVar(&once, "once", false, "exit after answering one request")
+	argument(cmd.Flags(), argTarget)
 	return cmd
 }
 

@@ -15,11 +15,11 @@ import (
 func egressGuards(f *pflag.FlagSet, env Env, log *slog.Logger) (pushes, callbacks *egress.Guard, err error) {
 	pushAllow, err := egress.ParseAllowlist(mustString(f, "push-allow-hosts"))
 	if err != nil {
-		return nil, nil, fmt.Errorf("--push-allow-hosts: %w", err)
+		return nil, nil, fmt.Errorf("%s: %w", source(f, "push-allow-hosts"), err)
 	}
 	cbAllow, err := egress.ParseAllowlist(mustString(f, "callback-allow-hosts"))
 	if err != nil {
-		return nil, nil, fmt.Errorf("--callback-allow-hosts: %w", err)
+		return nil, nil, fmt.Errorf("%s: %w", source(f, "callback-allow-hosts"), err)
 	}
 	if !pushAllow.Empty() {
 		log.Info("push endpoints may reach private addresses on these hosts", "hosts", pushAllow.String())

@@ -251,8 +251,8 @@ func TestAllowHostsMustParse(t *testing.T) {
 	}{
 		{[]string{"--push-allow-hosts", "https://ntfy.lan"}, nil, "--push-allow-hosts"},
 		{[]string{"--callback-allow-hosts", "10.0.0.0/8"}, nil, "--callback-allow-hosts"},
-		{nil, map[string]string{"TWOFOLD_PUSH_ALLOW_HOSTS": "ntfy.lan:0"}, "--push-allow-hosts"},
-		{nil, map[string]string{"TWOFOLD_CALLBACK_ALLOW_HOSTS": "*.lan"}, "--callback-allow-hosts"},
+		{nil, map[string]string{"TWOFOLD_PUSH_ALLOW_HOSTS": "ntfy.lan:0"}, "TWOFOLD_PUSH_ALLOW_HOSTS"}, // the name it was given by
+		{nil, map[string]string{"TWOFOLD_CALLBACK_ALLOW_HOSTS": "*.lan"}, "TWOFOLD_CALLBACK_ALLOW_HOSTS"},
 	} {
 		var out strings.Builder
 		env := Env{Stdout: &out, Stderr: &out, Getenv: func(k string) string { return tc.env[k] },

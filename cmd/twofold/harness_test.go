@@ -258,6 +258,7 @@ type operator struct {
 // the database (--database).
 func createOperator(t *testing.T, dataDir, email, password string, args ...string) operator {
 	t.Helper()
+	initDir(t, dataDir, args...)
 	out, err := runWithStdin(t, dataDir, password+"\n", append([]string{"admin", "create", email, "--json"}, args...)...)
 	if err != nil {
 		t.Fatalf("admin create: %v\n%s", err, out)
@@ -274,4 +275,19 @@ func createOperator(t *testing.T, dataDir, email, password string, args ...strin
 		t.Fatal(err)
 	}
 	return operator{TOTP: key.TOTP, RegistrationToken: created.RegistrationToken}
+}
+
+// initDir makes an installation in dataDir (twofold init: nothing if there is one), for a test
+// that runs a command other than serve before its first server. args may carry --database.
+func initDir(t *testing.T, dataDir string, args ...string) {
+	t.Helper()
+	var db []string
+	for i, a := range args {
+		if a == "--database" && i+1 < len(args) {
+			db = []string{"--database", args[i+1]}
+		}
+	}
+	if out, err := runCLI(dataDir, append([]string{"init"}, db...)...); err != nil {
+		t.Fatalf("init: %v\n%s", err, out)
+	}
 }

@@ -132,6 +132,7 @@ func hostileRoutes(f *hostileFixtures) []hostileRoute {
 
 		{pattern: "GET /metrics", method: "GET", path: "/metrics"},
 		{pattern: "GET /healthz", method: "GET", path: "/healthz"},
+		{pattern: "GET /{$}", method: "GET", path: "/"},
 		{pattern: "GET /authenticator/", method: "GET", path: "/authenticator/{file}", wild: map[string]string{"file": "index.html"}},
 		{pattern: "POST " + twilioStatusPath, method: "POST", path: twilioStatusPath, auth: "twilio", form: true,
 			params: map[string]string{"MessageSid": "SM" + strings.Repeat("0", 32), "MessageStatus": "delivered", "ErrorCode": "30003"}},

@@ -75,6 +75,8 @@ func (o *importOpts) flags(f *pflag.FlagSet) {
 	f.IntVar(&o.batchSize, "batch-size", maxBatch, "users written per transaction, 1 to 1000")
 	f.StringVar(&o.checkpoint, "checkpoint", "", "the checkpoint file (default: the input's name + .checkpoint; for standard input, twofold-import-app<ID>.checkpoint here)")
 	f.StringVar(&o.failures, "failures", "", "also write every failure to this file, one JSON object a line (the report lists the first 1000)")
+	argument(f, argOutput, "json")
+	argument(f, "how this one import runs, and what it reads and writes")
 }
 
 func (o *importOpts) validate() error {
@@ -138,7 +140,7 @@ func startImport(ctx context.Context, cmd *cobra.Command, env Env, o *importOpts
 	}
 
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	in, err := open(ctx, cmd, env, log)
+	in, err := open(ctx, cmd, env, log, false)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -376,6 +378,7 @@ Any invalid record stops the run before anything is written, unless --continue-o
 	}
 	o.flags(cmd.Flags())
 	cmd.Flags().StringVar(&format, "format", "auto", "csv or jsonl (auto: by the file's extension, else its first character)")
+	argument(cmd.Flags(), argTarget, "format")
 	return cmd
 }
 

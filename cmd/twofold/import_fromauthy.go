@@ -48,9 +48,6 @@ never written to the report, the logs or the checkpoint; prefer TWOFOLD_AUTHY_AP
   twofold import from-authy ids.csv --app 2 --authy-url https://old-twofold.example.com --dry-run --json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if key == "" {
-				key = env.Getenv("TWOFOLD_AUTHY_API_KEY")
-			}
 			if concurrency < 1 || concurrency > 256 {
 				return fmt.Errorf("--concurrency %d: want 1 to 256", concurrency)
 			}
@@ -78,9 +75,12 @@ never written to the report, the logs or the checkpoint; prefer TWOFOLD_AUTHY_AP
 	}
 	o.flags(cmd.Flags())
 	cmd.Flags().StringVar(&authyURL, "authy-url", "https://api.authy.com", "the source: Authy's API, or a Twofold server")
-	cmd.Flags().StringVar(&key, "authy-key", "", "the application's Authy API key (default: env TWOFOLD_AUTHY_API_KEY, which is safer)")
+	cmd.Flags().StringVar(&key, "authy-key", "", "the application's Authy API key; prefer the variable, which the process list does not show")
 	cmd.Flags().IntVar(&concurrency, "concurrency", 8, "requests in flight at most")
 	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "the longest one request may take")
+	setting(cmd.Flags(), "authy-url")
+	settingAs(cmd.Flags(), "authy-key", "TWOFOLD_AUTHY_API_KEY")
+	argument(cmd.Flags(), "how this one import runs", "concurrency", "timeout")
 	return cmd
 }
 

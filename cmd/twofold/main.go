@@ -1,6 +1,7 @@
 // Command twofold is a self-hosted two-factor authentication server that speaks the Authy API.
 //
 //	twofold serve                  run the server (SQLite in ./twofold-data)
+//	twofold init                   make the installation (data directory, master key) without running it
 //	twofold app create --name Shop make an application and print its API key
 //	twofold outbox                 read the messages (codes) that would have been sent
 //	twofold import from-authy ...  bring an application's users over from Authy
@@ -13,7 +14,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -29,10 +29,18 @@ func main() {
 	defer stop()
 	env := Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
 	if err := run(ctx, os.Args[1:], env); err != nil {
-		fmt.Fprintln(os.Stderr, "twofold:", err)
+		if !errors.As(err, new(loggedError)) {
+			fmt.Fprintln(os.Stderr, "twofold:", err)
+		}
 		os.Exit(1)
 	}
 }
+
+// loggedError is an error the command has logged already, in the format of its logs: main
+// prints nothing more, so that with JSON logs every line on standard error is JSON.
+type loggedError struct{ error }
+
+func (e loggedError) Unwrap() error { return e.error }
 
 // Env is what a run of the program sees of the world, so tests can run it in-process.
 type Env struct {
@@ -78,11 +86,13 @@ func newRoot(env Env) *cobra.Command {
 	root.SetVersionTemplate("twofold {{.Version}}\n")
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
-	root.PersistentFlags().String("data-dir", envOr(env, "TWOFOLD_DATA_DIR", "./twofold-data"),
-		"directory holding the database and master key (env TWOFOLD_DATA_DIR)")
-	root.PersistentFlags().String("database", envOr(env, "TWOFOLD_DATABASE_URL", ""),
-		"PostgreSQL URL (postgres://user:pass@host/db) instead of the SQLite file in --data-dir (env TWOFOLD_DATABASE_URL)")
-	root.AddCommand(serveCmd(env), appCmd(env), approvalCmd(env), outboxCmd(env), deviceCmd(env), adminCmd(env), migrateCmd(env), auditCmd(env), migrateDataCmd(env), masterKeyCmd(env), importCmd(env), oidcClientCmd(env), oidcKeyCmd(env), versionCmd(env), healthcheckCmd(env))
+	pf := root.PersistentFlags()
+	pf.String("data-dir", "./twofold-data", "directory holding the database and master key")
+	pf.String("database", "", "PostgreSQL URL (postgres://user:pass@host/db) instead of the SQLite file in --data-dir")
+	setting(pf, "data-dir")
+	settingAs(pf, "database", "TWOFOLD_DATABASE_URL")
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return applyEnv(cmd, env) }
+	root.AddCommand(serveCmd(env), appCmd(env), approvalCmd(env), outboxCmd(env), deviceCmd(env), adminCmd(env), migrateCmd(env), initCmd(env), auditCmd(env), migrateDataCmd(env), masterKeyCmd(env), importCmd(env), oidcClientCmd(env), oidcKeyCmd(env), versionCmd(env), healthcheckCmd(env))
 	refuseUnknownVerbs(root)
 	return root
 }
@@ -112,45 +122,4 @@ func refuseUnknownVerbs(c *cobra.Command) {
 		}
 		return fmt.Errorf("%s\n\nRun '%s --help' for usage", msg, cmd.CommandPath())
 	}
-}
-
-func envOr(env Env, name, def string) string {
-	if v := env.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
-// envDuration and envInt give flag defaults from the environment; validEnv reports a value that
-// does not parse, since a flag default cannot fail.
-func envDuration(env Env, name string, def time.Duration) time.Duration {
-	if d, err := time.ParseDuration(env.Getenv(name)); err == nil {
-		return d
-	}
-	return def
-}
-
-func envInt(env Env, name string, def int) int {
-	if n, err := strconv.Atoi(env.Getenv(name)); err == nil {
-		return n
-	}
-	return def
-}
-
-func validEnv(env Env, durations, ints []string) error {
-	for _, name := range durations {
-		if v := env.Getenv(name); v != "" {
-			if _, err := time.ParseDuration(v); err != nil {
-				return fmt.Errorf("%s=%q is not a duration (such as 10m)", name, v)
-			}
-		}
-	}
-	for _, name := range ints {
-		if v := env.Getenv(name); v != "" {
-			if _, err := strconv.Atoi(v); err != nil {
-				return fmt.Errorf("%s=%q is not a number", name, v)
-			}
-		}
-	}
-	return nil
 }

@@ -75,6 +75,7 @@ the master key itself.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON: {key, id}")
+	argument(cmd.Flags(), argOutput)
 	return cmd
 }
 
@@ -108,6 +109,7 @@ configured key and lapse on their own, so only how many are live, and until when
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	argument(cmd.Flags(), argOutput, "json")
 	return cmd
 }
 
@@ -154,7 +156,9 @@ opens under none of the configured keys.`,
 		},
 	}
 	cmd.Flags().IntVar(&batch, "batch", 100, "rows per transaction")
+	argument(cmd.Flags(), "how this one re-keying runs", "batch")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	argument(cmd.Flags(), argOutput, "json")
 	return cmd
 }
 

@@ -431,7 +431,7 @@ func TestMasterKeyCommands(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, seal.OtherKeysFile), []byte(keyA+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := runCLI(dir, "app", "list"); err == nil || !strings.Contains(err.Error(), "none is made") {
+	if _, err := runCLI(dir, "init"); err == nil || !strings.Contains(err.Error(), "none is made") {
 		t.Fatalf("other keys without a master key: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, seal.MasterKeyFile)); !os.IsNotExist(err) {
@@ -442,7 +442,7 @@ func TestMasterKeyCommands(t *testing.T) {
 	if err := os.Chmod(filepath.Join(dir, seal.OtherKeysFile), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := runCLI(dir, "app", "list"); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+	if _, err := runCLI(dir, "init"); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Fatalf("world-readable master.key.others: %v", err)
 	}
 }

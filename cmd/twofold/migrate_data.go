@@ -131,6 +131,8 @@ The master key is not in the database: run the server on PostgreSQL with the sam
 	cmd.Flags().StringVar(&from, "from", "", "the SQLite database: sqlite:PATH or PATH (default: twofold.db in --data-dir)")
 	cmd.Flags().StringVar(&to, "to", "", "the empty PostgreSQL database: postgres://user:pass@host/db (default: --database)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	argument(cmd.Flags(), argOutput, "json")
+	argument(cmd.Flags(), "the two stores of this one copy (the defaults are --data-dir and --database)")
 	return cmd
 }
 

@@ -221,6 +221,8 @@ func oidcClientCreateCmd(env Env) *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.MarkFlagRequired("app")
 	cmd.MarkFlagRequired("name")
+	argument(cmd.Flags(), argOutput, "json")
+	argument(cmd.Flags(), argTarget)
 	return cmd
 }
 
@@ -259,6 +261,8 @@ func oidcClientListCmd(env Env) *cobra.Command {
 	}
 	cmd.Flags().Int64Var(&appArg, "app", 0, "only this application's clients")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	argument(cmd.Flags(), argOutput, "json")
+	argument(cmd.Flags(), argFilter)
 	return cmd
 }
 
@@ -279,6 +283,7 @@ func oidcClientShowCmd(env Env) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	argument(cmd.Flags(), argOutput)
 	return cmd
 }
 
@@ -307,6 +312,8 @@ Auth0 Action secret, printed once; the old ones stop working at once.`,
 	cmd.Flags().BoolVar(&rot.Secret, "rotate-secret", false, "make a new client secret (printed once)")
 	cmd.Flags().BoolVar(&rot.Auth0Secret, "rotate-auth0-secret", false, "make a new Auth0 Action secret (printed once)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	argument(cmd.Flags(), argOutput, "json")
+	argument(cmd.Flags(), argTarget)
 	return cmd
 }
 
@@ -339,5 +346,7 @@ func oidcClientDeleteCmd(env Env) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&yes, "yes", false, "delete, for good")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	argument(cmd.Flags(), argOutput, "json")
+	argument(cmd.Flags(), argConfirm, "yes")
 	return cmd
 }

@@ -100,6 +100,7 @@ func oidcKeyListCmd(env Env) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	argument(cmd.Flags(), argOutput)
 	return cmd
 }
 
@@ -129,5 +130,7 @@ func oidcKeyRotateCmd(env Env) *cobra.Command {
 	}
 	cmd.Flags().DurationVar(&startIn, "start-in", 0, "publish the key now and sign with it from this long from now (e.g. 48h)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	argument(cmd.Flags(), argOutput, "json")
+	argument(cmd.Flags(), argTarget)
 	return cmd
 }

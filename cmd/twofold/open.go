@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -56,14 +57,27 @@ func redactDSN(db string) string {
 	return db
 }
 
-// open opens the store and the master key, creating the data directory on first use.
-func open(ctx context.Context, cmd *cobra.Command, env Env, log *slog.Logger) (*instance, error) {
+// open opens the store and the master key. Only serve and init create an installation
+// (create): for every other command a data directory or database that holds none is an error
+// saying where it looked and how to point elsewhere. Making one there instead (a new master
+// key, an empty database) would answer "no application with id 1" for a command merely run in
+// the wrong directory, and leave a stray installation behind.
+func open(ctx context.Context, cmd *cobra.Command, env Env, log *slog.Logger, create bool) (*instance, error) {
 	dir, _ := cmd.Flags().GetString("data-dir")
 	db, err := database(cmd)
 	if err != nil {
 		return nil, err
 	}
-	keys, created, err := loadKeys(dir, env)
+	if !create {
+		installed, err := store.Installed(ctx, db)
+		if err != nil {
+			return nil, fmt.Errorf("open database %s: %w", redactDSN(db), err)
+		}
+		if !installed {
+			return nil, notInstalled(cmd, dir, db)
+		}
+	}
+	keys, created, err := loadKeys(dir, env, create)
 	if err != nil {
 		return nil, err
 	}
@@ -102,16 +116,16 @@ func open(ctx context.Context, cmd *cobra.Command, env Env, log *slog.Logger) (*
 func (in *instance) Close() error { return in.store.Close() }
 
 // loadKeys reads the master keys: the current one (TWOFOLD_MASTER_KEY, else master.key in the
-// data directory, made on first start) and the other accepted ones (TWOFOLD_MASTER_KEY_OTHERS,
+// data directory, made when create) and the other accepted ones (TWOFOLD_MASTER_KEY_OTHERS,
 // else master.key.others). created reports a master.key made now. With other keys configured no
 // master key is ever made: a fresh random one beside them would seal what no other server can
 // open.
-func loadKeys(dir string, env Env) (*seal.Keyring, bool, error) {
+func loadKeys(dir string, env Env, create bool) (*seal.Keyring, bool, error) {
 	others, err := seal.LoadOtherKeys(dir, env.Getenv("TWOFOLD_MASTER_KEY_OTHERS"))
 	if err != nil {
 		return nil, false, err
 	}
-	current, created, err := seal.LoadMasterKey(dir, env.Getenv("TWOFOLD_MASTER_KEY"), len(others) == 0)
+	current, created, err := seal.LoadMasterKey(dir, env.Getenv("TWOFOLD_MASTER_KEY"), create && len(others) == 0)
 	if err != nil {
 		if len(others) > 0 {
 			err = fmt.Errorf("%w (other master keys are configured, so none is made)", err)
@@ -123,4 +137,31 @@ func loadKeys(dir string, env Env) (*seal.Keyring, bool, error) {
 		return nil, false, err
 	}
 	return keys, created, nil
+}
+
+// notInstalled is the error of a command that found no installation where cmd points: where it
+// looked (an absolute path, and which setting said so) and how to point elsewhere or make one.
+func notInstalled(cmd *cobra.Command, dir, db string) error {
+	var where string
+	if store.IsPostgresDSN(db) {
+		where = fmt.Sprintf("no Twofold installation in the PostgreSQL database %s (from %s): it was never set up "+
+			"(twofold migrate makes only the schema)", redactDSN(db), source(cmd.Flags(), "database"))
+	} else {
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			abs = dir
+		}
+		from := source(cmd.Flags(), "data-dir")
+		if !cmd.Flags().Changed("data-dir") && from == "--data-dir" {
+			from = "the default, --data-dir " + dir
+		}
+		what := "there is no " + store.DatabaseFile + " there"
+		if _, err := os.Stat(filepath.Join(abs, store.DatabaseFile)); err == nil {
+			what = "its " + store.DatabaseFile + " was never set up"
+		}
+		where = fmt.Sprintf("no Twofold installation in %s (from %s): %s", abs, from, what)
+	}
+	return fmt.Errorf("%s.\nPoint at yours with --data-dir DIR or TWOFOLD_DATA_DIR, or at a PostgreSQL database with "+
+		"--database URL or TWOFOLD_DATABASE_URL;\nor create one there with: %s init%s (serve, too, creates one on its first start)",
+		where, selfCommand(), pointArgs(cmd))
 }

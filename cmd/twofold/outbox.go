@@ -103,6 +103,8 @@ limit_app, country, landline, premium_rate, app_installed).
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.MarkFlagsMutuallyExclusive("summary", "code")
 	cmd.MarkFlagsMutuallyExclusive("json", "code")
+	argument(cmd.Flags(), argOutput, "json")
+	argument(cmd.Flags(), argFilter)
 	return cmd
 }
 

@@ -9,17 +9,15 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"strconv"
 	"time"
 
 	"github.com/spf13/pflag"
 )
 
 // pprofFlags adds the opt-in profiling listener's flags to serve.
-func pprofFlags(f *pflag.FlagSet, env Env) {
-	allow, _ := strconv.ParseBool(env.Getenv("TWOFOLD_PPROF_ALLOW_REMOTE"))
-	f.String("pprof-addr", envOr(env, "TWOFOLD_PPROF_ADDR", ""), "serve Go's profiles (net/http/pprof, /debug/pprof/) and memory figures (/debug/vars) on this separate address, such as 127.0.0.1:6060; off by default, loopback only unless --pprof-allow-remote (env TWOFOLD_PPROF_ADDR)")
-	f.Bool("pprof-allow-remote", allow, "let --pprof-addr listen on a non-loopback address; profiles reveal memory contents and cost CPU, so keep them off the network (env TWOFOLD_PPROF_ALLOW_REMOTE)")
+func pprofFlags(f *pflag.FlagSet) {
+	f.String("pprof-addr", "", "serve Go's profiles (net/http/pprof, /debug/pprof/) and memory figures (/debug/vars) on this separate address, such as 127.0.0.1:6060; off by default, loopback only unless --pprof-allow-remote")
+	f.Bool("pprof-allow-remote", false, "let --pprof-addr listen on a non-loopback address; profiles reveal memory contents and cost CPU, so keep them off the network")
 }
 
 // startPprof serves the profiles when --pprof-addr is set, and returns the function that stops
@@ -32,15 +30,15 @@ func startPprof(f *pflag.FlagSet, log *slog.Logger) (stop func(), err error) {
 	}
 	remote, _ := f.GetBool("pprof-allow-remote")
 	if !remote && !loopbackAddr(addr) {
-		return nil, fmt.Errorf("--pprof-addr %q is not a loopback address (such as 127.0.0.1:6060); add --pprof-allow-remote to expose profiles beyond this machine", addr)
+		return nil, fmt.Errorf("%s %q is not a loopback address (such as 127.0.0.1:6060); add --pprof-allow-remote (TWOFOLD_PPROF_ALLOW_REMOTE=true) to expose profiles beyond this machine", source(f, "pprof-addr"), addr)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("--pprof-addr: %w", err)
+		return nil, fmt.Errorf("%s: %w", source(f, "pprof-addr"), err)
 	}
 	if tcp, ok := ln.Addr().(*net.TCPAddr); !remote && (!ok || !tcp.IP.IsLoopback()) {
 		ln.Close()
-		return nil, fmt.Errorf("--pprof-addr %q bound %s, which is not loopback; add --pprof-allow-remote to allow it", addr, ln.Addr())
+		return nil, fmt.Errorf("%s %q bound %s, which is not loopback; add --pprof-allow-remote (TWOFOLD_PPROF_ALLOW_REMOTE=true) to allow it", source(f, "pprof-addr"), addr, ln.Addr())
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index) // and every named profile: heap, goroutine, allocs, ...

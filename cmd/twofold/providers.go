@@ -41,14 +41,14 @@ delivers nothing and keeps every message for ` + "`twofold outbox`" + `. An appl
 with ` + "`twofold app update ID --sms-provider NAME`" + `.`
 
 // providerFlags adds the flags that pick providers and bound delivery.
-func providerFlags(f *pflag.FlagSet, env Env) {
-	f.String("sms-provider", envOr(env, "TWOFOLD_SMS_PROVIDER", ""), "provider for SMS: twilio, gateway or outbox; default: the first configured (env TWOFOLD_SMS_PROVIDER)")
-	f.String("call-provider", envOr(env, "TWOFOLD_CALL_PROVIDER", ""), "provider for voice calls: twilio or outbox; default: twilio if configured (env TWOFOLD_CALL_PROVIDER)")
-	f.String("email-provider", envOr(env, "TWOFOLD_EMAIL_PROVIDER", ""), "provider for email: smtp or outbox; default: smtp if configured (env TWOFOLD_EMAIL_PROVIDER)")
+func providerFlags(f *pflag.FlagSet) {
+	f.String("sms-provider", "", "provider for SMS: twilio, gateway or outbox; default: the first configured")
+	f.String("call-provider", "", "provider for voice calls: twilio or outbox; default: twilio if configured")
+	f.String("email-provider", "", "provider for email: smtp or outbox; default: smtp if configured")
 	def := deliver.DefaultRouterConfig()
-	f.Int("delivery-attempts", envInt(env, "TWOFOLD_DELIVERY_ATTEMPTS", def.Attempts), "tries to hand a message to its provider (env TWOFOLD_DELIVERY_ATTEMPTS)")
-	f.Duration("delivery-timeout", envDuration(env, "TWOFOLD_DELIVERY_TIMEOUT", def.Timeout), "time allowed for one try (env TWOFOLD_DELIVERY_TIMEOUT)")
-	f.Duration("delivery-deadline", envDuration(env, "TWOFOLD_DELIVERY_DEADLINE", def.Deadline), "time allowed for all tries; then the API answers 60015/60014 (env TWOFOLD_DELIVERY_DEADLINE)")
+	f.Int("delivery-attempts", def.Attempts, "tries to hand a message to its provider")
+	f.Duration("delivery-timeout", def.Timeout, "time allowed for one try")
+	f.Duration("delivery-deadline", def.Deadline, "time allowed for all tries; then the API answers 60015/60014")
 }
 
 // newRouter builds the configured providers and the router over them.

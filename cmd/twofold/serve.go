@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/time/rate"
 
+	"github.com/twofold-auth/twofold/internal/accesslog"
 	"github.com/twofold-auth/twofold/internal/apps"
 	"github.com/twofold-auth/twofold/internal/authyapi"
 	"github.com/twofold-auth/twofold/internal/callback"
@@ -29,6 +31,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/metrics"
 	"github.com/twofold-auth/twofold/internal/onetouch"
 	"github.com/twofold-auth/twofold/internal/push"
+	"github.com/twofold-auth/twofold/internal/store"
 	"github.com/twofold-auth/twofold/internal/twofold"
 	"github.com/twofold-auth/twofold/internal/users"
 	"github.com/twofold-auth/twofold/internal/verify"
@@ -51,53 +54,58 @@ Every flag can also be set with the environment variable shown.
 		RunE: func(cmd *cobra.Command, _ []string) error { return serve(cmd, env) },
 	}
 	f := cmd.Flags()
-	f.String("addr", envOr(env, "TWOFOLD_ADDR", "127.0.0.1:8080"), "address to listen on (env TWOFOLD_ADDR)")
-	f.String("public-url", envOr(env, "TWOFOLD_PUBLIC_URL", ""), "base URL clients reach this server at, for links such as QR codes; default: from each request's Host (env TWOFOLD_PUBLIC_URL)")
-	f.Duration("code-ttl", envDuration(env, "TWOFOLD_CODE_TTL", 10*time.Minute), "how long an SMS, call or email code stays valid (env TWOFOLD_CODE_TTL)")
-	f.Int("code-attempts", envInt(env, "TWOFOLD_CODE_ATTEMPTS", 5), "wrong tries a code survives (env TWOFOLD_CODE_ATTEMPTS)")
-	f.String("limit-failures", envOr(env, "TWOFOLD_LIMIT_FAILURES", "10/15m"), "failed verifications allowed per user, N/DURATION or off (env TWOFOLD_LIMIT_FAILURES)")
-	f.String("limit-sends", envOr(env, "TWOFOLD_LIMIT_SENDS", "5/10m"), "codes sent per user (SMS, call, email), N/DURATION or off (env TWOFOLD_LIMIT_SENDS)")
-	f.String("limit-number-sends", envOr(env, "TWOFOLD_LIMIT_NUMBER_SENDS", "5/10m"), "codes sent per phone number, N/DURATION or off (env TWOFOLD_LIMIT_NUMBER_SENDS)")
-	f.String("limit-country-sends", envOr(env, "TWOFOLD_LIMIT_COUNTRY_SENDS", "500/1h"), "codes sent per country calling code, per application, N/DURATION or off (env TWOFOLD_LIMIT_COUNTRY_SENDS)")
-	f.String("limit-app-sends", envOr(env, "TWOFOLD_LIMIT_APP_SENDS", "1000/1h"), "codes sent per application, N/DURATION or off (env TWOFOLD_LIMIT_APP_SENDS)")
-	f.String("rate-limit", envOr(env, "TWOFOLD_RATE_LIMIT", "200/1s"), "API requests per API key, N/DURATION or off (env TWOFOLD_RATE_LIMIT)")
-	f.String("device-rate-limit", envOr(env, "TWOFOLD_DEVICE_RATE_LIMIT", "60/1m"), "device API requests per device, apart from the API key's; counted by each server, N/DURATION or off (env TWOFOLD_DEVICE_RATE_LIMIT)")
-	f.String("device-user-rate-limit", envOr(env, "TWOFOLD_DEVICE_USER_RATE_LIMIT", "120/1m"), "device API requests per user, all its devices together; counted by each server, N/DURATION or off (env TWOFOLD_DEVICE_USER_RATE_LIMIT)")
-	f.String("address-rate-limit", envOr(env, "TWOFOLD_ADDRESS_RATE_LIMIT", "60/1m"), "requests per client address (IPv6: per /64) to routes that need no key or token: device registration, QR images; counted by each server, N/DURATION or off (env TWOFOLD_ADDRESS_RATE_LIMIT)")
-	f.String("trusted-proxies", envOr(env, "TWOFOLD_TRUSTED_PROXIES", ""), "comma-separated addresses or prefixes (10.0.0.0/8) of reverse proxies whose X-Forwarded-For names the client, for the limits per client address (console sign-in, device registration, QR images) and the address a console push shows; none by default: the connection's address counts (env TWOFOLD_TRUSTED_PROXIES)")
-	f.Int("device-streams", envInt(env, "TWOFOLD_DEVICE_STREAMS", 8), "open event streams per device on each server; one more ends the oldest; 0 for no bound (env TWOFOLD_DEVICE_STREAMS)")
-	f.Int("device-user-streams", envInt(env, "TWOFOLD_DEVICE_USER_STREAMS", 16), "open event streams per user, all its devices together, on each server; 0 for no bound (env TWOFOLD_DEVICE_USER_STREAMS)")
-	f.String("log-format", envOr(env, "TWOFOLD_LOG_FORMAT", "text"), "log format: text or json (env TWOFOLD_LOG_FORMAT)")
-	f.String("log-level", envOr(env, "TWOFOLD_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env TWOFOLD_LOG_LEVEL)")
-	f.Int("max-pending-approvals", envInt(env, "TWOFOLD_MAX_PENDING_APPROVALS", 5), "pending OneTouch approval requests allowed per user (env TWOFOLD_MAX_PENDING_APPROVALS)")
-	f.Int("callback-workers", envInt(env, "TWOFOLD_CALLBACK_WORKERS", 16), "callbacks delivered at once; 0 delivers none (they wait in the outbox) (env TWOFOLD_CALLBACK_WORKERS)")
-	f.Duration("callback-backoff", envDuration(env, "TWOFOLD_CALLBACK_BACKOFF", 5*time.Second), "wait after a callback's first failure, doubling each time (env TWOFOLD_CALLBACK_BACKOFF)")
-	f.Duration("callback-timeout", envDuration(env, "TWOFOLD_CALLBACK_TIMEOUT", 10*time.Second), "time allowed for one callback delivery (env TWOFOLD_CALLBACK_TIMEOUT)")
-	f.Duration("callback-lease", envDuration(env, "TWOFOLD_CALLBACK_LEASE", 0), "how long a callback being delivered is reserved for this server; another server retries it after, should this one die; must exceed --callback-timeout, default that plus 1m (env TWOFOLD_CALLBACK_LEASE)")
-	f.Duration("sweep-interval", envDuration(env, "TWOFOLD_SWEEP_INTERVAL", time.Minute), "how often expired codes are deleted and approval requests expired (env TWOFOLD_SWEEP_INTERVAL)")
-	f.String("push-subject", envOr(env, "TWOFOLD_PUSH_SUBJECT", ""), "contact sent to Web Push services (mailto:you@example.com or an https URL); default: the public URL if https, else "+push.DefaultSubject+" (env TWOFOLD_PUSH_SUBJECT)")
-	f.String("push-allow-hosts", envOr(env, "TWOFOLD_PUSH_ALLOW_HOSTS", ""), "hosts (host or host:port, comma-separated) devices' push endpoints may name although they are or resolve to loopback, private or link-local addresses, such as an ntfy server on your network; http:// is accepted for these hosts only; default: none (env TWOFOLD_PUSH_ALLOW_HOSTS)")
-	f.String("callback-allow-hosts", envOr(env, "TWOFOLD_CALLBACK_ALLOW_HOSTS", ""), "hosts (host or host:port, comma-separated) callback URLs may name although they are or resolve to loopback, private or link-local addresses; default: none (env TWOFOLD_CALLBACK_ALLOW_HOSTS)")
-	signinFlags(f, env)
-	providerFlags(f, env)
-	pprofFlags(f, env)
-	stepFlags(f, env)
+	f.String("addr", "127.0.0.1:8080", "address to listen on")
+	f.String("public-url", "", "base URL clients reach this server at, for links such as QR codes; default: from each request's Host")
+	f.Duration("code-ttl", 10*time.Minute, "how long an SMS, call or email code stays valid")
+	f.Int("code-attempts", 5, "wrong tries a code survives")
+	f.String("limit-failures", "10/15m", "failed verifications allowed per user, N/DURATION or off")
+	f.String("limit-sends", "5/10m", "codes sent per user (SMS, call, email), N/DURATION or off")
+	f.String("limit-number-sends", "5/10m", "codes sent per phone number, N/DURATION or off")
+	f.String("limit-country-sends", "500/1h", "codes sent per country calling code, per application, N/DURATION or off")
+	f.String("limit-app-sends", "1000/1h", "codes sent per application, N/DURATION or off")
+	f.String("rate-limit", "200/1s", "API requests per API key, N/DURATION or off")
+	f.String("device-rate-limit", "60/1m", "device API requests per device, apart from the API key's; counted by each server, N/DURATION or off")
+	f.String("device-user-rate-limit", "120/1m", "device API requests per user, all its devices together; counted by each server, N/DURATION or off")
+	f.String("address-rate-limit", "60/1m", "requests per client address (IPv6: per /64) to routes that need no key or token: device registration, QR images; counted by each server, N/DURATION or off")
+	f.String("trusted-proxies", "", "comma-separated addresses or prefixes (10.0.0.0/8) of reverse proxies whose X-Forwarded-For names the client, for the limits per client address (console sign-in, device registration, QR images) and the address a console push shows; none by default: the connection's address counts")
+	f.Int("device-streams", 8, "open event streams per device on each server; one more ends the oldest; 0 for no bound")
+	f.Int("device-user-streams", 16, "open event streams per user, all its devices together, on each server; 0 for no bound")
+	f.String("log-format", "text", "log format: text or json")
+	f.String("log-level", "info", "log level: debug, info, warn, error")
+	f.Int("max-pending-approvals", 5, "pending OneTouch approval requests allowed per user")
+	f.Int("callback-workers", 16, "callbacks delivered at once; 0 delivers none (they wait in the outbox)")
+	f.Duration("callback-backoff", 5*time.Second, "wait after a callback's first failure, doubling each time")
+	f.Duration("callback-timeout", 10*time.Second, "time allowed for one callback delivery")
+	f.Duration("callback-lease", 0, "how long a callback being delivered is reserved for this server; another server retries it after, should this one die; must exceed --callback-timeout, default that plus 1m")
+	f.Duration("sweep-interval", time.Minute, "how often expired codes are deleted and approval requests expired")
+	f.String("push-subject", "", "contact sent to Web Push services (mailto:you@example.com or an https URL); default: the public URL if https, else "+push.DefaultSubject+"")
+	f.String("push-allow-hosts", "", "hosts (host or host:port, comma-separated) devices' push endpoints may name although they are or resolve to loopback, private or link-local addresses, such as an ntfy server on your network; http:// is accepted for these hosts only; default: none")
+	f.String("callback-allow-hosts", "", "hosts (host or host:port, comma-separated) callback URLs may name although they are or resolve to loopback, private or link-local addresses; default: none")
+	signinFlags(f)
+	providerFlags(f)
+	pprofFlags(f)
+	stepFlags(f)
 	f.Duration("shutdown-timeout", 15*time.Second, "how long to let in-flight requests finish on SIGINT/SIGTERM")
+	f.Bool("access-log", true, "log every request at info: method, route pattern, status, duration, application, request id (never a path, query, key, code or token); --access-log=false for none")
+	setting(f) // every flag of serve configures the server
 	return cmd
 }
 
-func serve(cmd *cobra.Command, env Env) error {
+func serve(cmd *cobra.Command, env Env) (err error) {
 	ctx := cmd.Context()
 	f := cmd.Flags()
-	if err := validEnv(env, []string{"TWOFOLD_CODE_TTL", "TWOFOLD_CALLBACK_BACKOFF", "TWOFOLD_CALLBACK_TIMEOUT", "TWOFOLD_CALLBACK_LEASE", "TWOFOLD_SWEEP_INTERVAL",
-		"TWOFOLD_DELIVERY_TIMEOUT", "TWOFOLD_DELIVERY_DEADLINE"},
-		[]string{"TWOFOLD_CODE_ATTEMPTS", "TWOFOLD_MAX_PENDING_APPROVALS", "TWOFOLD_CALLBACK_WORKERS", "TWOFOLD_DELIVERY_ATTEMPTS",
-			"TWOFOLD_DEVICE_STREAMS", "TWOFOLD_DEVICE_USER_STREAMS", "TWOFOLD_SIGNIN_CHECKS"}); err != nil {
-		return err
-	}
-	log, err := newLogger(cmd, env)
+	log, err := newLogger(cmd, env.Stderr)
 	if err != nil {
 		return err
+	}
+	if format, _ := f.GetString("log-format"); strings.EqualFold(format, "json") {
+		// Nothing but JSON on standard error: the error that stops the server is a log line too.
+		defer func() {
+			if err != nil && !errors.Is(err, context.Canceled) {
+				log.Error("twofold serve stopped", "err", err.Error())
+				err = loggedError{err}
+			}
+		}()
 	}
 	stopPprof, err := startPprof(f, log)
 	if err != nil {
@@ -107,14 +115,17 @@ func serve(cmd *cobra.Command, env Env) error {
 	cfg := verify.DefaultConfig()
 	cfg.CodeTTL, _ = f.GetDuration("code-ttl")
 	cfg.MaxAttempts, _ = f.GetInt("code-attempts")
-	if cfg.CodeTTL <= 0 || cfg.MaxAttempts <= 0 {
-		return errors.New("--code-ttl and --code-attempts must be positive")
+	if cfg.CodeTTL <= 0 {
+		return fmt.Errorf("%s must be positive, not %s", source(f, "code-ttl"), cfg.CodeTTL)
+	}
+	if cfg.MaxAttempts <= 0 {
+		return fmt.Errorf("%s must be positive, not %d", source(f, "code-attempts"), cfg.MaxAttempts)
 	}
 	for flag, dst := range map[string]*verify.Limit{"limit-failures": &cfg.FailureLimit, "limit-sends": &cfg.SendLimit,
 		"limit-number-sends": &cfg.NumberSendLimit, "limit-country-sends": &cfg.CountrySendLimit, "limit-app-sends": &cfg.AppSendLimit} {
 		v, _ := f.GetString(flag)
 		if *dst, err = parseLimit(v); err != nil {
-			return fmt.Errorf("--%s: %w", flag, err)
+			return fmt.Errorf("%s: %w", source(f, flag), err)
 		}
 	}
 	signin, err := parseSigninFlags(f)
@@ -124,20 +135,22 @@ func serve(cmd *cobra.Command, env Env) error {
 	rateText, _ := f.GetString("rate-limit")
 	apiRate, err := parseLimit(rateText)
 	if err != nil {
-		return fmt.Errorf("--rate-limit: %w", err)
+		return fmt.Errorf("%s: %w", source(f, "rate-limit"), err)
 	}
 	var deviceRate, deviceUserRate, addressRate verify.Limit
 	for flag, dst := range map[string]*verify.Limit{"device-rate-limit": &deviceRate, "device-user-rate-limit": &deviceUserRate,
 		"address-rate-limit": &addressRate} {
 		v, _ := f.GetString(flag)
 		if *dst, err = parseLimit(v); err != nil {
-			return fmt.Errorf("--%s: %w", flag, err)
+			return fmt.Errorf("%s: %w", source(f, flag), err)
 		}
 	}
 	deviceStreams, _ := f.GetInt("device-streams")
 	userStreams, _ := f.GetInt("device-user-streams")
-	if deviceStreams < 0 || userStreams < 0 {
-		return errors.New("--device-streams and --device-user-streams must not be negative")
+	for flag, n := range map[string]int{"device-streams": deviceStreams, "device-user-streams": userStreams} {
+		if n < 0 {
+			return fmt.Errorf("%s must not be negative, not %d", source(f, flag), n)
+		}
 	}
 
 	pushEgress, cbEgress, err := egressGuards(f, env, log)
@@ -145,7 +158,19 @@ func serve(cmd *cobra.Command, env Env) error {
 		return err
 	}
 
-	in, err := open(ctx, cmd, env, log)
+	db, err := database(cmd)
+	if err != nil {
+		return err
+	}
+	if !store.IsPostgresDSN(db) {
+		dir, _ := f.GetString("data-dir")
+		release, err := lockDataDir(dir)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
+	in, err := open(ctx, cmd, env, log, true)
 	if err != nil {
 		return err
 	}
@@ -172,7 +197,7 @@ func serve(cmd *cobra.Command, env Env) error {
 	cbCfg.Egress = cbEgress
 	if cbCfg.Lease != 0 && cbCfg.Lease <= cbCfg.Timeout {
 		// A lease that ends while its delivery may still run would let another server send it too.
-		return fmt.Errorf("--callback-lease (%s) must exceed --callback-timeout (%s)", cbCfg.Lease, cbCfg.Timeout)
+		return fmt.Errorf("%s (%s) must exceed %s (%s)", source(f, "callback-lease"), cbCfg.Lease, source(f, "callback-timeout"), cbCfg.Timeout)
 	}
 	dispatcher := callback.New(in.store, router, in.apps.Reveal, cbCfg, log, func(a callback.Attempt) {
 		outcome := "failed"
@@ -209,7 +234,7 @@ func serve(cmd *cobra.Command, env Env) error {
 			}
 		}}, log, in.now)
 	if err != nil {
-		return fmt.Errorf("--push-subject: %w", err)
+		return fmt.Errorf("%s: %w", source(f, "push-subject"), err)
 	}
 	otCfg := onetouch.DefaultConfig()
 	otCfg.MaxPending, _ = f.GetInt("max-pending-approvals")
@@ -257,6 +282,7 @@ func serve(cmd *cobra.Command, env Env) error {
 			return err
 		}))
 	}
+	routes.Handle("GET /{$}", web.Home()) // a browser at the server's address finds the console and the authenticator
 	routes.Handle("GET /authenticator/", web.Authenticator())
 	routes.Handle("/console/", consoleHandler(in, us, vs, ds, ot, dispatcher, router, mustString(f, "public-url"), signin, env.OnRoute, log))
 	if err := hostedStep(routes, f, env, in, vs, ot, log); err != nil {
@@ -280,8 +306,17 @@ func serve(cmd *cobra.Command, env Env) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (set the address with --addr or TWOFOLD_ADDR)", addr, err)
 	}
+	access := accesslog.Config{Proxies: signin.proxies} // a trusted proxy's X-Request-Id is kept
+	var accessLines *accesslog.Buffer
+	if on, _ := f.GetBool("access-log"); on {
+		// Its lines in batches (see accesslog.Buffer), all written out once the last request
+		// is answered (and however serve returns).
+		accessLines = accesslog.NewBuffer(env.Stderr, 100*time.Millisecond)
+		defer accessLines.Close()
+		access.Log, _ = newLogger(cmd, accessLines)
+	}
 	srv := &http.Server{
-		Handler:           authyapi.Handler(mux, m, log),
+		Handler:           accesslog.Handler(authyapi.Handler(mux, m, log), access),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -303,7 +338,7 @@ func serve(cmd *cobra.Command, env Env) error {
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("twofold listening", "addr", "http://"+ln.Addr().String(), "data_dir", in.dataDir, "database", in.engine)
 	if first != nil { // bound: the next step printed now works
-		next := fmt.Sprintf("%s app show %d --show-key --data-dir %s", selfCommand(), first.ID, in.dataDir)
+		next := fmt.Sprintf("%s app show %d --show-key --data-dir %s", selfCommand(), first.ID, shellQuote(in.dataDir))
 		log.Info("next: print the first application's API key", "command", next)
 		if format, _ := f.GetString("log-format"); format != "json" { // JSON logs: nothing but JSON on stderr
 			fmt.Fprintf(env.Stderr, `
@@ -336,6 +371,9 @@ func serve(cmd *cobra.Command, env Env) error {
 	api.StopStreams() // Shutdown does not wait for the event streams' connections (taken over): this does
 	stopBG()
 	background.Wait() // callbacks in flight finish; the usage recorder flushes
+	if accessLines != nil {
+		accessLines.Close() // the last requests' lines before "stopped"
+	}
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
@@ -401,21 +439,22 @@ func sweep(ctx context.Context, in *instance, ot *onetouch.Service, every time.D
 	}
 }
 
-func newLogger(cmd *cobra.Command, env Env) (*slog.Logger, error) {
+// newLogger is the logger --log-format and --log-level ask for, writing to w.
+func newLogger(cmd *cobra.Command, w io.Writer) (*slog.Logger, error) {
 	format, _ := cmd.Flags().GetString("log-format")
 	levelText, _ := cmd.Flags().GetString("log-level")
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(levelText)); err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
+		return nil, fmt.Errorf("%s: %w", source(cmd.Flags(), "log-level"), err)
 	}
 	opts := &slog.HandlerOptions{Level: level}
 	switch strings.ToLower(format) {
 	case "json":
-		return slog.New(slog.NewJSONHandler(env.Stderr, opts)), nil
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	case "text":
-		return slog.New(slog.NewTextHandler(env.Stderr, opts)), nil
+		return slog.New(slog.NewTextHandler(w, opts)), nil
 	}
-	return nil, fmt.Errorf("--log-format must be text or json, not %q", format)
+	return nil, fmt.Errorf("%s must be text or json, not %q", source(cmd.Flags(), "log-format"), format)
 }
 
 // routeMux registers routes on the server's mux and tells onRoute (if set) of each pattern.

@@ -20,8 +20,8 @@ import (
 )
 
 // stepFlags adds the hosted step's flags to serve.
-func stepFlags(f *pflag.FlagSet, env Env) {
-	f.String("jwks-allow-hosts", envOr(env, "TWOFOLD_JWKS_ALLOW_HOSTS", ""), "hosts (host or host:port, comma-separated) the hosted step may fetch key sets from although they are or resolve to loopback, private or link-local addresses: step clients' JWKS URLs (private_key_jwt, signed requests) and their identity providers' (id_token_hint); default: none (env TWOFOLD_JWKS_ALLOW_HOSTS)")
+func stepFlags(f *pflag.FlagSet) {
+	f.String("jwks-allow-hosts", "", "hosts (host or host:port, comma-separated) the hosted step may fetch key sets from although they are or resolve to loopback, private or link-local addresses: step clients' JWKS URLs (private_key_jwt, signed requests) and their identity providers' (id_token_hint); default: none")
 }
 
 // hostedStep adds the hosted second-factor step to the server: its OpenID provider

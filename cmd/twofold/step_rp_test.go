@@ -199,7 +199,7 @@ func freeAddr(t *testing.T) string {
 // making clients and sessions the way the services do.
 func stepStore(t *testing.T, s *server) (*store.Store, *seal.Keyring) {
 	t.Helper()
-	keys, _, err := loadKeys(s.dataDir, Env{Getenv: func(string) string { return "" }})
+	keys, _, err := loadKeys(s.dataDir, Env{Getenv: func(string) string { return "" }}, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -86,6 +86,7 @@ func versionCmd(env Env) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	argument(cmd.Flags(), argOutput)
 	return cmd
 }
 
@@ -101,7 +102,7 @@ why on standard error. --addr is the address the server listens on, as given to 
 TWOFOLD_ADDR); an address on all interfaces (0.0.0.0:8080, :8080) is asked on loopback.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			url, err := healthURL(addr)
+			url, err := healthURL(addr, source(cmd.Flags(), "addr"))
 			if err != nil {
 				return err
 			}
@@ -124,16 +125,18 @@ TWOFOLD_ADDR); an address on all interfaces (0.0.0.0:8080, :8080) is asked on lo
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&addr, "addr", envOr(env, "TWOFOLD_ADDR", "127.0.0.1:8080"), "the address the server listens on (env TWOFOLD_ADDR)")
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "the address the server listens on")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "how long to wait for the answer")
+	setting(cmd.Flags(), "addr")
+	settingAs(cmd.Flags(), "timeout", "TWOFOLD_HEALTHCHECK_TIMEOUT")
 	return cmd
 }
 
 // healthURL is the /healthz URL of a server listening on addr (host:port).
-func healthURL(addr string) (string, error) {
+func healthURL(addr, from string) (string, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil || port == "" {
-		return "", fmt.Errorf("--addr %q: want host:port, as given to serve", addr)
+		return "", fmt.Errorf("%s %q: want host:port, as given to serve", from, addr)
 	}
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		host = "127.0.0.1"

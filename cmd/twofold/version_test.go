@@ -57,12 +57,12 @@ func TestHealthURL(t *testing.T) {
 		"[::]:8080":        "http://[::1]:8080/healthz",
 		"twofold.lan:9000": "http://twofold.lan:9000/healthz",
 	} {
-		if got, err := healthURL(addr); err != nil || got != want {
+		if got, err := healthURL(addr, "--addr"); err != nil || got != want {
 			t.Errorf("healthURL(%q) = %q, %v; want %q", addr, got, err, want)
 		}
 	}
 	for _, bad := range []string{"", "8080", "host:"} {
-		if _, err := healthURL(bad); err == nil {
+		if _, err := healthURL(bad, "--addr"); err == nil {
 			t.Errorf("healthURL(%q) took it", bad)
 		}
 	}

@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/twofold-auth/twofold/internal/accesslog"
 	"github.com/twofold-auth/twofold/internal/apps"
 	"github.com/twofold-auth/twofold/internal/audit"
 	"github.com/twofold-auth/twofold/internal/clientaddr"
@@ -198,6 +199,7 @@ func (a *API) handle(mux Mux, pattern string, h handlerFunc) {
 			a.fail(w, r, err)
 			return
 		}
+		accesslog.SetApp(w, app.ID)
 		if err := a.rateLimit(r.Context(), app.ID); err != nil {
 			writeError(w, err)
 			return

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/twofold-auth/twofold/internal/accesslog"
 	"github.com/twofold-auth/twofold/internal/audit"
 	"github.com/twofold-auth/twofold/internal/devices"
 	"github.com/twofold-auth/twofold/internal/onetouch"
@@ -49,6 +50,7 @@ func (a *API) handleDevice(mux Mux, pattern string, h func(http.ResponseWriter, 
 			a.fail(w, r, err)
 			return
 		}
+		accesslog.SetApp(w, d.AppID)
 		if err := a.limitDevice(d); err != nil {
 			writeError(w, err)
 			return

@@ -95,3 +95,10 @@ func (p Proxies) trusted(a netip.Addr) bool {
 	}
 	return false
 }
+
+// FromProxy reports whether r's connection comes from one of the trusted proxies, whose
+// headers about the request may be believed.
+func (p Proxies) FromProxy(r *http.Request) bool {
+	addr, ok := parse(r.RemoteAddr)
+	return ok && p.trusted(addr)
+}

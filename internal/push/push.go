@@ -73,6 +73,9 @@ type Notifier struct {
 	log        *slog.Logger
 	now        func() time.Time
 	queue      chan twofold.ApprovalRequest
+
+	placeholder bool      // the subject is DefaultSubject
+	warned      sync.Once // about it, once Web Push is in use
 }
 
 // New returns a notifier that signs with key. now may be nil.
@@ -105,11 +108,8 @@ func New(st Store, key VAPIDKey, cfg Config, log *slog.Logger, now func() time.T
 	if now == nil {
 		now = time.Now
 	}
-	if subject == DefaultSubject {
-		log.Warn("push subject is a placeholder that Apple's push service refuses: set --push-subject", "subject", subject)
-	}
 	n := &Notifier{store: st, key: key, cfg: cfg, client: cfg.Egress.Client(cfg.Timeout), log: log, now: now,
-		queue: make(chan twofold.ApprovalRequest, cfg.Queue)}
+		queue: make(chan twofold.ApprovalRequest, cfg.Queue), placeholder: subject == DefaultSubject}
 	// webpush-go reads a subject that is not an https URL as an e-mail address and adds
 	// "mailto:" itself.
 	n.subscriber = strings.TrimPrefix(subject, "mailto:")
@@ -117,6 +117,18 @@ func New(st Store, key VAPIDKey, cfg Config, log *slog.Logger, now func() time.T
 		n.openURL = base + "/authenticator/"
 	}
 	return n, nil
+}
+
+// webPushInUse warns, once, that the VAPID subject is the placeholder, when a browser subscribes
+// or is pushed to: only Web Push sends the subject, and a server whose devices use ntfy or no
+// push at all has nothing to fix.
+func (n *Notifier) webPushInUse() {
+	if n.placeholder {
+		n.warned.Do(func() {
+			n.log.Warn("Web Push is in use with a placeholder contact that Apple's push service refuses: set --push-subject "+
+				"(TWOFOLD_PUSH_SUBJECT) to a mailto: address or an https URL, or an https --public-url", "subject", DefaultSubject)
+		})
+	}
 }
 
 // vapidSubject picks and checks the VAPID subject (RFC 8292 section 2.1).
@@ -221,6 +233,7 @@ func (n *Notifier) deliver(parent context.Context, s store.PushSubscription, m m
 	var res result
 	switch s.Kind {
 	case KindWebPush:
+		n.webPushInUse()
 		res = n.sendWebPush(ctx, s, m)
 	case KindNtfy:
 		res = n.sendNtfy(ctx, s, m)

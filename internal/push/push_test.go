@@ -451,3 +451,67 @@ func TestNewRejectsBadSubject(t *testing.T) {
 		t.Error("New without a key: no error")
 	}
 }
+
+// The placeholder subject is warned about once Web Push is in use (a browser subscribes, or a
+// subscription kept from before is pushed to), once; not at start, and not for ntfy.
+func TestPlaceholderSubjectWarnedWhenWebPushIsUsed(t *testing.T) {
+	const warning = "placeholder contact"
+	newNotifier := func(t *testing.T, f *fixture, subject string) (*push.Notifier, *strings.Builder) {
+		key, err := push.LoadVAPIDKey(t.Context(), f.st, f.keys, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		logs := &strings.Builder{}
+		n, err := push.New(f.st, key, push.Config{Subject: subject, PublicURL: "http://127.0.0.1:8080", Egress: standIns(t)},
+			slog.New(slog.NewTextHandler(logs, nil)), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n, logs
+	}
+	f := newFixture(t)
+	svc := pushtest.NewService()
+	defer svc.Close()
+	ntfy := pushtest.NewNtfy()
+	defer ntfy.Close()
+
+	n, logs := newNotifier(t, f, "")
+	if logs.Len() != 0 {
+		t.Fatalf("warned at start:\n%s", logs)
+	}
+	if err := n.Subscribe(t.Context(), f.dev, push.Subscription{Kind: push.KindNtfy, Endpoint: ntfy.URL + "/topic"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Notify(t.Context(), f.request(time.Now(), time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	receive(t, ntfy.C)
+	if strings.Contains(logs.String(), warning) {
+		t.Fatalf("warned for ntfy alone:\n%s", logs)
+	}
+	subscribeWebPush(t, n, f.dev, svc)
+	subscribeWebPush(t, n, f.dev, svc)
+	if got := strings.Count(logs.String(), warning); got != 1 {
+		t.Fatalf("%d warnings after two browsers subscribed, want 1:\n%s", got, logs)
+	}
+
+	// A restarted server with those subscriptions warns at its first push, once.
+	n, logs = newNotifier(t, f, "")
+	for range 2 {
+		if err := n.Notify(t.Context(), f.request(time.Now(), time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := strings.Count(logs.String(), warning); got != 1 {
+		t.Fatalf("%d warnings after pushes to browsers, want 1:\n%s", got, logs)
+	}
+	// With a real contact, none.
+	n, logs = newNotifier(t, f, "mailto:ops@example.com")
+	subscribeWebPush(t, n, f.dev, svc)
+	if err := n.Notify(t.Context(), f.request(time.Now(), time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs.String(), warning) {
+		t.Fatalf("warned with a real subject:\n%s", logs)
+	}
+}

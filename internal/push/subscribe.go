@@ -49,6 +49,9 @@ func (n *Notifier) Subscribe(ctx context.Context, d twofold.Device, s Subscripti
 	if errors.Is(err, twofold.ErrConflict) {
 		return twofold.ErrInvalidParam("endpoint", fmt.Sprintf("a device may have at most %d push subscriptions; remove one first", MaxPerDevice))
 	}
+	if err == nil && row.Kind == KindWebPush {
+		n.webPushInUse()
+	}
 	return err
 }
 

@@ -32,7 +32,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -84,8 +83,7 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
-	// The path is part of a URI: escape what SQLite would read as query, fragment or escape.
-	dsn := "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path) + "?" + q.Encode()
+	dsn := sqliteURI(path) + "?" + q.Encode()
 
 	w, err := sql.Open("sqlite", dsn)
 	if err != nil {
