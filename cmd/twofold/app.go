@@ -54,6 +54,7 @@ type appJSON struct {
 	CustomMessages    bool              `json:"custom_messages"`
 	CustomCodes       bool              `json:"custom_codes"`
 	MigrationTools    bool              `json:"migration_tools"` // users/{id}/phone_number and users/{id}/secret/export answer
+	LogoURL           string            `json:"logo_url"`        // shown on the hosted step; "" for none
 	SMSProvider       string            `json:"sms_provider"`    // "" means the server's default
 	CallProvider      string            `json:"call_provider"`   // "" means the server's default
 	EmailProvider     string            `json:"email_provider"`  // "" means the server's default
@@ -71,7 +72,7 @@ func toJSON(a twofold.App, key string) appJSON {
 		CallbackExpired: a.CallbackExpired, CallbackDisabled: a.CallbackDisabled(), CallbackFailures: a.CallbackFailures,
 		CallbackLastError: a.CallbackLastError, NumberMatching: a.NumberMatching, DeviceTOTPPeriod: a.DeviceTOTPPeriod,
 		AllowedCountries: append([]string{}, a.AllowedCountries...), CustomMessages: a.CustomMessages,
-		CustomCodes: a.CustomCodes, MigrationTools: a.MigrationTools, SMSProvider: a.Provider(twofold.SMS), CallProvider: a.Provider(twofold.Call),
+		CustomCodes: a.CustomCodes, MigrationTools: a.MigrationTools, LogoURL: a.LogoURL, SMSProvider: a.Provider(twofold.SMS), CallProvider: a.Provider(twofold.Call),
 		EmailProvider: a.Provider(twofold.Email), Limits: map[string]string{},
 	}
 	for k, l := range a.Limits {
@@ -162,6 +163,7 @@ func printApp(w io.Writer, a twofold.App, key string) {
 		[2]string{"phone verification", fmt.Sprintf("custom messages %s, custom codes %s", onOff(j.CustomMessages), onOff(j.CustomCodes))},
 		[2]string{"device codes", fmt.Sprintf("%d digits, %ds period", j.TokenLength, j.DeviceTOTPPeriod)},
 		[2]string{"migration exports", onOff(j.MigrationTools)},
+		[2]string{"logo", j.LogoURL},
 		[2]string{"callback", callback},
 		[2]string{"contact email", j.ContactEmail},
 		[2]string{"created", j.CreatedAt.Format(time.RFC3339)},
@@ -377,7 +379,7 @@ func appRotateCmd(env Env) *cobra.Command {
 func appUpdateCmd(env Env) *cobra.Command {
 	var asJSON bool
 	var u apps.Update
-	var name, callbackURL, callbackMethod, contactEmail string
+	var name, callbackURL, callbackMethod, contactEmail, logoURL string
 	var tokenLength, totpDigits, totpPeriod, totpWindow int
 	var sandbox, sms, calls, bypass, matching, cbExpired, cbEnable bool
 	var devicePeriod int
@@ -459,6 +461,9 @@ func appUpdateCmd(env Env) *cobra.Command {
 			if changed("migration-tools") {
 				u.MigrationTools = &migrationTools
 			}
+			if changed("logo-url") {
+				u.LogoURL = &logoURL
+			}
 			for ch, name := range providers {
 				if changed(string(ch) + "-provider") {
 					if u.Providers == nil {
@@ -515,6 +520,7 @@ func appUpdateCmd(env Env) *cobra.Command {
 	f.StringArrayVar(&limits, "limit", nil, "the application's own limit, KIND=N/DURATION, KIND=off or KIND=default (the server's); "+
 		"kinds: failures, sends, number_sends, country_sends, app_sends; repeatable")
 	f.BoolVar(&customCodes, "custom-codes", false, "phone verification may send the caller's own custom_code")
+	f.StringVar(&logoURL, "logo-url", "", "the application's logo (an https URL) shown with its name on the hosted second-factor step; empty to remove")
 	f.BoolVar(&migrationTools, "migration-tools", false, "answer Authy's migration exports, users/{id}/phone_number and users/{id}/secret/export "+
 		"(every user's phone number and TOTP app seed to whoever holds the API key: on while moving users elsewhere, then off)")
 	f.StringVar(providers[twofold.SMS], "sms-provider", "", "deliver this application's SMS with twilio, gateway or outbox (empty: the server's default)")

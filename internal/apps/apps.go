@@ -219,6 +219,7 @@ type Update struct {
 	CustomMessages    *bool
 	CustomCodes       *bool
 	MigrationTools    *bool
+	LogoURL           *string // "" removes the logo
 	// Providers sets the provider of each channel named; "" returns it to the server's default.
 	Providers map[twofold.Channel]string
 	// Limits sets the application's own limit of each kind named; nil returns it to the
@@ -260,6 +261,7 @@ func apply(a twofold.App, u Update) (twofold.App, error) {
 	set(&a.NumberMatching, u.NumberMatching)
 	set(&a.DeviceTOTPPeriod, u.DeviceTOTPPeriod)
 	set(&a.AllowedCountries, u.AllowedCountries)
+	set(&a.LogoURL, u.LogoURL)
 	set(&a.CustomMessages, u.CustomMessages)
 	set(&a.CustomCodes, u.CustomCodes)
 	set(&a.MigrationTools, u.MigrationTools)
@@ -296,6 +298,7 @@ func apply(a twofold.App, u Update) (twofold.App, error) {
 	}
 	a.Name = strings.TrimSpace(a.Name)
 	a.CallbackURL = strings.TrimSpace(a.CallbackURL)
+	a.LogoURL = strings.TrimSpace(a.LogoURL)
 	a.ContactEmail = strings.TrimSpace(a.ContactEmail)
 	a.CallbackMethod = strings.ToUpper(strings.TrimSpace(a.CallbackMethod))
 	if err := validate(a); err != nil {
@@ -366,6 +369,7 @@ func changedSettings(a, b twofold.App) []string {
 		{"custom_messages", a.CustomMessages != b.CustomMessages},
 		{"custom_codes", a.CustomCodes != b.CustomCodes},
 		{"migration_tools", a.MigrationTools != b.MigrationTools},
+		{"logo_url", a.LogoURL != b.LogoURL},
 		{"sms_provider", a.Provider(twofold.SMS) != b.Provider(twofold.SMS)},
 		{"call_provider", a.Provider(twofold.Call) != b.Provider(twofold.Call)},
 		{"email_provider", a.Provider(twofold.Email) != b.Provider(twofold.Email)},

@@ -103,6 +103,15 @@ func validate(a twofold.App) error {
 	if !methodOK {
 		fail("callback_method", "callback method must be POST or GET")
 	}
+	if a.LogoURL != "" {
+		// Users' browsers load it on the hosted step: https only, so the page stays secure and
+		// no one on the way swaps the picture.
+		u, err := url.Parse(a.LogoURL)
+		if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || len(a.LogoURL) > 2000 ||
+			strings.ContainsAny(a.LogoURL, " '\"<>\\") {
+			fail("logo_url", "logo URL must be an https URL of at most 2000 characters")
+		}
+	}
 	if len(bad) > 0 {
 		return bad
 	}

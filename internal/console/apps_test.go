@@ -286,7 +286,7 @@ func TestSettingsReportEveryErrorAtOnce(t *testing.T) {
 
 	bad := url.Values{"name": {""}, "token_length": {"eleven"}, "totp_digits": {"6"}, "totp_period": {"5"}, "totp_window": {"1"},
 		"device_totp_period": {"500"}, "callback_url": {"ftp://x"}, "callback_method": {"POST"}, "contact_email": {"nope"},
-		"call_provider": {"smtp"}, "limit_sends": {"lots"}, "allowed_countries": {"US, XX"}}
+		"call_provider": {"smtp"}, "limit_sends": {"lots"}, "allowed_countries": {"US, XX"}, "logo_url": {"http://cdn.example/logo.png"}}
 	b.post(path, bad, true)
 	if b.last.StatusCode != http.StatusUnprocessableEntity {
 		t.Fatalf("%d\n%s", b.last.StatusCode, b.body)
@@ -297,6 +297,7 @@ func TestSettingsReportEveryErrorAtOnce(t *testing.T) {
 		"callback_url": "Callback URL must be an absolute http(s) URL.", "contact_email": "Contact email is not an email address.",
 		"call_provider": "Provider &#34;smtp&#34; cannot deliver call", "limit_sends": "Write N/DURATION",
 		"allowed_countries": "&#34;XX&#34; is not a country code",
+		"logo_url":          "Logo URL must be an https URL",
 	}
 	for field, text := range want {
 		m := regexp.MustCompile(`(?s)id="` + field + `"[^>]*aria-invalid="true"[^>]*aria-describedby="[^"]*` + field + `-error".*?` +
@@ -308,7 +309,7 @@ func TestSettingsReportEveryErrorAtOnce(t *testing.T) {
 	if n := strings.Count(b.body, `class="field-error"`); n != len(want) {
 		t.Errorf("%d errors shown, want %d", n, len(want))
 	}
-	b.contains(`id="settings-error">Not saved: 9 settings need fixing, each shown beside its field.`)
+	b.contains(`id="settings-error">Not saved: 10 settings need fixing, each shown beside its field.`)
 	if got, _ := f.apps.Get(t.Context(), a.ID); got.Name != "Shop" || got.TOTPPeriod != 30 {
 		t.Fatalf("an invalid form changed the application: %+v", got)
 	}

@@ -50,8 +50,8 @@ func formValues(a twofold.App) map[string]string {
 		"custom_messages": checked(a.CustomMessages), "custom_codes": checked(a.CustomCodes),
 		"allowed_countries": strings.Join(a.AllowedCountries, ", "),
 		"callback_url":      a.CallbackURL, "callback_method": a.CallbackMethod, "callback_expired": checked(a.CallbackExpired),
-		"contact_email": a.ContactEmail,
-		"sms_provider":  a.Provider(twofold.SMS), "call_provider": a.Provider(twofold.Call), "email_provider": a.Provider(twofold.Email),
+		"contact_email": a.ContactEmail, "logo_url": a.LogoURL,
+		"sms_provider": a.Provider(twofold.SMS), "call_provider": a.Provider(twofold.Call), "email_provider": a.Provider(twofold.Email),
 	}
 	for _, k := range twofold.LimitKinds {
 		v[limitField(k)] = ""
@@ -108,11 +108,11 @@ func (c *console) appSettings(w http.ResponseWriter, r *http.Request, q *request
 func parseSettings(r *http.Request) (apps.Update, map[string]string, map[string]string) {
 	v := map[string]string{}
 	errs := map[string]string{}
-	for _, f := range []string{"name", "allowed_countries", "callback_url", "callback_method", "contact_email"} {
+	for _, f := range []string{"name", "allowed_countries", "callback_url", "callback_method", "contact_email", "logo_url"} {
 		v[f] = strings.TrimSpace(r.PostFormValue(f))
 	}
 	u := apps.Update{Name: ptr(v["name"]), CallbackURL: ptr(v["callback_url"]), CallbackMethod: ptr(strings.ToUpper(v["callback_method"])),
-		ContactEmail: ptr(v["contact_email"]), Providers: map[twofold.Channel]string{}}
+		ContactEmail: ptr(v["contact_email"]), LogoURL: ptr(v["logo_url"]), Providers: map[twofold.Channel]string{}}
 	bools := map[string]**bool{"sandbox": &u.Sandbox, "sms_enabled": &u.SMSEnabled, "call_enabled": &u.CallEnabled,
 		"number_matching": &u.NumberMatching, "unconfirmed_bypass": &u.UnconfirmedBypass, "custom_messages": &u.CustomMessages,
 		"custom_codes": &u.CustomCodes, "callback_expired": &u.CallbackExpired}

@@ -62,6 +62,9 @@ type Settings struct {
 	// enabled them only on request, and with them an API key reads every user's phone number
 	// and authenticator seed.
 	MigrationTools bool
+	// LogoURL is the application's logo, an https URL, shown with its name on the hosted
+	// second-factor step; empty: none.
+	LogoURL string
 	// Limits are the application's own limits; a kind not set takes the server's. A Limit that
 	// is Off disables that kind for the application.
 	Limits map[LimitKind]Limit

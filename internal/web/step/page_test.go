@@ -406,3 +406,31 @@ func TestLimits(t *testing.T) {
 		t.Fatalf("a send past the limit: %d\n%s", a.status, a.body)
 	}
 }
+
+// The application's logo shows with its name, loaded from its own https origin, which the
+// page's policy allows for images and nothing else; without a logo, the initial stands in.
+func TestLogo(t *testing.T) {
+	f := newFixture(t)
+	plain := f.browser().begin()
+	if strings.Contains(plain.body, `class="logo"`) || !strings.Contains(plain.body, `class="badge"`) ||
+		!strings.Contains(plain.header.Get("Content-Security-Policy"), "img-src 'self' data:;") {
+		t.Fatalf("without a logo: %s\n%s", plain.header.Get("Content-Security-Policy"), plain.body)
+	}
+	logo := "https://cdn.acme.example/brand/logo.png?v=2"
+	keys, _ := seal.New(bytes.Repeat([]byte{7}, seal.KeySize))
+	if _, err := apps.New(f.st, keys, nil).Update(t.Context(), f.app.ID, apps.Update{LogoURL: &logo}); err != nil {
+		t.Fatal(err)
+	}
+	page := f.browser().begin()
+	csp := page.header.Get("Content-Security-Policy")
+	if !strings.Contains(page.body, `<img class="logo" src="https://cdn.acme.example/brand/logo.png?v=2"`) ||
+		!strings.Contains(csp, "img-src 'self' data: https://cdn.acme.example;") || strings.Contains(csp, "script-src 'self' https://cdn") {
+		t.Fatalf("with a logo: %s\n%s", csp, page.body)
+	}
+	// The applications service takes https logos only.
+	for _, bad := range []string{"http://cdn.acme.example/logo.png", "javascript:alert(1)", "https://cdn.acme.example/a b.png", "data:image/png;base64,AAAA"} {
+		if _, err := apps.New(f.st, keys, nil).Update(t.Context(), f.app.ID, apps.Update{LogoURL: &bad}); err == nil {
+			t.Errorf("logo %q was taken", bad)
+		}
+	}
+}

@@ -50,6 +50,7 @@ type pageData struct {
 	Heading string // a key of the texts
 	App     string // the application's name
 	Initial string // its first letter, for the badge
+	Logo    string // its logo's https URL, shown instead of the badge; "" for none
 	Base    string // the page's path; "" without a session
 	CSRF    string
 	Options []option
@@ -73,12 +74,15 @@ func (d pageData) T(key string) string {
 // render writes the page of an open session (x) or, with x nil, of a request without one.
 func (p *Page) render(w http.ResponseWriter, r *http.Request, status int, x *visit, st pageState) {
 	d := pageData{pageState: st, Lang: locale(r, nil), Heading: headings[st.State]}
-	formAction := "'none'"
+	formAction, images := "'none'", ""
 	if x != nil {
 		v := x.v
 		d.Lang, d.App, d.Base, d.CSRF = x.lang, v.App.Name, x.base(), p.csrf(x)
 		if c, _ := utf8.DecodeRuneInString(v.App.Name); c != utf8.RuneError {
 			d.Initial = string(unicode.ToUpper(c))
+		}
+		if o := logoOrigin(v.App.LogoURL); o != "" {
+			d.Logo, images = v.App.LogoURL, " "+o
 		}
 		d.Phone, d.Email = maskPhone(v.User), maskEmail(v.User.Email)
 		for _, f := range v.Offer {
@@ -106,11 +110,25 @@ func (p *Page) render(w http.ResponseWriter, r *http.Request, status int, x *vis
 		return
 	}
 	pageHeaders(w.Header(), formAction)
+	if images != "" { // the application's logo comes from its own site
+		w.Header().Set("Content-Security-Policy", strings.Replace(w.Header().Get("Content-Security-Policy"),
+			"img-src 'self' data:;", "img-src 'self' data:"+images+";", 1))
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Language", d.Lang)
 	w.Header().Add("Vary", "Accept-Language")
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
+}
+
+// logoOrigin is the origin of an application's logo URL for the page's CSP, or "" when the URL
+// is not one the page shows (the applications service takes only https URLs).
+func logoOrigin(raw string) string {
+	u, err := url.Parse(raw)
+	if raw == "" || err != nil || u.Scheme != "https" || u.Host == "" || strings.ContainsAny(u.Host, " ;'\"") {
+		return ""
+	}
+	return "https://" + u.Host
 }
 
 // message writes a page that only says something: expired, error, refused.
