@@ -155,9 +155,3 @@ func (s *sessions) delete(id string) {
 	delete(s.m, key(id))
 }
 
-// count returns how many sessions are kept (for tests).
-func (s *sessions) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.m)
-}
