@@ -208,7 +208,7 @@ func CheckVAPID(header, endpoint string, now time.Time) (VAPID, error) {
 		return VAPID{}, fmt.Errorf("exp %v is not within 24 hours after %v", expires, now)
 	}
 	if !strings.HasPrefix(claims.Sub, "mailto:") && !strings.HasPrefix(claims.Sub, "https:") {
-		return VAPID{}, fmt.Errorf("sub %q is neither mailto: nor https:", claims.Sub)
+		return VAPID{}, fmt.Errorf("sub %q is not a mailto: or https: URL", claims.Sub)
 	}
 	return VAPID{Key: key, Subject: claims.Sub, Expires: expires}, nil
 }
