@@ -135,6 +135,7 @@ func TestConsoleAppIsClosed(t *testing.T) {
 // serve listens on (no placeholder host), and say how to get links for other machines.
 func TestAdminEnrolmentLinks(t *testing.T) {
 	dir := t.TempDir()
+	initDir(t, dir)
 	if _, err := runWithStdin(t, dir, "a long enough password\n", "admin", "create", "ana@example.com"); err != nil {
 		t.Fatal(err)
 	}

@@ -67,9 +67,13 @@ func deviceCodesAt(t *testing.T, vp browsertest.Viewport) {
 	// From here the page works from the server's clock it learned (the same as ours): cut it
 	// off the device API, so that the held clocks are not corrected from the server's Date.
 	blockDeviceAPI(t, ctx)
+	// An answer already on its way when the API was cut off still tells the page the server's
+	// time by its Date header, which is the real clock, not the held one: while the clocks are
+	// held, such a header reads as the held time, as the server's own clock does.
 	p.do(chromedp.Evaluate[chromedp.Void](`(() => {
-		const real = Date.now.bind(Date);
+		const real = Date.now.bind(Date), parse = Date.parse.bind(Date);
 		Date.now = () => window.heldNow ?? real();
+		Date.parse = (s) => (window.heldNow !== undefined && / GMT$/.test(String(s))) ? window.heldNow : parse(s);
 	})()`))
 	// shown holds both clocks at `at` and returns the device's code on the page then.
 	shown := func(at time.Time) string {

@@ -267,6 +267,15 @@ func TestActionRedirectPassesAndValidates(t *testing.T) {
 	}
 }
 
+// tamper changes one character of a token's payload.
+func tamper(tok string) string {
+	c := byte('x')
+	if tok[60] == 'x' {
+		c = 'y'
+	}
+	return tok[:60] + string(c) + tok[61:]
+}
+
 func TestActionRedirectRefusals(t *testing.T) {
 	w := newWorld(t)
 	other := []byte("another secret, not the client's")
@@ -282,7 +291,7 @@ func TestActionRedirectRefusals(t *testing.T) {
 		{"another tenant", w.sessionToken(t, map[string]any{"iss": "evil.us.auth0.com"}), ""},
 		{"no sub", w.sessionToken(t, map[string]any{"sub": nil}), ""},
 		{"an unknown client", w.sessionToken(t, nil), "/auth0/tfc_nobody"},
-		{"a tampered token", w.sessionToken(t, nil)[:60] + "x" + w.sessionToken(t, nil)[61:], ""},
+		{"a tampered token", tamper(w.sessionToken(t, nil)), ""},
 	} {
 		path := tc.path
 		if path == "" {
