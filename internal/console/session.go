@@ -154,4 +154,3 @@ func (s *sessions) delete(id string) {
 	defer s.mu.Unlock()
 	delete(s.m, key(id))
 }
-
