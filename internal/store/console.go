@@ -246,6 +246,7 @@ func (s *Store) DeleteApp(ctx context.Context, id int64) error {
 			`DELETE FROM usage_monthly WHERE app_id = $1`,
 			`DELETE FROM push_subscriptions WHERE app_id = $1`,
 			`DELETE FROM approval_requests WHERE app_id = $1`,
+			`DELETE FROM approval_groups WHERE app_id = $1`,
 			`DELETE FROM devices WHERE app_id = $1`,
 			`DELETE FROM phone_verifications WHERE app_id = $1`,
 			`DELETE FROM spent_registration_jwts WHERE app_id = $1`,

@@ -15,7 +15,7 @@ var ErrTooMany = twofold.ErrTooMany
 // requestColumns read a request's user by public id (publicUserID), from a query on
 // approval_requests.
 const requestColumns = `id, uuid, app_id, (SELECT public_id FROM users WHERE id = approval_requests.user_id), message, details, hidden_details, logos, number, seconds_to_expire,
-	status, reason, device_id, signature, notified, created_at, updated_at, expires_at, processed_at`
+	status, reason, device_id, signature, notified, created_at, updated_at, expires_at, processed_at, group_id`
 
 func scanRequest(row rowScanner) (twofold.ApprovalRequest, error) {
 	var r twofold.ApprovalRequest
@@ -23,7 +23,8 @@ func scanRequest(row rowScanner) (twofold.ApprovalRequest, error) {
 	var notified int
 	var created, updated, expires, processed int64
 	err := row.Scan(&r.ID, &r.UUID, &r.AppID, &r.UserID, &r.Message, &details, &hidden, &logos, &r.Number,
-		&r.SecondsToExpire, &status, &r.Reason, &r.DeviceID, &r.Signature, &notified, &created, &updated, &expires, &processed)
+		&r.SecondsToExpire, &status, &r.Reason, &r.DeviceID, &r.Signature, &notified, &created, &updated, &expires, &processed,
+		&r.GroupID)
 	if err != nil {
 		return twofold.ApprovalRequest{}, notFound(err)
 	}
@@ -43,30 +44,33 @@ func scanRequest(row rowScanner) (twofold.ApprovalRequest, error) {
 // CreateApprovalRequest inserts r unless the user already has maxPending live pending requests
 // (then ErrTooMany). Counting and inserting happen in one write transaction, serialised per user.
 func (s *Store) CreateApprovalRequest(ctx context.Context, r *twofold.ApprovalRequest, maxPending int) error {
+	return s.tx(ctx, func(tx *Tx) error { return s.insertRequest(ctx, tx, r, maxPending) })
+}
+
+// insertRequest is CreateApprovalRequest in tx.
+func (s *Store) insertRequest(ctx context.Context, tx *Tx, r *twofold.ApprovalRequest, maxPending int) error {
 	details, _ := json.Marshal(r.Details)
 	hidden, _ := json.Marshal(r.HiddenDetails)
 	logos, _ := json.Marshal(r.Logos)
-	return s.tx(ctx, func(tx *Tx) error {
-		if err := s.lockUser(ctx, tx, r.AppID, r.UserID); err != nil {
+	if err := s.lockUser(ctx, tx, r.AppID, r.UserID); err != nil {
+		return err
+	}
+	if maxPending > 0 {
+		var n int
+		err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM approval_requests WHERE user_id = `+userKey("$3", "$1")+`
+			AND status = 'pending' AND (expires_at = 0 OR expires_at > $2)`, r.UserID, unix(r.CreatedAt), r.AppID).Scan(&n)
+		if err != nil {
 			return err
 		}
-		if maxPending > 0 {
-			var n int
-			err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM approval_requests WHERE user_id = `+userKey("$3", "$1")+`
-				AND status = 'pending' AND (expires_at = 0 OR expires_at > $2)`, r.UserID, unix(r.CreatedAt), r.AppID).Scan(&n)
-			if err != nil {
-				return err
-			}
-			if n >= maxPending {
-				return ErrTooMany
-			}
+		if n >= maxPending {
+			return ErrTooMany
 		}
-		return tx.QueryRowContext(ctx, `INSERT INTO approval_requests (uuid, app_id, user_id, message, details, hidden_details,
-			logos, number, seconds_to_expire, status, created_at, updated_at, expires_at)
-			VALUES ($1, $2, `+userKey("$2", "$3")+`, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12) RETURNING id`,
-			r.UUID, r.AppID, r.UserID, r.Message, string(details), string(hidden), string(logos), r.Number,
-			r.SecondsToExpire, string(r.Status), unix(r.CreatedAt), unix(r.ExpiresAt)).Scan(&r.ID)
-	})
+	}
+	return tx.QueryRowContext(ctx, `INSERT INTO approval_requests (uuid, app_id, user_id, message, details, hidden_details,
+		logos, number, seconds_to_expire, status, created_at, updated_at, expires_at, group_id)
+		VALUES ($1, $2, `+userKey("$2", "$3")+`, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13) RETURNING id`,
+		r.UUID, r.AppID, r.UserID, r.Message, string(details), string(hidden), string(logos), r.Number,
+		r.SecondsToExpire, string(r.Status), unix(r.CreatedAt), unix(r.ExpiresAt), r.GroupID).Scan(&r.ID)
 }
 
 // GetApprovalRequest returns the application's request with uuid.
@@ -111,41 +115,40 @@ func (s *Store) MarkNotified(ctx context.Context, ids []int64) error {
 // first change wins and is final. When it wins and cb is not nil, cb is queued in the same
 // transaction, so a change is never recorded without its callback.
 func (s *Store) FinishApprovalRequest(ctx context.Context, r twofold.ApprovalRequest, cb *twofold.Callback) (bool, error) {
-	t := struct {
-		Status    twofold.ApprovalStatus
-		Reason    string
-		DeviceID  int64
-		Signature string
-		At        time.Time
-	}{r.Status, r.Reason, r.DeviceID, r.Signature, r.ProcessedAt}
-	id := r.ID
 	won := false
 	err := s.tx(ctx, func(tx *Tx) error {
-		// Answers must come before expiry; expiry must come after it.
-		cond := `(expires_at = 0 OR expires_at > $5)`
-		if t.Status == twofold.Expired {
-			cond = `(expires_at <> 0 AND expires_at <= $5)`
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE approval_requests SET status = $1, reason = $2, device_id = $3, signature = $4,
-			processed_at = $5, updated_at = $5 WHERE id = $6 AND status = 'pending' AND `+cond,
-			string(t.Status), t.Reason, t.DeviceID, t.Signature, unix(t.At), id)
-		if err != nil {
+		var err error
+		if won, err = finishRequest(ctx, tx, r); err != nil || !won || cb == nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return nil
-		}
-		won = true
-		if cb == nil {
-			return nil
-		}
-		return tx.QueryRowContext(ctx, `INSERT INTO callbacks (app_id, request_uuid, payload, status, next_attempt_at, created_at)
-			VALUES ($1, $2, $3, 'pending', $4, $4) RETURNING id`, cb.AppID, cb.RequestUUID, string(cb.Payload), unix(t.At)).Scan(&cb.ID)
+		return insertCallback(ctx, tx, cb, r.ProcessedAt)
 	})
 	if err != nil {
-		return false, fmt.Errorf("finish approval request %d: %w", id, err)
+		return false, fmt.Errorf("finish approval request %d: %w", r.ID, err)
 	}
 	return won, nil
+}
+
+// finishRequest is FinishApprovalRequest's change of the request's row, in tx.
+func finishRequest(ctx context.Context, tx *Tx, r twofold.ApprovalRequest) (bool, error) {
+	// Answers must come before expiry; expiry must come after it.
+	cond := `(expires_at = 0 OR expires_at > $5)`
+	if r.Status == twofold.Expired {
+		cond = `(expires_at <> 0 AND expires_at <= $5)`
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE approval_requests SET status = $1, reason = $2, device_id = $3, signature = $4,
+		processed_at = $5, updated_at = $5 WHERE id = $6 AND status = 'pending' AND `+cond,
+		string(r.Status), r.Reason, r.DeviceID, r.Signature, unix(r.ProcessedAt), r.ID)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+func insertCallback(ctx context.Context, tx *Tx, cb *twofold.Callback, at time.Time) error {
+	return tx.QueryRowContext(ctx, `INSERT INTO callbacks (app_id, request_uuid, payload, status, next_attempt_at, created_at)
+		VALUES ($1, $2, $3, 'pending', $4, $4) RETURNING id`, cb.AppID, cb.RequestUUID, string(cb.Payload), unix(at)).Scan(&cb.ID)
 }
 
 // DueExpiries returns pending requests whose time has passed.

@@ -400,6 +400,7 @@ type ApprovalRequest struct {
 	UpdatedAt       time.Time
 	ExpiresAt       time.Time // zero: never
 	ProcessedAt     time.Time // zero while pending
+	GroupID         int64     // the approval group it asks for one member's answer; 0: none
 }
 
 // Callback is one notification to a customer's callback URL, kept until delivered.

@@ -1,0 +1,194 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twofold-auth/twofold/internal/twofold"
+)
+
+// Approval groups' part of runConformance: one group, several members' requests, one decision
+// however the answers arrive, and one callback.
+
+// mkGroup makes a group of quorum over n new users of app, expiring after ttl.
+func mkGroup(t *testing.T, s *Store, app twofold.App, quorum, n int, ttl time.Duration) (twofold.ApprovalGroup, []twofold.ApprovalRequest) {
+	t.Helper()
+	g := twofold.ApprovalGroup{UUID: fmt.Sprintf("group-%d", reqSeq.Add(1)), AppID: app.ID, Quorum: quorum, Message: "Pay 10,000 EUR?",
+		CreatedAt: t0, ExpiresAt: t0.Add(ttl)}
+	var members []*twofold.ApprovalRequest
+	for range n {
+		u := mkUser(t, s, app.ID, 1, fmt.Sprintf("2015%06d", reqSeq.Add(1)%1000000))
+		r := newRequest(u, t0, ttl)
+		members = append(members, &r)
+	}
+	must(t, s.CreateApprovalGroup(t.Context(), &g, members, 5))
+	out := make([]twofold.ApprovalRequest, n)
+	for i, r := range members {
+		out[i] = *r
+	}
+	return g, out
+}
+
+// answer records a member's answer through FinishGroupMember, counting the callbacks made.
+func answer(t *testing.T, s *Store, r twofold.ApprovalRequest, st twofold.ApprovalStatus, at time.Time, callbacks *int) (bool, twofold.ApprovalGroup) {
+	t.Helper()
+	r.Status, r.ProcessedAt, r.UpdatedAt = st, at, at
+	won, g, err := s.FinishGroupMember(t.Context(), r, func(g twofold.ApprovalGroup, members []twofold.ApprovalRequest) (*twofold.Callback, error) {
+		if callbacks != nil {
+			*callbacks++
+		}
+		return &twofold.Callback{AppID: g.AppID, RequestUUID: g.UUID, Payload: []byte(fmt.Sprintf(`{"status":%q,"members":%d}`, g.Status, len(members)))}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return won, g
+}
+
+func testGroups(t *testing.T, open func(t *testing.T) *Store) {
+	t.Run("QuorumReached", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		app := mkApp(t, s, "bank")
+		g, m := mkGroup(t, s, app, 2, 3, time.Hour)
+		got, members, err := s.GetApprovalGroup(ctx, app.ID, g.UUID)
+		must(t, err)
+		if got.Status != twofold.Pending || got.Size != 3 || len(members) != 3 || members[0].GroupID != g.ID || members[2].UserID != m[2].UserID {
+			t.Fatalf("group %+v, members %+v", got, members)
+		}
+		var callbacks int
+		if won, g1 := answer(t, s, m[0], twofold.Approved, t0.Add(time.Minute), &callbacks); !won || g1.Status != twofold.Pending || g1.Approvals != 1 {
+			t.Fatalf("first approval: %v %+v", won, g1)
+		}
+		won, g2 := answer(t, s, m[1], twofold.Approved, t0.Add(2*time.Minute), &callbacks)
+		if !won || g2.Status != twofold.Approved || g2.Approvals != 2 || !g2.DecidedAt.Equal(t0.Add(2*time.Minute)) || callbacks != 1 {
+			t.Fatalf("second approval: %v %+v, %d callbacks", won, g2, callbacks)
+		}
+		// The third member's request is closed, and its late answer is refused.
+		third := getRequest(t, s, m[2])
+		if third.Status != twofold.Expired || third.Reason != GroupDecidedReason {
+			t.Fatalf("the third member's request after the decision: %+v", third)
+		}
+		if won, g3 := answer(t, s, m[2], twofold.Denied, t0.Add(3*time.Minute), &callbacks); won || g3.Status != twofold.Approved || callbacks != 1 {
+			t.Fatalf("a late answer: %v %+v", won, g3)
+		}
+		var n int
+		must(t, s.r.QueryRowContext(ctx, `SELECT count(*) FROM callbacks WHERE request_uuid = $1`, g.UUID).Scan(&n))
+		if n != 1 {
+			t.Fatalf("%d callbacks for the group, want 1", n)
+		}
+	})
+
+	t.Run("DeniedWhenTheQuorumCannotBeReached", func(t *testing.T) {
+		s := open(t)
+		app := mkApp(t, s, "bank")
+		_, m := mkGroup(t, s, app, 2, 3, time.Hour)
+		answer(t, s, m[0], twofold.Approved, t0.Add(time.Minute), nil)
+		if _, g := answer(t, s, m[1], twofold.Denied, t0.Add(time.Minute), nil); g.Status != twofold.Pending {
+			t.Fatalf("one denial of 3 for 2 needed: %+v", g)
+		}
+		if _, g := answer(t, s, m[2], twofold.Denied, t0.Add(time.Minute), nil); g.Status != twofold.Denied {
+			t.Fatalf("two denials of 3 for 2 needed: %+v", g)
+		}
+	})
+
+	t.Run("Expires", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		app := mkApp(t, s, "bank")
+		g, m := mkGroup(t, s, app, 1, 2, time.Minute)
+		if due, _ := s.DueGroupExpiries(ctx, t0.Add(time.Minute), 10); len(due) != 1 || due[0].ID != g.ID {
+			t.Fatalf("due expiries: %+v", due)
+		}
+		// An approval after its time does not count; its expiry expires the group.
+		if won, _ := answer(t, s, m[0], twofold.Approved, t0.Add(time.Minute), nil); won {
+			t.Fatal("an approval after the group's time won")
+		}
+		if won, g := answer(t, s, m[0], twofold.Expired, t0.Add(time.Minute), nil); !won || g.Status != twofold.Expired {
+			t.Fatalf("the member's expiry: %v %+v", won, g)
+		}
+		if r := getRequest(t, s, m[1]); r.Status != twofold.Expired {
+			t.Fatalf("the other member after the group expired: %+v", r)
+		}
+	})
+
+	t.Run("AllOrNothing", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		app, other := mkApp(t, s, "bank"), mkApp(t, s, "other")
+		u := mkUser(t, s, app.ID, 1, "2015550100")
+		stranger := mkUser(t, s, other.ID, 1, "2015550199")
+		r1, r2 := newRequest(u, t0, time.Hour), newRequest(stranger, t0, time.Hour)
+		r2.AppID = app.ID // another application's user, named in this one
+		g := twofold.ApprovalGroup{UUID: "g-stranger", AppID: app.ID, Quorum: 1, Message: "x", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+		if err := s.CreateApprovalGroup(ctx, &g, []*twofold.ApprovalRequest{&r1, &r2}, 5); !errors.Is(err, twofold.ErrNotFound) {
+			t.Fatalf("a member of another application: %v", err)
+		}
+		if _, _, err := s.GetApprovalGroup(ctx, app.ID, "g-stranger"); !errors.Is(err, twofold.ErrNotFound) {
+			t.Fatalf("the refused group was kept: %v", err)
+		}
+		if list, _ := s.ListApprovalRequests(ctx, app.ID, u.ID, "", 10); len(list) != 0 {
+			t.Fatalf("the refused group's requests were kept: %+v", list)
+		}
+		g2, _ := mkGroup(t, s, app, 1, 1, time.Hour)
+		if _, _, err := s.GetApprovalGroup(ctx, other.ID, g2.UUID); !errors.Is(err, twofold.ErrNotFound) {
+			t.Fatalf("another application's group: %v", err)
+		}
+		must(t, s.DeleteApp(ctx, app.ID))
+		var n int
+		must(t, s.r.QueryRowContext(ctx, `SELECT count(*) FROM approval_groups`).Scan(&n))
+		if n != 0 {
+			t.Fatalf("%d groups after their application was deleted", n)
+		}
+	})
+
+	// Every member approves at once: the group is decided once, by exactly the quorum's answers,
+	// with one callback; the other answers are refused.
+	t.Run("ConcurrentAnswersDecideOnce", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		app := mkApp(t, s, "bank")
+		const size = 12
+		g, m := mkGroup(t, s, app, 3, size, time.Hour)
+		var mu sync.Mutex
+		var wins, callbacks int
+		var wg sync.WaitGroup
+		for _, r := range m {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r.Status, r.ProcessedAt, r.UpdatedAt = twofold.Approved, t0.Add(time.Minute), t0.Add(time.Minute)
+				won, _, err := s.FinishGroupMember(ctx, r, func(g twofold.ApprovalGroup, members []twofold.ApprovalRequest) (*twofold.Callback, error) {
+					mu.Lock()
+					callbacks++
+					mu.Unlock()
+					return &twofold.Callback{AppID: g.AppID, RequestUUID: g.UUID, Payload: []byte(`{}`)}, nil
+				})
+				if err != nil {
+					t.Error(err)
+				}
+				if won {
+					mu.Lock()
+					wins++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		got, members, err := s.GetApprovalGroup(ctx, app.ID, g.UUID)
+		must(t, err)
+		var approved, closed int
+		for _, r := range members {
+			switch {
+			case r.Status == twofold.Approved:
+				approved++
+			case r.Status == twofold.Expired && r.Reason == GroupDecidedReason:
+				closed++
+			}
+		}
+		var n int
+		must(t, s.r.QueryRowContext(ctx, `SELECT count(*) FROM callbacks WHERE request_uuid = $1`, g.UUID).Scan(&n))
+		if got.Status != twofold.Approved || got.Approvals != 3 || wins != 3 || approved != 3 || closed != size-3 || n != 1 {
+			t.Fatalf("group %+v: %d answers won, %d approved, %d closed, %d callbacks (%d made)", got, wins, approved, closed, n, callbacks)
+		}
+	})
+}

@@ -1,0 +1,36 @@
+package twofold
+
+import "time"
+
+// ApprovalGroup asks several users of an application to approve one thing, each through an
+// approval request of their own, and is decided once by a quorum (issue 19).
+type ApprovalGroup struct {
+	ID        int64
+	UUID      string
+	AppID     int64
+	Quorum    int // approvals needed
+	Size      int // members asked
+	Approvals int
+	Denials   int
+	Status    ApprovalStatus // pending until decided: approved, denied or expired
+	Message   string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	ExpiresAt time.Time // zero: never
+	DecidedAt time.Time // zero while pending
+}
+
+// Decide is what the group's counts decide at now: approved once the quorum's approvals are in,
+// denied as soon as the members who have not denied are fewer than the quorum, expired once its
+// time has passed; else pending.
+func (g ApprovalGroup) Decide(now time.Time) ApprovalStatus {
+	switch {
+	case g.Approvals >= g.Quorum:
+		return Approved
+	case g.Size-g.Denials < g.Quorum:
+		return Denied
+	case !g.ExpiresAt.IsZero() && !now.Before(g.ExpiresAt):
+		return Expired
+	}
+	return Pending
+}
