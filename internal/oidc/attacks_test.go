@@ -104,6 +104,10 @@ func TestAuthorizeRefusals(t *testing.T) {
 		want   string
 	}{
 		{"an unsigned login_hint", withParam(baseParams(made), "login_hint", "ana@example.com"), "invalid_request"},
+		// A request object's parameters are the only ones used: a login_hint beside it, in the
+		// query, names nobody (else a request object captured once would name anyone).
+		{"a login_hint beside a request object without one", withParam(withParam(baseParams(made), "request",
+			requestObject(t, o, made, "", map[string]any{"login_hint": nil})), "login_hint", "ana@example.com"), "invalid_request"},
 		{"no user named", baseParams(made), "invalid_request"},
 		{"a tampered request object", withParam(baseParams(made), "request", string(tampered)), "invalid_request_object"},
 		{"a request object signed with another secret", withParam(baseParams(made), "request",

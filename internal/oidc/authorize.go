@@ -91,6 +91,9 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
+		// Who the user is comes from the signed object alone: a login_hint in the query beside it
+		// would let anyone who saw one request object name any user with it.
+		delete(params, "login_hint")
 		for k, v := range o.all {
 			if s, ok := v.(string); ok && k != "iss" && k != "aud" && k != "exp" && k != "iat" && k != "nbf" && k != "jti" {
 				params[k] = s
