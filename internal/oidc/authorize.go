@@ -72,6 +72,10 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	for k := range q {
 		params[k] = q.Get(k)
 	}
+	// An unsigned login_hint is kept apart: a signed request object's names the user, and one in
+	// the query beside it must not (anyone who saw one request object could name anyone with it).
+	queryHint := params["login_hint"]
+	delete(params, "login_hint")
 	// A request object's parameters replace the query's (RFC 9101 section 6.3); the query's
 	// client_id and response_type, if given, must agree.
 	var object *clientJWT
@@ -91,9 +95,6 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		// Who the user is comes from the signed object alone: a login_hint in the query beside it
-		// would let anyone who saw one request object name any user with it.
-		delete(params, "login_hint")
 		for k, v := range o.all {
 			if s, ok := v.(string); ok && k != "iss" && k != "aud" && k != "exp" && k != "iat" && k != "nbf" && k != "jti" {
 				params[k] = s
@@ -173,11 +174,11 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		req.Name, req.HintSubject = h.Name, h.Subject
-	case object != nil && params["login_hint"] != "":
+	case object != nil && params["login_hint"] != "": // from the object: the query's was set apart
 		req.Name = params["login_hint"]
-	case params["login_hint"] != "" && c.AllowLoginHint:
-		req.Name = params["login_hint"]
-	case params["login_hint"] != "":
+	case queryHint != "" && c.AllowLoginHint:
+		req.Name = queryHint
+	case queryHint != "":
 		fail("invalid_request", "This client must name the user in a signed request object (request) or an id_token_hint.")
 		return
 	default:
