@@ -72,7 +72,7 @@ func (s *Store) GetApprovalGroup(ctx context.Context, appID int64, uuid string) 
 	if err != nil {
 		return twofold.ApprovalGroup{}, nil, err
 	}
-	members, err := queryAll(ctx, s.r, scanRequest, `SELECT `+requestColumns+` FROM approval_requests WHERE group_id = $1 ORDER BY id`, g.ID)
+	members, err := queryAll(ctx, s.r, scanRequest, `SELECT `+requestColumns+` FROM approval_requests WHERE group_id = $1 AND group_id <> 0 ORDER BY id`, g.ID)
 	if err != nil {
 		return twofold.ApprovalGroup{}, nil, fmt.Errorf("approval group %s: %w", uuid, err)
 	}
@@ -128,11 +128,11 @@ func (s *Store) FinishGroupMember(ctx context.Context, r twofold.ApprovalRequest
 		}
 		// Decided: the others need answer nothing more.
 		_, err = tx.ExecContext(ctx, `UPDATE approval_requests SET status = $1, reason = $2, expires_at = $3, processed_at = $3,
-			updated_at = $3 WHERE group_id = $4 AND status = 'pending'`, string(twofold.Expired), GroupDecidedReason, unix(r.ProcessedAt), g.ID)
+			updated_at = $3 WHERE group_id = $4 AND group_id <> 0 AND status = 'pending'`, string(twofold.Expired), GroupDecidedReason, unix(r.ProcessedAt), g.ID)
 		if err != nil || cb == nil {
 			return err
 		}
-		members, err := queryAll(ctx, tx, scanRequest, `SELECT `+requestColumns+` FROM approval_requests WHERE group_id = $1 ORDER BY id`, g.ID)
+		members, err := queryAll(ctx, tx, scanRequest, `SELECT `+requestColumns+` FROM approval_requests WHERE group_id = $1 AND group_id <> 0 ORDER BY id`, g.ID)
 		if err != nil {
 			return err
 		}
