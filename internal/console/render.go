@@ -3,9 +3,7 @@ package console
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/twofold-auth/twofold/internal/twofold"
 	"github.com/twofold-auth/twofold/internal/users"
+	"github.com/twofold-auth/twofold/internal/web"
 )
 
 //go:embed templates static
@@ -183,29 +182,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-type asset struct {
-	body  []byte
-	ctype string
-	etag  string
-}
-
-var assets = sync.OnceValue(func() map[string]asset {
-	out := map[string]asset{}
-	entries, err := fs.ReadDir(files, "static")
-	if err != nil {
-		panic(err)
-	}
-	types := map[string]string{".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml"}
-	for _, e := range entries {
-		body, err := files.ReadFile("static/" + e.Name())
-		if err != nil {
-			panic(err)
-		}
-		sum := sha256.Sum256(body)
-		out[e.Name()] = asset{body: body, ctype: types[path.Ext(e.Name())], etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
-	}
-	return out
-})
+var assets = sync.OnceValue(func() map[string]web.Asset { return web.Assets(files, "static") })
 
 // static serves the console's CSS and JS, revalidated by ETag.
 func (c *console) static(w http.ResponseWriter, r *http.Request) {
@@ -215,9 +192,5 @@ func (c *console) static(w http.ResponseWriter, r *http.Request) {
 			Heading: "Not found", Text: "There is nothing at this address.", Link: "/console/", LinkText: "Back to the console"}})
 		return
 	}
-	h := w.Header()
-	h.Set("Content-Type", a.ctype)
-	h.Set("Cache-Control", "no-cache")
-	h.Set("ETag", a.etag)
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))
+	a.Serve(w, r)
 }

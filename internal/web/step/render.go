@@ -2,12 +2,9 @@ package step
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
 	"encoding/json"
 	"html/template"
-	"io/fs"
 	"net/http"
 	"net/url"
 	"path"
@@ -15,11 +12,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/twofold-auth/twofold/internal/twofold"
+	"github.com/twofold-auth/twofold/internal/web"
 )
 
 //go:embed templates static texts
@@ -244,30 +241,7 @@ func browserLabel(ua string) string {
 	return system
 }
 
-// asset is one of the page's static files.
-type asset struct {
-	body  []byte
-	ctype string
-	etag  string
-}
-
-var assets = sync.OnceValue(func() map[string]asset {
-	out := map[string]asset{}
-	entries, err := fs.ReadDir(files, "static")
-	if err != nil {
-		panic(err)
-	}
-	types := map[string]string{".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml"}
-	for _, e := range entries {
-		body, err := files.ReadFile("static/" + e.Name())
-		if err != nil {
-			panic(err)
-		}
-		sum := sha256.Sum256(body)
-		out[e.Name()] = asset{body: body, ctype: types[path.Ext(e.Name())], etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
-	}
-	return out
-})
+var assets = sync.OnceValue(func() map[string]web.Asset { return web.Assets(files, "static") })
 
 func assetNames() []string {
 	var names []string
@@ -280,11 +254,6 @@ func assetNames() []string {
 
 // serveAsset serves the page's CSS and JS, revalidated by ETag.
 func serveAsset(w http.ResponseWriter, r *http.Request) {
-	a := assets()[path.Base(r.URL.Path)]
-	h := w.Header()
-	pageHeaders(h, "'none'")
-	h.Set("Content-Type", a.ctype)
-	h.Set("Cache-Control", "no-cache")
-	h.Set("ETag", a.etag)
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))
+	pageHeaders(w.Header(), "'none'")
+	assets()[path.Base(r.URL.Path)].Serve(w, r)
 }
