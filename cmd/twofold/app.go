@@ -299,23 +299,7 @@ func appShowCmd(env Env) *cobra.Command {
 		Short: "Show an application's settings (and, with --show-key, its API key)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := appID(args[0])
-			if err != nil {
-				return err
-			}
-			return withApps(cmd, env, func(in *instance) error {
-				a, err := in.apps.Get(cmd.Context(), id)
-				if err != nil {
-					return cliError(err, id)
-				}
-				key := ""
-				if showKey {
-					if key, err = in.apps.Reveal(a); err != nil {
-						return err
-					}
-				}
-				return showApp(env, a, key, asJSON)
-			})
+			return withApp(cmd, env, args[0], showKey, func(a twofold.App, key string) error { return showApp(env, a, key, asJSON) })
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -331,24 +315,33 @@ func appKeyCmd(env Env) *cobra.Command {
 		Short: "Print an application's API key alone, for scripts: KEY=$(twofold app key 1)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := appID(args[0])
-			if err != nil {
+			return withApp(cmd, env, args[0], true, func(_ twofold.App, key string) error {
+				_, err := fmt.Fprintln(env.Stdout, key)
 				return err
-			}
-			return withApps(cmd, env, func(in *instance) error {
-				a, err := in.apps.Get(cmd.Context(), id)
-				if err != nil {
-					return cliError(err, id)
-				}
-				key, err := in.apps.Reveal(a)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(env.Stdout, key)
-				return nil
 			})
 		},
 	}
+}
+
+// withApp runs fn with the application the argument names and, when reveal is set, its API key.
+func withApp(cmd *cobra.Command, env Env, arg string, reveal bool, fn func(a twofold.App, key string) error) error {
+	id, err := appID(arg)
+	if err != nil {
+		return err
+	}
+	return withApps(cmd, env, func(in *instance) error {
+		a, err := in.apps.Get(cmd.Context(), id)
+		if err != nil {
+			return cliError(err, id)
+		}
+		key := ""
+		if reveal {
+			if key, err = in.apps.Reveal(a); err != nil {
+				return err
+			}
+		}
+		return fn(a, key)
+	})
 }
 
 func appRotateCmd(env Env) *cobra.Command {
