@@ -17,11 +17,12 @@ import (
 func mkGroup(t *testing.T, s *Store, app twofold.App, quorum, n int, ttl time.Duration) (twofold.ApprovalGroup, []twofold.ApprovalRequest) {
 	t.Helper()
 	g := twofold.ApprovalGroup{UUID: fmt.Sprintf("group-%d", reqSeq.Add(1)), AppID: app.ID, Quorum: quorum, Message: "Pay 10,000 EUR?",
-		CreatedAt: t0, ExpiresAt: t0.Add(ttl)}
+		CreatedAt: t0, ExpiresAt: t0.Add(ttl), RequesterID: 999, RequesterName: "Bob"}
 	var members []*twofold.ApprovalRequest
 	for range n {
 		u := mkUser(t, s, app.ID, 1, fmt.Sprintf("2015%06d", reqSeq.Add(1)%1000000))
 		r := newRequest(u, t0, ttl)
+		r.ApproverName = fmt.Sprintf("Approver %d", len(members)+1)
 		members = append(members, &r)
 	}
 	must(t, s.CreateApprovalGroup(t.Context(), &g, members, 5))
@@ -55,8 +56,15 @@ func testGroups(t *testing.T, open func(t *testing.T) *Store) {
 		g, m := mkGroup(t, s, app, 2, 3, time.Hour)
 		got, members, err := s.GetApprovalGroup(ctx, app.ID, g.UUID)
 		must(t, err)
-		if got.Status != twofold.Pending || got.Size != 3 || len(members) != 3 || members[0].GroupID != g.ID || members[2].UserID != m[2].UserID {
+		if got.Status != twofold.Pending || got.Size != 3 || len(members) != 3 || members[0].GroupID != g.ID || members[2].UserID != m[2].UserID ||
+			got.RequesterID != 999 || got.RequesterName != "Bob" || members[1].ApproverName != "Approver 2" {
 			t.Fatalf("group %+v, members %+v", got, members)
+		}
+		if byID, _, err := s.GetApprovalGroupByID(ctx, app.ID, g.ID); err != nil || byID.UUID != g.UUID {
+			t.Fatalf("by id: %+v %v", byID, err)
+		}
+		if _, _, err := s.GetApprovalGroupByID(ctx, app.ID+1, g.ID); !errors.Is(err, twofold.ErrNotFound) {
+			t.Fatalf("by id in another application: %v", err)
 		}
 		var callbacks int
 		if won, g1 := answer(t, s, m[0], twofold.Approved, t0.Add(time.Minute), &callbacks); !won || g1.Status != twofold.Pending || g1.Approvals != 1 {
@@ -110,6 +118,58 @@ func testGroups(t *testing.T, open func(t *testing.T) *Store) {
 		}
 		if r := getRequest(t, s, m[1]); r.Status != twofold.Expired {
 			t.Fatalf("the other member after the group expired: %+v", r)
+		}
+	})
+
+	// A group the application closes, or whose time passes with no member's request left to
+	// expire it, is ended once, with its members' requests.
+	t.Run("End", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		app := mkApp(t, s, "bank")
+		g, m := mkGroup(t, s, app, 2, 2, time.Hour)
+		var callbacks int
+		cb := func(g twofold.ApprovalGroup, members []twofold.ApprovalRequest) (*twofold.Callback, error) {
+			callbacks++
+			return &twofold.Callback{AppID: g.AppID, RequestUUID: g.UUID, Payload: []byte(`{}`)}, nil
+		}
+		if won, _, err := s.EndApprovalGroup(ctx, app.ID, g.ID, "", t0.Add(time.Minute), cb); err != nil || won {
+			t.Fatalf("an expiry before the group's time: %v %v", won, err)
+		}
+		if won, _, err := s.EndApprovalGroup(ctx, app.ID+1, g.ID, "closed", t0.Add(time.Minute), nil); !errors.Is(err, twofold.ErrNotFound) || won {
+			t.Fatalf("another application closed the group: %v %v", won, err)
+		}
+		answer(t, s, m[0], twofold.Approved, t0.Add(time.Minute), nil)
+		won, ended, err := s.EndApprovalGroup(ctx, app.ID, g.ID, "closed", t0.Add(2*time.Minute), nil)
+		if err != nil || !won || ended.Status != twofold.Expired || ended.Reason != "closed" || !ended.DecidedAt.Equal(t0.Add(2*time.Minute)) {
+			t.Fatalf("closed: %v %+v %v", won, ended, err)
+		}
+		if r := getRequest(t, s, m[1]); r.Status != twofold.Expired || r.Reason != "closed" {
+			t.Fatalf("the pending member after the close: %+v", r)
+		}
+		if r := getRequest(t, s, m[0]); r.Status != twofold.Approved {
+			t.Fatalf("the member who had approved: %+v", r)
+		}
+		if won, _, _ := s.EndApprovalGroup(ctx, app.ID, g.ID, "closed", t0.Add(3*time.Minute), nil); won {
+			t.Fatal("closed twice")
+		}
+
+		g2, m2 := mkGroup(t, s, app, 1, 2, time.Hour)
+		must(t, s.DeleteUser(ctx, app.ID, m2[0].UserID))
+		must(t, s.DeleteUser(ctx, app.ID, m2[1].UserID))
+		won, ended, err = s.EndApprovalGroup(ctx, app.ID, g2.ID, "", t0.Add(time.Hour), cb)
+		if err != nil || !won || ended.Status != twofold.Expired || ended.Reason != "" || callbacks != 1 {
+			t.Fatalf("due expiry of a group without members: %v %+v %v, %d callbacks", won, ended, err, callbacks)
+		}
+		list, err := s.ListApprovalGroups(ctx, app.ID, 0, 10)
+		must(t, err)
+		if len(list) != 2 || list[0].ID != g2.ID || list[1].ID != g.ID {
+			t.Fatalf("list: %+v", list)
+		}
+		if list, _ := s.ListApprovalGroups(ctx, app.ID, g2.ID, 10); len(list) != 1 || list[0].ID != g.ID {
+			t.Fatalf("list before the newest: %+v", list)
+		}
+		if list, _ := s.ListApprovalGroups(ctx, app.ID+1, 0, 10); len(list) != 0 {
+			t.Fatalf("another application's list: %+v", list)
 		}
 	})
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/twofold-auth/twofold/internal/twofold"
@@ -12,14 +13,15 @@ import (
 // Approval groups (migration 00024): several users asked to approve one thing, decided once by
 // a quorum.
 
-const groupColumns = `id, uuid, app_id, quorum, size, approvals, denials, status, message, created_at, updated_at, expires_at, decided_at`
+const groupColumns = `id, uuid, app_id, quorum, size, approvals, denials, status, message, created_at, updated_at, expires_at, decided_at,
+	requester_authy_id, requester_name, reason`
 
 func scanGroup(r rowScanner) (twofold.ApprovalGroup, error) {
 	var g twofold.ApprovalGroup
 	var status string
 	var created, updated, expires, decided int64
 	err := r.Scan(&g.ID, &g.UUID, &g.AppID, &g.Quorum, &g.Size, &g.Approvals, &g.Denials, &status, &g.Message,
-		&created, &updated, &expires, &decided)
+		&created, &updated, &expires, &decided, &g.RequesterID, &g.RequesterName, &g.Reason)
 	if err != nil {
 		return twofold.ApprovalGroup{}, notFound(err)
 	}
@@ -35,8 +37,9 @@ func (s *Store) CreateApprovalGroup(ctx context.Context, g *twofold.ApprovalGrou
 	g.Size, g.Status = len(members), twofold.Pending
 	err := s.tx(ctx, func(tx *Tx) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO approval_groups (uuid, app_id, quorum, size, status, message, created_at, updated_at,
-			expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) RETURNING id`,
-			g.UUID, g.AppID, g.Quorum, g.Size, string(g.Status), g.Message, unix(g.CreatedAt), unix(g.ExpiresAt)).Scan(&g.ID)
+			expires_at, requester_authy_id, requester_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10) RETURNING id`,
+			g.UUID, g.AppID, g.Quorum, g.Size, string(g.Status), g.Message, unix(g.CreatedAt), unix(g.ExpiresAt),
+			g.RequesterID, g.RequesterName).Scan(&g.ID)
 		if err != nil {
 			return err
 		}
@@ -68,15 +71,43 @@ func (s *Store) CreateApprovalGroup(ctx context.Context, g *twofold.ApprovalGrou
 // GetApprovalGroup returns the application's group with uuid and its members' requests, in the
 // order they were made.
 func (s *Store) GetApprovalGroup(ctx context.Context, appID int64, uuid string) (twofold.ApprovalGroup, []twofold.ApprovalRequest, error) {
-	g, err := scanGroup(s.r.QueryRowContext(ctx, `SELECT `+groupColumns+` FROM approval_groups WHERE uuid = $1 AND app_id = $2`, uuid, appID))
+	return s.getGroup(ctx, `uuid = $1 AND app_id = $2`, uuid, appID)
+}
+
+// GetApprovalGroupByID is GetApprovalGroup for the group a member's request names (GroupID).
+func (s *Store) GetApprovalGroupByID(ctx context.Context, appID, id int64) (twofold.ApprovalGroup, []twofold.ApprovalRequest, error) {
+	return s.getGroup(ctx, `id = $1 AND app_id = $2`, id, appID)
+}
+
+func (s *Store) getGroup(ctx context.Context, where string, key any, appID int64) (twofold.ApprovalGroup, []twofold.ApprovalRequest, error) {
+	g, err := scanGroup(s.r.QueryRowContext(ctx, `SELECT `+groupColumns+` FROM approval_groups WHERE `+where, key, appID))
 	if err != nil {
 		return twofold.ApprovalGroup{}, nil, err
 	}
-	members, err := queryAll(ctx, s.r, scanRequest, `SELECT `+requestColumns+` FROM approval_requests WHERE group_id = $1 AND group_id <> 0 ORDER BY id`, g.ID)
+	members, err := groupMembers(ctx, s.r, g.ID)
 	if err != nil {
-		return twofold.ApprovalGroup{}, nil, fmt.Errorf("approval group %s: %w", uuid, err)
+		return twofold.ApprovalGroup{}, nil, fmt.Errorf("approval group %s: %w", g.UUID, err)
 	}
 	return g, members, nil
+}
+
+// groupMembers reads a group's members' requests in the order they were made.
+func groupMembers(ctx context.Context, q execer, groupID int64) ([]twofold.ApprovalRequest, error) {
+	return queryAll(ctx, q, scanRequest, `SELECT `+requestColumns+` FROM approval_requests WHERE group_id = $1 AND group_id <> 0 ORDER BY id`, groupID)
+}
+
+// ListApprovalGroups returns the application's groups with ids below beforeID (0: from the
+// newest), newest first, at most limit.
+func (s *Store) ListApprovalGroups(ctx context.Context, appID, beforeID int64, limit int) ([]twofold.ApprovalGroup, error) {
+	if beforeID <= 0 {
+		beforeID = math.MaxInt64
+	}
+	out, err := queryAll(ctx, s.r, scanGroup, `SELECT `+groupColumns+` FROM approval_groups WHERE app_id = $1 AND id < $2
+		ORDER BY id DESC LIMIT $3`, appID, beforeID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list approval groups: %w", err)
+	}
+	return out, nil
 }
 
 // GroupCallback makes the callback of a group just decided, from the group and its members as
@@ -95,13 +126,8 @@ func (s *Store) FinishGroupMember(ctx context.Context, r twofold.ApprovalRequest
 	var g twofold.ApprovalGroup
 	err := s.tx(ctx, func(tx *Tx) error {
 		won, g = false, twofold.ApprovalGroup{}
-		lock := ""
-		if s.pg {
-			lock = ` FOR UPDATE`
-		}
 		var err error
-		g, err = scanGroup(tx.QueryRowContext(ctx, `SELECT `+groupColumns+` FROM approval_groups WHERE id = $1`+lock, r.GroupID))
-		if err != nil {
+		if g, err = lockGroup(ctx, tx, s.pg, `id = $1`, r.GroupID); err != nil {
 			return err
 		}
 		if g.Status != twofold.Pending {
@@ -126,21 +152,7 @@ func (s *Store) FinishGroupMember(ctx context.Context, r twofold.ApprovalRequest
 		if err != nil || decision == twofold.Pending {
 			return err
 		}
-		// Decided: the others need answer nothing more.
-		_, err = tx.ExecContext(ctx, `UPDATE approval_requests SET status = $1, reason = $2, expires_at = $3, processed_at = $3,
-			updated_at = $3 WHERE group_id = $4 AND group_id <> 0 AND status = 'pending'`, string(twofold.Expired), GroupDecidedReason, unix(r.ProcessedAt), g.ID)
-		if err != nil || cb == nil {
-			return err
-		}
-		members, err := queryAll(ctx, tx, scanRequest, `SELECT `+requestColumns+` FROM approval_requests WHERE group_id = $1 AND group_id <> 0 ORDER BY id`, g.ID)
-		if err != nil {
-			return err
-		}
-		c, err := cb(g, members)
-		if err != nil || c == nil {
-			return err
-		}
-		return insertCallback(ctx, tx, c, r.ProcessedAt)
+		return decided(ctx, tx, g, GroupDecidedReason, cb)
 	})
 	if err != nil {
 		return false, twofold.ApprovalGroup{}, fmt.Errorf("finish member of approval group %d: %w", r.GroupID, err)
@@ -150,6 +162,73 @@ func (s *Store) FinishGroupMember(ctx context.Context, r twofold.ApprovalRequest
 
 // GroupDecidedReason is the reason of a member's request closed because its group was decided.
 const GroupDecidedReason = "group decided"
+
+// decided finishes, in tx, what deciding group g leaves to do (g's row already says so): the
+// members' requests still pending are closed with reason (their devices stop showing them), and
+// the callback cb makes, if any, is queued.
+func decided(ctx context.Context, tx *Tx, g twofold.ApprovalGroup, reason string, cb GroupCallback) error {
+	_, err := tx.ExecContext(ctx, `UPDATE approval_requests SET status = $1, reason = $2, expires_at = $3, processed_at = $3,
+		updated_at = $3 WHERE group_id = $4 AND group_id <> 0 AND status = 'pending'`, string(twofold.Expired), reason, unix(g.DecidedAt), g.ID)
+	if err != nil || cb == nil {
+		return err
+	}
+	members, err := groupMembers(ctx, tx, g.ID)
+	if err != nil {
+		return err
+	}
+	c, err := cb(g, members)
+	if err != nil || c == nil {
+		return err
+	}
+	return insertCallback(ctx, tx, c, g.DecidedAt)
+}
+
+// EndApprovalGroup ends the application's pending group before any quorum: expired once its
+// time has passed (the sweep, for a group whose members' requests cannot expire it, such as
+// one whose members were deleted), or closed by the application (reason "closed", before its
+// time). Its members' pending requests are closed with the group's reason or, when it expired,
+// GroupDecidedReason, and cb's callback is queued, in one transaction that takes the group's row
+// first. It reports whether this change won (false: decided already) and the group as left.
+func (s *Store) EndApprovalGroup(ctx context.Context, appID, id int64, reason string, at time.Time, cb GroupCallback) (bool, twofold.ApprovalGroup, error) {
+	var won bool
+	var g twofold.ApprovalGroup
+	err := s.tx(ctx, func(tx *Tx) error {
+		won = false
+		var err error
+		if g, err = lockGroup(ctx, tx, s.pg, `id = $1 AND app_id = $2`, id, appID); err != nil || g.Status != twofold.Pending {
+			return err
+		}
+		if reason == "" && (g.ExpiresAt.IsZero() || at.Before(g.ExpiresAt)) {
+			return nil // not due: only a closing ends a group before its time
+		}
+		g.Status, g.Reason, g.DecidedAt, g.UpdatedAt = twofold.Expired, reason, at, at
+		_, err = tx.ExecContext(ctx, `UPDATE approval_groups SET status = $1, reason = $2, updated_at = $3, decided_at = $3 WHERE id = $4`,
+			string(g.Status), g.Reason, unix(at), g.ID)
+		if err != nil {
+			return err
+		}
+		won = true
+		memberReason := reason
+		if memberReason == "" {
+			memberReason = GroupDecidedReason
+		}
+		return decided(ctx, tx, g, memberReason, cb)
+	})
+	if err != nil {
+		return false, twofold.ApprovalGroup{}, fmt.Errorf("end approval group %d: %w", id, err)
+	}
+	return won, g, nil
+}
+
+// lockGroup reads a group's row in tx, taking it (FOR UPDATE on PostgreSQL; SQLite's writer is
+// one at a time already), so that whatever decides the group runs one after the other.
+func lockGroup(ctx context.Context, tx *Tx, pg bool, where string, args ...any) (twofold.ApprovalGroup, error) {
+	lock := ""
+	if pg {
+		lock = ` FOR UPDATE`
+	}
+	return scanGroup(tx.QueryRowContext(ctx, `SELECT `+groupColumns+` FROM approval_groups WHERE `+where+lock, args...))
+}
 
 // DueGroupExpiries returns pending groups whose time has passed.
 func (s *Store) DueGroupExpiries(ctx context.Context, now time.Time, limit int) ([]twofold.ApprovalGroup, error) {

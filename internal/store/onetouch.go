@@ -15,7 +15,7 @@ var ErrTooMany = twofold.ErrTooMany
 // requestColumns read a request's user by public id (publicUserID), from a query on
 // approval_requests.
 const requestColumns = `id, uuid, app_id, (SELECT public_id FROM users WHERE id = approval_requests.user_id), message, details, hidden_details, logos, number, seconds_to_expire,
-	status, reason, device_id, signature, notified, created_at, updated_at, expires_at, processed_at, group_id`
+	status, reason, device_id, signature, notified, created_at, updated_at, expires_at, processed_at, group_id, approver_name`
 
 func scanRequest(row rowScanner) (twofold.ApprovalRequest, error) {
 	var r twofold.ApprovalRequest
@@ -24,7 +24,7 @@ func scanRequest(row rowScanner) (twofold.ApprovalRequest, error) {
 	var created, updated, expires, processed int64
 	err := row.Scan(&r.ID, &r.UUID, &r.AppID, &r.UserID, &r.Message, &details, &hidden, &logos, &r.Number,
 		&r.SecondsToExpire, &status, &r.Reason, &r.DeviceID, &r.Signature, &notified, &created, &updated, &expires, &processed,
-		&r.GroupID)
+		&r.GroupID, &r.ApproverName)
 	if err != nil {
 		return twofold.ApprovalRequest{}, notFound(err)
 	}
@@ -67,10 +67,10 @@ func (s *Store) insertRequest(ctx context.Context, tx *Tx, r *twofold.ApprovalRe
 		}
 	}
 	return tx.QueryRowContext(ctx, `INSERT INTO approval_requests (uuid, app_id, user_id, message, details, hidden_details,
-		logos, number, seconds_to_expire, status, created_at, updated_at, expires_at, group_id)
-		VALUES ($1, $2, `+userKey("$2", "$3")+`, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13) RETURNING id`,
+		logos, number, seconds_to_expire, status, created_at, updated_at, expires_at, group_id, approver_name)
+		VALUES ($1, $2, `+userKey("$2", "$3")+`, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14) RETURNING id`,
 		r.UUID, r.AppID, r.UserID, r.Message, string(details), string(hidden), string(logos), r.Number,
-		r.SecondsToExpire, string(r.Status), unix(r.CreatedAt), unix(r.ExpiresAt), r.GroupID).Scan(&r.ID)
+		r.SecondsToExpire, string(r.Status), unix(r.CreatedAt), unix(r.ExpiresAt), r.GroupID, r.ApproverName).Scan(&r.ID)
 }
 
 // GetApprovalRequest returns the application's request with uuid.

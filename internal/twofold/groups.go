@@ -14,10 +14,15 @@ type ApprovalGroup struct {
 	Denials   int
 	Status    ApprovalStatus // pending until decided: approved, denied or expired
 	Message   string
-	CreatedAt time.Time
-	UpdatedAt time.Time
-	ExpiresAt time.Time // zero: never
-	DecidedAt time.Time // zero while pending
+	// Requester is who asked, as the application named them (RequesterID a user's public id,
+	// 0 when not given); shown to the approvers.
+	RequesterID   int64
+	RequesterName string
+	Reason        string // "closed" when the application closed it; else ""
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	ExpiresAt     time.Time // zero: never
+	DecidedAt     time.Time // zero while pending
 }
 
 // Decide is what the group's counts decide at now: approved once the quorum's approvals are in,

@@ -401,6 +401,7 @@ type ApprovalRequest struct {
 	ExpiresAt       time.Time // zero: never
 	ProcessedAt     time.Time // zero while pending
 	GroupID         int64     // the approval group it asks for one member's answer; 0: none
+	ApproverName    string    // a group member's name, as the application gave it; "" otherwise
 }
 
 // Callback is one notification to a customer's callback URL, kept until delivered.
