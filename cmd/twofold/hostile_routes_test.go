@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -36,6 +37,7 @@ type hostileFixtures struct {
 	device, victimDev   *device
 	victimDev2          *device      // removed through the device API
 	uuid                string       // a pending approval request of user
+	group               string       // a pending approval group asking user
 	qr                  string       // a QR code file of user's authenticator
 	consoleApp          int64        // an application the console changes (not the first: its key must last)
 	consoleUser         int64        // a user of consoleApp, deleted through the console
@@ -113,6 +115,16 @@ func hostileRoutes(f *hostileFixtures) []hostileRoute {
 			wild: map[string]string{"uuid": f.uuid}, auth: "key"},
 		{pattern: "POST " + o + "/approval_requests/{uuid}/close", method: "POST", path: o + "/approval_requests/{uuid}/close",
 			wild: map[string]string{"uuid": f.uuid}, auth: "key", last: true},
+		{pattern: "POST " + o + "/approval_groups", method: "POST", path: o + "/approval_groups", auth: "key",
+			params: map[string]string{"message": "Pay 10,000 EUR", "details[Amount]": "10,000 EUR", "hidden_details[ref]": "T-1",
+				"approvers[][authy_id]": strconv.FormatInt(f.user, 10), "approvers[][name]": "Ana", "quorum": "1",
+				"requester_id": strconv.FormatInt(f.victim, 10), "requester_name": "Bob", "exclude_requester": "true",
+				"seconds_to_expire": "600"},
+			form: true, json: true},
+		{pattern: "GET " + o + "/approval_groups/{uuid}", method: "GET", path: o + "/approval_groups/{uuid}",
+			wild: map[string]string{"uuid": f.group}, auth: "key"},
+		{pattern: "POST " + o + "/approval_groups/{uuid}/close", method: "POST", path: o + "/approval_groups/{uuid}/close",
+			wild: map[string]string{"uuid": f.group}, auth: "key", last: true},
 		{pattern: "GET /qr/{file}", method: "GET", path: "/qr/{file}", wild: map[string]string{"file": f.qr}},
 
 		{pattern: "POST " + d + "/registrations", method: "POST", path: d + "/registrations",

@@ -201,6 +201,11 @@ func hostileSetup(t *testing.T, s *server) *hostileFixtures {
 		t.Fatalf("approval request: %s", r.raw)
 	}
 	f.uuid = r.body["approval_request"].(map[string]any)["uuid"].(string)
+	r = s.post("/onetouch/json/approval_groups", url.Values{"message": {"Fixture"}, "approvers[]": {strconv.FormatInt(f.user, 10)}})
+	if r.status != 200 {
+		t.Fatalf("approval group: %s", r.raw)
+	}
+	f.group = r.body["approval_group"].(map[string]any)["uuid"].(string)
 	r = s.post(fmt.Sprintf("/protected/json/users/%d/secret", f.user), nil)
 	if r.status != 200 {
 		t.Fatalf("secret: %s", r.raw)

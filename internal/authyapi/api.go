@@ -173,6 +173,9 @@ func (a *API) Routes(mux Mux) {
 	a.handle(mux, "POST "+o+"/users/{id}/approval_requests", a.createApprovalRequest)
 	a.handle(mux, "GET "+o+"/approval_requests/{uuid}", a.getApprovalRequest)
 	a.handle(mux, "POST "+o+"/approval_requests/{uuid}/close", a.closeApprovalRequest) // Twofold's addition
+	a.handle(mux, "POST "+o+"/approval_groups", a.createApprovalGroup)                 // Twofold's addition
+	a.handle(mux, "GET "+o+"/approval_groups/{uuid}", a.getApprovalGroup)
+	a.handle(mux, "POST "+o+"/approval_groups/{uuid}/close", a.closeApprovalGroup)
 	mux.HandleFunc("GET /qr/{file}", a.qrImage)
 	a.deviceRoutes(mux)
 }
@@ -268,7 +271,7 @@ func limitName(r *http.Request) string {
 	switch {
 	case strings.Contains(r.Pattern, "/verify/"), strings.Contains(r.Pattern, "/verification/check"):
 		return "verify_failures"
-	case strings.Contains(r.Pattern, "/approval_requests"):
+	case strings.Contains(r.Pattern, "/approval_requests"), strings.Contains(r.Pattern, "/approval_groups"):
 		return "pending_approvals"
 	}
 	return "sends"

@@ -105,10 +105,25 @@ func (s *Service) record(ctx context.Context, e twofold.AuditEvent) {
 	}
 }
 
-// answered records the answer that won in the audit trail. actor is the device's, or "" for
-// the context's (whoever answered a sandbox request); details are added to the request's.
+// notPending refuses an answer that lost: the request was answered, expired or closed first, or
+// its group was decided.
+func notPending(out outcome) error {
+	if out.group.ID != 0 && out.group.Status != twofold.Pending {
+		return twofold.Errorf(twofold.CodeNotPending, "Approval request is no longer pending: its group was already decided (%s).", out.group.Status)
+	}
+	return twofold.Errorf(twofold.CodeNotPending, "Approval request is no longer pending.")
+}
+
+// answered records the answer that won in the audit trail and, when it decided the request's
+// group, the decision after it. actor is the device's, or "" for the context's (whoever
+// answered a sandbox request); details are added to the request's.
 func (s *Service) answered(ctx context.Context, actor string, r twofold.ApprovalRequest, status twofold.ApprovalStatus,
-	reason string, details map[string]string) {
+	reason string, details map[string]string, out outcome) {
+	defer func() {
+		if out.decided {
+			s.groupDecided(ctx, out.group, out.members, out.queued)
+		}
+	}()
 	if s.audit == nil {
 		return
 	}
@@ -122,6 +137,9 @@ func (s *Service) answered(ctx context.Context, actor string, r twofold.Approval
 	}
 	if reason != "" {
 		all["reason"] = reason
+	}
+	if out.group.UUID != "" {
+		all["group"] = out.group.UUID
 	}
 	s.audit.Record(ctx, twofold.AuditEvent{Actor: actor, Action: action, AppID: r.AppID, UserID: r.UserID, Details: all})
 }
@@ -194,14 +212,14 @@ func (s *Service) Answer(ctx context.Context, d twofold.Device, uuid string, a A
 	if err != nil {
 		return twofold.ApprovalRequest{}, err
 	}
-	won, err := s.finish(ctx, app, r, status, reason, d, a.Signature, now)
+	out, err := s.finish(ctx, app, r, status, reason, d, a.Signature, now)
 	if err != nil {
 		return twofold.ApprovalRequest{}, err
 	}
-	if !won {
-		return twofold.ApprovalRequest{}, twofold.Errorf(twofold.CodeNotPending, "Approval request is no longer pending.")
+	if !out.won {
+		return twofold.ApprovalRequest{}, notPending(out)
 	}
-	s.answered(ctx, twofold.DeviceActor(d.ID), r, status, reason, map[string]string{"device_id": strconv.FormatInt(d.ID, 10)})
+	s.answered(ctx, twofold.DeviceActor(d.ID), r, status, reason, map[string]string{"device_id": strconv.FormatInt(d.ID, 10)}, out)
 	final, err := s.store.GetApprovalRequest(ctx, app.ID, r.UUID)
 	if err != nil {
 		return twofold.ApprovalRequest{}, err

@@ -34,6 +34,7 @@ type Store interface {
 	DueExpiries(ctx context.Context, now time.Time, limit int) ([]twofold.ApprovalRequest, error)
 	// Incr adds delta to a counter atomically and returns its new value (wrong matching numbers).
 	Incr(ctx context.Context, name string, window, expires time.Time, delta int64) (int64, error)
+	GroupStore
 }
 
 // Config tunes the service; zero fields take DefaultConfig's values.
@@ -230,8 +231,12 @@ func (s *Service) expireIfDue(ctx context.Context, app twofold.App, r twofold.Ap
 	if r.Status != twofold.Pending || r.ExpiresAt.IsZero() || now.Before(r.ExpiresAt) {
 		return r, nil
 	}
-	if _, err := s.finish(ctx, app, r, twofold.Expired, "", twofold.Device{}, "", now); err != nil {
+	out, err := s.finish(ctx, app, r, twofold.Expired, "", twofold.Device{}, "", now)
+	if err != nil {
 		return twofold.ApprovalRequest{}, err
+	}
+	if out.decided {
+		s.groupDecided(ctx, out.group, out.members, out.queued)
 	}
 	// Whoever won, the request is final now; read what was recorded.
 	return s.store.GetApprovalRequest(ctx, app.ID, r.UUID)
@@ -239,12 +244,16 @@ func (s *Service) expireIfDue(ctx context.Context, app twofold.App, r twofold.Ap
 
 // ExpireDue expires pending requests whose time has passed (the background sweep), up to 1000
 // a call: bounded, so a row it cannot change never keeps it spinning; the next sweep goes on.
+// Groups whose time has passed with no member's request to expire them end too.
 func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 	due, err := s.store.DueExpiries(ctx, s.now().UTC(), 1000)
 	if err != nil {
 		return 0, err
 	}
-	n := 0
+	n, err := s.ExpireDueGroups(ctx)
+	if err != nil {
+		return n, err
+	}
 	for _, r := range due {
 		app, err := s.store.GetApp(ctx, r.AppID)
 		if err != nil {
@@ -258,26 +267,41 @@ func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// outcome is what finishing a request changed.
+type outcome struct {
+	won bool
+	// For a member of a group: the group as the answer left it, whether this answer decided it,
+	// the members as the decision left them and whether a callback was queued.
+	group   twofold.ApprovalGroup
+	decided bool
+	members []twofold.ApprovalRequest
+	queued  bool
+}
+
 // finish records a final status and, when the application has a callback URL, queues its
-// callback in the same transaction. It reports whether this change won.
+// callback in the same transaction. It reports whether this change won; for a group's member,
+// also what it did to the group (the caller records the decision after the answer).
 func (s *Service) finish(ctx context.Context, app twofold.App, r twofold.ApprovalRequest, status twofold.ApprovalStatus,
-	reason string, dev twofold.Device, signature string, at time.Time) (bool, error) {
+	reason string, dev twofold.Device, signature string, at time.Time) (outcome, error) {
 	r.Status, r.Reason, r.DeviceID, r.Signature, r.ProcessedAt, r.UpdatedAt = status, reason, dev.ID, signature, at, at
+	if r.GroupID != 0 {
+		return s.finishMember(ctx, app, r)
+	}
 	var cb *twofold.Callback
 	if app.CallbackURL != "" && (status != twofold.Expired || app.CallbackExpired) {
 		u, err := s.store.GetUser(ctx, app.ID, r.UserID)
 		if err != nil {
-			return false, err
+			return outcome{}, err
 		}
 		payload, err := CallbackPayload(app, u, r, dev)
 		if err != nil {
-			return false, err
+			return outcome{}, err
 		}
 		cb = &twofold.Callback{AppID: app.ID, RequestUUID: r.UUID, Payload: payload}
 	}
 	won, err := s.store.FinishApprovalRequest(ctx, r, cb)
 	if err != nil {
-		return false, err
+		return outcome{}, err
 	}
 	if won && cb != nil {
 		s.hooks.CallbackQueued()
@@ -285,7 +309,7 @@ func (s *Service) finish(ctx context.Context, app twofold.App, r twofold.Approva
 	if won {
 		s.hooks.Changed(r.AppID, r.UserID)
 	}
-	return won, nil
+	return outcome{won: won}, nil
 }
 
 // newUUID returns a random (version 4) UUID.

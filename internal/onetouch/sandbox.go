@@ -32,13 +32,13 @@ func (s *Service) AnswerSandbox(ctx context.Context, app twofold.App, uuid strin
 	if r.Status != twofold.Pending {
 		return twofold.ApprovalRequest{}, twofold.Errorf(twofold.CodeNotPending, "Approval request is no longer pending: it is %s.", r.Status)
 	}
-	won, err := s.finish(ctx, app, r, status, reason, twofold.Device{}, "", s.now().UTC())
+	out, err := s.finish(ctx, app, r, status, reason, twofold.Device{}, "", s.now().UTC())
 	if err != nil {
 		return twofold.ApprovalRequest{}, err
 	}
-	if !won {
-		return twofold.ApprovalRequest{}, twofold.Errorf(twofold.CodeNotPending, "Approval request is no longer pending.")
+	if !out.won {
+		return twofold.ApprovalRequest{}, notPending(out)
 	}
-	s.answered(ctx, "", r, status, reason, nil)
+	s.answered(ctx, "", r, status, reason, nil, out)
 	return s.store.GetApprovalRequest(ctx, app.ID, r.UUID)
 }

@@ -110,10 +110,6 @@ func (s *Store) ListApprovalGroups(ctx context.Context, appID, beforeID int64, l
 	return out, nil
 }
 
-// GroupCallback makes the callback of a group just decided, from the group and its members as
-// the deciding transaction sees them; nil queues none.
-type GroupCallback func(g twofold.ApprovalGroup, members []twofold.ApprovalRequest) (*twofold.Callback, error)
-
 // FinishGroupMember is FinishApprovalRequest for a member's request of group r.GroupID: in one
 // transaction, which takes the group's row first (so answers on several instances are counted
 // one after the other), it records the member's answer (the first wins), counts it, and when
@@ -121,7 +117,7 @@ type GroupCallback func(g twofold.ApprovalGroup, members []twofold.ApprovalReque
 // decision, closes the members' requests still pending (their devices stop showing them) and
 // queues the callback cb makes. It returns whether the answer won and the group as it left it.
 // An answer to a group already decided does not win: the group's decision is final.
-func (s *Store) FinishGroupMember(ctx context.Context, r twofold.ApprovalRequest, cb GroupCallback) (bool, twofold.ApprovalGroup, error) {
+func (s *Store) FinishGroupMember(ctx context.Context, r twofold.ApprovalRequest, cb twofold.GroupCallback) (bool, twofold.ApprovalGroup, error) {
 	var won bool
 	var g twofold.ApprovalGroup
 	err := s.tx(ctx, func(tx *Tx) error {
@@ -166,7 +162,7 @@ const GroupDecidedReason = "group decided"
 // decided finishes, in tx, what deciding group g leaves to do (g's row already says so): the
 // members' requests still pending are closed with reason (their devices stop showing them), and
 // the callback cb makes, if any, is queued.
-func decided(ctx context.Context, tx *Tx, g twofold.ApprovalGroup, reason string, cb GroupCallback) error {
+func decided(ctx context.Context, tx *Tx, g twofold.ApprovalGroup, reason string, cb twofold.GroupCallback) error {
 	_, err := tx.ExecContext(ctx, `UPDATE approval_requests SET status = $1, reason = $2, expires_at = $3, processed_at = $3,
 		updated_at = $3 WHERE group_id = $4 AND group_id <> 0 AND status = 'pending'`, string(twofold.Expired), reason, unix(g.DecidedAt), g.ID)
 	if err != nil || cb == nil {
@@ -189,7 +185,7 @@ func decided(ctx context.Context, tx *Tx, g twofold.ApprovalGroup, reason string
 // time). Its members' pending requests are closed with the group's reason or, when it expired,
 // GroupDecidedReason, and cb's callback is queued, in one transaction that takes the group's row
 // first. It reports whether this change won (false: decided already) and the group as left.
-func (s *Store) EndApprovalGroup(ctx context.Context, appID, id int64, reason string, at time.Time, cb GroupCallback) (bool, twofold.ApprovalGroup, error) {
+func (s *Store) EndApprovalGroup(ctx context.Context, appID, id int64, reason string, at time.Time, cb twofold.GroupCallback) (bool, twofold.ApprovalGroup, error) {
 	var won bool
 	var g twofold.ApprovalGroup
 	err := s.tx(ctx, func(tx *Tx) error {

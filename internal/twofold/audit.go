@@ -29,27 +29,32 @@ type AuditEvent struct {
 
 // Audit actions.
 const (
-	AuditAppCreated          = "app.created"
-	AuditAppKeyRotated       = "app.key_rotated"
-	AuditAppUpdated          = "app.updated" // details: changed (setting names, never values or the key)
-	AuditAppDeleted          = "app.deleted"
-	AuditUserCreated         = "user.created"
-	AuditUserDeleted         = "user.deleted"
-	AuditUsersImported       = "users.imported" // details: imported, present, failed, seeds (counts of one batch)
-	AuditUserExported        = "user.exported"  // details: what (phone_number, totp_secret), never the value
-	AuditDeviceAdded         = "device.added"
-	AuditDeviceRemoved       = "device.removed"
-	AuditVerificationOK      = "verification.succeeded" // details: method (sms, call, email, totp, device, sandbox, unconfirmed)
-	AuditVerificationFailed  = "verification.failed"    // details: why (invalid, reused)
-	AuditApprovalApproved    = "approval.approved"
-	AuditApprovalDenied      = "approval.denied" // details: reason when the device gave one
-	AuditApprovalClosed      = "approval.closed" // the application closed its pending request (Twofold's addition)
-	AuditLimitHit            = "limit.hit"       // details: limit (failures, sends, number_sends, …), max, window
-	AuditOperatorLogin       = "operator.login"
-	AuditOperatorLoginFailed = "operator.login_failed"
-	AuditStepClientCreated   = "step_client.created" // details: client_id
-	AuditStepClientUpdated   = "step_client.updated" // details: client_id, changed (setting names, never values or secrets)
-	AuditStepClientDeleted   = "step_client.deleted" // details: client_id
+	AuditAppCreated         = "app.created"
+	AuditAppKeyRotated      = "app.key_rotated"
+	AuditAppUpdated         = "app.updated" // details: changed (setting names, never values or the key)
+	AuditAppDeleted         = "app.deleted"
+	AuditUserCreated        = "user.created"
+	AuditUserDeleted        = "user.deleted"
+	AuditUsersImported      = "users.imported" // details: imported, present, failed, seeds (counts of one batch)
+	AuditUserExported       = "user.exported"  // details: what (phone_number, totp_secret), never the value
+	AuditDeviceAdded        = "device.added"
+	AuditDeviceRemoved      = "device.removed"
+	AuditVerificationOK     = "verification.succeeded" // details: method (sms, call, email, totp, device, sandbox, unconfirmed)
+	AuditVerificationFailed = "verification.failed"    // details: why (invalid, reused)
+	AuditApprovalApproved   = "approval.approved"
+	AuditApprovalDenied     = "approval.denied" // details: reason when the device gave one
+	AuditApprovalClosed     = "approval.closed" // the application closed its pending request (Twofold's addition)
+	// An approval group was asked for (details: uuid, quorum, size; the user is the requester when
+	// named) and decided (details: uuid, status, approvals, denials, quorum, reason "closed" when the
+	// application closed it). Each member's answer is an approval.approved/denied with details.group.
+	AuditApprovalGroupCreated = "approval_group.created"
+	AuditApprovalGroupDecided = "approval_group.decided"
+	AuditLimitHit             = "limit.hit" // details: limit (failures, sends, number_sends, …), max, window
+	AuditOperatorLogin        = "operator.login"
+	AuditOperatorLoginFailed  = "operator.login_failed"
+	AuditStepClientCreated    = "step_client.created" // details: client_id
+	AuditStepClientUpdated    = "step_client.updated" // details: client_id, changed (setting names, never values or secrets)
+	AuditStepClientDeleted    = "step_client.deleted" // details: client_id
 )
 
 // AuditApprovalNumberMismatch is a wrong matching number that left an approval request pending
@@ -60,7 +65,7 @@ const AuditApprovalNumberMismatch = "approval.number_mismatch"
 var AuditActions = []string{
 	AuditAppCreated, AuditAppKeyRotated, AuditAppUpdated, AuditAppDeleted, AuditUserCreated, AuditUserDeleted, AuditUsersImported, AuditUserExported,
 	AuditDeviceAdded, AuditDeviceRemoved, AuditVerificationOK, AuditVerificationFailed, AuditApprovalApproved,
-	AuditApprovalDenied, AuditApprovalNumberMismatch, AuditApprovalClosed, AuditLimitHit, AuditOperatorLogin, AuditOperatorLoginFailed,
+	AuditApprovalDenied, AuditApprovalNumberMismatch, AuditApprovalClosed, AuditApprovalGroupCreated, AuditApprovalGroupDecided, AuditLimitHit, AuditOperatorLogin, AuditOperatorLoginFailed,
 	AuditStepClientCreated, AuditStepClientUpdated, AuditStepClientDeleted,
 }
 

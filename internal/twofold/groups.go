@@ -39,3 +39,7 @@ func (g ApprovalGroup) Decide(now time.Time) ApprovalStatus {
 	}
 	return Pending
 }
+
+// GroupCallback makes the callback of a group just decided, from the group and its members as
+// the deciding transaction sees them; a nil callback queues none.
+type GroupCallback func(g ApprovalGroup, members []ApprovalRequest) (*Callback, error)

@@ -1,0 +1,351 @@
+package onetouch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twofold-auth/twofold/internal/twofold"
+	"github.com/twofold-auth/twofold/internal/wiretext"
+)
+
+// Approvals by several people (issue 19): an application asks several of its users to approve
+// one thing, with a quorum ("any 2 of these 3", "all of these"). Each approver gets an ordinary
+// approval request on their own devices (so every device, push channel and authenticator works
+// unchanged), and the group is decided once, in the store, by the answers as they arrive: one
+// request per person, so two devices of one approver are one answer.
+
+// GroupStore is what approval groups need from persistence, beside Store.
+type GroupStore interface {
+	CreateApprovalGroup(ctx context.Context, g *twofold.ApprovalGroup, members []*twofold.ApprovalRequest, maxPending int) error
+	GetApprovalGroup(ctx context.Context, appID int64, uuid string) (twofold.ApprovalGroup, []twofold.ApprovalRequest, error)
+	GetApprovalGroupByID(ctx context.Context, appID, id int64) (twofold.ApprovalGroup, []twofold.ApprovalRequest, error)
+	ListApprovalGroups(ctx context.Context, appID, beforeID int64, limit int) ([]twofold.ApprovalGroup, error)
+	FinishGroupMember(ctx context.Context, r twofold.ApprovalRequest, cb twofold.GroupCallback) (bool, twofold.ApprovalGroup, error)
+	EndApprovalGroup(ctx context.Context, appID, id int64, reason string, at time.Time, cb twofold.GroupCallback) (bool, twofold.ApprovalGroup, error)
+	DueGroupExpiries(ctx context.Context, now time.Time, limit int) ([]twofold.ApprovalGroup, error)
+}
+
+// Approver is a user asked to approve, as the application names them.
+type Approver struct {
+	UserID int64  // the user's authy_id
+	Name   string // shown to the other approvers ("approved by Ana"); "" for none
+}
+
+// GroupParams are the parameters of POST approval_groups. Number matching is not offered: an
+// approver is not at a sign-in page showing a number.
+type GroupParams struct {
+	Message         string
+	Details         map[string]string
+	HiddenDetails   map[string]string
+	Logos           []twofold.Logo
+	SecondsToExpire *int64 // nil: the default; 0: never
+	Approvers       []Approver
+	Quorum          int      // approvals needed; 0: every approver's
+	Requester       Approver // who asks, shown to the approvers; UserID 0 when not a user
+	// ExcludeRequester leaves the requester out of the approvers even when listed (separation of
+	// duties: "any 2 of the finance team, but not the one who asked").
+	ExcludeRequester bool
+}
+
+// Limits of a group.
+const (
+	MaxApprovers    = 20
+	MaxApproverName = 60 // characters
+)
+
+// GroupDecision is a group and its members' requests, in the order they were made.
+type GroupDecision struct {
+	Group   twofold.ApprovalGroup
+	Members []twofold.ApprovalRequest
+}
+
+// CreateGroup asks each approver for their approval through a request of their own. The
+// approvers must be distinct users of the application, each with a registered device (except in
+// a sandbox application); the quorum is 1 to the number of approvers. The group and every
+// request are made together or not at all.
+func (s *Service) CreateGroup(ctx context.Context, app twofold.App, p GroupParams) (GroupDecision, error) {
+	if err := s.validate(CreateParams{Message: p.Message, Details: p.Details, HiddenDetails: p.HiddenDetails, Logos: p.Logos,
+		SecondsToExpire: p.SecondsToExpire}); err != nil {
+		return GroupDecision{}, err
+	}
+	approvers, err := s.approvers(ctx, app, p)
+	if err != nil {
+		return GroupDecision{}, err
+	}
+	quorum := p.Quorum
+	if quorum == 0 {
+		quorum = len(approvers)
+	}
+	if quorum < 1 || quorum > len(approvers) {
+		return GroupDecision{}, twofold.ErrInvalidParam("quorum", fmt.Sprintf("must be 1 to the number of approvers (%d)", len(approvers)))
+	}
+	now := s.now().UTC()
+	ttl := int64(s.cfg.DefaultTTL / time.Second)
+	if p.SecondsToExpire != nil {
+		ttl = *p.SecondsToExpire
+	}
+	g := twofold.ApprovalGroup{UUID: newUUID(), AppID: app.ID, Quorum: quorum, Message: p.Message, CreatedAt: now,
+		RequesterID: p.Requester.UserID, RequesterName: p.Requester.Name}
+	if ttl > 0 {
+		g.ExpiresAt = now.Add(time.Duration(ttl) * time.Second)
+	}
+	members := make([]*twofold.ApprovalRequest, len(approvers))
+	for i, a := range approvers {
+		members[i] = &twofold.ApprovalRequest{
+			UUID: newUUID(), AppID: app.ID, UserID: a.UserID, Message: p.Message, Details: nonNil(p.Details),
+			HiddenDetails: nonNil(p.HiddenDetails), Logos: p.Logos, SecondsToExpire: ttl, Status: twofold.Pending,
+			CreatedAt: now, UpdatedAt: now, ExpiresAt: g.ExpiresAt, ApproverName: a.Name,
+		}
+	}
+	if err := s.store.CreateApprovalGroup(ctx, &g, members, s.cfg.MaxPending); err != nil {
+		switch {
+		case errors.Is(err, twofold.ErrTooMany):
+			return GroupDecision{}, twofold.ErrLimit(fmt.Sprintf("an approver already has %d pending approval requests", s.cfg.MaxPending), time.Minute)
+		case errors.Is(err, twofold.ErrNotFound): // a user deleted since it was looked up
+			return GroupDecision{}, twofold.ErrUserNotFound()
+		}
+		return GroupDecision{}, err
+	}
+	out := GroupDecision{Group: g, Members: make([]twofold.ApprovalRequest, len(members))}
+	for i, r := range members {
+		out.Members[i] = *r
+		s.hooks.Changed(r.AppID, r.UserID)
+		s.hooks.Created(*r)
+	}
+	s.record(ctx, twofold.AuditEvent{Action: twofold.AuditApprovalGroupCreated, AppID: app.ID, UserID: g.RequesterID,
+		Details: map[string]string{"uuid": g.UUID, "quorum": strconv.Itoa(g.Quorum), "size": strconv.Itoa(g.Size)}})
+	return out, nil
+}
+
+// approvers checks p's approvers and returns them, less the requester when excluded.
+func (s *Service) approvers(ctx context.Context, app twofold.App, p GroupParams) ([]Approver, error) {
+	if err := checkName("requester_name", p.Requester.Name); err != nil {
+		return nil, err
+	}
+	if p.Requester.UserID < 0 {
+		return nil, twofold.ErrInvalidParam("requester_id", "must be a user's authy_id")
+	}
+	if p.ExcludeRequester && p.Requester.UserID == 0 {
+		return nil, twofold.ErrInvalidParam("exclude_requester", "needs requester_id: the user to leave out")
+	}
+	var out []Approver
+	seen := map[int64]bool{}
+	for _, a := range p.Approvers {
+		if a.UserID <= 0 {
+			return nil, twofold.ErrInvalidParam("approvers", "each approver must be a user's authy_id")
+		}
+		if seen[a.UserID] {
+			return nil, twofold.ErrInvalidParam("approvers", fmt.Sprintf("lists user %d twice: each person is one approver", a.UserID))
+		}
+		seen[a.UserID] = true
+		if err := checkName("approvers", a.Name); err != nil {
+			return nil, err
+		}
+		if p.ExcludeRequester && a.UserID == p.Requester.UserID {
+			continue
+		}
+		out = append(out, a)
+	}
+	switch {
+	case len(p.Approvers) == 0:
+		return nil, twofold.ErrInvalidParam("approvers", "Parameter is required: the users asked to approve")
+	case len(p.Approvers) > MaxApprovers:
+		return nil, twofold.ErrInvalidParam("approvers", fmt.Sprintf("must be at most %d users", MaxApprovers))
+	case len(out) == 0:
+		return nil, twofold.ErrInvalidParam("approvers", "lists no one but the requester, who is excluded")
+	}
+	for _, a := range out {
+		u, err := s.store.GetUser(ctx, app.ID, a.UserID)
+		if errors.Is(err, twofold.ErrNotFound) {
+			return nil, &twofold.Error{Code: twofold.CodeUserNotFound, Message: fmt.Sprintf("User not found: approver %d is not a user of this application.", a.UserID)}
+		}
+		if err != nil {
+			return nil, err
+		}
+		devs, err := s.store.ListDevices(ctx, app.ID, u.ID)
+		if err != nil {
+			return nil, err
+		}
+		if len(devs) == 0 && !app.Sandbox {
+			return nil, twofold.Errorf(twofold.CodeUnregisteredUser, "Approver %d has no registered device for OneTouch.", a.UserID)
+		}
+	}
+	return out, nil
+}
+
+func checkName(param, name string) error {
+	if len([]rune(name)) > MaxApproverName || strings.TrimSpace(name) != name {
+		return twofold.ErrInvalidParam(param, fmt.Sprintf("names must be at most %d characters, without spaces around them", MaxApproverName))
+	}
+	return nil
+}
+
+// Group returns the application's group, expiring it first if its time has passed.
+func (s *Service) Group(ctx context.Context, app twofold.App, uuid string) (GroupDecision, error) {
+	g, members, err := s.store.GetApprovalGroup(ctx, app.ID, uuid)
+	if errors.Is(err, twofold.ErrNotFound) {
+		return GroupDecision{}, &twofold.Error{Code: twofold.CodeRequestNotFound, Message: "Approval group not found: " + wiretext.Clip(uuid)}
+	}
+	if err != nil {
+		return GroupDecision{}, err
+	}
+	if g.Status == twofold.Pending && !g.ExpiresAt.IsZero() && !s.now().Before(g.ExpiresAt) {
+		if err := s.endGroup(ctx, app, g, ""); err != nil {
+			return GroupDecision{}, err
+		}
+		if g, members, err = s.store.GetApprovalGroup(ctx, app.ID, uuid); err != nil {
+			return GroupDecision{}, err
+		}
+	}
+	return GroupDecision{g, members}, nil
+}
+
+// GroupOf returns the group a member's request r asks for, as it stands: what the member's
+// devices show beside the request ("2 of 3 needed; approved by Ana").
+func (s *Service) GroupOf(ctx context.Context, r twofold.ApprovalRequest) (GroupDecision, error) {
+	g, members, err := s.store.GetApprovalGroupByID(ctx, r.AppID, r.GroupID)
+	if err != nil {
+		return GroupDecision{}, fmt.Errorf("the group of request %s: %w", r.UUID, err)
+	}
+	return GroupDecision{g, members}, nil
+}
+
+// Groups lists the application's groups with ids below beforeID (0: the newest), newest first,
+// with their members.
+func (s *Service) Groups(ctx context.Context, app twofold.App, beforeID int64, limit int) ([]GroupDecision, error) {
+	list, err := s.store.ListApprovalGroups(ctx, app.ID, beforeID, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]GroupDecision, 0, len(list))
+	for _, g := range list {
+		g, members, err := s.store.GetApprovalGroupByID(ctx, app.ID, g.ID)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, GroupDecision{g, members})
+	}
+	return out, nil
+}
+
+// ClosedGroupReason is the reason of a group its application closed, and of its members'
+// requests closed with it.
+const ClosedGroupReason = ClosedReason
+
+// CloseGroup ends the application's pending group before its time (the action was called off):
+// it becomes expired with the reason "closed", and its members' pending requests are closed, so
+// their devices drop them. As Close, it is idempotent, sends no callback (the application did
+// it), and refuses a group already approved or denied (60079).
+func (s *Service) CloseGroup(ctx context.Context, app twofold.App, uuid string) (GroupDecision, error) {
+	d, err := s.Group(ctx, app, uuid) // expires it first if its time has passed
+	if err != nil {
+		return GroupDecision{}, err
+	}
+	if d.Group.Status == twofold.Pending {
+		if err := s.endGroup(ctx, app, d.Group, ClosedGroupReason); err != nil {
+			return GroupDecision{}, err
+		}
+		if d, err = s.Group(ctx, app, uuid); err != nil {
+			return GroupDecision{}, err
+		}
+	}
+	if d.Group.Status != twofold.Expired {
+		return d, twofold.Errorf(twofold.CodeNotPending, "Approval group was already decided: it is %s.", d.Group.Status)
+	}
+	return d, nil
+}
+
+// endGroup ends a pending group: closed (reason "closed") or, when reason is "", expired if its
+// time has passed. Its members' devices are woken and the decision recorded, once.
+func (s *Service) endGroup(ctx context.Context, app twofold.App, g twofold.ApprovalGroup, reason string) error {
+	var queued bool
+	var members []twofold.ApprovalRequest
+	cb := func(g twofold.ApprovalGroup, m []twofold.ApprovalRequest) (*twofold.Callback, error) {
+		members, queued = m, false
+		c, err := s.groupCallback(app, g, m)
+		queued = c != nil
+		return c, err
+	}
+	won, g, err := s.store.EndApprovalGroup(ctx, app.ID, g.ID, reason, s.now().UTC(), cb)
+	if err != nil || !won {
+		return err
+	}
+	s.groupDecided(ctx, g, members, queued)
+	return nil
+}
+
+// finishMember is finish for a member's request: the store counts the answer and decides the
+// group in the same transaction. It reports whether the answer won, the group as it left it, and
+// whether this answer decided it.
+func (s *Service) finishMember(ctx context.Context, app twofold.App, r twofold.ApprovalRequest) (outcome, error) {
+	var queued bool
+	var members []twofold.ApprovalRequest
+	cb := func(g twofold.ApprovalGroup, m []twofold.ApprovalRequest) (*twofold.Callback, error) {
+		members, queued = m, false // the transaction may run again
+		c, err := s.groupCallback(app, g, m)
+		queued = c != nil
+		return c, err
+	}
+	won, g, err := s.store.FinishGroupMember(ctx, r, cb)
+	if err != nil || !won {
+		return outcome{group: g}, err
+	}
+	s.hooks.Changed(r.AppID, r.UserID)
+	// A winning answer that leaves the group decided decided it (cb ran then).
+	return outcome{won: true, group: g, decided: g.Status != twofold.Pending, members: members, queued: queued}, nil
+}
+
+// groupDecided tells the members' devices that the group was decided (their requests closed),
+// wakes the callback dispatcher and records the decision.
+func (s *Service) groupDecided(ctx context.Context, g twofold.ApprovalGroup, members []twofold.ApprovalRequest, queued bool) {
+	if queued {
+		s.hooks.CallbackQueued()
+	}
+	for _, m := range members {
+		s.hooks.Changed(m.AppID, m.UserID)
+	}
+	details := map[string]string{"uuid": g.UUID, "status": string(g.Status), "approvals": strconv.Itoa(g.Approvals),
+		"denials": strconv.Itoa(g.Denials), "quorum": strconv.Itoa(g.Quorum)}
+	if g.Reason != "" {
+		details["reason"] = g.Reason
+	}
+	s.record(ctx, twofold.AuditEvent{Action: twofold.AuditApprovalGroupDecided, AppID: g.AppID, Details: details})
+}
+
+// groupCallback is the callback of a decided group, when the application wants it: not for a
+// group it closed itself, nor for an expired one unless it asked for expiries.
+func (s *Service) groupCallback(app twofold.App, g twofold.ApprovalGroup, members []twofold.ApprovalRequest) (*twofold.Callback, error) {
+	if app.CallbackURL == "" || g.Reason == ClosedGroupReason || (g.Status == twofold.Expired && !app.CallbackExpired) {
+		return nil, nil
+	}
+	payload, err := GroupCallbackPayload(app, g, members)
+	if err != nil {
+		return nil, err
+	}
+	return &twofold.Callback{AppID: app.ID, RequestUUID: g.UUID, Payload: payload}, nil
+}
+
+// ExpireDueGroups ends pending groups whose time has passed and whose members' requests did not
+// (the background sweep; a member's expiry usually decides its group first), up to 1000 a call.
+func (s *Service) ExpireDueGroups(ctx context.Context) (int, error) {
+	due, err := s.store.DueGroupExpiries(ctx, s.now().UTC(), 1000)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, g := range due {
+		app, err := s.store.GetApp(ctx, g.AppID)
+		if err != nil {
+			return n, err
+		}
+		if err := s.endGroup(ctx, app, g, ""); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
