@@ -42,6 +42,19 @@ type memberRow struct {
 	Answer string // approved, denied, not answered, or closed
 }
 
+// person is someone a group names: as the application named them, with the user.
+type person struct {
+	Name     string
+	Who      userRef
+	Approver bool // an approver was a user when asked: without a label now, they were deleted since
+}
+
+// Person is the approver, named.
+func (m memberRow) Person() person { return person{Name: m.R.ApproverName, Who: m.Who, Approver: true} }
+
+// RequesterPerson is the group's requester, named.
+func (g groupRow) RequesterPerson() person { return person{Name: g.G.RequesterName, Who: g.Requester} }
+
 // AnswerClass is the badge class of the answer.
 func (m memberRow) AnswerClass() string {
 	switch m.Answer {

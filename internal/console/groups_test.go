@@ -110,7 +110,7 @@ func TestApprovalGroupPages(t *testing.T) {
 	b.expect(http.StatusOK, "")
 	b.contains(`data-group="`+approved.Group.UUID+`" data-state="approved"`, `data-group="`+denied.Group.UUID+`" data-state="denied"`,
 		`data-group="`+pending.Group.UUID+`" data-state="pending"`, "<strong>2 of 2</strong> approvals", "(3 asked)",
-		"<strong>0 of 2</strong> approvals", "(2 asked, 1 denied)", "Dan from finance", "— “not on a Friday”", "ana@example.com")
+		"<strong>0 of 2</strong> approvals", "(2 asked, 1 denied)", "Dan from finance", "— “not on a Friday”", `title="ana@example.com">#`+id("Ana")+`</a>`)
 	b.lacks(elsewhere.Group.UUID, "Another application")
 	if i, j := strings.Index(b.body, pending.Group.UUID), strings.Index(b.body, approved.Group.UUID); i > j {
 		t.Error("the list is not newest first")
@@ -130,7 +130,7 @@ func TestApprovalGroupPages(t *testing.T) {
 		if got := approverAnswers(b.body); fmt.Sprint(got) != fmt.Sprint(tc.want) {
 			t.Errorf("%s: answers %v, want %v", tc.d.Group.Message, got, tc.want)
 		}
-		b.contains(tc.d.Group.UUID, "Amount", "10,000 EUR", "action=approval_group.decided")
+		b.contains(tc.d.Group.UUID, "Amount", "10,000 EUR", "action=approval_group.decided", "ana@example.com", "Dan from finance")
 	}
 	b.get(groups + "/" + denied.Group.UUID)
 	b.contains("“not on a Friday”", "group decided")
