@@ -31,7 +31,7 @@ func consoleHandler(in *instance, us *users.Service, vs *verify.Service, ds *dev
 	deps := console.Deps{
 		Operators: operators.New(in.store, in.now).WithHashing(signin.checks, operators.DefaultWait),
 		Lookup:    in.store, Factors: factors,
-		Apps: in.apps, Users: us, Devices: ds, Queries: in.store,
+		Apps: in.apps, Users: us, Devices: ds, Queries: in.store, Groups: ot,
 		Callbacks: cb, EnrolmentQR: vs, StepClients: stepClients(in),
 	}
 	if in.audit != nil {

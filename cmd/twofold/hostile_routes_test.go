@@ -42,6 +42,7 @@ type hostileFixtures struct {
 	consoleApp          int64        // an application the console changes (not the first: its key must last)
 	consoleUser         int64        // a user of consoleApp, deleted through the console
 	consoleDevice       int64        // a device of consoleUser
+	consoleGroup        string       // a pending approval group of consoleApp asking consoleUser, closed through the console
 	consoleVictimApp    int64        // deleted through the console
 	consoleClient       string       // a step client of consoleApp (with an Auth0 domain), changed through the console
 	consoleVictimClient string       // another, deleted through the console
@@ -240,6 +241,9 @@ func consoleRoutes(f *hostileFixtures) []hostileRoute {
 		get("GET "+c+"/apps/{app}/users", c+"/apps/{app}/users", app, map[string]string{"q": "hostile"}),
 		get("GET "+c+"/apps/{app}/users/{user}", c+"/apps/{app}/users/{user}", appUser, nil),
 		get("GET "+c+"/apps/{app}/users/{user}/delete", c+"/apps/{app}/users/{user}/delete", appUser, nil),
+		get("GET "+c+"/apps/{app}/groups", c+"/apps/{app}/groups", app, map[string]string{"before": "1000"}),
+		get("GET "+c+"/apps/{app}/groups/{group}", c+"/apps/{app}/groups/{group}", with1(app, "group", f.consoleGroup), nil),
+		withLast(post("POST "+c+"/apps/{app}/groups/{group}/close", c+"/apps/{app}/groups/{group}/close", with1(app, "group", f.consoleGroup), nil)),
 		get("GET "+c+"/approvals", c+"/approvals", nil, since),
 		get("GET "+c+"/outbox", c+"/outbox", nil, with1(since, "channel", "sms")),
 		get("GET "+c+"/callbacks", c+"/callbacks", nil, since),

@@ -228,6 +228,12 @@ func hostileSetup(t *testing.T, s *server) *hostileFixtures {
 	f.consoleApp = app.ID
 	f.consoleUser = s.register(app.APIKey, "console-user@example.com", "2015550125")
 	f.consoleDevice = s.newDevice(app.APIKey, f.consoleUser).id
+	r = s.do("POST", "/onetouch/json/approval_groups", app.APIKey, url.Values{"message": {"Console fixture"},
+		"approvers[]": {strconv.FormatInt(f.consoleUser, 10)}})
+	if r.status != 200 {
+		t.Fatalf("console's approval group: %s", r.raw)
+	}
+	f.consoleGroup = r.body["approval_group"].(map[string]any)["uuid"].(string)
 	s.cliJSON(&app, "app", "create", "--name", "Victim app")
 	f.consoleVictimApp = app.ID
 	// A hosted step client that may name users by an unsigned login_hint, so that a valid

@@ -108,6 +108,7 @@ type Deps struct {
 	Users       Users
 	Devices     Devices
 	Queries     Queries
+	Groups      Groups
 	Audit       Audit
 	Callbacks   Callbacks
 	EnrolmentQR EnrolmentQR
@@ -219,6 +220,9 @@ func (c *console) routes() {
 	m.HandleFunc("GET /console/apps/{app}/users/{user}/delete", c.app(c.userDeleteConfirm))
 	m.HandleFunc("POST /console/apps/{app}/users/{user}/delete", c.post(c.app(c.userDelete)))
 	m.HandleFunc("POST /console/apps/{app}/users/{user}/devices/{device}/delete", c.post(c.app(c.deviceDelete)))
+	m.HandleFunc("GET /console/apps/{app}/groups", c.app(c.groupList))
+	m.HandleFunc("GET /console/apps/{app}/groups/{group}", c.app(c.groupShow))
+	m.HandleFunc("POST /console/apps/{app}/groups/{group}/close", c.post(c.app(c.groupClose)))
 	m.HandleFunc("GET /console/approvals", c.full(c.approvalList))
 	m.HandleFunc("GET /console/outbox", c.full(c.outboxList))
 	m.HandleFunc("GET /console/callbacks", c.full(c.callbackList))

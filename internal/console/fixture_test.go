@@ -144,7 +144,7 @@ func newFixtureOn(t *testing.T, cfg console.Config, st *store.Store) *fixture {
 	dispatcher := callback.New(st, nil, f.apps.Reveal, callback.Config{Egress: egress.New(allow, nil)}, log, nil)
 	f.clients = hostedstep.NewClients(st, keys, f.clock.Now)
 	f.clients.SetAuditor(f.audit)
-	f.deps = console.Deps{Operators: f.ops, Lookup: st, Factors: f.factors, Apps: f.apps, Users: us,
+	f.deps = console.Deps{Groups: f.ot, Operators: f.ops, Lookup: st, Factors: f.factors, Apps: f.apps, Users: us,
 		Devices: f.devices, Queries: st, Audit: f.audit, Callbacks: dispatcher, EnrolmentQR: v, StepClients: f.clients}
 	f.h = console.New(f.deps, cfg)
 	return f

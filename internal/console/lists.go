@@ -103,6 +103,11 @@ type listData[T any] struct {
 
 const listLimit = 200
 
+type approvalsData struct {
+	listData[twofold.ApprovalRequest]
+	Groups map[int64]string // the uuid of each row's group, by group id
+}
+
 func (c *console) approvalList(w http.ResponseWriter, r *http.Request, q *request) {
 	f, err := c.readFilters(r, []string{"pending", "approved", "denied", "expired"})
 	if err != nil {
@@ -120,11 +125,16 @@ func (c *console) approvalList(w http.ResponseWriter, r *http.Request, q *reques
 		}
 		err = c.named(r, &f, refs)
 	}
+	var groups map[int64]string
+	if err == nil {
+		groups, err = c.groupLinks(r.Context(), rows)
+	}
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	c.page(w, r, q, http.StatusOK, "approvals", "Approval requests", "approvals", listData[twofold.ApprovalRequest]{F: f, Rows: rows, Limit: listLimit})
+	c.page(w, r, q, http.StatusOK, "approvals", "Approval requests", "approvals", approvalsData{
+		listData: listData[twofold.ApprovalRequest]{F: f, Rows: rows, Limit: listLimit}, Groups: groups})
 }
 
 func (c *console) outboxList(w http.ResponseWriter, r *http.Request, q *request) {
