@@ -107,7 +107,7 @@ type phone struct {
 // has a callback URL (with expiries), users ana (a device), bo (none) and cy (known by the
 // customer's id, with a device).
 type fixture struct {
-	t         *testing.T
+	t         testing.TB
 	st        *store.Store
 	clock     *clock
 	ot        *onetouch.Service
@@ -126,7 +126,7 @@ type fixture struct {
 	callbacks int
 }
 
-func openSQLite(t *testing.T) *store.Store {
+func openSQLite(t testing.TB) *store.Store {
 	st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "twofold.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -147,7 +147,7 @@ func openPostgres(t *testing.T) *store.Store {
 
 // engines runs test on SQLite and on PostgreSQL (skipped without TWOFOLD_TEST_POSTGRES).
 func engines(t *testing.T, test func(t *testing.T, open func(*testing.T) *store.Store)) {
-	t.Run("SQLite", func(t *testing.T) { test(t, openSQLite) })
+	t.Run("SQLite", func(t *testing.T) { test(t, func(t *testing.T) *store.Store { return openSQLite(t) }) })
 	t.Run("Postgres", func(t *testing.T) { test(t, openPostgres) })
 }
 
@@ -155,7 +155,7 @@ func newFixture(t *testing.T, cfg passwordless.Config) *fixture {
 	return newFixtureOn(t, openSQLite(t), cfg, onetouch.DefaultConfig())
 }
 
-func newFixtureOn(t *testing.T, st *store.Store, cfg passwordless.Config, otCfg onetouch.Config) *fixture {
+func newFixtureOn(t testing.TB, st *store.Store, cfg passwordless.Config, otCfg onetouch.Config) *fixture {
 	t.Helper()
 	ctx := t.Context()
 	keys, _ := seal.New(bytes.Repeat([]byte{9}, seal.KeySize))

@@ -17,7 +17,6 @@ package passwordless
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/twofold-auth/twofold/internal/onetouch"
@@ -140,19 +139,4 @@ type Signin struct {
 	ExpiresAt time.Time
 	Status    twofold.ApprovalStatus // pending, approved, denied or expired
 	AuthyID   int64                  // the user who approved; 0 unless approved
-}
-
-// Begin starts a passwordless sign-in.
-func (s *Service) Begin(ctx context.Context, app twofold.App, st Start) (Signin, error) {
-	return Signin{}, errors.New("passwordless: not built")
-}
-
-// Status returns the sign-in's state, expiring it if its time has passed.
-func (s *Service) Status(ctx context.Context, app twofold.App, uuid string) (Signin, error) {
-	return Signin{}, errors.New("passwordless: not built")
-}
-
-// BlockedUntil says until when passwordless requests for the user are blocked; zero: they are not.
-func (s *Service) BlockedUntil(ctx context.Context, app twofold.App, userID int64) (time.Time, error) {
-	return time.Time{}, errors.New("passwordless: not built")
 }
