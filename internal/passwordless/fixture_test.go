@@ -10,7 +10,6 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -247,7 +246,5 @@ func wantCode(t *testing.T, what string, err error, code twofold.Code) {
 		t.Fatalf("%s: %v (code %d), want %d", what, err, got, code)
 	}
 }
-
-func itoa(n int64) string { return fmt.Sprint(n) }
 
 func asError(err error, target **twofold.Error) bool { return errors.As(err, target) }
