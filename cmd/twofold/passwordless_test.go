@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/twofold-auth/twofold/client"
 	"github.com/twofold-auth/twofold/internal/store/storetest"
 )
@@ -215,4 +217,41 @@ func mustAtoi(t *testing.T, s string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// The console says, on the user's page, until when their passwordless sign-ins are blocked,
+// at a laptop's and a phone's width, with no serious accessibility violation (axe-core).
+func TestConsoleShowsPasswordlessBlock(t *testing.T) {
+	c := newConsoleEnv(t, "ops@example.com", nil)
+	s := c.s
+	var app appJSON
+	s.cliJSON(&app, "app", "create", "--name", "Shop")
+	var shown struct {
+		APIKey string `json:"api_key"`
+	}
+	s.cliJSON(&shown, "app", "show", strconv.FormatInt(app.AppID, 10), "--show-key")
+	alice := s.register(shown.APIKey, "alice@example.com", "2015550123")
+	bob := s.register(shown.APIKey, "bob@example.com", "2015550124")
+	phone := s.newDevice(shown.APIKey, alice)
+	r := s.do("POST", "/onetouch/json/passwordless_requests", shown.APIKey, url.Values{"email": {"alice@example.com"}, "user_ip": {"192.0.2.1"}})
+	if r.status != 200 {
+		t.Fatalf("passwordless request: %s", r.raw)
+	}
+	uuid := r.body["passwordless_request"].(map[string]any)["uuid"].(string)
+	if a := phone.answer(s, uuid, "denied", "", "not requested"); a.status != 200 {
+		t.Fatalf("deny: %s", a.raw)
+	}
+	c.signIn()
+	user := fmt.Sprintf("/console/apps/%d/users/%d", app.AppID, alice)
+	c.check("user with a passwordless block", c.visit(user, "#passwordless-blocked"))
+	got := c.text("#passwordless-blocked")
+	if !strings.HasPrefix(got, "Passwordless sign-in blocked until "+time.Now().UTC().Add(time.Hour).Format("2006-01-02")) ||
+		!strings.HasSuffix(got, "(the user reported a request they did not make).") {
+		t.Fatalf("the notice says %q", got)
+	}
+	c.p.do(chromedp.Navigate(s.url + fmt.Sprintf("/console/apps/%d/users/%d", app.AppID, bob)))
+	c.p.visible("#user-id")
+	if n := c.p.eval(`String(document.querySelectorAll('#passwordless-blocked').length)`); n != "0" {
+		t.Fatalf("another user's page shows a block (%s)", n)
+	}
 }
