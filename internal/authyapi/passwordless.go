@@ -11,8 +11,8 @@ import (
 // (issue 19): the application passes on the name someone typed, Twofold finds the user and asks
 // their device, and the answer never says whether the name is of a user.
 
-// text reads an optional scalar parameter; a map or a list there is a bad parameter.
-func text(p Params, name string) (string, error) {
+// scalarParam reads an optional scalar parameter; a map or a list there is a bad parameter.
+func scalarParam(p Params, name string) (string, error) {
 	v, ok := p.String(name)
 	if !ok && p.Has(name) {
 		return "", twofold.ErrInvalidParam(name, "must be text")
@@ -34,7 +34,7 @@ func (a *API) createPasswordless(w http.ResponseWriter, r *http.Request, c *call
 		name string
 		dst  *string
 	}{{"email", &st.Email}, {"custom_user_id", &st.CustomUserID}, {"user_ip", &st.UserIP}, {"message", &st.Message}} {
-		if *f.dst, err = text(c.params, f.name); err != nil {
+		if *f.dst, err = scalarParam(c.params, f.name); err != nil {
 			return err
 		}
 	}
