@@ -169,7 +169,7 @@ func (s *Service) Prepare(app twofold.App, userID int64, p CreateParams) (twofol
 		ttl = *p.SecondsToExpire
 	}
 	r := twofold.ApprovalRequest{
-		UUID: NewUUID(), AppID: app.ID, UserID: userID, Message: p.Message,
+		UUID: newUUID(), AppID: app.ID, UserID: userID, Message: p.Message,
 		Details: nonNil(p.Details), HiddenDetails: nonNil(p.HiddenDetails), Logos: p.Logos,
 		SecondsToExpire: ttl, Status: twofold.Pending, CreatedAt: now, UpdatedAt: now,
 	}
@@ -177,7 +177,7 @@ func (s *Service) Prepare(app twofold.App, userID int64, p CreateParams) (twofol
 		r.ExpiresAt = now.Add(time.Duration(ttl) * time.Second)
 	}
 	if (p.NumberMatching == nil && app.NumberMatching) || (p.NumberMatching != nil && *p.NumberMatching) {
-		r.Number = MatchingNumber()
+		r.Number = matchingNumber()
 	}
 	return r, nil
 }
@@ -192,8 +192,8 @@ func (s *Service) Announce(r twofold.ApprovalRequest) {
 // MaxPending is how many pending requests a user may have at once.
 func (s *Service) MaxPending() int { return s.cfg.MaxPending }
 
-// MatchingNumber returns a random number matching's number: two digits, 10 to 99.
-func MatchingNumber() string {
+// matchingNumber returns a random number matching's number: two digits, 10 to 99.
+func matchingNumber() string {
 	n, err := rand.Int(rand.Reader, big.NewInt(90))
 	if err != nil {
 		panic("onetouch: crypto/rand failed: " + err.Error())
@@ -317,8 +317,8 @@ func (s *Service) finish(ctx context.Context, app twofold.App, r twofold.Approva
 	return won, nil
 }
 
-// NewUUID returns a random (version 4) UUID.
-func NewUUID() string {
+// newUUID returns a random (version 4) UUID.
+func newUUID() string {
 	b := make([]byte, 16)
 	if _, err := rand.Read(b); err != nil {
 		panic("onetouch: crypto/rand failed: " + err.Error())
