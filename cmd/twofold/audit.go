@@ -16,6 +16,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/devices"
 	"github.com/twofold-auth/twofold/internal/metrics"
 	"github.com/twofold-auth/twofold/internal/onetouch"
+	"github.com/twofold-auth/twofold/internal/passwordless"
 	"github.com/twofold-auth/twofold/internal/twofold"
 	"github.com/twofold-auth/twofold/internal/users"
 	"github.com/twofold-auth/twofold/internal/verify"
@@ -23,12 +24,14 @@ import (
 
 // auditServices makes the server's services record to the audit trail, and counts the events
 // it fails to record. (The applications service records from open, for the CLI too.)
-func (in *instance) auditServices(m *metrics.Metrics, us *users.Service, vs *verify.Service, ds *devices.Service, ot *onetouch.Service) {
+func (in *instance) auditServices(m *metrics.Metrics, us *users.Service, vs *verify.Service, ds *devices.Service, ot *onetouch.Service,
+	pw *passwordless.Service) {
 	in.audit.OnWriteFailure(m.AuditFailures.Inc)
 	us.SetAuditor(in.audit)
 	vs.SetAuditor(in.audit)
 	ds.SetAuditor(in.audit)
 	ot.SetAuditor(in.audit)
+	pw.SetAuditor(in.audit)
 }
 
 const auditHelp = `The audit trail records security-relevant events, oldest first, each with who caused it
@@ -42,6 +45,7 @@ const auditHelp = `The audit trail records security-relevant events, oldest firs
   verification.failed (why: invalid, reused)
   approval.approved, approval.denied (reason, when the device gave one)
   approval.closed (the application closed its pending request: the user logged in another way)
+  passwordless.started (uuid, outcome: sent, or why nothing was: unknown, no_device, blocked, ...)
   limit.hit (a limit's first refusal within its window's length: failures, sends, number_sends, ...)
   step_client.created, step_client.updated, step_client.deleted (client_id; which settings changed)
 

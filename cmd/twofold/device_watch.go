@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/twofold-auth/twofold/internal/onetouch"
 	"github.com/twofold-auth/twofold/internal/twofold"
 	"github.com/twofold-auth/twofold/internal/vault"
 )
@@ -31,7 +32,8 @@ func deviceWatchCmd(o *deviceOpts) *cobra.Command {
 		Short: "Wait for approval requests and answer them as they arrive",
 		Long: `Listen to the event streams of the vault's devices (or of --account) and, for each
 approval request, show its message, details and application, then ask "approve? [y/n]" (and,
-for number matching, the number shown on the login page; on deny, an optional reason). The
+for number matching, the number shown on the login page; on deny, an optional reason, or x for
+a request you did not make, which the application sees as "not requested"). The
 answer is signed with the device's key. Dropped connections are resumed where they stopped.
 
 It stops on Ctrl-C, at the end of its input, or with --once after one request is answered.`,
@@ -337,12 +339,15 @@ func (w *watcher) handle(ctx context.Context, ev watchEvent) error {
 		}
 	}
 	if status == string(twofold.Denied) {
-		w.printf("reason (optional, Enter for none): ")
+		w.printf("reason (optional, Enter for none; x if you did not make this request): ")
 		line, err := w.readLine(ctx, r.UUID)
 		if err != nil {
 			return err
 		}
 		reason = truncateUTF8(strings.TrimSpace(line), 200)
+		if strings.EqualFold(reason, "x") {
+			reason = onetouch.NotRequestedReason
+		}
 	}
 	res, err := forDevice(w.client, *ev.dev.device).answer(ctx, *ev.dev.device, r.UUID, status, number, reason)
 	if err != nil {

@@ -118,6 +118,26 @@ func TestDeviceWatchDenyWithReason(t *testing.T) {
 	}
 }
 
+// "x" at the reason is a request the user did not make: the reason "not requested".
+func TestDeviceWatchDenyNotRequested(t *testing.T) {
+	s := startServer(t, "", "--rate-limit", "off")
+	a := newAuthenticator(t)
+	alice := s.register(s.key, "alice@example.com", "2015550123")
+	enrolUser(t, s, a, alice)
+	uuid := s.createRequest(s.key, alice, url.Values{"message": {"Sign in?"}})
+	w := a.start("watch", "--once")
+	w.out.waitFor(t, "approve? [y/n] ")
+	w.send("n")
+	w.out.waitFor(t, "x if you did not make this request")
+	w.send("X")
+	if err := w.wait(); err != nil {
+		t.Fatalf("watch: %v", err)
+	}
+	if got := s.requestStatus(uuid); got["status"] != "denied" || got["reason"] != "not requested" {
+		t.Fatalf("after watch denied: %v", got)
+	}
+}
+
 func TestDeviceWatchNumberMatching(t *testing.T) {
 	s := startServer(t, "", "--rate-limit", "off")
 	a := newAuthenticator(t)

@@ -38,6 +38,7 @@ type hostileFixtures struct {
 	victimDev2          *device      // removed through the device API
 	uuid                string       // a pending approval request of user
 	group               string       // a pending approval group asking user
+	passwordless        string       // a passwordless request for user
 	qr                  string       // a QR code file of user's authenticator
 	consoleApp          int64        // an application the console changes (not the first: its key must last)
 	consoleUser         int64        // a user of consoleApp, deleted through the console
@@ -126,6 +127,16 @@ func hostileRoutes(f *hostileFixtures) []hostileRoute {
 			wild: map[string]string{"uuid": f.group}, auth: "key"},
 		{pattern: "POST " + o + "/approval_groups/{uuid}/close", method: "POST", path: o + "/approval_groups/{uuid}/close",
 			wild: map[string]string{"uuid": f.group}, auth: "key", last: true},
+		{pattern: "POST " + o + "/passwordless_requests", method: "POST", path: o + "/passwordless_requests", auth: "key",
+			params: map[string]string{"email": "user@example.com", "user_ip": "192.0.2.7", "message": "Sign in", "details[Place]": "Lisbon",
+				"hidden_details[ip]": "192.0.2.7", "logos[][res]": "default", "logos[][url]": "https://example.com/logo.png", "seconds_to_expire": "120"},
+			form: true, json: true},
+		{pattern: "POST " + o + "/passwordless_requests", method: "POST", path: o + "/passwordless_requests", auth: "key",
+			params: map[string]string{"authy_id": fmt.Sprint(f.user), "user_ip": "2001:db8::7"}, form: true, json: true},
+		{pattern: "POST " + o + "/passwordless_requests", method: "POST", path: o + "/passwordless_requests", auth: "key",
+			params: map[string]string{"custom_user_id": "customer-7", "user_ip": "192.0.2.8"}, form: true, json: true},
+		{pattern: "GET " + o + "/passwordless_requests/{uuid}", method: "GET", path: o + "/passwordless_requests/{uuid}",
+			wild: map[string]string{"uuid": f.passwordless}, auth: "key"},
 		{pattern: "GET /qr/{file}", method: "GET", path: "/qr/{file}", wild: map[string]string{"file": f.qr}},
 
 		{pattern: "POST " + d + "/registrations", method: "POST", path: d + "/registrations",

@@ -74,7 +74,8 @@ func hostileRun(t *testing.T, args ...string) map[string]int {
 		"--limit-sends", fmt.Sprintf("%d/1h", sendLimit), "--limit-failures", fmt.Sprintf("%d/1h", failureLimit),
 		"--limit-number-sends", "100000/1h", "--limit-country-sends", "100000/1h", "--limit-app-sends", "100000/1h",
 		"--max-pending-approvals", "100000", "--device-rate-limit", "off", "--device-user-rate-limit", "off",
-		"--address-rate-limit", "off", "--signin-limit-address", "off", "--signin-limit-account", "off"}, args...)...)
+		"--address-rate-limit", "off", "--signin-limit-address", "off", "--signin-limit-account", "off",
+		"--passwordless-limit-username", "off", "--passwordless-limit-address", "off", "--passwordless-limit-user", "off"}, args...)...)
 
 	op := createOperator(t, s.dataDir, email, password, args...)
 	f := hostileSetup(t, s)
@@ -206,6 +207,11 @@ func hostileSetup(t *testing.T, s *server) *hostileFixtures {
 		t.Fatalf("approval group: %s", r.raw)
 	}
 	f.group = r.body["approval_group"].(map[string]any)["uuid"].(string)
+	r = s.post("/onetouch/json/passwordless_requests", url.Values{"email": {"user@example.com"}, "user_ip": {"192.0.2.7"}})
+	if r.status != 200 {
+		t.Fatalf("passwordless request: %s", r.raw)
+	}
+	f.passwordless = r.body["passwordless_request"].(map[string]any)["uuid"].(string)
 	r = s.post(fmt.Sprintf("/protected/json/users/%d/secret", f.user), nil)
 	if r.status != 200 {
 		t.Fatalf("secret: %s", r.raw)

@@ -30,6 +30,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/live"
 	"github.com/twofold-auth/twofold/internal/metrics"
 	"github.com/twofold-auth/twofold/internal/onetouch"
+	"github.com/twofold-auth/twofold/internal/passwordless"
 	"github.com/twofold-auth/twofold/internal/push"
 	"github.com/twofold-auth/twofold/internal/store"
 	"github.com/twofold-auth/twofold/internal/twofold"
@@ -85,6 +86,7 @@ Every flag can also be set with the environment variable shown.
 	providerFlags(f)
 	pprofFlags(f)
 	stepFlags(f)
+	passwordlessFlags(f)
 	f.Duration("shutdown-timeout", 15*time.Second, "how long to let in-flight requests finish on SIGINT/SIGTERM")
 	f.Bool("access-log", true, "log every request at info: method, route pattern, status, duration, application, request id (never a path, query, key, code or token); --access-log=false for none")
 	setting(f) // every flag of serve configures the server
@@ -129,6 +131,10 @@ func serve(cmd *cobra.Command, env Env) (err error) {
 		}
 	}
 	signin, err := parseSigninFlags(f)
+	if err != nil {
+		return err
+	}
+	pwCfg, err := parsePasswordlessFlags(f)
 	if err != nil {
 		return err
 	}
@@ -242,15 +248,17 @@ func serve(cmd *cobra.Command, env Env) (err error) {
 	us, vs := users.New(in.store, in.now), verify.New(in.store, router, in.keys, cfg, in.now)
 	vs.SetUsage(usage) // statistics batched like API calls: no write per verification for them
 	ds := devices.New(in.store, in.keys, in.apps.Reveal, 10*time.Minute, in.now)
-	in.auditServices(m, us, vs, ds, ot)
+	pw := passwordless.New(in.store, ot, pwCfg, in.now)
+	in.auditServices(m, us, vs, ds, ot, pw)
 	api := authyapi.New(authyapi.Services{
-		Apps:     in.apps,
-		Users:    us,
-		Verify:   vs,
-		Devices:  ds,
-		OneTouch: ot,
-		Usage:    usage,
-		Live:     broker,
+		Apps:         in.apps,
+		Users:        us,
+		Verify:       vs,
+		Devices:      ds,
+		OneTouch:     ot,
+		Usage:        usage,
+		Live:         broker,
+		Passwordless: pw,
 	}, m, log, authyapi.Config{
 		PublicURL:  mustString(f, "public-url"),
 		RatePerKey: perSecond(apiRate),
@@ -284,7 +292,7 @@ func serve(cmd *cobra.Command, env Env) (err error) {
 	}
 	routes.Handle("GET /{$}", web.Home()) // a browser at the server's address finds the console and the authenticator
 	routes.Handle("GET /authenticator/", web.Authenticator())
-	routes.Handle("/console/", consoleHandler(in, us, vs, ds, ot, dispatcher, router, mustString(f, "public-url"), signin, env.OnRoute, log))
+	routes.Handle("/console/", consoleHandler(in, us, vs, ds, ot, pw, dispatcher, router, mustString(f, "public-url"), signin, env.OnRoute, log))
 	if err := hostedStep(routes, f, env, in, vs, ot, log); err != nil {
 		return err
 	}

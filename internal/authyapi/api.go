@@ -28,6 +28,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/live"
 	"github.com/twofold-auth/twofold/internal/metrics"
 	"github.com/twofold-auth/twofold/internal/onetouch"
+	"github.com/twofold-auth/twofold/internal/passwordless"
 	"github.com/twofold-auth/twofold/internal/ratelimit"
 	"github.com/twofold-auth/twofold/internal/twofold"
 	"github.com/twofold-auth/twofold/internal/users"
@@ -85,6 +86,8 @@ type Services struct {
 	OneTouch *onetouch.Service
 	Usage    *apps.UsageRecorder
 	Live     *live.Broker
+	// Passwordless runs passwordless sign-ins; nil: its routes answer 404.
+	Passwordless *passwordless.Service
 }
 
 // API serves the Authy-compatible endpoints and the device API.
@@ -100,6 +103,8 @@ type API struct {
 	log      *slog.Logger
 	cfg      Config
 	now      func() time.Time
+
+	passwordless *passwordless.Service // nil when the server has none
 
 	mu       sync.Mutex
 	limiters map[int64]*rate.Limiter
@@ -122,7 +127,7 @@ func New(svc Services, m *metrics.Metrics, log *slog.Logger, cfg Config, now fun
 		svc.Live = live.NewBroker()
 	}
 	return &API{apps: svc.Apps, users: svc.Users, verify: svc.Verify, devices: svc.Devices, onetouch: svc.OneTouch,
-		usage: svc.Usage, live: svc.Live, metrics: m, log: log, cfg: cfg, now: now, limiters: map[int64]*rate.Limiter{},
+		passwordless: svc.Passwordless, usage: svc.Usage, live: svc.Live, metrics: m, log: log, cfg: cfg, now: now, limiters: map[int64]*rate.Limiter{},
 		perDevice:   ratelimit.New[int64](cfg.DeviceRate),
 		perUser:     ratelimit.New[userKey](cfg.DeviceUserRate),
 		perAddress:  ratelimit.New[netip.Prefix](cfg.AddressRate),
@@ -176,6 +181,8 @@ func (a *API) Routes(mux Mux) {
 	a.handle(mux, "POST "+o+"/approval_groups", a.createApprovalGroup)                 // Twofold's addition
 	a.handle(mux, "GET "+o+"/approval_groups/{uuid}", a.getApprovalGroup)
 	a.handle(mux, "POST "+o+"/approval_groups/{uuid}/close", a.closeApprovalGroup)
+	a.handle(mux, "POST "+o+"/passwordless_requests", a.createPasswordless) // Twofold's addition
+	a.handle(mux, "GET "+o+"/passwordless_requests/{uuid}", a.getPasswordless)
 	mux.HandleFunc("GET /qr/{file}", a.qrImage)
 	a.deviceRoutes(mux)
 }
@@ -273,6 +280,8 @@ func limitName(r *http.Request) string {
 		return "verify_failures"
 	case strings.Contains(r.Pattern, "/approval_requests"), strings.Contains(r.Pattern, "/approval_groups"):
 		return "pending_approvals"
+	case strings.Contains(r.Pattern, "/passwordless_requests"):
+		return "passwordless"
 	}
 	return "sends"
 }

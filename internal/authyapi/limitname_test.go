@@ -18,6 +18,7 @@ func TestLimitName(t *testing.T) {
 		{"POST", "/protected/json/phones/verification/start", "sends"},
 		{"POST", "/onetouch/json/users/1/approval_requests", "pending_approvals"},
 		{"POST", "/onetouch/json/approval_groups", "pending_approvals"},
+		{"POST", "/onetouch/json/passwordless_requests", "passwordless"},
 	}
 	for _, tt := range tests {
 		r, _ := http.NewRequest(tt.method, tt.path, nil)

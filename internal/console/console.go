@@ -75,6 +75,12 @@ type Devices interface {
 	Delete(ctx context.Context, appID, id int64) (twofold.Device, error)
 }
 
+// PasswordlessBlocks says until when a user's passwordless sign-ins are blocked because they
+// reported one they did not make (*passwordless.Service).
+type PasswordlessBlocks interface {
+	BlockedUntil(ctx context.Context, app twofold.App, userID int64) (time.Time, error)
+}
+
 // Queries are the read-only queries behind the console's pages (the store).
 type Queries interface {
 	CountUsers(ctx context.Context, appID int64) (int64, error)
@@ -99,7 +105,8 @@ type Audit interface {
 // and the audit page says the trail is off. Lookup may be nil: sessions then outlive an
 // operator's removal until they expire. Callbacks may be nil: then no test callback is
 // offered. EnrolmentQR may be nil: then enrolment links are not found. StepClients may be nil:
-// then applications' pages have no step clients.
+// then applications' pages have no step clients. Passwordless may be nil: then users' pages say
+// nothing of passwordless blocks.
 type Deps struct {
 	Operators   Operators
 	Lookup      OperatorLookup
@@ -113,6 +120,8 @@ type Deps struct {
 	Callbacks   Callbacks
 	EnrolmentQR EnrolmentQR
 	StepClients StepClients
+
+	Passwordless PasswordlessBlocks
 }
 
 // Defaults are the server's settings an application gets where it sets none of its own; the

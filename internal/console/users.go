@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/twofold-auth/twofold/internal/twofold"
 	"github.com/twofold-auth/twofold/internal/users"
@@ -63,6 +64,9 @@ type userData struct {
 	Messages  []twofold.Message
 	Audit     []twofold.AuditEvent
 	HasAudit  bool
+	// PasswordlessBlockedUntil is when the user's passwordless sign-ins are no longer blocked;
+	// zero: they are not.
+	PasswordlessBlockedUntil time.Time
 }
 
 func userURL(a twofold.App, u twofold.User) string {
@@ -86,6 +90,9 @@ func (c *console) userShow(w http.ResponseWriter, r *http.Request, q *request, a
 		var f map[int64]twofold.UserFactors
 		f, err = c.d.Users.Factors(ctx, a.ID, []int64{u.ID})
 		d.Factors = f[u.ID]
+	}
+	if err == nil && c.d.Passwordless != nil {
+		d.PasswordlessBlockedUntil, err = c.d.Passwordless.BlockedUntil(ctx, a, u.ID)
 	}
 	if err == nil && c.d.Audit != nil {
 		d.Audit, err = c.d.Audit.List(ctx, twofold.AuditFilter{AppID: a.ID, UserID: u.ID, Limit: 20, Newest: true})

@@ -92,6 +92,12 @@ type Answer struct {
 	Reason    string                 // why a request was denied
 }
 
+// NotRequestedReason is the reason a device denies a request with when its user did not ask for
+// it ("I didn't request this"). It is signed with the answer like any reason and reaches the
+// callback; a passwordless request denied with it blocks the user's next passwordless requests
+// for a while (package passwordless).
+const NotRequestedReason = twofold.ReasonNotRequested
+
 // AnswerMessage is the exact byte string a device signs: it binds the decision to one request,
 // one moment and, when asked, the matched number, so no answer can be replayed or altered.
 func AnswerMessage(uuid string, status twofold.ApprovalStatus, timestamp int64, number, reason string) []byte {

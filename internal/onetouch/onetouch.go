@@ -142,25 +142,9 @@ func (s *Service) Create(ctx context.Context, app twofold.App, userID int64, p C
 		return twofold.ApprovalRequest{}, twofold.Errorf(twofold.CodeUnregisteredUser,
 			"User has no registered device for OneTouch. Send a code by SMS or another channel instead.")
 	}
-	now := s.now().UTC()
-	ttl := int64(s.cfg.DefaultTTL / time.Second)
-	if p.SecondsToExpire != nil {
-		ttl = *p.SecondsToExpire
-	}
-	r := twofold.ApprovalRequest{
-		UUID: newUUID(), AppID: app.ID, UserID: u.ID, Message: p.Message,
-		Details: nonNil(p.Details), HiddenDetails: nonNil(p.HiddenDetails), Logos: p.Logos,
-		SecondsToExpire: ttl, Status: twofold.Pending, CreatedAt: now, UpdatedAt: now,
-	}
-	if ttl > 0 {
-		r.ExpiresAt = now.Add(time.Duration(ttl) * time.Second)
-	}
-	if (p.NumberMatching == nil && app.NumberMatching) || (p.NumberMatching != nil && *p.NumberMatching) {
-		n, err := rand.Int(rand.Reader, big.NewInt(90))
-		if err != nil {
-			return twofold.ApprovalRequest{}, err
-		}
-		r.Number = strconv.FormatInt(n.Int64()+10, 10)
+	r, err := s.Prepare(app, u.ID, p)
+	if err != nil {
+		return twofold.ApprovalRequest{}, err
 	}
 	if err := s.store.CreateApprovalRequest(ctx, &r, s.cfg.MaxPending); err != nil {
 		if errors.Is(err, twofold.ErrTooMany) {
@@ -168,9 +152,54 @@ func (s *Service) Create(ctx context.Context, app twofold.App, userID int64, p C
 		}
 		return twofold.ApprovalRequest{}, err
 	}
+	s.Announce(r)
+	return r, nil
+}
+
+// Prepare validates p and builds a new pending request of the user userID, with its UUID,
+// expiry and, when asked, its matching number, but does not store it. Create stores it; a
+// service that stores it with rows of its own in one transaction (passwordless sign-in) calls
+// Announce once it is stored.
+func (s *Service) Prepare(app twofold.App, userID int64, p CreateParams) (twofold.ApprovalRequest, error) {
+	if err := s.validate(p); err != nil {
+		return twofold.ApprovalRequest{}, err
+	}
+	now := s.now().UTC()
+	ttl := int64(s.cfg.DefaultTTL / time.Second)
+	if p.SecondsToExpire != nil {
+		ttl = *p.SecondsToExpire
+	}
+	r := twofold.ApprovalRequest{
+		UUID: newUUID(), AppID: app.ID, UserID: userID, Message: p.Message,
+		Details: nonNil(p.Details), HiddenDetails: nonNil(p.HiddenDetails), Logos: p.Logos,
+		SecondsToExpire: ttl, Status: twofold.Pending, CreatedAt: now, UpdatedAt: now,
+	}
+	if ttl > 0 {
+		r.ExpiresAt = now.Add(time.Duration(ttl) * time.Second)
+	}
+	if (p.NumberMatching == nil && app.NumberMatching) || (p.NumberMatching != nil && *p.NumberMatching) {
+		r.Number = matchingNumber()
+	}
+	return r, nil
+}
+
+// Announce tells the user's devices of a request just stored: their event streams, and a push
+// to those that are not connected.
+func (s *Service) Announce(r twofold.ApprovalRequest) {
 	s.hooks.Changed(r.AppID, r.UserID)
 	s.hooks.Created(r)
-	return r, nil
+}
+
+// MaxPending is how many pending requests a user may have at once.
+func (s *Service) MaxPending() int { return s.cfg.MaxPending }
+
+// matchingNumber returns a random number matching's number: two digits, 10 to 99.
+func matchingNumber() string {
+	n, err := rand.Int(rand.Reader, big.NewInt(90))
+	if err != nil {
+		panic("onetouch: crypto/rand failed: " + err.Error())
+	}
+	return strconv.FormatInt(n.Int64()+10, 10)
 }
 
 func (s *Service) validate(p CreateParams) error {

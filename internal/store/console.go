@@ -234,8 +234,8 @@ func (s *Store) AnswerTimes(ctx context.Context, appID int64, since time.Time, l
 
 // DeleteApp deletes the application and everything it owns, in one transaction: its users with
 // their devices (and push subscriptions), authenticators, codes, approval requests and
-// activities; its outbox messages, callbacks, phone verifications, spent registration JWTs,
-// usage and refusal counts.
+// activities; its passwordless requests, outbox messages, callbacks, phone verifications, spent
+// registration JWTs, usage and refusal counts.
 // The audit trail keeps its entries (it is append-only). An unknown id is ErrNotFound.
 func (s *Store) DeleteApp(ctx context.Context, id int64) error {
 	err := s.tx(ctx, func(tx *Tx) error {
@@ -247,6 +247,7 @@ func (s *Store) DeleteApp(ctx context.Context, id int64) error {
 			`DELETE FROM push_subscriptions WHERE app_id = $1`,
 			`DELETE FROM approval_requests WHERE app_id = $1`,
 			`DELETE FROM approval_groups WHERE app_id = $1`,
+			`DELETE FROM passwordless_requests WHERE app_id = $1`,
 			`DELETE FROM devices WHERE app_id = $1`,
 			`DELETE FROM phone_verifications WHERE app_id = $1`,
 			`DELETE FROM spent_registration_jwts WHERE app_id = $1`,

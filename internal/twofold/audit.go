@@ -61,12 +61,19 @@ const (
 // (the next wrong one denies it). Details: uuid, device_id, tries_left.
 const AuditApprovalNumberMismatch = "approval.number_mismatch"
 
+// AuditPasswordlessStarted is a passwordless sign-in begun (Twofold's addition). Details: uuid,
+// and outcome: sent (an approval request went to the user's devices), or why none did while the
+// caller got the same answer: unknown (no user has that name), no_device, blocked (the user
+// reported a request they did not make), user_limit (too many for this user however named),
+// pending_limit (too many pending requests). Never the name typed.
+const AuditPasswordlessStarted = "passwordless.started"
+
 // AuditActions lists every action, for validating filters.
 var AuditActions = []string{
 	AuditAppCreated, AuditAppKeyRotated, AuditAppUpdated, AuditAppDeleted, AuditUserCreated, AuditUserDeleted, AuditUsersImported, AuditUserExported,
 	AuditDeviceAdded, AuditDeviceRemoved, AuditVerificationOK, AuditVerificationFailed, AuditApprovalApproved,
 	AuditApprovalDenied, AuditApprovalNumberMismatch, AuditApprovalClosed, AuditApprovalGroupCreated, AuditApprovalGroupDecided, AuditLimitHit, AuditOperatorLogin, AuditOperatorLoginFailed,
-	AuditStepClientCreated, AuditStepClientUpdated, AuditStepClientDeleted,
+	AuditStepClientCreated, AuditStepClientUpdated, AuditStepClientDeleted, AuditPasswordlessStarted,
 }
 
 // AuditFilter narrows a listing of the audit trail. Zero fields match everything.
