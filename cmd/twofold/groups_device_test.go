@@ -76,9 +76,9 @@ func TestApprovalGroupOnApproversDevices(t *testing.T) {
 	defer closeStream()
 
 	g := createGroup(t, s, map[string]any{
-		"message": "Pay 10,000 EUR to ACME", "details": map[string]string{"Amount": "10,000 EUR"}, "hidden_details": map[string]string{"ref": "T-1"},
+		"message": "Pay 10,000 EUR to ACME", "details": map[string]string{"Amount": "10,000 EUR"},
+		"hidden_details": map[string]string{"ref": "T-1"}, "quorum": 2, "requester_id": tm.dan, "requester_name": "Dan",
 		"approvers": []any{map[string]any{"authy_id": tm.ana, "name": "Ana"}, map[string]any{"authy_id": tm.bob, "name": "Bob"}, tm.cy},
-		"quorum":    2, "requester_id": tm.dan, "requester_name": "Dan",
 	})
 	anaReq := groupMember(t, g, tm.ana)
 	want := map[string]any{"status": "pending", "quorum": float64(2), "size": float64(3), "approvals": float64(0), "denials": float64(0),
