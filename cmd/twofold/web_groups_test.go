@@ -138,6 +138,9 @@ func groupsAt(t *testing.T, vp browsertest.Viewport) {
 	if got := sc.text(card + " .outcome-title"); got != "Denied by the group" {
 		t.Errorf("a group denied: %q", got)
 	}
+	if got := sc.text(card + " .outcome-group"); got != "Denied by Bob · asked by Dan" {
+		t.Errorf("a group denied, its line: %q", got)
+	}
 	g, card = team(1, "Open the vault")
 	sc.visible(card + " .approve")
 	if r := s.do("POST", "/onetouch/json/approval_groups/"+g["uuid"].(string)+"/close", s.key, nil); r.status != 200 {
@@ -146,6 +149,9 @@ func groupsAt(t *testing.T, vp browsertest.Viewport) {
 	sc.visible(card + `[data-state="closed"] .request-outcome`)
 	if got := sc.text(card + " .outcome-title"); got != "Closed" {
 		t.Errorf("a group closed: %q", got)
+	}
+	if got := sc.text(card + " .outcome-group"); got != "Asked by Dan" {
+		t.Errorf("a group closed, its line: %q", got)
 	}
 
 	sc.section("I didn't request this")
@@ -162,6 +168,9 @@ func groupsAt(t *testing.T, vp browsertest.Viewport) {
 	g, card = team(1, "Approve the refund")
 	sc.click(card + " .not-requested")
 	sc.visible(card + `[data-state="denied"]`)
+	if got := sc.text(card + " .outcome-group"); got != "1 of 3 needed · denied by you · asked by Dan" {
+		t.Errorf("after I didn't request this, the group's line: %q", got)
+	}
 	if member := s.requestStatus(groupMember(t, g, ana)); member["status"] != "denied" || member["reason"] != "not requested" {
 		t.Fatalf("a group request after I didn't request this: %v", member)
 	}

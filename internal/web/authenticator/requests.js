@@ -272,7 +272,9 @@ function settle(r, outcome, byMe) {
   const groupOut = $('.outcome-group', out);
   groupOut.hidden = !g;
   if (g) {
-    const decided = g.status !== 'pending' && !outcome.startsWith('group-') ? GROUP_DECISIONS[g.status] : '';
+    // After this device's own answer, what the group then decided; else the title says it.
+    const mine = outcome === 'approved' || outcome === 'denied';
+    const decided = mine && g.status !== 'pending' ? GROUP_DECISIONS[g.status] : '';
     const text = [decided, groupLine(g)].filter(Boolean).join(' · ');
     groupOut.textContent = text.charAt(0).toUpperCase() + text.slice(1);
   }
