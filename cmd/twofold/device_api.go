@@ -173,6 +173,7 @@ type approvalRequest struct {
 	CreatedAt       *string           `json:"created_at"`
 	ExpiresAt       *string           `json:"expires_at"`
 	SecondsToExpire int64             `json:"seconds_to_expire"`
+	Group           *requestGroup     `json:"group,omitempty"` // for a request of an approval group
 }
 
 // forDevice is the API of a device in the vault.

@@ -104,6 +104,10 @@ type watcher struct {
 	seen    map[string]bool
 	pending []string // lines read ahead (from a pipe)
 	eof     bool
+
+	// The request being asked about: the question last asked, and its group as last shown.
+	prompt string
+	shown  *requestGroup
 }
 
 func newWatcher(env Env, client *http.Client, devs []vaultEntry, once bool) *watcher {
@@ -230,25 +234,56 @@ func (w *watcher) receive(ctx context.Context, e vaultEntry, ev streamEvent) err
 	}
 }
 
-// take queues a new pending request, or applies a change; it returns the new status when the
-// change ends the request current (being asked about).
-func (w *watcher) take(ev watchEvent, current string) string {
+// take queues a new pending request, or applies a change; it returns the request when the
+// change ends the request current (being asked about). A change of a pending request is its
+// group's (another approver answered): said at once of the current one, and kept for a queued
+// one, which is shown as it stands when its turn comes.
+func (w *watcher) take(ev watchEvent, current string) *approvalRequest {
 	r := ev.req
 	if !ev.update {
 		if r.Status == string(twofold.Pending) && !w.seen[r.UUID] {
 			w.seen[r.UUID] = true
 			w.queue = append(w.queue, ev)
 		}
-		return ""
+		return nil
 	}
 	if r.Status == string(twofold.Pending) {
-		return ""
+		if r.UUID == current && groupChanged(w.shown, r.Group) {
+			w.shown = r.Group
+			w.printf("\n  Now %s\n%s", groupLine(r.Group), w.prompt)
+		}
+		for i := range w.queue {
+			if w.queue[i].req.UUID == r.UUID {
+				w.queue[i].req = r
+			}
+		}
+		return nil
 	}
 	if r.UUID == current {
-		return r.Status
+		return &r
 	}
 	w.queue = slices.DeleteFunc(w.queue, func(q watchEvent) bool { return q.req.UUID == r.UUID })
-	return ""
+	return nil
+}
+
+// ended says why the request asked about was dropped.
+func ended(r approvalRequest) string {
+	switch {
+	case r.Reason == "group decided" && r.Group != nil && r.Group.Status != string(twofold.Expired):
+		return fmt.Sprintf("The group decided before it was answered here: %s (%s).", groupDecision(r.Group), groupLine(r.Group))
+	case r.Reason == "closed":
+		return "The request was closed before it was answered here."
+	case r.Status == string(twofold.Expired):
+		return "The request expired before it was answered here."
+	}
+	return fmt.Sprintf("The request was %s elsewhere before it was answered here.", termSafe(r.Status))
+}
+
+// ask asks question about the request current.
+func (w *watcher) ask(ctx context.Context, current, question string) (string, error) {
+	w.prompt = question
+	w.printf("%s", question)
+	return w.readLine(ctx, current)
 }
 
 // readLine waits for the next line of input while taking in events; it fails with errGone
@@ -273,8 +308,8 @@ func (w *watcher) readLine(ctx context.Context, current string) (string, error) 
 			}
 			return line, nil
 		case ev := <-w.events:
-			if status := w.take(ev, current); status != "" {
-				w.printf("\nThe request was %s elsewhere before it was answered here.\n", status)
+			if end := w.take(ev, current); end != nil {
+				w.printf("\n%s\n", ended(*end))
 				return "", errGone
 			}
 		}
@@ -288,6 +323,9 @@ func (w *watcher) show(e vaultEntry, r approvalRequest) {
 		app = e.device.AppName
 	}
 	fmt.Fprintf(&b, "\nApproval request %s from %s (authy id %d):\n  %s\n", termSafe(r.UUID), termSafe(app), e.device.AuthyID, termSafe(r.Message))
+	if r.Group != nil {
+		fmt.Fprintf(&b, "  %s\n", groupLine(r.Group))
+	}
 	keys := make([]string, 0, len(r.Details))
 	for k := range r.Details {
 		keys = append(keys, k)
@@ -310,10 +348,10 @@ func (w *watcher) show(e vaultEntry, r approvalRequest) {
 func (w *watcher) handle(ctx context.Context, ev watchEvent) error {
 	r := ev.req
 	w.show(ev.dev, r)
+	w.shown = r.Group
 	var status string
 	for status == "" {
-		w.printf("approve? [y/n] ")
-		line, err := w.readLine(ctx, r.UUID)
+		line, err := w.ask(ctx, r.UUID, "approve? [y/n] ")
 		if err != nil {
 			return err
 		}
@@ -328,8 +366,7 @@ func (w *watcher) handle(ctx context.Context, ev watchEvent) error {
 	}
 	var number, reason string
 	for status == string(twofold.Approved) && r.NumberRequired && number == "" {
-		w.printf("number shown on the login page: ")
-		line, err := w.readLine(ctx, r.UUID)
+		line, err := w.ask(ctx, r.UUID, "number shown on the login page: ")
 		if err != nil {
 			return err
 		}
@@ -339,8 +376,7 @@ func (w *watcher) handle(ctx context.Context, ev watchEvent) error {
 		}
 	}
 	if status == string(twofold.Denied) {
-		w.printf("reason (optional, Enter for none; x if you did not make this request): ")
-		line, err := w.readLine(ctx, r.UUID)
+		line, err := w.ask(ctx, r.UUID, "reason (optional, Enter for none; x if you did not make this request): ")
 		if err != nil {
 			return err
 		}
@@ -357,16 +393,27 @@ func (w *watcher) handle(ctx context.Context, ev watchEvent) error {
 	return nil
 }
 
+// answerOutcome says what an answer did, and for a request of a group, where the group stands
+// after it ("Approved. Approved by the group: approved by you and Bob.").
 func answerOutcome(r approvalRequest) string {
+	var out string
 	switch {
 	case r.Status == string(twofold.Approved):
-		return "Approved."
+		out = "Approved."
 	case r.Status == string(twofold.Denied) && r.Reason != "":
-		return "Denied (" + termSafe(r.Reason) + ")."
+		out = "Denied (" + termSafe(r.Reason) + ")."
 	case r.Status == string(twofold.Denied):
-		return "Denied."
+		out = "Denied."
+	default:
+		out = "The request is " + termSafe(r.Status) + "."
 	}
-	return "The request is " + termSafe(r.Status) + "."
+	if r.Group == nil {
+		return out
+	}
+	if d := groupDecision(r.Group); d != "" {
+		return out + " " + strings.ToUpper(d[:1]) + d[1:] + ": " + groupLine(r.Group) + "."
+	}
+	return out + " Now " + groupLine(r.Group) + "."
 }
 
 // printable replaces control and bidirectional-override characters, so text from a server

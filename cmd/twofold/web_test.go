@@ -289,12 +289,13 @@ func TestWebAuthenticator(t *testing.T) {
 	p.screenshot("deny")
 	p.click("#deny-confirm")
 	p.gone(card)
-	if got := s.requestStatus(uuid); got["status"] != "denied" || got["reason"] != "I did not request this" {
+	// The dialog's first reason is the one "I didn't request this" sends.
+	if got := s.requestStatus(uuid); got["status"] != "denied" || got["reason"] != "not requested" {
 		t.Fatalf("after Deny with a reason: %v", got)
 	}
 	cb := rc.next(t)
 	tx, _ := cb["approval_request"].(map[string]any)["transaction"].(map[string]any)
-	if cb["uuid"] != uuid || cb["status"] != "denied" || tx["reason"] != "I did not request this" {
+	if cb["uuid"] != uuid || cb["status"] != "denied" || tx["reason"] != "not requested" {
 		t.Fatalf("callback after Deny: %v", cb)
 	}
 
@@ -623,6 +624,17 @@ const moduleChecks = `(async () => {
 
   eq('answer message', api.answerMessage('u-1', 'denied', 1700000000, '', 'I did not request this'),
     'twofold-onetouch-v1\nu-1\ndenied\n1700000000\n\nI did not request this');
+
+  const requests = await load('requests.js');
+  eq('not requested', requests.NOT_REQUESTED, 'not requested');
+  const member = (name, status, you = false) => ({ name, status, you });
+  eq('group lines', [
+    requests.groupLine({ status: 'pending', quorum: 3, size: 5, requester_name: '', approvers: [member('Ana', 'pending', true)] }),
+    requests.groupLine({ status: 'pending', quorum: 2, size: 4, requester_name: 'Dan',
+      approvers: [member('Ana', 'pending', true), member('Bob', 'approved'), member('Cy', 'denied'), member('Eve', 'denied')] }),
+    requests.groupLine({ status: 'approved', quorum: 3, size: 3, requester_name: '',
+      approvers: [member('Ana', 'approved', true), member('Bob', 'approved'), member('Approver 3', 'approved')] }),
+  ], ['3 of 5 needed', '2 of 4 needed · approved by Bob · denied by Cy and Eve · asked by Dan', 'approved by you, Bob, and Approver 3']);
 
   const events = [];
   let retry = 0;

@@ -186,7 +186,8 @@ func (a *API) deviceRemove(w http.ResponseWriter, r *http.Request, c *deviceCall
 }
 
 // requestView is what a device sees of a request: never the hidden details, and never the
-// matching number, which the user must read off the customer's page.
+// matching number, which the user must read off the customer's page. A request an approval
+// group asks of its user carries the group as it stands.
 type requestView struct {
 	UUID            string            `json:"uuid"`
 	Status          string            `json:"status"`
@@ -199,9 +200,11 @@ type requestView struct {
 	CreatedAt       *string           `json:"created_at"`
 	ExpiresAt       *string           `json:"expires_at"`
 	SecondsToExpire int64             `json:"seconds_to_expire"`
+	Group           *groupView        `json:"group,omitempty"`
 }
 
-func viewRequest(r twofold.ApprovalRequest, appName string) requestView {
+// viewRequest is r as its device sees it, with g, its group (nil for none).
+func viewRequest(r twofold.ApprovalRequest, appName string, g *groupView) requestView {
 	logos := r.Logos
 	if logos == nil {
 		logos = []twofold.Logo{}
@@ -209,7 +212,7 @@ func viewRequest(r twofold.ApprovalRequest, appName string) requestView {
 	return requestView{
 		UUID: r.UUID, Status: string(r.Status), Message: r.Message, Details: r.Details, Logos: logos, AppName: appName,
 		NumberRequired: r.Number != "", Reason: r.Reason, CreatedAt: timestamp(r.CreatedAt), ExpiresAt: timestamp(r.ExpiresAt),
-		SecondsToExpire: r.SecondsToExpire,
+		SecondsToExpire: r.SecondsToExpire, Group: g,
 	}
 }
 
@@ -228,9 +231,9 @@ func (a *API) deviceRequests(w http.ResponseWriter, r *http.Request, c *deviceCa
 	if err != nil {
 		return err
 	}
-	views := make([]requestView, 0, len(list))
-	for _, req := range list {
-		views = append(views, viewRequest(req, app.Name))
+	views, err := a.viewRequests(r.Context(), list, app.Name)
+	if err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, struct {
 		ApprovalRequests []requestView `json:"approval_requests"`
@@ -244,10 +247,14 @@ func (a *API) writeRequest(w http.ResponseWriter, r *http.Request, c *deviceCall
 	if err != nil {
 		return err
 	}
+	views, err := a.viewRequests(r.Context(), []twofold.ApprovalRequest{req}, app.Name)
+	if err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, struct {
 		ApprovalRequest requestView `json:"approval_request"`
 		Success         bool        `json:"success"`
-	}{viewRequest(req, app.Name), true})
+	}{views[0], true})
 	return nil
 }
 

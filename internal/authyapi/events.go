@@ -144,6 +144,7 @@ type sent struct {
 	id     int64
 	uuid   string
 	status twofold.ApprovalStatus
+	group  groupState // as sent, for a request of an approval group
 }
 
 // unsettled is the id from which the store must be read: the oldest request sent while still
@@ -218,26 +219,50 @@ func (s *eventStream) run(beat bool) {
 		b = append(b, ": keep-alive\n\n"...)
 	}
 	slices.Reverse(list) // oldest first, so ids only grow
+	groups := groupViews{ot: s.a.onetouch}
 	now := make([]sent, 0, len(s.sent)+1)
 	for _, req := range list {
 		i := slices.IndexFunc(s.sent, func(x sent) bool { return x.uuid == req.UUID })
 		was := i >= 0
+		var event string
 		switch {
 		case !was && req.Status == twofold.Pending && req.ID > s.last:
-			data, _ := json.Marshal(viewRequest(req, s.appName))
-			b = fmt.Appendf(b, "id: %d\nevent: approval_request\ndata: %s\n\n", req.ID, data)
-			s.last = req.ID
+			event = "approval_request"
 		case was && s.sent[i].status != req.Status, !was && s.resumed && req.ID <= s.last:
 			// A change, or, on resuming, where a request the client had stands now.
-			data, _ := json.Marshal(viewRequest(req, s.appName))
-			b = fmt.Appendf(b, "event: approval_request_update\ndata: %s\n\n", data)
+			event = "approval_request_update"
+		case was && req.Status == twofold.Pending && req.GroupID != 0:
+			// The request has not changed, but its group may have: another approver answered
+			// ("approved by Bob" on Ana's phone, live).
+			g, err := groups.of(ctx, req)
+			if err != nil {
+				s.end(true)
+				return
+			}
+			if g.state() == s.sent[i].group {
+				now = append(now, s.sent[i])
+				continue
+			}
+			event = "approval_request_update"
 		case was:
 			now = append(now, s.sent[i])
 			continue
 		default:
 			continue
 		}
-		now = append(now, sent{req.ID, req.UUID, req.Status})
+		g, err := groups.of(ctx, req) // read once a run, however many requests name it
+		if err != nil {
+			s.end(true) // the client reconnects
+			return
+		}
+		data, _ := json.Marshal(viewRequest(req, s.appName, g))
+		if event == "approval_request" {
+			b = fmt.Appendf(b, "id: %d\nevent: approval_request\ndata: %s\n\n", req.ID, data)
+			s.last = req.ID
+		} else {
+			b = fmt.Appendf(b, "event: approval_request_update\ndata: %s\n\n", data)
+		}
+		now = append(now, sent{req.ID, req.UUID, req.Status, g.state()})
 	}
 	// What ForDevice no longer returns cannot come back: the newest come first, and a request
 	// below unsettled() is settled for good.

@@ -295,8 +295,27 @@ func (s *Service) finishMember(ctx context.Context, app twofold.App, r twofold.A
 		return outcome{group: g}, err
 	}
 	s.hooks.Changed(r.AppID, r.UserID)
+	if g.Status == twofold.Pending {
+		s.wakeMembers(ctx, r)
+	}
 	// A winning answer that leaves the group decided decided it (cb ran then).
 	return outcome{won: true, group: g, decided: g.Status != twofold.Pending, members: members, queued: queued}, nil
+}
+
+// wakeMembers wakes the devices of the other members of r's group after r's answer left the
+// group pending: their requests did not change, but what they show of the group did ("approved
+// by Bob"). A decision wakes them through groupDecided. The answer stands whatever happens
+// here, so a failed read only makes the others' devices learn of it on their next look.
+func (s *Service) wakeMembers(ctx context.Context, r twofold.ApprovalRequest) {
+	_, members, err := s.store.GetApprovalGroupByID(ctx, r.AppID, r.GroupID)
+	if err != nil {
+		return
+	}
+	for _, m := range members {
+		if m.UserID != r.UserID {
+			s.hooks.Changed(m.AppID, m.UserID)
+		}
+	}
 }
 
 // groupDecided tells the members' devices that the group was decided (their requests closed),

@@ -1,5 +1,7 @@
 // Sign-in requests: cards that arrive live, Approve and Deny (with a reason, or with the number
-// the sign-in page shows), signed with the device's key.
+// the sign-in page shows), signed with the device's key. A request an approval group asks of
+// this account says where the group stands ("2 of 3 needed · approved by Ana · asked by Dan"),
+// live as the others answer, and what the group decided.
 
 import * as api from './api.js';
 import { accountLabel, accounts, displayName } from './accounts.js';
@@ -64,13 +66,58 @@ function whose(r, a) {
   return account ? `${appOf(r, a)} (${account})` : appOf(r, a);
 }
 
+// The reason a device sends for "I didn't request this" (onetouch.NotRequestedReason): the
+// server and the site act on it, so it is this exact text.
+export const NOT_REQUESTED = 'not requested';
+
+const LIST = new Intl.ListFormat('en', { type: 'conjunction' });
+
+/** The line a group request shows: "2 of 3 needed · approved by Ana · denied by Cy · asked by Dan". */
+export function groupLine(g) {
+  const parts = [];
+  if (g.status === 'pending') parts.push(`${g.quorum} of ${g.size} needed`);
+  const by = (status) => LIST.format((g.approvers || []).filter((x) => x.status === status).map((x) => (x.you ? 'you' : x.name)));
+  const approved = by('approved');
+  const denied = by('denied');
+  if (approved) parts.push(`approved by ${approved}`);
+  if (denied) parts.push(`denied by ${denied}`);
+  if (g.requester_name) parts.push(`asked by ${g.requester_name}`);
+  return parts.join(' · ');
+}
+
+const GROUP_DECISIONS = { approved: 'Approved by the group', denied: 'Denied by the group', expired: 'Expired' };
+
+// outcomeOf is what became of a request that is no longer pending, as the server tells it: a
+// member's request closed because its group was decided says what the group decided.
+function outcomeOf(view) {
+  if (view.status !== 'expired') return view.status;
+  if (view.reason === 'closed') return 'closed';
+  if (view.group && view.reason === 'group decided' && view.group.status !== 'expired') return `group-${view.group.status}`;
+  return 'expired';
+}
+
+function paintGroup(r) {
+  const g = r.view.group;
+  const box = $('.request-group', r.el);
+  box.hidden = !g;
+  if (!g) return;
+  const line = groupLine(g);
+  const el = $('.group-line', box);
+  if (el.textContent !== line) el.textContent = line;
+}
+
+function kindOf(r) {
+  return r.view.group ? 'Approval request' : 'Sign-in request';
+}
+
 function buildRequest(r, a) {
   const v = r.view;
   const node = template('t-request');
   const appName = appOf(r, a);
   const account = accountOf(r, a);
   node.dataset.uuid = r.uuid;
-  node.setAttribute('aria-label', `Sign-in request from ${whose(r, a)}`);
+  node.dataset.group = v.group ? 'yes' : 'no';
+  node.setAttribute('aria-label', `${kindOf(r)} from ${whose(r, a)}`);
   const avatar = $('.avatar', node);
   paintAvatar(avatar, appName);
   const logo = pickLogo(v.logos);
@@ -90,7 +137,7 @@ function buildRequest(r, a) {
   $('.request-app', node).textContent = appName;
   $('.request-account', node).textContent = account ? `For ${account}` : '';
   $('.request-account', node).hidden = !account;
-  $('.request-message', node).textContent = v.message || 'Sign-in request';
+  $('.request-message', node).textContent = v.message || kindOf(r);
   const dl = $('.request-details', node);
   const details = Object.entries(v.details || {}).slice(0, 20);
   for (const [k, val] of details) fact(dl, k, val);
@@ -117,7 +164,9 @@ function buildRequest(r, a) {
   });
   $('.deny', node).addEventListener('click', () => answer(r, 'denied', ''));
   $('.deny-reason', node).addEventListener('click', () => openDeny(r));
+  $('.not-requested', node).addEventListener('click', () => answer(r, 'denied', NOT_REQUESTED));
   r.el = node;
+  paintGroup(r);
   tickRequest(r);
   return node;
 }
@@ -134,11 +183,16 @@ function requestExpiry(view) {
 export function upsertRequest(accountId, view) {
   const known = requests.get(view.uuid);
   if (view.status !== 'pending') {
-    if (known && known.state === 'pending') settle(known, view.status, false);
+    if (known && known.state === 'pending') {
+      known.view = view;
+      settle(known, outcomeOf(view), false);
+    }
     return;
   }
   if (known) {
+    if (known.state !== 'pending' && known.state !== 'sending') return;
     known.view = view;
+    paintGroup(known); // another approver answered
     return;
   }
   const a = accounts.get(accountId);
@@ -147,7 +201,7 @@ export function upsertRequest(accountId, view) {
   requests.set(r.uuid, r);
   $('#request-list').prepend(buildRequest(r, a));
   updateRequestsSection();
-  announce(`Sign-in request from ${whose(r, a)}: ${view.message || ''}`);
+  announce(`${kindOf(r)} from ${whose(r, a)}: ${view.message || ''}${view.group ? `. ${groupLine(view.group)}` : ''}`);
 }
 
 export function snapshot(accountId, list) {
@@ -188,6 +242,9 @@ const OUTCOMES = {
   denied: ['Denied', 'Denied on another device'],
   mismatch: ["Denied: the number didn't match twice", ''],
   expired: ['Expired', 'Expired'],
+  closed: ['Closed', 'Closed'],
+  'group-approved': ['Approved by the group', 'Approved by the group'],
+  'group-denied': ['Denied by the group', 'Denied by the group'],
   gone: ['No longer waiting', 'No longer waiting'],
 };
 
@@ -195,7 +252,7 @@ const OUTCOMES = {
 // "Sign in to Acme Shop, Acme Shop (alice@example.com)".
 function requestText(r) {
   const a = accounts.get(r.accountId);
-  const message = r.view.message || 'Sign-in request';
+  const message = r.view.message || kindOf(r);
   return a ? `“${message}”, ${whose(r, a)}` : `“${message}”`;
 }
 
@@ -210,13 +267,26 @@ function settle(r, outcome, byMe) {
   const title = byMe ? mine : theirs || mine;
   $('.outcome-title', out).textContent = title;
   $('.outcome-what', out).textContent = requestText(r);
-  $('use', out).setAttribute('href', outcome === 'approved' ? '#i-check' : '#i-x');
+  // A group request says where the group ended, or stands after this answer.
+  const g = r.view.group;
+  const groupOut = $('.outcome-group', out);
+  groupOut.hidden = !g;
+  if (g) {
+    // After this device's own answer, what the group then decided; else the title says it.
+    const mine = outcome === 'approved' || outcome === 'denied';
+    const decided = mine && g.status !== 'pending' ? GROUP_DECISIONS[g.status] : '';
+    const text = [decided, groupLine(g)].filter(Boolean).join(' · ');
+    groupOut.textContent = text.charAt(0).toUpperCase() + text.slice(1);
+  }
+  $('use', out).setAttribute('href', outcome === 'approved' || outcome === 'group-approved' ? '#i-check' : '#i-x');
   out.hidden = false;
   out.tabIndex = -1;
   $('.request-form', node).hidden = true;
   if (hadFocus) out.focus();
   if (byMe) {
     toast(`${title}: ${requestText(r)}`);
+    announce(`${title}: ${requestText(r)}${g && !groupOut.hidden ? `. ${groupOut.textContent}` : ''}`);
+  } else if (g || hadFocus) {
     announce(`${title}: ${requestText(r)}`);
   }
   updateRequestsSection();
@@ -233,9 +303,13 @@ function settle(r, outcome, byMe) {
 }
 
 export function updateRequestsSection() {
-  const waiting = [...requests.values()].filter((r) => r.state === 'pending' || r.state === 'sending').length;
+  const waiting = [...requests.values()].filter((r) => r.state === 'pending' || r.state === 'sending');
   $('#requests').hidden = requests.size === 0;
-  document.title = waiting ? `(${waiting}) Sign-in request · ${BASE_TITLE}` : BASE_TITLE;
+  // Approvals asked of a group are not sign-ins: the heading and title then say so.
+  const groups = [...requests.values()].some((r) => r.view.group);
+  $('#requests-title').textContent = groups ? 'Requests to approve' : 'Sign-in requests';
+  const kind = waiting.some((r) => r.view.group) ? 'Approval request' : 'Sign-in request';
+  document.title = waiting.length ? `(${waiting.length}) ${kind} · ${BASE_TITLE}` : BASE_TITLE;
 }
 
 function setBusy(r, busy) {
@@ -268,7 +342,8 @@ async function answer(r, status, reason) {
   try {
     const timestamp = Math.floor(api.serverNow() / 1000);
     const signature = await api.signAnswer(a.rec.signingKey, r.uuid, status, timestamp, number, reason);
-    await api.answerRequest(a.token, r.uuid, { status, timestamp, signature, number, reason });
+    const res = await api.answerRequest(a.token, r.uuid, { status, timestamp, signature, number, reason });
+    if (res && res.approval_request && res.approval_request.uuid === r.uuid) r.view = res.approval_request; // the group after this answer
     settle(r, status, true);
   } catch (err) {
     const code = err instanceof api.ApiError ? err.code : '';
@@ -277,7 +352,9 @@ async function answer(r, status, reason) {
       return;
     }
     setBusy(r, false);
-    if (code === '60079' || code === '60049') {
+    if (code === '60079') {
+      await settleAsServer(r, a); // decided meanwhile: by another device, or by the group
+    } else if (code === '60049') {
       settle(r, 'gone', true);
     } else if (code === '60072') {
       hooks.revoked(a);
@@ -288,6 +365,24 @@ async function answer(r, status, reason) {
       requestError(r, err.message || 'Something went wrong. Try again.');
     }
   }
+}
+
+// settleAsServer settles a request the server refused an answer to as no longer pending, with
+// what became of it ("Approved by the group").
+async function settleAsServer(r, a) {
+  let now = null;
+  try {
+    now = (await api.getRequest(a.token, r.uuid)).approval_request;
+  } catch {
+    // can't tell: it is gone all the same
+  }
+  if (!now || now.uuid !== r.uuid || now.status === 'pending') {
+    settle(r, 'gone', true);
+    return;
+  }
+  r.view = now;
+  const outcome = outcomeOf(now);
+  settle(r, OUTCOMES[outcome] ? outcome : 'gone', false);
 }
 
 // numberMissed handles a wrong matching number. The server forgives one: the request is then
@@ -304,7 +399,9 @@ async function numberMissed(r, a) {
     return;
   }
   if (now.status !== 'pending' && now.status !== 'unknown') {
-    settle(r, OUTCOMES[now.status] ? now.status : 'gone', false); // answered elsewhere meanwhile
+    if (now.uuid === r.uuid) r.view = now;
+    const outcome = outcomeOf(now);
+    settle(r, OUTCOMES[outcome] ? outcome : 'gone', false); // answered elsewhere meanwhile
     return;
   }
   setBusy(r, false);
@@ -334,6 +431,7 @@ let denying = null;
 function openDeny(r) {
   if (r.state !== 'pending') return;
   denying = r;
+  $('#deny-title').textContent = r.view.group ? 'Deny this request?' : 'Deny this sign-in?';
   $('#deny-what').textContent = requestText(r);
   const form = $('#deny-form');
   form.reset();
