@@ -16,23 +16,12 @@ import (
 // logos, seconds_to_expire as for a request, approvers (authy ids, or {authy_id, name} hashes),
 // quorum (default: all), requester_id, requester_name and exclude_requester.
 func (a *API) createApprovalGroup(w http.ResponseWriter, r *http.Request, c *call) error {
-	p := onetouch.GroupParams{}
-	p.Message, _ = c.params.String("message")
-	var err error
-	if p.Details, err = c.params.StringMap("details"); err != nil {
-		return twofold.ErrInvalidParam("details", "must be a hash")
-	}
-	if p.HiddenDetails, err = c.params.StringMap("hidden_details"); err != nil {
-		return twofold.ErrInvalidParam("hidden_details", "must be a hash")
-	}
-	if p.Logos, err = logos(c.params); err != nil {
+	ask, err := askParams(c.params)
+	if err != nil {
 		return err
 	}
-	if ttl, present, err := c.params.Int("seconds_to_expire"); err != nil {
-		return twofold.ErrInvalidParam("seconds_to_expire", "must be a number of seconds")
-	} else if present {
-		p.SecondsToExpire = &ttl
-	}
+	p := onetouch.GroupParams{Message: ask.Message, Details: ask.Details, HiddenDetails: ask.HiddenDetails, Logos: ask.Logos,
+		SecondsToExpire: ask.SecondsToExpire}
 	if p.Approvers, err = approvers(c.params); err != nil {
 		return err
 	}
@@ -44,7 +33,9 @@ func (a *API) createApprovalGroup(w http.ResponseWriter, r *http.Request, c *cal
 	if p.Requester.UserID, _, err = c.params.Int("requester_id"); err != nil {
 		return twofold.ErrInvalidParam("requester_id", "must be a user's authy_id")
 	}
-	p.Requester.Name, _ = c.params.String("requester_name")
+	if p.Requester.Name, err = scalarParam(c.params, "requester_name"); err != nil {
+		return err
+	}
 	if p.ExcludeRequester, _, err = c.params.Bool("exclude_requester"); err != nil {
 		return twofold.ErrInvalidParam("exclude_requester", "must be true or false")
 	}

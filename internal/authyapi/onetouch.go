@@ -15,22 +15,9 @@ func (a *API) createApprovalRequest(w http.ResponseWriter, r *http.Request, c *c
 	if !ok {
 		return twofold.ErrUserNotFound()
 	}
-	p := onetouch.CreateParams{}
-	p.Message, _ = c.params.String("message")
-	var err error
-	if p.Details, err = c.params.StringMap("details"); err != nil {
-		return twofold.ErrInvalidParam("details", "must be a hash")
-	}
-	if p.HiddenDetails, err = c.params.StringMap("hidden_details"); err != nil {
-		return twofold.ErrInvalidParam("hidden_details", "must be a hash")
-	}
-	if p.Logos, err = logos(c.params); err != nil {
+	p, err := askParams(c.params)
+	if err != nil {
 		return err
-	}
-	if ttl, present, err := c.params.Int("seconds_to_expire"); err != nil {
-		return twofold.ErrInvalidParam("seconds_to_expire", "must be a number of seconds")
-	} else if present {
-		p.SecondsToExpire = &ttl
 	}
 	if nm, present, err := c.params.Bool("number_matching"); err != nil {
 		return twofold.ErrInvalidParam("number_matching", "must be true or false")
@@ -50,6 +37,31 @@ func (a *API) createApprovalRequest(w http.ResponseWriter, r *http.Request, c *c
 		Success         bool    `json:"success"`
 	}{created{req.UUID, req.Number}, true})
 	return nil
+}
+
+// askParams reads what every OneTouch ask takes (a request, a group, a passwordless sign-in):
+// message, details, hidden_details, logos and seconds_to_expire.
+func askParams(p Params) (onetouch.CreateParams, error) {
+	var out onetouch.CreateParams
+	var err error
+	if out.Message, err = scalarParam(p, "message"); err != nil {
+		return out, err
+	}
+	if out.Details, err = p.StringMap("details"); err != nil {
+		return out, twofold.ErrInvalidParam("details", "must be a hash")
+	}
+	if out.HiddenDetails, err = p.StringMap("hidden_details"); err != nil {
+		return out, twofold.ErrInvalidParam("hidden_details", "must be a hash")
+	}
+	if out.Logos, err = logos(p); err != nil {
+		return out, err
+	}
+	if ttl, present, err := p.Int("seconds_to_expire"); err != nil {
+		return out, twofold.ErrInvalidParam("seconds_to_expire", "must be a number of seconds")
+	} else if present {
+		out.SecondsToExpire = &ttl
+	}
+	return out, nil
 }
 
 // logos reads logos[][res|url] in any of its encodings (JSON array, indexed or Rails arrays).

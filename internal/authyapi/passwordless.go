@@ -28,12 +28,16 @@ func (a *API) createPasswordless(w http.ResponseWriter, r *http.Request, c *call
 	if a.passwordless == nil {
 		return errNotFound
 	}
-	var st passwordless.Start
-	var err error
+	ask, err := askParams(c.params)
+	if err != nil {
+		return err
+	}
+	st := passwordless.Start{Message: ask.Message, Details: ask.Details, HiddenDetails: ask.HiddenDetails, Logos: ask.Logos,
+		SecondsToExpire: ask.SecondsToExpire}
 	for _, f := range []struct {
 		name string
 		dst  *string
-	}{{"email", &st.Email}, {"custom_user_id", &st.CustomUserID}, {"user_ip", &st.UserIP}, {"message", &st.Message}} {
+	}{{"email", &st.Email}, {"custom_user_id", &st.CustomUserID}, {"user_ip", &st.UserIP}} {
 		if *f.dst, err = scalarParam(c.params, f.name); err != nil {
 			return err
 		}
@@ -42,20 +46,6 @@ func (a *API) createPasswordless(w http.ResponseWriter, r *http.Request, c *call
 		return twofold.ErrInvalidParam("authy_id", "must be a user's id, a positive number")
 	} else if present {
 		st.AuthyID = id
-	}
-	if st.Details, err = c.params.StringMap("details"); err != nil {
-		return twofold.ErrInvalidParam("details", "must be a hash")
-	}
-	if st.HiddenDetails, err = c.params.StringMap("hidden_details"); err != nil {
-		return twofold.ErrInvalidParam("hidden_details", "must be a hash")
-	}
-	if st.Logos, err = logos(c.params); err != nil {
-		return err
-	}
-	if ttl, present, err := c.params.Int("seconds_to_expire"); err != nil {
-		return twofold.ErrInvalidParam("seconds_to_expire", "must be a number of seconds")
-	} else if present {
-		st.SecondsToExpire = &ttl
 	}
 	s, err := a.passwordless.Begin(r.Context(), c.app, st)
 	if err != nil {
