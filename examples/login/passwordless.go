@@ -207,6 +207,9 @@ func (s *server) dropPhone(sess session) {
 		if err != nil && !client.IsCode(err, client.CodeNoRequest) && !client.IsCode(err, client.CodeNotPending) {
 			s.log.Warn("twofold: close passwordless sign-in", "uuid", uuid, "err", err)
 		}
+		if s.onPhoneDropped != nil {
+			s.onPhoneDropped(uuid)
+		}
 	}()
 }
 

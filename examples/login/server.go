@@ -42,6 +42,9 @@ type server struct {
 
 	// onCallback, when set (by tests), hears of every valid OneTouch callback.
 	onCallback func(uuid, status string)
+	// onPhoneDropped, when set (by tests), hears when a sign-in with the phone that was left has
+	// been closed in Twofold (or found not to need it).
+	onPhoneDropped func(uuid string)
 }
 
 // newServer returns the sample's HTTP handler (a *server).
