@@ -57,11 +57,13 @@ type twofoldServer struct {
 	log     *lockedBuffer
 }
 
-func startTwofold(t *testing.T, bin string) *twofoldServer {
+// startTwofold starts `twofold serve` with the settings the sample needs, and extra ones.
+func startTwofold(t *testing.T, bin string, extra ...string) *twofoldServer {
 	t.Helper()
 	s := &twofoldServer{t: t, bin: bin, dataDir: t.TempDir(), log: &lockedBuffer{}}
 	// The sample listens on loopback: its callbacks must be allowed there, as an operator would.
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data-dir", s.dataDir, "--callback-allow-hosts", "127.0.0.1")
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", s.dataDir, "--callback-allow-hosts", "127.0.0.1"}, extra...)
+	cmd := exec.Command(bin, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -133,6 +135,19 @@ func (s *twofoldServer) cli(stdin string, env []string, args ...string) string {
 	return stdout.String()
 }
 
+// cliFails runs the twofold binary with args, which must fail saying want (on stderr or stdout).
+func (s *twofoldServer) cliFails(env []string, want string, args ...string) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, s.bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), want) {
+		s.t.Fatalf("twofold %s: %v, want a failure saying %q:\n%s", strings.Join(args, " "), err, want, out)
+	}
+}
+
 func (s *twofoldServer) cliJSON(v any, args ...string) {
 	s.t.Helper()
 	out := s.cli("", nil, args...)
@@ -150,7 +165,17 @@ type authenticator struct {
 func (a *authenticator) run(stdin string, args ...string) string {
 	a.tf.t.Helper()
 	args = append([]string{"device"}, args...)
-	return a.tf.cli(stdin, []string{"TWOFOLD_VAULT_PASSPHRASE=correct horse battery staple", "TWOFOLD_VAULT=" + a.vault}, args...)
+	return a.tf.cli(stdin, a.env(), args...)
+}
+
+// fails runs `twofold device args`, which must fail saying want.
+func (a *authenticator) fails(want string, args ...string) {
+	a.tf.t.Helper()
+	a.tf.cliFails(a.env(), want, append([]string{"device"}, args...)...)
+}
+
+func (a *authenticator) env() []string {
+	return []string{"TWOFOLD_VAULT_PASSPHRASE=correct horse battery staple", "TWOFOLD_VAULT=" + a.vault}
 }
 
 // tab is the browser tab, with helpers that fail the test.

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -27,13 +28,67 @@ type fakeTwofold struct {
 	approvals map[string]string // uuid → status
 	closes    int               // approval requests closed
 	code      string            // the code Verify accepts
+
+	// Passwordless sign-ins: answered alike whatever the email, as Twofold answers.
+	signins      map[string]*fakeSignin // uuid → state
+	lastSignin   string                 // the uuid of the last one started
+	signinForms  []url.Values           // what each start sent
+	signinsLimit bool                   // answer 429/60003, as Twofold over a limit
+	// signinReads, when set, holds each read of a sign-in until that many are waiting, so that
+	// they are answered together (a test of requests racing).
+	signinReads *barrier
+}
+
+// barrier lets n goroutines through together.
+type barrier struct {
+	mu      sync.Mutex
+	n       int
+	arrived int
+	open    chan struct{}
+}
+
+func newBarrier(n int) *barrier { return &barrier{n: n, open: make(chan struct{})} }
+
+// wait blocks until n goroutines wait (or the barrier is already open), for at most a minute.
+func (b *barrier) wait() {
+	b.mu.Lock()
+	b.arrived++
+	if b.arrived == b.n {
+		close(b.open)
+	}
+	b.mu.Unlock()
+	select {
+	case <-b.open:
+	case <-time.After(time.Minute):
+	}
+}
+
+type fakeSignin struct {
+	status  string
+	number  string
+	authyID int64
+	expires time.Time
+}
+
+// answerSignin answers the passwordless sign-in uuid as a phone would.
+func (f *fakeTwofold) answerSignin(uuid, status string, authyID int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.signins[uuid].status, f.signins[uuid].authyID = status, authyID
+}
+
+func (f *fakeTwofold) lastSigninUUID() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lastSignin
 }
 
 // refusedPhone is a number the fake refuses, as Twofold refuses one it cannot use.
 const refusedPhone = "555-0000"
 
 func newFakeTwofold(t *testing.T) *fakeTwofold {
-	f := &fakeTwofold{devices: map[string][]string{}, links: map[string]string{}, approvals: map[string]string{}, code: "1234567"}
+	f := &fakeTwofold{devices: map[string][]string{}, links: map[string]string{}, approvals: map[string]string{}, code: "1234567",
+		signins: map[string]*fakeSignin{}}
 	mux := http.NewServeMux()
 	answer := func(w http.ResponseWriter, status int, body string) {
 		w.Header().Set("Content-Type", "application/json")
@@ -119,6 +174,45 @@ func newFakeTwofold(t *testing.T) *fakeTwofold {
 		status := f.approvals[r.PathValue("uuid")]
 		f.mu.Unlock()
 		answer(w, 200, `{"approval_request":{"uuid":"`+r.PathValue("uuid")+`","status":"`+status+`"},"success":true}`)
+	})
+	mux.HandleFunc("POST /onetouch/json/passwordless_requests", func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.signinForms = append(f.signinForms, r.PostForm)
+		if f.signinsLimit {
+			w.Header().Set("Retry-After", "600")
+			answer(w, 429, `{"message":"Too many sign-in requests for this username","success":false,"error_code":"60003"}`)
+			return
+		}
+		n := len(f.signins) + 1
+		uuid := fmt.Sprintf("5e000000-0000-4000-8000-%012d", n)
+		ttl, _ := strconv.Atoi(r.PostFormValue("seconds_to_expire"))
+		sg := &fakeSignin{status: "pending", number: strconv.Itoa(10 + n%90), expires: time.Now().Add(time.Duration(ttl) * time.Second)}
+		f.signins[uuid], f.lastSignin = sg, uuid
+		answer(w, 200, fmt.Sprintf(`{"passwordless_request":{"uuid":%q,"number":%q,"expires_at":%q},"success":true}`,
+			uuid, sg.number, sg.expires.UTC().Format(time.RFC3339)))
+	})
+	mux.HandleFunc("GET /onetouch/json/passwordless_requests/{uuid}", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		b := f.signinReads
+		f.mu.Unlock()
+		if b != nil {
+			b.wait()
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		sg, ok := f.signins[r.PathValue("uuid")]
+		if !ok {
+			answer(w, 404, `{"message":"Passwordless request not found","success":false,"error_code":"60049"}`)
+			return
+		}
+		id := ""
+		if sg.status == "approved" {
+			id = fmt.Sprintf(`,"authy_id":%d`, sg.authyID)
+		}
+		answer(w, 200, fmt.Sprintf(`{"passwordless_request":{"uuid":%q,"status":%q,"number":%q,"expires_at":%q%s},"success":true}`,
+			r.PathValue("uuid"), sg.status, sg.number, sg.expires.UTC().Format(time.RFC3339), id))
 	})
 	f.Server = httptest.NewServer(mux)
 	t.Cleanup(f.Close)

@@ -151,7 +151,8 @@ func (s *server) loginPage(w http.ResponseWriter, r *http.Request) {
 		redirect(w, r, "/protected")
 		return
 	}
-	s.render(w, http.StatusOK, "login", sess, view{})
+	// After a sign-in with the phone that did not sign them in, the email they typed.
+	s.render(w, http.StatusOK, "login", sess, view{Email: sess.LoginEmail})
 }
 
 func (s *server) login(w http.ResponseWriter, r *http.Request) {

@@ -11,6 +11,8 @@
 //	SAMPLE_PUBLIC_URL  --public-url    the URL Twofold calls back (default http://SAMPLE_ADDR)
 //	SAMPLE_SEED_USERS  --seed-users    a CSV file of users to start with, each with their authy_id,
 //	                                   as after a move from Authy (see seed.go)
+//	SAMPLE_PHONE_WAIT  --phone-wait    how long "Sign in with your phone" waits for the phone
+//	                                   (default 90s; 1s to 10m)
 //
 // See README.md beside this file.
 package main
@@ -41,6 +43,10 @@ type config struct {
 	Addr       string // host:port to listen on
 	PublicURL  string // this sample's URL as Twofold (and the browser) reach it, without a trailing slash
 	SeedUsers  string // a CSV file of users to start with (see seed.go); "" for none
+	// PhoneWait is how long "Sign in with your phone" waits for the phone to answer: the
+	// passwordless request's expiry. Short, so that someone without the app, or whose phone is
+	// elsewhere, is soon back at the password form. 0: defaultPhoneWait.
+	PhoneWait time.Duration
 
 	Logger     *slog.Logger // nil: discard
 	HTTPClient *http.Client // for the calls to Twofold; nil: a client with a 10 second timeout
@@ -51,6 +57,8 @@ type config struct {
 const (
 	defaultTwofoldURL = "http://127.0.0.1:8080"
 	defaultAddr       = "127.0.0.1:3000"
+	defaultPhoneWait  = 90 * time.Second
+	maxPhoneWait      = 10 * time.Minute // Twofold's longest passwordless request
 )
 
 // parseConfig reads the configuration from the environment, then the flags, which win.
@@ -70,6 +78,15 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&cfg.PublicURL, "public-url", getenv("SAMPLE_PUBLIC_URL"), "this sample's public URL, which Twofold calls back at /authy/callback (env SAMPLE_PUBLIC_URL; default http://ADDR)")
 	fs.StringVar(&cfg.SeedUsers, "seed-users", getenv("SAMPLE_SEED_USERS"), "a CSV file of users to start with, with their authy_ids, as a database after a move from Authy holds them:\n"+
 		"columns email,password_hash (or password),country_code,phone,authy_id (env SAMPLE_SEED_USERS)")
+	phoneWait := defaultPhoneWait
+	if v := strings.TrimSpace(getenv("SAMPLE_PHONE_WAIT")); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return config{}, fmt.Errorf("SAMPLE_PHONE_WAIT %q is not a duration, like 90s", v)
+		}
+		phoneWait = d
+	}
+	fs.DurationVar(&cfg.PhoneWait, "phone-wait", phoneWait, "how long \"Sign in with your phone\" waits for the phone, 1s to 10m (env SAMPLE_PHONE_WAIT)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: login [flags]
 
@@ -118,6 +135,12 @@ func (cfg *config) check() error {
 	}
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = "http://" + cfg.Addr
+	}
+	if cfg.PhoneWait == 0 {
+		cfg.PhoneWait = defaultPhoneWait
+	}
+	if cfg.PhoneWait < time.Second || cfg.PhoneWait > maxPhoneWait {
+		return fmt.Errorf("SAMPLE_PHONE_WAIT %s: give 1s to 10m", cfg.PhoneWait)
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	u, err := url.Parse(cfg.PublicURL)

@@ -251,6 +251,9 @@ func (s *server) callback(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case cb.AuthyID == "1234": // Authy's console sent this test callback; Twofold's may too
 		s.log.Info("OneTouch test callback")
+	case s.phones.nudge(cb.UUID):
+		// A sign-in with the phone was answered: its page's next poll reads it from Twofold.
+		s.log.Info("OneTouch callback for a sign-in with the phone", "uuid", cb.UUID)
 	case !known || cb.CallbackAction != "approval_request_status" || strings.TrimSpace(cb.AuthyID.String()) != itoa(a.AuthyID):
 		s.log.Info("OneTouch callback for no request of ours", "uuid", cb.UUID)
 	case cb.Status == "approved" || cb.Status == "denied" || cb.Status == "expired":

@@ -32,6 +32,7 @@ type server struct {
 	sessions  *sessionStore
 	attempts  *attemptLimiter
 	approvals *approvalStore
+	phones    *phoneStore
 	pages     map[string]*template.Template
 	handler   http.Handler
 	now       func() time.Time
@@ -41,6 +42,9 @@ type server struct {
 
 	// onCallback, when set (by tests), hears of every valid OneTouch callback.
 	onCallback func(uuid, status string)
+	// onPhoneDropped, when set (by tests), hears when a sign-in with the phone that was left has
+	// been closed in Twofold (or found not to need it).
+	onPhoneDropped func(uuid string)
 }
 
 // newServer returns the sample's HTTP handler (a *server).
@@ -65,6 +69,7 @@ func newServer(cfg config) (http.Handler, error) {
 		sessions:  newSessionStore(strings.HasPrefix(cfg.PublicURL, "https://"), cfg.now),
 		attempts:  newAttemptLimiter(10, 15*time.Minute),
 		approvals: newApprovalStore(),
+		phones:    newPhoneStore(),
 		pages:     pages,
 		now:       cfg.now,
 	}
@@ -92,6 +97,13 @@ func (s *server) routes() *http.ServeMux {
 	mux.HandleFunc("GET /login", s.loginPage)
 	mux.HandleFunc("POST /login", s.login)
 	mux.HandleFunc("POST /logout", s.logout)
+
+	// Sign in with the phone (passwordless.go): only these answer a session that waits for it.
+	mux.HandleFunc("POST "+phonePath, s.phoneStart)
+	mux.HandleFunc("GET "+phonePath, s.phonePage)
+	mux.HandleFunc("GET "+phonePath+"/status", s.phoneStatus)
+	mux.HandleFunc("POST "+phonePath+"/finish", s.phoneFinish)
+	mux.HandleFunc("POST "+phonePath+"/cancel", s.phoneCancel)
 
 	// The second step: only these answer a half-logged-in session.
 	mux.HandleFunc("GET /login/wait", s.waitPage)
@@ -147,7 +159,7 @@ type view struct {
 	Email, Phone, CountryCode string
 	TwoFactor                 bool   // the sign-up checkbox, or the profile's state
 	Method                    string // protected page: how the log-in was confirmed
-	Number                    string // wait page: number matching
+	Number                    string // wait pages: number matching
 	Expired                   bool   // wait page: the request expired
 	CodeVia                   string // code page: "sms", "call" or "app"
 	Resent                    bool   // code page: a new code, sent the same way again

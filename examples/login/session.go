@@ -37,6 +37,11 @@ type session struct {
 	SendProblem  string // why the last code could not be sent; "" when it was
 	OfferApp     bool   // users/{id}/status showed no authenticator: offer one after the code
 
+	// "Sign in with your phone" (passwordless.go): the sign-in this browser waits for, and the
+	// email it typed, which the password form shows again if the phone does not sign it in.
+	PhoneUUID  string
+	LoginEmail string
+
 	// On the profile page: the registration link the QR code shows.
 	RegLink    string
 	RegExpires time.Time

@@ -87,6 +87,21 @@ func (s *userStore) byEmailAddr(email string) (user, bool) {
 	return *s.byID[id], true
 }
 
+// byAuthyID returns the user whose Twofold id is authyID.
+func (s *userStore) byAuthyID(authyID int64) (user, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if authyID == 0 {
+		return user{}, false
+	}
+	for _, u := range s.byID {
+		if u.AuthyID == authyID {
+			return *u, true
+		}
+	}
+	return user{}, false
+}
+
 // setAuthyID records the user's Twofold id (0 turns two-factor authentication off).
 func (s *userStore) setAuthyID(id string, authyID int64) error {
 	s.mu.Lock()

@@ -1,6 +1,6 @@
 // The sample's only script (the Content-Security-Policy allows no inline script). It polls the
-// sample's JSON endpoints: the wait page for the answer to the OneTouch request, the profile page
-// for the authenticator's registration.
+// sample's JSON endpoints: the wait pages for the answer to the OneTouch request (the second step,
+// or a sign-in with the phone), the profile page for the authenticator's registration.
 'use strict';
 
 // poll asks url every ms milliseconds and hands the JSON answer to onAnswer until it returns
@@ -43,6 +43,24 @@ if (wait) {
     }
     setStatus(wait, words[body.status] || 'Checking…');
     finish.requestSubmit(); // the server ends the log-in, whatever the answer was
+    return false;
+  });
+}
+
+// Sign in with the phone: the same, but the page does not say how it ended; the server does,
+// once the finish form is posted.
+const phone = document.getElementById('phone-status');
+if (phone) {
+  poll(phone.dataset.poll, 1500, (body) => {
+    if (body.status === 'pending') {
+      return true;
+    }
+    if (body.status === 'gone') {
+      location.assign('/login');
+      return false;
+    }
+    setStatus(phone, 'Checking…');
+    document.getElementById('phone-finish').requestSubmit();
     return false;
   });
 }
