@@ -213,6 +213,7 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int64, error) {
 		`DELETE FROM spent_registration_jwts WHERE expires_at <= $1`, // the JWT itself is refused as expired
 		`DELETE FROM signin_lockouts WHERE expires_at <= $1`,
 		`DELETE FROM step_sessions WHERE expires_at <= $1`, // a session outlives its code; refused once expired
+		`DELETE FROM verifications WHERE expires_at <= $1`, // the Verify API answers 404 for them anyway
 		// A hand-over cut short by a crash never finishes: after an hour, say what happened.
 		`UPDATE messages SET status = 'failed', error = 'interrupted: the server stopped before the provider answered',
 			updated_at = $1 WHERE status = 'sending' AND created_at <= $1 - 3600`,
