@@ -3,8 +3,6 @@ package apps
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -27,35 +25,12 @@ const (
 
 // NewSID returns prefix and 32 random lower-case hex digits: Twilio's shape of a SID (twilio-node
 // refuses an account SID that does not start with AC).
-func NewSID(prefix string) string { return prefix + randomHex() }
-
-// NewPublicID returns 32 random lower-case hex digits, the public id of a Verify service or
-// verification (the Verify API adds its prefix).
-func NewPublicID() string { return randomHex() }
-
-func randomHex() string {
-	b := make([]byte, 16)
-	rand.Read(b) // never fails (crypto/rand panics rather than return an error)
-	return hex.EncodeToString(b)
-}
+func NewSID(prefix string) string { return prefix + twofold.NewPublicID() }
 
 // ValidSID reports whether s is prefix followed by 32 lower-case hex digits.
 func ValidSID(prefix, s string) bool {
 	rest, ok := strings.CutPrefix(s, prefix)
-	return ok && ValidPublicID(rest)
-}
-
-// ValidPublicID reports whether s is 32 lower-case hex digits.
-func ValidPublicID(s string) bool {
-	if len(s) != 32 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
+	return ok && twofold.ValidPublicID(rest)
 }
 
 // TwilioSecretAD binds a credential's sealed token or secret to its SID.
@@ -67,7 +42,7 @@ const maxKeyName = 64
 // setSecret makes a new token or secret for c and returns it, with its hash and sealed copy on
 // c (nothing is stored yet).
 func (s *Service) setSecret(c *twofold.TwilioCredential) string {
-	secret := randomHex()
+	secret := twofold.NewPublicID()
 	if c.Kind == twofold.TwilioKey {
 		secret = NewAPIKey() // 32 letters and digits, as Twilio's API key secrets
 	}

@@ -240,7 +240,7 @@ func TestVerifyServiceValidation(t *testing.T) {
 		}
 	}
 	v, err := f.svc.CreateVerifyService(ctx, a, NewVerifyService(" Shop "))
-	if err != nil || v.Name != "Shop" || !ValidPublicID(v.PublicID) || v.AppID != a.ID {
+	if err != nil || v.Name != "Shop" || !twofold.ValidPublicID(v.PublicID) || v.AppID != a.ID {
 		t.Fatalf("a valid service: %+v, %v", v, err)
 	}
 	if _, err := f.svc.VerifyService(ctx, b, v.PublicID); !errors.Is(err, twofold.ErrNotFound) {

@@ -39,7 +39,7 @@ func (s *Service) CreateVerifyService(ctx context.Context, app twofold.App, v tw
 		return twofold.VerifyService{}, err
 	}
 	now := s.now().UTC().Truncate(time.Second)
-	v.ID, v.PublicID, v.AppID, v.CreatedAt, v.UpdatedAt = 0, NewPublicID(), app.ID, now, now
+	v.ID, v.PublicID, v.AppID, v.CreatedAt, v.UpdatedAt = 0, twofold.NewPublicID(), app.ID, now, now
 	if err := s.store.CreateVerifyService(ctx, &v); err != nil {
 		return twofold.VerifyService{}, err
 	}
@@ -49,7 +49,7 @@ func (s *Service) CreateVerifyService(ctx context.Context, app twofold.App, v tw
 
 // VerifyService returns the application's service with publicID (ErrNotFound if none).
 func (s *Service) VerifyService(ctx context.Context, app twofold.App, publicID string) (twofold.VerifyService, error) {
-	if !ValidPublicID(publicID) {
+	if !twofold.ValidPublicID(publicID) {
 		return twofold.VerifyService{}, twofold.ErrNotFound
 	}
 	return s.store.GetVerifyService(ctx, app.ID, publicID)
@@ -85,7 +85,7 @@ func (s *Service) UpdateVerifyService(ctx context.Context, app twofold.App, v tw
 
 // DeleteVerifyService removes the application's service with publicID and its verifications.
 func (s *Service) DeleteVerifyService(ctx context.Context, app twofold.App, publicID string) error {
-	if !ValidPublicID(publicID) {
+	if !twofold.ValidPublicID(publicID) {
 		return twofold.ErrNotFound
 	}
 	if err := s.store.DeleteVerifyService(ctx, app.ID, publicID); err != nil {

@@ -139,6 +139,8 @@ func testVerifyV2(t *testing.T, open func(t *testing.T) *Store) {
 			t.Fatalf("a second start = %+v, resent %v, %v; want the first, sent twice, by call", got, resent, err)
 		}
 		same(t, "stored", got, noErr(s.GetVerification(ctx, svc.ID, first.PublicID))(t))
+		same(t, "live", got, noErr(s.LiveVerification(ctx, svc.ID, "+15550000001", t0.Add(time.Minute)))(t))
+		wantErr(t, "live once expired", errOf(s.LiveVerification(ctx, svc.ID, "+15550000001", t0.Add(ttl))), twofold.ErrNotFound)
 
 		refused := errors.New("refused")
 		if _, _, err := s.StartVerification(ctx, again, sendAt(t0.Add(2*time.Minute)), t0.Add(2*time.Minute),
@@ -169,14 +171,14 @@ func testVerifyV2(t *testing.T, open func(t *testing.T) *Store) {
 		wrong := func(twofold.Verification) bool { return false }
 		right := func(x twofold.Verification) bool { return x.ID == v.ID }
 		got, outcome, err := s.CheckVerification(ctx, svc.ID, "+15550000001", "", t0, 3, wrong)
-		if err != nil || outcome != VerificationWrong || got.Checks != 1 {
+		if err != nil || outcome != twofold.CheckedWrong || got.Checks != 1 {
 			t.Fatalf("a wrong code = %v, checks %d, %v", outcome, got.Checks, err)
 		}
 		wantErr(t, "by recipient in another service", errOf3(s.CheckVerification(ctx, other.ID, "+15550000001", "", t0, 3, right)), twofold.ErrNotFound)
 		wantErr(t, "by id in another service", errOf3(s.CheckVerification(ctx, other.ID, "", v.PublicID, t0, 3, right)), twofold.ErrNotFound)
 		wantErr(t, "expired", errOf3(s.CheckVerification(ctx, svc.ID, "", v.PublicID, t0.Add(ttl), 3, right)), twofold.ErrNotFound)
 		got, outcome, err = s.CheckVerification(ctx, svc.ID, "", v.PublicID, t0, 3, right)
-		if err != nil || outcome != VerificationApproved || got.Status != twofold.VerificationApproved || got.Checks != 2 || len(got.CodeSealed) != 0 {
+		if err != nil || outcome != twofold.CheckedApproved || got.Status != twofold.VerificationApproved || got.Checks != 2 || len(got.CodeSealed) != 0 {
 			t.Fatalf("the right code = %v %+v, %v", outcome, got, err)
 		}
 		if st := noErr(s.GetVerification(ctx, svc.ID, v.PublicID))(t); st.Status != twofold.VerificationApproved || len(st.CodeSealed) != 0 {
@@ -194,7 +196,7 @@ func testVerifyV2(t *testing.T, open func(t *testing.T) *Store) {
 			t.Error("a code compared after the last check")
 			return true
 		})
-		if err != nil || outcome != VerificationExhausted || got.Checks != 3 || got.Status != twofold.VerificationPending {
+		if err != nil || outcome != twofold.CheckedExhausted || got.Checks != 3 || got.Status != twofold.VerificationPending {
 			t.Fatalf("a check past the limit = %v %+v, %v", outcome, got, err)
 		}
 		ended := noErr(s.EndVerification(ctx, svc.ID, w.PublicID, twofold.VerificationCanceled, t0))(t)
@@ -208,7 +210,7 @@ func testVerifyV2(t *testing.T, open func(t *testing.T) *Store) {
 		svc := mkVerifyService(t, s, mkApp(t, s, "a").ID, "svc")
 		v := mkVerification(t, s, svc, "+15550000001", t0.Add(ttl))
 		var mu sync.Mutex
-		got := map[VerificationCheck]int{}
+		got := map[twofold.VerificationChecked]int{}
 		race(workers, func(int) {
 			_, outcome, err := s.CheckVerification(t.Context(), svc.ID, "+15550000001", "", t0, 5, func(twofold.Verification) bool { return false })
 			if err != nil {
@@ -218,7 +220,7 @@ func testVerifyV2(t *testing.T, open func(t *testing.T) *Store) {
 			got[outcome]++
 			mu.Unlock()
 		})
-		if got[VerificationWrong] != 5 || got[VerificationExhausted] != workers-5 {
+		if got[twofold.CheckedWrong] != 5 || got[twofold.CheckedExhausted] != workers-5 {
 			t.Errorf("parallel wrong codes: %v; want 5 judged, the rest refused", got)
 		}
 		if st := noErr(s.GetVerification(t.Context(), svc.ID, v.PublicID))(t); st.Checks != 5 {
@@ -235,7 +237,7 @@ func testVerifyV2(t *testing.T, open func(t *testing.T) *Store) {
 			if errors.Is(err, twofold.ErrNotFound) {
 				return false, nil // approved by another: it is gone
 			}
-			return outcome == VerificationApproved, err
+			return outcome == twofold.CheckedApproved, err
 		})
 	})
 

@@ -99,23 +99,14 @@ func (s *Store) StartVerification(ctx context.Context, v twofold.Verification, s
 	return got, resent, nil
 }
 
-// VerificationCheck is the outcome of checking a code against a verification.
-type VerificationCheck int
-
-const (
-	VerificationWrong     VerificationCheck = iota // the check was counted; the code did not match
-	VerificationApproved                           // the code matched: the verification is approved
-	VerificationExhausted                          // no check is left: nothing was counted or compared
-)
-
 // CheckVerification checks a code against the live verification of the service named by
 // publicID or, when publicID is "", the newest live one of recipient: ErrNotFound when there
 // is none. The check is counted first, and only while fewer than maxChecks were made; then
 // matches compares the code, and a match approves the verification and drops its sealed code.
 func (s *Store) CheckVerification(ctx context.Context, serviceID int64, recipient, publicID string, now time.Time, maxChecks int,
-	matches func(twofold.Verification) bool) (twofold.Verification, VerificationCheck, error) {
+	matches func(twofold.Verification) bool) (twofold.Verification, twofold.VerificationChecked, error) {
 	var v twofold.Verification
-	var outcome VerificationCheck
+	var outcome twofold.VerificationChecked
 	err := s.tx(ctx, func(tx *Tx) error {
 		var err error
 		if publicID != "" {
@@ -136,7 +127,7 @@ func (s *Store) CheckVerification(ctx context.Context, serviceID int64, recipien
 			// Out of checks, or ended since it was read.
 			v, err = scanVerification(tx.QueryRowContext(ctx, `SELECT `+verificationColumns+` FROM verifications
 				WHERE id = $1 AND `+liveVerification+`$2`, v.ID, unix(now)))
-			outcome = VerificationExhausted
+			outcome = twofold.CheckedExhausted
 			return err
 		}
 		if err != nil {
@@ -144,14 +135,14 @@ func (s *Store) CheckVerification(ctx context.Context, serviceID int64, recipien
 		}
 		v.UpdatedAt = now
 		if !matches(v) {
-			outcome = VerificationWrong
+			outcome = twofold.CheckedWrong
 			return nil
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE verifications SET status = $1, code_sealed = $2 WHERE id = $3`,
 			twofold.VerificationApproved, []byte{}, v.ID); err != nil {
 			return err
 		}
-		v.Status, v.CodeSealed, outcome = twofold.VerificationApproved, nil, VerificationApproved
+		v.Status, v.CodeSealed, outcome = twofold.VerificationApproved, nil, twofold.CheckedApproved
 		return nil
 	})
 	if errors.Is(err, twofold.ErrNotFound) {
@@ -167,6 +158,12 @@ func (s *Store) CheckVerification(ctx context.Context, serviceID int64, recipien
 func (s *Store) GetVerification(ctx context.Context, serviceID int64, publicID string) (twofold.Verification, error) {
 	return scanVerification(s.r.QueryRowContext(ctx, `SELECT `+verificationColumns+` FROM verifications
 		WHERE service_id = $1 AND public_id = $2`, serviceID, publicID))
+}
+
+// LiveVerification returns the newest live verification of recipient in the service.
+func (s *Store) LiveVerification(ctx context.Context, serviceID int64, recipient string, now time.Time) (twofold.Verification, error) {
+	return scanVerification(s.r.QueryRowContext(ctx, `SELECT `+verificationColumns+` FROM verifications
+		WHERE service_id = $1 AND recipient = $2 AND `+liveVerification+`$3 ORDER BY id DESC LIMIT 1`, serviceID, recipient, unix(now)))
 }
 
 // EndVerification sets the live verification publicID of the service to status (approved or

@@ -1,6 +1,10 @@
 package twofold
 
-import "time"
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"time"
+)
 
 // The domain side of the Twilio Verify v2 API (internal/verifyapi is its wire adapter). An
 // application may hold Twilio-shaped credentials, Verify services (configurations inside the
@@ -122,4 +126,34 @@ func (v Verification) StatusAt(now time.Time, maxChecks int) string {
 // and unexpired (it may have run out of checks).
 func (v Verification) Live(now time.Time) bool {
 	return v.Status == VerificationPending && now.Before(v.ExpiresAt)
+}
+
+// VerificationChecked is the outcome of checking a code against a live verification.
+type VerificationChecked int
+
+const (
+	CheckedWrong     VerificationChecked = iota // the check was counted; the code did not match
+	CheckedApproved                             // the code matched: the verification is approved
+	CheckedExhausted                            // no check was left: nothing was counted or compared
+)
+
+// NewPublicID returns 32 random lower-case hex digits: the public id of a Verify service,
+// verification or send.
+func NewPublicID() string {
+	b := make([]byte, 16)
+	rand.Read(b) // never fails (crypto/rand panics rather than return an error)
+	return hex.EncodeToString(b)
+}
+
+// ValidPublicID reports whether s is 32 lower-case hex digits.
+func ValidPublicID(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
