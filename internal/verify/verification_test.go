@@ -306,5 +306,5 @@ func TestVerificationCustomCodeEmailAndCancel(t *testing.T) {
 	}
 }
 
-func errOf[T any](_ T, err error) error        { return err }
+func errOf[T any](_ T, err error) error          { return err }
 func errOf3[A, B any](_ A, _ B, err error) error { return err }
