@@ -44,8 +44,8 @@ func mkVerification(tb testing.TB, s *Store, svc twofold.VerifyService, to strin
 	tb.Helper()
 	v := newVerification(svc, to, expires.Add(-ttl), expires)
 	got, resent, err := s.StartVerification(tb.Context(), v, sendAt(expires.Add(-ttl)), expires.Add(-ttl), anyLive)
-	if err != nil || resent {
-		tb.Fatalf("StartVerification(%s) = resent %v, %v; want a new one", to, resent, err)
+	if err != nil || resent || got.Status != twofold.VerificationPending || got.ID == 0 {
+		tb.Fatalf("StartVerification(%s) = %+v, resent %v, %v; want a new one, pending", to, got, resent, err)
 	}
 	return got
 }

@@ -90,7 +90,8 @@ func (s *Store) StartVerification(ctx context.Context, v twofold.Verification, s
 			unix(v.CreatedAt), unix(v.UpdatedAt), unix(v.ExpiresAt)).Scan(&v.ID); err != nil {
 			return err
 		}
-		v.Status, got, resent = twofold.VerificationPending, v, false
+		v.Status = twofold.VerificationPending
+		got, resent = v, false
 		return nil
 	})
 	if err != nil {
