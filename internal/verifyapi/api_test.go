@@ -140,7 +140,6 @@ func wantError(t *testing.T, what string, a answer, status, code int) {
 	}
 }
 
-
 func (s *server) newService(form url.Values) string {
 	s.t.Helper()
 	a := s.call("POST", "/v2/Services", form)
