@@ -1,6 +1,7 @@
 package verifyapi
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
@@ -219,9 +220,10 @@ func (a *API) checkVerification(w http.ResponseWriter, r *http.Request, c *call)
 	} else if strings.TrimSpace(p.String("To")) == "" {
 		return MissingParam("To")
 	}
-	v, _, err := a.verify.CheckVerification(r.Context(), c.app(), verify.VerificationCheck{
+	v, approved, err := a.verify.CheckVerification(r.Context(), c.app(), verify.VerificationCheck{
 		Service: svc, To: p.String("To"), VerificationID: id, Code: code,
 	})
+	a.metrics.Verifications.WithLabelValues(checkOutcome(approved, err)).Inc()
 	if err != nil {
 		return err
 	}
@@ -233,4 +235,19 @@ func (a *API) checkVerification(w http.ResponseWriter, r *http.Request, c *call)
 		SNAAttemptsErrorCodes: []any{},
 	})
 	return nil
+}
+
+// checkOutcome labels a check in the verifications metric, beside the Authy API's outcomes.
+func checkOutcome(approved bool, err error) string {
+	switch {
+	case approved:
+		return "verify_api_success"
+	case err == nil:
+		return "verify_api_invalid"
+	case errors.Is(err, twofold.ErrNotFound):
+		return "verify_api_not_found"
+	case errors.Is(err, verify.ErrMaxChecks):
+		return "verify_api_rate_limited"
+	}
+	return "verify_api_error"
 }
