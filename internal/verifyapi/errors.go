@@ -179,18 +179,24 @@ func limitName(code int) string {
 	return "sends"
 }
 
-// writeJSON writes v with status; v must encode (every body here is made of plain values).
+// internalBody answers a body that cannot be encoded.
+const internalBody = `{"code":20500,"message":"Internal Server Error","more_info":"https://www.twilio.com/docs/errors/20500","status":500}`
+
+// writeJSON writes v with status (every body here is made of plain values, so it encodes).
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		status, buf = http.StatusInternalServerError, *bytes.NewBufferString(`{"code":20500,"message":"Internal Server Error","more_info":"https://www.twilio.com/docs/errors/20500","status":500}`)
+	body := []byte(internalBody)
+	if err := enc.Encode(v); err == nil {
+		body = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	} else {
+		status = http.StatusInternalServerError
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	w.Write(buf.Bytes())
+	w.Write(body)
 }
