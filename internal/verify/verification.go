@@ -176,7 +176,9 @@ func (s *Service) recipient(app twofold.App, ch twofold.Channel, to string) (str
 		if err != nil {
 			return "", phone.Number{}, twofold.ErrInvalidParam("to", "must be an email address")
 		}
-		return addr, phone.Number{}, nil
+		// One recipient whatever the case it is written in, so that a check by To finds the
+		// verification a start made (mailboxes that differ only by case are not a thing).
+		return strings.ToLower(addr), phone.Number{}, nil
 	}
 	return "", phone.Number{}, twofold.ErrInvalidParam("channel", "must be sms, call or email")
 }

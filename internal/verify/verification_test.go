@@ -282,8 +282,11 @@ func TestVerificationCustomCodeEmailAndCancel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Verification.To != "Ana@example.com" || f.lastCode(st.Message.SID, 4) != "4242" || !strings.Contains(st.Message.Body, "Acme Pay") {
+	if st.Verification.To != "ana@example.com" || f.lastCode(st.Message.SID, 4) != "4242" || !strings.Contains(st.Message.Body, "Acme Pay") {
 		t.Fatalf("a custom code by email: %+v %q", st.Verification, st.Message.Body)
+	}
+	if v, approved, err := f.checkVerification(a, svc, "ANA@example.com", "", "4243"); err != nil || approved || v.PublicID != st.Verification.PublicID {
+		t.Fatalf("a check by the address in capitals: %+v, %v, %v", v, approved, err)
 	}
 	v, err := f.svc.EndVerification(ctx, a, svc, st.Verification.PublicID, twofold.VerificationCanceled)
 	if err != nil || v.Status != twofold.VerificationCanceled {
