@@ -23,7 +23,8 @@ func appCmd(env Env) *cobra.Command {
 		Use:   "app",
 		Short: "Manage applications (works while the server runs)",
 	}
-	cmd.AddCommand(appCreateCmd(env), appListCmd(env), appShowCmd(env), appKeyCmd(env), appUpdateCmd(env), appRotateCmd(env), appDeleteCmd(env))
+	cmd.AddCommand(appCreateCmd(env), appListCmd(env), appShowCmd(env), appKeyCmd(env), appUpdateCmd(env), appRotateCmd(env), appDeleteCmd(env),
+		appTwilioCmd(env))
 	return cmd
 }
 

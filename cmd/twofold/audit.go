@@ -48,6 +48,9 @@ const auditHelp = `The audit trail records security-relevant events, oldest firs
   passwordless.started (uuid, outcome: sent, or why nothing was: unknown, no_device, blocked, ...)
   limit.hit (a limit's first refusal within its window's length: failures, sends, number_sends, ...)
   step_client.created, step_client.updated, step_client.deleted (client_id; which settings changed)
+  twilio_credential.created, twilio_credential.rotated, twilio_credential.revoked (sid, kind)
+  verify_service.created, verify_service.updated, verify_service.deleted (service; which settings changed)
+  verification.canceled (a Verify API verification canceled by the application)
 
 Entries are append-only and chained: each carries an HMAC-SHA256, under a key derived from the
 master key, of the previous entry's hash and its own fields, so 'twofold audit verify' finds an

@@ -34,16 +34,23 @@ func TestAuthyClientsCompat(t *testing.T) {
 	oracle := httptest.NewServer(compatCodeOracle(s))
 	t.Cleanup(oracle.Close)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "compat.js")
-	cmd.Dir = compatDir
-	cmd.Env = append(os.Environ(),
+	runCompatScript(t, node, "compat.js",
 		"TWOFOLD_URL="+s.url,
 		"TWOFOLD_API_KEY="+s.key,
 		"TWOFOLD_ORACLE="+oracle.URL,
-		"NODE_OPTIONS=", // no inherited preloads or flags
 	)
+}
+
+// runCompatScript runs a script of compatDir with node and env added to the environment, and
+// fails the test unless it finishes in time, exits 0, prints no FAIL line and ends with ALL
+// CHECKS PASSED.
+func runCompatScript(t *testing.T, node, script string, env ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, script)
+	cmd.Dir = compatDir
+	cmd.Env = append(append(os.Environ(), env...), "NODE_OPTIONS=") // no inherited preloads or flags
 	out := &compatLineLog{t: t}
 	cmd.Stdout = out
 	cmd.Stderr = out
@@ -60,13 +67,13 @@ func TestAuthyClientsCompat(t *testing.T) {
 	}
 	switch {
 	case ctx.Err() != nil:
-		t.Fatalf("node compat.js did not finish within the timeout: %v\nfailed checks:\n%s", err, strings.Join(failed, "\n"))
+		t.Fatalf("node %s did not finish within the timeout: %v\nfailed checks:\n%s", script, err, strings.Join(failed, "\n"))
 	case err != nil:
-		t.Fatalf("node compat.js: %v\nfailed checks:\n%s", err, strings.Join(failed, "\n"))
+		t.Fatalf("node %s: %v\nfailed checks:\n%s", script, err, strings.Join(failed, "\n"))
 	case !strings.Contains(output, "ALL CHECKS PASSED"):
-		t.Fatalf("node compat.js exited 0 without reporting that all checks passed")
+		t.Fatalf("node %s exited 0 without reporting that all checks passed", script)
 	case len(failed) > 0:
-		t.Fatalf("node compat.js exited 0 but reported failures:\n%s", strings.Join(failed, "\n"))
+		t.Fatalf("node %s exited 0 but reported failures:\n%s", script, strings.Join(failed, "\n"))
 	}
 }
 

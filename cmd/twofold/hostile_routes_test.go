@@ -22,7 +22,7 @@ type hostileRoute struct {
 	method  string            // of the request
 	path    string            // with {wildcards}
 	wild    map[string]string // valid values of the wildcards
-	auth    string            // "key", "device", "console", "twilio" or "" (none)
+	auth    string            // "key", "device", "console", "twilio" (a delivery status callback), "basic" (the Verify API) or "" (none)
 	params  map[string]string // valid parameters, bracket names allowed ("user[email]")
 	vary    []string          // the parameters made hostile; nil: every one of params
 	form    bool              // parameters go in a form body (POST) rather than the query string
@@ -49,6 +49,12 @@ type hostileFixtures struct {
 	consoleVictimClient string       // another, deleted through the console
 	pushKey             string       // a valid p256dh
 	stepClient          string       // the client_id of a hosted step client that allows login_hint
+	twilioSID           string       // the first application's Verify API account SID…
+	twilioToken         string       // …and auth token
+	verifyService       string       // a Verify service (VA…) of the first application
+	victimService       string       // another, deleted through the Verify API
+	verification        string       // a pending verification (VE…) of verifyService, to verifyTo
+	sentInSetup         int          // messages the setup sent (the verification's code)
 	noFollow            *http.Client // follows no redirect: the step's answers send browsers to relying parties
 }
 
@@ -169,6 +175,7 @@ func hostileRoutes(f *hostileFixtures) []hostileRoute {
 		{pattern: "POST " + p + "/users/{a}/{b}", method: "POST", path: p + "/users/delete/{id}", wild: id(f.victim), auth: "key", form: true, last: true},
 	}
 	routes = append(routes, stepRoutes(f)...)
+	routes = append(routes, verifyRoutes(f)...)
 	return append(routes, consoleRoutes(f)...)
 }
 
@@ -202,6 +209,35 @@ func stepRoutes(f *hostileFixtures) []hostileRoute {
 		page("POST", "/code", map[string]string{"csrf": "token", "via": "totp", "code": "123456"}),
 		page("POST", "/continue", map[string]string{"csrf": "token"}),
 		page("POST", "/cancel", map[string]string{"csrf": "token"}),
+	}
+}
+
+// verifyTo is the number the Verify API's routes send codes to.
+const verifyTo = "+12015550188"
+
+// verifyRoutes lists the Verify API's routes (internal/verifyapi), with its credentials. Its
+// parameters are read from the query string and form bodies only.
+func verifyRoutes(f *hostileFixtures) []hostileRoute {
+	const v = "/v2/Services"
+	svc := map[string]string{"service": f.verifyService}
+	ver := map[string]string{"service": f.verifyService, "sid": f.verification}
+	route := func(method, path string, wild, params map[string]string) hostileRoute {
+		return hostileRoute{pattern: method + " " + path, method: method, path: path, wild: wild, auth: "basic", params: params,
+			form: method == "POST"}
+	}
+	return []hostileRoute{
+		route("POST", v, nil, map[string]string{"FriendlyName": "Hostile", "CodeLength": "6", "Totp.Issuer": "Acme",
+			"Totp.TimeStep": "30", "Push.IncludeDate": "false", "LookupEnabled": "true"}),
+		route("GET", v, nil, map[string]string{"PageSize": "2", "Page": "0"}),
+		route("GET", v+"/{service}", svc, nil),
+		route("POST", v+"/{service}", svc, map[string]string{"FriendlyName": "Renamed", "CodeLength": "7", "CustomCodeEnabled": "false"}),
+		route("POST", v+"/{service}/Verifications", svc, map[string]string{"To": verifyTo, "Channel": "sms", "Locale": "en",
+			"CustomFriendlyName": "Shop", "RateLimits": `{"ip":"192.0.2.7"}`}),
+		route("GET", v+"/{service}/Verifications/{sid}", ver, nil),
+		route("POST", v+"/{service}/VerificationCheck", svc, map[string]string{"To": verifyTo, "Code": "123456"}),
+		{pattern: "/v2/", method: "GET", path: "/v2/{rest}", wild: map[string]string{"rest": "Nothing"}, auth: "basic"},
+		withLast(route("POST", v+"/{service}/Verifications/{sid}", ver, map[string]string{"Status": "canceled"})),
+		withLast(route("DELETE", v+"/{service}", map[string]string{"service": f.victimService}, nil)),
 	}
 }
 

@@ -131,7 +131,7 @@ func hostileRun(t *testing.T, args ...string) map[string]int {
 	// Nothing refused was spent: the outbox holds just the messages of accepted sends...
 	var msgs []json.RawMessage
 	s.cliJSON(&msgs, "outbox", "--limit", "100000")
-	if accepted := countAccepted(statuses, routes); len(msgs) != accepted {
+	if accepted := countAccepted(statuses, routes) + f.sentInSetup; len(msgs) != accepted {
 		t.Errorf("the outbox holds %d messages; %d sends were accepted", len(msgs), accepted)
 	}
 	// ...the user's send quota lost one per accepted send and no more...
@@ -180,7 +180,8 @@ func countAccepted(statuses map[string]int, routes []hostileRoute) int {
 		}
 		for _, r := range routes {
 			if strings.HasPrefix(name, routeKey(&r)+" ") && (strings.Contains(r.path, "/sms/") || strings.Contains(r.path, "/call/") ||
-				strings.Contains(r.path, "/email/") || strings.HasSuffix(r.path, "/verification/start")) {
+				strings.Contains(r.path, "/email/") || strings.HasSuffix(r.path, "/verification/start") ||
+				r.method == "POST" && strings.HasSuffix(r.path, "/Verifications")) {
 				n++
 				break
 			}
@@ -256,7 +257,29 @@ func hostileSetup(t *testing.T, s *server) *hostileFixtures {
 			"--redirect-uri", "https://idp.example.com/cb", "--auth0-domain", "acme.us.auth0.com", "--json")
 		*id = cl.ClientID
 	}
+	hostileVerifySetup(t, s, f)
 	return f
+}
+
+// hostileVerifySetup gives the first application Verify API credentials, two services and a
+// pending verification (whose code is the one message the setup sends).
+func hostileVerifySetup(t *testing.T, s *server, f *hostileFixtures) {
+	var acct twilioJSON
+	s.cliJSON(&acct, "app", "twilio-credentials", "create", "1")
+	f.twilioSID, f.twilioToken = acct.AccountSID, acct.AuthToken
+	for _, sid := range []*string{&f.verifyService, &f.victimService} {
+		status, body := s.twilioCall("POST", "/v2/Services", f.twilioSID, f.twilioToken, url.Values{"FriendlyName": {"Fixture"}})
+		if status != 201 {
+			t.Fatalf("Verify service: %d %v", status, body)
+		}
+		*sid = body["sid"].(string)
+	}
+	status, body := s.twilioCall("POST", "/v2/Services/"+f.verifyService+"/Verifications", f.twilioSID, f.twilioToken,
+		url.Values{"To": {verifyTo}, "Channel": {"sms"}})
+	if status != 201 {
+		t.Fatalf("verification: %d %v", status, body)
+	}
+	f.verification, f.sentInSetup = body["sid"].(string), 1
 }
 
 // hostileDo sends c with the route's credentials.
@@ -298,6 +321,8 @@ func hostileDo(t *testing.T, s *server, con *consoleSession, f *hostileFixtures,
 		req.Header.Set("Origin", s.url)
 	case "twilio":
 		req.Header.Set(twilio.SignatureHeader, twilio.Signature(twilioToken, publicURL+r.path, c.signed))
+	case "basic":
+		req.SetBasicAuth(f.twilioSID, f.twilioToken)
 	case "nofollow": // answers that send the browser to a relying party, which is not there
 		client = f.noFollow
 	}
@@ -337,6 +362,20 @@ func checkAnswer(c hostileCase, a hostileAnswer) string {
 	path := c.route.path
 	api := strings.HasPrefix(path, "/protected/") || strings.HasPrefix(path, "/onetouch/") || strings.HasPrefix(path, "/device/") || strings.HasPrefix(path, "/qr/")
 	switch {
+	case strings.HasPrefix(path, "/v2/") && a.status >= 300:
+		var e struct {
+			Code     int    `json:"code"`
+			Message  string `json:"message"`
+			MoreInfo string `json:"more_info"`
+			Status   int    `json:"status"`
+		}
+		if !strings.HasPrefix(a.ctype, "application/json") || json.Unmarshal(a.body, &e) != nil || e.Code < 20000 || e.Message == "" ||
+			e.Status != a.status || e.MoreInfo != fmt.Sprintf("https://www.twilio.com/docs/errors/%d", e.Code) {
+			return fmt.Sprintf("answered %d without Twilio's error shape (%s): %.300s", a.status, a.ctype, a.body)
+		}
+		if len(e.Message) > 300 {
+			return fmt.Sprintf("the error repeats %d bytes of input: %.200s", len(e.Message), a.body)
+		}
 	case api && a.status >= 300:
 		var env struct {
 			Message   string            `json:"message"`

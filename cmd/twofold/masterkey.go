@@ -227,7 +227,7 @@ func printMasterKeyStatus(w io.Writer, rep masterkey.Report) {
 	fmt.Fprintln(tw, "TABLE\tROWS\tOLD KEY SEALED\tOLD KEY MAC\tUNREADABLE\t")
 	for _, t := range rep.Tables {
 		mac := "-"
-		if t.Table == store.SealedApps || t.Table == store.SealedDevices {
+		if t.Table == store.SealedApps || t.Table == store.SealedDevices || t.Table == store.SealedTwilioCredentials {
 			mac = fmt.Sprint(t.OldMAC)
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t\n", t.Table, t.Rows, t.OldSealed, mac, t.Unreadable)

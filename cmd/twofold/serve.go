@@ -36,6 +36,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/twofold"
 	"github.com/twofold-auth/twofold/internal/users"
 	"github.com/twofold-auth/twofold/internal/verify"
+	"github.com/twofold-auth/twofold/internal/verifyapi"
 	"github.com/twofold-auth/twofold/internal/web"
 )
 
@@ -272,9 +273,12 @@ func serve(cmd *cobra.Command, env Env) (err error) {
 		MaxDeviceStreams: deviceStreams,
 		MaxUserStreams:   userStreams,
 	}, in.now)
+	verifyCfg := verifyapi.Config{PublicURL: mustString(f, "public-url"), Allow: api.AllowApp, MaxHeaderBytes: authyapi.MaxHeaderBytes}
+	verifyAPI := verifyapi.New(verifyapi.Services{Apps: in.apps, Verify: vs, Usage: usage}, m, log, verifyCfg, in.now)
 	mux := http.NewServeMux()
 	routes := routeMux{mux, env.OnRoute}
 	api.Routes(routes)
+	verifyAPI.Routes(routes)
 	api.PushRoutes(routes, pusher)
 	routes.Handle("GET /metrics", m.Handler())
 	if tw != nil {
@@ -324,7 +328,7 @@ func serve(cmd *cobra.Command, env Env) (err error) {
 		access.Log, _ = newLogger(cmd, accessLines)
 	}
 	srv := &http.Server{
-		Handler:           accesslog.Handler(authyapi.Handler(mux, m, log), access),
+		Handler:           accesslog.Handler(verifyapi.Handler(authyapi.Handler(mux, m, log), mux, m, log, verifyCfg), access),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,

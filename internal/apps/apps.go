@@ -28,6 +28,19 @@ type Store interface {
 	Usage(ctx context.Context, appID int64, since time.Time) ([]twofold.Usage, error)
 	EnableCallback(ctx context.Context, appID int64) error
 	DeleteApp(ctx context.Context, id int64) error
+
+	// The Verify API's credentials and services (twilio.go, verifyservices.go).
+	CreateTwilioCredential(ctx context.Context, c *twofold.TwilioCredential) error
+	TwilioCredentialBySID(ctx context.Context, sid string) (twofold.TwilioCredential, error)
+	TwilioAccount(ctx context.Context, appID int64) (twofold.TwilioCredential, error)
+	ListTwilioCredentials(ctx context.Context, appID int64) ([]twofold.TwilioCredential, error)
+	ReplaceTwilioSecret(ctx context.Context, appID int64, sid string, mac, sealed []byte) error
+	DeleteTwilioCredential(ctx context.Context, appID int64, sid string) error
+	CreateVerifyService(ctx context.Context, v *twofold.VerifyService) error
+	GetVerifyService(ctx context.Context, appID int64, publicID string) (twofold.VerifyService, error)
+	UpdateVerifyService(ctx context.Context, v twofold.VerifyService) error
+	DeleteVerifyService(ctx context.Context, appID int64, publicID string) error
+	ListVerifyServices(ctx context.Context, appID, after int64, offset, limit int) ([]twofold.VerifyService, error)
 }
 
 // Auditor records security-relevant events (the audit trail); it never fails.

@@ -296,6 +296,10 @@ func (a *API) rateLimit(ctx context.Context, appID int64) *twofold.Error {
 	return twofold.ErrLimit("request rate limit for this application", time.Second)
 }
 
+// AllowApp spends one request of the application's rate limit and reports whether it had one
+// left: the Verify API (internal/verifyapi) spends the same budget.
+func (a *API) AllowApp(ctx context.Context, appID int64) bool { return a.allow(ctx, appID) }
+
 func (a *API) allow(ctx context.Context, appID int64) bool {
 	if a.cfg.Shared != nil {
 		return a.cfg.Shared.Allow(ctx, appID, a.now())

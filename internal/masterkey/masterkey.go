@@ -287,6 +287,8 @@ func rekeyRow(keys *seal.Keyring, t store.SealedTable, row store.SealedRow, coun
 		ad = store.ServerKeyAD(row.Name)
 	case store.SealedStepSecrets:
 		ad = store.StepSecretAD(row.Key, row.Name)
+	case store.SealedTwilioCredentials:
+		ad = apps.TwilioSecretAD(row.Name)
 	}
 	plain, id, err := keys.OpenKey(row.Sealed, ad)
 	if err != nil {
@@ -305,6 +307,14 @@ func rekeyRow(keys *seal.Keyring, t store.SealedTable, row store.SealedRow, coun
 		if mac := keys.Lookup(string(plain)); !hmac.Equal(mac, row.MAC) {
 			counts.OldMAC++
 			change.MAC, ad = mac, apps.KeyAD(mac)
+			needs = true
+		}
+	case store.SealedTwilioCredentials:
+		// The token or secret is in hand: its MAC moves to the current key (the sealed value is
+		// bound to the SID, which stays).
+		if mac := keys.Lookup(string(plain)); !hmac.Equal(mac, row.MAC) {
+			counts.OldMAC++
+			change.MAC = mac
 			needs = true
 		}
 	case store.SealedDevices:

@@ -48,11 +48,13 @@ type data struct {
 	app      twofold.App
 	devToken string
 	auditKey []byte
+	// The application's Twilio account (the Verify API), sealed and MAC'd like the API key.
+	twilioSID, twilioToken string
 }
 
 // fill opens a fresh database as a server with keys would, and makes one of everything that
 // is sealed: an application, a user with an authenticator and a QR link, a device, a message,
-// the Web Push key and the audit trail's key.
+// the Web Push key, the audit trail's key and the application's Twilio account.
 func fill(t *testing.T, keys *seal.Keyring) data {
 	t.Helper()
 	ctx := t.Context()
@@ -82,6 +84,8 @@ func fill(t *testing.T, keys *seal.Keyring) data {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	acct, token := must2(as.CreateTwilioAccount(ctx, d.app.ID))(t)
+	d.twilioSID, d.twilioToken = acct.SID, token
 	return d
 }
 
@@ -139,7 +143,7 @@ func TestRekeyMovesEverythingButUnseenDevices(t *testing.T) {
 			t.Errorf("status %s: %+v, want %d old", tab, c, want)
 		}
 	}
-	if before.Table(store.SealedApps).OldMAC != 1 || before.DevicesWaiting() != 1 || before.CheckKey != a.ID() || before.Done() {
+	if before.Table(store.SealedApps).OldMAC != 1 || before.Table(store.SealedTwilioCredentials).OldMAC != 1 || before.DevicesWaiting() != 1 || before.CheckKey != a.ID() || before.Done() {
 		t.Fatalf("status before rekey: %+v", before)
 	}
 	if again := status(t, d.st, ba); again.Left() != before.Left() {
@@ -168,6 +172,9 @@ func TestRekeyMovesEverythingButUnseenDevices(t *testing.T) {
 	}
 	if got, err := apps.New(d.st, b, nil).Authenticate(ctx, d.apiKey); err != nil || got.ID != d.app.ID {
 		t.Fatalf("API key under B alone: %v", err)
+	}
+	if got, err := apps.New(d.st, b, nil).AuthenticateTwilio(ctx, d.twilioSID, d.twilioToken); err != nil || got.App.ID != d.app.ID {
+		t.Fatalf("Twilio auth token under B alone: %v", err)
 	}
 	checked := must(masterkey.Check(ctx, d.st, b))(t)
 	if !bytes.Equal(must(masterkey.AuditKey(ctx, d.st, b, checked))(t), d.auditKey) || !bytes.Equal(d.auditKey, a.Subkey(audit.KeyLabel)) {

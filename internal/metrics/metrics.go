@@ -25,7 +25,7 @@ type Metrics struct {
 	Messages      *prometheus.CounterVec   // channel, provider, status
 	Refusals      *prometheus.CounterVec   // channel, reason
 	HandOver      *prometheus.HistogramVec // provider
-	Limited       *prometheus.CounterVec   // limit: api_key, device, device_user, address, device_streams, verify_failures, sends, pending_approvals
+	Limited       *prometheus.CounterVec   // limit: api_key, device, device_user, address, device_streams, verify_failures, verify_checks, sends, pending_approvals
 	Approvals     *prometheus.CounterVec   // status
 	Callbacks     *prometheus.CounterVec   // outcome
 	Pushes        *prometheus.CounterVec   // kind, outcome

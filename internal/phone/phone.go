@@ -122,6 +122,30 @@ func (r Rules) Parse(countryCode, number string) (Number, error) {
 	return anyDigits(cc, number)
 }
 
+// ParseE164 reads a number written in E.164, "+" and its digits with nothing between them (the
+// form the Verify API takes), by the rules r; written as its E164 would write it. Calling codes are prefix-free, so the first one
+// to match the leading digits is the number's.
+func (r Rules) ParseE164(s string) (Number, error) {
+	if len(s) < 3 || len(s) > 16 || s[0] != '+' {
+		return Number{}, ErrNumber
+	}
+	for i := 1; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return Number{}, ErrNumber
+		}
+	}
+	for n := 1; n <= 3 && n < len(s)-1; n++ {
+		if cc, err := ParseCountryCode(s[1 : 1+n]); err == nil {
+			num, err := r.Parse(strconv.Itoa(cc), s)
+			if err == nil && num.E164() != s { // a trunk prefix ("+31 0…"): not E.164
+				return Number{}, ErrNumber
+			}
+			return num, err
+		}
+	}
+	return Number{}, ErrNumber
+}
+
 // anyDigits reads number (checked for its characters) as 7 to 15 digits under cc; a full
 // number (+...) must begin with cc.
 func anyDigits(cc int, number string) (Number, error) {

@@ -176,3 +176,51 @@ func FuzzParseAnyDigits(f *testing.F) {
 		}
 	})
 }
+
+func TestParseE164(t *testing.T) {
+	for _, c := range []struct {
+		in    string
+		rules Rules
+		want  string // E164 of the result; "" for an error
+		typ   Type
+	}{
+		{"+15005550006", AnyDigits, "+15005550006", Other},
+		{"+12015550123", Plan, "+12015550123", FixedOrMobile},
+		{"+351912345678", Plan, "+351912345678", Mobile},
+		{"+442079460018", Plan, "+442079460018", Landline},
+		{"+573001234512", Plan, "+573001234512", Mobile},
+		{"+11111111111", Plan, "", ""}, // not on the plan: only a sandbox takes it
+		{"+11111111111", AnyDigits, "+11111111111", Other},
+		{"15005550006", AnyDigits, "", ""},
+		{"+1 201 555 0123", Plan, "", ""},
+		{"+1-201-555-0123", Plan, "", ""},
+		{"+", AnyDigits, "", ""},
+		{"+1", AnyDigits, "", ""},
+		{"+0123456789", AnyDigits, "", ""},
+		{"+12015550123456789", AnyDigits, "", ""},
+		{"+1２015550123", AnyDigits, "", ""},
+		{"+999123456789", AnyDigits, "", ""},
+	} {
+		n, err := c.rules.ParseE164(c.in)
+		switch {
+		case c.want == "" && err == nil:
+			t.Errorf("ParseE164(%q) = %+v, want an error", c.in, n)
+		case c.want != "" && (err != nil || n.E164() != c.want || n.Type != c.typ):
+			t.Errorf("ParseE164(%q) = %+v, %v; want %s (%s)", c.in, n, err, c.want, c.typ)
+		}
+	}
+}
+
+func FuzzParseE164(f *testing.F) {
+	for _, s := range []string{"+15005550006", "+351912345678", "+", "+1", "+0", "+99999999999999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, r := range []Rules{Plan, AnyDigits} {
+			n, err := r.ParseE164(s)
+			if err == nil && n.E164() != s {
+				t.Fatalf("ParseE164(%q) = %s", s, n.E164())
+			}
+		}
+	})
+}

@@ -41,7 +41,7 @@ func testRekey(t *testing.T, open func(t *testing.T) *Store) {
 			var changes []Reseal
 			for i, r := range rows {
 				c := Reseal{Old: r, MAC: r.MAC, Sealed: []byte(fmt.Sprint("resealed ", tab, i))}
-				if tab == SealedApps || tab == SealedDevices || tab == SealedServerKeys {
+				if remacs(tab) {
 					c.MAC = append([]byte("new:"), r.MAC...)
 				}
 				changes = append(changes, c)
@@ -65,7 +65,7 @@ func testRekey(t *testing.T, open func(t *testing.T) *Store) {
 				if !bytes.Equal(r.Sealed, wantRow.Sealed) {
 					t.Errorf("%s row %d: sealed %q, want %q", tab, i, r.Sealed, wantRow.Sealed)
 				}
-				if (tab == SealedApps || tab == SealedDevices || tab == SealedServerKeys) && !bytes.Equal(r.MAC, wantRow.MAC) {
+				if remacs(tab) && !bytes.Equal(r.MAC, wantRow.MAC) {
 					t.Errorf("%s row %d: MAC %q, want %q", tab, i, r.MAC, wantRow.MAC)
 				}
 			}
@@ -264,6 +264,11 @@ func testRekey(t *testing.T, open func(t *testing.T) *Store) {
 		pv := twofold.PhoneVerification{UUID: "pv-1", AppID: app.ID, Phone: "+15550000001", Via: twofold.SMS,
 			MAC: []byte("pv mac"), CreatedAt: t0, ExpiresAt: t0.Add(3 * time.Minute)}
 		must(t, s.InsertPhoneVerification(ctx, &pv))
+		svc := mkVerifyService(t, s, app.ID, "svc")
+		mkVerification(t, s, svc, "+15550000001", t0.Add(5*time.Minute))
+		approved := mkVerification(t, s, svc, "+15550000002", t0.Add(6*time.Minute))
+		must(t, errOf(s.EndVerification(ctx, svc.ID, approved.PublicID, twofold.VerificationApproved, t0)))
+		mkVerification(t, s, svc, "+15550000003", t0.Add(-time.Minute))
 		got := noErr(s.LiveMACRows(ctx, t0))(t)
 		same(t, "LiveMACRows", []LiveMACs{
 			{Table: "codes", Live: 2, LapseBy: t0.Add(time.Minute + ttl)},
@@ -271,6 +276,7 @@ func testRekey(t *testing.T, open func(t *testing.T) *Store) {
 			{Table: "registration_tokens", Live: 1, LapseBy: t0.Add(time.Hour)},
 			{Table: "spent_registration_jwts", Live: 2, LapseBy: t0.Add(4 * time.Minute)},
 			{Table: "qr_links", Live: 1, LapseBy: t0.Add(2 * time.Minute)},
+			{Table: "verifications", Live: 1, LapseBy: t0.Add(5 * time.Minute)},
 		}, got)
 		later := noErr(s.LiveMACRows(ctx, t0.Add(24*time.Hour)))(t)
 		for _, l := range later {
@@ -320,6 +326,13 @@ func fillSealed(t *testing.T, s *Store, n int) map[SealedTable][]SealedRow {
 		secret := []byte(fmt.Sprint("secret", i))
 		must(t, s.CreateStepClient(ctx, &c, func(int64) map[string][]byte { return map[string][]byte{twofold.SecretClient: secret} }))
 		want[SealedStepSecrets] = append(want[SealedStepSecrets], SealedRow{Name: twofold.SecretClient, Sealed: secret})
+		for _, kind := range []string{twofold.TwilioAccount, twofold.TwilioKey} {
+			if kind == twofold.TwilioAccount && i > 0 {
+				continue // one account per application
+			}
+			c := mkTwilioCredential(t, s, app.ID, kind, fmt.Sprint(kind, i))
+			want[SealedTwilioCredentials] = append(want[SealedTwilioCredentials], SealedRow{ID: c.ID, Name: c.SID, MAC: c.SecretMAC, Sealed: c.SecretSealed})
+		}
 	}
 	return want
 }
@@ -338,6 +351,11 @@ func allSealed(t *testing.T, s *Store, tab SealedTable, size int) []SealedRow {
 		}
 		after = page[len(page)-1]
 	}
+}
+
+// remacs reports whether re-keying table tab re-makes its MAC column too.
+func remacs(tab SealedTable) bool {
+	return tab == SealedApps || tab == SealedDevices || tab == SealedServerKeys || tab == SealedTwilioCredentials
 }
 
 // withoutKeys drops the rows' Key, the store's own page order (opaque to its callers), and the

@@ -216,6 +216,7 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int64, error) {
 		// Kept two days past expiry: a request denied as not requested blocks its user for up to
 		// a day (passwordless.MaxBlock) from its answer, which comes before its expiry.
 		`DELETE FROM passwordless_requests WHERE expires_at <= $1 - 172800`,
+		`DELETE FROM verifications WHERE expires_at <= $1`, // the Verify API answers 404 for them anyway
 		// A hand-over cut short by a crash never finishes: after an hour, say what happened.
 		`UPDATE messages SET status = 'failed', error = 'interrupted: the server stopped before the provider answered',
 			updated_at = $1 WHERE status = 'sending' AND created_at <= $1 - 3600`,

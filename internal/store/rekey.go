@@ -29,27 +29,29 @@ const (
 	SealedQRLinks        SealedTable = "qr_links"            // uri_sealed; MAC: mac, the row's key (never changed)
 	SealedServerKeys     SealedTable = "server_keys"         // private_sealed; Name: name, MAC: public_key
 	SealedStepSecrets    SealedTable = "step_client_secrets" // secret_sealed; ID: id, Key: client_id, Name: kind
+	// secret_sealed; ID: id, Name: sid, MAC: secret_mac (re-MAC'd too)
+	SealedTwilioCredentials SealedTable = "twilio_credentials"
 )
 
 // SealedTables are all of them, in the order re-keying walks them.
 var SealedTables = []SealedTable{SealedApps, SealedAuthenticators, SealedDevices, SealedMessages, SealedQRLinks, SealedServerKeys,
-	SealedStepSecrets}
+	SealedStepSecrets, SealedTwilioCredentials}
 
 // SealedRow is one row's sealed value and what its additional data is made of.
 type SealedRow struct {
 	ID     int64  // apps, devices, messages, step_client_secrets: id; authenticators: the user's public id
 	Key    int64  // authenticators: the page order (the user's row id, opaque outside the store); step_client_secrets: client_id
 	AppID  int64  // authenticators: app_id
-	Name   string // messages: sid; server_keys: name; step_client_secrets: kind
-	MAC    []byte // apps: key_mac; devices: token_mac; qr_links: mac; server_keys: public_key
+	Name   string // messages: sid; server_keys: name; step_client_secrets: kind; twilio_credentials: sid
+	MAC    []byte // apps: key_mac; devices: token_mac; qr_links: mac; server_keys: public_key; twilio_credentials: secret_mac
 	Sealed []byte
 }
 
-// Reseal replaces a row's sealed value (and for apps, devices and server_keys its MAC column)
-// if the row still holds what Old says.
+// Reseal replaces a row's sealed value (and for apps, devices, server_keys and
+// twilio_credentials its MAC column) if the row still holds what Old says.
 type Reseal struct {
 	Old    SealedRow
-	MAC    []byte // the new MAC; ignored for authenticators, messages and qr_links
+	MAC    []byte // the new MAC; ignored for authenticators, messages, qr_links and step_client_secrets
 	Sealed []byte
 }
 
@@ -142,6 +144,9 @@ var sealedSQL = map[SealedTable]struct{ page, update string }{
 	SealedStepSecrets: {
 		`SELECT id, client_id, kind, secret_sealed FROM step_client_secrets WHERE id > $1 ORDER BY id LIMIT $2`,
 		`UPDATE step_client_secrets SET secret_sealed = $1 WHERE id = $2 AND secret_sealed = $3`},
+	SealedTwilioCredentials: {
+		`SELECT id, sid, secret_mac, secret_sealed FROM twilio_credentials WHERE id > $1 ORDER BY id LIMIT $2`,
+		`UPDATE twilio_credentials SET secret_mac = $1, secret_sealed = $2 WHERE id = $3 AND secret_mac = $4 AND secret_sealed = $5`},
 }
 
 // SealedPage returns up to n rows of table t that follow after in the table's key order (id,
@@ -182,6 +187,8 @@ func (s *Store) SealedPage(ctx context.Context, t SealedTable, after SealedRow, 
 			err = rows.Scan(&r.Name, &r.MAC, &r.Sealed)
 		case SealedStepSecrets:
 			err = rows.Scan(&r.ID, &r.Key, &r.Name, &r.Sealed)
+		case SealedTwilioCredentials:
+			err = rows.Scan(&r.ID, &r.Name, &r.MAC, &r.Sealed)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", t, err)
@@ -209,7 +216,7 @@ func (s *Store) Reseal(ctx context.Context, t SealedTable, changes []Reseal) (in
 			o := c.Old
 			var args []any
 			switch t {
-			case SealedApps, SealedDevices:
+			case SealedApps, SealedDevices, SealedTwilioCredentials:
 				args = []any{c.MAC, c.Sealed, o.ID, o.MAC, o.Sealed}
 			case SealedAuthenticators:
 				args = []any{c.Sealed, o.Key, o.Sealed}
@@ -256,7 +263,8 @@ type LiveMACs struct {
 }
 
 // LiveMACRows returns LiveMACs, at now, for one-time codes, phone verifications, registration
-// tokens, spent registration JWTs (remembered until they expire) and QR links.
+// tokens, spent registration JWTs (remembered until they expire), QR links and Verify
+// verifications.
 func (s *Store) LiveMACRows(ctx context.Context, now time.Time) ([]LiveMACs, error) {
 	var out []LiveMACs
 	for _, q := range []struct{ table, where string }{
@@ -265,6 +273,9 @@ func (s *Store) LiveMACRows(ctx context.Context, now time.Time) ([]LiveMACs, err
 		{"registration_tokens", `expires_at > $1`},
 		{"spent_registration_jwts", `expires_at > $1`},
 		{"qr_links", `expires_at > $1`},
+		// A Verify verification's code MAC, and its sealed code (kept to send the same code
+		// again), are never re-made: both lapse with it.
+		{"verifications", `status = 'pending' AND expires_at > $1`},
 	} {
 		l := LiveMACs{Table: q.table}
 		var lapse int64

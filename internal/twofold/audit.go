@@ -55,6 +55,18 @@ const (
 	AuditStepClientCreated    = "step_client.created" // details: client_id
 	AuditStepClientUpdated    = "step_client.updated" // details: client_id, changed (setting names, never values or secrets)
 	AuditStepClientDeleted    = "step_client.deleted" // details: client_id
+	// The Verify API (internal/verifyapi): an application's credentials (details: sid, kind:
+	// account or key; never the token or secret), its services (details: service, the public id;
+	// changed: setting names) and a verification canceled through the API (details:
+	// verification). A verification approved or failed is a verification.succeeded or
+	// verification.failed with details api=verify.
+	AuditTwilioCredentialCreated = "twilio_credential.created"
+	AuditTwilioCredentialRotated = "twilio_credential.rotated" // the account's auth token was replaced
+	AuditTwilioCredentialRevoked = "twilio_credential.revoked"
+	AuditVerifyServiceCreated    = "verify_service.created"
+	AuditVerifyServiceUpdated    = "verify_service.updated"
+	AuditVerifyServiceDeleted    = "verify_service.deleted"
+	AuditVerificationCanceled    = "verification.canceled"
 )
 
 // AuditApprovalNumberMismatch is a wrong matching number that left an approval request pending
@@ -74,6 +86,8 @@ var AuditActions = []string{
 	AuditDeviceAdded, AuditDeviceRemoved, AuditVerificationOK, AuditVerificationFailed, AuditApprovalApproved,
 	AuditApprovalDenied, AuditApprovalNumberMismatch, AuditApprovalClosed, AuditApprovalGroupCreated, AuditApprovalGroupDecided, AuditLimitHit, AuditOperatorLogin, AuditOperatorLoginFailed,
 	AuditStepClientCreated, AuditStepClientUpdated, AuditStepClientDeleted, AuditPasswordlessStarted,
+	AuditTwilioCredentialCreated, AuditTwilioCredentialRotated, AuditTwilioCredentialRevoked,
+	AuditVerifyServiceCreated, AuditVerifyServiceUpdated, AuditVerifyServiceDeleted, AuditVerificationCanceled,
 }
 
 // AuditFilter narrows a listing of the audit trail. Zero fields match everything.

@@ -238,11 +238,23 @@ func (s *Service) spend(ctx context.Context, app twofold.App, ch twofold.Channel
 			if rerr := s.sender.Refuse(ctx, app, ch, c.reason); rerr != nil {
 				return nil, rerr
 			}
+			return nil, &SendRefused{Limit: c.counter.limit, Err: err}
 		}
 		return nil, err
 	}
 	return spent, nil
 }
+
+// SendRefused is a send refused by one of the send limits: Limit names which (sends,
+// number_sends, country_sends, app_sends). It unwraps to the 60003 error, which the Authy API
+// answers; the Verify API answers a number's limit with its own code.
+type SendRefused struct {
+	Limit string
+	Err   error
+}
+
+func (e *SendRefused) Error() string { return e.Err.Error() }
+func (e *SendRefused) Unwrap() error { return e.Err }
 
 // giveBack refunds the events spend counted, for a send that failed before any provider had it:
 // a failed request spends no quota. (Once a provider was asked, the send counts, delivered or

@@ -40,6 +40,14 @@ type Store interface {
 	LatestPhoneVerification(ctx context.Context, appID int64, phone, uuid string) (twofold.PhoneVerification, error)
 	ConsumePhoneVerification(ctx context.Context, appID int64, phone string, now time.Time, maxAttempts int,
 		matches func(twofold.PhoneVerification) bool) (found, accepted bool, err error)
+	// Verify verifications (verification.go).
+	StartVerification(ctx context.Context, v twofold.Verification, send twofold.VerificationSend, now time.Time,
+		decide func(live twofold.Verification) error) (twofold.Verification, bool, error)
+	CheckVerification(ctx context.Context, serviceID int64, recipient, publicID string, now time.Time, maxChecks int,
+		matches func(twofold.Verification) bool) (twofold.Verification, twofold.VerificationChecked, error)
+	GetVerification(ctx context.Context, serviceID int64, publicID string) (twofold.Verification, error)
+	LiveVerification(ctx context.Context, serviceID int64, recipient string, now time.Time) (twofold.Verification, error)
+	EndVerification(ctx context.Context, serviceID int64, publicID, status string, now time.Time) (twofold.Verification, error)
 }
 
 // Sender hands a message to delivery and returns it as recorded; an error wrapping
