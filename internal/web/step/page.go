@@ -479,7 +479,7 @@ func (p *Page) cancel(w http.ResponseWriter, r *http.Request, x *visit) {
 		return
 	}
 	reason := "The user cancelled the second factor."
-	if x.v.Session.Passwordless && x.v.Session.UserID == 0 {
+	if x.v.NeedsUser() {
 		reason = "The user cancelled the sign-in."
 	}
 	if x.v.Session.Status == twofold.StepFailed {
