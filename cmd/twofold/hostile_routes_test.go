@@ -209,6 +209,7 @@ func stepRoutes(f *hostileFixtures) []hostileRoute {
 		page("POST", "/code", map[string]string{"csrf": "token", "via": "totp", "code": "123456"}),
 		page("POST", "/continue", map[string]string{"csrf": "token"}),
 		page("POST", "/cancel", map[string]string{"csrf": "token"}),
+		page("POST", "/signin", map[string]string{"csrf": "token", "username": "user@example.com"}),
 	}
 }
 

@@ -27,6 +27,7 @@ Auth0 Action. It belongs to one application and may name that application's user
   twofold oidc-client create --app 1 --name Okta --redirect-uri https://acme.okta.com/oauth2/v1/authorize/callback --user-match email
   twofold oidc-client list
   twofold oidc-client update CLIENT_ID --factors push,totp --rotate-secret
+  twofold oidc-client update CLIENT_ID --passwordless   # "sign in with your phone", no password
   twofold oidc-client delete CLIENT_ID --yes
 
 The client secret (and an Auth0 Action's secret) are shown once, when made or rotated.
@@ -40,7 +41,7 @@ See docs/hosted-step.md and docs/identity-providers.md.`,
 type clientFlags struct {
 	name, userMatch, factors, hintJWKS, hintIssuer, clientJWKS, auth0Domain string
 	redirects                                                               []string
-	allowLoginHint                                                          bool
+	allowLoginHint, passwordless                                            bool
 }
 
 func (f *clientFlags) add(cmd *cobra.Command) {
@@ -54,6 +55,7 @@ func (f *clientFlags) add(cmd *cobra.Command) {
 	fs.StringVar(&f.hintIssuer, "hint-issuer", "", "the iss an id_token_hint must have (required with --hint-jwks-url)")
 	fs.StringVar(&f.clientJWKS, "client-jwks-url", "", "the client's own JWKS: private_key_jwt and request objects signed with its keys")
 	fs.StringVar(&f.auth0Domain, "auth0-domain", "", "the Auth0 tenant whose Action sends users (e.g. acme.us.auth0.com); makes the Action's secret")
+	fs.BoolVar(&f.passwordless, "passwordless", false, "let users sign in with a passwordless push alone: an authorization request that names no user asks for the username (needs --user-match email or custom_id)")
 }
 
 // spec is what the command line gave, as a hostedstep.Spec: only the flags set.
@@ -94,6 +96,9 @@ func (f *clientFlags) spec(cmd *cobra.Command) hostedstep.Spec {
 	if changed("auth0-domain") {
 		sp.Auth0Domain = &f.auth0Domain
 	}
+	if changed("passwordless") {
+		sp.Passwordless = &f.passwordless
+	}
 	return sp
 }
 
@@ -110,6 +115,7 @@ type clientJSON struct {
 	HintIssuer     string    `json:"hint_issuer,omitempty"`
 	ClientJWKSURL  string    `json:"client_jwks_url,omitempty"`
 	Auth0Domain    string    `json:"auth0_domain,omitempty"`
+	Passwordless   bool      `json:"passwordless"`
 	Secret         string    `json:"client_secret,omitempty"`
 	Auth0Secret    string    `json:"auth0_secret,omitempty"`
 	CreatedAt      time.Time `json:"created_at"`
@@ -119,7 +125,7 @@ type clientJSON struct {
 func toClientJSON(c twofold.StepClient, secret, auth0Secret string) clientJSON {
 	out := clientJSON{ClientID: c.ClientID, AppID: c.AppID, Name: c.Name, RedirectURIs: append([]string{}, c.RedirectURIs...),
 		Factors: []string{}, UserMatch: string(c.UserMatch), AllowLoginHint: c.AllowLoginHint, HintJWKSURL: c.HintJWKSURL,
-		HintIssuer: c.HintIssuer, ClientJWKSURL: c.ClientJWKSURL, Auth0Domain: c.Auth0Domain, Secret: secret, Auth0Secret: auth0Secret,
+		HintIssuer: c.HintIssuer, ClientJWKSURL: c.ClientJWKSURL, Auth0Domain: c.Auth0Domain, Passwordless: c.Passwordless, Secret: secret, Auth0Secret: auth0Secret,
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 	for _, f := range c.Factors {
 		out.Factors = append(out.Factors, string(f))
@@ -157,6 +163,9 @@ func printClient(w io.Writer, c twofold.StepClient, secret, auth0Secret string) 
 	if c.Auth0Domain != "" {
 		fmt.Fprintf(tw, "Auth0 tenant\t%s\n", c.Auth0Domain)
 	}
+	if c.Passwordless {
+		fmt.Fprintf(tw, "passwordless sign-in\tallowed: a request naming no user asks for the username\n")
+	}
 	if auth0Secret != "" {
 		fmt.Fprintf(tw, "Auth0 Action secret\t%s\t(shown once: put it in the Action's secrets)\n", auth0Secret)
 	}
@@ -179,7 +188,7 @@ func clientError(err error, id string) error {
 	var te *twofold.Error
 	if errors.As(err, &te) && len(te.Fields) > 0 {
 		var lines []string
-		for _, f := range []string{"name", "redirect_uri", "factors", "user_match", "hint_jwks_url", "hint_issuer", "client_jwks_url", "auth0_domain"} {
+		for _, f := range []string{"name", "redirect_uri", "factors", "user_match", "hint_jwks_url", "hint_issuer", "client_jwks_url", "auth0_domain", "passwordless"} {
 			if why, ok := te.Fields[f]; ok {
 				lines = append(lines, "--"+strings.ReplaceAll(f, "_", "-")+": "+why)
 			}

@@ -27,6 +27,21 @@ func TestOIDCClientCommands(t *testing.T) {
 	if up.Name != "Okta" || up.UserMatch != "email" || up.Secret == "" || up.Secret == made.Secret || up.Auth0Secret == "" || up.Auth0Domain != "acme.us.auth0.com" {
 		t.Fatalf("update: %+v", up)
 	}
+	// Passwordless sign-in: only for users named by a name people know, and then on and off.
+	if _, err := s.cli("oidc-client", "update", made.ClientID, "--passwordless", "--user-match", "id"); err == nil || !strings.Contains(err.Error(), "--passwordless") {
+		t.Fatalf("passwordless by Twofold id: %v", err)
+	}
+	s.cliJSON(&up, "oidc-client", "update", made.ClientID, "--passwordless")
+	if !up.Passwordless || up.UserMatch != "email" {
+		t.Fatalf("update --passwordless: %+v", up)
+	}
+	if out, err := s.cli("oidc-client", "show", made.ClientID); err != nil || !strings.Contains(out, "passwordless sign-in") {
+		t.Fatalf("show a passwordless client: %v\n%s", err, out)
+	}
+	s.cliJSON(&up, "oidc-client", "update", made.ClientID, "--passwordless=false")
+	if up.Passwordless {
+		t.Fatalf("update --passwordless=false: %+v", up)
+	}
 	// Every problem at once, each named by its flag.
 	_, err := s.cli("oidc-client", "create", "--app", "1", "--name", "x", "--redirect-uri", "http://evil.example/cb", "--factors", "push,fax", "--user-match", "phone")
 	if err == nil || !strings.Contains(err.Error(), "--redirect-uri") || !strings.Contains(err.Error(), "--factors") || !strings.Contains(err.Error(), "--user-match") {
@@ -48,8 +63,8 @@ func TestOIDCClientCommands(t *testing.T) {
 		Action string `json:"action"`
 	}
 	s.cliJSON(&audit, "audit", "list", "--action", "step_client.updated")
-	if len(audit) != 1 {
-		t.Fatalf("audit of the update: %+v", audit)
+	if len(audit) != 3 {
+		t.Fatalf("audit of the updates: %+v", audit)
 	}
 }
 

@@ -10,10 +10,12 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/twofold-auth/twofold/internal/auth0"
+	"github.com/twofold-auth/twofold/internal/clientaddr"
 	"github.com/twofold-auth/twofold/internal/egress"
 	"github.com/twofold-auth/twofold/internal/hostedstep"
 	"github.com/twofold-auth/twofold/internal/oidc"
 	"github.com/twofold-auth/twofold/internal/onetouch"
+	"github.com/twofold-auth/twofold/internal/passwordless"
 	"github.com/twofold-auth/twofold/internal/signingkeys"
 	"github.com/twofold-auth/twofold/internal/verify"
 	"github.com/twofold-auth/twofold/internal/web/step"
@@ -30,7 +32,8 @@ func stepFlags(f *pflag.FlagSet) {
 // needs a stable issuer, the URL relying parties reach the server at: --public-url, or, for a
 // server listening on this machine only, its listen address. Without one it stays off, and
 // says so.
-func hostedStep(routes routeMux, f *pflag.FlagSet, env Env, in *instance, vs *verify.Service, ot *onetouch.Service, log *slog.Logger) error {
+func hostedStep(routes routeMux, f *pflag.FlagSet, env Env, in *instance, vs *verify.Service, ot *onetouch.Service, pw *passwordless.Service,
+	proxies clientaddr.Proxies, log *slog.Logger) error {
 	allow, err := egress.ParseAllowlist(mustString(f, "jwks-allow-hosts"))
 	if err != nil {
 		return fmt.Errorf("--jwks-allow-hosts: %w", err)
@@ -39,6 +42,7 @@ func hostedStep(routes routeMux, f *pflag.FlagSet, env Env, in *instance, vs *ve
 		log.Info("the hosted step may fetch key sets from private addresses on these hosts", "hosts", allow.String())
 	}
 	steps := hostedstep.NewSteps(in.store, in.keys, vs, ot, hostedstep.Config{}, in.now)
+	steps.SetPasswordless(pw) // for the clients that allow passwordless sign-in
 	clients := hostedstep.NewClients(in.store, in.keys, in.now)
 	clients.SetAuditor(in.audit)
 	finishers := map[string]step.Finisher{}
@@ -63,7 +67,7 @@ func hostedStep(routes routeMux, f *pflag.FlagSet, env Env, in *instance, vs *ve
 		finishers[auth0.Name] = a0
 		log.Info("the hosted step's OpenID provider is on", "issuer", p.Issuer())
 	}
-	step.New(step.Config{Steps: steps, Finishers: finishers, MACs: in.keys, Log: log}).Routes(routes)
+	step.New(step.Config{Steps: steps, Finishers: finishers, MACs: in.keys, Proxies: proxies, Log: log}).Routes(routes)
 	return nil
 }
 

@@ -29,6 +29,7 @@ import (
 // would: /login?user=NAME sends the browser to the provider with the user named in a request
 // object signed with the client secret, a state, a nonce and PKCE; /callback redeems the code,
 // verifies the id token against the provider's JWKS and says who signed in, and how.
+// /login?phone=1 is "Sign in with your phone": the same request naming nobody.
 type relyingParty struct {
 	t        *testing.T
 	srv      *httptest.Server
@@ -99,8 +100,11 @@ func (rp *relyingParty) login(w http.ResponseWriter, r *http.Request) {
 	rp.mu.Lock()
 	rp.pending[state] = rpLogin{nonce: nonce, verifier: verifier}
 	rp.mu.Unlock()
-	http.Redirect(w, r, rp.conf.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), gooidc.Nonce(nonce),
-		oauth2.SetAuthURLParam("request", request)), http.StatusFound)
+	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier), gooidc.Nonce(nonce)}
+	if !r.URL.Query().Has("phone") {
+		opts = append(opts, oauth2.SetAuthURLParam("request", request))
+	}
+	http.Redirect(w, r, rp.conf.AuthCodeURL(state, opts...), http.StatusFound)
 }
 
 var rpPage = template.Must(template.New("rp").Parse(`<!doctype html><html lang="en"><title>Relying party</title>

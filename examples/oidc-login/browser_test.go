@@ -113,3 +113,42 @@ func screenshot(t *testing.T, ctx context.Context, when bool, name string) {
 		t.Fatal(err)
 	}
 }
+
+// TestBrowserPhoneButton: with "Sign in with your phone" offered, the log-in page passes the
+// accessibility and fit checks at both widths, and the button takes the browser to Twofold's
+// step naming nobody (TestPhoneSignIn goes through it; TestHostedStepPasswordlessBrowser in
+// cmd/twofold drives Twofold's real page).
+func TestBrowserPhoneButton(t *testing.T) {
+	tf := newStandIn(t)
+	sample := startSample(t, tf, "", func(c *config) {
+		c.Passwordless = true
+		tf.allowPasswordless(t, c.ClientID)
+	})
+	ctx := browsertest.Start(t)
+	for _, vp := range browsertest.Viewports {
+		c, cancel := context.WithTimeout(ctx, 45*time.Second)
+		err := chromedp.Do(c, vp.Emulate(), chromedp.Navigate(sample+"/login"), chromedp.WaitVisible(chromedp.CSS("#phone-sign-in")))
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		browsertest.Check(t, ctx, "log-in with the phone button "+vp.Name)
+		screenshot(t, ctx, vp.Name == "phone", "login-phone")
+	}
+	c, cancel := context.WithTimeout(ctx, 45*time.Second)
+	defer cancel()
+	if err := chromedp.Do(c, chromedp.Click(chromedp.CSS("#phone-sign-in"))); err != nil {
+		t.Fatal(err)
+	}
+	// The click navigates twice (the sample, then Twofold): a poll caught between the two is
+	// asked again.
+	for {
+		err := chromedp.Do(c, chromedp.Poll[chromedp.Void](`location.pathname.startsWith('/step/')`))
+		if err == nil {
+			return
+		}
+		if c.Err() != nil {
+			t.Fatalf("the button did not lead to the step: %v", err)
+		}
+	}
+}

@@ -11,6 +11,8 @@
 //	SAMPLE_PUBLIC_URL      --public-url      this sample's URL as the browser reaches it (default http://SAMPLE_ADDR);
 //	                                         the step client's redirect URI is PUBLIC_URL/callback
 //	SAMPLE_USERS           --users           a CSV file of the users who may sign in: email,password[,twofold_id]
+//	TWOFOLD_PASSWORDLESS   --passwordless    offer "Sign in with your phone" (the step client must allow
+//	                                         passwordless sign-in: twofold oidc-client update ID --passwordless)
 //
 // See README.md beside this file.
 package main
@@ -27,6 +29,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -40,6 +43,7 @@ type config struct {
 	Addr         string
 	PublicURL    string // without a trailing slash
 	UsersFile    string
+	Passwordless bool // offer "Sign in with your phone": the step client allows passwordless sign-in
 
 	Logger     *slog.Logger     // nil: discard
 	HTTPClient *http.Client     // for the calls to Twofold; nil: a client with a 10 second timeout
@@ -69,6 +73,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&cfg.Addr, "addr", or("SAMPLE_ADDR", defaultAddr), "address to listen on (env SAMPLE_ADDR)")
 	fs.StringVar(&cfg.PublicURL, "public-url", getenv("SAMPLE_PUBLIC_URL"), "this sample's public URL; the step client's redirect URI is PUBLIC_URL/callback (env SAMPLE_PUBLIC_URL; default http://ADDR)")
 	fs.StringVar(&cfg.UsersFile, "users", getenv("SAMPLE_USERS"), "a CSV file of the users who may sign in: email,password[,twofold_id] (env SAMPLE_USERS)")
+	pl, _ := strconv.ParseBool(strings.TrimSpace(getenv("TWOFOLD_PASSWORDLESS")))
+	fs.BoolVar(&cfg.Passwordless, "passwordless", pl, `offer "Sign in with your phone"; the step client must allow passwordless sign-in (env TWOFOLD_PASSWORDLESS)`)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: oidc-login [flags]
 

@@ -38,7 +38,8 @@ type server struct {
 // session is a browser's state: half signed in (the password passed, the second factor is
 // Twofold's to ask), or signed in.
 type session struct {
-	Email, TwofoldID       string // who typed the password
+	Email, TwofoldID       string // who typed the password ("" for "Sign in with your phone")
+	Phone                  bool   // "Sign in with your phone": Twofold's id token says who
 	State, Nonce, Verifier string // this authorization request's (until the callback)
 	SignedIn               bool
 	Subject, ACR           string // what Twofold's id token said
@@ -75,6 +76,9 @@ func newServer(cfg config) (*server, error) {
 	mux.HandleFunc("GET /{$}", s.home)
 	mux.HandleFunc("GET /login", s.loginPage)
 	mux.HandleFunc("POST /login", s.login)
+	if cfg.Passwordless {
+		mux.HandleFunc("POST /login/phone", s.phoneLogin)
+	}
 	mux.HandleFunc("GET "+callbackPath, s.callback)
 	mux.HandleFunc("POST /logout", s.logout)
 	// Forms are CSRF-protected by the browser's Sec-Fetch-Site and Origin headers.
@@ -105,9 +109,11 @@ func securityHeaders(twofoldURL string, next http.Handler) http.Handler {
 type view struct {
 	Email, Problem string
 	Session        *session
+	Passwordless   bool // the log-in page offers "Sign in with your phone"
 }
 
 func (s *server) render(w http.ResponseWriter, status int, name string, v view) {
+	v.Passwordless = s.cfg.Passwordless
 	var buf bytes.Buffer
 	if err := s.pages[name].ExecuteTemplate(&buf, "base", v); err != nil {
 		s.log.Error("render", "page", name, "err", err)
@@ -216,6 +222,27 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, target, http.StatusSeeOther)
 }
 
+// phoneLogin is "Sign in with your phone": no password; Twofold's page asks who, and the
+// user approves on their phone (passwordless sign-in, which the step client must allow).
+func (s *server) phoneLogin(w http.ResponseWriter, r *http.Request) {
+	p, err := s.twofold(r.Context())
+	if err != nil {
+		s.log.Error("Twofold's discovery document", "issuer", s.cfg.TwofoldURL, "err", err)
+		s.problem(w, http.StatusBadGateway, "The sign-in service is not answering. Try again in a moment.")
+		return
+	}
+	sess := &session{Phone: true, State: randomString(), Nonce: randomString(), Verifier: oauth2.GenerateVerifier(),
+		Expires: s.cfg.now().Add(pendingTTL)}
+	target, err := s.authorizeURL(p, sess)
+	if err != nil {
+		s.log.Error("request object", "err", err)
+		s.problem(w, http.StatusInternalServerError, "The sign-in could not start.")
+		return
+	}
+	s.start(w, r, sess)
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
 // callback is where Twofold sends the browser back: it checks that this browser started the
 // request (state), redeems the code (with the PKCE verifier), verifies the id token (issuer,
 // audience, signature against Twofold's JWKS, expiry, nonce) and that it speaks of the user who
@@ -237,8 +264,12 @@ func (s *server) callback(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, http.StatusBadRequest, "The answer came from another server."+again)
 		return
 	}
+	what := "The second factor"
+	if sess.Phone {
+		what = "The sign-in with your phone"
+	}
 	if e := q.Get("error"); e != "" {
-		msg := "The second factor was not confirmed"
+		msg := what + " was not confirmed"
 		if d := q.Get("error_description"); d != "" {
 			msg += ": " + d
 		}
@@ -248,11 +279,15 @@ func (s *server) callback(w http.ResponseWriter, r *http.Request) {
 	claims, err := s.redeem(r.Context(), p, q.Get("code"), sess)
 	if err != nil {
 		s.log.Warn("callback", "email", sess.Email, "err", err)
-		s.problem(w, http.StatusForbidden, "The second factor could not be confirmed."+again)
+		s.problem(w, http.StatusForbidden, what+" could not be confirmed."+again)
 		return
 	}
-	s.start(w, r, &session{Email: sess.Email, SignedIn: true, Subject: claims.Subject, ACR: claims.ACR, AMR: claims.AMR,
+	email := sess.Email
+	if sess.Phone {
+		email = claims.Username // who approved, checked against the table by redeem
+	}
+	s.start(w, r, &session{Email: email, Phone: sess.Phone, SignedIn: true, Subject: claims.Subject, ACR: claims.ACR, AMR: claims.AMR,
 		Expires: s.cfg.now().Add(sessionTTL)})
-	s.log.Info("signed in", "email", sess.Email, "sub", claims.Subject, "amr", strings.Join(claims.AMR, " "))
+	s.log.Info("signed in", "email", email, "sub", claims.Subject, "amr", strings.Join(claims.AMR, " "), "acr", claims.ACR)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }

@@ -270,8 +270,16 @@ func TestConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cfg.check(); err != nil || cfg.PublicURL != "http://127.0.0.1:4000" || cfg.TwofoldURL != defaultTwofoldURL || cfg.ClientSecret != "tfs_y" {
+	if err := cfg.check(); err != nil || cfg.PublicURL != "http://127.0.0.1:4000" || cfg.TwofoldURL != defaultTwofoldURL || cfg.ClientSecret != "tfs_y" ||
+		cfg.Passwordless {
 		t.Fatalf("%+v %v", cfg, err)
+	}
+	env["TWOFOLD_PASSWORDLESS"] = "1"
+	if cfg, err := parseConfig(nil, func(k string) string { return env[k] }, io.Discard); err != nil || !cfg.Passwordless {
+		t.Fatalf("TWOFOLD_PASSWORDLESS=1: %+v %v", cfg, err)
+	}
+	if cfg, err := parseConfig([]string{"--passwordless=false"}, func(k string) string { return env[k] }, io.Discard); err != nil || cfg.Passwordless {
+		t.Fatalf("--passwordless=false over the environment: %+v %v", cfg, err)
 	}
 	for _, bad := range []config{{ClientID: "x"}, {ClientID: "x", ClientSecret: "y", TwofoldURL: "127.0.0.1:8080"},
 		{ClientID: "x", ClientSecret: "y", PublicURL: "http://127.0.0.1:3001/?a=b"}} {

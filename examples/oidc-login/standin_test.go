@@ -20,6 +20,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/oidc"
 	"github.com/twofold-auth/twofold/internal/onetouch"
 	"github.com/twofold-auth/twofold/internal/otp"
+	"github.com/twofold-auth/twofold/internal/passwordless"
 	"github.com/twofold-auth/twofold/internal/seal"
 	"github.com/twofold-auth/twofold/internal/signingkeys"
 	"github.com/twofold-auth/twofold/internal/store"
@@ -45,14 +46,17 @@ type twofoldUnderTest interface {
 
 // standIn is the in-process Twofold.
 type standIn struct {
-	srv     *httptest.Server
-	app     twofold.App
-	users   *users.Service
-	verify  *verify.Service
-	clients *hostedstep.Clients
-	steps   *hostedstep.Steps
-	p       *oidc.Provider
-	phones  int
+	srv      *httptest.Server
+	st       *store.Store
+	keys     *seal.Keyring
+	onetouch *onetouch.Service
+	app      twofold.App
+	users    *users.Service
+	verify   *verify.Service
+	clients  *hostedstep.Clients
+	steps    *hostedstep.Steps
+	p        *oidc.Provider
+	phones   int
 }
 
 func newStandIn(t *testing.T) *standIn {
@@ -69,12 +73,14 @@ func newStandIn(t *testing.T) *standIn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &standIn{users: users.New(st, nil), verify: verify.New(st, router, keys, verify.Config{}, nil)}
+	s := &standIn{st: st, keys: keys, users: users.New(st, nil), verify: verify.New(st, router, keys, verify.Config{}, nil),
+		onetouch: onetouch.New(st, onetouch.Config{}, onetouch.Hooks{}, nil)}
 	if s.app, _, err = apps.New(st, keys, nil).Create(ctx, apps.CreateParams{Name: "Shop"}); err != nil {
 		t.Fatal(err)
 	}
 	s.clients = hostedstep.NewClients(st, keys, nil)
-	s.steps = hostedstep.NewSteps(st, keys, s.verify, onetouch.New(st, onetouch.Config{}, onetouch.Hooks{}, nil), hostedstep.Config{}, nil)
+	s.steps = hostedstep.NewSteps(st, keys, s.verify, s.onetouch, hostedstep.Config{}, nil)
+	s.steps.SetPasswordless(passwordless.New(st, s.onetouch, passwordless.Config{}, nil))
 	mux := http.NewServeMux()
 	s.srv = httptest.NewServer(mux)
 	t.Cleanup(s.srv.Close)
@@ -98,6 +104,10 @@ func (s *standIn) page(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
+	if v.NeedsUser() { // "Sign in with your phone": ?signin=NAME asks, ?await goes on once approved
+		s.phonePage(w, r, v)
+		return
+	}
 	switch {
 	case q.Has("cancel"):
 		_ = s.p.Refuse(w, r, v, "The user gave up.")

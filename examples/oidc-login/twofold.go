@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
@@ -12,7 +13,11 @@ import (
 )
 
 // This file is all the sample knows of Twofold: an OpenID provider, found by discovery, that
-// is asked for the second factor of a user named in a signed request object.
+// is asked for the second factor of a user named in a signed request object, or, for "Sign in
+// with your phone", asked to sign in someone it names itself (passwordless sign-in).
+
+// acrPasswordless is the acr of an id token for a passwordless sign-in: one factor, the phone.
+const acrPasswordless = "urn:twofold:acr:passwordless"
 
 // twofold returns Twofold's provider metadata, read once (and again after a failure).
 func (s *server) twofold(ctx context.Context) (*gooidc.Provider, error) {
@@ -51,12 +56,16 @@ func (s *server) authorizeURL(p *gooidc.Provider, sess *session) (string, error)
 		return "", err
 	}
 	now := s.cfg.now()
-	object, err := jwt.Signed(signer).Claims(map[string]any{
+	claims := map[string]any{
 		"iss": s.cfg.ClientID, "aud": s.cfg.TwofoldURL, "iat": now.Unix(), "exp": now.Add(pendingTTL).Unix(), "jti": randomString(),
 		"client_id": s.cfg.ClientID, "response_type": "code", "redirect_uri": conf.RedirectURL, "scope": gooidc.ScopeOpenID,
 		"state": sess.State, "nonce": sess.Nonce, "login_hint": sess.Email,
 		"code_challenge": oauth2.S256ChallengeFromVerifier(sess.Verifier), "code_challenge_method": "S256",
-	}).Serialize()
+	}
+	if sess.Phone {
+		delete(claims, "login_hint") // nobody named: Twofold's page asks who
+	}
+	object, err := jwt.Signed(signer).Claims(claims).Serialize()
 	if err != nil {
 		return "", err
 	}
@@ -88,9 +97,14 @@ func (s *server) redeem(ctx context.Context, p *gooidc.Provider, code string, se
 	if err := idt.Claims(&c); err != nil {
 		return idClaims{}, fmt.Errorf("id token claims: %w", err)
 	}
+	if sess.Phone {
+		return c, s.checkPhone(idt.Nonce, c, sess)
+	}
 	switch {
 	case idt.Nonce != sess.Nonce: // constant-time is moot: the nonce is no longer secret here
 		return idClaims{}, errors.New("id token: the nonce is not this sign-in's")
+	case c.ACR == acrPasswordless:
+		return idClaims{}, errors.New("id token: a passwordless sign-in, not the second factor of the password typed")
 	case c.Username != sess.Email:
 		return idClaims{}, fmt.Errorf("id token: for %q, not %q", c.Username, sess.Email)
 	case sess.TwofoldID != "" && c.Subject != sess.TwofoldID:
@@ -99,4 +113,22 @@ func (s *server) redeem(ctx context.Context, p *gooidc.Provider, code string, se
 		return idClaims{}, errors.New("id token: no amr says what was passed")
 	}
 	return c, nil
+}
+
+// checkPhone checks the id token of "Sign in with your phone": this sign-in's, a passwordless
+// one, and about one of the sample's users (Twofold's user of that email, and with the Twofold
+// id the table has, when it has one).
+func (s *server) checkPhone(nonce string, c idClaims, sess *session) error {
+	u, known := s.users.byEmail[strings.ToLower(c.Username)]
+	switch {
+	case nonce != sess.Nonce:
+		return errors.New("id token: the nonce is not this sign-in's")
+	case c.ACR != acrPasswordless:
+		return fmt.Errorf("id token: acr %q, not a passwordless sign-in", c.ACR)
+	case !known:
+		return fmt.Errorf("id token: %q is not a user of this application", c.Username)
+	case u.TwofoldID != "" && c.Subject != u.TwofoldID:
+		return fmt.Errorf("id token: sub %q, not the user's Twofold id %s", c.Subject, u.TwofoldID)
+	}
+	return nil
 }

@@ -137,7 +137,7 @@ func formOf(cl twofold.StepClient) clientForm {
 	}
 	v := map[string]string{"name": cl.Name, "redirect_uris": strings.Join(cl.RedirectURIs, "\n"), "user_match": string(cl.UserMatch),
 		"allow_login_hint": checked(cl.AllowLoginHint), "hint_jwks_url": cl.HintJWKSURL, "hint_issuer": cl.HintIssuer,
-		"client_jwks_url": cl.ClientJWKSURL, "auth0_domain": cl.Auth0Domain}
+		"client_jwks_url": cl.ClientJWKSURL, "auth0_domain": cl.Auth0Domain, "passwordless": checked(cl.Passwordless)}
 	return clientForm{V: v, Factors: factorChoices(cl.Factors), Matches: userMatches, Errors: map[string]string{}}
 }
 
@@ -165,8 +165,8 @@ func parseClient(r *http.Request) (hostedstep.Spec, clientForm) {
 	for _, f := range []string{"name", "redirect_uris", "user_match", "hint_jwks_url", "hint_issuer", "client_jwks_url", "auth0_domain"} {
 		v[f] = strings.TrimSpace(r.PostFormValue(f))
 	}
-	loginHint := r.PostFormValue("allow_login_hint") != ""
-	v["allow_login_hint"] = checked(loginHint)
+	loginHint, passwordless := r.PostFormValue("allow_login_hint") != "", r.PostFormValue("passwordless") != ""
+	v["allow_login_hint"], v["passwordless"] = checked(loginHint), checked(passwordless)
 	// URIs hold no spaces: one per line, or separated by spaces as pasted.
 	uris := strings.Fields(v["redirect_uris"])
 	v["redirect_uris"] = strings.Join(uris, "\n")
@@ -177,7 +177,7 @@ func parseClient(r *http.Request) (hostedstep.Spec, clientForm) {
 	match := twofold.UserMatch(v["user_match"])
 	sp := hostedstep.Spec{Name: ptr(v["name"]), RedirectURIs: &uris, Factors: &factors, UserMatch: &match,
 		AllowLoginHint: &loginHint, HintJWKSURL: ptr(v["hint_jwks_url"]), HintIssuer: ptr(v["hint_issuer"]),
-		ClientJWKSURL: ptr(v["client_jwks_url"]), Auth0Domain: ptr(v["auth0_domain"])}
+		ClientJWKSURL: ptr(v["client_jwks_url"]), Auth0Domain: ptr(v["auth0_domain"]), Passwordless: &passwordless}
 	form := clientForm{V: v, Factors: factorChoices(factors), Matches: userMatches, Errors: map[string]string{}}
 	if len(factors) == 0 {
 		// The service takes none for all; a form with every box cleared means something else.
@@ -215,8 +215,9 @@ func (f *clientForm) report(err error) bool {
 func clientMessage(field, msg string) string {
 	msg = strings.ReplaceAll(msg, "with hint_jwks_url", "with the identity provider's key set")
 	subjects := map[string]string{"name": "The name", "user_match": "This", "hint_jwks_url": "The key set URL",
-		"hint_issuer": "The issuer", "client_jwks_url": "The key set URL", "auth0_domain": "The domain"}
-	if s, ok := subjects[field]; ok && (strings.HasPrefix(msg, "is ") || strings.HasPrefix(msg, "must ")) {
+		"hint_issuer": "The issuer", "client_jwks_url": "The key set URL", "auth0_domain": "The domain",
+		"passwordless": "Passwordless sign-in"}
+	if s, ok := subjects[field]; ok && (strings.HasPrefix(msg, "is ") || strings.HasPrefix(msg, "must ") || strings.HasPrefix(msg, "needs ")) {
 		msg = s + " " + msg
 	}
 	return sentence(msg)

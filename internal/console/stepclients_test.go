@@ -115,8 +115,34 @@ func TestStepClientLifecycle(t *testing.T) {
 		t.Fatalf("saved %+v", cl)
 	}
 	b.get(clientPage)
-	b.contains("Settings saved.")
+	b.contains("Settings saved.", `id="client-passwordless">off`)
 	b.lacks(`id="secrets"`)
+
+	// Passwordless sign-in: refused beside its box for users named by Twofold id, then allowed.
+	pl := clientForm("Okta", "https://acme.okta.com/cb2")
+	pl["factors"] = []string{"totp", "push"}
+	pl.Set("allow_login_hint", "on")
+	pl.Set("passwordless", "on")
+	pl.Set("user_match", "id")
+	b.post(clientPage, pl, true)
+	b.expect(http.StatusUnprocessableEntity, "")
+	if got := b.fieldError("passwordless"); !strings.HasPrefix(got, "Passwordless sign-in needs users named by email or custom_id") {
+		t.Errorf("passwordless by Twofold id: %q", got)
+	}
+	b.contains(`id="passwordless" checked aria-invalid="true"`)
+	pl.Set("user_match", "email")
+	b.post(clientPage, pl, true)
+	b.expect(http.StatusSeeOther, clientPage)
+	if cl, _ = f.clients.Get(t.Context(), cl.ClientID); !cl.Passwordless {
+		t.Fatalf("passwordless not saved: %+v", cl)
+	}
+	b.get(clientPage)
+	b.contains(`id="client-passwordless">allowed`, `id="passwordless" checked`, "or not at all for passwordless sign-in")
+	b.post(clientPage, edit, true) // the form without the box turns it off
+	b.expect(http.StatusSeeOther, clientPage)
+	if cl, _ = f.clients.Get(t.Context(), cl.ClientID); cl.Passwordless {
+		t.Fatalf("passwordless still on: %+v", cl)
+	}
 
 	// Rotating the client secret: a confirmation, then the new secret once; the old one is gone.
 	b.get(clientPage + "/rotate/secret")
@@ -189,7 +215,8 @@ func TestStepClientLifecycle(t *testing.T) {
 		}
 		got = append(got, e.Action+" "+e.Details["changed"])
 	}
-	want := []string{"step_client.created ", "step_client.updated name,redirect_uris,factors,allow_login_hint", "step_client.updated secret",
+	want := []string{"step_client.created ", "step_client.updated name,redirect_uris,factors,allow_login_hint",
+		"step_client.updated passwordless", "step_client.updated passwordless", "step_client.updated secret",
 		"step_client.updated auth0_domain", "step_client.updated auth0_secret", "step_client.deleted "}
 	if !slices.Equal(got, want) {
 		t.Errorf("audit trail:\n%q\nwant\n%q", got, want)

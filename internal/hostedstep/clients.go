@@ -82,6 +82,7 @@ type Spec struct {
 	HintIssuer     *string
 	ClientJWKSURL  *string
 	Auth0Domain    *string
+	Passwordless   *bool
 }
 
 // Limits of a client's settings.
@@ -120,6 +121,9 @@ func (sp Spec) apply(c *twofold.StepClient) map[string]string {
 	}
 	if sp.Auth0Domain != nil {
 		c.Auth0Domain = strings.ToLower(strings.TrimSpace(*sp.Auth0Domain))
+	}
+	if sp.Passwordless != nil {
+		c.Passwordless = *sp.Passwordless
 	}
 	if len(c.Factors) == 0 {
 		c.Factors = slices.Clone(twofold.Factors)
@@ -176,6 +180,15 @@ func (sp Spec) apply(c *twofold.StepClient) map[string]string {
 	}
 	if c.Auth0Domain != "" && !validHost(c.Auth0Domain) {
 		bad["auth0_domain"] = "must be a host name, like example.us.auth0.com"
+	}
+	// Passwordless sign-in asks people for the name they sign in with: an email or the
+	// customer's id, never Twofold's sequential ids, which anyone could count through. It is an
+	// OpenID Connect flow (an Auth0 Action always names the user), so it needs a redirect URI.
+	switch {
+	case c.Passwordless && c.UserMatch == twofold.MatchID:
+		bad["passwordless"] = "needs users named by email or custom_id: people sign in with a name they know"
+	case c.Passwordless && len(c.RedirectURIs) == 0:
+		bad["passwordless"] = "is for OpenID Connect clients: it needs a redirect URI"
 	}
 	return bad
 }
@@ -402,6 +415,7 @@ func changed(a, b twofold.StepClient, rot Rotation) []string {
 	add("hint_issuer", a.HintIssuer != b.HintIssuer)
 	add("client_jwks_url", a.ClientJWKSURL != b.ClientJWKSURL)
 	add("auth0_domain", a.Auth0Domain != b.Auth0Domain)
+	add("passwordless", a.Passwordless != b.Passwordless)
 	add("secret", rot.Secret)
 	add("auth0_secret", rot.Auth0Secret)
 	return out

@@ -144,6 +144,12 @@ func TestSpecCheck(t *testing.T) {
 		{"a new client needs a name and a redirect", twofold.StepClient{}, hostedstep.Spec{}, []string{"name", "redirect_uri"}},
 		{"hint keys need an issuer", cl, hostedstep.Spec{HintJWKSURL: ptr("https://keys.example.com"), Auth0Domain: ptr("x")},
 			[]string{"hint_issuer", "auth0_domain"}},
+		// Passwordless sign-in asks for a name people know, through OpenID Connect.
+		{"passwordless by Twofold id", cl, hostedstep.Spec{Passwordless: ptr(true)}, []string{"passwordless"}},
+		{"passwordless by email", cl, hostedstep.Spec{Passwordless: ptr(true), UserMatch: ptr(twofold.MatchEmail)}, nil},
+		{"passwordless by the customer's id", cl, hostedstep.Spec{Passwordless: ptr(true), UserMatch: ptr(twofold.MatchCustomID)}, nil},
+		{"passwordless for an Auth0 Action only", cl, hostedstep.Spec{Passwordless: ptr(true), UserMatch: ptr(twofold.MatchEmail),
+			RedirectURIs: ptr([]string{}), Auth0Domain: ptr("acme.us.auth0.com")}, []string{"passwordless"}},
 	} {
 		err := tc.sp.Check(tc.base)
 		var te *twofold.Error

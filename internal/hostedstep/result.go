@@ -84,6 +84,11 @@ func AMR(f twofold.Factor) []string {
 	switch f {
 	case twofold.FactorPush:
 		return []string{"pop"} // the device signed the approval with its key
+	case twofold.FactorPasswordless:
+		// The device signed the approval with its key (pop: whether that key is in hardware is
+		// the device's to know, not Twofold's), and the user matched the number the browser
+		// showed on the phone: two channels (mca). One factor, so not mfa.
+		return []string{"pop", "mca"}
 	case twofold.FactorSMS:
 		return []string{"sms"}
 	case twofold.FactorCall:

@@ -27,6 +27,8 @@ type StepStore interface {
 	StepSessionByHandle(ctx context.Context, mac []byte, now time.Time) (twofold.StepSession, error)
 	SetStepApproval(ctx context.Context, id int64, uuid string) error
 	SetStepSent(ctx context.Context, id int64, channel twofold.Channel) error
+	SetStepSignin(ctx context.Context, id int64, uuid string) error
+	BindStepSession(ctx context.Context, id int64, uuid string, userID int64, now time.Time) error
 	FinishStepSession(ctx context.Context, id int64, status twofold.StepStatus, factor twofold.Factor, now time.Time) error
 	IssueStepCode(ctx context.Context, id int64, mac []byte, expires time.Time) error
 	RedeemStepCode(ctx context.Context, mac []byte, client int64, now time.Time) (twofold.StepSession, error)
@@ -77,6 +79,7 @@ type Steps struct {
 	macs      MACer
 	verify    Verifier
 	approvals Approvals
+	pw        Passwordless // nil: no passwordless sign-in
 	cfg       Config
 	now       func() time.Time
 }
@@ -189,8 +192,12 @@ type View struct {
 	Client  twofold.StepClient
 	App     twofold.App
 	User    twofold.User
-	Offer   []twofold.Factor // what this user can pass, in the client's order
+	Offer   []twofold.Factor // what this user can pass, in the client's order; none without a user
 }
+
+// NeedsUser says the session was begun without a user and has none yet: its page asks for a
+// username and runs a passwordless sign-in (AskPasswordless).
+func (v View) NeedsUser() bool { return v.Session.Passwordless && v.Session.UserID == 0 }
 
 // Open returns the session whose page has handle, for the browser holding browser (its cookie).
 // Anything else, an expired session included, is ErrNoSession.
@@ -212,6 +219,14 @@ func (s *Steps) Open(ctx context.Context, handle, browser string) (View, error) 
 	app, err := s.store.GetApp(ctx, x.AppID)
 	if err != nil {
 		return View{}, err
+	}
+	if x.Passwordless && x.UserID == 0 {
+		// No user yet: the page asks who. A client whose operator turned passwordless sign-in
+		// off meanwhile ends such steps.
+		if !c.Passwordless || s.pw == nil {
+			return View{}, ErrNoSession
+		}
+		return View{Session: x, Client: c, App: app}, nil
 	}
 	u, err := s.store.GetUser(ctx, x.AppID, x.UserID)
 	if errors.Is(err, twofold.ErrNotFound) {

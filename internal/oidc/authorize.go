@@ -30,11 +30,13 @@ type request struct {
 	UILocales     string `json:"ui_locales,omitempty"`     // the languages the relying party asks the page in
 }
 
-// ACR values: Twofold's own for "a second factor passed", and the one Entra ID's external
+// ACR values: Twofold's own for "a second factor passed" and for "signed in with a passwordless
+// push alone" (one factor: the device, with number matching), and the one Entra ID's external
 // authentication methods ask for.
 const (
-	acrMFA   = "urn:twofold:acr:mfa"
-	acrEntra = "possessionorinherence"
+	acrMFA          = "urn:twofold:acr:mfa"
+	acrPasswordless = "urn:twofold:acr:passwordless"
+	acrEntra        = "possessionorinherence"
 )
 
 // maxParams bounds an authorization request's form.
@@ -165,7 +167,9 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// Who the user is: a signed request object's login_hint, a signed id_token_hint, or (only
-	// where the operator allows it for this client) an unsigned login_hint.
+	// where the operator allows it for this client) an unsigned login_hint. A client that
+	// allows passwordless sign-in may name nobody: the page asks who, and the approval says.
+	passwordless := false
 	switch {
 	case params["id_token_hint"] != "":
 		h, err := p.verifyHint(ctx, c, params["id_token_hint"])
@@ -181,12 +185,19 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	case queryHint != "":
 		fail("invalid_request", "This client must name the user in a signed request object (request) or an id_token_hint.")
 		return
+	case c.Passwordless:
+		passwordless = true
 	default:
 		fail("invalid_request", "The user must be named: login_hint in a signed request object, or an id_token_hint.")
 		return
 	}
 	raw, _ := json.Marshal(req)
-	b, err := p.steps.Begin(ctx, c, req.Name, raw)
+	var b hostedstep.Begun
+	if passwordless {
+		b, err = p.steps.BeginPasswordless(ctx, c, raw)
+	} else {
+		b, err = p.steps.Begin(ctx, c, req.Name, raw)
+	}
 	switch {
 	case errors.Is(err, hostedstep.ErrUnknownUser):
 		fail("access_denied", "The user named is not enrolled with this application.")

@@ -33,6 +33,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/oidc"
 	"github.com/twofold-auth/twofold/internal/onetouch"
 	"github.com/twofold-auth/twofold/internal/otp"
+	"github.com/twofold-auth/twofold/internal/passwordless"
 	"github.com/twofold-auth/twofold/internal/seal"
 	"github.com/twofold-auth/twofold/internal/signingkeys"
 	"github.com/twofold-auth/twofold/internal/store"
@@ -46,17 +47,18 @@ import (
 // Its stand-in for the step page passes the step with the user's authenticator code, given in
 // the page's query (?totp=...), and then calls the provider's Finish, as the page does.
 type op struct {
-	t       *testing.T
-	srv     *httptest.Server
-	st      *store.Store
-	keys    *seal.Keyring
-	app     twofold.App
-	clients *hostedstep.Clients
-	steps   *hostedstep.Steps
-	verify  *verify.Service
-	users   *users.Service
-	p       *oidc.Provider
-	phones  int
+	t        *testing.T
+	srv      *httptest.Server
+	st       *store.Store
+	keys     *seal.Keyring
+	app      twofold.App
+	clients  *hostedstep.Clients
+	steps    *hostedstep.Steps
+	verify   *verify.Service
+	onetouch *onetouch.Service
+	users    *users.Service
+	p        *oidc.Provider
+	phones   int
 }
 
 func newOP(t *testing.T) *op {
@@ -79,7 +81,9 @@ func newOP(t *testing.T) *op {
 		t.Fatal(err)
 	}
 	o.clients = hostedstep.NewClients(st, keys, nil)
-	o.steps = hostedstep.NewSteps(st, keys, o.verify, onetouch.New(st, onetouch.Config{}, onetouch.Hooks{}, nil), hostedstep.Config{}, nil)
+	o.onetouch = onetouch.New(st, onetouch.Config{}, onetouch.Hooks{}, nil)
+	o.steps = hostedstep.NewSteps(st, keys, o.verify, o.onetouch, hostedstep.Config{}, nil)
+	o.steps.SetPasswordless(passwordless.New(st, o.onetouch, passwordless.Config{}, nil))
 	mux := http.NewServeMux()
 	o.srv = httptest.NewServer(mux)
 	t.Cleanup(o.srv.Close)
@@ -96,7 +100,25 @@ func newOP(t *testing.T) *op {
 			http.Error(w, err.Error(), http.StatusNotFound)
 			return
 		}
-		if !r.URL.Query().Has("totp") && !r.URL.Query().Has("cancel") {
+		if name := r.URL.Query().Get("signin"); name != "" { // a passwordless step's username form
+			sg, err := o.steps.AskPasswordless(r.Context(), v, name, "192.0.2.1", "")
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusForbidden)
+				return
+			}
+			_, _ = io.WriteString(w, "number "+sg.Number)
+			return
+		}
+		if r.URL.Query().Has("await") { // a passwordless step's wait: on when approved
+			if _, err := o.steps.SigninStatus(r.Context(), v); err != nil {
+				http.Error(w, err.Error(), http.StatusForbidden)
+				return
+			}
+			if v, err = o.steps.Open(r.Context(), h, step.Browser(r, h)); err != nil {
+				http.Error(w, err.Error(), http.StatusNotFound)
+				return
+			}
+		} else if !r.URL.Query().Has("totp") && !r.URL.Query().Has("cancel") {
 			_, _ = io.WriteString(w, "the step page; the request: "+string(v.Session.Request))
 			return
 		}

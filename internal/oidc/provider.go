@@ -3,8 +3,10 @@
 // authentication methods, authentik's sources and any OIDC library expect. A relying party
 // sends the user to /oauth2/authorize naming them in a signed request object (RFC 9101), a
 // signed id_token_hint from its identity provider, or (where the operator allows it for that
-// client) a plain login_hint; the user passes the hosted step (internal/web/step); the relying
-// party gets an authorization code for /oauth2/token (or, for Entra, an id token posted back)
+// client) a plain login_hint, or, where the operator allows passwordless sign-in for that
+// client, names nobody (the page asks for a username and the user signs in with a passwordless
+// push alone); the user passes the hosted step (internal/web/step); the relying party gets an
+// authorization code for /oauth2/token (or, for Entra, an id token posted back)
 // whose id token says who passed, how (amr, RFC 8176) and when.
 package oidc
 
@@ -34,6 +36,7 @@ type Clients interface {
 // Steps runs users through the step (hostedstep.Steps).
 type Steps interface {
 	Begin(ctx context.Context, c twofold.StepClient, name string, request []byte) (hostedstep.Begun, error)
+	BeginPasswordless(ctx context.Context, c twofold.StepClient, request []byte) (hostedstep.Begun, error)
 	IssueCode(ctx context.Context, v hostedstep.View) (string, error)
 	Redeem(ctx context.Context, c twofold.StepClient, code string) (hostedstep.Result, error)
 	Close(ctx context.Context, v hostedstep.View) (hostedstep.Result, error)
@@ -138,7 +141,7 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 		"request_object_signing_alg_values_supported":      signedByClient,
 		"code_challenge_methods_supported":                 []string{"S256"},
 		"claims_parameter_supported":                       true,
-		"acr_values_supported":                             []string{acrMFA, acrEntra},
+		"acr_values_supported":                             []string{acrMFA, acrPasswordless, acrEntra},
 		"ui_locales_supported":                             message.Locales(), // the page's and the codes' languages
 		"authorization_response_iss_parameter_supported":   true,
 		"require_request_uri_registration":                 false,

@@ -195,6 +195,18 @@ func subject(res hostedstep.Result, req request) string {
 	return strconv.FormatInt(res.User.ID, 10)
 }
 
+// userName is the user's name by the client's user match: what a passwordless sign-in's user
+// typed, as the application knows it.
+func userName(res hostedstep.Result) string {
+	switch res.Client.UserMatch {
+	case twofold.MatchEmail:
+		return res.User.Email
+	case twofold.MatchCustomID:
+		return res.User.CustomUserID
+	}
+	return strconv.FormatInt(res.User.ID, 10)
+}
+
 // idToken signs the id token of a result.
 func (p *Provider) idToken(ctx context.Context, res hostedstep.Result, req request) (string, error) {
 	key, err := p.keys.Signer(ctx)
@@ -207,10 +219,17 @@ func (p *Provider) idToken(ctx context.Context, res hostedstep.Result, req reque
 		return "", err
 	}
 	now := p.now()
+	acr, name := req.ACR, req.Name
+	if res.Factor == twofold.FactorPasswordless {
+		// Signed in with the passwordless push alone, as the user the approval named: one
+		// factor, whatever the request asked for; the name is the user's own, by the client's
+		// user match.
+		acr, name = acrPasswordless, userName(res)
+	}
 	claims := map[string]any{
 		"iss": p.issuer, "sub": subject(res, req), "aud": res.Client.ClientID,
 		"iat": now.Unix(), "exp": now.Add(idTokenTTL).Unix(), "auth_time": res.AuthTime.Unix(),
-		"acr": req.ACR, "amr": hostedstep.AMR(res.Factor), "preferred_username": req.Name,
+		"acr": acr, "amr": hostedstep.AMR(res.Factor), "preferred_username": name,
 	}
 	if req.Nonce != "" {
 		claims["nonce"] = req.Nonce

@@ -257,6 +257,8 @@ func testSteps(t *testing.T, open func(t *testing.T) *Store) {
 		}
 	})
 
+	testPasswordlessSteps(t, open)
+
 	t.Run("UserByEmail", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
 		app, other := mkApp(t, s, "shop"), mkApp(t, s, "other")

@@ -10,18 +10,19 @@ import (
 	"github.com/twofold-auth/twofold/internal/twofold"
 )
 
-// The hosted second-factor step's clients and sessions (migration 00022).
+// The hosted second-factor step's clients and sessions (migration 00022; passwordless sessions,
+// which begin without a user, 00028).
 
 const stepClientColumns = `id, app_id, client_id, name, redirect_uris, factors, user_match, allow_login_hint,
-	hint_jwks_url, hint_issuer, client_jwks_url, auth0_domain, created_at, updated_at`
+	hint_jwks_url, hint_issuer, client_jwks_url, auth0_domain, passwordless, created_at, updated_at`
 
 func scanStepClient(r rowScanner) (twofold.StepClient, error) {
 	var c twofold.StepClient
 	var uris, factors string
-	var hint int
+	var hint, passwordless int
 	var created, updated int64
 	err := r.Scan(&c.ID, &c.AppID, &c.ClientID, &c.Name, &uris, &factors, &c.UserMatch, &hint,
-		&c.HintJWKSURL, &c.HintIssuer, &c.ClientJWKSURL, &c.Auth0Domain, &created, &updated)
+		&c.HintJWKSURL, &c.HintIssuer, &c.ClientJWKSURL, &c.Auth0Domain, &passwordless, &created, &updated)
 	if err != nil {
 		return twofold.StepClient{}, notFound(err)
 	}
@@ -31,7 +32,7 @@ func scanStepClient(r rowScanner) (twofold.StepClient, error) {
 	if err := json.Unmarshal([]byte(factors), &c.Factors); err != nil {
 		return twofold.StepClient{}, fmt.Errorf("step client %s: factors: %w", c.ClientID, err)
 	}
-	c.AllowLoginHint = hint == 1
+	c.AllowLoginHint, c.Passwordless = hint == 1, passwordless == 1
 	c.CreatedAt, c.UpdatedAt = fromUnix(created), fromUnix(updated)
 	return c, nil
 }
@@ -58,10 +59,10 @@ func (s *Store) CreateStepClient(ctx context.Context, c *twofold.StepClient, sec
 			return twofold.ErrNotFound
 		}
 		err := tx.QueryRowContext(ctx, `INSERT INTO step_clients (app_id, client_id, name, redirect_uris, factors, user_match,
-			allow_login_hint, hint_jwks_url, hint_issuer, client_jwks_url, auth0_domain, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING id`,
+			allow_login_hint, hint_jwks_url, hint_issuer, client_jwks_url, auth0_domain, passwordless, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) RETURNING id`,
 			c.AppID, c.ClientID, c.Name, uris, factors, string(c.UserMatch), b2i(c.AllowLoginHint),
-			c.HintJWKSURL, c.HintIssuer, c.ClientJWKSURL, c.Auth0Domain, unix(c.CreatedAt)).Scan(&c.ID)
+			c.HintJWKSURL, c.HintIssuer, c.ClientJWKSURL, c.Auth0Domain, b2i(c.Passwordless), unix(c.CreatedAt)).Scan(&c.ID)
 		if isUniqueViolation(err) {
 			return twofold.ErrConflict
 		}
@@ -122,10 +123,10 @@ func (s *Store) UpdateStepClient(ctx context.Context, c twofold.StepClient, secr
 	uris, factors := stepClientLists(c)
 	err := s.tx(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE step_clients SET name = $1, redirect_uris = $2, factors = $3, user_match = $4,
-			allow_login_hint = $5, hint_jwks_url = $6, hint_issuer = $7, client_jwks_url = $8, auth0_domain = $9, updated_at = $10
-			WHERE id = $11`,
+			allow_login_hint = $5, hint_jwks_url = $6, hint_issuer = $7, client_jwks_url = $8, auth0_domain = $9, passwordless = $10,
+			updated_at = $11 WHERE id = $12`,
 			c.Name, uris, factors, string(c.UserMatch), b2i(c.AllowLoginHint), c.HintJWKSURL, c.HintIssuer, c.ClientJWKSURL,
-			c.Auth0Domain, unix(c.UpdatedAt), c.ID)
+			c.Auth0Domain, b2i(c.Passwordless), unix(c.UpdatedAt), c.ID)
 		if err != nil {
 			return err
 		}
@@ -199,36 +200,47 @@ func (s *Store) UserByEmail(ctx context.Context, appID int64, email string) (two
 	return users[0], nil
 }
 
-const stepSessionColumns = `id, handle_mac, client_id, app_id, ` + `(SELECT public_id FROM users WHERE id = step_sessions.user_id)` +
-	`, browser_mac, request, status, factor, approval_uuid, sent_channel, passed_at, created_at, expires_at`
+// stepSessionColumns read a session; a passwordless session without its user yet reads user 0.
+const stepSessionColumns = `id, handle_mac, client_id, app_id, ` + `COALESCE((SELECT public_id FROM users WHERE id = step_sessions.user_id), 0)` +
+	`, browser_mac, request, status, factor, approval_uuid, sent_channel, passed_at, created_at, expires_at, passwordless, signin_uuid`
 
 func scanStepSession(r rowScanner) (twofold.StepSession, error) {
 	var x twofold.StepSession
 	var request string
 	var passed, created, expires int64
+	var passwordless int
 	err := r.Scan(&x.ID, &x.HandleMAC, &x.ClientID, &x.AppID, &x.UserID, &x.BrowserMAC, &request, &x.Status, &x.Factor,
-		&x.ApprovalUUID, &x.SentChannel, &passed, &created, &expires)
+		&x.ApprovalUUID, &x.SentChannel, &passed, &created, &expires, &passwordless, &x.SigninUUID)
 	if err != nil {
 		return twofold.StepSession{}, notFound(err)
 	}
+	x.Passwordless = passwordless == 1
 	x.Request = []byte(request)
 	x.PassedAt, x.CreatedAt, x.ExpiresAt = fromUnix(passed), fromUnix(created), fromUnix(expires)
 	return x, nil
 }
 
 // CreateStepSession inserts x (pending), setting its ID. A user the application does not have
-// is ErrNotFound.
+// is ErrNotFound. A passwordless session (x.Passwordless) is begun without a user: its UserID
+// must be 0, and BindStepSession gives it its user.
 func (s *Store) CreateStepSession(ctx context.Context, x *twofold.StepSession) error {
+	if x.Passwordless && x.UserID != 0 {
+		return fmt.Errorf("create step session: a passwordless session begins without a user, not with user %d", x.UserID)
+	}
 	err := s.tx1(ctx, func(tx *Tx) error {
-		var user int64
-		err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE app_id = $1 AND public_id = $2`, x.AppID, x.UserID).Scan(&user)
-		if err != nil {
-			return notFound(err)
+		var user *int64
+		if !x.Passwordless {
+			var id int64
+			err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE app_id = $1 AND public_id = $2`, x.AppID, x.UserID).Scan(&id)
+			if err != nil {
+				return notFound(err)
+			}
+			user = &id
 		}
 		return tx.QueryRowContext(ctx, `INSERT INTO step_sessions (handle_mac, client_id, app_id, user_id, browser_mac, request,
-			status, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+			status, created_at, expires_at, passwordless) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
 			x.HandleMAC, x.ClientID, x.AppID, user, x.BrowserMAC, string(x.Request), string(twofold.StepPending),
-			unix(x.CreatedAt), unix(x.ExpiresAt)).Scan(&x.ID)
+			unix(x.CreatedAt), unix(x.ExpiresAt), b2i(x.Passwordless)).Scan(&x.ID)
 	})
 	if errors.Is(err, twofold.ErrNotFound) {
 		return twofold.ErrNotFound
@@ -257,6 +269,43 @@ func (s *Store) SetStepApproval(ctx context.Context, id int64, uuid string) erro
 	return mustAffect(res)
 }
 
+// SetStepSignin records the passwordless sign-in a pending passwordless session without its
+// user waits on (replacing the one before). Any other session is ErrNotFound.
+func (s *Store) SetStepSignin(ctx context.Context, id int64, uuid string) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE step_sessions SET signin_uuid = $1
+		WHERE id = $2 AND status = $3 AND passwordless = 1 AND user_id IS NULL`, uuid, id, string(twofold.StepPending))
+	if err != nil {
+		return fmt.Errorf("set step signin: %w", err)
+	}
+	return mustAffect(res)
+}
+
+// BindStepSession gives a pending passwordless session without its user the user with public id
+// userID of its application, who approved its sign-in uuid, and passes it (factor passwordless,
+// at now), in one statement. Only a session still waiting on that very sign-in is bound, and
+// only once: a session with a user already, another sign-in's, no longer pending, or a user
+// since deleted is ErrConflict.
+func (s *Store) BindStepSession(ctx context.Context, id int64, uuid string, userID int64, now time.Time) error {
+	if uuid == "" {
+		return twofold.ErrConflict
+	}
+	res, err := s.w.ExecContext(ctx, `UPDATE step_sessions
+		SET user_id = (SELECT u.id FROM users u WHERE u.app_id = step_sessions.app_id AND u.public_id = $1),
+			status = $2, factor = $3, passed_at = $4
+		WHERE id = $5 AND signin_uuid = $6 AND passwordless = 1 AND user_id IS NULL AND status = $7
+			AND EXISTS (SELECT 1 FROM users u WHERE u.app_id = step_sessions.app_id AND u.public_id = $1)`,
+		userID, string(twofold.StepPassed), string(twofold.FactorPasswordless), unix(now), id, uuid, string(twofold.StepPending))
+	if err != nil {
+		return fmt.Errorf("bind step session: %w", err)
+	}
+	if err := mustAffect(res); errors.Is(err, twofold.ErrNotFound) {
+		return twofold.ErrConflict
+	} else if err != nil {
+		return fmt.Errorf("bind step session: %w", err)
+	}
+	return nil
+}
+
 // SetStepSent records the channel of the last code a pending session sent.
 func (s *Store) SetStepSent(ctx context.Context, id int64, channel twofold.Channel) error {
 	res, err := s.w.ExecContext(ctx, `UPDATE step_sessions SET sent_channel = $1 WHERE id = $2 AND status = $3`,
@@ -268,13 +317,17 @@ func (s *Store) SetStepSent(ctx context.Context, id int64, channel twofold.Chann
 }
 
 // FinishStepSession moves a pending session to passed (with the factor that passed, at now) or
-// failed. Only one caller wins: a session no longer pending is ErrConflict.
+// failed. Only one caller wins: a session no longer pending is ErrConflict, and so is passing a
+// passwordless session that has no user yet.
 func (s *Store) FinishStepSession(ctx context.Context, id int64, status twofold.StepStatus, factor twofold.Factor, now time.Time) error {
 	if status != twofold.StepPassed && status != twofold.StepFailed {
 		return fmt.Errorf("finish step session: status %q", status)
 	}
-	res, err := s.w.ExecContext(ctx, `UPDATE step_sessions SET status = $1, factor = $2, passed_at = $3
-		WHERE id = $4 AND status = $5`, string(status), string(factor), unix(now), id, string(twofold.StepPending))
+	q := `UPDATE step_sessions SET status = $1, factor = $2, passed_at = $3 WHERE id = $4 AND status = $5`
+	if status == twofold.StepPassed {
+		q += ` AND user_id IS NOT NULL` // a session without its user passes only by BindStepSession
+	}
+	res, err := s.w.ExecContext(ctx, q, string(status), string(factor), unix(now), id, string(twofold.StepPending))
 	if err != nil {
 		return fmt.Errorf("finish step session: %w", err)
 	}

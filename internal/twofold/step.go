@@ -11,6 +11,11 @@ const (
 	FactorSMS   Factor = "sms"   // a one-time code by SMS
 	FactorCall  Factor = "call"  // a one-time code read by a voice call
 	FactorEmail Factor = "email" // a one-time code by email
+
+	// FactorPasswordless is not a second factor a client offers but the first one: a
+	// passwordless sign-in (internal/passwordless) approved on the device of the user who typed
+	// their name, for a session begun without a user. It is never in a client's Factors.
+	FactorPasswordless Factor = "passwordless"
 )
 
 // Factors are all of them, in the order the step offers them by default.
@@ -41,6 +46,7 @@ type StepClient struct {
 	HintIssuer     string    // the iss an id_token_hint must have (one tenant of a shared key set)
 	ClientJWKSURL  string    // the client's own JWKS: private_key_jwt and signed request objects
 	Auth0Domain    string    // the Auth0 tenant whose Action sends users (the redirect dialect)
+	Passwordless   bool      // a request naming no user begins a passwordless sign-in (the page asks who)
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
 }
@@ -67,13 +73,15 @@ type StepSession struct {
 	HandleMAC    []byte // keyed hash of the random handle in the page's URL
 	ClientID     int64  // StepClient.ID
 	AppID        int64
-	UserID       int64  // the user's public id
+	UserID       int64  // the user's public id; 0 for a passwordless session not yet approved
 	BrowserMAC   []byte // keyed hash of the cookie of the browser that started it
 	Request      []byte // what the client asked, as its adapter wrote it (JSON)
 	Status       StepStatus
 	Factor       Factor  // the factor that passed
 	ApprovalUUID string  // the push approval request it waits on, if any
 	SentChannel  Channel // the channel of the last code sent, if any
+	Passwordless bool    // begun without a user: the user is whoever approves its sign-in, bound once
+	SigninUUID   string  // the passwordless sign-in it waits on, if any
 	PassedAt     time.Time
 	CreatedAt    time.Time
 	ExpiresAt    time.Time

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/twofold-auth/twofold/internal/clientaddr"
 	"github.com/twofold-auth/twofold/internal/hostedstep"
 	"github.com/twofold-auth/twofold/internal/twofold"
 )
@@ -23,6 +24,8 @@ type Steps interface {
 	Send(ctx context.Context, v hostedstep.View, f twofold.Factor, locale string) error
 	Check(ctx context.Context, v hostedstep.View, code string) (twofold.Factor, error)
 	Abandon(ctx context.Context, v hostedstep.View) error
+	AskPasswordless(ctx context.Context, v hostedstep.View, name, clientIP, browser string) (hostedstep.Signin, error)
+	SigninStatus(ctx context.Context, v hostedstep.View) (hostedstep.Signin, error)
 }
 
 // MACer makes keyed hashes under the server's keys (seal.Keyring): the page's CSRF tokens,
@@ -37,7 +40,10 @@ type Config struct {
 	Steps     Steps
 	Finishers map[string]Finisher // by dialect (the "dialect" of a session's request)
 	MACs      MACer
-	Log       *slog.Logger // nil: discard
+	// Proxies are the reverse proxies trusted to say the browser's address, which a
+	// passwordless sign-in's limits per client address count.
+	Proxies clientaddr.Proxies
+	Log     *slog.Logger // nil: discard
 }
 
 // Page serves the hosted step's page.
@@ -45,6 +51,7 @@ type Page struct {
 	steps     Steps
 	finishers map[string]Finisher
 	macs      MACer
+	proxies   clientaddr.Proxies
 	log       *slog.Logger
 }
 
@@ -53,7 +60,7 @@ func New(c Config) *Page {
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Page{steps: c.Steps, finishers: c.Finishers, macs: c.MACs, log: c.Log}
+	return &Page{steps: c.Steps, finishers: c.Finishers, macs: c.MACs, proxies: c.Proxies, log: c.Log}
 }
 
 // Router is where routes are registered: an *http.ServeMux, or the server's mux that notes them.
@@ -72,6 +79,7 @@ func (p *Page) Routes(mux Router) {
 	mux.HandleFunc("POST "+Path+"{handle}/code", p.post(p.code))
 	mux.HandleFunc("POST "+Path+"{handle}/continue", p.post(p.cont))
 	mux.HandleFunc("POST "+Path+"{handle}/cancel", p.post(p.cancel))
+	mux.HandleFunc("POST "+Path+"{handle}/signin", p.post(p.askName))
 }
 
 // visit is one request to an open session's page.
@@ -180,6 +188,10 @@ func (p *Page) show(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	via := r.URL.Query().Get("via")
+	if x.v.NeedsUser() {
+		p.anonymous(w, r, x, via == "username")
+		return
+	}
 	if via == "choose" {
 		p.render(w, r, http.StatusOK, x, pageState{State: "choose"})
 		return
@@ -198,8 +210,15 @@ func (p *Page) settled(w http.ResponseWriter, r *http.Request, x *visit) bool {
 	case twofold.StepPassed:
 		p.render(w, r, http.StatusOK, x, pageState{State: "passed"})
 	case twofold.StepFailed:
+		if x.v.NeedsUser() { // a passwordless step fails only when cancelled: it went back already
+			p.gone(w, r)
+			return true
+		}
 		p.render(w, r, http.StatusOK, x, pageState{State: "denied"})
 	case twofold.StepPending:
+		if x.v.NeedsUser() {
+			return false // the page asks who
+		}
 		if len(x.v.Offer) == 0 {
 			p.render(w, r, http.StatusOK, x, pageState{State: "none"})
 			return true
@@ -274,7 +293,9 @@ func (p *Page) push(w http.ResponseWriter, r *http.Request, x *visit, errKey str
 
 // pushStatus is what the page's script polls: the push's status, as the session sees it.
 type pushStatus struct {
-	Status string `json:"status"` // pending, approved, denied, expired, or none (no push)
+	// pending, approved, denied, expired, or none (no push); a passwordless sign-in's is
+	// pending, approved, failed (denied or expired, alike) or none (no name asked yet)
+	Status string `json:"status"`
 }
 
 // status answers the page's script: whether the push was answered. An answer settles the
@@ -298,6 +319,10 @@ func (p *Page) status(w http.ResponseWriter, r *http.Request) {
 		return
 	case twofold.StepDone:
 		writeJSON(w, http.StatusNotFound, pushStatus{"expired"})
+		return
+	}
+	if v.NeedsUser() {
+		p.signinJSON(w, r, v)
 		return
 	}
 	if v.Session.ApprovalUUID == "" {
@@ -415,6 +440,10 @@ func (p *Page) cont(w http.ResponseWriter, r *http.Request, x *visit) {
 	if p.settled(w, r, x) {
 		return
 	}
+	if x.v.NeedsUser() {
+		p.contSignin(w, r, x)
+		return
+	}
 	if x.v.Session.ApprovalUUID == "" {
 		p.render(w, r, http.StatusOK, x, pageState{State: "choose"})
 		return
@@ -450,6 +479,9 @@ func (p *Page) cancel(w http.ResponseWriter, r *http.Request, x *visit) {
 		return
 	}
 	reason := "The user cancelled the second factor."
+	if x.v.NeedsUser() {
+		reason = "The user cancelled the sign-in."
+	}
 	if x.v.Session.Status == twofold.StepFailed {
 		reason = "The user denied the request on their device."
 	}

@@ -28,16 +28,18 @@ var pageTemplate = sync.OnceValue(func() *template.Template {
 
 // pageState is what a handler decides to show.
 type pageState struct {
-	State  string         // choose, push, code, send, sent, passed, denied, none; expired, error, refused
+	State  string         // choose, push, code, send, sent, passed, denied, none; username, signin, signin_failed; expired, error, refused
 	Via    twofold.Factor // the factor of a push, code, send or sent page
 	Number string         // the number to pick on the device
 	Error  string         // a key of the texts
+	Typed  string         // the name typed, shown again on the username form after an error
 }
 
 // headings are each state's heading, also the page's title.
 var headings = map[string]string{
 	"choose": "choose_h", "push": "push_h", "code": "totp_h", "passed": "passed_h", "denied": "denied_h", "none": "none_h",
 	"expired": "expired_h", "error": "error_h", "refused": "refused_h",
+	stateUsername: "pl_h", stateSignin: "pl_wait_h", stateSigninFailed: "pl_failed_h",
 }
 
 // pageData is what the template gets.
@@ -54,6 +56,8 @@ type pageData struct {
 	Other   bool   // another way than Via is offered
 	Phone   string // masked: what the user recognises, not what a shoulder-surfer learns
 	Email   string
+	Name    string // what the username form asks for: email or username
+	Footer  string // a key of the texts: a second factor, or a passwordless sign-in
 }
 
 // option is one way to pass the step, on the choose page.
@@ -70,7 +74,7 @@ func (d pageData) T(key string) string {
 
 // render writes the page of an open session (x) or, with x nil, of a request without one.
 func (p *Page) render(w http.ResponseWriter, r *http.Request, status int, x *visit, st pageState) {
-	d := pageData{pageState: st, Lang: locale(r, nil), Heading: headings[st.State]}
+	d := pageData{pageState: st, Lang: locale(r, nil), Heading: headings[st.State], Footer: "secured_by"}
 	formAction, images := "'none'", ""
 	if x != nil {
 		v := x.v
@@ -92,6 +96,9 @@ func (p *Page) render(w http.ResponseWriter, r *http.Request, status int, x *vis
 			d.Other = len(v.Offer) > 0
 		}
 		formAction = formActions(v.Client)
+		if v.Session.Passwordless {
+			d.Name, d.Footer = nameKind(v), "pl_by"
+		}
 	}
 	switch st.State {
 	case "send", "sent":
