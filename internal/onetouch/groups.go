@@ -94,12 +94,15 @@ func (s *Service) CreateGroup(ctx context.Context, app twofold.App, p GroupParam
 		g.ExpiresAt = now.Add(time.Duration(ttl) * time.Second)
 	}
 	members := make([]*twofold.ApprovalRequest, len(approvers))
+	off := false // no one is at a sign-in page showing a number
 	for i, a := range approvers {
-		members[i] = &twofold.ApprovalRequest{
-			UUID: newUUID(), AppID: app.ID, UserID: a.UserID, Message: p.Message, Details: nonNil(p.Details),
-			HiddenDetails: nonNil(p.HiddenDetails), Logos: p.Logos, SecondsToExpire: ttl, Status: twofold.Pending,
-			CreatedAt: now, UpdatedAt: now, ExpiresAt: g.ExpiresAt, ApproverName: a.Name,
+		r, err := s.Prepare(app, a.UserID, CreateParams{Message: p.Message, Details: p.Details, HiddenDetails: p.HiddenDetails,
+			Logos: p.Logos, SecondsToExpire: &ttl, NumberMatching: &off})
+		if err != nil {
+			return GroupDecision{}, err
 		}
+		r.CreatedAt, r.UpdatedAt, r.ExpiresAt, r.ApproverName = now, now, g.ExpiresAt, a.Name
+		members[i] = &r
 	}
 	if err := s.store.CreateApprovalGroup(ctx, &g, members, s.cfg.MaxPending); err != nil {
 		switch {
