@@ -280,6 +280,31 @@ func hostileVerifySetup(t *testing.T, s *server, f *hostileFixtures) {
 		t.Fatalf("verification: %d %v", status, body)
 	}
 	f.verification, f.sentInSetup = body["sid"].(string), 1
+
+	// An entity with a verified totp factor (its first code is the previous step's, so the
+	// routes' codes never match by chance of a spent step), a pending challenge, and victims.
+	f.entity, f.victimEntity = "hostile-entity-0", "hostile-victim-0"
+	call := func(method, path string, form url.Values) map[string]any {
+		status, body := s.twilioCall(method, "/v2/Services/"+f.verifyService+"/Entities/"+path, f.twilioSID, f.twilioToken, form)
+		if status/100 != 2 {
+			t.Fatalf("%s %s: %d %v", method, path, status, body)
+		}
+		return body
+	}
+	newFactor := func(identity string) (string, []byte) {
+		body := call("POST", identity+"/Factors", url.Values{"FriendlyName": {"Phone"}, "FactorType": {"totp"}})
+		secret, err := otp.DecodeSecret(body["binding"].(map[string]any)["secret"].(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return body["sid"].(string), secret
+	}
+	var secret []byte
+	f.totpFactor, secret = newFactor(f.entity)
+	call("POST", f.entity+"/Factors/"+f.totpFactor, url.Values{"AuthPayload": {otp.TOTP{Secret: secret}.Code(time.Now().Add(-30 * time.Second))}})
+	f.challenge = call("POST", f.entity+"/Challenges", url.Values{"FactorSid": {f.totpFactor}})["sid"].(string)
+	f.victimFactor, _ = newFactor(f.entity)
+	newFactor(f.victimEntity)
 }
 
 // hostileDo sends c with the route's credentials.

@@ -37,6 +37,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/users"
 	"github.com/twofold-auth/twofold/internal/verify"
 	"github.com/twofold-auth/twofold/internal/verifyapi"
+	"github.com/twofold-auth/twofold/internal/verifyfactors"
 	"github.com/twofold-auth/twofold/internal/web"
 )
 
@@ -274,7 +275,8 @@ func serve(cmd *cobra.Command, env Env) (err error) {
 		MaxUserStreams:   userStreams,
 	}, in.now)
 	verifyCfg := verifyapi.Config{PublicURL: mustString(f, "public-url"), Allow: api.AllowApp, MaxHeaderBytes: authyapi.MaxHeaderBytes}
-	verifyAPI := verifyapi.New(verifyapi.Services{Apps: in.apps, Verify: vs, Usage: usage}, m, log, verifyCfg, in.now)
+	verifyAPI := verifyapi.New(verifyapi.Services{Apps: in.apps, Verify: vs,
+		Factors: verifyfactors.New(in.store, in.keys, in.now), Usage: usage}, m, log, verifyCfg, in.now)
 	mux := http.NewServeMux()
 	routes := routeMux{mux, env.OnRoute}
 	api.Routes(routes)

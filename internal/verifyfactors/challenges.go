@@ -1,0 +1,143 @@
+package verifyfactors
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/twofold-auth/twofold/internal/twofold"
+)
+
+// Challenge bounds (Twilio's).
+const (
+	DefaultChallengeTTL = 5 * time.Minute
+	MaxChallengeTTL     = time.Hour
+	maxMessage          = 256
+	maxFieldLabel       = 36
+	maxFieldValue       = 128
+	maxFields           = 20
+)
+
+// NewChallenge are the parameters of a new challenge.
+type NewChallenge struct {
+	Details       twofold.ChallengeDetails
+	HiddenDetails map[string]string
+	ExpiresAt     time.Time // zero: DefaultChallengeTTL from now
+	AuthPayload   string    // totp: the code, checked at once ("": later)
+}
+
+func (s *Service) checkChallenge(f twofold.VerifyFactor, p *NewChallenge) error {
+	now := s.now().UTC()
+	switch {
+	case p.ExpiresAt.IsZero():
+		p.ExpiresAt = now.Add(DefaultChallengeTTL)
+	case !p.ExpiresAt.After(now) || p.ExpiresAt.After(now.Add(MaxChallengeTTL)):
+		return twofold.ErrInvalidParam("expiration_date", "must be in the next 60 minutes")
+	}
+	if f.Type == twofold.VerifyFactorPush && strings.TrimSpace(p.Details.Message) == "" {
+		return twofold.ErrInvalidParam("details.message", "is required for a push factor")
+	}
+	if utf8len(p.Details.Message) > maxMessage {
+		return twofold.ErrInvalidParam("details.message", "must be at most 256 characters")
+	}
+	if len(p.Details.Fields) > maxFields {
+		return twofold.ErrInvalidParam("details.fields", "must be at most 20 fields")
+	}
+	for _, fl := range p.Details.Fields {
+		if fl.Label == "" || utf8len(fl.Label) > maxFieldLabel || utf8len(fl.Value) > maxFieldValue {
+			return twofold.ErrInvalidParam("details.fields", "labels must be 1 to 36 characters and values at most 128")
+		}
+	}
+	if p.Details.Fields == nil {
+		p.Details.Fields = []twofold.ChallengeField{}
+	}
+	if err := checkMetadata(p.HiddenDetails); err != nil {
+		return twofold.ErrInvalidParam("hidden_details", "must be at most 1024 characters")
+	}
+	if f.Status != twofold.FactorVerified && f.Type == twofold.VerifyFactorTOTP {
+		return ErrFactorNotVerified
+	}
+	return nil
+}
+
+// CreateChallenge challenges the entity's factor f. A code given for a totp factor answers it at
+// once.
+func (s *Service) CreateChallenge(ctx context.Context, svc twofold.VerifyService, entity twofold.User, f twofold.VerifyFactor, p NewChallenge) (twofold.VerifyChallenge, error) {
+	if err := s.checkChallenge(f, &p); err != nil {
+		return twofold.VerifyChallenge{}, err
+	}
+	now := s.now().UTC()
+	c := twofold.VerifyChallenge{PublicID: twofold.NewPublicID(), AppID: f.AppID, ServiceID: svc.ID, UserID: entity.ID,
+		FactorID: f.ID, Status: twofold.ChallengePending, RespondedReason: "none", Details: p.Details,
+		HiddenDetails: p.HiddenDetails, CreatedAt: now, UpdatedAt: now, ExpiresAt: p.ExpiresAt.UTC()}
+	if err := s.store.InsertVerifyChallenge(ctx, &c); err != nil {
+		return c, fmt.Errorf("create challenge: %w", err)
+	}
+	if f.Type == twofold.VerifyFactorTOTP && p.AuthPayload != "" {
+		return s.AnswerTOTP(ctx, svc, entity, f, c, p.AuthPayload)
+	}
+	return c, nil
+}
+
+// ChallengeAndFactor returns the entity's challenge publicID in svc, and its factor.
+func (s *Service) ChallengeAndFactor(ctx context.Context, svc twofold.VerifyService, entity twofold.User, publicID string) (twofold.VerifyFactor, twofold.VerifyChallenge, error) {
+	c, err := s.store.GetVerifyChallenge(ctx, svc.ID, entity.ID, publicID)
+	if err != nil {
+		return twofold.VerifyFactor{}, c, err
+	}
+	f, err := s.store.GetVerifyFactorByID(ctx, svc.ID, entity.ID, c.FactorID)
+	return f, c, err
+}
+
+// Answer answers the pending challenge c of factor f: with a code for a totp factor, with the
+// device's signed answer for a push one (signed holds the values of SignatureFields as shown).
+func (s *Service) Answer(ctx context.Context, svc twofold.VerifyService, entity twofold.User, f twofold.VerifyFactor, c twofold.VerifyChallenge, payload string, signed map[string]string) (twofold.VerifyChallenge, error) {
+	if f.Type == twofold.VerifyFactorPush {
+		return s.answerPush(ctx, svc, entity, f, c, payload, signed)
+	}
+	return s.AnswerTOTP(ctx, svc, entity, f, c, payload)
+}
+
+// Challenges lists the entity's challenges in svc that pass filter.
+func (s *Service) Challenges(ctx context.Context, svc twofold.VerifyService, entity twofold.User, filter twofold.ChallengeFilter, after int64, offset, limit int) ([]twofold.VerifyChallenge, error) {
+	filter.Now = s.now()
+	return s.store.ListVerifyChallenges(ctx, svc.ID, entity.ID, filter, after, offset, limit)
+}
+
+// AnswerTOTP answers a pending challenge of the totp factor f with code: approved when it is
+// right and unspent, still pending when wrong; after MaxAttempts codes, ErrChallengeMaxAttempts.
+func (s *Service) AnswerTOTP(ctx context.Context, svc twofold.VerifyService, entity twofold.User, f twofold.VerifyFactor, c twofold.VerifyChallenge, code string) (twofold.VerifyChallenge, error) {
+	if c.StatusAt(s.now()) != twofold.ChallengePending {
+		return c, ErrNotPending
+	}
+	n, err := s.store.AddChallengeFailure(ctx, c.ID)
+	if err != nil {
+		return c, err
+	}
+	if n > MaxAttempts {
+		return c, ErrChallengeMaxAttempts
+	}
+	ok, err := s.spendCode(ctx, f, code)
+	if err != nil || !ok {
+		return c, err
+	}
+	return s.answer(ctx, svc, entity, c, twofold.ChallengeApproved)
+}
+
+// answer ends the pending challenge c with status.
+func (s *Service) answer(ctx context.Context, svc twofold.VerifyService, entity twofold.User, c twofold.VerifyChallenge, status string) (twofold.VerifyChallenge, error) {
+	now := s.now().UTC()
+	ok, err := s.store.AnswerVerifyChallenge(ctx, c.ID, status, "none", now)
+	if err != nil {
+		return c, err
+	}
+	if !ok {
+		return c, ErrNotPending
+	}
+	c.Status, c.RespondedAt, c.UpdatedAt = status, now, now
+	if s.events != nil {
+		s.events.ChallengeAnswered(ctx, svc, entity, c)
+	}
+	return c, nil
+}
