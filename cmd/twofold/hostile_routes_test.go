@@ -57,6 +57,7 @@ type hostileFixtures struct {
 	entity              string       // an entity's Identity in verifyService…
 	totpFactor          string       // …its verified totp factor (YF…)…
 	challenge           string       // …and a pending challenge of it (YC…)
+	pushChallenge       string       // a pending challenge of a push factor of entity
 	victimFactor        string       // another factor of entity, deleted through the Verify API
 	victimEntity        string       // another entity, deleted through the Verify API
 	sentInSetup         int          // messages the setup sent (the verification's code)
@@ -258,6 +259,8 @@ func verifyRoutes(f *hostileFixtures) []hostileRoute {
 			"PageSize": "2"}),
 		route("GET", e+"/{identity}/Challenges/{sid}", challenge, nil),
 		route("POST", e+"/{identity}/Challenges/{sid}", challenge, map[string]string{"AuthPayload": "123456"}),
+		route("POST", e+"/{identity}/Challenges/{sid}/Notifications", map[string]string{"service": f.verifyService, "identity": f.entity,
+			"sid": f.pushChallenge}, map[string]string{"Ttl": "60"}),
 		withLast(route("DELETE", e+"/{identity}/Factors/{sid}", map[string]string{"service": f.verifyService, "identity": f.entity,
 			"sid": f.victimFactor}, nil)),
 		withLast(route("DELETE", e+"/{identity}", map[string]string{"service": f.verifyService, "identity": f.victimEntity}, nil)),

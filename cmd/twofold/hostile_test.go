@@ -2,6 +2,11 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -305,6 +310,15 @@ func hostileVerifySetup(t *testing.T, s *server, f *hostileFixtures) {
 	f.challenge = call("POST", f.entity+"/Challenges", url.Values{"FactorSid": {f.totpFactor}})["sid"].(string)
 	f.victimFactor, _ = newFactor(f.entity)
 	newFactor(f.victimEntity)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	push := call("POST", f.entity+"/Factors", url.Values{"FriendlyName": {"Device"}, "FactorType": {"push"}, "Binding.Alg": {"ES256"},
+		"Binding.PublicKey": {base64.StdEncoding.EncodeToString(der)}, "Config.NotificationPlatform": {"none"}})
+	f.pushChallenge = call("POST", f.entity+"/Challenges", url.Values{"FactorSid": {push["sid"].(string)},
+		"Details.Message": {"Sign in?"}})["sid"].(string)
 }
 
 // hostileDo sends c with the route's credentials.

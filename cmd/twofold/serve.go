@@ -274,9 +274,12 @@ func serve(cmd *cobra.Command, env Env) (err error) {
 		MaxDeviceStreams: deviceStreams,
 		MaxUserStreams:   userStreams,
 	}, in.now)
+	// A Verify entity's Twofold devices are its push factors, challenged through OneTouch.
+	factors := verifyfactors.New(in.store, in.keys, in.now)
+	factors.SetApprovals(ot)
 	verifyCfg := verifyapi.Config{PublicURL: mustString(f, "public-url"), Allow: api.AllowApp, MaxHeaderBytes: authyapi.MaxHeaderBytes}
 	verifyAPI := verifyapi.New(verifyapi.Services{Apps: in.apps, Verify: vs,
-		Factors: verifyfactors.New(in.store, in.keys, in.now), Usage: usage}, m, log, verifyCfg, in.now)
+		Factors: factors, Usage: usage}, m, log, verifyCfg, in.now)
 	mux := http.NewServeMux()
 	routes := routeMux{mux, env.OnRoute}
 	api.Routes(routes)

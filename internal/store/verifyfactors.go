@@ -13,14 +13,14 @@ import (
 // and one entity (a user of the service's application).
 
 const verifyFactorColumns = `id, public_id, app_id, service_id, user_id, factor_type, name, status, secret_sealed, config,
-	metadata, last_step, failures, created_at, updated_at`
+	metadata, last_step, failures, device_id, created_at, updated_at`
 
 func scanVerifyFactor(row rowScanner) (twofold.VerifyFactor, error) {
 	var f twofold.VerifyFactor
 	var config, metadata string
 	var created, updated int64
 	if err := row.Scan(&f.ID, &f.PublicID, &f.AppID, &f.ServiceID, &f.UserID, &f.Type, &f.Name, &f.Status, &f.SecretSealed,
-		&config, &metadata, &f.LastStep, &f.Failures, &created, &updated); err != nil {
+		&config, &metadata, &f.LastStep, &f.Failures, &f.DeviceID, &created, &updated); err != nil {
 		return twofold.VerifyFactor{}, notFound(err)
 	}
 	if err := json.Unmarshal([]byte(config), &f.Config); err != nil {
@@ -49,9 +49,9 @@ func (s *Store) InsertVerifyFactor(ctx context.Context, f *twofold.VerifyFactor)
 		return fmt.Errorf("insert verify factor: %w", err)
 	}
 	err = s.w.QueryRowContext(ctx, `INSERT INTO verify_factors (public_id, app_id, service_id, user_id, factor_type, name, status,
-		secret_sealed, config, metadata, last_step, failures, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, 0, $11, $12) RETURNING id`,
-		f.PublicID, f.AppID, f.ServiceID, f.UserID, f.Type, f.Name, f.Status, f.SecretSealed, config, metadata,
+		secret_sealed, config, metadata, last_step, failures, device_id, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, 0, $11, $12, $13) RETURNING id`,
+		f.PublicID, f.AppID, f.ServiceID, f.UserID, f.Type, f.Name, f.Status, f.SecretSealed, config, metadata, f.DeviceID,
 		unix(f.CreatedAt), unix(f.UpdatedAt)).Scan(&f.ID)
 	if isUniqueViolation(err) {
 		return twofold.ErrConflict
@@ -167,14 +167,14 @@ func (s *Store) DeleteVerifyEntity(ctx context.Context, serviceID, userID int64)
 }
 
 const verifyChallengeColumns = `id, public_id, app_id, service_id, user_id, factor_id, status, responded_reason, details,
-	hidden_details, failures, created_at, updated_at, expires_at, responded_at`
+	hidden_details, failures, approval_uuid, created_at, updated_at, expires_at, responded_at`
 
 func scanVerifyChallenge(row rowScanner) (twofold.VerifyChallenge, error) {
 	var c twofold.VerifyChallenge
 	var details, hidden string
 	var created, updated, expires, responded int64
 	if err := row.Scan(&c.ID, &c.PublicID, &c.AppID, &c.ServiceID, &c.UserID, &c.FactorID, &c.Status, &c.RespondedReason,
-		&details, &hidden, &c.Failures, &created, &updated, &expires, &responded); err != nil {
+		&details, &hidden, &c.Failures, &c.ApprovalUUID, &created, &updated, &expires, &responded); err != nil {
 		return twofold.VerifyChallenge{}, notFound(err)
 	}
 	if err := json.Unmarshal([]byte(details), &c.Details); err != nil {
@@ -201,9 +201,9 @@ func (s *Store) InsertVerifyChallenge(ctx context.Context, c *twofold.VerifyChal
 		return fmt.Errorf("insert verify challenge: %w", err)
 	}
 	err = s.w.QueryRowContext(ctx, `INSERT INTO verify_challenges (public_id, app_id, service_id, user_id, factor_id, status,
-		responded_reason, details, hidden_details, failures, created_at, updated_at, expires_at, responded_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11, $12, 0) RETURNING id`,
-		c.PublicID, c.AppID, c.ServiceID, c.UserID, c.FactorID, c.Status, c.RespondedReason, details, hidden,
+		responded_reason, details, hidden_details, failures, approval_uuid, created_at, updated_at, expires_at, responded_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11, $12, $13, 0) RETURNING id`,
+		c.PublicID, c.AppID, c.ServiceID, c.UserID, c.FactorID, c.Status, c.RespondedReason, details, hidden, c.ApprovalUUID,
 		unix(c.CreatedAt), unix(c.UpdatedAt), unix(c.ExpiresAt)).Scan(&c.ID)
 	if isUniqueViolation(err) {
 		return twofold.ErrConflict

@@ -42,6 +42,7 @@ type VerifyFactor struct {
 	Metadata     map[string]string
 	LastStep     int64
 	Failures     int
+	DeviceID     int64 // a Twofold device this push factor is (Device.ID); 0: a key the customer's app holds
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
 }
@@ -80,6 +81,7 @@ type VerifyChallenge struct {
 	Details         ChallengeDetails
 	HiddenDetails   map[string]string
 	Failures        int
+	ApprovalUUID    string // the OneTouch approval request a challenge of a device's factor is
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
 	ExpiresAt       time.Time

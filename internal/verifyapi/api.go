@@ -97,6 +97,7 @@ func (a *API) Routes(mux Mux) {
 	a.handle(mux, "GET "+e+"/{identity}/Challenges", a.listChallenges)
 	a.handle(mux, "GET "+e+"/{identity}/Challenges/{sid}", a.fetchChallenge)
 	a.handle(mux, "POST "+e+"/{identity}/Challenges/{sid}", a.updateChallenge)
+	a.handle(mux, "POST "+e+"/{identity}/Challenges/{sid}/Notifications", a.notifyChallenge)
 	mux.HandleFunc(Prefix+"/", func(w http.ResponseWriter, r *http.Request) { writeError(w, NotFound(r.URL.Path)) })
 }
 

@@ -109,7 +109,7 @@ func (a *API) createChallenge(w http.ResponseWriter, r *http.Request, c *call) e
 			return InvalidParam("ExpirationDate", "must be an ISO 8601 date and time")
 		}
 	}
-	ch, err := a.factors.CreateChallenge(r.Context(), svc, u, f, nc)
+	ch, err := a.factors.CreateChallenge(r.Context(), c.app(), svc, u, f, nc)
 	if err != nil {
 		return err
 	}
@@ -128,7 +128,7 @@ func (a *API) challenge(r *http.Request, c *call) (twofold.VerifyService, twofol
 	if !ok {
 		return svc, u, twofold.VerifyFactor{}, twofold.VerifyChallenge{}, twofold.ErrNotFound
 	}
-	f, ch, err := a.factors.ChallengeAndFactor(r.Context(), svc, u, id)
+	f, ch, err := a.factors.ChallengeAndFactor(r.Context(), c.app(), svc, u, id)
 	return svc, u, f, ch, err
 }
 
@@ -205,7 +205,7 @@ func (a *API) listChallenges(w http.ResponseWriter, r *http.Request, c *call) er
 	default:
 		return InvalidParam("Order", "must be asc or desc")
 	}
-	list, err := a.factors.Challenges(r.Context(), svc, u, filter, pg.After, pg.Offset(), pg.Size+1)
+	list, err := a.factors.Challenges(r.Context(), c.app(), svc, u, filter, pg.After, pg.Offset(), pg.Size+1)
 	if err != nil {
 		return err
 	}
@@ -237,4 +237,46 @@ func (a *API) signatureFields(w http.ResponseWriter, f twofold.VerifyFactor) {
 	if f.Type == twofold.VerifyFactorPush {
 		w.Header().Set("Twilio-Verify-Signature-Fields", strings.Join(verifyfactors.SignatureFields, ","))
 	}
+}
+
+type notificationJSON struct {
+	SID          string `json:"sid"`
+	AccountSID   string `json:"account_sid"`
+	ServiceSID   string `json:"service_sid"`
+	EntitySID    string `json:"entity_sid"`
+	Identity     string `json:"identity"`
+	ChallengeSID string `json:"challenge_sid"`
+	Priority     string `json:"priority"`
+	TTL          int    `json:"ttl"`
+	DateCreated  string `json:"date_created"`
+}
+
+// notifyChallenge: POST .../Challenges/{sid}/Notifications with Ttl (0 to 300, default 300):
+// the push of a pending challenge again. Twofold's own authenticators are notified again (their
+// event streams and Web Push); other push factors' apps are not reached (Twofold has no APNs or
+// FCM credentials of theirs) and poll, as with notification_platform none.
+func (a *API) notifyChallenge(w http.ResponseWriter, r *http.Request, c *call) error {
+	svc, u, f, ch, err := a.challenge(r, c)
+	if err != nil {
+		return err
+	}
+	ttl := 300
+	if err := c.params.Int("Ttl", &ttl); err != nil {
+		return err
+	}
+	if ttl < 0 || ttl > 300 {
+		return InvalidParam("Ttl", "must be 0 to 300")
+	}
+	if f.Type != twofold.VerifyFactorPush {
+		return Errorf(CodeVerifyInvalid, http.StatusBadRequest, "Only challenges of push factors are notified")
+	}
+	if err := a.factors.Notify(r.Context(), c.app(), f, ch); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, notificationJSON{
+		SID: sid(NotificationPrefix, twofold.NewPublicID()), AccountSID: c.caller.AccountSID, ServiceSID: sid(ServicePrefix, svc.PublicID),
+		EntitySID: entitySID(u), Identity: u.CustomUserID, ChallengeSID: sid(ChallengePrefix, ch.PublicID), Priority: "high", TTL: ttl,
+		DateCreated: a.now().UTC().Format(timeFormat),
+	})
+	return nil
 }

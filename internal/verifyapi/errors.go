@@ -111,6 +111,9 @@ func twilioError(err error, path string) (*Error, bool) {
 		return Errorf(CodeVerifyInvalid, http.StatusBadRequest, "The challenge is no longer pending (answered or expired)"), true
 	case errors.Is(err, verifyfactors.ErrFactorNotVerified):
 		return Errorf(CodeVerifyInvalid, http.StatusBadRequest, "The factor is not verified: verify it with its first code"), true
+	case errors.Is(err, verifyfactors.ErrDeviceFactor):
+		return Errorf(CodeVerifyInvalid, http.StatusBadRequest,
+			"The factor is a Twofold authenticator: its challenges are answered there, and it goes when the device is removed"), true
 	case errors.Is(err, verifyfactors.ErrBadSignature):
 		return Errorf(CodeVerifyInvalid, http.StatusBadRequest, "Invalid parameter `AuthPayload`: not signed by the factor's key over this challenge"), true
 	case errors.As(err, &invalid) && len(invalid) > 0:

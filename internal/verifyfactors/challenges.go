@@ -63,7 +63,7 @@ func (s *Service) checkChallenge(f twofold.VerifyFactor, p *NewChallenge) error 
 
 // CreateChallenge challenges the entity's factor f. A code given for a totp factor answers it at
 // once.
-func (s *Service) CreateChallenge(ctx context.Context, svc twofold.VerifyService, entity twofold.User, f twofold.VerifyFactor, p NewChallenge) (twofold.VerifyChallenge, error) {
+func (s *Service) CreateChallenge(ctx context.Context, app twofold.App, svc twofold.VerifyService, entity twofold.User, f twofold.VerifyFactor, p NewChallenge) (twofold.VerifyChallenge, error) {
 	if err := s.checkChallenge(f, &p); err != nil {
 		return twofold.VerifyChallenge{}, err
 	}
@@ -71,6 +71,13 @@ func (s *Service) CreateChallenge(ctx context.Context, svc twofold.VerifyService
 	c := twofold.VerifyChallenge{PublicID: twofold.NewPublicID(), AppID: f.AppID, ServiceID: svc.ID, UserID: entity.ID,
 		FactorID: f.ID, Status: twofold.ChallengePending, RespondedReason: "none", Details: p.Details,
 		HiddenDetails: p.HiddenDetails, CreatedAt: now, UpdatedAt: now, ExpiresAt: p.ExpiresAt.UTC()}
+	if f.DeviceID != 0 && s.approvals != nil {
+		uuid, err := s.askDevice(ctx, app, entity, p)
+		if err != nil {
+			return c, err
+		}
+		c.ApprovalUUID = uuid
+	}
 	if err := s.store.InsertVerifyChallenge(ctx, &c); err != nil {
 		return c, fmt.Errorf("create challenge: %w", err)
 	}
@@ -81,9 +88,12 @@ func (s *Service) CreateChallenge(ctx context.Context, svc twofold.VerifyService
 }
 
 // ChallengeAndFactor returns the entity's challenge publicID in svc, and its factor.
-func (s *Service) ChallengeAndFactor(ctx context.Context, svc twofold.VerifyService, entity twofold.User, publicID string) (twofold.VerifyFactor, twofold.VerifyChallenge, error) {
+func (s *Service) ChallengeAndFactor(ctx context.Context, app twofold.App, svc twofold.VerifyService, entity twofold.User, publicID string) (twofold.VerifyFactor, twofold.VerifyChallenge, error) {
 	c, err := s.store.GetVerifyChallenge(ctx, svc.ID, entity.ID, publicID)
 	if err != nil {
+		return twofold.VerifyFactor{}, c, err
+	}
+	if c, err = s.refresh(ctx, app, svc, entity, c); err != nil {
 		return twofold.VerifyFactor{}, c, err
 	}
 	f, err := s.store.GetVerifyFactorByID(ctx, svc.ID, entity.ID, c.FactorID)
@@ -93,6 +103,9 @@ func (s *Service) ChallengeAndFactor(ctx context.Context, svc twofold.VerifyServ
 // Answer answers the pending challenge c of factor f: with a code for a totp factor, with the
 // device's signed answer for a push one (signed holds the values of SignatureFields as shown).
 func (s *Service) Answer(ctx context.Context, svc twofold.VerifyService, entity twofold.User, f twofold.VerifyFactor, c twofold.VerifyChallenge, payload string, signed map[string]string) (twofold.VerifyChallenge, error) {
+	if f.DeviceID != 0 {
+		return c, ErrDeviceFactor
+	}
 	if f.Type == twofold.VerifyFactorPush {
 		return s.answerPush(ctx, svc, entity, f, c, payload, signed)
 	}
@@ -100,7 +113,19 @@ func (s *Service) Answer(ctx context.Context, svc twofold.VerifyService, entity 
 }
 
 // Challenges lists the entity's challenges in svc that pass filter.
-func (s *Service) Challenges(ctx context.Context, svc twofold.VerifyService, entity twofold.User, filter twofold.ChallengeFilter, after int64, offset, limit int) ([]twofold.VerifyChallenge, error) {
+func (s *Service) Challenges(ctx context.Context, app twofold.App, svc twofold.VerifyService, entity twofold.User, filter twofold.ChallengeFilter, after int64, offset, limit int) ([]twofold.VerifyChallenge, error) {
+	// The pending challenges of devices' factors read their answers first, so that the filter
+	// sees them as they are.
+	pending, err := s.store.ListVerifyChallenges(ctx, svc.ID, entity.ID, twofold.ChallengeFilter{FactorID: filter.FactorID,
+		Status: twofold.ChallengePending, Now: s.now()}, 0, 0, maxFactors)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range pending {
+		if _, err := s.refresh(ctx, app, svc, entity, c); err != nil {
+			return nil, err
+		}
+	}
 	filter.Now = s.now()
 	return s.store.ListVerifyChallenges(ctx, svc.ID, entity.ID, filter, after, offset, limit)
 }
@@ -127,7 +152,12 @@ func (s *Service) AnswerTOTP(ctx context.Context, svc twofold.VerifyService, ent
 
 // answer ends the pending challenge c with status.
 func (s *Service) answer(ctx context.Context, svc twofold.VerifyService, entity twofold.User, c twofold.VerifyChallenge, status string) (twofold.VerifyChallenge, error) {
-	now := s.now().UTC()
+	return s.answerAt(ctx, svc, entity, c, status, s.now())
+}
+
+// answerAt ends the pending challenge c with status, answered at now (before its expiry).
+func (s *Service) answerAt(ctx context.Context, svc twofold.VerifyService, entity twofold.User, c twofold.VerifyChallenge, status string, now time.Time) (twofold.VerifyChallenge, error) {
+	now = now.UTC()
 	ok, err := s.store.AnswerVerifyChallenge(ctx, c.ID, status, "none", now)
 	if err != nil {
 		return c, err

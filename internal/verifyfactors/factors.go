@@ -57,7 +57,11 @@ type Store interface {
 	ListVerifyChallenges(ctx context.Context, serviceID, userID int64, f twofold.ChallengeFilter, after int64, offset, limit int) ([]twofold.VerifyChallenge, error)
 	AnswerVerifyChallenge(ctx context.Context, id int64, status, reason string, now time.Time) (bool, error)
 	AddChallengeFailure(ctx context.Context, id int64) (int, error)
+	ListDevices(ctx context.Context, appID, userID int64) ([]twofold.Device, error)
 }
+
+// maxFactors bounds the factors of an entity read at once (by deletion and device sync).
+const maxFactors = 10000
 
 // Events is told of factor and challenge events after they happened (webhooks); every method
 // must return quickly and never fail the request.
@@ -73,7 +77,9 @@ type Service struct {
 	store  Store
 	keys   *seal.Keyring
 	events Events // nil: none
-	now    func() time.Time
+	// approvals makes the users' Twofold devices push factors (devices.go); nil: they are not.
+	approvals Approvals
+	now       func() time.Time
 }
 
 // New returns the service. now may be nil for time.Now.
@@ -127,7 +133,7 @@ func (s *Service) CreateEntity(ctx context.Context, app twofold.App, identity st
 
 // DeleteEntity deletes the entity's factors and challenges in svc (the user stays).
 func (s *Service) DeleteEntity(ctx context.Context, svc twofold.VerifyService, entity twofold.User) error {
-	factors, err := s.store.ListVerifyFactors(ctx, svc.ID, entity.ID, 0, 0, 1<<20)
+	factors, err := s.store.ListVerifyFactors(ctx, svc.ID, entity.ID, 0, 0, maxFactors)
 	if err != nil {
 		return err
 	}
@@ -148,11 +154,18 @@ func (s *Service) factorDeleted(ctx context.Context, svc twofold.VerifyService, 
 
 // Factor returns the entity's factor publicID in svc.
 func (s *Service) Factor(ctx context.Context, svc twofold.VerifyService, entity twofold.User, publicID string) (twofold.VerifyFactor, error) {
+	if err := s.syncDevices(ctx, svc, entity); err != nil {
+		return twofold.VerifyFactor{}, err
+	}
 	return s.store.GetVerifyFactor(ctx, svc.ID, entity.ID, publicID)
 }
 
-// Factors lists the entity's factors in svc (paging as the store's lists).
+// Factors lists the entity's factors in svc (paging as the store's lists), with its Twofold
+// devices.
 func (s *Service) Factors(ctx context.Context, svc twofold.VerifyService, entity twofold.User, after int64, offset, limit int) ([]twofold.VerifyFactor, error) {
+	if err := s.syncDevices(ctx, svc, entity); err != nil {
+		return nil, err
+	}
 	return s.store.ListVerifyFactors(ctx, svc.ID, entity.ID, after, offset, limit)
 }
 
@@ -176,6 +189,9 @@ func (s *Service) UpdateFactor(ctx context.Context, f twofold.VerifyFactor, name
 
 // DeleteFactor deletes the factor and its challenges.
 func (s *Service) DeleteFactor(ctx context.Context, svc twofold.VerifyService, entity twofold.User, f twofold.VerifyFactor) error {
+	if f.DeviceID != 0 {
+		return ErrDeviceFactor
+	}
 	if err := s.store.DeleteVerifyFactor(ctx, svc.ID, entity.ID, f.PublicID); err != nil {
 		return err
 	}

@@ -4,7 +4,10 @@
 --
 -- verify_factors: a factor of an entity in one service. A totp factor keeps its secret sealed
 -- (bound to the factor's public id) and the last time step a code of it was spent at
--- (last_step: a code is accepted once); failures counts wrong codes while it is unverified.
+-- (last_step: a code is accepted once); failures counts wrong codes while it is unverified. A
+-- push factor keeps the device's public key there (not secret). device_id is the Twofold device
+-- (devices.id) a push factor is, for a user enrolled with Twofold's authenticator: such factors
+-- are made by the server, one per device and service, and go with the device.
 CREATE TABLE verify_factors (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
     public_id     TEXT    NOT NULL UNIQUE,       -- 32 hex digits; YF… on the wire
@@ -19,13 +22,16 @@ CREATE TABLE verify_factors (
     metadata      TEXT    NOT NULL,              -- JSON
     last_step     INTEGER NOT NULL DEFAULT 0,
     failures      INTEGER NOT NULL DEFAULT 0,
+    device_id     INTEGER NOT NULL DEFAULT 0,
     created_at    INTEGER NOT NULL,
     updated_at    INTEGER NOT NULL
 );
 CREATE INDEX verify_factors_by_entity ON verify_factors (service_id, user_id, id);
+CREATE UNIQUE INDEX verify_factors_one_per_device ON verify_factors (service_id, device_id) WHERE device_id <> 0;
 
 -- verify_challenges: a challenge to one factor. Its status changes once, from pending;
--- an unanswered one past expires_at reads as expired.
+-- an unanswered one past expires_at reads as expired. approval_uuid is the OneTouch approval
+-- request a challenge of a device's factor is (approval_requests.uuid), answered by the device.
 CREATE TABLE verify_challenges (
     id               INTEGER PRIMARY KEY AUTOINCREMENT,
     public_id        TEXT    NOT NULL UNIQUE,    -- 32 hex digits; YC… on the wire
@@ -38,6 +44,7 @@ CREATE TABLE verify_challenges (
     details          TEXT    NOT NULL,           -- JSON
     hidden_details   TEXT    NOT NULL,           -- JSON
     failures         INTEGER NOT NULL DEFAULT 0,
+    approval_uuid    TEXT    NOT NULL DEFAULT '',
     created_at       INTEGER NOT NULL,
     updated_at       INTEGER NOT NULL,
     expires_at       INTEGER NOT NULL,
