@@ -124,6 +124,9 @@ func (a *API) createTOTPFactor(w http.ResponseWriter, r *http.Request, c *call, 
 			return err
 		}
 	}
+	if cfg.Skew == 0 && p.Has("Config.Skew") {
+		cfg.Skew = -1 // asked for 0, rather than the service's skew
+	}
 	p.Text("Config.Alg", &cfg.Alg)
 	made, err := a.factors.CreateTOTPFactor(r.Context(), c.app(), svc, u, verifyfactors.TOTPFactor{
 		Name: name, Secret: p.String("Binding.Secret"), Config: cfg, Metadata: metadata,

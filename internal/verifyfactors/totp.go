@@ -23,7 +23,7 @@ const (
 )
 
 // TOTPFactor are the parameters of a new totp factor; zero values are the service's settings,
-// then the defaults.
+// then the defaults (a negative Config.Skew is a skew of 0).
 type TOTPFactor struct {
 	Name     string
 	Secret   string // base32; "": a new one
