@@ -277,6 +277,7 @@ func serve(cmd *cobra.Command, env Env) (err error) {
 	// A Verify entity's Twofold devices are its push factors, challenged through OneTouch.
 	factors := verifyfactors.New(in.store, in.keys, in.now)
 	factors.SetApprovals(ot)
+	factors.SetAuditor(in.audit)
 	verifyCfg := verifyapi.Config{PublicURL: mustString(f, "public-url"), Allow: api.AllowApp, MaxHeaderBytes: authyapi.MaxHeaderBytes}
 	verifyAPI := verifyapi.New(verifyapi.Services{Apps: in.apps, Verify: vs,
 		Factors: factors, Usage: usage}, m, log, verifyCfg, in.now)

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/twofold-auth/twofold/internal/audit"
 )
 
 // TestVerifyPushOnTwofoldAuthenticator: a user enrolled with Twofold's CLI authenticator (the
@@ -115,5 +117,20 @@ func TestVerifyPushOnTwofoldAuthenticator(t *testing.T) {
 	status, body = call("POST", base+"/Challenges/"+ch, url.Values{"AuthPayload": {"x.y.z"}})
 	if status != 400 || body["code"] != float64(60200) {
 		t.Fatalf("answering a device's challenge through Verify: %d %v", status, body)
+	}
+
+	// The audit trail has the factor made for the device and the challenges answered, the
+	// application as their actor, the user as their subject.
+	var entries []audit.Entry
+	s.cliJSON(&entries, "audit", "list", "--action", "verify_factor.created")
+	if len(entries) != 1 || entries[0].Actor != "api:app/1" || entries[0].UserID != added.AuthyID ||
+		entries[0].Details["factor"] != fsid[2:] || entries[0].Details["device_id"] == "" {
+		t.Errorf("verify_factor.created: %+v", entries)
+	}
+	for _, action := range []string{"verify_challenge.approved", "verify_challenge.denied"} {
+		s.cliJSON(&entries, "audit", "list", "--action", action)
+		if len(entries) != 1 || entries[0].Actor != "api:app/1" || entries[0].UserID != added.AuthyID {
+			t.Errorf("%s: %+v", action, entries)
+		}
 	}
 }

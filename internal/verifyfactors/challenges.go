@@ -166,8 +166,6 @@ func (s *Service) answerAt(ctx context.Context, svc twofold.VerifyService, entit
 		return c, ErrNotPending
 	}
 	c.Status, c.RespondedAt, c.UpdatedAt = status, now, now
-	if s.events != nil {
-		s.events.ChallengeAnswered(ctx, svc, entity, c)
-	}
+	s.challengeAnswered(ctx, svc, entity, c)
 	return c, nil
 }

@@ -73,9 +73,7 @@ func (s *Service) syncDevices(ctx context.Context, svc twofold.VerifyService, en
 		if err != nil {
 			return fmt.Errorf("sync devices: %w", err)
 		}
-		if s.events != nil {
-			s.events.FactorCreated(ctx, svc, entity, f)
-		}
+		s.factorCreated(ctx, svc, entity, f)
 	}
 	for _, f := range gone {
 		if err := s.store.DeleteVerifyFactor(ctx, svc.ID, entity.ID, f.PublicID); err != nil && !errors.Is(err, twofold.ErrNotFound) {

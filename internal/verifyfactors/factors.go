@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -76,7 +77,8 @@ type Events interface {
 type Service struct {
 	store  Store
 	keys   *seal.Keyring
-	events Events // nil: none
+	events Events  // nil: none
+	audit  Auditor // nil: nothing is recorded
 	// approvals makes the users' Twofold devices push factors (devices.go); nil: they are not.
 	approvals Approvals
 	now       func() time.Time
@@ -89,6 +91,15 @@ func New(st Store, keys *seal.Keyring, now func() time.Time) *Service {
 	}
 	return &Service{store: st, keys: keys, now: now}
 }
+
+// Auditor records security-relevant events (the audit trail); it never fails.
+type Auditor interface {
+	Record(ctx context.Context, e twofold.AuditEvent)
+}
+
+// SetAuditor makes the service record factors made, verified and deleted, and challenges
+// answered. Call it before the service is used.
+func (s *Service) SetAuditor(a Auditor) { s.audit = a }
 
 // SetEvents makes the service tell ev of factor and challenge events. Call it before the service
 // is used.
@@ -146,9 +157,52 @@ func (s *Service) DeleteEntity(ctx context.Context, svc twofold.VerifyService, e
 	return nil
 }
 
+// The events below are recorded in the audit trail (the actor is the request's: the
+// application) and then told to Events.
+
+func factorDetails(svc twofold.VerifyService, f twofold.VerifyFactor) map[string]string {
+	d := map[string]string{"service": svc.PublicID, "factor": f.PublicID, "factor_type": f.Type}
+	if f.DeviceID != 0 {
+		d["device_id"] = strconv.FormatInt(f.DeviceID, 10)
+	}
+	return d
+}
+
+func (s *Service) record(ctx context.Context, action string, entity twofold.User, details map[string]string) {
+	if s.audit != nil {
+		s.audit.Record(ctx, twofold.AuditEvent{Action: action, AppID: entity.AppID, UserID: entity.ID, Details: details})
+	}
+}
+
+func (s *Service) factorCreated(ctx context.Context, svc twofold.VerifyService, entity twofold.User, f twofold.VerifyFactor) {
+	s.record(ctx, twofold.AuditVerifyFactorCreated, entity, factorDetails(svc, f))
+	if s.events != nil {
+		s.events.FactorCreated(ctx, svc, entity, f)
+	}
+}
+
+func (s *Service) factorVerified(ctx context.Context, svc twofold.VerifyService, entity twofold.User, f twofold.VerifyFactor) {
+	s.record(ctx, twofold.AuditVerifyFactorVerified, entity, factorDetails(svc, f))
+	if s.events != nil {
+		s.events.FactorVerified(ctx, svc, entity, f)
+	}
+}
+
 func (s *Service) factorDeleted(ctx context.Context, svc twofold.VerifyService, entity twofold.User, f twofold.VerifyFactor) {
+	s.record(ctx, twofold.AuditVerifyFactorDeleted, entity, factorDetails(svc, f))
 	if s.events != nil {
 		s.events.FactorDeleted(ctx, svc, entity, f)
+	}
+}
+
+func (s *Service) challengeAnswered(ctx context.Context, svc twofold.VerifyService, entity twofold.User, c twofold.VerifyChallenge) {
+	action := twofold.AuditVerifyChallengeApproved
+	if c.Status == twofold.ChallengeDenied {
+		action = twofold.AuditVerifyChallengeDenied
+	}
+	s.record(ctx, action, entity, map[string]string{"service": svc.PublicID, "challenge": c.PublicID})
+	if s.events != nil {
+		s.events.ChallengeAnswered(ctx, svc, entity, c)
 	}
 }
 

@@ -75,9 +75,7 @@ func (s *Service) CreatePushFactor(ctx context.Context, app twofold.App, svc two
 	if err := s.store.InsertVerifyFactor(ctx, &f); err != nil {
 		return twofold.VerifyFactor{}, fmt.Errorf("create push factor: %w", err)
 	}
-	if s.events != nil {
-		s.events.FactorCreated(ctx, svc, entity, f)
-	}
+	s.factorCreated(ctx, svc, entity, f)
 	return f, nil
 }
 
@@ -136,9 +134,7 @@ func (s *Service) markVerified(ctx context.Context, svc twofold.VerifyService, e
 	if err := s.store.UpdateVerifyFactor(ctx, f); err != nil {
 		return f, err
 	}
-	if s.events != nil {
-		s.events.FactorVerified(ctx, svc, entity, f)
-	}
+	s.factorVerified(ctx, svc, entity, f)
 	return f, nil
 }
 

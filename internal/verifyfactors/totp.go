@@ -118,9 +118,7 @@ func (s *Service) CreateTOTPFactor(ctx context.Context, app twofold.App, svc two
 		issuer = svc.Name
 	}
 	key := otp.Key{Issuer: issuer, Account: p.Name, TOTP: s.totp(f, secret)}
-	if s.events != nil {
-		s.events.FactorCreated(ctx, svc, entity, f)
-	}
+	s.factorCreated(ctx, svc, entity, f)
 	return CreatedTOTP{Factor: f, Secret: secret, URI: key.URI()}, nil
 }
 
@@ -165,8 +163,6 @@ func (s *Service) VerifyTOTPFactor(ctx context.Context, svc twofold.VerifyServic
 	if err := s.store.UpdateVerifyFactor(ctx, f); err != nil {
 		return f, err
 	}
-	if s.events != nil {
-		s.events.FactorVerified(ctx, svc, entity, f)
-	}
+	s.factorVerified(ctx, svc, entity, f)
 	return f, nil
 }
