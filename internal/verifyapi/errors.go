@@ -45,6 +45,7 @@ const (
 	CodeChannelDisabled   = 60223 // Verify: the channel is disabled (400)
 	CodeChallengeAttempts = 60308 // Verify: 5 wrong codes for one challenge (429)
 	CodeFactorAttempts    = 60310 // Verify: 5 wrong codes verifying one factor (429)
+	CodeChallengeCap      = 60312 // Verify: too many challenges of one totp factor (429)
 	CodeBlocked           = 60410 // Verify: a destination blocked as fraud (premium-rate numbers) (403)
 	CodeGeoBlocked        = 60605 // Verify: a country the application does not send to (403)
 )
@@ -94,6 +95,7 @@ func twilioError(err error, path string) (*Error, bool) {
 	var invalid apps.InvalidSettings
 	var refused *verify.SendRefused
 	var de *twofold.Error
+	var capped *verifyfactors.ChallengeCap
 	switch {
 	case errors.As(err, &te):
 		return te, true
@@ -105,6 +107,10 @@ func twilioError(err error, path string) (*Error, bool) {
 		return errMaxSends, true
 	case errors.Is(err, verifyfactors.ErrChallengeMaxAttempts):
 		return Errorf(CodeChallengeAttempts, http.StatusTooManyRequests, "Max attempts of the challenge reached"), true
+	case errors.As(err, &capped):
+		e := Errorf(CodeChallengeCap, http.StatusTooManyRequests, "Too many challenges of this factor: try again later")
+		e.RetryAfter = capped.RetryAfter
+		return e, true
 	case errors.Is(err, verifyfactors.ErrFactorMaxAttempts):
 		return Errorf(CodeFactorAttempts, http.StatusTooManyRequests, "Max verification attempts of the factor reached"), true
 	case errors.Is(err, verifyfactors.ErrNotPending):
@@ -192,7 +198,7 @@ func limitName(code int) string {
 	switch code {
 	case CodeMaxChecks:
 		return "verify_checks"
-	case CodeChallengeAttempts, CodeFactorAttempts:
+	case CodeChallengeAttempts, CodeFactorAttempts, CodeChallengeCap:
 		return "verify_factor_checks"
 	}
 	return "sends"

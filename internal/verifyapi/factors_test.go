@@ -240,3 +240,26 @@ func TestPushChallenges(t *testing.T) {
 	wantError(t, "a bad key", s.call("POST", base+"/Factors", url.Values{"FriendlyName": {"x"}, "FactorType": {"push"}, "Binding.Alg": {"ES256"},
 		"Binding.PublicKey": {"AAAA"}}), 400, 60200)
 }
+
+// TestTOTPChallengeCaps: a totp factor takes 50 challenges an hour, so that its codes cannot be
+// guessed five at a time by making challenge after challenge.
+func TestTOTPChallengeCaps(t *testing.T) {
+	s := newServer(t)
+	svc := s.newService(url.Values{"FriendlyName": {"Shop"}})
+	base := "/v2/Services/" + svc + "/Entities/" + identity
+	sid, _ := s.totpFactor(svc, identity)
+	other, _ := s.totpFactor(svc, identity)
+	for i := 0; i < 50; i++ {
+		if a := s.call("POST", base+"/Challenges", url.Values{"FactorSid": {sid}, "AuthPayload": {"000000"}}); a.status != 201 {
+			t.Fatalf("challenge %d: %d %s", i+1, a.status, a.raw)
+		}
+	}
+	a := s.call("POST", base+"/Challenges", url.Values{"FactorSid": {sid}})
+	wantError(t, "the 51st challenge", a, 429, 60312)
+	if a.header.Get("Retry-After") == "" {
+		t.Error("no Retry-After")
+	}
+	if a := s.call("POST", base+"/Challenges", url.Values{"FactorSid": {other}}); a.status != 201 {
+		t.Errorf("another factor's challenge: %d %s", a.status, a.raw)
+	}
+}

@@ -19,6 +19,41 @@ const (
 	maxFields           = 20
 )
 
+// Twilio's caps on the challenges of one totp factor (of codes of 5 digits or more): past them,
+// a challenge is refused with ErrChallengeCap, so that codes cannot be guessed by making new
+// challenges once one has taken its MaxAttempts.
+var (
+	ChallengesPerHour = twofold.Limit{N: 50, Window: time.Hour}
+	ChallengesPerDay  = twofold.Limit{N: 100, Window: 24 * time.Hour}
+)
+
+// ChallengeCap is a refusal of a new challenge of a totp factor: too many were made.
+type ChallengeCap struct{ RetryAfter time.Duration }
+
+func (e *ChallengeCap) Error() string { return "too many challenges of the factor" }
+
+// capChallenges counts a new challenge of the totp factor f against the caps.
+func (s *Service) capChallenges(ctx context.Context, f twofold.VerifyFactor) error {
+	now := s.now()
+	var counted []twofold.LimitEvent
+	for _, l := range []twofold.Limit{ChallengesPerHour, ChallengesPerDay} {
+		hit, err := s.store.Hit(ctx, fmt.Sprintf("verify_challenges:%s:%s", l.Window, f.PublicID), now, l)
+		if err != nil {
+			return err
+		}
+		if hit.Refused {
+			for _, ev := range counted {
+				if err := s.store.RefundHit(ctx, ev); err != nil {
+					return err
+				}
+			}
+			return &ChallengeCap{RetryAfter: max(hit.Oldest.Add(l.Window).Sub(now), time.Second)}
+		}
+		counted = append(counted, hit.Event)
+	}
+	return nil
+}
+
 // NewChallenge are the parameters of a new challenge.
 type NewChallenge struct {
 	Details       twofold.ChallengeDetails
@@ -66,6 +101,11 @@ func (s *Service) checkChallenge(f twofold.VerifyFactor, p *NewChallenge) error 
 func (s *Service) CreateChallenge(ctx context.Context, app twofold.App, svc twofold.VerifyService, entity twofold.User, f twofold.VerifyFactor, p NewChallenge) (twofold.VerifyChallenge, error) {
 	if err := s.checkChallenge(f, &p); err != nil {
 		return twofold.VerifyChallenge{}, err
+	}
+	if f.Type == twofold.VerifyFactorTOTP {
+		if err := s.capChallenges(ctx, f); err != nil {
+			return twofold.VerifyChallenge{}, err
+		}
 	}
 	now := s.now().UTC()
 	c := twofold.VerifyChallenge{PublicID: twofold.NewPublicID(), AppID: f.AppID, ServiceID: svc.ID, UserID: entity.ID,

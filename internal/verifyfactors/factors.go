@@ -59,6 +59,8 @@ type Store interface {
 	AnswerVerifyChallenge(ctx context.Context, id int64, status, reason string, now time.Time) (bool, error)
 	AddChallengeFailure(ctx context.Context, id int64) (int, error)
 	ListDevices(ctx context.Context, appID, userID int64) ([]twofold.Device, error)
+	Hit(ctx context.Context, name string, now time.Time, l twofold.Limit) (twofold.LimitHit, error)
+	RefundHit(ctx context.Context, ev twofold.LimitEvent) error
 }
 
 // maxFactors bounds the factors of an entity read at once (by deletion and device sync).
