@@ -174,6 +174,28 @@ func testVerifyFactors(t *testing.T, open func(t *testing.T) *Store) {
 		if _, err := s.GetVerifyFactor(t.Context(), other.ID, u.ID, h.PublicID); err != nil {
 			t.Errorf("the entity's factor in another service: %v", err)
 		}
+		// The user's deletion takes its factors and challenges in every service; a service's
+		// deletion its own.
+		c5 := mkVerifyChallenge(t, s, h, 5, t0.Add(ttl))
+		must(t, s.DeleteUser(t.Context(), app.ID, u.ID))
+		if _, err := s.GetVerifyFactor(t.Context(), other.ID, u.ID, h.PublicID); err != twofold.ErrNotFound {
+			t.Errorf("a deleted user's factor: %v", err)
+		}
+		if _, err := s.GetVerifyChallenge(t.Context(), other.ID, u.ID, c5.PublicID); err != twofold.ErrNotFound {
+			t.Errorf("a deleted user's challenge: %v", err)
+		}
+		v := mkUser(t, s, app.ID, 1, "2015550101")
+		k := mkVerifyFactor(t, s, other, v.ID, "phone")
+		mkVerifyChallenge(t, s, k, 6, t0.Add(ttl))
+		must(t, s.DeleteVerifyService(t.Context(), app.ID, other.PublicID))
+		if _, err := s.GetVerifyFactorByID(t.Context(), other.ID, v.ID, k.ID); err != twofold.ErrNotFound {
+			t.Errorf("a deleted service's factor: %v", err)
+		}
+		var n int
+		must(t, s.r.QueryRowContext(t.Context(), `SELECT count(*) FROM verify_challenges`).Scan(&n))
+		if n != 0 {
+			t.Errorf("%d challenges left", n)
+		}
 	})
 }
 
