@@ -215,6 +215,8 @@ func TestPushChallenges(t *testing.T) {
 		return f
 	}
 	wantError(t, "no message", s.call("POST", base+"/Challenges", url.Values{"FactorSid": {sid}}), 400, 60200)
+	wantError(t, "a push challenge answered as it is made", s.call("POST", base+"/Challenges", url.Values{"FactorSid": {sid},
+		"Details.Message": {"Sign in?"}, "AuthPayload": {"123456"}}), 400, 60200)
 	first, second := challenge(), challenge()
 	firstSID := first.body["sid"].(string)
 	// The thief's key over the right fields, and the phone's answer to another challenge,

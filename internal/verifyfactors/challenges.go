@@ -70,6 +70,9 @@ func (s *Service) checkChallenge(f twofold.VerifyFactor, p *NewChallenge) error 
 	case !p.ExpiresAt.After(now) || p.ExpiresAt.After(now.Add(MaxChallengeTTL)):
 		return twofold.ErrInvalidParam("expiration_date", "must be in the next 60 minutes")
 	}
+	if f.Type == twofold.VerifyFactorPush && p.AuthPayload != "" {
+		return twofold.ErrInvalidParam("auth_payload", "answers a push challenge after it is made, signed by the device")
+	}
 	if f.Type == twofold.VerifyFactorPush && strings.TrimSpace(p.Details.Message) == "" {
 		return twofold.ErrInvalidParam("details.message", "is required for a push factor")
 	}
