@@ -247,6 +247,7 @@ func verifyRoutes(f *hostileFixtures) []hostileRoute {
 		route("POST", v+"/{service}/VerificationCheck", svc, map[string]string{"To": verifyTo, "Code": "123456"}),
 		{pattern: "/v2/", method: "GET", path: "/v2/{rest}", wild: map[string]string{"rest": "Nothing"}, auth: "basic"},
 		route("POST", e, svc, map[string]string{"Identity": "hostile-entity-1"}),
+		route("GET", e, svc, map[string]string{"PageSize": "2", "Page": "0"}),
 		route("GET", e+"/{identity}", ent, nil),
 		route("POST", e+"/{identity}/Factors", ent, map[string]string{"FriendlyName": "Phone", "FactorType": "totp",
 			"Config.TimeStep": "30", "Config.CodeLength": "6", "Config.Alg": "sha1", "Metadata": `{"os":"Android"}`}),

@@ -85,6 +85,18 @@ func (s *Store) ListVerifyFactors(ctx context.Context, serviceID, userID, after 
 	return list, nil
 }
 
+// ListEntities returns up to limit of the application's users whose custom user id could be a
+// Verify entity's identity (8 to 64 characters), by public id: those after public id after when
+// after > 0, else from the offset-th.
+func (s *Store) ListEntities(ctx context.Context, appID, after int64, offset, limit int) ([]twofold.User, error) {
+	list, err := queryAll(ctx, s.r, scanUser, `SELECT `+userColumns+` FROM users WHERE app_id = $1 AND custom_user_id <> ''
+		AND length(custom_user_id) BETWEEN 8 AND 64 AND public_id > $2 ORDER BY public_id LIMIT $3 OFFSET $4`, appID, after, limit, offset)
+	if err != nil {
+		return nil, fmt.Errorf("list entities: %w", err)
+	}
+	return list, nil
+}
+
 // UpdateVerifyFactor writes f's name, status, config, metadata and update time.
 func (s *Store) UpdateVerifyFactor(ctx context.Context, f twofold.VerifyFactor) error {
 	config, err := jsonText(f.Config)

@@ -86,6 +86,7 @@ func (a *API) Routes(mux Mux) {
 	a.handle(mux, "POST "+s+"/{service}/VerificationCheck", a.checkVerification)
 	const e = s + "/{service}/Entities"
 	a.handle(mux, "POST "+e, a.createEntity)
+	a.handle(mux, "GET "+e, a.listEntities)
 	a.handle(mux, "GET "+e+"/{identity}", a.fetchEntity)
 	a.handle(mux, "DELETE "+e+"/{identity}", a.deleteEntity)
 	a.handle(mux, "POST "+e+"/{identity}/Factors", a.createFactor)

@@ -92,3 +92,33 @@ func (a *API) deleteEntity(w http.ResponseWriter, r *http.Request, c *call) erro
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
+
+// listEntities: GET /v2/Services/{service}/Entities: the application's entities (they are in
+// every service of it).
+func (a *API) listEntities(w http.ResponseWriter, r *http.Request, c *call) error {
+	svc, err := a.service(r, c)
+	if err != nil {
+		return err
+	}
+	pg, err := readPage(c.params)
+	if err != nil {
+		return err
+	}
+	list, err := a.factors.Entities(r.Context(), c.app(), pg.After, pg.Offset(), pg.Size+1)
+	if err != nil {
+		return err
+	}
+	more := len(list) > pg.Size
+	list = list[:min(len(list), pg.Size)]
+	out := make([]entityJSON, 0, len(list))
+	var last int64
+	for _, u := range list {
+		out = append(out, a.entityJSON(r, c, svc, u))
+		last = u.ID
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Entities []entityJSON `json:"entities"`
+		Meta     Meta         `json:"meta"`
+	}{out, a.meta(r, "entities", pg, last, more)})
+	return nil
+}

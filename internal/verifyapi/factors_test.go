@@ -92,6 +92,11 @@ func TestTOTPFactorAndChallenges(t *testing.T) {
 	if list := a.body["challenges"].([]any); len(list) != 1 || list[0].(map[string]any)["sid"] != ch || a.body["meta"].(map[string]any)["next_page_url"] == nil {
 		t.Errorf("newest challenge: %s", a.raw)
 	}
+	s.call("POST", "/v2/Services/"+svc+"/Entities", url.Values{"Identity": {"second-entity"}})
+	a = s.call("GET", "/v2/Services/"+svc+"/Entities", url.Values{"PageSize": {"1"}})
+	if list := a.body["entities"].([]any); len(list) != 1 || list[0].(map[string]any)["identity"] != identity || a.body["meta"].(map[string]any)["next_page_url"] == nil {
+		t.Errorf("entities: %s", a.raw)
+	}
 	if a := s.call("GET", base+"/Factors", nil); len(a.body["factors"].([]any)) != 2 {
 		t.Errorf("factors: %s", a.raw)
 	}

@@ -43,6 +43,7 @@ var (
 // Store is what the service needs from persistence.
 type Store interface {
 	UserByCustomID(ctx context.Context, appID int64, customID string) (twofold.User, error)
+	ListEntities(ctx context.Context, appID, after int64, offset, limit int) ([]twofold.User, error)
 	CreateCustomUser(ctx context.Context, u *twofold.User) (bool, error)
 	InsertVerifyFactor(ctx context.Context, f *twofold.VerifyFactor) error
 	GetVerifyFactorByID(ctx context.Context, serviceID, userID, id int64) (twofold.VerifyFactor, error)
@@ -127,6 +128,12 @@ func (s *Service) Entity(ctx context.Context, app twofold.App, identity string) 
 		return twofold.User{}, twofold.ErrNotFound
 	}
 	return s.store.UserByCustomID(ctx, app.ID, identity)
+}
+
+// Entities lists the application's entities, by the user's id (paging as the store's lists):
+// its users whose custom id is 8 to 64 characters, whichever API made them.
+func (s *Service) Entities(ctx context.Context, app twofold.App, after int64, offset, limit int) ([]twofold.User, error) {
+	return s.store.ListEntities(ctx, app.ID, after, offset, limit)
 }
 
 // CreateEntity makes the entity identity (a user with that custom id and no phone) unless the

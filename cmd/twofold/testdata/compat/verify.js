@@ -219,6 +219,8 @@ async function totpFactors(client, serviceSid) {
   const entity = client.verify.v2.services(serviceSid).entities(identity);
   const made = await client.verify.v2.services(serviceSid).entities.create({ identity });
   check('entities.create: a YE sid', /^YE[0-9a-f]{32}$/.test(made.sid) && made.identity === identity, show(made));
+  const entities = await client.verify.v2.services(serviceSid).entities.list({ pageSize: 1 });
+  check('entities.list', entities.some((e) => e.identity === identity), show(entities.map((e) => e.identity)));
   const f = await entity.newFactors.create({ friendlyName: 'Compat phone', factorType: 'totp', 'config.codeLength': 8,
     'config.alg': 'sha256' });
   check('newFactors.create totp: unverified, a YF sid, an otpauth uri', /^YF[0-9a-f]{32}$/.test(f.sid) && f.status === 'unverified' &&
