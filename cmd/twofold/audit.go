@@ -51,6 +51,8 @@ const auditHelp = `The audit trail records security-relevant events, oldest firs
   twilio_credential.created, twilio_credential.rotated, twilio_credential.revoked (sid, kind)
   verify_service.created, verify_service.updated, verify_service.deleted (service; which settings changed)
   verification.canceled (a Verify API verification canceled by the application)
+  verify_factor.created, verify_factor.verified, verify_factor.deleted (service, factor, factor_type)
+  verify_challenge.approved, verify_challenge.denied (service, challenge)
 
 Entries are append-only and chained: each carries an HMAC-SHA256, under a key derived from the
 master key, of the previous entry's hash and its own fields, so 'twofold audit verify' finds an

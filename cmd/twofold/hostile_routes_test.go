@@ -54,6 +54,12 @@ type hostileFixtures struct {
 	verifyService       string       // a Verify service (VA…) of the first application
 	victimService       string       // another, deleted through the Verify API
 	verification        string       // a pending verification (VE…) of verifyService, to verifyTo
+	entity              string       // an entity's Identity in verifyService…
+	totpFactor          string       // …its verified totp factor (YF…)…
+	challenge           string       // …and a pending challenge of it (YC…)
+	pushChallenge       string       // a pending challenge of a push factor of entity
+	victimFactor        string       // another factor of entity, deleted through the Verify API
+	victimEntity        string       // another entity, deleted through the Verify API
 	sentInSetup         int          // messages the setup sent (the verification's code)
 	noFollow            *http.Client // follows no redirect: the step's answers send browsers to relying parties
 }
@@ -222,6 +228,10 @@ func verifyRoutes(f *hostileFixtures) []hostileRoute {
 	const v = "/v2/Services"
 	svc := map[string]string{"service": f.verifyService}
 	ver := map[string]string{"service": f.verifyService, "sid": f.verification}
+	const e = v + "/{service}/Entities"
+	ent := map[string]string{"service": f.verifyService, "identity": f.entity}
+	factor := map[string]string{"service": f.verifyService, "identity": f.entity, "sid": f.totpFactor}
+	challenge := map[string]string{"service": f.verifyService, "identity": f.entity, "sid": f.challenge}
 	route := func(method, path string, wild, params map[string]string) hostileRoute {
 		return hostileRoute{pattern: method + " " + path, method: method, path: path, wild: wild, auth: "basic", params: params,
 			form: method == "POST"}
@@ -237,6 +247,25 @@ func verifyRoutes(f *hostileFixtures) []hostileRoute {
 		route("GET", v+"/{service}/Verifications/{sid}", ver, nil),
 		route("POST", v+"/{service}/VerificationCheck", svc, map[string]string{"To": verifyTo, "Code": "123456"}),
 		{pattern: "/v2/", method: "GET", path: "/v2/{rest}", wild: map[string]string{"rest": "Nothing"}, auth: "basic"},
+		route("POST", e, svc, map[string]string{"Identity": "hostile-entity-1"}),
+		route("GET", e, svc, map[string]string{"PageSize": "2", "Page": "0"}),
+		route("GET", e+"/{identity}", ent, nil),
+		route("POST", e+"/{identity}/Factors", ent, map[string]string{"FriendlyName": "Phone", "FactorType": "totp",
+			"Config.TimeStep": "30", "Config.CodeLength": "6", "Config.Alg": "sha1", "Metadata": `{"os":"Android"}`}),
+		route("GET", e+"/{identity}/Factors", ent, map[string]string{"PageSize": "2"}),
+		route("GET", e+"/{identity}/Factors/{sid}", factor, nil),
+		route("POST", e+"/{identity}/Factors/{sid}", factor, map[string]string{"FriendlyName": "Renamed", "AuthPayload": "123456"}),
+		route("POST", e+"/{identity}/Challenges", ent, map[string]string{"FactorSid": f.totpFactor, "Details.Message": "Sign in?",
+			"Details.Fields": `{"label":"IP","value":"192.0.2.1"}`, "HiddenDetails": `{"ip":"192.0.2.1"}`, "AuthPayload": "123456"}),
+		route("GET", e+"/{identity}/Challenges", ent, map[string]string{"FactorSid": f.totpFactor, "Status": "pending", "Order": "desc",
+			"PageSize": "2"}),
+		route("GET", e+"/{identity}/Challenges/{sid}", challenge, nil),
+		route("POST", e+"/{identity}/Challenges/{sid}", challenge, map[string]string{"AuthPayload": "123456"}),
+		route("POST", e+"/{identity}/Challenges/{sid}/Notifications", map[string]string{"service": f.verifyService, "identity": f.entity,
+			"sid": f.pushChallenge}, map[string]string{"Ttl": "60"}),
+		withLast(route("DELETE", e+"/{identity}/Factors/{sid}", map[string]string{"service": f.verifyService, "identity": f.entity,
+			"sid": f.victimFactor}, nil)),
+		withLast(route("DELETE", e+"/{identity}", map[string]string{"service": f.verifyService, "identity": f.victimEntity}, nil)),
 		withLast(route("POST", v+"/{service}/Verifications/{sid}", ver, map[string]string{"Status": "canceled"})),
 		withLast(route("DELETE", v+"/{service}", map[string]string{"service": f.victimService}, nil)),
 	}

@@ -2,6 +2,11 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -280,6 +285,40 @@ func hostileVerifySetup(t *testing.T, s *server, f *hostileFixtures) {
 		t.Fatalf("verification: %d %v", status, body)
 	}
 	f.verification, f.sentInSetup = body["sid"].(string), 1
+
+	// An entity with a verified totp factor (its first code is the previous step's, so the
+	// routes' codes never match by chance of a spent step), a pending challenge, and victims.
+	f.entity, f.victimEntity = "hostile-entity-0", "hostile-victim-0"
+	call := func(method, path string, form url.Values) map[string]any {
+		status, body := s.twilioCall(method, "/v2/Services/"+f.verifyService+"/Entities/"+path, f.twilioSID, f.twilioToken, form)
+		if status/100 != 2 {
+			t.Fatalf("%s %s: %d %v", method, path, status, body)
+		}
+		return body
+	}
+	newFactor := func(identity string) (string, []byte) {
+		body := call("POST", identity+"/Factors", url.Values{"FriendlyName": {"Phone"}, "FactorType": {"totp"}})
+		secret, err := otp.DecodeSecret(body["binding"].(map[string]any)["secret"].(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return body["sid"].(string), secret
+	}
+	var secret []byte
+	f.totpFactor, secret = newFactor(f.entity)
+	call("POST", f.entity+"/Factors/"+f.totpFactor, url.Values{"AuthPayload": {otp.TOTP{Secret: secret}.Code(time.Now().Add(-30 * time.Second))}})
+	f.challenge = call("POST", f.entity+"/Challenges", url.Values{"FactorSid": {f.totpFactor}})["sid"].(string)
+	f.victimFactor, _ = newFactor(f.entity)
+	newFactor(f.victimEntity)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	push := call("POST", f.entity+"/Factors", url.Values{"FriendlyName": {"Device"}, "FactorType": {"push"}, "Binding.Alg": {"ES256"},
+		"Binding.PublicKey": {base64.StdEncoding.EncodeToString(der)}, "Config.NotificationPlatform": {"none"}})
+	f.pushChallenge = call("POST", f.entity+"/Challenges", url.Values{"FactorSid": {push["sid"].(string)},
+		"Details.Message": {"Sign in?"}})["sid"].(string)
 }
 
 // hostileDo sends c with the route's credentials.

@@ -37,6 +37,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/users"
 	"github.com/twofold-auth/twofold/internal/verify"
 	"github.com/twofold-auth/twofold/internal/verifyapi"
+	"github.com/twofold-auth/twofold/internal/verifyfactors"
 	"github.com/twofold-auth/twofold/internal/web"
 )
 
@@ -273,8 +274,13 @@ func serve(cmd *cobra.Command, env Env) (err error) {
 		MaxDeviceStreams: deviceStreams,
 		MaxUserStreams:   userStreams,
 	}, in.now)
+	// A Verify entity's Twofold devices are its push factors, challenged through OneTouch.
+	factors := verifyfactors.New(in.store, in.keys, in.now)
+	factors.SetApprovals(ot)
+	factors.SetAuditor(in.audit)
 	verifyCfg := verifyapi.Config{PublicURL: mustString(f, "public-url"), Allow: api.AllowApp, MaxHeaderBytes: authyapi.MaxHeaderBytes}
-	verifyAPI := verifyapi.New(verifyapi.Services{Apps: in.apps, Verify: vs, Usage: usage}, m, log, verifyCfg, in.now)
+	verifyAPI := verifyapi.New(verifyapi.Services{Apps: in.apps, Verify: vs,
+		Factors: factors, Usage: usage}, m, log, verifyCfg, in.now)
 	mux := http.NewServeMux()
 	routes := routeMux{mux, env.OnRoute}
 	api.Routes(routes)

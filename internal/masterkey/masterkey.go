@@ -24,6 +24,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/seal"
 	"github.com/twofold-auth/twofold/internal/store"
 	"github.com/twofold-auth/twofold/internal/verify"
+	"github.com/twofold-auth/twofold/internal/verifyfactors"
 )
 
 // The server_keys rows this package keeps: the key check (Lookup(checkLabel) under the
@@ -289,6 +290,8 @@ func rekeyRow(keys *seal.Keyring, t store.SealedTable, row store.SealedRow, coun
 		ad = store.StepSecretAD(row.Key, row.Name)
 	case store.SealedTwilioCredentials:
 		ad = apps.TwilioSecretAD(row.Name)
+	case store.SealedVerifyFactors:
+		ad = verifyfactors.SecretAD(row.Name)
 	}
 	plain, id, err := keys.OpenKey(row.Sealed, ad)
 	if err != nil {

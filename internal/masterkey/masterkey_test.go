@@ -18,12 +18,14 @@ import (
 	"github.com/twofold-auth/twofold/internal/deliver"
 	"github.com/twofold-auth/twofold/internal/devices"
 	"github.com/twofold-auth/twofold/internal/masterkey"
+	"github.com/twofold-auth/twofold/internal/otp"
 	"github.com/twofold-auth/twofold/internal/push"
 	"github.com/twofold-auth/twofold/internal/seal"
 	"github.com/twofold-auth/twofold/internal/store"
 	"github.com/twofold-auth/twofold/internal/twofold"
 	"github.com/twofold-auth/twofold/internal/users"
 	"github.com/twofold-auth/twofold/internal/verify"
+	"github.com/twofold-auth/twofold/internal/verifyfactors"
 )
 
 var t0 = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
@@ -50,11 +52,16 @@ type data struct {
 	auditKey []byte
 	// The application's Twilio account (the Verify API), sealed and MAC'd like the API key.
 	twilioSID, twilioToken string
+	// A Verify totp factor of an entity, its secret sealed.
+	service twofold.VerifyService
+	entity  twofold.User
+	factor  verifyfactors.CreatedTOTP
 }
 
 // fill opens a fresh database as a server with keys would, and makes one of everything that
 // is sealed: an application, a user with an authenticator and a QR link, a device, a message,
-// the Web Push key, the audit trail's key and the application's Twilio account.
+// the Web Push key, the audit trail's key, the application's Twilio account and a Verify totp
+// factor.
 func fill(t *testing.T, keys *seal.Keyring) data {
 	t.Helper()
 	ctx := t.Context()
@@ -86,6 +93,10 @@ func fill(t *testing.T, keys *seal.Keyring) data {
 	}
 	acct, token := must2(as.CreateTwilioAccount(ctx, d.app.ID))(t)
 	d.twilioSID, d.twilioToken = acct.SID, token
+	svc := must(as.CreateVerifyService(ctx, d.app, apps.NewVerifyService("Shop")))(t)
+	entity, _ := must2(verifyfactors.New(st, keys, nil).CreateEntity(ctx, d.app, "entity-0001"))(t)
+	d.factor = must(verifyfactors.New(st, keys, nil).CreateTOTPFactor(ctx, d.app, svc, entity, verifyfactors.TOTPFactor{Name: "phone"}))(t)
+	d.service, d.entity = svc, entity
 	return d
 }
 
@@ -175,6 +186,12 @@ func TestRekeyMovesEverythingButUnseenDevices(t *testing.T) {
 	}
 	if got, err := apps.New(d.st, b, nil).AuthenticateTwilio(ctx, d.twilioSID, d.twilioToken); err != nil || got.App.ID != d.app.ID {
 		t.Fatalf("Twilio auth token under B alone: %v", err)
+	}
+	code := otp.TOTP{Secret: d.factor.Secret}.Code(time.Now())
+	vf := verifyfactors.New(d.st, b, nil)
+	stored := must(vf.Factor(ctx, d.service, d.entity, d.factor.Factor.PublicID))(t)
+	if f, err := vf.VerifyFactor(ctx, d.service, d.entity, stored, code); err != nil || f.Status != twofold.FactorVerified {
+		t.Fatalf("Verify totp factor under B alone: %+v, %v", f, err)
 	}
 	checked := must(masterkey.Check(ctx, d.st, b))(t)
 	if !bytes.Equal(must(masterkey.AuditKey(ctx, d.st, b, checked))(t), d.auditKey) || !bytes.Equal(d.auditKey, a.Subkey(audit.KeyLabel)) {

@@ -333,6 +333,12 @@ func fillSealed(t *testing.T, s *Store, n int) map[SealedTable][]SealedRow {
 			c := mkTwilioCredential(t, s, app.ID, kind, fmt.Sprint(kind, i))
 			want[SealedTwilioCredentials] = append(want[SealedTwilioCredentials], SealedRow{ID: c.ID, Name: c.SID, MAC: c.SecretMAC, Sealed: c.SecretSealed})
 		}
+		svc := mkVerifyService(t, s, app.ID, fmt.Sprint("svc", i))
+		f := mkVerifyFactor(t, s, svc, u.ID, "totp")
+		want[SealedVerifyFactors] = append(want[SealedVerifyFactors], SealedRow{ID: f.ID, Name: f.PublicID, Sealed: f.SecretSealed})
+		push := twofold.VerifyFactor{PublicID: fmt.Sprintf("%032x", fmt.Sprint("push", i)), AppID: app.ID, ServiceID: svc.ID, UserID: u.ID,
+			Type: twofold.VerifyFactorPush, Name: "push", Status: twofold.FactorVerified, SecretSealed: []byte("public key"), CreatedAt: t0, UpdatedAt: t0}
+		must(t, s.InsertVerifyFactor(ctx, &push)) // holds nothing sealed
 	}
 	return want
 }

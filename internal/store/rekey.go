@@ -31,18 +31,21 @@ const (
 	SealedStepSecrets    SealedTable = "step_client_secrets" // secret_sealed; ID: id, Key: client_id, Name: kind
 	// secret_sealed; ID: id, Name: sid, MAC: secret_mac (re-MAC'd too)
 	SealedTwilioCredentials SealedTable = "twilio_credentials"
+	// secret_sealed of totp factors (a push factor's is its public key, not sealed); ID: id,
+	// Name: public_id
+	SealedVerifyFactors SealedTable = "verify_factors"
 )
 
 // SealedTables are all of them, in the order re-keying walks them.
 var SealedTables = []SealedTable{SealedApps, SealedAuthenticators, SealedDevices, SealedMessages, SealedQRLinks, SealedServerKeys,
-	SealedStepSecrets, SealedTwilioCredentials}
+	SealedStepSecrets, SealedTwilioCredentials, SealedVerifyFactors}
 
 // SealedRow is one row's sealed value and what its additional data is made of.
 type SealedRow struct {
 	ID     int64  // apps, devices, messages, step_client_secrets: id; authenticators: the user's public id
 	Key    int64  // authenticators: the page order (the user's row id, opaque outside the store); step_client_secrets: client_id
 	AppID  int64  // authenticators: app_id
-	Name   string // messages: sid; server_keys: name; step_client_secrets: kind; twilio_credentials: sid
+	Name   string // messages: sid; server_keys: name; step_client_secrets: kind; twilio_credentials: sid; verify_factors: public_id
 	MAC    []byte // apps: key_mac; devices: token_mac; qr_links: mac; server_keys: public_key; twilio_credentials: secret_mac
 	Sealed []byte
 }
@@ -113,7 +116,11 @@ func (s *Store) CountSealed(ctx context.Context, t SealedTable) (int64, error) {
 		return 0, fmt.Errorf("count sealed: unknown table %q", t)
 	}
 	var n int64
-	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM `+string(t)).Scan(&n); err != nil {
+	q := `SELECT count(*) FROM ` + string(t)
+	if t == SealedVerifyFactors {
+		q += ` WHERE factor_type = 'totp'`
+	}
+	if err := s.r.QueryRowContext(ctx, q).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count %s: %w", t, err)
 	}
 	return n, nil
@@ -147,6 +154,9 @@ var sealedSQL = map[SealedTable]struct{ page, update string }{
 	SealedTwilioCredentials: {
 		`SELECT id, sid, secret_mac, secret_sealed FROM twilio_credentials WHERE id > $1 ORDER BY id LIMIT $2`,
 		`UPDATE twilio_credentials SET secret_mac = $1, secret_sealed = $2 WHERE id = $3 AND secret_mac = $4 AND secret_sealed = $5`},
+	SealedVerifyFactors: {
+		`SELECT id, public_id, secret_sealed FROM verify_factors WHERE id > $1 AND factor_type = 'totp' ORDER BY id LIMIT $2`,
+		`UPDATE verify_factors SET secret_sealed = $1 WHERE id = $2 AND secret_sealed = $3`},
 }
 
 // SealedPage returns up to n rows of table t that follow after in the table's key order (id,
@@ -179,7 +189,7 @@ func (s *Store) SealedPage(ctx context.Context, t SealedTable, after SealedRow, 
 			err = rows.Scan(&r.ID, &r.MAC, &r.Sealed)
 		case SealedAuthenticators:
 			err = rows.Scan(&r.Key, &r.ID, &r.AppID, &r.Sealed)
-		case SealedMessages:
+		case SealedMessages, SealedVerifyFactors:
 			err = rows.Scan(&r.ID, &r.Name, &r.Sealed)
 		case SealedQRLinks:
 			err = rows.Scan(&r.MAC, &r.Sealed)
@@ -220,7 +230,7 @@ func (s *Store) Reseal(ctx context.Context, t SealedTable, changes []Reseal) (in
 				args = []any{c.MAC, c.Sealed, o.ID, o.MAC, o.Sealed}
 			case SealedAuthenticators:
 				args = []any{c.Sealed, o.Key, o.Sealed}
-			case SealedMessages, SealedStepSecrets:
+			case SealedMessages, SealedStepSecrets, SealedVerifyFactors:
 				args = []any{c.Sealed, o.ID, o.Sealed}
 			case SealedQRLinks:
 				args = []any{c.Sealed, o.MAC, o.Sealed}

@@ -186,11 +186,24 @@ func (s *Store) ConfirmUser(ctx context.Context, appID, id int64) error {
 
 // DeleteUser removes the user and, by cascade, its codes, authenticator and activities.
 func (s *Store) DeleteUser(ctx context.Context, appID, id int64) error {
-	res, err := s.w.ExecContext(ctx, `DELETE FROM users WHERE public_id = $1 AND app_id = $2`, id, appID)
+	err := s.tx(ctx, func(tx *Tx) error {
+		// A Verify entity's factors and challenges (keyed by the user's public id) go with it.
+		for _, q := range []string{`DELETE FROM verify_challenges WHERE app_id = $1 AND user_id = $2`,
+			`DELETE FROM verify_factors WHERE app_id = $1 AND user_id = $2`} {
+			if _, err := tx.ExecContext(ctx, q, appID, id); err != nil {
+				return err
+			}
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE public_id = $1 AND app_id = $2`, id, appID)
+		if err != nil {
+			return err
+		}
+		return mustAffect(res)
+	})
 	if err != nil {
 		return fmt.Errorf("delete user %d: %w", id, err)
 	}
-	return mustAffect(res)
+	return nil
 }
 
 // CountUsers returns how many users the application has.

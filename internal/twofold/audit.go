@@ -67,6 +67,13 @@ const (
 	AuditVerifyServiceUpdated    = "verify_service.updated"
 	AuditVerifyServiceDeleted    = "verify_service.deleted"
 	AuditVerificationCanceled    = "verification.canceled"
+	// Verify factors and challenges (internal/verifyfactors). Details: service, factor,
+	// factor_type (and device_id for a Twofold device's factor); service and challenge.
+	AuditVerifyFactorCreated     = "verify_factor.created"
+	AuditVerifyFactorVerified    = "verify_factor.verified"
+	AuditVerifyFactorDeleted     = "verify_factor.deleted"
+	AuditVerifyChallengeApproved = "verify_challenge.approved"
+	AuditVerifyChallengeDenied   = "verify_challenge.denied"
 )
 
 // AuditApprovalNumberMismatch is a wrong matching number that left an approval request pending
@@ -88,6 +95,7 @@ var AuditActions = []string{
 	AuditStepClientCreated, AuditStepClientUpdated, AuditStepClientDeleted, AuditPasswordlessStarted,
 	AuditTwilioCredentialCreated, AuditTwilioCredentialRotated, AuditTwilioCredentialRevoked,
 	AuditVerifyServiceCreated, AuditVerifyServiceUpdated, AuditVerifyServiceDeleted, AuditVerificationCanceled,
+	AuditVerifyFactorCreated, AuditVerifyFactorVerified, AuditVerifyFactorDeleted, AuditVerifyChallengeApproved, AuditVerifyChallengeDenied,
 }
 
 // AuditFilter narrows a listing of the audit trail. Zero fields match everything.

@@ -17,6 +17,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/metrics"
 	"github.com/twofold-auth/twofold/internal/twofold"
 	"github.com/twofold-auth/twofold/internal/verify"
+	"github.com/twofold-auth/twofold/internal/verifyfactors"
 )
 
 // Prefix is where the Verify API's paths begin; Twilio serves them at https://verify.twilio.com.
@@ -40,13 +41,16 @@ type Config struct {
 type Services struct {
 	Apps   *apps.Service
 	Verify *verify.Service
-	Usage  *apps.UsageRecorder // nil: API calls are not counted
+	// Factors serves entities, factors and challenges.
+	Factors *verifyfactors.Service
+	Usage   *apps.UsageRecorder // nil: API calls are not counted
 }
 
 // API serves the Verify API.
 type API struct {
 	apps    *apps.Service
 	verify  *verify.Service
+	factors *verifyfactors.Service
 	usage   *apps.UsageRecorder
 	metrics *metrics.Metrics
 	log     *slog.Logger
@@ -59,7 +63,7 @@ func New(svc Services, m *metrics.Metrics, log *slog.Logger, cfg Config, now fun
 	if now == nil {
 		now = time.Now
 	}
-	return &API{apps: svc.Apps, verify: svc.Verify, usage: svc.Usage, metrics: m, log: log, cfg: cfg, now: now}
+	return &API{apps: svc.Apps, verify: svc.Verify, factors: svc.Factors, usage: svc.Usage, metrics: m, log: log, cfg: cfg, now: now}
 }
 
 // Mux is where routes are registered: an *http.ServeMux, or one that also notes each pattern.
@@ -80,6 +84,21 @@ func (a *API) Routes(mux Mux) {
 	a.handle(mux, "GET "+s+"/{service}/Verifications/{sid}", a.fetchVerification)
 	a.handle(mux, "POST "+s+"/{service}/Verifications/{sid}", a.updateVerification)
 	a.handle(mux, "POST "+s+"/{service}/VerificationCheck", a.checkVerification)
+	const e = s + "/{service}/Entities"
+	a.handle(mux, "POST "+e, a.createEntity)
+	a.handle(mux, "GET "+e, a.listEntities)
+	a.handle(mux, "GET "+e+"/{identity}", a.fetchEntity)
+	a.handle(mux, "DELETE "+e+"/{identity}", a.deleteEntity)
+	a.handle(mux, "POST "+e+"/{identity}/Factors", a.createFactor)
+	a.handle(mux, "GET "+e+"/{identity}/Factors", a.listFactors)
+	a.handle(mux, "GET "+e+"/{identity}/Factors/{sid}", a.fetchFactor)
+	a.handle(mux, "POST "+e+"/{identity}/Factors/{sid}", a.updateFactor)
+	a.handle(mux, "DELETE "+e+"/{identity}/Factors/{sid}", a.deleteFactor)
+	a.handle(mux, "POST "+e+"/{identity}/Challenges", a.createChallenge)
+	a.handle(mux, "GET "+e+"/{identity}/Challenges", a.listChallenges)
+	a.handle(mux, "GET "+e+"/{identity}/Challenges/{sid}", a.fetchChallenge)
+	a.handle(mux, "POST "+e+"/{identity}/Challenges/{sid}", a.updateChallenge)
+	a.handle(mux, "POST "+e+"/{identity}/Challenges/{sid}/Notifications", a.notifyChallenge)
 	mux.HandleFunc(Prefix+"/", func(w http.ResponseWriter, r *http.Request) { writeError(w, NotFound(r.URL.Path)) })
 }
 

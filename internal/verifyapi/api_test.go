@@ -24,6 +24,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/twofold"
 	"github.com/twofold-auth/twofold/internal/verify"
 	"github.com/twofold-auth/twofold/internal/verifyapi"
+	"github.com/twofold-auth/twofold/internal/verifyfactors"
 )
 
 // server is the Verify API over a real SQLite store, wired as serve wires it, with one
@@ -71,7 +72,7 @@ func newServer(t *testing.T) *server {
 	s.key, s.secret = key.SID, secret
 	cfg := verifyapi.Config{Allow: func(context.Context, int64) bool { return s.allow }, MaxHeaderBytes: authyapi.MaxHeaderBytes}
 	api := verifyapi.New(verifyapi.Services{Apps: s.apps, Verify: verify.New(st, router, keys, verify.DefaultConfig(), nil),
-		Usage: apps.NewUsageRecorder(st, log)}, m, log, cfg, nil)
+		Factors: verifyfactors.New(st, keys, nil), Usage: apps.NewUsageRecorder(st, log)}, m, log, cfg, nil)
 	mux := http.NewServeMux()
 	api.Routes(mux)
 	authy := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "authy", http.StatusTeapot) })

@@ -13,6 +13,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/apps"
 	"github.com/twofold-auth/twofold/internal/twofold"
 	"github.com/twofold-auth/twofold/internal/verify"
+	"github.com/twofold-auth/twofold/internal/verifyfactors"
 	"github.com/twofold-auth/twofold/internal/wiretext"
 )
 
@@ -42,6 +43,9 @@ const (
 	CodeLandline          = 60205 // Verify: SMS to a landline (400)
 	CodeNumberConcurrency = 60212 // Verify: too many verifications for one number (429)
 	CodeChannelDisabled   = 60223 // Verify: the channel is disabled (400)
+	CodeChallengeAttempts = 60308 // Verify: 5 wrong codes for one challenge (429)
+	CodeFactorAttempts    = 60310 // Verify: 5 wrong codes verifying one factor (429)
+	CodeChallengeCap      = 60312 // Verify: too many challenges of one totp factor (429)
 	CodeBlocked           = 60410 // Verify: a destination blocked as fraud (premium-rate numbers) (403)
 	CodeGeoBlocked        = 60605 // Verify: a country the application does not send to (403)
 )
@@ -91,6 +95,7 @@ func twilioError(err error, path string) (*Error, bool) {
 	var invalid apps.InvalidSettings
 	var refused *verify.SendRefused
 	var de *twofold.Error
+	var capped *verifyfactors.ChallengeCap
 	switch {
 	case errors.As(err, &te):
 		return te, true
@@ -100,6 +105,23 @@ func twilioError(err error, path string) (*Error, bool) {
 		return errMaxChecks, true
 	case errors.Is(err, verify.ErrMaxSends):
 		return errMaxSends, true
+	case errors.Is(err, verifyfactors.ErrChallengeMaxAttempts):
+		return Errorf(CodeChallengeAttempts, http.StatusTooManyRequests, "Max attempts of the challenge reached"), true
+	case errors.As(err, &capped):
+		e := Errorf(CodeChallengeCap, http.StatusTooManyRequests, "Too many challenges of this factor: try again later")
+		e.RetryAfter = capped.RetryAfter
+		return e, true
+	case errors.Is(err, verifyfactors.ErrFactorMaxAttempts):
+		return Errorf(CodeFactorAttempts, http.StatusTooManyRequests, "Max verification attempts of the factor reached"), true
+	case errors.Is(err, verifyfactors.ErrNotPending):
+		return Errorf(CodeVerifyInvalid, http.StatusBadRequest, "The challenge is no longer pending (answered or expired)"), true
+	case errors.Is(err, verifyfactors.ErrFactorNotVerified):
+		return Errorf(CodeVerifyInvalid, http.StatusBadRequest, "The factor is not verified: verify it with its first code"), true
+	case errors.Is(err, verifyfactors.ErrDeviceFactor):
+		return Errorf(CodeVerifyInvalid, http.StatusBadRequest,
+			"The factor is a Twofold authenticator: its challenges are answered there, and it goes when the device is removed"), true
+	case errors.Is(err, verifyfactors.ErrBadSignature):
+		return Errorf(CodeVerifyInvalid, http.StatusBadRequest, "Invalid parameter `AuthPayload`: not signed by the factor's key over this challenge"), true
 	case errors.As(err, &invalid) && len(invalid) > 0:
 		return InvalidParam(fieldParams[invalid[0].Field], invalid[0].Message), true
 	case errors.As(err, &refused) && errors.As(err, &de):
@@ -173,8 +195,11 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 // limitName labels a refusal in the limits metric, as the Authy API labels its own (the
 // request rate limit, "api_key", is counted where it refuses).
 func limitName(code int) string {
-	if code == CodeMaxChecks {
+	switch code {
+	case CodeMaxChecks:
 		return "verify_checks"
+	case CodeChallengeAttempts, CodeFactorAttempts, CodeChallengeCap:
+		return "verify_factor_checks"
 	}
 	return "sends"
 }

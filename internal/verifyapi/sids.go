@@ -13,6 +13,10 @@ const (
 	ServicePrefix      = "VA"
 	VerificationPrefix = "VE"
 	AttemptPrefix      = "VL" // a send of a verification (send_code_attempts)
+	EntityPrefix       = "YE" // and the user's id, 32 hex digits (entities are addressed by Identity)
+	FactorPrefix       = "YF"
+	ChallengePrefix    = "YC"
+	NotificationPrefix = "NT" // a challenge's notification (nothing keeps it)
 )
 
 // sid shows a public id with its resource's prefix.

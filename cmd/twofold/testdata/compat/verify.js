@@ -17,6 +17,7 @@
 // Prints one line per check ("ok   ..." or "FAIL ...") and exits non-zero if any check failed.
 // The last line is "ALL CHECKS PASSED" when everything passed.
 
+const crypto = require('crypto');
 const http = require('http');
 const twilio = require('twilio');
 
@@ -186,11 +187,143 @@ async function credentials(serviceSid) {
   check('an API key removes it', (await byKey.verify.v2.services(svc.sid).remove()) === true);
 }
 
+// base32 decodes RFC 4648 base32 (no padding needed).
+function base32(s) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = 0;
+  let value = 0;
+  const out = [];
+  for (const ch of s.replace(/=+$/, '').toUpperCase()) {
+    value = (value << 5) | alphabet.indexOf(ch);
+    bits += 5;
+    if (bits >= 8) {
+      out.push((value >>> (bits - 8)) & 0xff);
+      bits -= 8;
+    }
+  }
+  return Buffer.from(out);
+}
+
+// totpCode computes an RFC 6238 code, independently of Twofold: at is in seconds.
+function totpCode(secret, at, digits, step, alg) {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(at / step)));
+  const h = crypto.createHmac(alg, base32(secret)).update(counter).digest();
+  const off = h[h.length - 1] & 0x0f;
+  const v = h.readUInt32BE(off) & 0x7fffffff;
+  return String(v % 10 ** digits).padStart(digits, '0');
+}
+
+async function totpFactors(client, serviceSid) {
+  const identity = 'compat-entity-0001';
+  const entity = client.verify.v2.services(serviceSid).entities(identity);
+  const made = await client.verify.v2.services(serviceSid).entities.create({ identity });
+  check('entities.create: a YE sid', /^YE[0-9a-f]{32}$/.test(made.sid) && made.identity === identity, show(made));
+  const entities = await client.verify.v2.services(serviceSid).entities.list({ pageSize: 1 });
+  check('entities.list', entities.some((e) => e.identity === identity), show(entities.map((e) => e.identity)));
+  const f = await entity.newFactors.create({ friendlyName: 'Compat phone', factorType: 'totp', 'config.codeLength': 8,
+    'config.alg': 'sha256' });
+  check('newFactors.create totp: unverified, a YF sid, an otpauth uri', /^YF[0-9a-f]{32}$/.test(f.sid) && f.status === 'unverified' &&
+    f.factorType === 'totp' && f.binding.uri.startsWith('otpauth://totp/') && f.binding.uri.includes('digits=8') &&
+    f.config.code_length === 8 && f.config.alg === 'sha256', show(f));
+  const now = Date.now() / 1000;
+  const code = (at) => totpCode(f.binding.secret, at, 8, 30, 'sha256');
+  const wrongCode = wrong(code(now));
+  const still = await entity.factors(f.sid).update({ authPayload: wrongCode });
+  check('factors(sid).update with a wrong code: unverified', still.status === 'unverified', show(still));
+  // The previous step's code (within the skew) verifies the factor; the current one stays unspent.
+  const verified = await entity.factors(f.sid).update({ authPayload: code(now - 30) });
+  check('factors(sid).update with a first code computed in JS: verified', verified.status === 'verified', show(verified));
+
+  const c = await entity.challenges.create({ factorSid: f.sid, authPayload: code(now) });
+  check('challenges.create with a code: approved', /^YC[0-9a-f]{32}$/.test(c.sid) && c.status === 'approved' &&
+    c.factorSid === f.sid && c.dateResponded instanceof Date, show(c));
+  const replay = await entity.challenges.create({ factorSid: f.sid, authPayload: code(now) });
+  check('the same code for another challenge: pending (spent)', replay.status === 'pending', show(replay));
+  for (let i = 0; i < 4; i++) {
+    await entity.challenges(replay.sid).update({ authPayload: wrongCode });
+  }
+  await rejects('a sixth code for one challenge: 60308 (429)', () => entity.challenges(replay.sid).update({ authPayload: wrongCode }), 429, 60308);
+
+  const f2 = await entity.newFactors.create({ friendlyName: 'Compat second', factorType: 'totp' });
+  for (let i = 0; i < 5; i++) {
+    await entity.factors(f2.sid).update({ authPayload: '000000' });
+  }
+  await rejects('a sixth code verifying a factor: 60310 (429)', () => entity.factors(f2.sid).update({ authPayload: '000000' }), 429, 60310);
+
+  const listed = await entity.factors.list();
+  check('factors.list', listed.length === 2 && listed.some((x) => x.sid === f.sid && x.status === 'verified'), show(listed.map((x) => x.sid)));
+  const approved = await entity.challenges.list({ status: 'approved' });
+  check('challenges.list by status', approved.length === 1 && approved[0].sid === c.sid, show(approved.map((x) => x.sid)));
+  check('factors(sid).remove', (await entity.factors(f2.sid).remove()) === true);
+  await rejects('a removed factor: 20404', () => entity.factors(f2.sid).fetch(), 404, 20404);
+  await rejects('another service\'s entity: 20404', () => client.verify.v2.services(serviceSid.slice(0, -1) + '0').entities(identity).fetch(), 404, 20404);
+}
+
+// rawGet is the device's fetch of a challenge, as the Verify Push SDKs make it: the answer's
+// headers matter (Twilio-Verify-Signature-Fields), which the helper library does not return.
+function rawGet(url) {
+  return new Promise((resolve, reject) => {
+    const auth = Buffer.from(`${accountSid}:${authToken}`).toString('base64');
+    http.get(url, { headers: { Authorization: `Basic ${auth}` } }, (res) => {
+      let body = '';
+      res.on('data', (c) => { body += c; });
+      res.on('end', () => resolve({ headers: res.headers, body: JSON.parse(body) }));
+    }).on('error', reject);
+  });
+}
+
+function b64url(buf) {
+  return Buffer.from(buf).toString('base64').replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
+}
+
+// signAnswer is what the Verify Push SDK does: a JWT, ES256 by the factor's key, over the listed
+// fields and the chosen status.
+function signAnswer(privateKey, fetched, status) {
+  const claims = { status };
+  for (const name of fetched.headers['twilio-verify-signature-fields'].split(',')) {
+    claims[name] = fetched.body[name];
+  }
+  const input = b64url(JSON.stringify({ alg: 'ES256', typ: 'JWT' })) + '.' + b64url(JSON.stringify(claims));
+  const sig = crypto.sign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' });
+  return input + '.' + b64url(sig);
+}
+
+async function pushFactors(client, serviceSid) {
+  const identity = 'compat-entity-0002';
+  const entity = client.verify.v2.services(serviceSid).entities(identity);
+  const { publicKey, privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const thief = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const f = await entity.newFactors.create({ friendlyName: 'Compat device', factorType: 'push', 'binding.alg': 'ES256',
+    'binding.publicKey': publicKey.export({ type: 'spki', format: 'der' }).toString('base64'), 'config.sdkVersion': '1.0.0',
+    'config.appId': 'com.example.compat', 'config.notificationPlatform': 'none' });
+  check('newFactors.create push with a P-256 key from node: unverified', f.factorType === 'push' && f.status === 'unverified' &&
+    f.config.notification_platform === 'none', show(f));
+  const c = await entity.challenges.create({ factorSid: f.sid, 'details.message': 'Sign in to Compat?',
+    'details.fields': [{ label: 'IP', value: '192.0.2.1' }], hiddenDetails: { ip: '192.0.2.1' },
+    expirationDate: new Date(Date.now() + 10 * 60 * 1000) });
+  check('challenges.create push: pending with its details', c.status === 'pending' && c.details.message === 'Sign in to Compat?' &&
+    c.details.fields[0].value === '192.0.2.1' && c.hiddenDetails.ip === '192.0.2.1' && c.factorType === 'push', show(c));
+  const fetched = await rawGet(c.url);
+  check('the device reads Twilio-Verify-Signature-Fields', typeof fetched.headers['twilio-verify-signature-fields'] === 'string', show(fetched.headers));
+  await rejects('an answer signed by another key: 60200', () => entity.challenges(c.sid).update({ authPayload: signAnswer(thief.privateKey, fetched, 'approved') }), 400, 60200);
+  const answer = signAnswer(privateKey, fetched, 'approved');
+  const answered = await entity.challenges(c.sid).update({ authPayload: answer });
+  check('challenges(sid).update with the device\'s signed answer: approved', answered.status === 'approved', show(answered));
+  const read = await entity.challenges(c.sid).fetch();
+  check('challenges(sid).fetch reads it back approved', read.status === 'approved' && read.dateResponded instanceof Date, show(read));
+  await rejects('the same answer replayed: 60200', () => entity.challenges(c.sid).update({ authPayload: answer }), 400, 60200);
+  const factor = await entity.factors(f.sid).fetch();
+  check('the first approved challenge verified the factor', factor.status === 'verified', show(factor));
+}
+
 async function main() {
   const client = pointed(accountSid, authToken);
   const serviceSid = await services(client);
   await verifications(client, serviceSid);
   await credentials(serviceSid);
+  await totpFactors(client, serviceSid);
+  await pushFactors(client, serviceSid);
 }
 
 main().then(() => {
