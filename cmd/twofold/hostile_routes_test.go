@@ -53,6 +53,9 @@ type hostileFixtures struct {
 	twilioToken         string       // …and auth token
 	verifyService       string       // a Verify service (VA…) of the first application
 	victimService       string       // another, deleted through the Verify API
+	verifyWebhook       string       // a webhook of verifyService (YW…)
+	consoleTwilioKey    string       // an API key of consoleApp, revoked through the console
+	victimWebhook       string       // another, deleted through the Verify API
 	verification        string       // a pending verification (VE…) of verifyService, to verifyTo
 	sentInSetup         int          // messages the setup sent (the verification's code)
 	noFollow            *http.Client // follows no redirect: the step's answers send browsers to relying parties
@@ -221,6 +224,7 @@ func verifyRoutes(f *hostileFixtures) []hostileRoute {
 	const v = "/v2/Services"
 	svc := map[string]string{"service": f.verifyService}
 	ver := map[string]string{"service": f.verifyService, "sid": f.verification}
+	hook := map[string]string{"service": f.verifyService, "sid": f.verifyWebhook}
 	route := func(method, path string, wild, params map[string]string) hostileRoute {
 		return hostileRoute{pattern: method + " " + path, method: method, path: path, wild: wild, auth: "basic", params: params,
 			form: method == "POST"}
@@ -236,6 +240,13 @@ func verifyRoutes(f *hostileFixtures) []hostileRoute {
 		route("GET", v+"/{service}/Verifications/{sid}", ver, nil),
 		route("POST", v+"/{service}/VerificationCheck", svc, map[string]string{"To": verifyTo, "Code": "123456"}),
 		{pattern: "/v2/", method: "GET", path: "/v2/{rest}", wild: map[string]string{"rest": "Nothing"}, auth: "basic"},
+		route("POST", v+"/{service}/Webhooks", svc, map[string]string{"FriendlyName": "Hostile", "EventTypes": "factor.created",
+			"WebhookUrl": "https://hooks.example.com/verify", "Status": "enabled", "Version": "v2"}),
+		route("GET", v+"/{service}/Webhooks", svc, map[string]string{"PageSize": "2", "Page": "0"}),
+		route("GET", v+"/{service}/Webhooks/{sid}", hook, nil),
+		route("POST", v+"/{service}/Webhooks/{sid}", hook, map[string]string{"FriendlyName": "Renamed", "EventTypes": "*",
+			"WebhookUrl": "https://hooks.example.com/other", "Status": "disabled", "Version": "v1"}),
+		withLast(route("DELETE", v+"/{service}/Webhooks/{sid}", map[string]string{"service": f.verifyService, "sid": f.victimWebhook}, nil)),
 		withLast(route("POST", v+"/{service}/Verifications/{sid}", ver, map[string]string{"Status": "canceled"})),
 		withLast(route("DELETE", v+"/{service}", map[string]string{"service": f.victimService}, nil)),
 	}
@@ -276,6 +287,11 @@ func consoleRoutes(f *hostileFixtures) []hostileRoute {
 		get("GET "+c+"/apps/{app}/rotate", c+"/apps/{app}/rotate", app, nil),
 		post("POST "+c+"/apps/{app}/rotate", c+"/apps/{app}/rotate", app, nil),
 		get("GET "+c+"/apps/{app}/delete", c+"/apps/{app}/delete", app, nil),
+		post("POST "+c+"/apps/{app}/twilio/create", c+"/apps/{app}/twilio/create", app, nil),
+		post("POST "+c+"/apps/{app}/twilio/rotate", c+"/apps/{app}/twilio/rotate", app, nil),
+		post("POST "+c+"/apps/{app}/twilio/keys", c+"/apps/{app}/twilio/keys", app, map[string]string{"name": "Hostile key"}),
+		withLast(post("POST "+c+"/apps/{app}/twilio/keys/{sid}/revoke", c+"/apps/{app}/twilio/keys/{sid}/revoke",
+			with1(app, "sid", f.consoleTwilioKey), nil)),
 		get("GET "+c+"/apps/{app}/clients/new", c+"/apps/{app}/clients/new", app, nil),
 		post("POST "+c+"/apps/{app}/clients/new", c+"/apps/{app}/clients/new", app, consoleClientForm),
 		get("GET "+c+"/apps/{app}/clients/{client}", c+"/apps/{app}/clients/{client}", appClient, nil),

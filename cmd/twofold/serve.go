@@ -221,6 +221,11 @@ func serve(cmd *cobra.Command, env Env) (err error) {
 			env.OnCallback(a)
 		}
 	})
+	dispatcher.SetWebhooks(callback.Webhooks{Store: in.store, Token: in.apps.RevealTwilioToken})
+	in.apps.SetWebhookNotify(dispatcher.Notify)
+	if env.OnVerifyEvents != nil {
+		env.OnVerifyEvents(in.apps)
+	}
 	broker := live.NewBroker()
 	sharedLimit, stopSharing, err := shareAcrossInstances(ctx, cmd, in, broker, apiRate, log)
 	if err != nil {

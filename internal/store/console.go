@@ -255,6 +255,7 @@ func (s *Store) DeleteApp(ctx context.Context, id int64) error {
 			`DELETE FROM step_client_secrets WHERE client_id IN (SELECT id FROM step_clients WHERE app_id = $1)`,
 			`DELETE FROM step_clients WHERE app_id = $1`,
 			`DELETE FROM verifications WHERE app_id = $1`,
+			`DELETE FROM verify_webhooks WHERE app_id = $1`,
 			`DELETE FROM verify_services WHERE app_id = $1`,
 			`DELETE FROM twilio_credentials WHERE app_id = $1`,
 			`DELETE FROM users WHERE app_id = $1`, // cascades to codes, authenticators, tokens, QR links, activities

@@ -70,12 +70,15 @@ func (s *Store) UpdateVerifyService(ctx context.Context, v twofold.VerifyService
 	return mustAffect(res)
 }
 
-// DeleteVerifyService removes the application's service with publicID and its verifications.
+// DeleteVerifyService removes the application's service with publicID, its verifications and
+// its webhooks.
 func (s *Store) DeleteVerifyService(ctx context.Context, appID int64, publicID string) error {
 	err := s.tx(ctx, func(tx *Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM verifications WHERE service_id IN
-			(SELECT id FROM verify_services WHERE app_id = $1 AND public_id = $2)`, appID, publicID); err != nil {
-			return err
+		for _, table := range []string{"verifications", "verify_webhooks"} {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE service_id IN
+				(SELECT id FROM verify_services WHERE app_id = $1 AND public_id = $2)`, appID, publicID); err != nil {
+				return err
+			}
 		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM verify_services WHERE app_id = $1 AND public_id = $2`, appID, publicID)
 		if err != nil {

@@ -67,6 +67,11 @@ const (
 	AuditVerifyServiceUpdated    = "verify_service.updated"
 	AuditVerifyServiceDeleted    = "verify_service.deleted"
 	AuditVerificationCanceled    = "verification.canceled"
+	// A Verify webhook created, updated or deleted (details: webhook, its public id; never
+	// its URL, which may carry a secret).
+	AuditVerifyWebhookCreated = "verify_webhook.created"
+	AuditVerifyWebhookUpdated = "verify_webhook.updated"
+	AuditVerifyWebhookDeleted = "verify_webhook.deleted"
 )
 
 // AuditApprovalNumberMismatch is a wrong matching number that left an approval request pending
@@ -88,6 +93,7 @@ var AuditActions = []string{
 	AuditStepClientCreated, AuditStepClientUpdated, AuditStepClientDeleted, AuditPasswordlessStarted,
 	AuditTwilioCredentialCreated, AuditTwilioCredentialRotated, AuditTwilioCredentialRevoked,
 	AuditVerifyServiceCreated, AuditVerifyServiceUpdated, AuditVerifyServiceDeleted, AuditVerificationCanceled,
+	AuditVerifyWebhookCreated, AuditVerifyWebhookUpdated, AuditVerifyWebhookDeleted,
 }
 
 // AuditFilter narrows a listing of the audit trail. Zero fields match everything.

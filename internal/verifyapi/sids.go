@@ -13,6 +13,7 @@ const (
 	ServicePrefix      = "VA"
 	VerificationPrefix = "VE"
 	AttemptPrefix      = "VL" // a send of a verification (send_code_attempts)
+	WebhookPrefix      = "YW"
 )
 
 // sid shows a public id with its resource's prefix.
