@@ -94,25 +94,35 @@ func (s *Store) ListVerifyWebhooks(ctx context.Context, appID, serviceID, after 
 func (s *Store) QueueVerifyEvent(ctx context.Context, appID, serviceID int64, event, eventID string, payload []byte, now time.Time) (int, error) {
 	n := 0
 	err := s.tx(ctx, func(tx *Tx) error {
-		hooks, err := queryAll(ctx, tx, scanVerifyWebhook, `SELECT `+verifyWebhookColumns+` FROM verify_webhooks
-			WHERE app_id = $1 AND service_id = $2 AND status = 'enabled' ORDER BY id`, appID, serviceID)
-		if err != nil {
-			return err
-		}
-		for _, w := range hooks {
-			if !w.Wants(event) {
-				continue
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO callbacks (app_id, request_uuid, payload, status, next_attempt_at,
-				created_at, webhook_id) VALUES ($1, $2, $3, 'pending', $4, $4, $5)`, appID, eventID, string(payload), unix(now), w.ID); err != nil {
-				return err
-			}
-			n++
-		}
-		return nil
+		var err error
+		n, err = queueVerifyEvent(ctx, tx, appID, serviceID, event, eventID, payload, now)
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("queue verify event: %w", err)
+	}
+	return n, nil
+}
+
+// queueVerifyEvent is QueueVerifyEvent inside tx: a store method that commits a factor or
+// challenge change can queue its event in the same transaction, so that the change and its
+// webhooks' deliveries are kept or lost together.
+func queueVerifyEvent(ctx context.Context, tx *Tx, appID, serviceID int64, event, eventID string, payload []byte, now time.Time) (int, error) {
+	hooks, err := queryAll(ctx, tx, scanVerifyWebhook, `SELECT `+verifyWebhookColumns+` FROM verify_webhooks
+		WHERE app_id = $1 AND service_id = $2 AND status = 'enabled' ORDER BY id`, appID, serviceID)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, w := range hooks {
+		if !w.Wants(event) {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO callbacks (app_id, request_uuid, payload, status, next_attempt_at,
+			created_at, webhook_id) VALUES ($1, $2, $3, 'pending', $4, $4, $5)`, appID, eventID, string(payload), unix(now), w.ID); err != nil {
+			return 0, err
+		}
+		n++
 	}
 	return n, nil
 }
