@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/twilio/twilio-go"
@@ -43,7 +44,8 @@ func newTwofoldClient(base, username, password, accountSID string) (*twilio.Rest
 // TestTwilioGoCompat drives the Verify API with the official github.com/twilio/twilio-go
 // (v1.31.0, pinned in go.mod) through toTwofold, as docs/verify-v2.md tells Go applications to:
 // a service made with an API key, an SMS verification whose code is read from twofold outbox,
-// a wrong and a right check, one cancelled, and Twilio's errors as the library reads them.
+// a wrong and a right check, one cancelled, a webhook managed, and Twilio's errors as the
+// library reads them.
 func TestTwilioGoCompat(t *testing.T) {
 	s := startServer(t, "", "--rate-limit", "off")
 	var acct twilioJSON
@@ -105,6 +107,25 @@ func TestTwilioGoCompat(t *testing.T) {
 	}
 	_, err = byKey.VerifyV2.CreateVerificationCheck(*svc.Sid, new(verify.CreateVerificationCheckParams).SetTo(other).SetCode(s.lastCode(other)))
 	wantTwilioError(t, "checking a cancelled verification", err, 404, 20404)
+
+	// Webhooks, as a Go application manages them.
+	hook, err := byKey.VerifyV2.CreateWebhook(*svc.Sid, new(verify.CreateWebhookParams).SetFriendlyName("Go hook").
+		SetEventTypes([]string{"factor.created", "challenge.denied"}).SetWebhookUrl("https://hooks.example.com/go").SetVersion("v2"))
+	if err != nil || !strings.HasPrefix(*hook.Sid, "YW") || *hook.Status != "enabled" || len(*hook.EventTypes) != 2 || *hook.WebhookUrl != "https://hooks.example.com/go" {
+		t.Fatalf("CreateWebhook: %v %+v", err, hook)
+	}
+	hook, err = byKey.VerifyV2.UpdateWebhook(*svc.Sid, *hook.Sid, new(verify.UpdateWebhookParams).SetStatus("disabled"))
+	if err != nil || *hook.Status != "disabled" || *hook.FriendlyName != "Go hook" {
+		t.Fatalf("UpdateWebhook: %v %+v", err, hook)
+	}
+	if hooks, err := byKey.VerifyV2.ListWebhook(*svc.Sid, nil); err != nil || len(hooks) != 1 || *hooks[0].Sid != *hook.Sid {
+		t.Fatalf("ListWebhook: %v %+v", err, hooks)
+	}
+	if err := byKey.VerifyV2.DeleteWebhook(*svc.Sid, *hook.Sid); err != nil {
+		t.Fatalf("DeleteWebhook: %v", err)
+	}
+	_, err = byKey.VerifyV2.FetchWebhook(*svc.Sid, *hook.Sid)
+	wantTwilioError(t, "a deleted webhook", err, 404, 20404)
 
 	services, err := byToken.VerifyV2.ListService(new(verify.ListServiceParams).SetPageSize(1))
 	if err != nil || len(services) != 1 || *services[0].Sid != *svc.Sid {
