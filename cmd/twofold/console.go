@@ -34,6 +34,7 @@ func consoleHandler(in *instance, us *users.Service, vs *verify.Service, ds *dev
 		Lookup:    in.store, Factors: factors,
 		Apps: in.apps, Users: us, Devices: ds, Queries: in.store, Groups: ot,
 		Callbacks: cb, EnrolmentQR: vs, StepClients: stepClients(in), Passwordless: pw,
+		Twilio: in.apps,
 	}
 	if in.audit != nil {
 		deps.Audit = in.audit

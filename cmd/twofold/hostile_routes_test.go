@@ -53,6 +53,9 @@ type hostileFixtures struct {
 	twilioToken         string       // …and auth token
 	verifyService       string       // a Verify service (VA…) of the first application
 	victimService       string       // another, deleted through the Verify API
+	verifyWebhook       string       // a webhook of verifyService (YW…)
+	consoleTwilioKey    string       // an API key of consoleApp, revoked through the console
+	victimWebhook       string       // another, deleted through the Verify API
 	verification        string       // a pending verification (VE…) of verifyService, to verifyTo
 	entity              string       // an entity's Identity in verifyService…
 	totpFactor          string       // …its verified totp factor (YF…)…
@@ -232,6 +235,7 @@ func verifyRoutes(f *hostileFixtures) []hostileRoute {
 	ent := map[string]string{"service": f.verifyService, "identity": f.entity}
 	factor := map[string]string{"service": f.verifyService, "identity": f.entity, "sid": f.totpFactor}
 	challenge := map[string]string{"service": f.verifyService, "identity": f.entity, "sid": f.challenge}
+	hook := map[string]string{"service": f.verifyService, "sid": f.verifyWebhook}
 	route := func(method, path string, wild, params map[string]string) hostileRoute {
 		return hostileRoute{pattern: method + " " + path, method: method, path: path, wild: wild, auth: "basic", params: params,
 			form: method == "POST"}
@@ -266,6 +270,13 @@ func verifyRoutes(f *hostileFixtures) []hostileRoute {
 		withLast(route("DELETE", e+"/{identity}/Factors/{sid}", map[string]string{"service": f.verifyService, "identity": f.entity,
 			"sid": f.victimFactor}, nil)),
 		withLast(route("DELETE", e+"/{identity}", map[string]string{"service": f.verifyService, "identity": f.victimEntity}, nil)),
+		route("POST", v+"/{service}/Webhooks", svc, map[string]string{"FriendlyName": "Hostile", "EventTypes": "factor.created",
+			"WebhookUrl": "https://hooks.example.com/verify", "Status": "enabled", "Version": "v2"}),
+		route("GET", v+"/{service}/Webhooks", svc, map[string]string{"PageSize": "2", "Page": "0"}),
+		route("GET", v+"/{service}/Webhooks/{sid}", hook, nil),
+		route("POST", v+"/{service}/Webhooks/{sid}", hook, map[string]string{"FriendlyName": "Renamed", "EventTypes": "*",
+			"WebhookUrl": "https://hooks.example.com/other", "Status": "disabled", "Version": "v1"}),
+		withLast(route("DELETE", v+"/{service}/Webhooks/{sid}", map[string]string{"service": f.verifyService, "sid": f.victimWebhook}, nil)),
 		withLast(route("POST", v+"/{service}/Verifications/{sid}", ver, map[string]string{"Status": "canceled"})),
 		withLast(route("DELETE", v+"/{service}", map[string]string{"service": f.victimService}, nil)),
 	}
@@ -306,6 +317,11 @@ func consoleRoutes(f *hostileFixtures) []hostileRoute {
 		get("GET "+c+"/apps/{app}/rotate", c+"/apps/{app}/rotate", app, nil),
 		post("POST "+c+"/apps/{app}/rotate", c+"/apps/{app}/rotate", app, nil),
 		get("GET "+c+"/apps/{app}/delete", c+"/apps/{app}/delete", app, nil),
+		post("POST "+c+"/apps/{app}/twilio/create", c+"/apps/{app}/twilio/create", app, nil),
+		post("POST "+c+"/apps/{app}/twilio/rotate", c+"/apps/{app}/twilio/rotate", app, nil),
+		post("POST "+c+"/apps/{app}/twilio/keys", c+"/apps/{app}/twilio/keys", app, map[string]string{"name": "Hostile key"}),
+		withLast(post("POST "+c+"/apps/{app}/twilio/keys/{sid}/revoke", c+"/apps/{app}/twilio/keys/{sid}/revoke",
+			with1(app, "sid", f.consoleTwilioKey), nil)),
 		get("GET "+c+"/apps/{app}/clients/new", c+"/apps/{app}/clients/new", app, nil),
 		post("POST "+c+"/apps/{app}/clients/new", c+"/apps/{app}/clients/new", app, consoleClientForm),
 		get("GET "+c+"/apps/{app}/clients/{client}", c+"/apps/{app}/clients/{client}", appClient, nil),

@@ -266,16 +266,28 @@ func hostileSetup(t *testing.T, s *server) *hostileFixtures {
 	return f
 }
 
-// hostileVerifySetup gives the first application Verify API credentials, two services and a
-// pending verification (whose code is the one message the setup sends).
+// hostileVerifySetup gives the first application Verify API credentials, two services, two
+// webhooks and a pending verification (whose code is the one message the setup sends).
 func hostileVerifySetup(t *testing.T, s *server, f *hostileFixtures) {
 	var acct twilioJSON
 	s.cliJSON(&acct, "app", "twilio-credentials", "create", "1")
 	f.twilioSID, f.twilioToken = acct.AccountSID, acct.AuthToken
+	s.cliJSON(&acct, "app", "twilio-credentials", "create", fmt.Sprint(f.consoleApp))
+	var key twilioKeyJSON
+	s.cliJSON(&key, "app", "twilio-credentials", "create-key", fmt.Sprint(f.consoleApp), "--name", "Victim")
+	f.consoleTwilioKey = key.SID
 	for _, sid := range []*string{&f.verifyService, &f.victimService} {
 		status, body := s.twilioCall("POST", "/v2/Services", f.twilioSID, f.twilioToken, url.Values{"FriendlyName": {"Fixture"}})
 		if status != 201 {
 			t.Fatalf("Verify service: %d %v", status, body)
+		}
+		*sid = body["sid"].(string)
+	}
+	for _, sid := range []*string{&f.verifyWebhook, &f.victimWebhook} {
+		status, body := s.twilioCall("POST", "/v2/Services/"+f.verifyService+"/Webhooks", f.twilioSID, f.twilioToken,
+			url.Values{"FriendlyName": {"Fixture"}, "EventTypes": {"*"}, "WebhookUrl": {"https://hooks.example.com/fixture"}})
+		if status != 201 {
+			t.Fatalf("Verify webhook: %d %v", status, body)
 		}
 		*sid = body["sid"].(string)
 	}
@@ -310,11 +322,11 @@ func hostileVerifySetup(t *testing.T, s *server, f *hostileFixtures) {
 	f.challenge = call("POST", f.entity+"/Challenges", url.Values{"FactorSid": {f.totpFactor}})["sid"].(string)
 	f.victimFactor, _ = newFactor(f.entity)
 	newFactor(f.victimEntity)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	factorKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	der, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	der, _ := x509.MarshalPKIXPublicKey(&factorKey.PublicKey)
 	push := call("POST", f.entity+"/Factors", url.Values{"FriendlyName": {"Device"}, "FactorType": {"push"}, "Binding.Alg": {"ES256"},
 		"Binding.PublicKey": {base64.StdEncoding.EncodeToString(der)}, "Config.NotificationPlatform": {"none"}})
 	f.pushChallenge = call("POST", f.entity+"/Challenges", url.Values{"FactorSid": {push["sid"].(string)},

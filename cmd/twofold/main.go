@@ -20,6 +20,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/twofold-auth/twofold/internal/apps"
 	"github.com/twofold-auth/twofold/internal/callback"
 	"github.com/twofold-auth/twofold/internal/egress"
 )
@@ -51,6 +52,9 @@ type Env struct {
 	Ready func(addr string)
 	// OnCallback, if set, observes every callback delivery attempt after it is recorded.
 	OnCallback func(callback.Attempt)
+	// OnVerifyEvents, if set, is given the server's entry point for Verify webhook events, so
+	// that tests can emit them (factors and challenges emit through the same one).
+	OnVerifyEvents func(apps.VerifyEvents)
 	// OnPush, if set, observes the outcome of every push delivery.
 	OnPush func(kind, outcome string)
 	// Resolver, if set, looks up the hosts of push endpoints and callback URLs instead of the

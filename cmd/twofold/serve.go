@@ -222,6 +222,11 @@ func serve(cmd *cobra.Command, env Env) (err error) {
 			env.OnCallback(a)
 		}
 	})
+	dispatcher.SetWebhooks(callback.Webhooks{Store: in.store, Token: in.apps.RevealTwilioToken})
+	in.apps.SetWebhookNotify(dispatcher.Notify)
+	if env.OnVerifyEvents != nil {
+		env.OnVerifyEvents(in.apps)
+	}
 	broker := live.NewBroker()
 	sharedLimit, stopSharing, err := shareAcrossInstances(ctx, cmd, in, broker, apiRate, log)
 	if err != nil {
@@ -278,6 +283,7 @@ func serve(cmd *cobra.Command, env Env) (err error) {
 	factors := verifyfactors.New(in.store, in.keys, in.now)
 	factors.SetApprovals(ot)
 	factors.SetAuditor(in.audit)
+	factors.SetEvents(verifyapi.WebhookEvents{Emitter: in.apps, Log: log})
 	verifyCfg := verifyapi.Config{PublicURL: mustString(f, "public-url"), Allow: api.AllowApp, MaxHeaderBytes: authyapi.MaxHeaderBytes}
 	verifyAPI := verifyapi.New(verifyapi.Services{Apps: in.apps, Verify: vs,
 		Factors: factors, Usage: usage}, m, log, verifyCfg, in.now)

@@ -41,6 +41,12 @@ type Store interface {
 	UpdateVerifyService(ctx context.Context, v twofold.VerifyService) error
 	DeleteVerifyService(ctx context.Context, appID int64, publicID string) error
 	ListVerifyServices(ctx context.Context, appID, after int64, offset, limit int) ([]twofold.VerifyService, error)
+	CreateVerifyWebhook(ctx context.Context, w *twofold.VerifyWebhook) error
+	GetVerifyWebhook(ctx context.Context, appID, serviceID int64, publicID string) (twofold.VerifyWebhook, error)
+	UpdateVerifyWebhook(ctx context.Context, w twofold.VerifyWebhook) error
+	DeleteVerifyWebhook(ctx context.Context, appID, serviceID int64, publicID string) error
+	ListVerifyWebhooks(ctx context.Context, appID, serviceID, after int64, offset, limit int) ([]twofold.VerifyWebhook, error)
+	QueueVerifyEvent(ctx context.Context, appID, serviceID int64, event, eventID string, payload []byte, now time.Time) (int, error)
 }
 
 // Auditor records security-relevant events (the audit trail); it never fails.
@@ -54,6 +60,8 @@ type Service struct {
 	keys  *seal.Keyring
 	now   func() time.Time
 	audit Auditor // nil: nothing is recorded
+	// notify wakes the callbacks dispatcher after a Verify webhook event is queued; may be nil.
+	notify func()
 }
 
 // New returns a Service. now may be nil for time.Now.

@@ -83,6 +83,7 @@ type Dispatcher struct {
 	now       func() time.Time
 	wake      chan struct{}
 	onAttempt func(Attempt)
+	webhooks  Webhooks // Verify webhooks (twilio.go); zero: their deliveries are dropped
 }
 
 // New returns a Dispatcher. revealKey returns an application's API key in clear, which signs its
@@ -204,6 +205,10 @@ func (d *Dispatcher) claim(ctx context.Context, n int) ([]twofold.Callback, erro
 func (d *Dispatcher) deliver(ctx context.Context, c twofold.Callback) {
 	a := Attempt{Callback: c}
 	defer func() { d.onAttempt(a) }()
+	if c.WebhookID != 0 {
+		d.deliverWebhook(ctx, c, &a)
+		return
+	}
 	app, err := d.store.GetApp(ctx, c.AppID)
 	if errors.Is(err, twofold.ErrNotFound) || (err == nil && app.CallbackURL == "") {
 		a.Dropped = true

@@ -158,6 +158,7 @@ type appData struct {
 	CanTest   bool         // test callbacks can be sent
 	Test      *testOutcome // the test callback just sent, if any
 	Clients   *appClients  // its step clients; nil without them
+	Twilio    *appTwilio   // its Verify API credentials and services; nil when not shown
 }
 
 func (c *console) appShow(w http.ResponseWriter, r *http.Request, q *request, a twofold.App) {
@@ -181,10 +182,15 @@ func (c *console) appShow(w http.ResponseWriter, r *http.Request, q *request, a 
 		c.fail(w, r, err)
 		return
 	}
+	tw, err := c.twilioOf(r, q, a)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
 	c.page(w, r, q, http.StatusOK, "app", a.Name, "apps", appData{App: a, Users: n, Health: health(a),
 		Callbacks: c.describeCallbacks(cbs, map[int64]twofold.App{a.ID: a}), Charts: charts,
 		Start: startData{Base: c.apiBase(r), AppID: a.ID}, CanTest: c.d.Callbacks != nil, Test: c.sessions.takeTest(q.sid, a.ID),
-		Clients: clients})
+		Clients: clients, Twilio: tw})
 }
 
 func (c *console) appEnableCallbacks(w http.ResponseWriter, r *http.Request, q *request, a twofold.App) {

@@ -120,6 +120,7 @@ type Deps struct {
 	Callbacks   Callbacks
 	EnrolmentQR EnrolmentQR
 	StepClients StepClients
+	Twilio      Twilio // an application's Verify API credentials; nil: not shown
 
 	Passwordless PasswordlessBlocks
 }
@@ -223,6 +224,9 @@ func (c *console) routes() {
 	m.HandleFunc("POST /console/apps/{app}/delete", c.post(c.app(c.appDelete)))
 	if c.d.StepClients != nil {
 		c.stepClientRoutes(m)
+	}
+	if c.d.Twilio != nil {
+		c.twilioRoutes(m)
 	}
 	m.HandleFunc("GET /console/apps/{app}/users", c.app(c.userSearch))
 	m.HandleFunc("GET /console/apps/{app}/users/{user}", c.app(c.userShow))

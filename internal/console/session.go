@@ -39,6 +39,7 @@ type session struct {
 	flash   string        // a message for the next page
 	test    *testOutcome  // the outcome of a test callback, for the application's next page
 	secrets *shownSecrets // a step client's secrets just made, for its page to show once
+	twilio  *shownTwilio  // a Verify API token or secret just made, for the application's page
 }
 
 func (s *session) validCSRF(token string) bool {
@@ -144,6 +145,18 @@ func (s *sessions) takeSecrets(id, clientID string) *shownSecrets {
 	s.update(id, func(x *session) {
 		if x.secrets != nil && x.secrets.ClientID == clientID {
 			out, x.secrets = x.secrets, nil
+		}
+	})
+	return out
+}
+
+// takeTwilio returns the Verify API token or secret made for application appID in this
+// session, once.
+func (s *sessions) takeTwilio(id string, appID int64) *shownTwilio {
+	var out *shownTwilio
+	s.update(id, func(x *session) {
+		if x.twilio != nil && x.twilio.AppID == appID {
+			out, x.twilio = x.twilio, nil
 		}
 	})
 	return out

@@ -12,14 +12,14 @@ import (
 )
 
 const callbackColumns = `c.id, c.app_id, c.request_uuid, c.payload, c.status, c.attempts, c.next_attempt_at, c.last_error,
-	c.last_status, c.created_at, c.delivered_at`
+	c.last_status, c.created_at, c.delivered_at, c.webhook_id`
 
 func scanCallback(row rowScanner) (twofold.Callback, error) {
 	var c twofold.Callback
 	var payload string
 	var next, created, delivered int64
 	err := row.Scan(&c.ID, &c.AppID, &c.RequestUUID, &payload, &c.Status, &c.Attempts, &next, &c.LastError,
-		&c.LastStatus, &created, &delivered)
+		&c.LastStatus, &created, &delivered, &c.WebhookID)
 	if err != nil {
 		return twofold.Callback{}, notFound(err)
 	}
@@ -28,8 +28,10 @@ func scanCallback(row rowScanner) (twofold.Callback, error) {
 	return c, nil
 }
 
-// dueCallback is the condition on callbacks c joined with apps a of a callback due at $1.
-const dueCallback = `c.status = 'pending' AND c.next_attempt_at <= $1 AND a.callback_disabled_at = 0`
+// dueCallback is the condition on callbacks c joined with apps a of a callback due at $1. A
+// Verify webhook's delivery does not wait for the application's OneTouch callbacks to be
+// re-enabled: it has its own URL.
+const dueCallback = `c.status = 'pending' AND c.next_attempt_at <= $1 AND (a.callback_disabled_at = 0 OR c.webhook_id <> 0)`
 
 func (s *Store) listCallbacks(ctx context.Context, q string, args ...any) ([]twofold.Callback, error) {
 	out, err := queryAll(ctx, s.r, scanCallback, q, args...)
@@ -91,6 +93,9 @@ func (s *Store) CallbackDelivered(ctx context.Context, c twofold.Callback, httpS
 		if _, err := tx.ExecContext(ctx, `UPDATE callbacks SET status = 'delivered', attempts = attempts + 1, last_status = $1,
 			last_error = '', delivered_at = $2 WHERE id = $3`, httpStatus, unix(now), c.ID); err != nil {
 			return err
+		}
+		if c.WebhookID != 0 {
+			return nil // a Verify webhook's delivery says nothing of the OneTouch callback URL
 		}
 		// Most deliveries follow deliveries: write the application's row only when there is a
 		// failure to forget, so that a delivery does not count as a change of the application.

@@ -68,6 +68,7 @@ func runConformance(t *testing.T, openEmpty func(t *testing.T) *Store) {
 	t.Run("Steps", func(t *testing.T) { testSteps(t, open) })                     // conformance_steps_test.go
 	t.Run("Groups", func(t *testing.T) { testGroups(t, open) })                   // conformance_groups_test.go
 	t.Run("Passwordless", func(t *testing.T) { testPasswordless(t, open) })       // conformance_passwordless_test.go
+	t.Run("VerifyWebhooks", func(t *testing.T) { testVerifyWebhooks(t, open) })   // conformance_verifywebhooks_test.go
 	t.Run("VerifyV2", func(t *testing.T) { testVerifyV2(t, open) })               // conformance_verifyv2_test.go
 	t.Run("VerifyFactors", func(t *testing.T) { testVerifyFactors(t, open) })     // conformance_verifyfactors_test.go
 	t.Run("Races", func(t *testing.T) { testRaces(t, open) })                     // conformance_races_test.go

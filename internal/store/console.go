@@ -257,6 +257,7 @@ func (s *Store) DeleteApp(ctx context.Context, id int64) error {
 			`DELETE FROM verifications WHERE app_id = $1`,
 			`DELETE FROM verify_challenges WHERE app_id = $1`,
 			`DELETE FROM verify_factors WHERE app_id = $1`,
+			`DELETE FROM verify_webhooks WHERE app_id = $1`,
 			`DELETE FROM verify_services WHERE app_id = $1`,
 			`DELETE FROM twilio_credentials WHERE app_id = $1`,
 			`DELETE FROM users WHERE app_id = $1`, // cascades to codes, authenticators, tokens, QR links, activities

@@ -70,11 +70,11 @@ func (s *Store) UpdateVerifyService(ctx context.Context, v twofold.VerifyService
 	return mustAffect(res)
 }
 
-// DeleteVerifyService removes the application's service with publicID, its verifications, and
-// its entities' factors and challenges.
+// DeleteVerifyService removes the application's service with publicID, its verifications, its
+// entities' factors and challenges, and its webhooks.
 func (s *Store) DeleteVerifyService(ctx context.Context, appID int64, publicID string) error {
 	err := s.tx(ctx, func(tx *Tx) error {
-		for _, table := range []string{"verifications", "verify_challenges", "verify_factors"} {
+		for _, table := range []string{"verifications", "verify_challenges", "verify_factors", "verify_webhooks"} {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE service_id IN
 				(SELECT id FROM verify_services WHERE app_id = $1 AND public_id = $2)`, appID, publicID); err != nil {
 				return err

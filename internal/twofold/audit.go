@@ -74,6 +74,11 @@ const (
 	AuditVerifyFactorDeleted     = "verify_factor.deleted"
 	AuditVerifyChallengeApproved = "verify_challenge.approved"
 	AuditVerifyChallengeDenied   = "verify_challenge.denied"
+	// A Verify webhook created, updated or deleted (details: webhook, its public id; never
+	// its URL, which may carry a secret).
+	AuditVerifyWebhookCreated = "verify_webhook.created"
+	AuditVerifyWebhookUpdated = "verify_webhook.updated"
+	AuditVerifyWebhookDeleted = "verify_webhook.deleted"
 )
 
 // AuditApprovalNumberMismatch is a wrong matching number that left an approval request pending
@@ -96,6 +101,7 @@ var AuditActions = []string{
 	AuditTwilioCredentialCreated, AuditTwilioCredentialRotated, AuditTwilioCredentialRevoked,
 	AuditVerifyServiceCreated, AuditVerifyServiceUpdated, AuditVerifyServiceDeleted, AuditVerificationCanceled,
 	AuditVerifyFactorCreated, AuditVerifyFactorVerified, AuditVerifyFactorDeleted, AuditVerifyChallengeApproved, AuditVerifyChallengeDenied,
+	AuditVerifyWebhookCreated, AuditVerifyWebhookUpdated, AuditVerifyWebhookDeleted,
 }
 
 // AuditFilter narrows a listing of the audit trail. Zero fields match everything.

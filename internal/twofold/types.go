@@ -417,6 +417,9 @@ type Callback struct {
 	LastStatus    int
 	CreatedAt     time.Time
 	DeliveredAt   time.Time
+	// WebhookID is the Verify webhook (VerifyWebhook.ID) the delivery is for, 0 for a OneTouch
+	// callback: its Payload is then the event's form parameters as a JSON object of strings.
+	WebhookID int64
 }
 
 // PhoneVerification is a code sent to a phone number by Phone Verification (no user involved).

@@ -99,6 +99,11 @@ func (a *API) Routes(mux Mux) {
 	a.handle(mux, "GET "+e+"/{identity}/Challenges/{sid}", a.fetchChallenge)
 	a.handle(mux, "POST "+e+"/{identity}/Challenges/{sid}", a.updateChallenge)
 	a.handle(mux, "POST "+e+"/{identity}/Challenges/{sid}/Notifications", a.notifyChallenge)
+	a.handle(mux, "POST "+s+"/{service}/Webhooks", a.createWebhook)
+	a.handle(mux, "GET "+s+"/{service}/Webhooks", a.listWebhooks)
+	a.handle(mux, "GET "+s+"/{service}/Webhooks/{sid}", a.fetchWebhook)
+	a.handle(mux, "POST "+s+"/{service}/Webhooks/{sid}", a.updateWebhook)
+	a.handle(mux, "DELETE "+s+"/{service}/Webhooks/{sid}", a.deleteWebhook)
 	mux.HandleFunc(Prefix+"/", func(w http.ResponseWriter, r *http.Request) { writeError(w, NotFound(r.URL.Path)) })
 }
 

@@ -41,7 +41,9 @@
 //  4. Lists: readPage, then ask the store for Page.Size+1 rows after Page.After (or from
 //     Page.Offset), and answer the rows under their key with a.meta(r, key, pg, lastRowID,
 //     more): the official libraries page by following meta.next_page_url.
-//  5. Register the routes in Routes, add each to the hostile-input suite (cmd/twofold
+//  5. Events for a service's webhooks (webhooks.go) enter through apps.VerifyEvents.Emit,
+//     called once the factor or challenge change is committed; internal/callback delivers them.
+//  6. Register the routes in Routes, add each to the hostile-input suite (cmd/twofold
 //     hostileRoutes, auth kind "basic"), and drive the resource with the official twilio
 //     package in cmd/twofold/testdata/compat/verify.js.
 package verifyapi

@@ -86,6 +86,9 @@ var fieldParams = map[string]string{
 	"totp_code_length": "Totp.CodeLength", "totp_skew": "Totp.Skew", "tts_name": "TtsName", "default_template_sid": "DefaultTemplateSid",
 	"push_apn_credential_sid": "Push.ApnCredentialSid", "push_fcm_credential_sid": "Push.FcmCredentialSid",
 	"whatsapp_msg_service_sid": "Whatsapp.MsgServiceSid", "whatsapp_from": "Whatsapp.From",
+	// A webhook's (apps.CreateVerifyWebhook).
+	"friendly_name": "FriendlyName", "webhook_url": "WebhookUrl", "event_types": "EventTypes", "status": "Status",
+	"version": "Version",
 }
 
 // twilioError translates what a handler returned into Twilio's shape; ok is false for an

@@ -17,6 +17,7 @@ const (
 	FactorPrefix       = "YF"
 	ChallengePrefix    = "YC"
 	NotificationPrefix = "NT" // a challenge's notification (nothing keeps it)
+	WebhookPrefix      = "YW"
 )
 
 // sid shows a public id with its resource's prefix.

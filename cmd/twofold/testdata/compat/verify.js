@@ -315,12 +315,38 @@ async function pushFactors(client, serviceSid) {
   await rejects('the same answer replayed: 60200', () => entity.challenges(c.sid).update({ authPayload: answer }), 400, 60200);
   const factor = await entity.factors(f.sid).fetch();
   check('the first approved challenge verified the factor', factor.status === 'verified', show(factor));
+// webhooks manages a service's webhooks as an application would (deliveries are judged by
+// validate-webhook.js in TestVerifyWebhooksNodeValidateRequest).
+async function webhooks(client, serviceSid) {
+  const hooks = client.verify.v2.services(serviceSid).webhooks;
+  const hook = await hooks.create({ friendlyName: 'Compat hook', eventTypes: ['factor.created', 'challenge.approved'],
+    webhookUrl: 'https://hooks.example.com/verify?x=1' });
+  check('webhooks.create: a YW sid and its settings', /^YW[0-9a-f]{32}$/.test(hook.sid) && hook.serviceSid === serviceSid &&
+    hook.accountSid === accountSid && hook.status === 'enabled' && hook.version === 'v2' && hook.webhookMethod === 'POST' &&
+    hook.webhookUrl === 'https://hooks.example.com/verify?x=1' && show(hook.eventTypes) === show(['factor.created', 'challenge.approved']) &&
+    hook.dateCreated instanceof Date, show(hook));
+  const updated = await hooks(hook.sid).update({ status: 'disabled', eventTypes: ['*'], versionParam: 'v1' });
+  check('webhooks(sid).update', updated.status === 'disabled' && show(updated.eventTypes) === '["*"]' && updated.version === 'v1' &&
+    updated.friendlyName === 'Compat hook', show(updated));
+  const fetched = await hooks(hook.sid).fetch();
+  check('webhooks(sid).fetch', fetched.sid === hook.sid && fetched.status === 'disabled', show(fetched));
+  const more = [];
+  for (let i = 0; i < 2; i++) {
+    more.push((await hooks.create({ friendlyName: `Compat hook ${i}`, eventTypes: ['*'], webhookUrl: 'https://hooks.example.com/' + i })).sid);
+  }
+  const listed = (await hooks.list({ pageSize: 2 })).map((h) => h.sid);
+  check('webhooks.list pages through next_page_url', show(listed) === show([hook.sid, ...more]), show(listed));
+  await rejects('webhooks.create with an unknown event: 60200', () => hooks.create({ friendlyName: 'Bad', eventTypes: ['factor.eaten'],
+    webhookUrl: 'https://hooks.example.com/' }), 400, 60200);
+  check('webhooks(sid).remove', (await hooks(hook.sid).remove()) === true);
+  await rejects('a removed webhook: 20404', () => hooks(hook.sid).fetch(), 404, 20404);
 }
 
 async function main() {
   const client = pointed(accountSid, authToken);
   const serviceSid = await services(client);
   await verifications(client, serviceSid);
+  await webhooks(client, serviceSid);
   await credentials(serviceSid);
   await totpFactors(client, serviceSid);
   await pushFactors(client, serviceSid);
