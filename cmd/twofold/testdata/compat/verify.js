@@ -315,6 +315,8 @@ async function pushFactors(client, serviceSid) {
   await rejects('the same answer replayed: 60200', () => entity.challenges(c.sid).update({ authPayload: answer }), 400, 60200);
   const factor = await entity.factors(f.sid).fetch();
   check('the first approved challenge verified the factor', factor.status === 'verified', show(factor));
+}
+
 // webhooks manages a service's webhooks as an application would (deliveries are judged by
 // validate-webhook.js in TestVerifyWebhooksNodeValidateRequest).
 async function webhooks(client, serviceSid) {
