@@ -32,6 +32,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/onetouch"
 	"github.com/twofold-auth/twofold/internal/passwordless"
 	"github.com/twofold-auth/twofold/internal/push"
+	"github.com/twofold-auth/twofold/internal/recovery"
 	"github.com/twofold-auth/twofold/internal/store"
 	"github.com/twofold-auth/twofold/internal/twofold"
 	"github.com/twofold-auth/twofold/internal/users"
@@ -257,6 +258,8 @@ func serve(cmd *cobra.Command, env Env) (err error) {
 	ds := devices.New(in.store, in.keys, in.apps.Reveal, 10*time.Minute, in.now)
 	pw := passwordless.New(in.store, ot, pwCfg, in.now)
 	in.auditServices(m, us, vs, ds, ot, pw)
+	rc := recovery.New(in.store, in.keys, in.audit, in.now)
+	vs.SetRecovery(rc) // verify accepts recovery codes as a factor of their own
 	api := authyapi.New(authyapi.Services{
 		Apps:         in.apps,
 		Users:        us,
@@ -266,6 +269,7 @@ func serve(cmd *cobra.Command, env Env) (err error) {
 		Usage:        usage,
 		Live:         broker,
 		Passwordless: pw,
+		Recovery:     rc,
 	}, m, log, authyapi.Config{
 		PublicURL:  mustString(f, "public-url"),
 		RatePerKey: perSecond(apiRate),

@@ -30,6 +30,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/onetouch"
 	"github.com/twofold-auth/twofold/internal/passwordless"
 	"github.com/twofold-auth/twofold/internal/ratelimit"
+	"github.com/twofold-auth/twofold/internal/recovery"
 	"github.com/twofold-auth/twofold/internal/twofold"
 	"github.com/twofold-auth/twofold/internal/users"
 	"github.com/twofold-auth/twofold/internal/verify"
@@ -88,6 +89,8 @@ type Services struct {
 	Live     *live.Broker
 	// Passwordless runs passwordless sign-ins; nil: its routes answer 404.
 	Passwordless *passwordless.Service
+	// Recovery makes and describes users' recovery codes; nil: its routes answer 404.
+	Recovery *recovery.Service
 }
 
 // API serves the Authy-compatible endpoints and the device API.
@@ -105,6 +108,7 @@ type API struct {
 	now      func() time.Time
 
 	passwordless *passwordless.Service // nil when the server has none
+	recovery     *recovery.Service     // nil when the server has none
 
 	mu       sync.Mutex
 	limiters map[int64]*rate.Limiter
@@ -127,7 +131,7 @@ func New(svc Services, m *metrics.Metrics, log *slog.Logger, cfg Config, now fun
 		svc.Live = live.NewBroker()
 	}
 	return &API{apps: svc.Apps, users: svc.Users, verify: svc.Verify, devices: svc.Devices, onetouch: svc.OneTouch,
-		passwordless: svc.Passwordless, usage: svc.Usage, live: svc.Live, metrics: m, log: log, cfg: cfg, now: now, limiters: map[int64]*rate.Limiter{},
+		passwordless: svc.Passwordless, recovery: svc.Recovery, usage: svc.Usage, live: svc.Live, metrics: m, log: log, cfg: cfg, now: now, limiters: map[int64]*rate.Limiter{},
 		perDevice:   ratelimit.New[int64](cfg.DeviceRate),
 		perUser:     ratelimit.New[userKey](cfg.DeviceUserRate),
 		perAddress:  ratelimit.New[netip.Prefix](cfg.AddressRate),
@@ -165,6 +169,10 @@ func (a *API) Routes(mux Mux) {
 	a.handle(mux, "GET "+p+"/call/{id}", a.sendCode(twofold.Call))
 	a.handle(mux, "POST "+p+"/email/{id}", a.sendCode(twofold.Email))
 	a.handle(mux, "GET "+p+"/verify/{token}/{id}", a.verifyToken)
+	if a.recovery != nil { // Twofold's addition
+		a.handle(mux, "POST "+p+"/users/{id}/recovery_codes", a.generateRecoveryCodes)
+		a.handle(mux, "GET "+p+"/users/{id}/recovery_codes", a.recoveryCodesStatus)
+	}
 	a.handle(mux, "GET "+p+"/app/details", a.appDetails)
 	a.handle(mux, "GET "+p+"/app/stats", a.appStats)
 	a.handle(mux, "POST "+p+"/sdk/registrations", a.sdkRegistration)

@@ -69,6 +69,12 @@ func (a *API) userStatus(w http.ResponseWriter, r *http.Request, c *call) error 
 		AccountDisabled bool     `json:"account_disabled"`
 		DetailedDevices []device `json:"detailed_devices"`
 		DeletedDevices  []any    `json:"deleted_devices"`
+		// Twofold's addition: the user's unspent recovery codes (0 without a set).
+		RecoveryCodesRemaining int `json:"recovery_codes_remaining"`
+	}
+	remaining, err := a.remainingRecoveryCodes(r, c.app, id)
+	if err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, struct {
 		Status  status `json:"status"`
@@ -77,7 +83,7 @@ func (a *API) userStatus(w http.ResponseWriter, r *http.Request, c *call) error 
 	}{status{
 		AuthyID: u.ID, Confirmed: u.Confirmed, Registered: st.Registered, CountryCode: u.CountryCode,
 		PhoneNumber: number(u).MaskedLocal(), Email: u.Email, Devices: st.Devices,
-		DetailedDevices: detailed(st.Detailed), DeletedDevices: []any{},
+		DetailedDevices: detailed(st.Detailed), DeletedDevices: []any{}, RecoveryCodesRemaining: remaining,
 	}, "User status.", true})
 	return nil
 }

@@ -79,6 +79,11 @@ const (
 	AuditVerifyWebhookCreated = "verify_webhook.created"
 	AuditVerifyWebhookUpdated = "verify_webhook.updated"
 	AuditVerifyWebhookDeleted = "verify_webhook.deleted"
+
+	// Recovery codes (issue 21). Details: count (generated, revoked), remaining (used); never a code.
+	AuditRecoveryCodesGenerated = "recovery_codes.generated"
+	AuditRecoveryCodeUsed       = "recovery_code.used"
+	AuditRecoveryCodesRevoked   = "recovery_codes.revoked"
 )
 
 // AuditApprovalNumberMismatch is a wrong matching number that left an approval request pending
@@ -102,6 +107,7 @@ var AuditActions = []string{
 	AuditVerifyServiceCreated, AuditVerifyServiceUpdated, AuditVerifyServiceDeleted, AuditVerificationCanceled,
 	AuditVerifyFactorCreated, AuditVerifyFactorVerified, AuditVerifyFactorDeleted, AuditVerifyChallengeApproved, AuditVerifyChallengeDenied,
 	AuditVerifyWebhookCreated, AuditVerifyWebhookUpdated, AuditVerifyWebhookDeleted,
+	AuditRecoveryCodesGenerated, AuditRecoveryCodeUsed, AuditRecoveryCodesRevoked,
 }
 
 // AuditFilter narrows a listing of the audit trail. Zero fields match everything.
