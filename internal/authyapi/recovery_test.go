@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twofold-auth/twofold/client"
 	"github.com/twofold-auth/twofold/internal/apps"
 	"github.com/twofold-auth/twofold/internal/audit"
 	"github.com/twofold-auth/twofold/internal/authyapi"
@@ -432,5 +433,40 @@ func TestRecoveryCodesLeaveTokensAlone(t *testing.T) {
 		if r := s.verify(s.keyA, bad, id); r.key() != "401 60020" {
 			t.Fatalf("%q: %d %s", bad, r.status, r.raw)
 		}
+	}
+}
+
+// The Go client package against the real API: a set made, its status read, a code spent in
+// another spelling reported as a recovery code, then refused as reused.
+func TestRecoveryCodesThroughClient(t *testing.T) {
+	s := newRecoveryServer(t, openStore(t, filepath.Join(t.TempDir(), "twofold.db")), verify.Config{})
+	id := s.user(s.appA.ID, "2015550148")
+	c, err := client.New(s.url, s.keyA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	set, err := c.GenerateRecoveryCodes(ctx, id, 6)
+	if err != nil || len(set.Codes) != 6 || set.Total != 6 || set.Remaining != 6 || set.CreatedAt.IsZero() {
+		t.Fatalf("GenerateRecoveryCodes = %+v, %v", set, err)
+	}
+	typed := strings.ToUpper(strings.ReplaceAll(set.Codes[2], "-", " "))
+	v, err := c.VerifyResult(ctx, id, typed, client.VerifyOptions{})
+	if err != nil || v.Factor != client.FactorRecoveryCode || v.RecoveryCodesRemaining != 5 {
+		t.Fatalf("VerifyResult = %+v, %v", v, err)
+	}
+	if err := c.Verify(ctx, id, set.Codes[2], client.VerifyOptions{}); !client.IsCode(err, client.CodeTokenReused) {
+		t.Fatalf("a spent code again: %v", err)
+	}
+	st, err := c.RecoveryCodesStatus(ctx, id)
+	if err != nil || st.Codes != nil || st.Total != 6 || st.Remaining != 5 || !st.CreatedAt.Equal(set.CreatedAt) {
+		t.Fatalf("RecoveryCodesStatus = %+v, %v", st, err)
+	}
+	us, err := c.UserStatus(ctx, id)
+	if err != nil || us.RecoveryCodesRemaining != 5 {
+		t.Fatalf("UserStatus = %+v, %v", us, err)
+	}
+	if _, err := c.GenerateRecoveryCodes(ctx, id, 3); !client.IsCode(err, client.CodeInvalidParam) {
+		t.Fatalf("3 codes: %v", err)
 	}
 }
