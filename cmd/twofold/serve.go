@@ -312,7 +312,7 @@ func serve(cmd *cobra.Command, env Env) (err error) {
 	}
 	routes.Handle("GET /{$}", web.Home()) // a browser at the server's address finds the console and the authenticator
 	routes.Handle("GET /authenticator/", web.Authenticator())
-	routes.Handle("/console/", consoleHandler(in, us, vs, ds, ot, pw, dispatcher, router, mustString(f, "public-url"), signin, env.OnRoute, log))
+	routes.Handle("/console/", consoleHandler(in, us, vs, ds, ot, pw, rc, dispatcher, router, mustString(f, "public-url"), signin, env.OnRoute, log))
 	if err := hostedStep(routes, f, env, in, vs, ot, pw, signin.proxies, log); err != nil {
 		return err
 	}

@@ -123,6 +123,14 @@ type Deps struct {
 	Twilio      Twilio // an application's Verify API credentials; nil: not shown
 
 	Passwordless PasswordlessBlocks
+	// RecoveryCodes describes and revokes users' recovery codes (*recovery.Service); nil: not shown.
+	RecoveryCodes RecoveryCodes
+}
+
+// RecoveryCodes describes a user's set of recovery codes (never the codes) and revokes it.
+type RecoveryCodes interface {
+	Remaining(ctx context.Context, app twofold.App, userID int64) (twofold.RecoveryCodes, error)
+	Revoke(ctx context.Context, app twofold.App, userID int64) (int64, error)
 }
 
 // Defaults are the server's settings an application gets where it sets none of its own; the
@@ -233,6 +241,9 @@ func (c *console) routes() {
 	m.HandleFunc("GET /console/apps/{app}/users/{user}/delete", c.app(c.userDeleteConfirm))
 	m.HandleFunc("POST /console/apps/{app}/users/{user}/delete", c.post(c.app(c.userDelete)))
 	m.HandleFunc("POST /console/apps/{app}/users/{user}/devices/{device}/delete", c.post(c.app(c.deviceDelete)))
+	if c.d.RecoveryCodes != nil {
+		m.HandleFunc("POST /console/apps/{app}/users/{user}/recovery_codes/revoke", c.post(c.app(c.recoveryRevoke)))
+	}
 	m.HandleFunc("GET /console/apps/{app}/groups", c.app(c.groupList))
 	m.HandleFunc("GET /console/apps/{app}/groups/{group}", c.app(c.groupShow))
 	m.HandleFunc("POST /console/apps/{app}/groups/{group}/close", c.post(c.app(c.groupClose)))

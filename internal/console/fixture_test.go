@@ -31,6 +31,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/operators"
 	"github.com/twofold-auth/twofold/internal/otp"
 	"github.com/twofold-auth/twofold/internal/password"
+	"github.com/twofold-auth/twofold/internal/recovery"
 	"github.com/twofold-auth/twofold/internal/seal"
 	"github.com/twofold-auth/twofold/internal/store"
 	"github.com/twofold-auth/twofold/internal/store/storetest"
@@ -62,6 +63,7 @@ type fixture struct {
 	audit   *audit.Log
 	verify  *verify.Service
 	clients *hostedstep.Clients
+	rc      *recovery.Service
 	deps    console.Deps
 	cfg     console.Config
 	h       http.Handler
@@ -144,8 +146,10 @@ func newFixtureOn(t *testing.T, cfg console.Config, st *store.Store) *fixture {
 	dispatcher := callback.New(st, nil, f.apps.Reveal, callback.Config{Egress: egress.New(allow, nil)}, log, nil)
 	f.clients = hostedstep.NewClients(st, keys, f.clock.Now)
 	f.clients.SetAuditor(f.audit)
+	f.rc = recovery.New(st, keys, f.audit, f.clock.Now)
 	f.deps = console.Deps{Groups: f.ot, Operators: f.ops, Lookup: st, Factors: f.factors, Apps: f.apps, Users: us,
-		Devices: f.devices, Queries: st, Audit: f.audit, Callbacks: dispatcher, EnrolmentQR: v, StepClients: f.clients}
+		Devices: f.devices, Queries: st, Audit: f.audit, Callbacks: dispatcher, EnrolmentQR: v, StepClients: f.clients,
+		RecoveryCodes: f.rc}
 	f.h = console.New(f.deps, cfg)
 	return f
 }

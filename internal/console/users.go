@@ -67,6 +67,9 @@ type userData struct {
 	// PasswordlessBlockedUntil is when the user's passwordless sign-ins are no longer blocked;
 	// zero: they are not.
 	PasswordlessBlockedUntil time.Time
+	// Recovery is the user's set of recovery codes; HasRecovery: the server has them at all.
+	Recovery    twofold.RecoveryCodes
+	HasRecovery bool
 }
 
 func userURL(a twofold.App, u twofold.User) string {
@@ -93,6 +96,10 @@ func (c *console) userShow(w http.ResponseWriter, r *http.Request, q *request, a
 	}
 	if err == nil && c.d.Passwordless != nil {
 		d.PasswordlessBlockedUntil, err = c.d.Passwordless.BlockedUntil(ctx, a, u.ID)
+	}
+	if err == nil && c.d.RecoveryCodes != nil {
+		d.HasRecovery = true
+		d.Recovery, err = c.d.RecoveryCodes.Remaining(ctx, a, u.ID)
 	}
 	if err == nil && c.d.Audit != nil {
 		d.Audit, err = c.d.Audit.List(ctx, twofold.AuditFilter{AppID: a.ID, UserID: u.ID, Limit: 20, Newest: true})
@@ -165,5 +172,22 @@ func (c *console) deviceDelete(w http.ResponseWriter, r *http.Request, q *reques
 		return
 	}
 	c.flash(q, "Device removed: it can no longer approve requests or give codes.")
+	http.Redirect(w, r, userURL(a, u), http.StatusSeeOther)
+}
+
+// recoveryRevoke removes the user's whole set of recovery codes (recorded as
+// recovery_codes.revoked, by the operator): the user, or whoever holds their codes, can no
+// longer pass a step with one. The customer's backend can make a new set.
+func (c *console) recoveryRevoke(w http.ResponseWriter, r *http.Request, q *request, a twofold.App) {
+	u, ok := c.user(w, r, q, a)
+	if !ok {
+		return
+	}
+	n, err := c.d.RecoveryCodes.Revoke(r.Context(), a, u.ID)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.flash(q, "Recovery codes revoked ("+strconv.FormatInt(n, 10)+" in the set): none of them works any more.")
 	http.Redirect(w, r, userURL(a, u), http.StatusSeeOther)
 }
