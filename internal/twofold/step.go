@@ -16,6 +16,11 @@ const (
 	// passwordless sign-in (internal/passwordless) approved on the device of the user who typed
 	// their name, for a session begun without a user. It is never in a client's Factors.
 	FactorPasswordless Factor = "passwordless"
+
+	// FactorRecoveryCode is one of the user's recovery codes, spent: a fallback the step offers
+	// to a user who has some (the customer's backend made them), whatever the client's Factors.
+	// It is never in a client's Factors.
+	FactorRecoveryCode Factor = "recovery_code"
 )
 
 // Factors are all of them, in the order the step offers them by default.
