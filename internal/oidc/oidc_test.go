@@ -34,6 +34,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/onetouch"
 	"github.com/twofold-auth/twofold/internal/otp"
 	"github.com/twofold-auth/twofold/internal/passwordless"
+	"github.com/twofold-auth/twofold/internal/recovery"
 	"github.com/twofold-auth/twofold/internal/seal"
 	"github.com/twofold-auth/twofold/internal/signingkeys"
 	"github.com/twofold-auth/twofold/internal/store"
@@ -59,6 +60,7 @@ type op struct {
 	users    *users.Service
 	p        *oidc.Provider
 	phones   int
+	recovery *recovery.Service
 }
 
 func newOP(t *testing.T) *op {
@@ -76,6 +78,8 @@ func newOP(t *testing.T) *op {
 		t.Fatal(err)
 	}
 	o := &op{t: t, st: st, keys: keys, users: users.New(st, nil), verify: verify.New(st, router, keys, verify.Config{}, nil)}
+	o.recovery = recovery.New(st, keys, nil, nil)
+	o.verify.SetRecovery(o.recovery)
 	o.app, _, err = apps.New(st, keys, nil).Create(t.Context(), apps.CreateParams{Name: "Shop"})
 	if err != nil {
 		t.Fatal(err)
