@@ -114,6 +114,10 @@ func (s *server) routes() *http.ServeMux {
 	mux.HandleFunc("POST /login/code", s.checkCode)
 	mux.HandleFunc("POST /login/sms", s.sendCode)
 	mux.HandleFunc("POST /login/call", s.sendCode)
+	mux.HandleFunc("GET "+recoveryPath, s.recoveryPage)
+	mux.HandleFunc("POST "+recoveryPath, s.checkRecoveryCode)
+	mux.HandleFunc("GET "+recoveryCodesPath, s.recoveryCodesPage)
+	mux.HandleFunc("POST "+recoveryCodesPath, s.recoveryCodesSaved)
 
 	mux.HandleFunc("GET /protected", s.protectedPage)
 	mux.HandleFunc("GET /profile", s.profilePage)
@@ -175,6 +179,8 @@ type view struct {
 	RegMinutes        int // how long the link has left, in whole minutes
 	AppName           string
 	AddApp            bool // the offer after a log-in by code, rather than the profile page
+
+	RecoveryCodes []string // the recovery codes page: the codes, shown once
 }
 
 func (v view) LoggedIn() bool { return v.Stage == loggedIn }
