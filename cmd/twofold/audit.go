@@ -41,7 +41,7 @@ const auditHelp = `The audit trail records security-relevant events, oldest firs
   user.created, user.deleted, device.added, device.removed
   user.exported (what: phone_number, totp_secret; a migration export, never the value)
   users.imported (imported, present, failed, seeds: the counts of one batch of twofold import)
-  verification.succeeded (method: sms, call, email, totp, device, sandbox, unconfirmed)
+  verification.succeeded (method: sms, call, email, totp, device, sandbox, unconfirmed, recovery_code)
   verification.failed (why: invalid, reused)
   approval.approved, approval.denied (reason, when the device gave one)
   approval.closed (the application closed its pending request: the user logged in another way)

@@ -39,7 +39,7 @@ const (
 	AuditUserExported       = "user.exported"  // details: what (phone_number, totp_secret), never the value
 	AuditDeviceAdded        = "device.added"
 	AuditDeviceRemoved      = "device.removed"
-	AuditVerificationOK     = "verification.succeeded" // details: method (sms, call, email, totp, device, sandbox, unconfirmed)
+	AuditVerificationOK     = "verification.succeeded" // details: method (sms, call, email, totp, device, sandbox, unconfirmed, recovery_code)
 	AuditVerificationFailed = "verification.failed"    // details: why (invalid, reused)
 	AuditApprovalApproved   = "approval.approved"
 	AuditApprovalDenied     = "approval.denied" // details: reason when the device gave one
