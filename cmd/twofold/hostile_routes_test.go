@@ -337,6 +337,7 @@ func consoleRoutes(f *hostileFixtures) []hostileRoute {
 		get("GET "+c+"/apps/{app}/users", c+"/apps/{app}/users", app, map[string]string{"q": "hostile"}),
 		get("GET "+c+"/apps/{app}/users/{user}", c+"/apps/{app}/users/{user}", appUser, nil),
 		get("GET "+c+"/apps/{app}/users/{user}/delete", c+"/apps/{app}/users/{user}/delete", appUser, nil),
+		post("POST "+c+"/apps/{app}/users/{user}/recovery_codes/revoke", c+"/apps/{app}/users/{user}/recovery_codes/revoke", appUser, nil),
 		get("GET "+c+"/apps/{app}/groups", c+"/apps/{app}/groups", app, map[string]string{"before": "1000"}),
 		get("GET "+c+"/apps/{app}/groups/{group}", c+"/apps/{app}/groups/{group}", with1(app, "group", f.consoleGroup), nil),
 		withLast(post("POST "+c+"/apps/{app}/groups/{group}/close", c+"/apps/{app}/groups/{group}/close", with1(app, "group", f.consoleGroup), nil)),
