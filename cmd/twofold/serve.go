@@ -283,7 +283,7 @@ func serve(cmd *cobra.Command, env Env) (err error) {
 	factors := verifyfactors.New(in.store, in.keys, in.now)
 	factors.SetApprovals(ot)
 	factors.SetAuditor(in.audit)
-	factors.SetEvents(verifyapi.WebhookEvents{Emitter: in.apps, Log: log})
+	factors.SetEvents(verifyapi.WebhookEvents{Emitter: in.apps})
 	verifyCfg := verifyapi.Config{PublicURL: mustString(f, "public-url"), Allow: api.AllowApp, MaxHeaderBytes: authyapi.MaxHeaderBytes}
 	verifyAPI := verifyapi.New(verifyapi.Services{Apps: in.apps, Verify: vs,
 		Factors: factors, Usage: usage}, m, log, verifyCfg, in.now)
