@@ -292,6 +292,8 @@ func rekeyRow(keys *seal.Keyring, t store.SealedTable, row store.SealedRow, coun
 		ad = apps.TwilioSecretAD(row.Name)
 	case store.SealedVerifyFactors:
 		ad = verifyfactors.SecretAD(row.Name)
+	case store.SealedVerifications:
+		ad = verify.VerificationCodeAD(row.Name)
 	}
 	plain, id, err := keys.OpenKey(row.Sealed, ad)
 	if err != nil {

@@ -56,12 +56,14 @@ type data struct {
 	service twofold.VerifyService
 	entity  twofold.User
 	factor  verifyfactors.CreatedTOTP
+	// A live verification, its code sealed for sending again.
+	verification twofold.Verification
 }
 
 // fill opens a fresh database as a server with keys would, and makes one of everything that
 // is sealed: an application, a user with an authenticator and a QR link, a device, a message,
-// the Web Push key, the audit trail's key, the application's Twilio account and a Verify totp
-// factor.
+// the Web Push key, the audit trail's key, the application's Twilio account, a Verify totp
+// factor and a live Verify verification.
 func fill(t *testing.T, keys *seal.Keyring) data {
 	t.Helper()
 	ctx := t.Context()
@@ -97,6 +99,12 @@ func fill(t *testing.T, keys *seal.Keyring) data {
 	entity, _ := must2(verifyfactors.New(st, keys, nil).CreateEntity(ctx, d.app, "entity-0001"))(t)
 	d.factor = must(verifyfactors.New(st, keys, nil).CreateTOTPFactor(ctx, d.app, svc, entity, verifyfactors.TOTPFactor{Name: "phone"}))(t)
 	d.service, d.entity = svc, entity
+	id := twofold.NewPublicID()
+	v := twofold.Verification{PublicID: id, AppID: d.app.ID, ServiceID: svc.ID, To: "+12015550123", Channel: twofold.SMS,
+		CodeMAC: keys.CodeMAC("verification:"+id, "123456"), CodeSealed: keys.Seal([]byte("123456"), verify.VerificationCodeAD(id)),
+		CreatedAt: t0, UpdatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	send := twofold.VerificationSend{PublicID: twofold.NewPublicID(), Channel: twofold.SMS, At: t0}
+	d.verification, _ = must2(st.StartVerification(ctx, v, send, t0, func(twofold.Verification) error { return nil }))(t)
 	return d
 }
 
@@ -192,6 +200,10 @@ func TestRekeyMovesEverythingButUnseenDevices(t *testing.T) {
 	stored := must(vf.Factor(ctx, d.service, d.entity, d.factor.Factor.PublicID))(t)
 	if f, err := vf.VerifyFactor(ctx, d.service, d.entity, stored, code); err != nil || f.Status != twofold.FactorVerified {
 		t.Fatalf("Verify totp factor under B alone: %+v, %v", f, err)
+	}
+	v := must(d.st.GetVerification(ctx, d.service.ID, d.verification.PublicID))(t)
+	if code, err := b.Open(v.CodeSealed, verify.VerificationCodeAD(v.PublicID)); err != nil || string(code) != "123456" {
+		t.Fatalf("a live verification's code under B alone: %q, %v", code, err)
 	}
 	checked := must(masterkey.Check(ctx, d.st, b))(t)
 	if !bytes.Equal(must(masterkey.AuditKey(ctx, d.st, b, checked))(t), d.auditKey) || !bytes.Equal(d.auditKey, a.Subkey(audit.KeyLabel)) {
