@@ -1,15 +1,11 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"slices"
-	"strings"
 	"testing"
-	"time"
 )
 
 // TestTwilioVerifyCompat runs the official twilio package from the npm registry (6.3.1, pinned
@@ -107,19 +103,5 @@ func compatPython(t *testing.T) string {
 // whether a delivery is Twilio's.
 func pythonValidates(t *testing.T, python, token, hookURL string, d hookDelivery) bool {
 	t.Helper()
-	params, err := json.Marshal(d.params)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, python, "validate-webhook.py")
-	cmd.Dir = compatDir
-	cmd.Env = append(cmd.Environ(), "TWILIO_AUTH_TOKEN="+token, "WEBHOOK_URL="+hookURL, "WEBHOOK_SIGNATURE="+d.signature,
-		"WEBHOOK_PARAMS="+string(params))
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("python validate-webhook.py: %v\n%s", err, out)
-	}
-	return strings.TrimSpace(string(out)) == "valid"
+	return validates(t, python, "validate-webhook.py", token, hookURL, d)
 }

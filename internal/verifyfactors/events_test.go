@@ -45,7 +45,9 @@ func (e *events) Queued() { e.queued++ }
 // TestEvents: an event of each factor made, verified and deleted and each challenge answered is
 // made before the change, with what the change stores, and committed with it; without Events
 // nothing breaks.
-func TestEvents(t *testing.T) {
+// shop opens a store with an application and its Verify service.
+func shop(t *testing.T) (*store.Store, *seal.Keyring, twofold.App, twofold.VerifyService) {
+	t.Helper()
 	ctx := context.Background()
 	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), store.DatabaseFile))
 	if err != nil {
@@ -62,6 +64,12 @@ func TestEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return st, keys, app, svc
+}
+
+func TestEvents(t *testing.T) {
+	ctx := context.Background()
+	st, keys, app, svc := shop(t)
 	for _, ev := range []*events{{}, nil} {
 		s := verifyfactors.New(st, keys, nil)
 		identity := "without-events"
@@ -104,21 +112,7 @@ func TestEvents(t *testing.T) {
 // transaction, and a crash keeps both or neither).
 func TestEventsGoWithTheirChange(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), store.DatabaseFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	keys, _ := seal.New(bytes.Repeat([]byte{7}, seal.KeySize))
-	as := apps.New(st, keys, nil)
-	app, _, err := as.Create(ctx, apps.CreateParams{Name: "Shop"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := as.CreateVerifyService(ctx, app, apps.NewVerifyService("Shop"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, keys, app, svc := shop(t)
 	ev := &events{}
 	s := verifyfactors.New(st, keys, nil)
 	s.SetEvents(ev)
