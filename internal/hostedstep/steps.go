@@ -84,8 +84,8 @@ type Steps struct {
 	// stepOrigin and stepHost are where the step's pages are (SetPasskeys), which passkeys
 	// must reach to be offered.
 	stepOrigin, stepHost string
-	cfg       Config
-	now       func() time.Time
+	cfg                  Config
+	now                  func() time.Time
 }
 
 // NewSteps returns the step's sessions service. Zero fields of cfg take DefaultConfig's; now may
