@@ -71,6 +71,8 @@ type Settings struct {
 	// Providers names the provider that delivers each channel ("twilio", "gateway", "smtp",
 	// "outbox"); a channel not named uses the server's default.
 	Providers map[Channel]string
+	// PasskeySettings are the application's relying party for passkeys (passkeys.go).
+	PasskeySettings
 }
 
 // providerChannels are the delivery providers Twofold has and the channels each can carry.
@@ -133,6 +135,7 @@ func DefaultSettings() Settings {
 		CallbackMethod:   "POST",
 		DeviceTOTPPeriod: 10,
 		CustomMessages:   true,
+		PasskeySettings:  PasskeySettings{PasskeyUV: UVPreferred},
 	}
 }
 
