@@ -406,7 +406,7 @@ func changedSettings(a, b twofold.App) []string {
 		{"logo_url", a.LogoURL != b.LogoURL},
 		{"passkey_rp_id", a.PasskeyRPID != b.PasskeyRPID},
 		{"passkey_origins", !slices.Equal(a.PasskeyOrigins, b.PasskeyOrigins)},
-		{"passkey_user_verification", a.UV() != b.UV()},
+		{"passkey_user_verification", a.PasskeyUserVerification() != b.PasskeyUserVerification()},
 		{"passkey_usernameless", a.PasskeyUsernameless != b.PasskeyUsernameless},
 		{"sms_provider", a.Provider(twofold.SMS) != b.Provider(twofold.SMS)},
 		{"call_provider", a.Provider(twofold.Call) != b.Provider(twofold.Call)},

@@ -45,9 +45,9 @@ func localhost(host string) bool { return host == "localhost" || strings.HasSuff
 
 // validatePasskeys checks the relying party settings: an origin must be https (http only for
 // localhost), a bare origin, and on the rp id's domain or under it, as browsers require.
-func validatePasskeys(p twofold.PasskeySettings) []FieldError {
+func validatePasskeys(p twofold.Settings) []FieldError {
 	var bad []FieldError
-	if !slices.Contains(twofold.UVPolicies, p.UV()) {
+	if !slices.Contains(twofold.UVPolicies, p.PasskeyUserVerification()) {
 		bad = append(bad, FieldError{"passkey_user_verification", "passkey user verification must be required, preferred or discouraged"})
 	}
 	if p.PasskeyRPID == "" {

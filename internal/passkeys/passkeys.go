@@ -128,11 +128,11 @@ func relyingParty(app twofold.App) (*webauthn.WebAuthn, error) {
 	wa, err := webauthn.New(&webauthn.Config{
 		RPID:                  app.PasskeyRPID,
 		RPDisplayName:         app.Name,
-		RPOrigins:             app.Origins(),
+		RPOrigins:             app.PasskeyAllowedOrigins(),
 		AttestationPreference: protocol.PreferNoAttestation,
 		AuthenticatorSelection: protocol.AuthenticatorSelection{
 			ResidentKey:      protocol.ResidentKeyRequirementPreferred,
-			UserVerification: protocol.UserVerificationRequirement(app.UV()),
+			UserVerification: protocol.UserVerificationRequirement(app.PasskeyUserVerification()),
 		},
 		Timeouts: webauthn.TimeoutsConfig{Login: timeout, Registration: timeout},
 	})

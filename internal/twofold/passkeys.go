@@ -13,23 +13,11 @@ const (
 // UVPolicies lists the user-verification policies, for validation and forms.
 var UVPolicies = []string{UVRequired, UVPreferred, UVDiscouraged}
 
-// PasskeySettings are an application's relying-party settings for passkeys (issue 21). With no
-// RPID the application has no passkeys.
-type PasskeySettings struct {
-	PasskeyRPID string // the relying party id, a domain such as example.com; "": passkeys off
-	// PasskeyOrigins are the origins (https://login.example.com) the application's pages run
-	// at; empty: https://<rp id> alone.
-	PasskeyOrigins []string
-	PasskeyUV      string // one of UVPolicies; "" reads as preferred
-	// PasskeyUsernameless allows sign-in with a discoverable passkey and no user named first.
-	PasskeyUsernameless bool
-}
-
 // PasskeysEnabled reports whether the application has a relying party configured.
-func (s PasskeySettings) PasskeysEnabled() bool { return s.PasskeyRPID != "" }
+func (s Settings) PasskeysEnabled() bool { return s.PasskeyRPID != "" }
 
-// Origins returns the origins assertions may come from.
-func (s PasskeySettings) Origins() []string {
+// PasskeyAllowedOrigins returns the origins ceremonies may come from.
+func (s Settings) PasskeyAllowedOrigins() []string {
 	if len(s.PasskeyOrigins) > 0 {
 		return s.PasskeyOrigins
 	}
@@ -39,8 +27,8 @@ func (s PasskeySettings) Origins() []string {
 	return []string{"https://" + s.PasskeyRPID}
 }
 
-// UV returns the user-verification policy, preferred when unset.
-func (s PasskeySettings) UV() string {
+// PasskeyUserVerification returns the user-verification policy, preferred when unset.
+func (s Settings) PasskeyUserVerification() string {
 	if s.PasskeyUV == "" {
 		return UVPreferred
 	}
