@@ -30,6 +30,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/live"
 	"github.com/twofold-auth/twofold/internal/metrics"
 	"github.com/twofold-auth/twofold/internal/onetouch"
+	"github.com/twofold-auth/twofold/internal/passkeys"
 	"github.com/twofold-auth/twofold/internal/passwordless"
 	"github.com/twofold-auth/twofold/internal/push"
 	"github.com/twofold-auth/twofold/internal/store"
@@ -266,6 +267,7 @@ func serve(cmd *cobra.Command, env Env) (err error) {
 		Usage:        usage,
 		Live:         broker,
 		Passwordless: pw,
+		Passkeys:     passkeys.New(in.store, vs, in.audit, in.now),
 	}, m, log, authyapi.Config{
 		PublicURL:  mustString(f, "public-url"),
 		RatePerKey: perSecond(apiRate),
