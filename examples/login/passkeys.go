@@ -46,20 +46,17 @@ type passkeyAnswer struct {
 	Problem string          `json:"problem,omitempty"` // what to tell the user
 }
 
-// passkeysOn reports whether this sample can use passkeys: its Twofold client has the calls.
-func (s *server) passkeysOn() bool { return s.pk != nil }
+// passkeysOn reports whether the Twofold application has passkeys (a relying party id).
+func (s *server) passkeysOn(ctx context.Context) bool {
+	on, _ := s.passkeyModes.get(ctx, s.pk, s.now())
+	return on
+}
 
 // passwordlessPasskeys reports whether the login page offers "Sign in with a passkey": the
-// Twofold application allows sign-in by passkey alone (its passwordless setting).
+// Twofold application allows sign-in with a passkey alone (usernameless).
 func (s *server) passwordlessPasskeys(ctx context.Context) bool {
-	if !s.passkeysOn() || s.passkeyPasswordless == nil {
-		return false
-	}
-	ok, err := s.passkeyPasswordless(ctx)
-	if err != nil {
-		s.log.Warn("twofold: application settings", "err", err)
-	}
-	return ok && err == nil
+	_, usernameless := s.passkeyModes.get(ctx, s.pk, s.now())
+	return usernameless
 }
 
 // jsonForm reads a POST from the page's script: a form with the CSRF token, answered in JSON.
@@ -103,7 +100,7 @@ func (s *server) passkeyRegisterBegin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, found := s.users.get(sess.UserID)
-	if sess.Stage != loggedIn || !found || u.AuthyID == 0 || !s.passkeysOn() {
+	if sess.Stage != loggedIn || !found || u.AuthyID == 0 || !s.passkeysOn(r.Context()) {
 		writeJSON(w, http.StatusForbidden, passkeyAnswer{Problem: "Turn on two-factor authentication first."})
 		return
 	}
@@ -160,7 +157,7 @@ func (s *server) passkeyDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, found := s.users.get(sess.UserID)
-	if sess.Stage != loggedIn || !found || u.AuthyID == 0 || !s.passkeysOn() {
+	if sess.Stage != loggedIn || !found || u.AuthyID == 0 || !s.passkeysOn(r.Context()) {
 		redirect(w, r, "/")
 		return
 	}
@@ -187,7 +184,7 @@ func (s *server) passkeyLoginBegin(w http.ResponseWriter, r *http.Request) {
 	switch sess.Stage {
 	case pending2FA:
 		u, found := s.users.get(sess.UserID)
-		if !found || u.AuthyID == 0 || !s.passkeysOn() {
+		if !found || u.AuthyID == 0 || !s.passkeysOn(r.Context()) {
 			writeJSON(w, http.StatusForbidden, passkeyAnswer{Problem: "Use another way to finish logging in."})
 			return
 		}
@@ -276,8 +273,8 @@ func passkeyStatus(err error) int {
 }
 
 // userPasskeys lists the user's passkeys for the profile; failed reports that Twofold did not say.
-func (s *server) userPasskeys(ctx context.Context, u user) (list []Passkey, failed bool) {
-	if !s.passkeysOn() || u.AuthyID == 0 {
+func (s *server) userPasskeys(ctx context.Context, u user) (list []client.Passkey, failed bool) {
+	if u.AuthyID == 0 || !s.passkeysOn(ctx) {
 		return nil, false
 	}
 	// Twofold: the user's passkeys.

@@ -68,7 +68,6 @@ func newFakePasskeys(t *testing.T, rpID, origin string, passwordless bool) *fake
 // attach makes the sample s use f for its passkey calls.
 func (f *fakePasskeys) attach(s *server) {
 	s.pk = f
-	s.passkeyPasswordless = func(context.Context) (bool, error) { return f.passwordless, nil }
 }
 
 func (f *fakePasskeys) user(id int64) *fakePasskeyUser {
@@ -83,7 +82,7 @@ func (f *fakePasskeys) user(id int64) *fakePasskeyUser {
 // refuse records why a finish was refused and answers as Twofold does, 401.
 func (f *fakePasskeys) refuse(why string, err error) error {
 	f.refusals = append(f.refusals, fmt.Sprintf("%s: %v", why, err))
-	return &client.Error{HTTPStatus: http.StatusUnauthorized, Code: "60095", Message: "Passkey not accepted"}
+	return &client.Error{HTTPStatus: http.StatusUnauthorized, Code: client.CodePasskeyInvalid, Message: "Passkey not accepted"}
 }
 
 func (f *fakePasskeys) lastRefusal() string {
@@ -101,7 +100,7 @@ func newCeremonyID() string {
 	return "pkc_" + base64.RawURLEncoding.EncodeToString(b)
 }
 
-func (f *fakePasskeys) BeginPasskeyRegistration(ctx context.Context, userID int64, name string) (PasskeyCeremony, error) {
+func (f *fakePasskeys) BeginPasskeyRegistration(ctx context.Context, userID int64, name string) (client.PasskeyCeremony, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	u := f.user(userID)
@@ -112,12 +111,12 @@ func (f *fakePasskeys) BeginPasskeyRegistration(ctx context.Context, userID int6
 	creation, data, err := f.wa.BeginRegistration(u, webauthn.WithResidentKeyRequirement(protocol.ResidentKeyRequirementRequired),
 		webauthn.WithExclusions(exclude))
 	if err != nil {
-		return PasskeyCeremony{}, err
+		return client.PasskeyCeremony{}, err
 	}
 	opts, _ := json.Marshal(creation)
 	id := newCeremonyID()
 	f.ceremonies[id] = fakeCeremony{userID: userID, register: true, data: *data}
-	return PasskeyCeremony{ID: id, Options: opts}, nil
+	return client.PasskeyCeremony{ID: id, Options: opts}, nil
 }
 
 // take removes the ceremony id, which can be finished once.
@@ -127,29 +126,29 @@ func (f *fakePasskeys) take(id string) (fakeCeremony, bool) {
 	return c, ok
 }
 
-func (f *fakePasskeys) FinishPasskeyRegistration(ctx context.Context, userID int64, ceremony string, credential json.RawMessage, name string) (Passkey, error) {
+func (f *fakePasskeys) FinishPasskeyRegistration(ctx context.Context, userID int64, ceremony string, credential json.RawMessage, name string) (client.Passkey, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c, ok := f.take(ceremony)
 	if !ok || !c.register || c.userID != userID {
-		return Passkey{}, f.refuse("registration", errors.New("no such ceremony"))
+		return client.Passkey{}, f.refuse("registration", errors.New("no such ceremony"))
 	}
 	parsed, err := protocol.ParseCredentialCreationResponseBytes(credential)
 	if err != nil {
-		return Passkey{}, f.refuse("registration", err)
+		return client.Passkey{}, f.refuse("registration", err)
 	}
 	u := f.user(userID)
 	cred, err := f.wa.CreateCredential(u, c.data, parsed)
 	if err != nil {
-		return Passkey{}, f.refuse("registration", err)
+		return client.Passkey{}, f.refuse("registration", err)
 	}
 	u.creds = append(u.creds, *cred)
 	id := base64.RawURLEncoding.EncodeToString(cred.ID)
 	u.names[id], u.added[id] = name, time.Now()
-	return Passkey{ID: id, Name: name, CreatedAt: u.added[id]}, nil
+	return client.Passkey{ID: id, Name: name, CreatedAt: u.added[id]}, nil
 }
 
-func (f *fakePasskeys) BeginPasskeyLogin(ctx context.Context, userID int64) (PasskeyCeremony, error) {
+func (f *fakePasskeys) BeginPasskeyLogin(ctx context.Context, userID int64) (client.PasskeyCeremony, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var assertion *protocol.CredentialAssertion
@@ -157,35 +156,35 @@ func (f *fakePasskeys) BeginPasskeyLogin(ctx context.Context, userID int64) (Pas
 	var err error
 	if userID == 0 {
 		if !f.passwordless {
-			return PasskeyCeremony{}, &client.Error{HTTPStatus: http.StatusForbidden, Code: "60096", Message: "Passwordless sign-in is off"}
+			return client.PasskeyCeremony{}, &client.Error{HTTPStatus: http.StatusForbidden, Code: client.CodeUsernamelessDisabled, Message: "Usernameless sign-in is not allowed"}
 		}
 		assertion, data, err = f.wa.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
 	} else {
 		u := f.user(userID)
 		if len(u.creds) == 0 {
-			return PasskeyCeremony{}, &client.Error{HTTPStatus: http.StatusNotFound, Code: "60097", Message: "No passkeys"}
+			return client.PasskeyCeremony{}, &client.Error{HTTPStatus: http.StatusNotFound, Code: client.CodeNoPasskeys, Message: "No passkeys"}
 		}
 		assertion, data, err = f.wa.BeginLogin(u, webauthn.WithUserVerification(protocol.VerificationPreferred))
 	}
 	if err != nil {
-		return PasskeyCeremony{}, err
+		return client.PasskeyCeremony{}, err
 	}
 	opts, _ := json.Marshal(assertion)
 	id := newCeremonyID()
 	f.ceremonies[id] = fakeCeremony{userID: userID, data: *data}
-	return PasskeyCeremony{ID: id, Options: opts}, nil
+	return client.PasskeyCeremony{ID: id, Options: opts}, nil
 }
 
-func (f *fakePasskeys) FinishPasskeyLogin(ctx context.Context, ceremony string, credential json.RawMessage) (PasskeyLogin, error) {
+func (f *fakePasskeys) FinishPasskeyLogin(ctx context.Context, ceremony string, credential json.RawMessage) (client.PasskeyLogin, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c, ok := f.take(ceremony)
 	if !ok || c.register {
-		return PasskeyLogin{}, f.refuse("login", errors.New("no such ceremony (finished already, or never begun)"))
+		return client.PasskeyLogin{}, f.refuse("login", errors.New("no such ceremony (finished already, or never begun)"))
 	}
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(credential)
 	if err != nil {
-		return PasskeyLogin{}, f.refuse("login", err)
+		return client.PasskeyLogin{}, f.refuse("login", err)
 	}
 	var u *fakePasskeyUser
 	var cred *webauthn.Credential
@@ -209,10 +208,10 @@ func (f *fakePasskeys) FinishPasskeyLogin(ctx context.Context, ceremony string, 
 		cred, err = f.wa.ValidateLogin(u, c.data, parsed)
 	}
 	if err != nil {
-		return PasskeyLogin{}, f.refuse("login", err)
+		return client.PasskeyLogin{}, f.refuse("login", err)
 	}
 	if cred.Authenticator.CloneWarning {
-		return PasskeyLogin{}, f.refuse("login", errors.New("the sign counter went back: a cloned authenticator"))
+		return client.PasskeyLogin{}, f.refuse("login", errors.New("the sign counter went back: a cloned authenticator"))
 	}
 	for i := range u.creds {
 		if string(u.creds[i].ID) == string(cred.ID) {
@@ -220,17 +219,17 @@ func (f *fakePasskeys) FinishPasskeyLogin(ctx context.Context, ceremony string, 
 		}
 	}
 	id := base64.RawURLEncoding.EncodeToString(cred.ID)
-	return PasskeyLogin{UserID: u.id, Passkey: Passkey{ID: id, Name: u.names[id]}, UserVerified: cred.Flags.UserVerified}, nil
+	return client.PasskeyLogin{UserID: u.id, Passkey: client.Passkey{ID: id, Name: u.names[id]}, UserVerified: cred.Flags.UserVerified}, nil
 }
 
-func (f *fakePasskeys) Passkeys(ctx context.Context, userID int64) ([]Passkey, error) {
+func (f *fakePasskeys) Passkeys(ctx context.Context, userID int64) ([]client.Passkey, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var list []Passkey
+	var list []client.Passkey
 	u := f.user(userID)
 	for _, c := range u.creds {
 		id := base64.RawURLEncoding.EncodeToString(c.ID)
-		list = append(list, Passkey{ID: id, Name: u.names[id], CreatedAt: u.added[id]})
+		list = append(list, client.Passkey{ID: id, Name: u.names[id], CreatedAt: u.added[id]})
 	}
 	return list, nil
 }
@@ -245,5 +244,5 @@ func (f *fakePasskeys) DeletePasskey(ctx context.Context, userID int64, id strin
 			return nil
 		}
 	}
-	return &client.Error{HTTPStatus: http.StatusNotFound, Code: "60098", Message: "Passkey not found"}
+	return &client.Error{HTTPStatus: http.StatusNotFound, Code: client.CodePasskeyNotFound, Message: "Passkey not found"}
 }

@@ -40,10 +40,10 @@ type server struct {
 	appMu sync.Mutex
 	app   *client.App // the Twofold application, read once
 
-	// pk makes the passkey calls (passkeys.go); nil: no passkeys. passkeyPasswordless says
-	// whether the Twofold application allows signing in with a passkey alone.
-	pk                  passkeyAPI
-	passkeyPasswordless func(context.Context) (bool, error)
+	// pk makes the passkey calls (passkeys.go): tf, or a test's double. passkeyModes says
+	// whether the application has passkeys and allows them alone.
+	pk           passkeyAPI
+	passkeyModes passkeyModes
 
 	// onCallback, when set (by tests), hears of every valid OneTouch callback.
 	onCallback func(uuid, status string)
@@ -77,6 +77,7 @@ func newServer(cfg config) (http.Handler, error) {
 		phones:    newPhoneStore(),
 		pages:     pages,
 		now:       cfg.now,
+		pk:        tf,
 	}
 	if cfg.SeedUsers != "" {
 		n, err := s.seedUsers(cfg.SeedUsers)
@@ -190,7 +191,7 @@ type view struct {
 
 	// Passkeys.
 	PasskeysOn          bool      // profile: Twofold's passkeys can be used here
-	Passkeys            []Passkey // profile: the user's passkeys
+	Passkeys            []client.Passkey // profile: the user's passkeys
 	PasskeysUnavailable bool      // profile: Twofold did not list them
 	PasskeySignIn       bool      // login page: "Sign in with a passkey" (passwordless); second step: "Use a passkey"
 }
