@@ -190,10 +190,10 @@ type view struct {
 	AddApp            bool // the offer after a log-in by code, rather than the profile page
 
 	// Passkeys.
-	PasskeysOn          bool      // profile: Twofold's passkeys can be used here
+	PasskeysOn          bool             // profile: Twofold's passkeys can be used here
 	Passkeys            []client.Passkey // profile: the user's passkeys
-	PasskeysUnavailable bool      // profile: Twofold did not list them
-	PasskeySignIn       bool      // login page: "Sign in with a passkey" (passwordless); second step: "Use a passkey"
+	PasskeysUnavailable bool             // profile: Twofold did not list them
+	PasskeySignIn       bool             // login page: "Sign in with a passkey" (passwordless); second step: "Use a passkey"
 }
 
 func (v view) LoggedIn() bool { return v.Stage == loggedIn }
