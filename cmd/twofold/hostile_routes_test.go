@@ -219,6 +219,8 @@ func stepRoutes(f *hostileFixtures) []hostileRoute {
 		page("POST", "/continue", map[string]string{"csrf": "token"}),
 		page("POST", "/cancel", map[string]string{"csrf": "token"}),
 		page("POST", "/signin", map[string]string{"csrf": "token", "username": "user@example.com"}),
+		page("POST", "/passkey/options", map[string]string{"csrf": "token"}),
+		page("POST", "/passkey", map[string]string{"csrf": "token", "ceremony": "0123456789abcdef0123456789abcdef", "credential": `{"id":"x","type":"public-key"}`}),
 	}
 }
 
