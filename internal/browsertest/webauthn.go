@@ -30,6 +30,9 @@ type AuthenticatorOptions struct {
 	// BackupEligible marks its credentials as synced passkeys (the BE and BS flags), as a
 	// password manager's are; the default is a device-bound key.
 	BackupEligible bool
+	// SecurityKey makes a roaming authenticator on USB (a security key) rather than the
+	// platform's own: Chrome allows one internal authenticator per tab.
+	SecurityKey bool
 }
 
 // AddAuthenticator enables the WebAuthn domain in the tab of ctx (with the browser's own dialogs
@@ -43,11 +46,15 @@ func AddAuthenticator(t testing.TB, ctx context.Context, o AuthenticatorOptions)
 	if _, err := chromedp.Call(ctx, webauthn.Enable, webauthn.EnableParams{EnableUI: &off}); err != nil {
 		t.Fatalf("enabling the WebAuthn domain: %v", err)
 	}
+	transport := webauthn.AuthenticatorTransportInternal
+	if o.SecurityKey {
+		transport = webauthn.AuthenticatorTransportUsb
+	}
 	res, err := chromedp.Call(ctx, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{
 		Options: &webauthn.VirtualAuthenticatorOptions{
 			Protocol:                    webauthn.AuthenticatorProtocolCtap2,
 			Ctap2version:                webauthn.Ctap2versionCtap21,
-			Transport:                   webauthn.AuthenticatorTransportInternal,
+			Transport:                   transport,
 			HasResidentKey:              !o.NoResidentKeys,
 			HasUserVerification:         !o.NoUserVerification,
 			IsUserVerified:              !o.NoUserVerification,
