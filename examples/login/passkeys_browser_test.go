@@ -87,6 +87,7 @@ func TestPasskeysInBrowser(t *testing.T) {
 		t.Fatalf("the passkey list after adding one: %q", got)
 	}
 	p.check("profile listing a passkey")
+	p.eval(`(document.getElementById('passkeys').scrollIntoView(), '')`)
 	p.screenshot("passkeys")
 	cred := auth.Credential()
 	if !cred.IsResidentCredential || cred.RpID != "localhost" {
