@@ -258,6 +258,11 @@ func serve(cmd *cobra.Command, env Env) (err error) {
 	ds := devices.New(in.store, in.keys, in.apps.Reveal, 10*time.Minute, in.now)
 	pw := passwordless.New(in.store, ot, pwCfg, in.now)
 	in.auditServices(m, us, vs, ds, ot, pw)
+	var pkAudit passkeys.Auditor // nil unless the trail is on: a nil *audit.Log is no Auditor
+	if in.audit != nil {
+		pkAudit = in.audit
+	}
+	pk := passkeys.New(in.store, vs, pkAudit, in.now)
 	api := authyapi.New(authyapi.Services{
 		Apps:         in.apps,
 		Users:        us,
@@ -267,7 +272,7 @@ func serve(cmd *cobra.Command, env Env) (err error) {
 		Usage:        usage,
 		Live:         broker,
 		Passwordless: pw,
-		Passkeys:     passkeys.New(in.store, vs, in.audit, in.now),
+		Passkeys:     pk,
 	}, m, log, authyapi.Config{
 		PublicURL:  mustString(f, "public-url"),
 		RatePerKey: perSecond(apiRate),
@@ -310,7 +315,7 @@ func serve(cmd *cobra.Command, env Env) (err error) {
 	}
 	routes.Handle("GET /{$}", web.Home()) // a browser at the server's address finds the console and the authenticator
 	routes.Handle("GET /authenticator/", web.Authenticator())
-	routes.Handle("/console/", consoleHandler(in, us, vs, ds, ot, pw, dispatcher, router, mustString(f, "public-url"), signin, env.OnRoute, log))
+	routes.Handle("/console/", consoleHandler(in, us, vs, ds, ot, pw, pk, dispatcher, router, mustString(f, "public-url"), signin, env.OnRoute, log))
 	if err := hostedStep(routes, f, env, in, vs, ot, pw, signin.proxies, log); err != nil {
 		return err
 	}
