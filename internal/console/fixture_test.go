@@ -28,9 +28,9 @@ import (
 	"github.com/twofold-auth/twofold/internal/egress"
 	"github.com/twofold-auth/twofold/internal/hostedstep"
 	"github.com/twofold-auth/twofold/internal/onetouch"
-	"github.com/twofold-auth/twofold/internal/passkeys"
 	"github.com/twofold-auth/twofold/internal/operators"
 	"github.com/twofold-auth/twofold/internal/otp"
+	"github.com/twofold-auth/twofold/internal/passkeys"
 	"github.com/twofold-auth/twofold/internal/password"
 	"github.com/twofold-auth/twofold/internal/seal"
 	"github.com/twofold-auth/twofold/internal/store"
@@ -66,8 +66,8 @@ type fixture struct {
 	deps    console.Deps
 	// passkeys runs passkey ceremonies (the users' pages list and remove passkeys).
 	passkeys *passkeys.Service
-	cfg     console.Config
-	h       http.Handler
+	cfg      console.Config
+	h        http.Handler
 }
 
 func newFixture(t *testing.T, cfg console.Config) *fixture {
