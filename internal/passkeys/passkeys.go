@@ -145,12 +145,18 @@ func relyingParty(app twofold.App) (*webauthn.WebAuthn, error) {
 // user is a user as go-webauthn sees it.
 type user struct {
 	id     int64
+	name   string // what the browser shows the account as; "" for "user <id>"
 	handle []byte
 	creds  []webauthn.Credential
 }
 
-func (u *user) WebAuthnID() []byte                         { return u.handle }
-func (u *user) WebAuthnName() string                       { return "user " + strconv.FormatInt(u.id, 10) }
+func (u *user) WebAuthnID() []byte { return u.handle }
+func (u *user) WebAuthnName() string {
+	if u.name != "" {
+		return u.name
+	}
+	return "user " + strconv.FormatInt(u.id, 10)
+}
 func (u *user) WebAuthnDisplayName() string                { return u.WebAuthnName() }
 func (u *user) WebAuthnCredentials() []webauthn.Credential { return u.creds }
 
