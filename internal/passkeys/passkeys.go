@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/go-webauthn/webauthn/protocol"
@@ -209,6 +210,9 @@ func cleanName(name string) (string, error) {
 	name = strings.Join(strings.Fields(name), " ")
 	if utf8.RuneCountInString(name) > MaxName {
 		return "", twofold.ErrInvalidParam("name", fmt.Sprintf("must be at most %d characters", MaxName))
+	}
+	if strings.IndexFunc(name, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) }) >= 0 {
+		return "", twofold.ErrInvalidParam("name", "must not contain control characters")
 	}
 	return name, nil
 }
