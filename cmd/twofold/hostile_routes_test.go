@@ -68,7 +68,8 @@ type hostileFixtures struct {
 	passkeyCreated      string       // …and its authenticator's answer (PublicKeyCredential JSON)
 	passkeyLogin        string       // a sign-in ceremony of victim…
 	passkeyAssertion    string       // …and its answer
-	passkey, passkey2   string       // victim's passkeys, removed by the two remove routes
+	passkey, passkey2   string       // victim's passkeys, removed by the API's two remove routes…
+	passkey3            string       // …and the console's
 	noFollow            *http.Client // follows no redirect: the step's answers send browsers to relying parties
 }
 
@@ -367,6 +368,8 @@ func consoleRoutes(f *hostileFixtures) []hostileRoute {
 
 		withLast(post("POST "+c+"/apps/{app}/users/{user}/devices/{device}/delete", c+"/apps/{app}/users/{user}/devices/{device}/delete",
 			map[string]string{"app": fmt.Sprint(f.consoleApp), "user": fmt.Sprint(f.consoleUser), "device": fmt.Sprint(f.consoleDevice)}, nil)),
+		withLast(post("POST "+c+"/apps/{app}/users/{user}/passkeys/{passkey}/delete", c+"/apps/{app}/users/{user}/passkeys/{passkey}/delete",
+			map[string]string{"app": "1", "user": fmt.Sprint(f.victim), "passkey": f.passkey3}, nil)),
 		withLast(post("POST "+c+"/apps/{app}/users/{user}/delete", c+"/apps/{app}/users/{user}/delete", appUser, nil)),
 		withLast(post("POST "+c+"/apps/{app}/delete", c+"/apps/{app}/delete", map[string]string{"app": fmt.Sprint(f.consoleVictimApp)},
 			map[string]string{"confirm_name": "Victim app"})),

@@ -285,7 +285,7 @@ func hostilePasskeySetup(t *testing.T, s *server, f *hostileFixtures) {
 	}
 	users := fmt.Sprintf("/protected/json/users/%d/passkeys/registrations", f.victim)
 	auth := passkeytest.New("https://localhost")
-	for _, id := range []*string{&f.passkey, &f.passkey2} {
+	for _, id := range []*string{&f.passkey, &f.passkey2, &f.passkey3} {
 		auth = passkeytest.New("https://localhost")
 		ceremony, opts := begin(users, nil)
 		cred, err := auth.Register(opts)
