@@ -258,7 +258,11 @@ func serve(cmd *cobra.Command, env Env) (err error) {
 	ds := devices.New(in.store, in.keys, in.apps.Reveal, 10*time.Minute, in.now)
 	pw := passwordless.New(in.store, ot, pwCfg, in.now)
 	in.auditServices(m, us, vs, ds, ot, pw)
-	pks := passkeys.New(in.store, vs, in.audit, in.now)
+	var pkAudit passkeys.Auditor // nil unless the trail is on: a nil *audit.Log is no Auditor
+	if in.audit != nil {
+		pkAudit = in.audit
+	}
+	pks := passkeys.New(in.store, vs, pkAudit, in.now) // the API's and the hosted step's
 	api := authyapi.New(authyapi.Services{
 		Apps:         in.apps,
 		Users:        us,
@@ -311,7 +315,7 @@ func serve(cmd *cobra.Command, env Env) (err error) {
 	}
 	routes.Handle("GET /{$}", web.Home()) // a browser at the server's address finds the console and the authenticator
 	routes.Handle("GET /authenticator/", web.Authenticator())
-	routes.Handle("/console/", consoleHandler(in, us, vs, ds, ot, pw, dispatcher, router, mustString(f, "public-url"), signin, env.OnRoute, log))
+	routes.Handle("/console/", consoleHandler(in, us, vs, ds, ot, pw, pks, dispatcher, router, mustString(f, "public-url"), signin, env.OnRoute, log))
 	if err := hostedStep(routes, f, env, in, vs, ot, pw, pks, signin.proxies, log); err != nil {
 		return err
 	}

@@ -36,6 +36,7 @@ var statusOf = map[twofold.Code]int{
 	twofold.CodePasskeyInvalid:             http.StatusUnauthorized,
 	twofold.CodePasskeyNotFound:            http.StatusNotFound,
 	twofold.CodePasskeyCloned:              http.StatusUnauthorized,
+	twofold.CodeNoPasskeys:                 http.StatusNotFound,
 	// 60154 (migration tools disabled) is 400: Authy's export pages list 200, 400, 404 and 500.
 }
 

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/go-webauthn/webauthn/protocol"
@@ -145,12 +146,18 @@ func relyingParty(app twofold.App) (*webauthn.WebAuthn, error) {
 // user is a user as go-webauthn sees it.
 type user struct {
 	id     int64
+	name   string // what the browser shows the account as; "" for "user <id>"
 	handle []byte
 	creds  []webauthn.Credential
 }
 
-func (u *user) WebAuthnID() []byte                         { return u.handle }
-func (u *user) WebAuthnName() string                       { return "user " + strconv.FormatInt(u.id, 10) }
+func (u *user) WebAuthnID() []byte { return u.handle }
+func (u *user) WebAuthnName() string {
+	if u.name != "" {
+		return u.name
+	}
+	return "user " + strconv.FormatInt(u.id, 10)
+}
 func (u *user) WebAuthnDisplayName() string                { return u.WebAuthnName() }
 func (u *user) WebAuthnCredentials() []webauthn.Credential { return u.creds }
 
@@ -203,6 +210,9 @@ func cleanName(name string) (string, error) {
 	name = strings.Join(strings.Fields(name), " ")
 	if utf8.RuneCountInString(name) > MaxName {
 		return "", twofold.ErrInvalidParam("name", fmt.Sprintf("must be at most %d characters", MaxName))
+	}
+	if strings.IndexFunc(name, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) }) >= 0 {
+		return "", twofold.ErrInvalidParam("name", "must not contain control characters")
 	}
 	return name, nil
 }

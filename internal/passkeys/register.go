@@ -25,6 +25,14 @@ func (s *Service) BeginRegistration(ctx context.Context, app twofold.App, userID
 	if err != nil {
 		return Ceremony{}, err
 	}
+	// The authenticator shows the account as the user's email or the customer's id for them,
+	// when they have one: the user's own, on the customer's own page.
+	if who, err := s.store.GetUser(ctx, app.ID, userID); err == nil {
+		u.name = who.Email
+		if u.name == "" {
+			u.name = who.CustomUserID
+		}
+	}
 	if len(list) >= MaxPerUser {
 		return Ceremony{}, errRegistration("the user has the most passkeys allowed")
 	}

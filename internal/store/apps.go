@@ -105,7 +105,7 @@ func (s *Store) CreateApp(ctx context.Context, a *twofold.App) error {
 		strings.Join(a.AllowedCountries, ","), a.Provider(twofold.SMS), a.Provider(twofold.Call),
 		a.Provider(twofold.Email), b2i(a.CustomMessages), b2i(a.CustomCodes), b2i(a.Console),
 		encodeLimits(a.Limits), b2i(a.MigrationTools), a.LogoURL,
-		a.PasskeyRPID, strings.Join(a.PasskeyOrigins, " "), a.PasskeyUserVerification(), b2i(a.PasskeyUsernameless)).Scan(&a.ID)
+		a.PasskeyRPID, strings.Join(a.PasskeyOrigins, " "), a.PasskeyUV, b2i(a.PasskeyUsernameless)).Scan(&a.ID)
 	if isUniqueViolation(err) {
 		return twofold.ErrConflict
 	}
@@ -131,7 +131,7 @@ func (s *Store) UpdateApp(ctx context.Context, a twofold.App) error {
 		strings.Join(a.AllowedCountries, ","), a.Provider(twofold.SMS), a.Provider(twofold.Call),
 		a.Provider(twofold.Email), b2i(a.CustomMessages), b2i(a.CustomCodes), encodeLimits(a.Limits),
 		b2i(a.MigrationTools), a.LogoURL, a.ID,
-		a.PasskeyRPID, strings.Join(a.PasskeyOrigins, " "), a.PasskeyUserVerification(), b2i(a.PasskeyUsernameless))
+		a.PasskeyRPID, strings.Join(a.PasskeyOrigins, " "), a.PasskeyUV, b2i(a.PasskeyUsernameless))
 	if isUniqueViolation(err) {
 		return twofold.ErrConflict
 	}

@@ -111,10 +111,11 @@ func (a *Authenticator) ClientData(typ, challenge string) []byte {
 
 // coseKey is the credential's public key as a COSE_Key (EC2, P-256, ES256).
 func (a *Authenticator) coseKey() []byte {
-	x, y := make([]byte, 32), make([]byte, 32)
-	a.Key.PublicKey.X.FillBytes(x)
-	a.Key.PublicKey.Y.FillBytes(y)
-	b, err := cbor.Marshal(map[int]any{1: 2, 3: -7, -1: 1, -2: x, -3: y})
+	point, err := a.Key.PublicKey.Bytes() // 0x04 || X || Y
+	if err != nil {
+		panic(err)
+	}
+	b, err := cbor.Marshal(map[int]any{1: 2, 3: -7, -1: 1, -2: point[1:33], -3: point[33:]})
 	if err != nil {
 		panic(err)
 	}

@@ -52,6 +52,7 @@ CREATE TABLE passkey_ceremonies (
     used_at    INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX passkey_ceremonies_by_expiry ON passkey_ceremonies (expires_at);
+CREATE INDEX passkey_ceremonies_by_app ON passkey_ceremonies (app_id);
 
 -- +goose Down
 DROP TABLE passkey_ceremonies;
