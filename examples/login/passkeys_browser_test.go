@@ -193,9 +193,13 @@ func TestPasskeysRefused(t *testing.T) {
 		p.at("login")
 	}
 
-	for _, field := range []string{"signature", "authenticatorData", "clientDataJSON"} {
+	for i, field := range []string{"signature", "authenticatorData", "clientDataJSON"} {
 		p.eval(tamperHook(field))
 		p.click("#passkey-signin")
+		if i == 0 {
+			passkeyProblem(p)
+			p.check("login with a refused passkey")
+		}
 		refused("tampered "+field, "login")
 	}
 
