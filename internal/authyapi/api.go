@@ -281,7 +281,8 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 // limitName labels a limit a domain service applied by the route that hit it.
 func limitName(r *http.Request) string {
 	switch {
-	case strings.Contains(r.Pattern, "/verify/"), strings.Contains(r.Pattern, "/verification/check"):
+	case strings.Contains(r.Pattern, "/verify/"), strings.Contains(r.Pattern, "/verification/check"),
+		strings.Contains(r.Pattern, "/passkeys/authentications/"):
 		return "verify_failures"
 	case strings.Contains(r.Pattern, "/approval_requests"), strings.Contains(r.Pattern, "/approval_groups"):
 		return "pending_approvals"

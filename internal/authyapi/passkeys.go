@@ -230,7 +230,7 @@ func (a *API) finishPasskeyLogin(w http.ResponseWriter, r *http.Request, c *call
 	return nil
 }
 
-// statusPasskeys lists the user's passkeys for users/{id}/status: ids and names.
+// statusPasskey is one of the user's passkeys for users/{id}/status: ids and names.
 type statusPasskey struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`

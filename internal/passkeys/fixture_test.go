@@ -79,7 +79,7 @@ func engines(t *testing.T, test func(t *testing.T, open func(*testing.T) *store.
 const origin = "https://login.shop.example"
 
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	st     *store.Store
 	clock  *clock
 	audit  *trail
@@ -92,7 +92,7 @@ type fixture struct {
 	otherU twofold.User // a user of other
 }
 
-func newFixture(t *testing.T, st *store.Store) *fixture {
+func newFixture(t testing.TB, st *store.Store) *fixture {
 	t.Helper()
 	ctx := t.Context()
 	keys, _ := seal.New(bytes.Repeat([]byte{9}, seal.KeySize))
