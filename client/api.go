@@ -197,6 +197,8 @@ type UserStatus struct {
 	Devices         []string `json:"devices"`
 	DetailedDevices []Device `json:"detailed_devices"` // the registered devices, which can approve requests
 	HasHardToken    bool     `json:"has_hard_token"`
+	// Passkeys are the user's passkeys (Twofold's addition): only ID and Name are set.
+	Passkeys []Passkey `json:"passkeys"`
 }
 
 // Device is a device registered for a user.

@@ -28,6 +28,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/live"
 	"github.com/twofold-auth/twofold/internal/metrics"
 	"github.com/twofold-auth/twofold/internal/onetouch"
+	"github.com/twofold-auth/twofold/internal/passkeys"
 	"github.com/twofold-auth/twofold/internal/passwordless"
 	"github.com/twofold-auth/twofold/internal/ratelimit"
 	"github.com/twofold-auth/twofold/internal/twofold"
@@ -88,6 +89,8 @@ type Services struct {
 	Live     *live.Broker
 	// Passwordless runs passwordless sign-ins; nil: its routes answer 404.
 	Passwordless *passwordless.Service
+	// Passkeys runs passkey ceremonies; nil: their routes answer 404.
+	Passkeys *passkeys.Service
 }
 
 // API serves the Authy-compatible endpoints and the device API.
@@ -105,6 +108,7 @@ type API struct {
 	now      func() time.Time
 
 	passwordless *passwordless.Service // nil when the server has none
+	passkeys     *passkeys.Service     // nil when the server has none
 
 	mu       sync.Mutex
 	limiters map[int64]*rate.Limiter
@@ -127,7 +131,7 @@ func New(svc Services, m *metrics.Metrics, log *slog.Logger, cfg Config, now fun
 		svc.Live = live.NewBroker()
 	}
 	return &API{apps: svc.Apps, users: svc.Users, verify: svc.Verify, devices: svc.Devices, onetouch: svc.OneTouch,
-		passwordless: svc.Passwordless, usage: svc.Usage, live: svc.Live, metrics: m, log: log, cfg: cfg, now: now, limiters: map[int64]*rate.Limiter{},
+		passwordless: svc.Passwordless, passkeys: svc.Passkeys, usage: svc.Usage, live: svc.Live, metrics: m, log: log, cfg: cfg, now: now, limiters: map[int64]*rate.Limiter{},
 		perDevice:   ratelimit.New[int64](cfg.DeviceRate),
 		perUser:     ratelimit.New[userKey](cfg.DeviceUserRate),
 		perAddress:  ratelimit.New[netip.Prefix](cfg.AddressRate),
@@ -183,6 +187,7 @@ func (a *API) Routes(mux Mux) {
 	a.handle(mux, "POST "+o+"/approval_groups/{uuid}/close", a.closeApprovalGroup)
 	a.handle(mux, "POST "+o+"/passwordless_requests", a.createPasswordless) // Twofold's addition
 	a.handle(mux, "GET "+o+"/passwordless_requests/{uuid}", a.getPasswordless)
+	a.passkeyRoutes(mux)
 	mux.HandleFunc("GET /qr/{file}", a.qrImage)
 	a.deviceRoutes(mux)
 }
@@ -276,7 +281,8 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 // limitName labels a limit a domain service applied by the route that hit it.
 func limitName(r *http.Request) string {
 	switch {
-	case strings.Contains(r.Pattern, "/verify/"), strings.Contains(r.Pattern, "/verification/check"):
+	case strings.Contains(r.Pattern, "/verify/"), strings.Contains(r.Pattern, "/verification/check"),
+		strings.Contains(r.Pattern, "/passkeys/authentications/"):
 		return "verify_failures"
 	case strings.Contains(r.Pattern, "/approval_requests"), strings.Contains(r.Pattern, "/approval_groups"):
 		return "pending_approvals"

@@ -69,6 +69,19 @@ func (a *API) userStatus(w http.ResponseWriter, r *http.Request, c *call) error 
 		AccountDisabled bool     `json:"account_disabled"`
 		DetailedDevices []device `json:"detailed_devices"`
 		DeletedDevices  []any    `json:"deleted_devices"`
+		// Passkeys is Twofold's addition: the user's passkeys, ids and names.
+		Passkeys []statusPasskey `json:"passkeys"`
+	}
+	keys := []statusPasskey{}
+	if a.passkeys != nil {
+		list, err := a.passkeys.List(r.Context(), c.app, id)
+		if err != nil {
+			return err
+		}
+		keys = make([]statusPasskey, 0, len(list))
+		for _, p := range list {
+			keys = append(keys, statusPasskey{p.PublicID, p.Name})
+		}
 	}
 	writeJSON(w, http.StatusOK, struct {
 		Status  status `json:"status"`
@@ -77,7 +90,7 @@ func (a *API) userStatus(w http.ResponseWriter, r *http.Request, c *call) error 
 	}{status{
 		AuthyID: u.ID, Confirmed: u.Confirmed, Registered: st.Registered, CountryCode: u.CountryCode,
 		PhoneNumber: number(u).MaskedLocal(), Email: u.Email, Devices: st.Devices,
-		DetailedDevices: detailed(st.Detailed), DeletedDevices: []any{},
+		DetailedDevices: detailed(st.Detailed), DeletedDevices: []any{}, Passkeys: keys,
 	}, "User status.", true})
 	return nil
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/onetouch"
 	"github.com/twofold-auth/twofold/internal/operators"
 	"github.com/twofold-auth/twofold/internal/otp"
+	"github.com/twofold-auth/twofold/internal/passkeys"
 	"github.com/twofold-auth/twofold/internal/password"
 	"github.com/twofold-auth/twofold/internal/seal"
 	"github.com/twofold-auth/twofold/internal/store"
@@ -63,8 +64,10 @@ type fixture struct {
 	verify  *verify.Service
 	clients *hostedstep.Clients
 	deps    console.Deps
-	cfg     console.Config
-	h       http.Handler
+	// passkeys runs passkey ceremonies (the users' pages list and remove passkeys).
+	passkeys *passkeys.Service
+	cfg      console.Config
+	h        http.Handler
 }
 
 func newFixture(t *testing.T, cfg console.Config) *fixture {
@@ -144,8 +147,10 @@ func newFixtureOn(t *testing.T, cfg console.Config, st *store.Store) *fixture {
 	dispatcher := callback.New(st, nil, f.apps.Reveal, callback.Config{Egress: egress.New(allow, nil)}, log, nil)
 	f.clients = hostedstep.NewClients(st, keys, f.clock.Now)
 	f.clients.SetAuditor(f.audit)
+	f.passkeys = passkeys.New(st, v, f.audit, f.clock.Now)
 	f.deps = console.Deps{Groups: f.ot, Operators: f.ops, Lookup: st, Factors: f.factors, Apps: f.apps, Users: us,
-		Devices: f.devices, Queries: st, Audit: f.audit, Callbacks: dispatcher, EnrolmentQR: v, StepClients: f.clients}
+		Devices: f.devices, Queries: st, Audit: f.audit, Callbacks: dispatcher, EnrolmentQR: v, StepClients: f.clients,
+		Passkeys: f.passkeys}
 	f.h = console.New(f.deps, cfg)
 	return f
 }
