@@ -50,6 +50,8 @@ type data struct {
 	app      twofold.App
 	devToken string
 	auditKey []byte
+	// The key recovery codes are hashed with.
+	recoveryKey []byte
 	// The application's Twilio account (the Verify API), sealed and MAC'd like the API key.
 	twilioSID, twilioToken string
 	// A Verify totp factor of an entity, its secret sealed.
@@ -73,7 +75,7 @@ func fill(t *testing.T, keys *seal.Keyring) data {
 	}
 	t.Cleanup(func() { st.Close() })
 	checked := must(masterkey.Check(ctx, st, keys))(t)
-	d := data{st: st, auditKey: must(masterkey.AuditKey(ctx, st, keys, checked))(t)}
+	d := data{st: st, auditKey: must(masterkey.AuditKey(ctx, st, keys, checked))(t), recoveryKey: must(masterkey.RecoveryKey(ctx, st, keys))(t)}
 	as := apps.New(st, keys, nil)
 	d.app, d.apiKey = must2(as.Create(ctx, apps.CreateParams{Name: "Shop"}))(t)
 	u, _ := must2(users.New(st, nil).Register(ctx, d.app.ID, users.Contact{Email: "ana@example.com", Cellphone: "2015550123", CountryCode: "1"}))(t)
@@ -154,7 +156,7 @@ func TestRekeyMovesEverythingButUnseenDevices(t *testing.T) {
 	before := status(t, d.st, ba)
 	for _, tab := range store.SealedTables {
 		c := before.Table(tab)
-		want := map[store.SealedTable]int64{store.SealedServerKeys: 2}[tab] // VAPID and audit chain; not the check
+		want := map[store.SealedTable]int64{store.SealedServerKeys: 3}[tab] // VAPID, audit chain, recovery codes; not the check
 		if want == 0 {
 			want = 1
 		}
@@ -208,6 +210,9 @@ func TestRekeyMovesEverythingButUnseenDevices(t *testing.T) {
 	checked := must(masterkey.Check(ctx, d.st, b))(t)
 	if !bytes.Equal(must(masterkey.AuditKey(ctx, d.st, b, checked))(t), d.auditKey) || !bytes.Equal(d.auditKey, a.Subkey(audit.KeyLabel)) {
 		t.Fatal("the audit trail's key changed")
+	}
+	if got := must(masterkey.RecoveryKey(ctx, d.st, b))(t); len(got) != 32 || !bytes.Equal(got, d.recoveryKey) {
+		t.Fatal("the recovery codes' key changed with the master key: every recovery code would be lost")
 	}
 	if _, err := masterkey.Check(ctx, d.st, a); err == nil {
 		t.Fatal("after rekey, a server with A alone was accepted")
