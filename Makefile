@@ -37,6 +37,7 @@ fuzz:
 	go test -run='^$$' -fuzz=FuzzParseURI -fuzztime=60s ./internal/otp/
 	go test -run='^$$' -fuzz=FuzzParseLink -fuzztime=60s ./cmd/twofold/
 	go test -run='^$$' -fuzz='^FuzzSplitCSV$$' -fuzztime=60s ./internal/userimport/records/
+	go test -run='^$$' -fuzz=FuzzFinish -fuzztime=60s ./internal/passkeys/
 	go test -run='^$$' -fuzz='^FuzzUserFile$$' -fuzztime=60s ./internal/userimport/records/
 	go test -run='^$$' -fuzz=FuzzVerifyCallback -fuzztime=60s ./client/
 	go test -run='^$$' -fuzz=FuzzParseEnvelope -fuzztime=60s ./internal/vault/

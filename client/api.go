@@ -200,6 +200,8 @@ type UserStatus struct {
 	// RecoveryCodesRemaining is how many of the user's recovery codes are unspent (Twofold's
 	// addition; 0 without a set).
 	RecoveryCodesRemaining int `json:"recovery_codes_remaining"`
+	// Passkeys are the user's passkeys (Twofold's addition): only ID and Name are set.
+	Passkeys []Passkey `json:"passkeys"`
 }
 
 // Device is a device registered for a user.

@@ -60,8 +60,13 @@ type appJSON struct {
 	CallProvider      string            `json:"call_provider"`   // "" means the server's default
 	EmailProvider     string            `json:"email_provider"`  // "" means the server's default
 	Limits            map[string]string `json:"limits"`          // the application's own limits, by kind; others are the server's
-	CreatedAt         time.Time         `json:"created_at"`
-	UpdatedAt         time.Time         `json:"updated_at"`
+	// Passkeys: the relying party id ("" when off), origins, user verification, usernameless.
+	PasskeyRPID         string    `json:"passkey_rp_id"`
+	PasskeyOrigins      []string  `json:"passkey_origins"` // what assertions may come from
+	PasskeyUV           string    `json:"passkey_user_verification"`
+	PasskeyUsernameless bool      `json:"passkey_usernameless"`
+	CreatedAt           time.Time `json:"created_at"`
+	UpdatedAt           time.Time `json:"updated_at"`
 }
 
 func toJSON(a twofold.App, key string) appJSON {
@@ -75,6 +80,8 @@ func toJSON(a twofold.App, key string) appJSON {
 		AllowedCountries: append([]string{}, a.AllowedCountries...), CustomMessages: a.CustomMessages,
 		CustomCodes: a.CustomCodes, MigrationTools: a.MigrationTools, LogoURL: a.LogoURL, SMSProvider: a.Provider(twofold.SMS), CallProvider: a.Provider(twofold.Call),
 		EmailProvider: a.Provider(twofold.Email), Limits: map[string]string{},
+		PasskeyRPID: a.PasskeyRPID, PasskeyOrigins: append([]string{}, a.PasskeyAllowedOrigins()...), PasskeyUV: a.PasskeyUserVerification(),
+		PasskeyUsernameless: a.PasskeyUsernameless,
 	}
 	for k, l := range a.Limits {
 		j.Limits[string(k)] = l.String()
@@ -165,6 +172,7 @@ func printApp(w io.Writer, a twofold.App, key string) {
 		[2]string{"device codes", fmt.Sprintf("%d digits, %ds period", j.TokenLength, j.DeviceTOTPPeriod)},
 		[2]string{"migration exports", onOff(j.MigrationTools)},
 		[2]string{"logo", j.LogoURL},
+		[2]string{"passkeys", passkeysLine(j)},
 		[2]string{"callback", callback},
 		[2]string{"contact email", j.ContactEmail},
 		[2]string{"created", j.CreatedAt.Format(time.RFC3339)},
@@ -173,6 +181,14 @@ func printApp(w io.Writer, a twofold.App, key string) {
 		fmt.Fprintf(tw, "%s:\t%s\n", r[0], r[1])
 	}
 	tw.Flush()
+}
+
+func passkeysLine(j appJSON) string {
+	if j.PasskeyRPID == "" {
+		return "off (no relying party id: --passkey-rp-id)"
+	}
+	return fmt.Sprintf("rp id %s, origins %s, user verification %s, usernameless %s", j.PasskeyRPID,
+		strings.Join(j.PasskeyOrigins, " "), j.PasskeyUV, onOff(j.PasskeyUsernameless))
 }
 
 func countries(list []string) string {
@@ -380,6 +396,8 @@ func appUpdateCmd(env Env) *cobra.Command {
 	var allowed string
 	var customMessages, customCodes, migrationTools bool
 	var limits []string
+	var passkeyRPID, passkeyOrigins, passkeyUV string
+	var passkeyUsernameless bool
 	providers := map[twofold.Channel]*string{twofold.SMS: new(string), twofold.Call: new(string), twofold.Email: new(string)}
 	cmd := &cobra.Command{
 		Use:   "update ID [flags]",
@@ -458,6 +476,19 @@ func appUpdateCmd(env Env) *cobra.Command {
 			if changed("logo-url") {
 				u.LogoURL = &logoURL
 			}
+			if changed("passkey-rp-id") {
+				u.PasskeyRPID = &passkeyRPID
+			}
+			if changed("passkey-origins") {
+				list := strings.FieldsFunc(passkeyOrigins, func(r rune) bool { return r == ',' || r == ' ' })
+				u.PasskeyOrigins = &list
+			}
+			if changed("passkey-user-verification") {
+				u.PasskeyUV = &passkeyUV
+			}
+			if changed("passkey-usernameless") {
+				u.PasskeyUsernameless = &passkeyUsernameless
+			}
 			for ch, name := range providers {
 				if changed(string(ch) + "-provider") {
 					if u.Providers == nil {
@@ -520,6 +551,10 @@ func appUpdateCmd(env Env) *cobra.Command {
 	f.StringVar(providers[twofold.SMS], "sms-provider", "", "deliver this application's SMS with twilio, gateway or outbox (empty: the server's default)")
 	f.StringVar(providers[twofold.Call], "call-provider", "", "deliver this application's calls with twilio or outbox (empty: the server's default)")
 	f.StringVar(providers[twofold.Email], "email-provider", "", "deliver this application's email with smtp or outbox (empty: the server's default)")
+	f.StringVar(&passkeyRPID, "passkey-rp-id", "", "passkeys' relying party id, the domain of the application's sign-in pages, e.g. example.com (empty: passkeys off)")
+	f.StringVar(&passkeyOrigins, "passkey-origins", "", "origins the application's pages run at, comma-separated, e.g. https://login.example.com (empty: https://RP-ID)")
+	f.StringVar(&passkeyUV, "passkey-user-verification", "preferred", "passkey user verification (PIN, biometrics): required, preferred or discouraged")
+	f.BoolVar(&passkeyUsernameless, "passkey-usernameless", false, "allow usernameless sign-in with a discoverable passkey (always with user verification)")
 	f.IntVar(&devicePeriod, "device-totp-period", 10, "seconds per code of devices registered from now on, 10 to 120")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	argument(f, argOutput, "json")

@@ -64,6 +64,12 @@ type hostileFixtures struct {
 	victimFactor        string       // another factor of entity, deleted through the Verify API
 	victimEntity        string       // another entity, deleted through the Verify API
 	sentInSetup         int          // messages the setup sent (the verification's code)
+	passkeyRegistration string       // a registration ceremony of victim…
+	passkeyCreated      string       // …and its authenticator's answer (PublicKeyCredential JSON)
+	passkeyLogin        string       // a sign-in ceremony of victim…
+	passkeyAssertion    string       // …and its answer
+	passkey, passkey2   string       // victim's passkeys, removed by the API's two remove routes…
+	passkey3            string       // …and the console's
 	noFollow            *http.Client // follows no redirect: the step's answers send browsers to relying parties
 }
 
@@ -155,6 +161,22 @@ func hostileRoutes(f *hostileFixtures) []hostileRoute {
 			params: map[string]string{"custom_user_id": "customer-7", "user_ip": "192.0.2.8"}, form: true, json: true},
 		{pattern: "GET " + o + "/passwordless_requests/{uuid}", method: "GET", path: o + "/passwordless_requests/{uuid}",
 			wild: map[string]string{"uuid": f.passwordless}, auth: "key"},
+		// Passkeys (Twofold's addition): the victim's, so that failed sign-ins count nothing of user's.
+		{pattern: "POST " + p + "/users/{id}/passkeys/registrations", method: "POST", path: p + "/users/{id}/passkeys/registrations",
+			wild: id(f.victim), auth: "key", params: map[string]string{"name": "Laptop"}, form: true, json: true},
+		{pattern: "POST " + p + "/users/{id}/passkeys/{a}/{b}", method: "POST", path: p + "/users/{id}/passkeys/registrations/{ceremony}",
+			wild: map[string]string{"id": fmt.Sprint(f.victim), "ceremony": f.passkeyRegistration}, auth: "key",
+			params: map[string]string{"credential": f.passkeyCreated, "name": "Phone"}, form: true, json: true},
+		{pattern: "POST " + p + "/users/{id}/passkeys/{a}/{b}", method: "POST", path: p + "/users/{id}/passkeys/{passkey}/delete",
+			wild: map[string]string{"id": fmt.Sprint(f.victim), "passkey": f.passkey}, auth: "key", form: true, json: true, last: true},
+		{pattern: "GET " + p + "/users/{id}/passkeys", method: "GET", path: p + "/users/{id}/passkeys", wild: id(f.victim), auth: "key"},
+		{pattern: "DELETE " + p + "/users/{id}/passkeys/{passkey}", method: "DELETE", path: p + "/users/{id}/passkeys/{passkey}",
+			wild: map[string]string{"id": fmt.Sprint(f.victim), "passkey": f.passkey2}, auth: "key", last: true},
+		{pattern: "POST " + p + "/passkeys/authentications", method: "POST", path: p + "/passkeys/authentications", auth: "key",
+			params: map[string]string{"user_id": fmt.Sprint(f.victim)}, form: true, json: true},
+		{pattern: "POST " + p + "/passkeys/authentications/{ceremony}", method: "POST", path: p + "/passkeys/authentications/{ceremony}",
+			wild: map[string]string{"ceremony": f.passkeyLogin}, auth: "key", params: map[string]string{"credential": f.passkeyAssertion},
+			form: true, json: true},
 		{pattern: "GET /qr/{file}", method: "GET", path: "/qr/{file}", wild: map[string]string{"file": f.qr}},
 
 		{pattern: "POST " + d + "/registrations", method: "POST", path: d + "/registrations",
@@ -222,6 +244,8 @@ func stepRoutes(f *hostileFixtures) []hostileRoute {
 		page("POST", "/continue", map[string]string{"csrf": "token"}),
 		page("POST", "/cancel", map[string]string{"csrf": "token"}),
 		page("POST", "/signin", map[string]string{"csrf": "token", "username": "user@example.com"}),
+		page("POST", "/passkey/options", map[string]string{"csrf": "token"}),
+		page("POST", "/passkey", map[string]string{"csrf": "token", "ceremony": "0123456789abcdef0123456789abcdef", "credential": `{"id":"x","type":"public-key"}`}),
 	}
 }
 
@@ -350,6 +374,8 @@ func consoleRoutes(f *hostileFixtures) []hostileRoute {
 
 		withLast(post("POST "+c+"/apps/{app}/users/{user}/devices/{device}/delete", c+"/apps/{app}/users/{user}/devices/{device}/delete",
 			map[string]string{"app": fmt.Sprint(f.consoleApp), "user": fmt.Sprint(f.consoleUser), "device": fmt.Sprint(f.consoleDevice)}, nil)),
+		withLast(post("POST "+c+"/apps/{app}/users/{user}/passkeys/{passkey}/delete", c+"/apps/{app}/users/{user}/passkeys/{passkey}/delete",
+			map[string]string{"app": "1", "user": fmt.Sprint(f.victim), "passkey": f.passkey3}, nil)),
 		withLast(post("POST "+c+"/apps/{app}/users/{user}/delete", c+"/apps/{app}/users/{user}/delete", appUser, nil)),
 		withLast(post("POST "+c+"/apps/{app}/delete", c+"/apps/{app}/delete", map[string]string{"app": fmt.Sprint(f.consoleVictimApp)},
 			map[string]string{"confirm_name": "Victim app"})),

@@ -27,6 +27,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/deliver/twilio"
 	"github.com/twofold-auth/twofold/internal/hostedstep"
 	"github.com/twofold-auth/twofold/internal/otp"
+	"github.com/twofold-auth/twofold/internal/passkeys/passkeytest"
 	"github.com/twofold-auth/twofold/internal/store/storetest"
 	"github.com/twofold-auth/twofold/internal/twofold"
 )
@@ -263,7 +264,52 @@ func hostileSetup(t *testing.T, s *server) *hostileFixtures {
 		*id = cl.ClientID
 	}
 	hostileVerifySetup(t, s, f)
+	hostilePasskeySetup(t, s, f)
 	return f
+}
+
+// hostilePasskeySetup turns passkeys on for the first application (rp id localhost) and gives
+// the victim two passkeys, a registration ceremony and a sign-in ceremony, each with its
+// authenticator's valid answer.
+func hostilePasskeySetup(t *testing.T, s *server, f *hostileFixtures) {
+	if _, err := s.cli("app", "update", "1", "--passkey-rp-id", "localhost", "--passkey-usernameless"); err != nil {
+		t.Fatal(err)
+	}
+	begin := func(path string, form url.Values) (string, []byte) {
+		r := s.post(path, form)
+		if r.status != 200 {
+			t.Fatalf("%s: %s", path, r.raw)
+		}
+		opts, _ := json.Marshal(r.body["options"])
+		return r.body["ceremony"].(string), opts
+	}
+	users := fmt.Sprintf("/protected/json/users/%d/passkeys/registrations", f.victim)
+	auth := passkeytest.New("https://localhost")
+	for _, id := range []*string{&f.passkey, &f.passkey2, &f.passkey3} {
+		auth = passkeytest.New("https://localhost")
+		ceremony, opts := begin(users, nil)
+		cred, err := auth.Register(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := s.post(users+"/"+ceremony, url.Values{"credential": {string(cred)}})
+		if r.status != 200 {
+			t.Fatalf("passkey: %s", r.raw)
+		}
+		*id = r.body["passkey"].(map[string]any)["id"].(string)
+	}
+	ceremony, opts := begin(users, nil)
+	cred, err := passkeytest.New("https://localhost").Register(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.passkeyRegistration, f.passkeyCreated = ceremony, string(cred)
+	ceremony, opts = begin("/protected/json/passkeys/authentications", url.Values{"user_id": {fmt.Sprint(f.victim)}})
+	assertion, err := auth.Assert(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.passkeyLogin, f.passkeyAssertion = ceremony, string(assertion)
 }
 
 // hostileVerifySetup gives the first application Verify API credentials, two services, two

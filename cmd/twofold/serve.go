@@ -30,6 +30,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/live"
 	"github.com/twofold-auth/twofold/internal/metrics"
 	"github.com/twofold-auth/twofold/internal/onetouch"
+	"github.com/twofold-auth/twofold/internal/passkeys"
 	"github.com/twofold-auth/twofold/internal/passwordless"
 	"github.com/twofold-auth/twofold/internal/push"
 	"github.com/twofold-auth/twofold/internal/recovery"
@@ -258,6 +259,11 @@ func serve(cmd *cobra.Command, env Env) (err error) {
 	ds := devices.New(in.store, in.keys, in.apps.Reveal, 10*time.Minute, in.now)
 	pw := passwordless.New(in.store, ot, pwCfg, in.now)
 	in.auditServices(m, us, vs, ds, ot, pw)
+	var pkAudit passkeys.Auditor // nil unless the trail is on: a nil *audit.Log is no Auditor
+	if in.audit != nil {
+		pkAudit = in.audit
+	}
+	pks := passkeys.New(in.store, vs, pkAudit, in.now) // the API's and the hosted step's
 	rc := recovery.New(in.store, in.keys, in.audit, in.now)
 	vs.SetRecovery(rc) // verify accepts recovery codes as a factor of their own
 	api := authyapi.New(authyapi.Services{
@@ -270,6 +276,7 @@ func serve(cmd *cobra.Command, env Env) (err error) {
 		Live:         broker,
 		Passwordless: pw,
 		Recovery:     rc,
+		Passkeys:     pks,
 	}, m, log, authyapi.Config{
 		PublicURL:  mustString(f, "public-url"),
 		RatePerKey: perSecond(apiRate),
@@ -287,7 +294,7 @@ func serve(cmd *cobra.Command, env Env) (err error) {
 	factors := verifyfactors.New(in.store, in.keys, in.now)
 	factors.SetApprovals(ot)
 	factors.SetAuditor(in.audit)
-	factors.SetEvents(verifyapi.WebhookEvents{Emitter: in.apps, Log: log})
+	factors.SetEvents(verifyapi.WebhookEvents{Emitter: in.apps})
 	verifyCfg := verifyapi.Config{PublicURL: mustString(f, "public-url"), Allow: api.AllowApp, MaxHeaderBytes: authyapi.MaxHeaderBytes}
 	verifyAPI := verifyapi.New(verifyapi.Services{Apps: in.apps, Verify: vs,
 		Factors: factors, Usage: usage}, m, log, verifyCfg, in.now)
@@ -312,8 +319,8 @@ func serve(cmd *cobra.Command, env Env) (err error) {
 	}
 	routes.Handle("GET /{$}", web.Home()) // a browser at the server's address finds the console and the authenticator
 	routes.Handle("GET /authenticator/", web.Authenticator())
-	routes.Handle("/console/", consoleHandler(in, us, vs, ds, ot, pw, rc, dispatcher, router, mustString(f, "public-url"), signin, env.OnRoute, log))
-	if err := hostedStep(routes, f, env, in, vs, ot, pw, signin.proxies, log); err != nil {
+	routes.Handle("/console/", consoleHandler(in, us, vs, ds, ot, pw, pks, rc, dispatcher, router, mustString(f, "public-url"), signin, env.OnRoute, log))
+	if err := hostedStep(routes, f, env, in, vs, ot, pw, pks, signin.proxies, log); err != nil {
 		return err
 	}
 	routes.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

@@ -15,6 +15,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/hostedstep"
 	"github.com/twofold-auth/twofold/internal/oidc"
 	"github.com/twofold-auth/twofold/internal/onetouch"
+	"github.com/twofold-auth/twofold/internal/passkeys"
 	"github.com/twofold-auth/twofold/internal/passwordless"
 	"github.com/twofold-auth/twofold/internal/signingkeys"
 	"github.com/twofold-auth/twofold/internal/verify"
@@ -33,7 +34,7 @@ func stepFlags(f *pflag.FlagSet) {
 // server listening on this machine only, its listen address. Without one it stays off, and
 // says so.
 func hostedStep(routes routeMux, f *pflag.FlagSet, env Env, in *instance, vs *verify.Service, ot *onetouch.Service, pw *passwordless.Service,
-	proxies clientaddr.Proxies, log *slog.Logger) error {
+	pks *passkeys.Service, proxies clientaddr.Proxies, log *slog.Logger) error {
 	allow, err := egress.ParseAllowlist(mustString(f, "jwks-allow-hosts"))
 	if err != nil {
 		return fmt.Errorf("--jwks-allow-hosts: %w", err)
@@ -48,6 +49,11 @@ func hostedStep(routes routeMux, f *pflag.FlagSet, env Env, in *instance, vs *ve
 	finishers := map[string]step.Finisher{}
 
 	issuer, why := stepIssuer(mustString(f, "public-url"), mustString(f, "addr"))
+	if issuer != "" {
+		// Passkeys, for users whose application's rp id reaches the step's pages (at the
+		// issuer: hostedstep's passkeys.go says when).
+		steps.SetPasskeys(stepPasskeys{pks}, issuer)
+	}
 	if issuer == "" {
 		log.Info("the hosted step's OpenID provider is off: " + why)
 	} else {

@@ -63,19 +63,26 @@ func nextDelivery(t *testing.T, got chan hookDelivery) hookDelivery {
 // whether a delivery is Twilio's.
 func nodeValidates(t *testing.T, node, token, hookURL string, d hookDelivery) bool {
 	t.Helper()
+	return validates(t, node, "validate-webhook.js", token, hookURL, d)
+}
+
+// validates runs a compat script that judges one delivery with an official library's validator
+// and prints "valid" or "invalid".
+func validates(t *testing.T, interpreter, script, token, hookURL string, d hookDelivery) bool {
+	t.Helper()
 	params, err := json.Marshal(d.params)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "validate-webhook.js")
+	cmd := exec.CommandContext(ctx, interpreter, script)
 	cmd.Dir = compatDir
 	cmd.Env = append(cmd.Environ(), "NODE_OPTIONS=", "TWILIO_AUTH_TOKEN="+token, "WEBHOOK_URL="+hookURL,
 		"WEBHOOK_SIGNATURE="+d.signature, "WEBHOOK_PARAMS="+string(params))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("node validate-webhook.js: %v\n%s", err, out)
+		t.Fatalf("%s: %v\n%s", script, err, out)
 	}
 	return strings.TrimSpace(string(out)) == "valid"
 }

@@ -13,6 +13,9 @@ SAMPLE_ADDR=127.0.0.1:3000
 OIDC_ADDR=127.0.0.1:3001
 TWOFOLD_URL=http://$TWOFOLD_ADDR
 SAMPLE_URL=http://$SAMPLE_ADDR
+# Passkeys are bound to a domain name, never an IP address: the browser opens the sample at
+# localhost (a secure context over plain http), which is the application's relying party.
+PASSKEY_URL=http://localhost:${SAMPLE_ADDR##*:}
 OIDC_URL=http://$OIDC_ADDR
 
 if [ ! -x "$TWOFOLD" ]; then
@@ -70,7 +73,8 @@ if [ -z "$key" ]; then
 	echo "demo: could not read the API key of application 1" >&2
 	exit 1
 fi
-"$TWOFOLD" app update 1 --callback-url "$SAMPLE_URL/authy/callback" --data-dir "$DATA" >/dev/null
+"$TWOFOLD" app update 1 --callback-url "$SAMPLE_URL/authy/callback" --data-dir "$DATA" \
+	--passkey-rp-id localhost --passkey-origins "$PASSKEY_URL" --passkey-usernameless >/dev/null
 
 # A user as after a move from Authy: known to Twofold by phone and id (registering the same phone
 # again answers the same id), in the sample's table with that id, and with no authenticator.
@@ -115,8 +119,10 @@ oidc_pid=$!
 
 cat <<MSG
 
-  Open $SAMPLE_URL and sign up, or log in as a user moved from Authy:
+  Open $PASSKEY_URL and sign up, or log in as a user moved from Authy:
   moved@example.com, password "moved from authy" (asked to add the app after the SMS code).
+  Add a passkey on the profile, then "Sign in with a passkey" (passkeys need the name
+  localhost, not 127.0.0.1).
 
   Codes sent "by SMS" stay on this machine; read them with:
       $TWOFOLD outbox --data-dir $DATA

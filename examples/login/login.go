@@ -159,7 +159,7 @@ func (s *server) loginPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// After a sign-in with the phone that did not sign them in, the email they typed.
-	s.render(w, http.StatusOK, "login", sess, view{Email: sess.LoginEmail})
+	s.render(w, http.StatusOK, "login", sess, view{Email: sess.LoginEmail, PasskeySignIn: s.passwordlessPasskeys(r.Context())})
 }
 
 func (s *server) login(w http.ResponseWriter, r *http.Request) {
@@ -220,6 +220,10 @@ func (s *server) startSecondStep(r *http.Request, u user, sess *session) error {
 	// A user without any authenticator (one imported from Authy whose Authy app's seeds could not
 	// come along, or one who never added it) is asked to add one once the code is right.
 	sess.OfferApp = !hasAuthenticator(st) && u.AskedToAddApp.IsZero()
+	// Twofold: has the user passkeys? Then "Use a passkey" is offered beside the app and the code.
+	if keys, failed := s.userPasskeys(ctx, u); !failed && len(keys) > 0 {
+		sess.HasPasskeys, sess.OfferApp = true, false
+	}
 	if st.CanApprove() {
 		appName := "the sample"
 		if app, err := s.twofoldApp(ctx); err == nil {
@@ -311,7 +315,7 @@ func (s *server) waitPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a, _ := s.approvals.get(sess.ApprovalUUID)
-	s.render(w, http.StatusOK, "wait", sess, view{Number: sess.Number, Expired: a.Status == "expired"})
+	s.render(w, http.StatusOK, "wait", sess, view{Number: sess.Number, Expired: a.Status == "expired", PasskeySignIn: sess.HasPasskeys})
 }
 
 // waitStatus is what the wait page polls: the request's state, from the callback or, failing
@@ -395,7 +399,7 @@ func (s *server) codePage(w http.ResponseWriter, r *http.Request) {
 
 // codeView is what the code page says: how the code came, to which phone, or why it did not.
 func (s *server) codeView(sess session) view {
-	v := view{CodeVia: sess.CodeVia, Resent: sess.Resent, SendProblem: sess.SendProblem}
+	v := view{CodeVia: sess.CodeVia, Resent: sess.Resent, SendProblem: sess.SendProblem, PasskeySignIn: sess.HasPasskeys}
 	if u, ok := s.users.get(sess.UserID); ok {
 		v.MaskedPhone = maskPhone(u.CountryCode, u.Phone)
 	}

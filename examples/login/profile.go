@@ -45,6 +45,8 @@ func (s *server) profilePage(w http.ResponseWriter, r *http.Request) {
 	if app, err := s.twofoldApp(r.Context()); err == nil {
 		v.AppName = app.Name
 	}
+	v.PasskeysOn = u.AuthyID != 0 && s.passkeysOn(r.Context())
+	v.Passkeys, v.PasskeysUnavailable = s.userPasskeys(r.Context(), u)
 	s.render(w, http.StatusOK, "profile", sess, v)
 }
 

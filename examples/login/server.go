@@ -40,6 +40,11 @@ type server struct {
 	appMu sync.Mutex
 	app   *client.App // the Twofold application, read once
 
+	// pk makes the passkey calls (passkeys.go): tf, or a test's double. passkeyModes says
+	// whether the application has passkeys and allows them alone.
+	pk           passkeyAPI
+	passkeyModes passkeyModes
+
 	// onCallback, when set (by tests), hears of every valid OneTouch callback.
 	onCallback func(uuid, status string)
 	// onPhoneDropped, when set (by tests), hears when a sign-in with the phone that was left has
@@ -72,6 +77,7 @@ func newServer(cfg config) (http.Handler, error) {
 		phones:    newPhoneStore(),
 		pages:     pages,
 		now:       cfg.now,
+		pk:        tf,
 	}
 	if cfg.SeedUsers != "" {
 		n, err := s.seedUsers(cfg.SeedUsers)
@@ -128,6 +134,13 @@ func (s *server) routes() *http.ServeMux {
 	mux.HandleFunc("GET "+addAppPath, s.addAppPage)
 	mux.HandleFunc("POST "+addAppPath+"/later", s.addAppLater)
 
+	// Passkeys (passkeys.go): JSON calls from static/app.js, and the profile's remove buttons.
+	mux.HandleFunc("POST "+passkeyProfilePath+"/begin", s.passkeyRegisterBegin)
+	mux.HandleFunc("POST "+passkeyProfilePath+"/finish", s.passkeyRegisterFinish)
+	mux.HandleFunc("POST "+passkeyProfilePath+"/{id}/delete", s.passkeyDelete)
+	mux.HandleFunc("POST "+passkeyLoginPath+"/begin", s.passkeyLoginBegin)
+	mux.HandleFunc("POST "+passkeyLoginPath+"/finish", s.passkeyLoginFinish)
+
 	mux.HandleFunc("POST "+callbackPath, s.callback)
 	mux.HandleFunc("GET "+callbackPath, s.callback) // for apps configured with --callback-method GET
 	return mux
@@ -180,6 +193,11 @@ type view struct {
 	AppName           string
 	AddApp            bool // the offer after a log-in by code, rather than the profile page
 
+	// Passkeys.
+	PasskeysOn          bool             // profile: Twofold's passkeys can be used here
+	Passkeys            []client.Passkey // profile: the user's passkeys
+	PasskeysUnavailable bool             // profile: Twofold did not list them
+	PasskeySignIn       bool             // login page: "Sign in with a passkey" (passwordless); second step: "Use a passkey"
 	RecoveryCodes []string // the recovery codes page: the codes, shown once
 }
 

@@ -36,6 +36,13 @@ type session struct {
 	Resent       bool   // the code was sent again, the same way
 	SendProblem  string // why the last code could not be sent; "" when it was
 	OfferApp     bool   // users/{id}/status showed no authenticator: offer one after the code
+	HasPasskeys  bool   // the user has passkeys: "Use a passkey" is offered
+
+	// A passkey ceremony begun in Twofold (passkeys.go): its id never leaves this server, so only
+	// the browser of this session can finish it. PasskeyName is the name of a passkey being added.
+	PasskeyCeremony string
+	PasskeyKind     string
+	PasskeyName     string
 
 	// "Sign in with your phone" (passwordless.go): the sign-in this browser waits for, and the
 	// email it typed, which the password form shows again if the phone does not sign it in.

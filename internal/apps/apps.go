@@ -241,6 +241,12 @@ type Update struct {
 	CustomCodes       *bool
 	MigrationTools    *bool
 	LogoURL           *string // "" removes the logo
+	// Passkeys: the relying party id ("" turns passkeys off), its origins (empty: https://<rp
+	// id>), the user-verification policy and whether usernameless sign-in is allowed.
+	PasskeyRPID         *string
+	PasskeyOrigins      *[]string
+	PasskeyUV           *string
+	PasskeyUsernameless *bool
 	// Providers sets the provider of each channel named; "" returns it to the server's default.
 	Providers map[twofold.Channel]string
 	// Limits sets the application's own limit of each kind named; nil returns it to the
@@ -286,6 +292,10 @@ func apply(a twofold.App, u Update) (twofold.App, error) {
 	set(&a.CustomMessages, u.CustomMessages)
 	set(&a.CustomCodes, u.CustomCodes)
 	set(&a.MigrationTools, u.MigrationTools)
+	set(&a.PasskeyRPID, u.PasskeyRPID)
+	set(&a.PasskeyOrigins, u.PasskeyOrigins)
+	set(&a.PasskeyUV, u.PasskeyUV)
+	set(&a.PasskeyUsernameless, u.PasskeyUsernameless)
 	if len(u.Limits) > 0 {
 		limits := map[twofold.LimitKind]twofold.Limit{}
 		for k, l := range a.Limits {
@@ -320,6 +330,9 @@ func apply(a twofold.App, u Update) (twofold.App, error) {
 	a.Name = strings.TrimSpace(a.Name)
 	a.CallbackURL = strings.TrimSpace(a.CallbackURL)
 	a.LogoURL = strings.TrimSpace(a.LogoURL)
+	a.PasskeyRPID = strings.ToLower(strings.TrimSpace(a.PasskeyRPID))
+	a.PasskeyUV = strings.ToLower(strings.TrimSpace(a.PasskeyUV))
+	a.PasskeyOrigins = normalizeOrigins(a.PasskeyOrigins)
 	a.ContactEmail = strings.TrimSpace(a.ContactEmail)
 	a.CallbackMethod = strings.ToUpper(strings.TrimSpace(a.CallbackMethod))
 	if err := validate(a); err != nil {
@@ -391,6 +404,10 @@ func changedSettings(a, b twofold.App) []string {
 		{"custom_codes", a.CustomCodes != b.CustomCodes},
 		{"migration_tools", a.MigrationTools != b.MigrationTools},
 		{"logo_url", a.LogoURL != b.LogoURL},
+		{"passkey_rp_id", a.PasskeyRPID != b.PasskeyRPID},
+		{"passkey_origins", !slices.Equal(a.PasskeyOrigins, b.PasskeyOrigins)},
+		{"passkey_user_verification", a.PasskeyUserVerification() != b.PasskeyUserVerification()},
+		{"passkey_usernameless", a.PasskeyUsernameless != b.PasskeyUsernameless},
 		{"sms_provider", a.Provider(twofold.SMS) != b.Provider(twofold.SMS)},
 		{"call_provider", a.Provider(twofold.Call) != b.Provider(twofold.Call)},
 		{"email_provider", a.Provider(twofold.Email) != b.Provider(twofold.Email)},

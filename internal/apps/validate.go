@@ -112,6 +112,9 @@ func validate(a twofold.App) error {
 			fail("logo_url", "logo URL must be an https URL of at most 2000 characters")
 		}
 	}
+	for _, f := range validatePasskeys(a.Settings) {
+		fail(f.Field, "%s", f.Message)
+	}
 	if len(bad) > 0 {
 		return bad
 	}

@@ -134,12 +134,17 @@ func validateWebhook(w twofold.VerifyWebhook) error {
 }
 
 // VerifyEvents is the entry point of factor and challenge code for Verify webhook events.
-// *Service implements it; a nil *Service emits nothing.
+// *Service implements it; a nil *Service's Emit queues nothing.
 type VerifyEvents interface {
-	// Emit queues event (twofold.VerifyEventFactorCreated, …) of the application's service with
-	// public id servicePublicID for every enabled webhook of the service that wants it. params are
-	// the event's fields (entity_identity, factor_sid, factor_type, challenge_sid, …); Emit adds
-	// uuid, type, account_sid and service_sid. It returns how many deliveries were queued.
+	// Event makes event (twofold.VerifyEventFactorCreated, …) of the application's service svc,
+	// for the store to queue in the transaction of the change it reports (a factor or challenge
+	// store method's events). params are the event's fields (entity_identity, factor_sid,
+	// factor_type, challenge_sid, …); Event adds uuid, type, account_sid and service_sid.
+	Event(ctx context.Context, svc twofold.VerifyService, event string, params map[string]string) (twofold.VerifyWebhookEvent, error)
+	// Wake tells the deliveries that events were committed.
+	Wake()
+	// Emit queues event on its own, for every enabled webhook of the service with public id
+	// servicePublicID that wants it, and returns how many deliveries were queued.
 	Emit(ctx context.Context, appID int64, servicePublicID, event string, params map[string]string) (int, error)
 }
 
@@ -149,22 +154,21 @@ var _ VerifyEvents = (*Service)(nil)
 // event was queued (without it deliveries wait for the dispatcher's next poll).
 func (s *Service) SetWebhookNotify(notify func()) { s.notify = notify }
 
-// Emit implements VerifyEvents. It is called after the factor or challenge change is committed:
-// an event is queued durably, and delivered at least once, from the moment Emit returns.
-func (s *Service) Emit(ctx context.Context, appID int64, servicePublicID, event string, params map[string]string) (int, error) {
-	if s == nil {
-		return 0, nil
+// Wake implements VerifyEvents.
+func (s *Service) Wake() {
+	if s != nil && s.notify != nil {
+		s.notify()
 	}
+}
+
+// Event implements VerifyEvents.
+func (s *Service) Event(ctx context.Context, svc twofold.VerifyService, event string, params map[string]string) (twofold.VerifyWebhookEvent, error) {
 	if !slices.Contains(twofold.VerifyEvents, event) {
-		return 0, fmt.Errorf("%w: %q is not a Verify webhook event", ErrInvalid, event)
+		return twofold.VerifyWebhookEvent{}, fmt.Errorf("%w: %q is not a Verify webhook event", ErrInvalid, event)
 	}
-	svc, err := s.store.GetVerifyService(ctx, appID, servicePublicID)
+	acct, err := s.store.TwilioAccount(ctx, svc.AppID)
 	if err != nil {
-		return 0, fmt.Errorf("emit %s: service: %w", event, err)
-	}
-	acct, err := s.store.TwilioAccount(ctx, appID)
-	if err != nil {
-		return 0, fmt.Errorf("emit %s: account: %w", event, err)
+		return twofold.VerifyWebhookEvent{}, fmt.Errorf("%s event: account: %w", event, err)
 	}
 	eventID := twofold.NewPublicID()
 	form := make(map[string]string, len(params)+4)
@@ -174,14 +178,32 @@ func (s *Service) Emit(ctx context.Context, appID int64, servicePublicID, event 
 	form["uuid"], form["type"], form["account_sid"], form["service_sid"] = eventID, event, acct.SID, "VA"+svc.PublicID
 	payload, err := json.Marshal(form)
 	if err != nil {
-		return 0, fmt.Errorf("emit %s: %w", event, err)
+		return twofold.VerifyWebhookEvent{}, fmt.Errorf("%s event: %w", event, err)
 	}
-	n, err := s.store.QueueVerifyEvent(ctx, appID, svc.ID, event, eventID, payload, s.now())
+	return twofold.VerifyWebhookEvent{AppID: svc.AppID, ServiceID: svc.ID, Event: event, EventID: eventID, Payload: payload,
+		At: s.now()}, nil
+}
+
+// Emit implements VerifyEvents: the event is queued durably, and delivered at least once, from
+// the moment Emit returns.
+func (s *Service) Emit(ctx context.Context, appID int64, servicePublicID, event string, params map[string]string) (int, error) {
+	if s == nil {
+		return 0, nil
+	}
+	svc, err := s.store.GetVerifyService(ctx, appID, servicePublicID)
+	if err != nil {
+		return 0, fmt.Errorf("emit %s: service: %w", event, err)
+	}
+	ev, err := s.Event(ctx, svc, event, params)
+	if err != nil {
+		return 0, fmt.Errorf("emit: %w", err)
+	}
+	n, err := s.store.QueueVerifyEvent(ctx, appID, svc.ID, ev.Event, ev.EventID, ev.Payload, ev.At)
 	if err != nil {
 		return 0, err
 	}
-	if n > 0 && s.notify != nil {
-		s.notify()
+	if n > 0 {
+		s.Wake()
 	}
 	return n, nil
 }

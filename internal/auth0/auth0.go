@@ -252,7 +252,7 @@ func (d *Dialect) Finish(w http.ResponseWriter, r *http.Request, v hostedstep.Vi
 	if err != nil {
 		return err
 	}
-	d.back(w, req, v.Client, secret, outcome{Result: "passed", Factor: string(res.Factor), AMR: hostedstep.AMR(res.Factor),
+	d.back(w, req, v.Client, secret, outcome{Result: "passed", Factor: string(res.Factor.Base()), AMR: hostedstep.AMR(res.Factor),
 		UserID: strconv.FormatInt(res.User.ID, 10), AuthTime: res.AuthTime.Unix()})
 	return nil
 }

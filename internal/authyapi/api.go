@@ -28,6 +28,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/live"
 	"github.com/twofold-auth/twofold/internal/metrics"
 	"github.com/twofold-auth/twofold/internal/onetouch"
+	"github.com/twofold-auth/twofold/internal/passkeys"
 	"github.com/twofold-auth/twofold/internal/passwordless"
 	"github.com/twofold-auth/twofold/internal/ratelimit"
 	"github.com/twofold-auth/twofold/internal/recovery"
@@ -91,6 +92,8 @@ type Services struct {
 	Passwordless *passwordless.Service
 	// Recovery makes and describes users' recovery codes; nil: its routes answer 404.
 	Recovery *recovery.Service
+	// Passkeys runs passkey ceremonies; nil: their routes answer 404.
+	Passkeys *passkeys.Service
 }
 
 // API serves the Authy-compatible endpoints and the device API.
@@ -109,6 +112,7 @@ type API struct {
 
 	passwordless *passwordless.Service // nil when the server has none
 	recovery     *recovery.Service     // nil when the server has none
+	passkeys     *passkeys.Service     // nil when the server has none
 
 	mu       sync.Mutex
 	limiters map[int64]*rate.Limiter
@@ -131,7 +135,7 @@ func New(svc Services, m *metrics.Metrics, log *slog.Logger, cfg Config, now fun
 		svc.Live = live.NewBroker()
 	}
 	return &API{apps: svc.Apps, users: svc.Users, verify: svc.Verify, devices: svc.Devices, onetouch: svc.OneTouch,
-		passwordless: svc.Passwordless, recovery: svc.Recovery, usage: svc.Usage, live: svc.Live, metrics: m, log: log, cfg: cfg, now: now, limiters: map[int64]*rate.Limiter{},
+		passwordless: svc.Passwordless, passkeys: svc.Passkeys, recovery: svc.Recovery, usage: svc.Usage, live: svc.Live, metrics: m, log: log, cfg: cfg, now: now, limiters: map[int64]*rate.Limiter{},
 		perDevice:   ratelimit.New[int64](cfg.DeviceRate),
 		perUser:     ratelimit.New[userKey](cfg.DeviceUserRate),
 		perAddress:  ratelimit.New[netip.Prefix](cfg.AddressRate),
@@ -191,6 +195,7 @@ func (a *API) Routes(mux Mux) {
 	a.handle(mux, "POST "+o+"/approval_groups/{uuid}/close", a.closeApprovalGroup)
 	a.handle(mux, "POST "+o+"/passwordless_requests", a.createPasswordless) // Twofold's addition
 	a.handle(mux, "GET "+o+"/passwordless_requests/{uuid}", a.getPasswordless)
+	a.passkeyRoutes(mux)
 	mux.HandleFunc("GET /qr/{file}", a.qrImage)
 	a.deviceRoutes(mux)
 }
@@ -284,7 +289,8 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 // limitName labels a limit a domain service applied by the route that hit it.
 func limitName(r *http.Request) string {
 	switch {
-	case strings.Contains(r.Pattern, "/verify/"), strings.Contains(r.Pattern, "/verification/check"):
+	case strings.Contains(r.Pattern, "/verify/"), strings.Contains(r.Pattern, "/verification/check"),
+		strings.Contains(r.Pattern, "/passkeys/authentications/"):
 		return "verify_failures"
 	case strings.Contains(r.Pattern, "/approval_requests"), strings.Contains(r.Pattern, "/approval_groups"):
 		return "pending_approvals"

@@ -32,6 +32,11 @@ var statusOf = map[twofold.Code]int{
 	twofold.CodeNotPending:                 http.StatusConflict,
 	twofold.CodeAuthenticatorNotFound:      http.StatusNotFound,
 	twofold.CodePhoneNumberNotFound:        http.StatusNotFound,
+	twofold.CodePasskeyCeremonyNotFound:    http.StatusNotFound,
+	twofold.CodePasskeyInvalid:             http.StatusUnauthorized,
+	twofold.CodePasskeyNotFound:            http.StatusNotFound,
+	twofold.CodePasskeyCloned:              http.StatusUnauthorized,
+	twofold.CodeNoPasskeys:                 http.StatusNotFound,
 	// 60154 (migration tools disabled) is 400: Authy's export pages list 200, 400, 404 and 500.
 }
 

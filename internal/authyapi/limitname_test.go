@@ -19,6 +19,7 @@ func TestLimitName(t *testing.T) {
 		{"POST", "/onetouch/json/users/1/approval_requests", "pending_approvals"},
 		{"POST", "/onetouch/json/approval_groups", "pending_approvals"},
 		{"POST", "/onetouch/json/passwordless_requests", "passwordless"},
+		{"POST", "/protected/json/passkeys/authentications/0123456789abcdef0123456789abcdef", "verify_failures"},
 	}
 	for _, tt := range tests {
 		r, _ := http.NewRequest(tt.method, tt.path, nil)

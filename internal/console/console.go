@@ -81,6 +81,12 @@ type PasswordlessBlocks interface {
 	BlockedUntil(ctx context.Context, app twofold.App, userID int64) (time.Time, error)
 }
 
+// Passkeys lists and removes users' passkeys (*passkeys.Service).
+type Passkeys interface {
+	List(ctx context.Context, app twofold.App, userID int64) ([]twofold.Passkey, error)
+	Remove(ctx context.Context, app twofold.App, userID int64, id string) error
+}
+
 // Queries are the read-only queries behind the console's pages (the store).
 type Queries interface {
 	CountUsers(ctx context.Context, appID int64) (int64, error)
@@ -106,7 +112,7 @@ type Audit interface {
 // operator's removal until they expire. Callbacks may be nil: then no test callback is
 // offered. EnrolmentQR may be nil: then enrolment links are not found. StepClients may be nil:
 // then applications' pages have no step clients. Passwordless may be nil: then users' pages say
-// nothing of passwordless blocks.
+// nothing of passwordless blocks. Passkeys may be nil: then users' pages have no passkeys.
 type Deps struct {
 	Operators   Operators
 	Lookup      OperatorLookup
@@ -123,6 +129,7 @@ type Deps struct {
 	Twilio      Twilio // an application's Verify API credentials; nil: not shown
 
 	Passwordless PasswordlessBlocks
+	Passkeys     Passkeys
 	// RecoveryCodes describes and revokes users' recovery codes (*recovery.Service); nil: not shown.
 	RecoveryCodes RecoveryCodes
 }
@@ -244,6 +251,7 @@ func (c *console) routes() {
 	if c.d.RecoveryCodes != nil {
 		m.HandleFunc("POST /console/apps/{app}/users/{user}/recovery_codes/revoke", c.post(c.app(c.recoveryRevoke)))
 	}
+	m.HandleFunc("POST /console/apps/{app}/users/{user}/passkeys/{passkey}/delete", c.post(c.app(c.passkeyDelete)))
 	m.HandleFunc("GET /console/apps/{app}/groups", c.app(c.groupList))
 	m.HandleFunc("GET /console/apps/{app}/groups/{group}", c.app(c.groupShow))
 	m.HandleFunc("POST /console/apps/{app}/groups/{group}/close", c.post(c.app(c.groupClose)))

@@ -30,6 +30,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/onetouch"
 	"github.com/twofold-auth/twofold/internal/operators"
 	"github.com/twofold-auth/twofold/internal/otp"
+	"github.com/twofold-auth/twofold/internal/passkeys"
 	"github.com/twofold-auth/twofold/internal/password"
 	"github.com/twofold-auth/twofold/internal/recovery"
 	"github.com/twofold-auth/twofold/internal/seal"
@@ -65,8 +66,10 @@ type fixture struct {
 	clients *hostedstep.Clients
 	rc      *recovery.Service
 	deps    console.Deps
-	cfg     console.Config
-	h       http.Handler
+	// passkeys runs passkey ceremonies (the users' pages list and remove passkeys).
+	passkeys *passkeys.Service
+	cfg      console.Config
+	h        http.Handler
 }
 
 func newFixture(t *testing.T, cfg console.Config) *fixture {
@@ -146,10 +149,11 @@ func newFixtureOn(t *testing.T, cfg console.Config, st *store.Store) *fixture {
 	dispatcher := callback.New(st, nil, f.apps.Reveal, callback.Config{Egress: egress.New(allow, nil)}, log, nil)
 	f.clients = hostedstep.NewClients(st, keys, f.clock.Now)
 	f.clients.SetAuditor(f.audit)
+	f.passkeys = passkeys.New(st, v, f.audit, f.clock.Now)
 	f.rc = recovery.New(st, keys, f.audit, f.clock.Now)
 	f.deps = console.Deps{Groups: f.ot, Operators: f.ops, Lookup: st, Factors: f.factors, Apps: f.apps, Users: us,
 		Devices: f.devices, Queries: st, Audit: f.audit, Callbacks: dispatcher, EnrolmentQR: v, StepClients: f.clients,
-		RecoveryCodes: f.rc}
+		Passkeys: f.passkeys, RecoveryCodes: f.rc}
 	f.h = console.New(f.deps, cfg)
 	return f
 }

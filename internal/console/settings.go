@@ -25,7 +25,7 @@ type settingsData struct {
 }
 
 var boolFields = []string{"sandbox", "sms_enabled", "call_enabled", "number_matching", "unconfirmed_bypass",
-	"custom_messages", "custom_codes", "callback_expired"}
+	"custom_messages", "custom_codes", "callback_expired", "passkey_usernameless"}
 
 var intFields = []string{"token_length", "totp_digits", "totp_period", "totp_window", "device_totp_period"}
 
@@ -52,6 +52,8 @@ func formValues(a twofold.App) map[string]string {
 		"callback_url":      a.CallbackURL, "callback_method": a.CallbackMethod, "callback_expired": checked(a.CallbackExpired),
 		"contact_email": a.ContactEmail, "logo_url": a.LogoURL,
 		"sms_provider": a.Provider(twofold.SMS), "call_provider": a.Provider(twofold.Call), "email_provider": a.Provider(twofold.Email),
+		"passkey_rp_id": a.PasskeyRPID, "passkey_origins": strings.Join(a.PasskeyOrigins, ", "),
+		"passkey_user_verification": a.PasskeyUserVerification(), "passkey_usernameless": checked(a.PasskeyUsernameless),
 	}
 	for _, k := range twofold.LimitKinds {
 		v[limitField(k)] = ""
@@ -82,6 +84,7 @@ func (c *console) fieldDefaults() map[string]string {
 		"token_length": strconv.Itoa(def.TokenLength), "totp_digits": strconv.Itoa(def.TOTPDigits),
 		"totp_period": strconv.Itoa(def.TOTPPeriod), "totp_window": strconv.Itoa(def.TOTPSkew),
 		"device_totp_period": strconv.Itoa(def.DeviceTOTPPeriod), "allowed_countries": "every country",
+		"passkey_rp_id": "none: passkeys off", "passkey_origins": "https:// and the relying party id",
 	}
 	for _, k := range twofold.LimitKinds {
 		if l, ok := c.cfg.Defaults.Limits[k]; ok {
@@ -108,14 +111,17 @@ func (c *console) appSettings(w http.ResponseWriter, r *http.Request, q *request
 func parseSettings(r *http.Request) (apps.Update, map[string]string, map[string]string) {
 	v := map[string]string{}
 	errs := map[string]string{}
-	for _, f := range []string{"name", "allowed_countries", "callback_url", "callback_method", "contact_email", "logo_url"} {
+	for _, f := range []string{"name", "allowed_countries", "callback_url", "callback_method", "contact_email", "logo_url",
+		"passkey_rp_id", "passkey_origins", "passkey_user_verification"} {
 		v[f] = strings.TrimSpace(r.PostFormValue(f))
 	}
+	origins := strings.FieldsFunc(v["passkey_origins"], func(r rune) bool { return r == ',' || r == ' ' || r == ';' })
 	u := apps.Update{Name: ptr(v["name"]), CallbackURL: ptr(v["callback_url"]), CallbackMethod: ptr(strings.ToUpper(v["callback_method"])),
-		ContactEmail: ptr(v["contact_email"]), LogoURL: ptr(v["logo_url"]), Providers: map[twofold.Channel]string{}}
+		ContactEmail: ptr(v["contact_email"]), LogoURL: ptr(v["logo_url"]), Providers: map[twofold.Channel]string{},
+		PasskeyRPID: ptr(v["passkey_rp_id"]), PasskeyOrigins: &origins, PasskeyUV: ptr(v["passkey_user_verification"])}
 	bools := map[string]**bool{"sandbox": &u.Sandbox, "sms_enabled": &u.SMSEnabled, "call_enabled": &u.CallEnabled,
 		"number_matching": &u.NumberMatching, "unconfirmed_bypass": &u.UnconfirmedBypass, "custom_messages": &u.CustomMessages,
-		"custom_codes": &u.CustomCodes, "callback_expired": &u.CallbackExpired}
+		"custom_codes": &u.CustomCodes, "callback_expired": &u.CallbackExpired, "passkey_usernameless": &u.PasskeyUsernameless}
 	for _, f := range boolFields {
 		on := r.PostFormValue(f) != ""
 		v[f] = checked(on)

@@ -70,6 +70,9 @@ type userData struct {
 	// Recovery is the user's set of recovery codes; HasRecovery: the server has them at all.
 	Recovery    twofold.RecoveryCodes
 	HasRecovery bool
+	// Passkeys are the user's passkeys; HasPasskeys: the server has passkeys at all.
+	Passkeys    []twofold.Passkey
+	HasPasskeys bool
 }
 
 func userURL(a twofold.App, u twofold.User) string {
@@ -100,6 +103,9 @@ func (c *console) userShow(w http.ResponseWriter, r *http.Request, q *request, a
 	if err == nil && c.d.RecoveryCodes != nil {
 		d.HasRecovery = true
 		d.Recovery, err = c.d.RecoveryCodes.Remaining(ctx, a, u.ID)
+	if err == nil && c.d.Passkeys != nil {
+		d.HasPasskeys = true
+		d.Passkeys, err = c.d.Passkeys.List(ctx, a, u.ID)
 	}
 	if err == nil && c.d.Audit != nil {
 		d.Audit, err = c.d.Audit.List(ctx, twofold.AuditFilter{AppID: a.ID, UserID: u.ID, Limit: 20, Newest: true})
@@ -172,6 +178,31 @@ func (c *console) deviceDelete(w http.ResponseWriter, r *http.Request, q *reques
 		return
 	}
 	c.flash(q, "Device removed: it can no longer approve requests or give codes.")
+	http.Redirect(w, r, userURL(a, u), http.StatusSeeOther)
+}
+
+// passkeyDelete removes one of the user's passkeys (recorded as passkey.removed by the
+// operator); a passkey not the user's is not found.
+func (c *console) passkeyDelete(w http.ResponseWriter, r *http.Request, q *request, a twofold.App) {
+	u, ok := c.user(w, r, q, a)
+	if !ok {
+		return
+	}
+	if c.d.Passkeys == nil {
+		c.notFound(w, r, q)
+		return
+	}
+	err := c.d.Passkeys.Remove(r.Context(), a, u.ID, r.PathValue("passkey"))
+	switch code := twofold.ErrorCode(err); {
+	case err == nil:
+	case code == twofold.CodePasskeyNotFound || code == twofold.CodeUserNotFound:
+		c.notFound(w, r, q)
+		return
+	default:
+		c.fail(w, r, err)
+		return
+	}
+	c.flash(q, "Passkey removed: it can no longer sign this user in.")
 	http.Redirect(w, r, userURL(a, u), http.StatusSeeOther)
 }
 

@@ -3,6 +3,7 @@ package hostedstep
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/twofold-auth/twofold/internal/twofold"
@@ -81,6 +82,14 @@ func (s *Steps) result(ctx context.Context, c twofold.StepClient, x twofold.Step
 // AMR names how a factor authenticates in RFC 8176's values, for the results the wire
 // contracts hand back (an id token's amr, the Auth0 token's).
 func AMR(f twofold.Factor) []string {
+	if f.Base() == twofold.FactorPasskey && f != twofold.FactorPasskey {
+		// A passkey (twofold.PasskeyFactor): proof of possession of a device-bound key (hwk)
+		// or of one a password manager syncs (swk), and either the authenticator's test of the
+		// user's presence (user) or its verification of the user by PIN or biometrics (pin:
+		// RFC 8176 has no value for "one of the two", and a PIN is what every verifying
+		// authenticator has).
+		return strings.Split(string(f), ".")[1:]
+	}
 	switch f {
 	case twofold.FactorPush:
 		return []string{"pop"} // the device signed the approval with its key
@@ -89,6 +98,8 @@ func AMR(f twofold.Factor) []string {
 		// the device's to know, not Twofold's), and the user matched the number the browser
 		// showed on the phone: two channels (mca). One factor, so not mfa.
 		return []string{"pop", "mca"}
+	case twofold.FactorPasskey:
+		return []string{"swk", "user"} // never recorded bare (PasskeyFactor): the weakest reading
 	case twofold.FactorSMS:
 		return []string{"sms"}
 	case twofold.FactorCall:

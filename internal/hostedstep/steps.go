@@ -81,8 +81,12 @@ type Steps struct {
 	verify    Verifier
 	approvals Approvals
 	pw        Passwordless // nil: no passwordless sign-in
-	cfg       Config
-	now       func() time.Time
+	pk        Passkeys     // nil: no passkeys (passkeys.go)
+	// stepOrigin and stepHost are where the step's pages are (SetPasskeys), which passkeys
+	// must reach to be offered.
+	stepOrigin, stepHost string
+	cfg                  Config
+	now                  func() time.Time
 }
 
 // NewSteps returns the step's sessions service. Zero fields of cfg take DefaultConfig's; now may
@@ -294,6 +298,15 @@ func (s *Steps) offer(ctx context.Context, app twofold.App, c twofold.StepClient
 		twofold.FactorEmail: u.Email != "",
 	}
 	var out []twofold.Factor
+	// A passkey the step's page can use comes first: the strongest, and one tap. It is offered
+	// whatever the client's factors, as the application's passkeys are the operator's choice.
+	pk, err := s.passkeysOffered(ctx, app, u)
+	if err != nil {
+		return nil, err
+	}
+	if pk {
+		out = append(out, twofold.FactorPasskey)
+	}
 	for _, f := range c.Factors {
 		if has[f] {
 			out = append(out, f)

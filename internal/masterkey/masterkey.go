@@ -13,6 +13,7 @@ package masterkey
 import (
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"time"
@@ -28,11 +29,13 @@ import (
 )
 
 // The server_keys rows this package keeps: the key check (Lookup(checkLabel) under the
-// database's master key, nothing sealed) and the audit trail's key (sealed).
+// database's master key, nothing sealed), the audit trail's key and the recovery codes' key
+// (sealed).
 const (
-	CheckRow      = store.KeyCheckRow
-	AuditChainRow = "audit-chain"
-	checkLabel    = "master key check"
+	CheckRow         = store.KeyCheckRow
+	AuditChainRow    = "audit-chain"
+	RecoveryCodesRow = "recovery-codes"
+	checkLabel       = "master key check"
 )
 
 // KeyStore keeps the server's own keys.
@@ -87,6 +90,28 @@ func AuditKey(ctx context.Context, st KeyStore, keys, checked *seal.Keyring) ([]
 	key, err := keys.Open(row.PrivateSealed, ad)
 	if err != nil {
 		return nil, fmt.Errorf("open the audit trail's key with these master keys: %w", err)
+	}
+	return key, nil
+}
+
+// RecoveryKey returns the key recovery codes are hashed with. Unlike one-time codes, which lapse
+// within minutes, a recovery code lives until it is used, so its hash must not depend on the
+// master key: the key is random, stored sealed (re-sealed by Rekey), and outlives rotations of
+// the master key. Servers starting at once store the same key; the first insert wins.
+func RecoveryKey(ctx context.Context, st KeyStore, keys *seal.Keyring) ([]byte, error) {
+	fresh := make([]byte, 32)
+	if _, err := rand.Read(fresh); err != nil {
+		return nil, fmt.Errorf("recovery codes' key: %w", err)
+	}
+	ad := store.ServerKeyAD(RecoveryCodesRow)
+	row, err := st.ServerKeyOrCreate(ctx, store.ServerKey{Name: RecoveryCodesRow, PublicKey: []byte{},
+		PrivateSealed: keys.Seal(fresh, ad), CreatedAt: time.Now().UTC()})
+	if err != nil {
+		return nil, err
+	}
+	key, err := keys.Open(row.PrivateSealed, ad)
+	if err != nil {
+		return nil, fmt.Errorf("open the recovery codes' key with these master keys: %w", err)
 	}
 	return key, nil
 }
@@ -300,6 +325,8 @@ func rekeyRow(keys *seal.Keyring, t store.SealedTable, row store.SealedRow, coun
 		ad = apps.TwilioSecretAD(row.Name)
 	case store.SealedVerifyFactors:
 		ad = verifyfactors.SecretAD(row.Name)
+	case store.SealedVerifications:
+		ad = verify.VerificationCodeAD(row.Name)
 	}
 	plain, id, err := keys.OpenKey(row.Sealed, ad)
 	if err != nil {

@@ -50,18 +50,22 @@ type data struct {
 	app      twofold.App
 	devToken string
 	auditKey []byte
+	// The key recovery codes are hashed with.
+	recoveryKey []byte
 	// The application's Twilio account (the Verify API), sealed and MAC'd like the API key.
 	twilioSID, twilioToken string
 	// A Verify totp factor of an entity, its secret sealed.
 	service twofold.VerifyService
 	entity  twofold.User
 	factor  verifyfactors.CreatedTOTP
+	// A live verification, its code sealed for sending again.
+	verification twofold.Verification
 }
 
 // fill opens a fresh database as a server with keys would, and makes one of everything that
 // is sealed: an application, a user with an authenticator and a QR link, a device, a message,
-// the Web Push key, the audit trail's key, the application's Twilio account and a Verify totp
-// factor.
+// the Web Push key, the audit trail's key, the application's Twilio account, a Verify totp
+// factor and a live Verify verification.
 func fill(t *testing.T, keys *seal.Keyring) data {
 	t.Helper()
 	ctx := t.Context()
@@ -71,7 +75,7 @@ func fill(t *testing.T, keys *seal.Keyring) data {
 	}
 	t.Cleanup(func() { st.Close() })
 	checked := must(masterkey.Check(ctx, st, keys))(t)
-	d := data{st: st, auditKey: must(masterkey.AuditKey(ctx, st, keys, checked))(t)}
+	d := data{st: st, auditKey: must(masterkey.AuditKey(ctx, st, keys, checked))(t), recoveryKey: must(masterkey.RecoveryKey(ctx, st, keys))(t)}
 	as := apps.New(st, keys, nil)
 	d.app, d.apiKey = must2(as.Create(ctx, apps.CreateParams{Name: "Shop"}))(t)
 	u, _ := must2(users.New(st, nil).Register(ctx, d.app.ID, users.Contact{Email: "ana@example.com", Cellphone: "2015550123", CountryCode: "1"}))(t)
@@ -97,6 +101,12 @@ func fill(t *testing.T, keys *seal.Keyring) data {
 	entity, _ := must2(verifyfactors.New(st, keys, nil).CreateEntity(ctx, d.app, "entity-0001"))(t)
 	d.factor = must(verifyfactors.New(st, keys, nil).CreateTOTPFactor(ctx, d.app, svc, entity, verifyfactors.TOTPFactor{Name: "phone"}))(t)
 	d.service, d.entity = svc, entity
+	id := twofold.NewPublicID()
+	v := twofold.Verification{PublicID: id, AppID: d.app.ID, ServiceID: svc.ID, To: "+12015550123", Channel: twofold.SMS,
+		CodeMAC: keys.CodeMAC("verification:"+id, "123456"), CodeSealed: keys.Seal([]byte("123456"), verify.VerificationCodeAD(id)),
+		CreatedAt: t0, UpdatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	send := twofold.VerificationSend{PublicID: twofold.NewPublicID(), Channel: twofold.SMS, At: t0}
+	d.verification, _ = must2(st.StartVerification(ctx, v, send, t0, func(twofold.Verification) error { return nil }))(t)
 	return d
 }
 
@@ -146,7 +156,7 @@ func TestRekeyMovesEverythingButUnseenDevices(t *testing.T) {
 	before := status(t, d.st, ba)
 	for _, tab := range store.SealedTables {
 		c := before.Table(tab)
-		want := map[store.SealedTable]int64{store.SealedServerKeys: 2}[tab] // VAPID and audit chain; not the check
+		want := map[store.SealedTable]int64{store.SealedServerKeys: 3}[tab] // VAPID, audit chain, recovery codes; not the check
 		if want == 0 {
 			want = 1
 		}
@@ -193,9 +203,16 @@ func TestRekeyMovesEverythingButUnseenDevices(t *testing.T) {
 	if f, err := vf.VerifyFactor(ctx, d.service, d.entity, stored, code); err != nil || f.Status != twofold.FactorVerified {
 		t.Fatalf("Verify totp factor under B alone: %+v, %v", f, err)
 	}
+	v := must(d.st.GetVerification(ctx, d.service.ID, d.verification.PublicID))(t)
+	if code, err := b.Open(v.CodeSealed, verify.VerificationCodeAD(v.PublicID)); err != nil || string(code) != "123456" {
+		t.Fatalf("a live verification's code under B alone: %q, %v", code, err)
+	}
 	checked := must(masterkey.Check(ctx, d.st, b))(t)
 	if !bytes.Equal(must(masterkey.AuditKey(ctx, d.st, b, checked))(t), d.auditKey) || !bytes.Equal(d.auditKey, a.Subkey(audit.KeyLabel)) {
 		t.Fatal("the audit trail's key changed")
+	}
+	if got := must(masterkey.RecoveryKey(ctx, d.st, b))(t); len(got) != 32 || !bytes.Equal(got, d.recoveryKey) {
+		t.Fatal("the recovery codes' key changed with the master key: every recovery code would be lost")
 	}
 	if _, err := masterkey.Check(ctx, d.st, a); err == nil {
 		t.Fatal("after rekey, a server with A alone was accepted")

@@ -18,7 +18,8 @@ const appColumns = `id, name, sandbox, key_mac, key_sealed, token_length, totp_d
 	sms_enabled, call_enabled, unconfirmed_bypass, callback_url, callback_method, contact_email, created_at, updated_at,
 	number_matching, callback_expired, device_totp_period, callback_failures, callback_disabled_at, callback_last_error,
 	allowed_countries, sms_provider, call_provider, email_provider,
-	custom_messages, custom_codes, console, limits, migration_tools, logo_url`
+	custom_messages, custom_codes, console, limits, migration_tools, logo_url,
+	passkey_rp_id, passkey_origins, passkey_uv, passkey_usernameless`
 
 func scanApp(row rowScanner) (twofold.App, error) {
 	var a twofold.App
@@ -26,11 +27,13 @@ func scanApp(row rowScanner) (twofold.App, error) {
 	var created, updated, disabledAt int64
 	var countries string
 	var providers [3]string
-	var limits string
+	var limits, passkeyOrigins string
+	var usernameless int
 	err := row.Scan(&a.ID, &a.Name, &sandbox, &a.KeyMAC, &a.KeySealed, &a.TokenLength, &a.TOTPDigits, &a.TOTPPeriod,
 		&a.TOTPSkew, &sms, &call, &bypass, &a.CallbackURL, &a.CallbackMethod, &a.ContactEmail, &created, &updated,
 		&matching, &cbExpired, &a.DeviceTOTPPeriod, &a.CallbackFailures, &disabledAt, &a.CallbackLastError, &countries,
-		&providers[0], &providers[1], &providers[2], &customMessages, &customCodes, &console, &limits, &migrationTools, &a.LogoURL)
+		&providers[0], &providers[1], &providers[2], &customMessages, &customCodes, &console, &limits, &migrationTools, &a.LogoURL,
+		&a.PasskeyRPID, &passkeyOrigins, &a.PasskeyUV, &usernameless)
 	if err != nil {
 		return twofold.App{}, notFound(err)
 	}
@@ -38,6 +41,7 @@ func scanApp(row rowScanner) (twofold.App, error) {
 	a.NumberMatching, a.CallbackExpired = matching == 1, cbExpired == 1
 	a.CustomMessages, a.CustomCodes, a.Console = customMessages == 1, customCodes == 1, console == 1
 	a.MigrationTools = migrationTools == 1
+	a.PasskeyOrigins, a.PasskeyUsernameless = strings.Fields(passkeyOrigins), usernameless == 1
 	if countries != "" {
 		a.AllowedCountries = strings.Split(countries, ",")
 	}
@@ -91,15 +95,17 @@ func (s *Store) CreateApp(ctx context.Context, a *twofold.App) error {
 	err := s.w.QueryRowContext(ctx, `INSERT INTO apps (name, sandbox, key_mac, key_sealed, token_length, totp_digits,
 		totp_period, totp_skew, sms_enabled, call_enabled, unconfirmed_bypass, callback_url, callback_method, contact_email,
 		created_at, updated_at, number_matching, callback_expired, device_totp_period, allowed_countries,
-		sms_provider, call_provider, email_provider, custom_messages, custom_codes, console, limits, migration_tools, logo_url)
+		sms_provider, call_provider, email_provider, custom_messages, custom_codes, console, limits, migration_tools, logo_url,
+		passkey_rp_id, passkey_origins, passkey_uv, passkey_usernameless)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-		$21, $22, $23, $24, $25, $26, $27, $28, $29) RETURNING id`,
+		$21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33) RETURNING id`,
 		a.Name, b2i(a.Sandbox), a.KeyMAC, a.KeySealed, a.TokenLength, a.TOTPDigits, a.TOTPPeriod, a.TOTPSkew,
 		b2i(a.SMSEnabled), b2i(a.CallEnabled), b2i(a.UnconfirmedBypass), a.CallbackURL, a.CallbackMethod, a.ContactEmail,
 		unix(a.CreatedAt), unix(a.UpdatedAt), b2i(a.NumberMatching), b2i(a.CallbackExpired), a.DeviceTOTPPeriod,
 		strings.Join(a.AllowedCountries, ","), a.Provider(twofold.SMS), a.Provider(twofold.Call),
 		a.Provider(twofold.Email), b2i(a.CustomMessages), b2i(a.CustomCodes), b2i(a.Console),
-		encodeLimits(a.Limits), b2i(a.MigrationTools), a.LogoURL).Scan(&a.ID)
+		encodeLimits(a.Limits), b2i(a.MigrationTools), a.LogoURL,
+		a.PasskeyRPID, strings.Join(a.PasskeyOrigins, " "), a.PasskeyUV, b2i(a.PasskeyUsernameless)).Scan(&a.ID)
 	if isUniqueViolation(err) {
 		return twofold.ErrConflict
 	}
@@ -117,13 +123,15 @@ func (s *Store) UpdateApp(ctx context.Context, a twofold.App) error {
 		unconfirmed_bypass = $11, callback_url = $12, callback_method = $13, contact_email = $14, updated_at = $15,
 		number_matching = $16, callback_expired = $17, device_totp_period = $18, allowed_countries = $19,
 		sms_provider = $20, call_provider = $21, email_provider = $22, custom_messages = $23, custom_codes = $24,
-		limits = $25, migration_tools = $26, logo_url = $27 WHERE id = $28`,
+		limits = $25, migration_tools = $26, logo_url = $27,
+		passkey_rp_id = $29, passkey_origins = $30, passkey_uv = $31, passkey_usernameless = $32 WHERE id = $28`,
 		a.Name, b2i(a.Sandbox), a.KeyMAC, a.KeySealed, a.TokenLength, a.TOTPDigits, a.TOTPPeriod, a.TOTPSkew,
 		b2i(a.SMSEnabled), b2i(a.CallEnabled), b2i(a.UnconfirmedBypass), a.CallbackURL, a.CallbackMethod, a.ContactEmail,
 		unix(a.UpdatedAt), b2i(a.NumberMatching), b2i(a.CallbackExpired), a.DeviceTOTPPeriod,
 		strings.Join(a.AllowedCountries, ","), a.Provider(twofold.SMS), a.Provider(twofold.Call),
 		a.Provider(twofold.Email), b2i(a.CustomMessages), b2i(a.CustomCodes), encodeLimits(a.Limits),
-		b2i(a.MigrationTools), a.LogoURL, a.ID)
+		b2i(a.MigrationTools), a.LogoURL, a.ID,
+		a.PasskeyRPID, strings.Join(a.PasskeyOrigins, " "), a.PasskeyUV, b2i(a.PasskeyUsernameless))
 	if isUniqueViolation(err) {
 		return twofold.ErrConflict
 	}

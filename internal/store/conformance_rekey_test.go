@@ -339,6 +339,10 @@ func fillSealed(t *testing.T, s *Store, n int) map[SealedTable][]SealedRow {
 		push := twofold.VerifyFactor{PublicID: fmt.Sprintf("%032x", fmt.Sprint("push", i)), AppID: app.ID, ServiceID: svc.ID, UserID: u.ID,
 			Type: twofold.VerifyFactorPush, Name: "push", Status: twofold.FactorVerified, SecretSealed: []byte("public key"), CreatedAt: t0, UpdatedAt: t0}
 		must(t, s.InsertVerifyFactor(ctx, &push)) // holds nothing sealed
+		v := mkVerification(t, s, svc, fmt.Sprint("+1555000", 1000+i), t0.Add(ttl))
+		want[SealedVerifications] = append(want[SealedVerifications], SealedRow{ID: v.ID, Name: v.PublicID, Sealed: v.CodeSealed})
+		ended := mkVerification(t, s, svc, fmt.Sprint("+1555001", 1000+i), t0.Add(ttl))
+		must(t, errOf(s.EndVerification(ctx, svc.ID, ended.PublicID, twofold.VerificationCanceled, t0))) // its code is gone: nothing sealed
 	}
 	return want
 }

@@ -72,6 +72,7 @@ func runConformance(t *testing.T, openEmpty func(t *testing.T) *Store) {
 	t.Run("VerifyV2", func(t *testing.T) { testVerifyV2(t, open) })               // conformance_verifyv2_test.go
 	t.Run("VerifyFactors", func(t *testing.T) { testVerifyFactors(t, open) })     // conformance_verifyfactors_test.go
 	t.Run("RecoveryCodes", func(t *testing.T) { testRecoveryCodes(t, open) })     // conformance_recovery_test.go
+	t.Run("Passkeys", func(t *testing.T) { testPasskeys(t, open) })               // conformance_passkeys_test.go
 	t.Run("Races", func(t *testing.T) { testRaces(t, open) })                     // conformance_races_test.go
 	t.Run("CancelledWrites", func(t *testing.T) { testCancelledWrites(t, open) }) // conformance_cancel_test.go
 }
@@ -87,7 +88,9 @@ func testApps(t *testing.T, open func(t *testing.T) *Store) {
 			KeySealed: []byte{0, 1, 2, 0, 255},
 			Settings: twofold.Settings{TokenLength: 10, TOTPDigits: 8, TOTPPeriod: 60, TOTPSkew: 0, SMSEnabled: false,
 				CallEnabled: false, UnconfirmedBypass: true, CallbackURL: "https://example.com/cb?a=1&b=%20",
-				CallbackMethod: "GET", ContactEmail: "ops@example.com", MigrationTools: true, LogoURL: "https://cdn.example.com/logo.png"},
+				CallbackMethod: "GET", ContactEmail: "ops@example.com", MigrationTools: true, LogoURL: "https://cdn.example.com/logo.png",
+				PasskeyRPID: "example.com", PasskeyOrigins: []string{"https://a.example.com", "https://example.com:8443"}, PasskeyUV: twofold.UVRequired,
+				PasskeyUsernameless: true},
 			CreatedAt: t0.Add(-48 * time.Hour), UpdatedAt: t0.Add(time.Hour),
 		}}
 		for i := range apps {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -86,5 +87,48 @@ func testVerifyWebhooks(t *testing.T, open func(t *testing.T) *Store) {
 			again[0].ID != got[0].ID || again[0].Attempts != 1 || again[0].LastStatus != 500 {
 			t.Errorf("after a failure: %+v", again)
 		}
+	})
+	t.Run("EventsWithTheirChange", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		a := mkApp(t, s, "a")
+		svc := mkVerifyService(t, s, a.ID, "svc")
+		mk(t, s, svc, "all", "enabled", "*")
+		u := mkUser(t, s, a.ID, 1, "5550000001")
+		n := 0
+		ev := func(event string) twofold.VerifyWebhookEvent {
+			n++
+			return twofold.VerifyWebhookEvent{AppID: a.ID, ServiceID: svc.ID, Event: event, EventID: fmt.Sprint("ev", n),
+				Payload: []byte(`{"type":"` + event + `"}`), At: t0}
+		}
+		queued := func(want ...string) {
+			t.Helper()
+			var got []string
+			for _, c := range recentCallbacks(t, s, a.ID) {
+				got = append(got, c.RequestUUID)
+			}
+			slices.Sort(got)
+			slices.Sort(want)
+			same(t, "queued deliveries", want, got)
+		}
+		f := mkVerifyFactor(t, s, svc, u.ID, "phone")
+		dup := f
+		wantErr(t, "a factor refused", s.InsertVerifyFactor(ctx, &dup, ev(twofold.VerifyEventFactorCreated)), twofold.ErrConflict)
+		queued() // ev1 went with the refused factor
+		f.Status = twofold.FactorVerified
+		must(t, s.UpdateVerifyFactor(ctx, f, ev(twofold.VerifyEventFactorVerified)))
+		gone := f
+		gone.ID = -1
+		wantErr(t, "a factor gone", s.UpdateVerifyFactor(ctx, gone, ev(twofold.VerifyEventFactorVerified)), twofold.ErrNotFound)
+		queued("ev2")
+		c := mkVerifyChallenge(t, s, f, 1, t0.Add(time.Hour))
+		same(t, "answered", true, noErr(s.AnswerVerifyChallenge(ctx, c.ID, twofold.ChallengeApproved, "none", t0, ev(twofold.VerifyEventChallengeApproved)))(t))
+		same(t, "answered twice", false, noErr(s.AnswerVerifyChallenge(ctx, c.ID, twofold.ChallengeDenied, "none", t0, ev(twofold.VerifyEventChallengeDenied)))(t))
+		queued("ev2", "ev4")
+		wantErr(t, "delete another's factor", s.DeleteVerifyFactor(ctx, svc.ID, u.ID+1, f.PublicID, ev(twofold.VerifyEventFactorDeleted)), twofold.ErrNotFound)
+		must(t, s.DeleteVerifyFactor(ctx, svc.ID, u.ID, f.PublicID, ev(twofold.VerifyEventFactorDeleted)))
+		queued("ev2", "ev4", "ev7")
+		mkVerifyFactor(t, s, svc, u.ID, "tablet")
+		same(t, "entity's factors", int64(1), noErr(s.DeleteVerifyEntity(ctx, svc.ID, u.ID, ev(twofold.VerifyEventFactorDeleted)))(t))
+		queued("ev2", "ev4", "ev7", "ev8")
 	})
 }

@@ -259,6 +259,9 @@ func (s *Store) DeleteApp(ctx context.Context, id int64) error {
 			`DELETE FROM verify_factors WHERE app_id = $1`,
 			`DELETE FROM verify_webhooks WHERE app_id = $1`,
 			`DELETE FROM verify_services WHERE app_id = $1`,
+			`DELETE FROM passkey_ceremonies WHERE app_id = $1`,
+			`DELETE FROM passkeys WHERE app_id = $1`,
+			`DELETE FROM passkey_handles WHERE app_id = $1`,
 			`DELETE FROM twilio_credentials WHERE app_id = $1`,
 			`DELETE FROM users WHERE app_id = $1`, // cascades to codes, authenticators, tokens, QR links, activities
 		} {

@@ -34,18 +34,20 @@ const (
 	// secret_sealed of totp factors (a push factor's is its public key, not sealed); ID: id,
 	// Name: public_id
 	SealedVerifyFactors SealedTable = "verify_factors"
+	// code_sealed of verifications not ended yet (an ended one's is empty); ID: id, Name: public_id
+	SealedVerifications SealedTable = "verifications"
 )
 
 // SealedTables are all of them, in the order re-keying walks them.
 var SealedTables = []SealedTable{SealedApps, SealedAuthenticators, SealedDevices, SealedMessages, SealedQRLinks, SealedServerKeys,
-	SealedStepSecrets, SealedTwilioCredentials, SealedVerifyFactors}
+	SealedStepSecrets, SealedTwilioCredentials, SealedVerifyFactors, SealedVerifications}
 
 // SealedRow is one row's sealed value and what its additional data is made of.
 type SealedRow struct {
 	ID     int64  // apps, devices, messages, step_client_secrets: id; authenticators: the user's public id
 	Key    int64  // authenticators: the page order (the user's row id, opaque outside the store); step_client_secrets: client_id
 	AppID  int64  // authenticators: app_id
-	Name   string // messages: sid; server_keys: name; step_client_secrets: kind; twilio_credentials: sid; verify_factors: public_id
+	Name   string // messages: sid; server_keys: name; step_client_secrets: kind; twilio_credentials: sid; verify_factors, verifications: public_id
 	MAC    []byte // apps: key_mac; devices: token_mac; qr_links: mac; server_keys: public_key; twilio_credentials: secret_mac
 	Sealed []byte
 }
@@ -117,8 +119,11 @@ func (s *Store) CountSealed(ctx context.Context, t SealedTable) (int64, error) {
 	}
 	var n int64
 	q := `SELECT count(*) FROM ` + string(t)
-	if t == SealedVerifyFactors {
+	switch t {
+	case SealedVerifyFactors:
 		q += ` WHERE factor_type = 'totp'`
+	case SealedVerifications:
+		q += ` WHERE length(code_sealed) > 0`
 	}
 	if err := s.r.QueryRowContext(ctx, q).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count %s: %w", t, err)
@@ -157,6 +162,9 @@ var sealedSQL = map[SealedTable]struct{ page, update string }{
 	SealedVerifyFactors: {
 		`SELECT id, public_id, secret_sealed FROM verify_factors WHERE id > $1 AND factor_type = 'totp' ORDER BY id LIMIT $2`,
 		`UPDATE verify_factors SET secret_sealed = $1 WHERE id = $2 AND secret_sealed = $3`},
+	SealedVerifications: {
+		`SELECT id, public_id, code_sealed FROM verifications WHERE id > $1 AND length(code_sealed) > 0 ORDER BY id LIMIT $2`,
+		`UPDATE verifications SET code_sealed = $1 WHERE id = $2 AND code_sealed = $3`},
 }
 
 // SealedPage returns up to n rows of table t that follow after in the table's key order (id,
@@ -189,7 +197,7 @@ func (s *Store) SealedPage(ctx context.Context, t SealedTable, after SealedRow, 
 			err = rows.Scan(&r.ID, &r.MAC, &r.Sealed)
 		case SealedAuthenticators:
 			err = rows.Scan(&r.Key, &r.ID, &r.AppID, &r.Sealed)
-		case SealedMessages, SealedVerifyFactors:
+		case SealedMessages, SealedVerifyFactors, SealedVerifications:
 			err = rows.Scan(&r.ID, &r.Name, &r.Sealed)
 		case SealedQRLinks:
 			err = rows.Scan(&r.MAC, &r.Sealed)
@@ -230,7 +238,7 @@ func (s *Store) Reseal(ctx context.Context, t SealedTable, changes []Reseal) (in
 				args = []any{c.MAC, c.Sealed, o.ID, o.MAC, o.Sealed}
 			case SealedAuthenticators:
 				args = []any{c.Sealed, o.Key, o.Sealed}
-			case SealedMessages, SealedStepSecrets, SealedVerifyFactors:
+			case SealedMessages, SealedStepSecrets, SealedVerifyFactors, SealedVerifications:
 				args = []any{c.Sealed, o.ID, o.Sealed}
 			case SealedQRLinks:
 				args = []any{c.Sealed, o.MAC, o.Sealed}

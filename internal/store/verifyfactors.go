@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -38,8 +39,8 @@ func jsonText(v any) (string, error) {
 	return string(b), err
 }
 
-// InsertVerifyFactor inserts f, setting its ID.
-func (s *Store) InsertVerifyFactor(ctx context.Context, f *twofold.VerifyFactor) error {
+// InsertVerifyFactor inserts f, setting its ID, and queues events in the same transaction.
+func (s *Store) InsertVerifyFactor(ctx context.Context, f *twofold.VerifyFactor, events ...twofold.VerifyWebhookEvent) error {
 	config, err := jsonText(f.Config)
 	if err != nil {
 		return fmt.Errorf("insert verify factor: %w", err)
@@ -48,13 +49,22 @@ func (s *Store) InsertVerifyFactor(ctx context.Context, f *twofold.VerifyFactor)
 	if err != nil {
 		return fmt.Errorf("insert verify factor: %w", err)
 	}
-	err = s.w.QueryRowContext(ctx, `INSERT INTO verify_factors (public_id, app_id, service_id, user_id, factor_type, name, status,
-		secret_sealed, config, metadata, last_step, failures, device_id, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, 0, $11, $12, $13) RETURNING id`,
-		f.PublicID, f.AppID, f.ServiceID, f.UserID, f.Type, f.Name, f.Status, f.SecretSealed, config, metadata, f.DeviceID,
-		unix(f.CreatedAt), unix(f.UpdatedAt)).Scan(&f.ID)
-	if isUniqueViolation(err) {
-		return twofold.ErrConflict
+	err = s.tx(ctx, func(tx *Tx) error {
+		err := tx.QueryRowContext(ctx, `INSERT INTO verify_factors (public_id, app_id, service_id, user_id, factor_type, name, status,
+			secret_sealed, config, metadata, last_step, failures, device_id, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, 0, $11, $12, $13) RETURNING id`,
+			f.PublicID, f.AppID, f.ServiceID, f.UserID, f.Type, f.Name, f.Status, f.SecretSealed, config, metadata, f.DeviceID,
+			unix(f.CreatedAt), unix(f.UpdatedAt)).Scan(&f.ID)
+		if isUniqueViolation(err) {
+			return twofold.ErrConflict
+		}
+		if err != nil {
+			return err
+		}
+		return queueVerifyEvents(ctx, tx, events)
+	})
+	if errors.Is(err, twofold.ErrConflict) {
+		return err
 	}
 	if err != nil {
 		return fmt.Errorf("insert verify factor: %w", err)
@@ -98,7 +108,7 @@ func (s *Store) ListEntities(ctx context.Context, appID, after int64, offset, li
 }
 
 // UpdateVerifyFactor writes f's name, status, config, metadata and update time.
-func (s *Store) UpdateVerifyFactor(ctx context.Context, f twofold.VerifyFactor) error {
+func (s *Store) UpdateVerifyFactor(ctx context.Context, f twofold.VerifyFactor, events ...twofold.VerifyWebhookEvent) error {
 	config, err := jsonText(f.Config)
 	if err != nil {
 		return fmt.Errorf("update verify factor: %w", err)
@@ -107,12 +117,24 @@ func (s *Store) UpdateVerifyFactor(ctx context.Context, f twofold.VerifyFactor) 
 	if err != nil {
 		return fmt.Errorf("update verify factor: %w", err)
 	}
-	res, err := s.w.ExecContext(ctx, `UPDATE verify_factors SET name = $1, status = $2, config = $3, metadata = $4, updated_at = $5
-		WHERE id = $6`, f.Name, f.Status, config, metadata, unix(f.UpdatedAt), f.ID)
+	err = s.tx(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE verify_factors SET name = $1, status = $2, config = $3, metadata = $4, updated_at = $5
+			WHERE id = $6`, f.Name, f.Status, config, metadata, unix(f.UpdatedAt), f.ID)
+		if err != nil {
+			return err
+		}
+		if err := mustAffect(res); err != nil {
+			return err
+		}
+		return queueVerifyEvents(ctx, tx, events)
+	})
+	if errors.Is(err, twofold.ErrNotFound) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("update verify factor: %w", err)
 	}
-	return mustAffect(res)
+	return nil
 }
 
 // SpendFactorStep records that a code of the factor's time step was accepted: false when a code
@@ -138,7 +160,7 @@ func (s *Store) AddFactorFailure(ctx context.Context, factorID int64) (int, erro
 }
 
 // DeleteVerifyFactor removes the entity's factor with publicID and its challenges.
-func (s *Store) DeleteVerifyFactor(ctx context.Context, serviceID, userID int64, publicID string) error {
+func (s *Store) DeleteVerifyFactor(ctx context.Context, serviceID, userID int64, publicID string, events ...twofold.VerifyWebhookEvent) error {
 	err := s.tx(ctx, func(tx *Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM verify_challenges WHERE factor_id IN (SELECT id FROM verify_factors
 			WHERE service_id = $1 AND user_id = $2 AND public_id = $3)`, serviceID, userID, publicID); err != nil {
@@ -149,8 +171,14 @@ func (s *Store) DeleteVerifyFactor(ctx context.Context, serviceID, userID int64,
 		if err != nil {
 			return err
 		}
-		return mustAffect(res)
+		if err := mustAffect(res); err != nil {
+			return err
+		}
+		return queueVerifyEvents(ctx, tx, events)
 	})
+	if errors.Is(err, twofold.ErrNotFound) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("delete verify factor: %w", err)
 	}
@@ -158,8 +186,8 @@ func (s *Store) DeleteVerifyFactor(ctx context.Context, serviceID, userID int64,
 }
 
 // DeleteVerifyEntity removes the entity's factors and challenges in the service, and returns how
-// many factors there were.
-func (s *Store) DeleteVerifyEntity(ctx context.Context, serviceID, userID int64) (int64, error) {
+// many factors there were. events (the factors' deletions) are queued in the same transaction.
+func (s *Store) DeleteVerifyEntity(ctx context.Context, serviceID, userID int64, events ...twofold.VerifyWebhookEvent) (int64, error) {
 	var n int64
 	err := s.tx(ctx, func(tx *Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM verify_challenges WHERE service_id = $1 AND user_id = $2`, serviceID, userID); err != nil {
@@ -169,8 +197,10 @@ func (s *Store) DeleteVerifyEntity(ctx context.Context, serviceID, userID int64)
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
-		return err
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		return queueVerifyEvents(ctx, tx, events)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("delete verify entity: %w", err)
@@ -268,14 +298,25 @@ func (s *Store) ListVerifyChallenges(ctx context.Context, serviceID, userID int6
 
 // AnswerVerifyChallenge ends a pending, unexpired challenge with status: false when it had
 // already ended or expired.
-func (s *Store) AnswerVerifyChallenge(ctx context.Context, id int64, status, reason string, now time.Time) (bool, error) {
-	res, err := s.w.ExecContext(ctx, `UPDATE verify_challenges SET status = $1, responded_reason = $2, responded_at = $3, updated_at = $3
-		WHERE id = $4 AND status = 'pending' AND expires_at > $3`, status, reason, unix(now), id)
+func (s *Store) AnswerVerifyChallenge(ctx context.Context, id int64, status, reason string, now time.Time, events ...twofold.VerifyWebhookEvent) (bool, error) {
+	answered := false
+	err := s.tx(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE verify_challenges SET status = $1, responded_reason = $2, responded_at = $3, updated_at = $3
+			WHERE id = $4 AND status = 'pending' AND expires_at > $3`, status, reason, unix(now), id)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil || n != 1 {
+			return err
+		}
+		answered = true
+		return queueVerifyEvents(ctx, tx, events)
+	})
 	if err != nil {
 		return false, fmt.Errorf("answer verify challenge: %w", err)
 	}
-	n, err := res.RowsAffected()
-	return n == 1, err
+	return answered, nil
 }
 
 // AddChallengeFailure counts a wrong answer to the challenge and returns how many there have been.

@@ -104,9 +104,19 @@ func (s *Store) QueueVerifyEvent(ctx context.Context, appID, serviceID int64, ev
 	return n, nil
 }
 
-// queueVerifyEvent is QueueVerifyEvent inside tx: a store method that commits a factor or
-// challenge change can queue its event in the same transaction, so that the change and its
+// queueVerifyEvents queues each event inside tx: the store methods that commit a factor or
+// challenge change queue the change's events in the same transaction, so that the change and its
 // webhooks' deliveries are kept or lost together.
+func queueVerifyEvents(ctx context.Context, tx *Tx, events []twofold.VerifyWebhookEvent) error {
+	for _, e := range events {
+		if _, err := queueVerifyEvent(ctx, tx, e.AppID, e.ServiceID, e.Event, e.EventID, e.Payload, e.At); err != nil {
+			return fmt.Errorf("queue %s: %w", e.Event, err)
+		}
+	}
+	return nil
+}
+
+// queueVerifyEvent is QueueVerifyEvent inside tx.
 func queueVerifyEvent(ctx context.Context, tx *Tx, appID, serviceID int64, event, eventID string, payload []byte, now time.Time) (int, error) {
 	hooks, err := queryAll(ctx, tx, scanVerifyWebhook, `SELECT `+verifyWebhookColumns+` FROM verify_webhooks
 		WHERE app_id = $1 AND service_id = $2 AND status = 'enabled' ORDER BY id`, appID, serviceID)

@@ -97,6 +97,16 @@ const AuditApprovalNumberMismatch = "approval.number_mismatch"
 // pending_limit (too many pending requests). Never the name typed.
 const AuditPasswordlessStarted = "passwordless.started"
 
+// Passkeys (issue 21). Details: passkey (its public id); for passkey.used also user_verified
+// and usernameless; for passkey.clone_detected the stored and presented sign counts. A refused
+// assertion is also a verification.failed with method=passkey.
+const (
+	AuditPasskeyRegistered    = "passkey.registered"
+	AuditPasskeyUsed          = "passkey.used"
+	AuditPasskeyRemoved       = "passkey.removed"
+	AuditPasskeyCloneDetected = "passkey.clone_detected"
+)
+
 // AuditActions lists every action, for validating filters.
 var AuditActions = []string{
 	AuditAppCreated, AuditAppKeyRotated, AuditAppUpdated, AuditAppDeleted, AuditUserCreated, AuditUserDeleted, AuditUsersImported, AuditUserExported,
@@ -108,6 +118,7 @@ var AuditActions = []string{
 	AuditVerifyFactorCreated, AuditVerifyFactorVerified, AuditVerifyFactorDeleted, AuditVerifyChallengeApproved, AuditVerifyChallengeDenied,
 	AuditVerifyWebhookCreated, AuditVerifyWebhookUpdated, AuditVerifyWebhookDeleted,
 	AuditRecoveryCodesGenerated, AuditRecoveryCodeUsed, AuditRecoveryCodesRevoked,
+	AuditPasskeyRegistered, AuditPasskeyUsed, AuditPasskeyRemoved, AuditPasskeyCloneDetected,
 }
 
 // AuditFilter narrows a listing of the audit trail. Zero fields match everything.

@@ -53,6 +53,15 @@ const (
 	CodeAuthenticatorNotFound      Code = 60113
 	CodeQRCodeFailed               Code = 60122
 	CodeMigrationToolsDisabled     Code = 60154
+	// Passkeys (Twofold's addition, issue 21).
+	CodePasskeysNotConfigured   Code = 60170 // the application has no relying party id
+	CodePasskeyCeremonyNotFound Code = 60171 // unknown, expired or already finished
+	CodePasskeyInvalid          Code = 60172 // an assertion refused (401)
+	CodePasskeyRegistration     Code = 60173 // a registration response refused
+	CodePasskeyNotFound         Code = 60174
+	CodePasskeyCloned           Code = 60175 // the signature counter went back (401)
+	CodeUsernamelessDisabled    Code = 60176
+	CodeNoPasskeys              Code = 60177 // the user has no passkey to sign in with
 )
 
 // Error is a failure the API reports to its caller: an Authy code, a human message and, for

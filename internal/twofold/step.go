@@ -1,6 +1,9 @@
 package twofold
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Factor is a way to pass the hosted second-factor step.
 type Factor string
@@ -21,7 +24,35 @@ const (
 	// to a user who has some (the customer's backend made them), whatever the client's Factors.
 	// It is never in a client's Factors.
 	FactorRecoveryCode Factor = "recovery_code"
+	// FactorPasskey is a passkey of the user's (WebAuthn), offered by the step when the user has
+	// one the step's page can use (hostedstep.PasskeysReach), whatever the client's Factors. A
+	// session it passed records how, for the result's amr: PasskeyFactor.
+	FactorPasskey Factor = "passkey"
 )
+
+// PasskeyFactor is the factor a passkey passed a session with: "passkey.KEY.CHECK", KEY hwk for
+// a device-bound key, swk for a synced one (backup eligible: the private key leaves the
+// authenticator's hardware for the provider's cloud), CHECK pin when the authenticator verified
+// the user (PIN or biometrics: the relying party cannot tell which) and user when it only tested
+// their presence. RFC 8176 names both parts; the step keeps them in its one factor column.
+func PasskeyFactor(synced, userVerified bool) Factor {
+	key, check := "hwk", "user"
+	if synced {
+		key = "swk"
+	}
+	if userVerified {
+		check = "pin"
+	}
+	return Factor(string(FactorPasskey) + "." + key + "." + check)
+}
+
+// Base is the factor without what PasskeyFactor adds: FactorPasskey for any passkey.
+func (f Factor) Base() Factor {
+	if strings.HasPrefix(string(f), string(FactorPasskey)+".") {
+		return FactorPasskey
+	}
+	return f
+}
 
 // Factors are all of them, in the order the step offers them by default.
 var Factors = []Factor{FactorPush, FactorTOTP, FactorSMS, FactorCall, FactorEmail}

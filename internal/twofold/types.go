@@ -71,6 +71,14 @@ type Settings struct {
 	// Providers names the provider that delivers each channel ("twilio", "gateway", "smtp",
 	// "outbox"); a channel not named uses the server's default.
 	Providers map[Channel]string
+	// Passkeys (issue 21, passkeys.go). With no PasskeyRPID the application has none.
+	PasskeyRPID string // the relying party id, a domain such as example.com; "": passkeys off
+	// PasskeyOrigins are the origins (https://login.example.com) the application's pages run
+	// at; empty: https://<rp id> alone.
+	PasskeyOrigins []string
+	PasskeyUV      string // one of UVPolicies; "" reads as preferred
+	// PasskeyUsernameless allows sign-in with a discoverable passkey and no user named first.
+	PasskeyUsernameless bool
 }
 
 // providerChannels are the delivery providers Twofold has and the channels each can carry.
@@ -133,6 +141,7 @@ func DefaultSettings() Settings {
 		CallbackMethod:   "POST",
 		DeviceTOTPPeriod: 10,
 		CustomMessages:   true,
+		PasskeyUV:        UVPreferred,
 	}
 }
 

@@ -41,3 +41,14 @@ func (w VerifyWebhook) Wants(event string) bool {
 	}
 	return false
 }
+
+// VerifyWebhookEvent is a factor or challenge event made ready before the change it reports:
+// the store queues it for the service's webhooks that want it in the change's own transaction,
+// so the change and its deliveries are kept, or lost, together.
+type VerifyWebhookEvent struct {
+	AppID, ServiceID int64
+	Event            string // a VerifyEvent* name
+	EventID          string // names the event in every delivery (RequestUUID)
+	Payload          []byte // the event's form parameters, as a JSON object
+	At               time.Time
+}

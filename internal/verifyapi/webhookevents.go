@@ -3,70 +3,55 @@ package verifyapi
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"time"
 
 	"github.com/twofold-auth/twofold/internal/twofold"
 )
 
-// Emitter queues a Verify webhook event for the webhooks of an application's service that want
-// it (apps.Service.Emit).
+// Emitter makes a Verify webhook event of an application's service, for the store to queue
+// with the change it reports, and is told when events were committed (apps.Service).
 type Emitter interface {
-	Emit(ctx context.Context, appID int64, servicePublicID, event string, params map[string]string) (int, error)
+	Event(ctx context.Context, svc twofold.VerifyService, event string, params map[string]string) (twofold.VerifyWebhookEvent, error)
+	Wake()
 }
 
-// WebhookEvents makes the factor and challenge events of verifyfactors into the service's
-// webhooks, with the fields Twilio's Verify Push webhooks carry (the emitter adds uuid, type,
-// account_sid and service_sid). An event is emitted after its change was stored: a failure to
-// queue it is logged, and the change stands.
+// WebhookEvents makes the factor and challenge events of verifyfactors into events of the
+// service's webhooks, with the fields Twilio's Verify Push webhooks carry (the emitter adds uuid,
+// type, account_sid and service_sid). verifyfactors has an event made before the change it
+// reports and the store queues it in the change's own transaction: both are kept, or neither.
 type WebhookEvents struct {
 	Emitter Emitter
-	Log     *slog.Logger
 }
 
-func (w WebhookEvents) factor(ctx context.Context, event string, svc twofold.VerifyService, entity twofold.User, f twofold.VerifyFactor) {
-	w.emit(ctx, svc, event, map[string]string{
+// FactorEvent makes event (factor.created, factor.verified or factor.deleted) of f.
+func (w WebhookEvents) FactorEvent(ctx context.Context, event string, svc twofold.VerifyService, entity twofold.User, f twofold.VerifyFactor) (twofold.VerifyWebhookEvent, error) {
+	return w.Emitter.Event(ctx, svc, event, map[string]string{
 		"entity_identity": entity.CustomUserID, "entity_sid": entitySID(entity), "factor_sid": sid(FactorPrefix, f.PublicID),
 		"factor_type": f.Type, "factor_friendly_name": f.Name, "factor_status": f.Status,
 		"created_date": f.CreatedAt.UTC().Format(time.RFC3339),
 	})
 }
 
-// FactorCreated emits factor.created.
-func (w WebhookEvents) FactorCreated(ctx context.Context, svc twofold.VerifyService, entity twofold.User, f twofold.VerifyFactor) {
-	w.factor(ctx, twofold.VerifyEventFactorCreated, svc, entity, f)
-}
-
-// FactorVerified emits factor.verified.
-func (w WebhookEvents) FactorVerified(ctx context.Context, svc twofold.VerifyService, entity twofold.User, f twofold.VerifyFactor) {
-	w.factor(ctx, twofold.VerifyEventFactorVerified, svc, entity, f)
-}
-
-// FactorDeleted emits factor.deleted.
-func (w WebhookEvents) FactorDeleted(ctx context.Context, svc twofold.VerifyService, entity twofold.User, f twofold.VerifyFactor) {
-	w.factor(ctx, twofold.VerifyEventFactorDeleted, svc, entity, f)
-}
-
-// ChallengeAnswered emits challenge.approved or challenge.denied.
-func (w WebhookEvents) ChallengeAnswered(ctx context.Context, svc twofold.VerifyService, entity twofold.User, c twofold.VerifyChallenge) {
+// ChallengeEvent makes challenge.approved or challenge.denied of c (answered).
+func (w WebhookEvents) ChallengeEvent(ctx context.Context, svc twofold.VerifyService, entity twofold.User, c twofold.VerifyChallenge) (twofold.VerifyWebhookEvent, error) {
 	event := twofold.VerifyEventChallengeApproved
 	if c.Status == twofold.ChallengeDenied {
 		event = twofold.VerifyEventChallengeDenied
 	}
-	details, _ := json.Marshal(c.Details)
-	hidden, _ := json.Marshal(c.HiddenDetails)
-	w.emit(ctx, svc, event, map[string]string{
+	details, err := json.Marshal(c.Details)
+	if err != nil {
+		return twofold.VerifyWebhookEvent{}, err
+	}
+	hidden, err := json.Marshal(c.HiddenDetails)
+	if err != nil {
+		return twofold.VerifyWebhookEvent{}, err
+	}
+	return w.Emitter.Event(ctx, svc, event, map[string]string{
 		"entity_identity": entity.CustomUserID, "entity_sid": entitySID(entity), "challenge_sid": sid(ChallengePrefix, c.PublicID),
 		"challenge_status": c.Status, "challenge_responded_reason": c.RespondedReason, "challenge_details": string(details),
 		"challenge_hidden_details": string(hidden), "created_date": c.CreatedAt.UTC().Format(time.RFC3339),
 	})
 }
 
-func (w WebhookEvents) emit(ctx context.Context, svc twofold.VerifyService, event string, params map[string]string) {
-	if w.Emitter == nil {
-		return
-	}
-	if _, err := w.Emitter.Emit(ctx, svc.AppID, svc.PublicID, event, params); err != nil && w.Log != nil {
-		w.Log.ErrorContext(ctx, "verify webhook event NOT queued", "event", event, "app_id", svc.AppID, "err", err)
-	}
-}
+// Queued wakes the deliveries after events were committed.
+func (w WebhookEvents) Queued() { w.Emitter.Wake() }

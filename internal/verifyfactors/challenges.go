@@ -201,14 +201,20 @@ func (s *Service) answer(ctx context.Context, svc twofold.VerifyService, entity 
 // answerAt ends the pending challenge c with status, answered at now (before its expiry).
 func (s *Service) answerAt(ctx context.Context, svc twofold.VerifyService, entity twofold.User, c twofold.VerifyChallenge, status string, now time.Time) (twofold.VerifyChallenge, error) {
 	now = now.UTC()
-	ok, err := s.store.AnswerVerifyChallenge(ctx, c.ID, status, "none", now)
+	answered := c
+	answered.Status, answered.RespondedReason, answered.RespondedAt, answered.UpdatedAt = status, "none", now, now
+	events, err := s.challengeEvents(ctx, svc, entity, answered)
+	if err != nil {
+		return c, err
+	}
+	ok, err := s.store.AnswerVerifyChallenge(ctx, c.ID, status, answered.RespondedReason, now, events...)
 	if err != nil {
 		return c, err
 	}
 	if !ok {
 		return c, ErrNotPending
 	}
-	c.Status, c.RespondedAt, c.UpdatedAt = status, now, now
-	s.challengeAnswered(ctx, svc, entity, c)
-	return c, nil
+	s.queued(events)
+	s.challengeAnswered(ctx, svc, entity, answered)
+	return answered, nil
 }

@@ -66,20 +66,22 @@ func (s *Service) syncDevices(ctx context.Context, svc twofold.VerifyService, en
 			Type: twofold.VerifyFactorPush, Name: d.Name, Status: twofold.FactorVerified, SecretSealed: d.PublicKey,
 			Config:   twofold.FactorConfig{Alg: "ES256", NotificationPlatform: DevicePlatform, SdkVersion: d.OSType},
 			Metadata: map[string]string{}, DeviceID: d.ID, CreatedAt: now, UpdatedAt: now}
-		err := s.store.InsertVerifyFactor(ctx, &f)
+		err := s.insertFactor(ctx, svc, entity, &f)
 		if errors.Is(err, twofold.ErrConflict) {
-			continue // another request made it
+			continue // another request made it, with its event
 		}
 		if err != nil {
 			return fmt.Errorf("sync devices: %w", err)
 		}
-		s.factorCreated(ctx, svc, entity, f)
 	}
 	for _, f := range gone {
-		if err := s.store.DeleteVerifyFactor(ctx, svc.ID, entity.ID, f.PublicID); err != nil && !errors.Is(err, twofold.ErrNotFound) {
+		err := s.deleteFactor(ctx, svc, entity, f)
+		if errors.Is(err, twofold.ErrNotFound) {
+			continue // another request deleted it, with its event
+		}
+		if err != nil {
 			return fmt.Errorf("sync devices: %w", err)
 		}
-		s.factorDeleted(ctx, svc, entity, f)
 	}
 	return nil
 }

@@ -45,19 +45,19 @@ type Store interface {
 	UserByCustomID(ctx context.Context, appID int64, customID string) (twofold.User, error)
 	ListEntities(ctx context.Context, appID, after int64, offset, limit int) ([]twofold.User, error)
 	CreateCustomUser(ctx context.Context, u *twofold.User) (bool, error)
-	InsertVerifyFactor(ctx context.Context, f *twofold.VerifyFactor) error
+	InsertVerifyFactor(ctx context.Context, f *twofold.VerifyFactor, events ...twofold.VerifyWebhookEvent) error
 	GetVerifyFactorByID(ctx context.Context, serviceID, userID, id int64) (twofold.VerifyFactor, error)
 	GetVerifyFactor(ctx context.Context, serviceID, userID int64, publicID string) (twofold.VerifyFactor, error)
 	ListVerifyFactors(ctx context.Context, serviceID, userID, after int64, offset, limit int) ([]twofold.VerifyFactor, error)
-	UpdateVerifyFactor(ctx context.Context, f twofold.VerifyFactor) error
+	UpdateVerifyFactor(ctx context.Context, f twofold.VerifyFactor, events ...twofold.VerifyWebhookEvent) error
 	SpendFactorStep(ctx context.Context, factorID, step int64) (bool, error)
 	AddFactorFailure(ctx context.Context, factorID int64) (int, error)
-	DeleteVerifyFactor(ctx context.Context, serviceID, userID int64, publicID string) error
-	DeleteVerifyEntity(ctx context.Context, serviceID, userID int64) (int64, error)
+	DeleteVerifyFactor(ctx context.Context, serviceID, userID int64, publicID string, events ...twofold.VerifyWebhookEvent) error
+	DeleteVerifyEntity(ctx context.Context, serviceID, userID int64, events ...twofold.VerifyWebhookEvent) (int64, error)
 	InsertVerifyChallenge(ctx context.Context, c *twofold.VerifyChallenge) error
 	GetVerifyChallenge(ctx context.Context, serviceID, userID int64, publicID string) (twofold.VerifyChallenge, error)
 	ListVerifyChallenges(ctx context.Context, serviceID, userID int64, f twofold.ChallengeFilter, after int64, offset, limit int) ([]twofold.VerifyChallenge, error)
-	AnswerVerifyChallenge(ctx context.Context, id int64, status, reason string, now time.Time) (bool, error)
+	AnswerVerifyChallenge(ctx context.Context, id int64, status, reason string, now time.Time, events ...twofold.VerifyWebhookEvent) (bool, error)
 	AddChallengeFailure(ctx context.Context, id int64) (int, error)
 	ListDevices(ctx context.Context, appID, userID int64) ([]twofold.Device, error)
 	Hit(ctx context.Context, name string, now time.Time, l twofold.Limit) (twofold.LimitHit, error)
@@ -67,13 +67,14 @@ type Store interface {
 // maxFactors bounds the factors of an entity read at once (by deletion and device sync).
 const maxFactors = 10000
 
-// Events is told of factor and challenge events after they happened (webhooks); every method
-// must return quickly and never fail the request.
+// Events makes the webhook events of factor and challenge changes (verifyapi.WebhookEvents).
+// The service has an event made before the change it reports, and the store queues it in the
+// change's own transaction: a crash keeps both or neither.
 type Events interface {
-	FactorCreated(ctx context.Context, svc twofold.VerifyService, entity twofold.User, f twofold.VerifyFactor)
-	FactorVerified(ctx context.Context, svc twofold.VerifyService, entity twofold.User, f twofold.VerifyFactor)
-	FactorDeleted(ctx context.Context, svc twofold.VerifyService, entity twofold.User, f twofold.VerifyFactor)
-	ChallengeAnswered(ctx context.Context, svc twofold.VerifyService, entity twofold.User, c twofold.VerifyChallenge)
+	FactorEvent(ctx context.Context, event string, svc twofold.VerifyService, entity twofold.User, f twofold.VerifyFactor) (twofold.VerifyWebhookEvent, error)
+	ChallengeEvent(ctx context.Context, svc twofold.VerifyService, entity twofold.User, c twofold.VerifyChallenge) (twofold.VerifyWebhookEvent, error)
+	// Queued is told after a change with events was committed.
+	Queued()
 }
 
 // Service serves entities, factors and challenges.
@@ -104,8 +105,8 @@ type Auditor interface {
 // answered. Call it before the service is used.
 func (s *Service) SetAuditor(a Auditor) { s.audit = a }
 
-// SetEvents makes the service tell ev of factor and challenge events. Call it before the service
-// is used.
+// SetEvents makes the service queue ev's events with the factor and challenge changes they
+// report. Call it before the service is used.
 func (s *Service) SetEvents(ev Events) { s.events = ev }
 
 // Identity bounds (Twilio's).
@@ -157,17 +158,58 @@ func (s *Service) DeleteEntity(ctx context.Context, svc twofold.VerifyService, e
 	if err != nil {
 		return err
 	}
-	if _, err := s.store.DeleteVerifyEntity(ctx, svc.ID, entity.ID); err != nil {
+	events, err := s.factorEvents(ctx, twofold.VerifyEventFactorDeleted, svc, entity, factors...)
+	if err != nil {
 		return err
 	}
+	if _, err := s.store.DeleteVerifyEntity(ctx, svc.ID, entity.ID, events...); err != nil {
+		return err
+	}
+	s.queued(events)
 	for _, f := range factors {
 		s.factorDeleted(ctx, svc, entity, f)
 	}
 	return nil
 }
 
-// The events below are recorded in the audit trail (the actor is the request's: the
-// application) and then told to Events.
+// factorEvents makes event of each factor, for the store method that changes them; none
+// without Events.
+func (s *Service) factorEvents(ctx context.Context, event string, svc twofold.VerifyService, entity twofold.User, fs ...twofold.VerifyFactor) ([]twofold.VerifyWebhookEvent, error) {
+	if s.events == nil {
+		return nil, nil
+	}
+	events := make([]twofold.VerifyWebhookEvent, 0, len(fs))
+	for _, f := range fs {
+		ev, err := s.events.FactorEvent(ctx, event, svc, entity, f)
+		if err != nil {
+			return nil, fmt.Errorf("%s event: %w", event, err)
+		}
+		events = append(events, ev)
+	}
+	return events, nil
+}
+
+// challengeEvents makes the event of the answered challenge c; none without Events.
+func (s *Service) challengeEvents(ctx context.Context, svc twofold.VerifyService, entity twofold.User, c twofold.VerifyChallenge) ([]twofold.VerifyWebhookEvent, error) {
+	if s.events == nil {
+		return nil, nil
+	}
+	ev, err := s.events.ChallengeEvent(ctx, svc, entity, c)
+	if err != nil {
+		return nil, fmt.Errorf("challenge event: %w", err)
+	}
+	return []twofold.VerifyWebhookEvent{ev}, nil
+}
+
+// queued tells Events that events were committed.
+func (s *Service) queued(events []twofold.VerifyWebhookEvent) {
+	if len(events) > 0 && s.events != nil {
+		s.events.Queued()
+	}
+}
+
+// The changes below are recorded in the audit trail (the actor is the request's: the
+// application) once committed.
 
 func factorDetails(svc twofold.VerifyService, f twofold.VerifyFactor) map[string]string {
 	d := map[string]string{"service": svc.PublicID, "factor": f.PublicID, "factor_type": f.Type}
@@ -185,23 +227,14 @@ func (s *Service) record(ctx context.Context, action string, entity twofold.User
 
 func (s *Service) factorCreated(ctx context.Context, svc twofold.VerifyService, entity twofold.User, f twofold.VerifyFactor) {
 	s.record(ctx, twofold.AuditVerifyFactorCreated, entity, factorDetails(svc, f))
-	if s.events != nil {
-		s.events.FactorCreated(ctx, svc, entity, f)
-	}
 }
 
 func (s *Service) factorVerified(ctx context.Context, svc twofold.VerifyService, entity twofold.User, f twofold.VerifyFactor) {
 	s.record(ctx, twofold.AuditVerifyFactorVerified, entity, factorDetails(svc, f))
-	if s.events != nil {
-		s.events.FactorVerified(ctx, svc, entity, f)
-	}
 }
 
 func (s *Service) factorDeleted(ctx context.Context, svc twofold.VerifyService, entity twofold.User, f twofold.VerifyFactor) {
 	s.record(ctx, twofold.AuditVerifyFactorDeleted, entity, factorDetails(svc, f))
-	if s.events != nil {
-		s.events.FactorDeleted(ctx, svc, entity, f)
-	}
 }
 
 func (s *Service) challengeAnswered(ctx context.Context, svc twofold.VerifyService, entity twofold.User, c twofold.VerifyChallenge) {
@@ -210,9 +243,49 @@ func (s *Service) challengeAnswered(ctx context.Context, svc twofold.VerifyServi
 		action = twofold.AuditVerifyChallengeDenied
 	}
 	s.record(ctx, action, entity, map[string]string{"service": svc.PublicID, "challenge": c.PublicID})
-	if s.events != nil {
-		s.events.ChallengeAnswered(ctx, svc, entity, c)
+}
+
+// insertFactor stores the new factor f with its factor.created event.
+func (s *Service) insertFactor(ctx context.Context, svc twofold.VerifyService, entity twofold.User, f *twofold.VerifyFactor) error {
+	events, err := s.factorEvents(ctx, twofold.VerifyEventFactorCreated, svc, entity, *f)
+	if err != nil {
+		return err
 	}
+	if err := s.store.InsertVerifyFactor(ctx, f, events...); err != nil {
+		return err
+	}
+	s.queued(events)
+	s.factorCreated(ctx, svc, entity, *f)
+	return nil
+}
+
+// markVerified stores that f is verified, with its factor.verified event.
+func (s *Service) markVerified(ctx context.Context, svc twofold.VerifyService, entity twofold.User, f twofold.VerifyFactor) (twofold.VerifyFactor, error) {
+	f.Status, f.UpdatedAt = twofold.FactorVerified, s.now().UTC()
+	events, err := s.factorEvents(ctx, twofold.VerifyEventFactorVerified, svc, entity, f)
+	if err != nil {
+		return f, err
+	}
+	if err := s.store.UpdateVerifyFactor(ctx, f, events...); err != nil {
+		return f, err
+	}
+	s.queued(events)
+	s.factorVerified(ctx, svc, entity, f)
+	return f, nil
+}
+
+// deleteFactor deletes f and its challenges, with its factor.deleted event.
+func (s *Service) deleteFactor(ctx context.Context, svc twofold.VerifyService, entity twofold.User, f twofold.VerifyFactor) error {
+	events, err := s.factorEvents(ctx, twofold.VerifyEventFactorDeleted, svc, entity, f)
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeleteVerifyFactor(ctx, svc.ID, entity.ID, f.PublicID, events...); err != nil {
+		return err
+	}
+	s.queued(events)
+	s.factorDeleted(ctx, svc, entity, f)
+	return nil
 }
 
 // Factor returns the entity's factor publicID in svc.
@@ -255,11 +328,7 @@ func (s *Service) DeleteFactor(ctx context.Context, svc twofold.VerifyService, e
 	if f.DeviceID != 0 {
 		return ErrDeviceFactor
 	}
-	if err := s.store.DeleteVerifyFactor(ctx, svc.ID, entity.ID, f.PublicID); err != nil {
-		return err
-	}
-	s.factorDeleted(ctx, svc, entity, f)
-	return nil
+	return s.deleteFactor(ctx, svc, entity, f)
 }
 
 // maxMetadata bounds a factor's metadata, as JSON (Twilio's).

@@ -72,10 +72,9 @@ func (s *Service) CreatePushFactor(ctx context.Context, app twofold.App, svc two
 	f := twofold.VerifyFactor{PublicID: twofold.NewPublicID(), AppID: app.ID, ServiceID: svc.ID, UserID: entity.ID,
 		Type: twofold.VerifyFactorPush, Name: p.Name, Status: twofold.FactorUnverified, SecretSealed: der, Config: cfg,
 		Metadata: p.Metadata, CreatedAt: now, UpdatedAt: now}
-	if err := s.store.InsertVerifyFactor(ctx, &f); err != nil {
+	if err := s.insertFactor(ctx, svc, entity, &f); err != nil {
 		return twofold.VerifyFactor{}, fmt.Errorf("create push factor: %w", err)
 	}
-	s.factorCreated(ctx, svc, entity, f)
 	return f, nil
 }
 
@@ -127,15 +126,6 @@ func (s *Service) verifyPushFactor(ctx context.Context, svc twofold.VerifyServic
 		return f, nil
 	}
 	return s.markVerified(ctx, svc, entity, f)
-}
-
-func (s *Service) markVerified(ctx context.Context, svc twofold.VerifyService, entity twofold.User, f twofold.VerifyFactor) (twofold.VerifyFactor, error) {
-	f.Status, f.UpdatedAt = twofold.FactorVerified, s.now().UTC()
-	if err := s.store.UpdateVerifyFactor(ctx, f); err != nil {
-		return f, err
-	}
-	s.factorVerified(ctx, svc, entity, f)
-	return f, nil
 }
 
 // answerPush answers a pending challenge of the push factor f with the device's signed answer:

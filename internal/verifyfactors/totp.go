@@ -110,7 +110,7 @@ func (s *Service) CreateTOTPFactor(ctx context.Context, app twofold.App, svc two
 		Type: twofold.VerifyFactorTOTP, Name: p.Name, Status: twofold.FactorUnverified, Config: cfg, Metadata: p.Metadata,
 		CreatedAt: now, UpdatedAt: now}
 	f.SecretSealed = s.keys.Seal(secret, SecretAD(f.PublicID))
-	if err := s.store.InsertVerifyFactor(ctx, &f); err != nil {
+	if err := s.insertFactor(ctx, svc, entity, &f); err != nil {
 		return CreatedTOTP{}, fmt.Errorf("create totp factor: %w", err)
 	}
 	issuer := svc.Settings.TOTPIssuer
@@ -118,7 +118,6 @@ func (s *Service) CreateTOTPFactor(ctx context.Context, app twofold.App, svc two
 		issuer = svc.Name
 	}
 	key := otp.Key{Issuer: issuer, Account: p.Name, TOTP: s.totp(f, secret)}
-	s.factorCreated(ctx, svc, entity, f)
 	return CreatedTOTP{Factor: f, Secret: secret, URI: key.URI()}, nil
 }
 
@@ -159,10 +158,5 @@ func (s *Service) VerifyTOTPFactor(ctx context.Context, svc twofold.VerifyServic
 	if err != nil || !ok {
 		return f, err
 	}
-	f.Status, f.UpdatedAt = twofold.FactorVerified, s.now().UTC()
-	if err := s.store.UpdateVerifyFactor(ctx, f); err != nil {
-		return f, err
-	}
-	s.factorVerified(ctx, svc, entity, f)
-	return f, nil
+	return s.markVerified(ctx, svc, entity, f)
 }

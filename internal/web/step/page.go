@@ -26,6 +26,8 @@ type Steps interface {
 	Abandon(ctx context.Context, v hostedstep.View) error
 	AskPasswordless(ctx context.Context, v hostedstep.View, name, clientIP, browser string) (hostedstep.Signin, error)
 	SigninStatus(ctx context.Context, v hostedstep.View) (hostedstep.Signin, error)
+	BeginPasskey(ctx context.Context, v hostedstep.View) (hostedstep.PasskeyCeremony, error)
+	FinishPasskey(ctx context.Context, v hostedstep.View, ceremony string, response []byte) (twofold.Factor, error)
 }
 
 // MACer makes keyed hashes under the server's keys (seal.Keyring): the page's CSRF tokens,
@@ -80,6 +82,8 @@ func (p *Page) Routes(mux Router) {
 	mux.HandleFunc("POST "+Path+"{handle}/continue", p.post(p.cont))
 	mux.HandleFunc("POST "+Path+"{handle}/cancel", p.post(p.cancel))
 	mux.HandleFunc("POST "+Path+"{handle}/signin", p.post(p.askName))
+	mux.HandleFunc("POST "+Path+"{handle}/passkey/options", p.postLimit(maxForm, p.passkeyBegin))
+	mux.HandleFunc("POST "+Path+"{handle}/passkey", p.postLimit(maxPasskeyForm, p.passkeyFinish))
 }
 
 // visit is one request to an open session's page.
@@ -134,8 +138,13 @@ const maxForm = 8 << 10
 // post wraps the forms' handlers: the form is read with a size limit, must not come from
 // another site, and must carry the session's CSRF token; otherwise nothing changes.
 func (p *Page) post(next func(http.ResponseWriter, *http.Request, *visit)) http.HandlerFunc {
+	return p.postLimit(maxForm, next)
+}
+
+// postLimit is post with a form of at most limit bytes.
+func (p *Page) postLimit(limit int64, next func(http.ResponseWriter, *http.Request, *visit)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		if err := r.ParseForm(); err != nil {
 			p.message(w, r, http.StatusBadRequest, "refused", nil)
 			return
@@ -254,6 +263,8 @@ func (p *Page) factor(w http.ResponseWriter, r *http.Request, x *visit, f twofol
 		p.render(w, r, status, x, pageState{State: "code", Via: f, Error: errKey})
 	case twofold.FactorRecoveryCode:
 		p.render(w, r, status, x, pageState{State: "recovery", Via: f, Error: errKey})
+	case twofold.FactorPasskey:
+		p.render(w, r, status, x, pageState{State: statePasskey, Via: f, Error: errKey})
 	default:
 		state := "send"
 		if x.v.Session.SentChannel != "" && x.v.Session.SentChannel == channels[f] {

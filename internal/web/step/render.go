@@ -39,7 +39,7 @@ type pageState struct {
 var headings = map[string]string{
 	"choose": "choose_h", "push": "push_h", "code": "totp_h", "recovery": "recovery_h", "passed": "passed_h", "denied": "denied_h", "none": "none_h",
 	"expired": "expired_h", "error": "error_h", "refused": "refused_h",
-	stateUsername: "pl_h", stateSignin: "pl_wait_h", stateSigninFailed: "pl_failed_h",
+	statePasskey: "passkey_h", stateUsername: "pl_h", stateSignin: "pl_wait_h", stateSigninFailed: "pl_failed_h",
 }
 
 // pageData is what the template gets.

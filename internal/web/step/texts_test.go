@@ -58,7 +58,7 @@ func TestTexts(t *testing.T) {
 		used["opt_"+string(f)] = true
 	}
 	for _, key := range []string{"err_wrong", "err_reused", "err_too_many", "err_send_limit", "err_push_limit", "err_send_failed",
-		"err_not_offered", "push_not_yet", "push_expired", "err_email", "err_username", "err_signin_limit", "secured_by", "pl_by"} {
+		"err_not_offered", "push_not_yet", "push_expired", "err_email", "err_username", "err_signin_limit", "secured_by", "pl_by", "err_passkey", "opt_passkey"} {
 		used[key] = true
 	}
 	for key := range used {

@@ -59,3 +59,49 @@ window.addEventListener('pageshow', (e) => {
 const error = document.getElementById('error');
 const code = document.getElementById('code');
 if (error && code) code.select();
+
+// "Use a passkey": ask the page for a ceremony, let the browser sign its challenge with the
+// user's passkey, and post the answer with the form (a normal submit, so the step goes on as
+// after a code). Without passkeys in the browser, or when the user cancels, the page says so
+// and the button can be pressed again.
+const passkey = document.getElementById('passkey-form');
+if (passkey) {
+  const works = window.PublicKeyCredential !== undefined && typeof PublicKeyCredential.parseRequestOptionsFromJSON === 'function';
+  const failed = () => {
+    let error = document.getElementById('error');
+    if (!error) {
+      error = document.createElement('p');
+      error.className = 'error';
+      error.id = 'error';
+      error.setAttribute('role', 'alert');
+      passkey.before(error);
+    }
+    error.textContent = passkey.dataset.failed;
+    delete passkey.dataset.sent;
+    for (const b of passkey.querySelectorAll('button')) b.removeAttribute('aria-disabled');
+  };
+  passkey.addEventListener('submit', async (e) => {
+    if (passkey.elements.credential.value) return; // filled in: this is the real post
+    e.preventDefault();
+    if (passkey.dataset.sent) return;
+    if (!works) {
+      failed();
+      return;
+    }
+    try {
+      const res = await fetch(passkey.dataset.optionsUrl, {
+        method: 'POST', credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' },
+        body: new URLSearchParams({ csrf: passkey.elements.csrf.value }),
+      });
+      const begun = await res.json();
+      if (!begun.ceremony || !begun.options || !begun.options.publicKey) throw new Error(begun.error || 'no ceremony');
+      const publicKey = PublicKeyCredential.parseRequestOptionsFromJSON(begun.options.publicKey);
+      const credential = await navigator.credentials.get({ publicKey });
+      passkey.elements.ceremony.value = begun.ceremony;
+      passkey.elements.credential.value = JSON.stringify(credential.toJSON());
+      passkey.submit();
+    } catch {
+      failed();
+    }
+  });
+}
