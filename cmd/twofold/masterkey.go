@@ -92,8 +92,6 @@ Devices whose access token is MAC'd under an old key are counted apart: only the
 connection can re-MAC them. One-time codes, phone verifications, registration tokens and QR
 links cannot be re-MAC'd either (their secrets are not stored); they are recognised under every
 configured key and lapse on their own, so only how many are live, and until when, is shown.
-Recovery codes cannot be re-MAC'd and never lapse: the users whose codes are under an old key are
-counted, to be given new sets before that key is dropped.
 "done" means nothing else needs an old key.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -181,7 +179,6 @@ type masterKeyJSON struct {
 	Tables         []masterkey.Table `json:"tables"`
 	DevicesWaiting int64             `json:"devices_waiting"`
 	ShortLived     []liveJSON        `json:"short_lived"`
-	RecoveryUsers  int64             `json:"recovery_code_users"` // users whose recovery codes are under an old key
 	Left           int64             `json:"left"`
 	Done           bool              `json:"done"`
 }
@@ -195,7 +192,7 @@ type liveJSON struct {
 func toMasterKeyJSON(rep masterkey.Report) masterKeyJSON {
 	out := masterKeyJSON{Current: rep.Current.String(), Others: []string{}, CheckKey: rep.CheckKey.String(),
 		CheckMoved: rep.CheckMoved, Tables: rep.Tables, DevicesWaiting: rep.DevicesWaiting(),
-		ShortLived: []liveJSON{}, RecoveryUsers: rep.RecoveryUsers, Left: rep.Left(), Done: rep.Done()}
+		ShortLived: []liveJSON{}, Left: rep.Left(), Done: rep.Done()}
 	for _, id := range rep.Others {
 		out.Others = append(out.Others, id.String())
 	}
@@ -270,10 +267,6 @@ func printWaiting(w io.Writer, rep masterkey.Report) {
 	if n := rep.DevicesWaiting(); n > 0 {
 		fmt.Fprintf(w, "\n%d devices have an access token MAC'd under an old key: each is re-MAC'd when it next connects;\n"+
 			"one that has not by the time its key is dropped must register again.\n", n)
-	}
-	if n := rep.RecoveryUsers; n > 0 {
-		fmt.Fprintf(w, "\n%d users have recovery codes hashed under an old key: their sets stop working when it is dropped;\n"+
-			"have the customer's backend make them new ones first (POST users/{id}/recovery_codes).\n", n)
 	}
 	var live []string
 	for _, l := range rep.Live {

@@ -123,7 +123,6 @@ type Store interface {
 	Reseal(ctx context.Context, t store.SealedTable, changes []store.Reseal) (int, error)
 	LiveMACRows(ctx context.Context, now time.Time) ([]store.LiveMACs, error)
 	MoveKeyCheck(ctx context.Context, old, mac, previous []byte, at time.Time) (bool, error)
-	RecoveryCodeUsersUnderOtherKeys(ctx context.Context, current []byte) (int64, error)
 }
 
 // Options tune a Rekey run.
@@ -164,9 +163,6 @@ type Report struct {
 	CheckMoved bool // this run moved the key check to the current key
 	Tables     []Table
 	Live       []store.LiveMACs // short-lived rows whose MACs cannot be re-made
-	// RecoveryUsers is how many users have unspent recovery codes hashed under another key than
-	// the current one: those sets stop working when their key leaves the ring (they never lapse).
-	RecoveryUsers int64
 }
 
 // Table returns the counts of table t.
@@ -270,10 +266,6 @@ func Rekey(ctx context.Context, st Store, keys *seal.Keyring, opt Options) (Repo
 		return rep, err
 	}
 	rep.Live = live
-	current := keys.ID()
-	if rep.RecoveryUsers, err = st.RecoveryCodeUsersUnderOtherKeys(ctx, current[:]); err != nil {
-		return rep, err
-	}
 	unreadable := int64(0)
 	for _, t := range rep.Tables {
 		unreadable += t.Unreadable

@@ -92,7 +92,7 @@ func newCode() (string, error) {
 // Store is what the service needs from persistence (*store.Store).
 type Store interface {
 	GetUser(ctx context.Context, appID, id int64) (twofold.User, error)
-	ReplaceRecoveryCodes(ctx context.Context, appID, userID int64, macs [][]byte, keyID []byte, now time.Time) error
+	ReplaceRecoveryCodes(ctx context.Context, appID, userID int64, macs [][]byte, now time.Time) error
 	RecoveryCodes(ctx context.Context, appID, userID int64) (twofold.RecoveryCodes, error)
 	SpendRecoveryCode(ctx context.Context, appID, userID int64, macs [][]byte, now time.Time) (twofold.RecoverySpend, twofold.RecoveryCodes, error)
 	DeleteRecoveryCodes(ctx context.Context, appID, userID int64) (int64, error)
@@ -174,9 +174,7 @@ func (s *Service) Generate(ctx context.Context, app twofold.App, userID int64, c
 		macs = append(macs, s.keys.CodeMAC(macContext(app.ID, userID), c))
 	}
 	now := s.now()
-	// CodeMAC hashes under the ring's current key: the set records which, for key rotations.
-	keyID := s.keys.ID()
-	if err := s.store.ReplaceRecoveryCodes(ctx, app.ID, userID, macs, keyID[:], now); err != nil {
+	if err := s.store.ReplaceRecoveryCodes(ctx, app.ID, userID, macs, now); err != nil {
 		if errors.Is(err, twofold.ErrNotFound) {
 			return nil, twofold.RecoveryCodes{}, twofold.ErrUserNotFound()
 		}

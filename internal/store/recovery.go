@@ -12,10 +12,9 @@ import (
 	"github.com/twofold-auth/twofold/internal/twofold"
 )
 
-// ReplaceRecoveryCodes makes macs (hashed under the master key keyID) the user's whole set of
-// recovery codes, in one transaction: the old set, spent or not, is gone when the new one is
-// there. ErrNotFound: no such user.
-func (s *Store) ReplaceRecoveryCodes(ctx context.Context, appID, userID int64, macs [][]byte, keyID []byte, now time.Time) error {
+// ReplaceRecoveryCodes makes macs the user's whole set of recovery codes, in one transaction:
+// the old set, spent or not, is gone when the new one is there. ErrNotFound: no such user.
+func (s *Store) ReplaceRecoveryCodes(ctx context.Context, appID, userID int64, macs [][]byte, now time.Time) error {
 	err := s.tx(ctx, func(tx *Tx) error {
 		// Serialised per user on PostgreSQL with other writers of the user (SQLite has one writer).
 		if err := s.lockUser(ctx, tx, appID, userID); err != nil {
@@ -30,8 +29,8 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, appID, userID int64, m
 			return err
 		}
 		for _, mac := range macs {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO recovery_codes (app_id, user_id, mac, key_id, created_at, used_at)
-				VALUES ($1, $2, $3, $4, $5, 0)`, appID, rowID, mac, keyID, unix(now)); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO recovery_codes (app_id, user_id, mac, created_at, used_at)
+				VALUES ($1, $2, $3, $4, 0)`, appID, rowID, mac, unix(now)); err != nil {
 				return err
 			}
 		}
@@ -115,16 +114,4 @@ func (s *Store) DeleteRecoveryCodes(ctx context.Context, appID, userID int64) (i
 	}
 	n, err := res.RowsAffected()
 	return n, err
-}
-
-// RecoveryCodeUsersUnderOtherKeys counts the users with unspent recovery codes hashed under
-// another master key than current: their sets stop working when that key leaves the ring, and
-// cannot be moved to the current one (the codes are not stored).
-func (s *Store) RecoveryCodeUsersUnderOtherKeys(ctx context.Context, current []byte) (int64, error) {
-	var n int64
-	err := s.r.QueryRowContext(ctx, `SELECT COUNT(DISTINCT user_id) FROM recovery_codes WHERE used_at = 0 AND key_id <> $1`, current).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("count recovery codes under other keys: %w", err)
-	}
-	return n, nil
 }

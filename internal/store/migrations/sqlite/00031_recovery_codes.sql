@@ -3,15 +3,12 @@
 -- Only keyed hashes are stored (mac: HMAC under the server's code key, bound to the application
 -- and user), never the codes. A code is spent by setting used_at (Unix seconds, 0 while unused)
 -- with a compare-and-set, so two parallel uses of one code cannot both pass. Regenerating
--- deletes the user's whole set and inserts the new one in one transaction. key_id is the master
--- key the hashes were made under (seal.KeyID): a set under a key about to leave the ring is
--- counted by 'twofold master-key status', since its codes cannot be hashed again.
+-- deletes the user's whole set and inserts the new one in one transaction.
 CREATE TABLE recovery_codes (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
     app_id     INTEGER NOT NULL,
     user_id    INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     mac        BLOB    NOT NULL,
-    key_id     BLOB    NOT NULL,
     created_at INTEGER NOT NULL,
     used_at    INTEGER NOT NULL DEFAULT 0
 );
