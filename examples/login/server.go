@@ -198,7 +198,7 @@ type view struct {
 	Passkeys            []client.Passkey // profile: the user's passkeys
 	PasskeysUnavailable bool             // profile: Twofold did not list them
 	PasskeySignIn       bool             // login page: "Sign in with a passkey" (passwordless); second step: "Use a passkey"
-	RecoveryCodes []string // the recovery codes page: the codes, shown once
+	RecoveryCodes       []string         // the recovery codes page: the codes, shown once
 }
 
 func (v view) LoggedIn() bool { return v.Stage == loggedIn }

@@ -103,6 +103,7 @@ func (c *console) userShow(w http.ResponseWriter, r *http.Request, q *request, a
 	if err == nil && c.d.RecoveryCodes != nil {
 		d.HasRecovery = true
 		d.Recovery, err = c.d.RecoveryCodes.Remaining(ctx, a, u.ID)
+	}
 	if err == nil && c.d.Passkeys != nil {
 		d.HasPasskeys = true
 		d.Passkeys, err = c.d.Passkeys.List(ctx, a, u.ID)
