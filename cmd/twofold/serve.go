@@ -28,6 +28,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/devices"
 	"github.com/twofold-auth/twofold/internal/egress"
 	"github.com/twofold-auth/twofold/internal/live"
+	"github.com/twofold-auth/twofold/internal/masterkey"
 	"github.com/twofold-auth/twofold/internal/metrics"
 	"github.com/twofold-auth/twofold/internal/onetouch"
 	"github.com/twofold-auth/twofold/internal/passkeys"
@@ -264,7 +265,11 @@ func serve(cmd *cobra.Command, env Env) (err error) {
 		pkAudit = in.audit
 	}
 	pks := passkeys.New(in.store, vs, pkAudit, in.now) // the API's and the hosted step's
-	rc := recovery.New(in.store, in.keys, in.audit, in.now)
+	recoveryKey, err := masterkey.RecoveryKey(cmd.Context(), in.store, in.keys)
+	if err != nil {
+		return err
+	}
+	rc := recovery.New(in.store, recoveryKey, in.audit, in.now)
 	vs.SetRecovery(rc) // verify accepts recovery codes as a factor of their own
 	api := authyapi.New(authyapi.Services{
 		Apps:         in.apps,

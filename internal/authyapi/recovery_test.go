@@ -23,6 +23,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/authyapi"
 	"github.com/twofold-auth/twofold/internal/deliver"
 	"github.com/twofold-auth/twofold/internal/devices"
+	"github.com/twofold-auth/twofold/internal/masterkey"
 	"github.com/twofold-auth/twofold/internal/metrics"
 	"github.com/twofold-auth/twofold/internal/onetouch"
 	"github.com/twofold-auth/twofold/internal/recovery"
@@ -69,7 +70,11 @@ func newRecoveryServer(t *testing.T, st *store.Store, cfg verify.Config) *recove
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc := recovery.New(st, limitKeys, s.audit, nil)
+	key, err := masterkey.RecoveryKey(context.Background(), st, limitKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := recovery.New(st, key, s.audit, nil)
 	vs := verify.New(st, router, limitKeys, cfg, nil)
 	vs.SetAuditor(s.audit)
 	vs.SetRecovery(rc)

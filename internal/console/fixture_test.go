@@ -27,6 +27,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/devices"
 	"github.com/twofold-auth/twofold/internal/egress"
 	"github.com/twofold-auth/twofold/internal/hostedstep"
+	"github.com/twofold-auth/twofold/internal/masterkey"
 	"github.com/twofold-auth/twofold/internal/onetouch"
 	"github.com/twofold-auth/twofold/internal/operators"
 	"github.com/twofold-auth/twofold/internal/otp"
@@ -150,7 +151,11 @@ func newFixtureOn(t *testing.T, cfg console.Config, st *store.Store) *fixture {
 	f.clients = hostedstep.NewClients(st, keys, f.clock.Now)
 	f.clients.SetAuditor(f.audit)
 	f.passkeys = passkeys.New(st, v, f.audit, f.clock.Now)
-	f.rc = recovery.New(st, keys, f.audit, f.clock.Now)
+	recoveryKey, err := masterkey.RecoveryKey(t.Context(), st, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.rc = recovery.New(st, recoveryKey, f.audit, f.clock.Now)
 	f.deps = console.Deps{Groups: f.ot, Operators: f.ops, Lookup: st, Factors: f.factors, Apps: f.apps, Users: us,
 		Devices: f.devices, Queries: st, Audit: f.audit, Callbacks: dispatcher, EnrolmentQR: v, StepClients: f.clients,
 		Passkeys: f.passkeys, RecoveryCodes: f.rc}

@@ -6,7 +6,9 @@ package recovery
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math/big"
@@ -14,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/twofold-auth/twofold/internal/seal"
 	"github.com/twofold-auth/twofold/internal/twofold"
 )
 
@@ -106,17 +107,29 @@ type Auditor interface {
 // Service makes, describes, spends and revokes recovery codes.
 type Service struct {
 	store Store
-	keys  *seal.Keyring
+	key   []byte // the recovery codes' key (masterkey.RecoveryKey)
 	now   func() time.Time
 	audit Auditor
 }
 
-// New returns a Service. now may be nil for time.Now; audit may be nil to record nothing.
-func New(store Store, keys *seal.Keyring, audit Auditor, now func() time.Time) *Service {
+// New returns a Service that hashes codes with key, the server's recovery codes' key
+// (masterkey.RecoveryKey): random, stored sealed under the master key and re-sealed by a
+// rotation, so a set made before a rotation still works after the old master key is gone. now
+// may be nil for time.Now; audit may be nil to record nothing.
+func New(store Store, key []byte, audit Auditor, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: store, keys: keys, now: now, audit: audit}
+	return &Service{store: store, key: key, now: now, audit: audit}
+}
+
+// mac is the keyed hash a code is stored and found under, bound to its application and user.
+func (s *Service) mac(appID, userID int64, code string) []byte {
+	m := hmac.New(sha256.New, s.key)
+	m.Write([]byte(macContext(appID, userID)))
+	m.Write([]byte{0})
+	m.Write([]byte(code))
+	return m.Sum(nil)
 }
 
 func (s *Service) record(ctx context.Context, e twofold.AuditEvent) {
@@ -171,7 +184,7 @@ func (s *Service) Generate(ctx context.Context, app twofold.App, userID int64, c
 		}
 		seen[c] = true
 		codes = append(codes, format(c))
-		macs = append(macs, s.keys.CodeMAC(macContext(app.ID, userID), c))
+		macs = append(macs, s.mac(app.ID, userID, c))
 	}
 	now := s.now()
 	if err := s.store.ReplaceRecoveryCodes(ctx, app.ID, userID, macs, now); err != nil {
@@ -205,8 +218,7 @@ func (s *Service) Spend(ctx context.Context, app twofold.App, userID int64, type
 	if !ok {
 		return twofold.RecoveryCodes{}, twofold.ErrTokenInvalid()
 	}
-	// Under every key of the ring: a set made before a master key rotation still works.
-	result, rc, err := s.store.SpendRecoveryCode(ctx, app.ID, userID, s.keys.CodeMACs(macContext(app.ID, userID), code), s.now())
+	result, rc, err := s.store.SpendRecoveryCode(ctx, app.ID, userID, [][]byte{s.mac(app.ID, userID, code)}, s.now())
 	if err != nil {
 		return twofold.RecoveryCodes{}, err
 	}

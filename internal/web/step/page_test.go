@@ -21,6 +21,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/apps"
 	"github.com/twofold-auth/twofold/internal/deliver"
 	"github.com/twofold-auth/twofold/internal/hostedstep"
+	"github.com/twofold-auth/twofold/internal/masterkey"
 	"github.com/twofold-auth/twofold/internal/oidc"
 	"github.com/twofold-auth/twofold/internal/onetouch"
 	"github.com/twofold-auth/twofold/internal/otp"
@@ -73,7 +74,11 @@ func newFixtureWith(t *testing.T, cfg verify.Config, factors ...twofold.Factor) 
 		t.Fatal(err)
 	}
 	vs := verify.New(st, router, keys, cfg, nil)
-	f := &fixture{t: t, st: st, outbox: outbox, rc: recovery.New(st, keys, nil, nil)}
+	recoveryKey, err := masterkey.RecoveryKey(ctx, st, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{t: t, st: st, outbox: outbox, rc: recovery.New(st, recoveryKey, nil, nil)}
 	vs.SetRecovery(f.rc)
 	f.app, _, err = apps.New(st, keys, nil).Create(ctx, apps.CreateParams{Name: "Acme Bank"})
 	if err != nil {
