@@ -197,6 +197,9 @@ type UserStatus struct {
 	Devices         []string `json:"devices"`
 	DetailedDevices []Device `json:"detailed_devices"` // the registered devices, which can approve requests
 	HasHardToken    bool     `json:"has_hard_token"`
+	// RecoveryCodesRemaining is how many of the user's recovery codes are unspent (Twofold's
+	// addition; 0 without a set).
+	RecoveryCodesRemaining int `json:"recovery_codes_remaining"`
 	// Passkeys are the user's passkeys (Twofold's addition): only ID and Name are set.
 	Passkeys []Passkey `json:"passkeys"`
 }
@@ -279,13 +282,35 @@ type VerifyOptions struct {
 	Action string // the action the code was sent for
 }
 
-// Verify checks a token the user typed: a code sent by SMS, voice or email, or one from their
-// authenticator. It returns nil when the token is valid, an *Error otherwise (CodeTokenInvalid,
-// CodeTokenReused, CodeRateLimited, …).
+// Verify checks a token the user typed: a code sent by SMS, voice or email, one from their
+// authenticator, or one of their recovery codes. It returns nil when the token is valid, an
+// *Error otherwise (CodeTokenInvalid, CodeTokenReused, CodeRateLimited, …). VerifyResult also
+// says whether a recovery code was spent.
 func (c *Client) Verify(ctx context.Context, authyID int64, token string, o VerifyOptions) error {
-	// A token is digits; anything else would change the path.
-	if token == "" || strings.Trim(token, "0123456789") != "" {
-		return &Error{HTTPStatus: http.StatusUnauthorized, Code: CodeTokenInvalid, Message: "Token is invalid"}
+	_, err := c.VerifyResult(ctx, authyID, token, o)
+	return err
+}
+
+// Verified is a token accepted.
+type Verified struct {
+	// Factor is FactorRecoveryCode when the token was one of the user's recovery codes, now
+	// spent (ask the user to set up their second factor again), and "" for every other token.
+	Factor string `json:"factor"`
+	// RecoveryCodesRemaining is, for a recovery code, how many of the user's set are left.
+	RecoveryCodesRemaining int `json:"recovery_codes_remaining"`
+}
+
+// FactorRecoveryCode is Verified.Factor for a recovery code.
+const FactorRecoveryCode = "recovery_code"
+
+// VerifyResult is Verify that says how the token was accepted. A recovery code is accepted
+// in any case and with or without its dashes or spaces; a code spent before is refused with
+// CodeTokenReused.
+func (c *Client) VerifyResult(ctx context.Context, authyID int64, token string, o VerifyOptions) (Verified, error) {
+	// A token is digits, or a recovery code's letters, digits, dashes and spaces; anything
+	// else would change the path.
+	if strings.TrimSpace(token) == "" || len(token) > 64 || strings.Trim(token, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ- ") != "" {
+		return Verified{}, &Error{HTTPStatus: http.StatusUnauthorized, Code: CodeTokenInvalid, Message: "Token is invalid"}
 	}
 	v := url.Values{}
 	if o.Force {
@@ -296,14 +321,66 @@ func (c *Client) Verify(ctx context.Context, authyID int64, token string, o Veri
 	}
 	var out struct {
 		Token string `json:"token"`
+		Verified
 	}
+	// Spaces carry no meaning in a recovery code; without them the path needs no escaping.
+	token = strings.ReplaceAll(token, " ", "")
 	if err := c.protected(ctx, http.MethodGet, "/verify/"+token+"/"+itoa(authyID), v, &out); err != nil {
-		return err
+		return Verified{}, err
 	}
 	if out.Token != "is valid" {
-		return &Error{HTTPStatus: http.StatusOK, Code: CodeTokenInvalid, Message: "Token is invalid"}
+		return Verified{}, &Error{HTTPStatus: http.StatusOK, Code: CodeTokenInvalid, Message: "Token is invalid"}
 	}
-	return nil
+	return out.Verified, nil
+}
+
+// RecoveryCodes is a user's set of recovery codes (Twofold's addition). Codes is filled only by
+// GenerateRecoveryCodes: the server shows a set's codes once.
+type RecoveryCodes struct {
+	Codes     []string  // formatted for people: "k7m2-9xqp-4tfh"
+	Total     int       // codes in the set
+	Remaining int       // of them, unspent
+	CreatedAt time.Time // when the set was made; zero without one
+}
+
+type recoveryCodesJSON struct {
+	Codes         []string `json:"codes"`
+	RecoveryCodes struct {
+		Total     int    `json:"total"`
+		Remaining int    `json:"remaining"`
+		CreatedAt *int64 `json:"created_at"`
+	} `json:"recovery_codes"`
+}
+
+func (j recoveryCodesJSON) codes() RecoveryCodes {
+	rc := RecoveryCodes{Codes: j.Codes, Total: j.RecoveryCodes.Total, Remaining: j.RecoveryCodes.Remaining}
+	if j.RecoveryCodes.CreatedAt != nil {
+		rc.CreatedAt = time.Unix(*j.RecoveryCodes.CreatedAt, 0).UTC()
+	}
+	return rc
+}
+
+// GenerateRecoveryCodes makes a new set of count recovery codes for the user (0: the server's
+// default, 10; else 5 to 20) and returns them: show them to the user once, store them nowhere.
+// The user's old set stops working.
+func (c *Client) GenerateRecoveryCodes(ctx context.Context, authyID int64, count int) (RecoveryCodes, error) {
+	v := url.Values{}
+	if count != 0 {
+		v.Set("count", strconv.Itoa(count))
+	}
+	var out recoveryCodesJSON
+	err := c.protected(ctx, http.MethodPost, "/users/"+itoa(authyID)+"/recovery_codes", v, &out)
+	return out.codes(), err
+}
+
+// RecoveryCodesStatus says how many of the user's recovery codes remain and when the set was
+// made, never the codes.
+func (c *Client) RecoveryCodesStatus(ctx context.Context, authyID int64) (RecoveryCodes, error) {
+	var out recoveryCodesJSON
+	err := c.protected(ctx, http.MethodGet, "/users/"+itoa(authyID)+"/recovery_codes", nil, &out)
+	rc := out.codes()
+	rc.Codes = nil
+	return rc, err
 }
 
 // ApprovalRequest asks the user to approve something on their device (OneTouch).

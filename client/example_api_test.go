@@ -77,3 +77,32 @@ func ExampleRegistrationQR() {
 	// Output:
 	// authy://account?token=eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJTaG9wIiwiaWF0IjoxODAwMDAwMDAwLCJleHAiOjE4MDAwMDAzMDAsImNvbnRleHQiOnsiY3VzdG9tX3VzZXJfaWQiOiI0MiIsImF1dGh5X2FwcF9pZCI6MX19.glANQ2nWLNBUUxFbPks-jhFAhwYqcooGOvVN1ROKZYY
 }
+
+// Recovery codes (Twofold's addition): made when the user turns two-factor authentication on,
+// shown to them once, and accepted by VerifyResult as a factor of their own.
+func ExampleClient_GenerateRecoveryCodes() {
+	ctx := context.Background()
+	c, err := client.New("https://2fa.example.com", os.Getenv("TWOFOLD_API_KEY"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	const authyID = 1635
+	set, err := c.GenerateRecoveryCodes(ctx, authyID, 0) // 10 codes; the old set stops working
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, code := range set.Codes {
+		fmt.Println(code) // show once: "k7m2-9xqp-4tfh"; store nowhere
+	}
+
+	// At the second step, a user who lost their phone types one:
+	v, err := c.VerifyResult(ctx, authyID, "K7M2 9XQP 4TFH", client.VerifyOptions{})
+	switch {
+	case err == nil && v.Factor == client.FactorRecoveryCode:
+		fmt.Printf("logged in with a recovery code, %d left: ask the user to set up their phone again\n", v.RecoveryCodesRemaining)
+	case client.IsCode(err, client.CodeTokenReused):
+		fmt.Println("that recovery code was already used")
+	case err != nil:
+		fmt.Println("not one of the user's codes")
+	}
+}

@@ -41,7 +41,7 @@ const auditHelp = `The audit trail records security-relevant events, oldest firs
   user.created, user.deleted, device.added, device.removed
   user.exported (what: phone_number, totp_secret; a migration export, never the value)
   users.imported (imported, present, failed, seeds: the counts of one batch of twofold import)
-  verification.succeeded (method: sms, call, email, totp, device, sandbox, unconfirmed)
+  verification.succeeded (method: sms, call, email, totp, device, sandbox, unconfirmed, recovery_code)
   verification.failed (why: invalid, reused)
   approval.approved, approval.denied (reason, when the device gave one)
   approval.closed (the application closed its pending request: the user logged in another way)
@@ -53,6 +53,7 @@ const auditHelp = `The audit trail records security-relevant events, oldest firs
   verification.canceled (a Verify API verification canceled by the application)
   verify_factor.created, verify_factor.verified, verify_factor.deleted (service, factor, factor_type)
   verify_challenge.approved, verify_challenge.denied (service, challenge)
+  recovery_codes.generated, recovery_codes.revoked (count), recovery_code.used (remaining)
 
 Entries are append-only and chained: each carries an HMAC-SHA256, under a key derived from the
 master key, of the previous entry's hash and its own fields, so 'twofold audit verify' finds an

@@ -16,6 +16,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/operators"
 	"github.com/twofold-auth/twofold/internal/passkeys"
 	"github.com/twofold-auth/twofold/internal/passwordless"
+	"github.com/twofold-auth/twofold/internal/recovery"
 	"github.com/twofold-auth/twofold/internal/twofold"
 	"github.com/twofold-auth/twofold/internal/users"
 	"github.com/twofold-auth/twofold/internal/verify"
@@ -24,7 +25,7 @@ import (
 // consoleHandler is the operators' web console, mounted at /console/, over the server's own
 // services: operators sign in with a password and a code or push from Twofold itself.
 func consoleHandler(in *instance, us *users.Service, vs *verify.Service, ds *devices.Service, ot *onetouch.Service,
-	pw *passwordless.Service, pk *passkeys.Service, cb *callback.Dispatcher, router *deliver.Router, publicURL string, signin signinConfig, onRoute func(string), log *slog.Logger) http.Handler {
+	pw *passwordless.Service, pk *passkeys.Service, rc *recovery.Service, cb *callback.Dispatcher, router *deliver.Router, publicURL string, signin signinConfig, onRoute func(string), log *slog.Logger) http.Handler {
 	factors := console.NewFactors(console.Services{
 		EnsureConsole: in.apps.EnsureConsole, CreateCustomUser: in.store.CreateCustomUser, ListDevices: in.store.ListDevices,
 		Enroll: vs.Enroll, Check: vs.Check, RegistrationToken: ds.RegistrationToken,
@@ -35,7 +36,7 @@ func consoleHandler(in *instance, us *users.Service, vs *verify.Service, ds *dev
 		Lookup:    in.store, Factors: factors,
 		Apps: in.apps, Users: us, Devices: ds, Queries: in.store, Groups: ot,
 		Callbacks: cb, EnrolmentQR: vs, StepClients: stepClients(in), Passwordless: pw,
-		Twilio: in.apps, Passkeys: pk,
+		Twilio: in.apps, Passkeys: pk, RecoveryCodes: rc,
 	}
 	if in.audit != nil {
 		deps.Audit = in.audit

@@ -269,6 +269,10 @@ func TestConsolePagesFit(t *testing.T) {
 	}
 	app := "/console/apps/" + strconv.FormatInt(b.id, 10)
 	user := app + "/users/" + strconv.FormatInt(b.users[0], 10)
+	// The user's page shows their recovery codes (how many remain) and the revoke button.
+	if r := s.do("POST", fmt.Sprintf("/protected/json/users/%d/recovery_codes", b.users[0]), b.key, nil); r.status != 200 {
+		t.Fatalf("recovery codes: %d %s", r.status, r.raw)
+	}
 
 	p.section("signed out")
 	c.check("sign-in", c.visit("/console/signin", "#email"))
@@ -315,7 +319,7 @@ func TestConsolePagesFit(t *testing.T) {
 		{"delete application", app + "/delete", "#confirm-name"},
 		{"users", app + "/users", "#user-list"},
 		{"no user found", app + "/users?q=nobody-at-all", ".empty"},
-		{"user", user, "#device-list"},
+		{"user", user, "#recovery-revoke"},
 		{"delete user", user + "/delete", "#confirm-submit"},
 		{"approvals", "/console/approvals?since=all", "#approval-list"},
 		{"outbox", "/console/outbox?since=all", "#outbox-list"},

@@ -193,6 +193,11 @@ func testMasterKeyRotation(t *testing.T, db ...string) {
 		t.Fatalf("sdk/registrations: %s", r.raw)
 	}
 	regToken := r.body["registration_token"].(string) // redeemed after the switch
+	r = s.post(fmt.Sprintf("/protected/json/users/%d/recovery_codes", carol), nil)
+	if r.status != 200 {
+		t.Fatalf("recovery codes: %s", r.raw)
+	}
+	carolRecovery := r.body["codes"].([]any) // never lapse: they must outlive the rotation
 	jwt := tutorialJWT(t, s.key, "My first app", 1, "dave", time.Now().Add(-time.Minute), time.Now().Add(4*time.Minute))
 	if r := s.registerWithJWT(jwt); r.status != 200 {
 		t.Fatalf("JWT registration: %s", r.raw)
@@ -226,6 +231,7 @@ func testMasterKeyRotation(t *testing.T, db ...string) {
 		t.Fatalf("phone verification code sent under A: %s", r.raw)
 	}
 	s.verifies("TOTP seeded under A", bobTOTP.Code(time.Now()), bob)
+	s.verifies("recovery code made under A", fmt.Sprint(carolRecovery[0]), carol)
 	if res, err := s.client.Get(s.url + qrLink.Path); err != nil || res.StatusCode != 200 {
 		t.Fatalf("QR link made under A: %v %v", res, err)
 	} else {
@@ -278,6 +284,7 @@ func testMasterKeyRotation(t *testing.T, db ...string) {
 		t.Fatalf("API key under B alone: %s", r.raw)
 	}
 	s.verifies("TOTP under B alone", bobTOTP.Code(time.Now().Add(30*time.Second)), bob)
+	s.verifies("recovery code made under A, under B alone", fmt.Sprint(carolRecovery[1]), carol)
 	if r := seen.call(s, "GET", "/device/v1/device", nil); r.status != 200 {
 		t.Fatalf("re-MAC'd device under B alone: %s", r.raw)
 	}

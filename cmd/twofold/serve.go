@@ -28,11 +28,13 @@ import (
 	"github.com/twofold-auth/twofold/internal/devices"
 	"github.com/twofold-auth/twofold/internal/egress"
 	"github.com/twofold-auth/twofold/internal/live"
+	"github.com/twofold-auth/twofold/internal/masterkey"
 	"github.com/twofold-auth/twofold/internal/metrics"
 	"github.com/twofold-auth/twofold/internal/onetouch"
 	"github.com/twofold-auth/twofold/internal/passkeys"
 	"github.com/twofold-auth/twofold/internal/passwordless"
 	"github.com/twofold-auth/twofold/internal/push"
+	"github.com/twofold-auth/twofold/internal/recovery"
 	"github.com/twofold-auth/twofold/internal/store"
 	"github.com/twofold-auth/twofold/internal/twofold"
 	"github.com/twofold-auth/twofold/internal/users"
@@ -263,6 +265,12 @@ func serve(cmd *cobra.Command, env Env) (err error) {
 		pkAudit = in.audit
 	}
 	pks := passkeys.New(in.store, vs, pkAudit, in.now) // the API's and the hosted step's
+	recoveryKey, err := masterkey.RecoveryKey(cmd.Context(), in.store, in.keys)
+	if err != nil {
+		return err
+	}
+	rc := recovery.New(in.store, recoveryKey, in.audit, in.now)
+	vs.SetRecovery(rc) // verify accepts recovery codes as a factor of their own
 	api := authyapi.New(authyapi.Services{
 		Apps:         in.apps,
 		Users:        us,
@@ -272,6 +280,7 @@ func serve(cmd *cobra.Command, env Env) (err error) {
 		Usage:        usage,
 		Live:         broker,
 		Passwordless: pw,
+		Recovery:     rc,
 		Passkeys:     pks,
 	}, m, log, authyapi.Config{
 		PublicURL:  mustString(f, "public-url"),
@@ -315,7 +324,7 @@ func serve(cmd *cobra.Command, env Env) (err error) {
 	}
 	routes.Handle("GET /{$}", web.Home()) // a browser at the server's address finds the console and the authenticator
 	routes.Handle("GET /authenticator/", web.Authenticator())
-	routes.Handle("/console/", consoleHandler(in, us, vs, ds, ot, pw, pks, dispatcher, router, mustString(f, "public-url"), signin, env.OnRoute, log))
+	routes.Handle("/console/", consoleHandler(in, us, vs, ds, ot, pw, pks, rc, dispatcher, router, mustString(f, "public-url"), signin, env.OnRoute, log))
 	if err := hostedStep(routes, f, env, in, vs, ot, pw, pks, signin.proxies, log); err != nil {
 		return err
 	}

@@ -310,6 +310,34 @@ func TestHostedStepBrowser(t *testing.T) {
 	st.waitState("error")
 	st.check("error")
 
+	st.section("a recovery code, then the same one again")
+	made := s.post(fmt.Sprintf("/protected/json/users/%d/recovery_codes", bob), nil)
+	codes, _ := made.body["codes"].([]any)
+	if len(codes) != 10 {
+		t.Fatalf("recovery codes: %s", made.raw)
+	}
+	recoveryCode := fmt.Sprint(codes[0])
+	useRecovery := func(typed string) {
+		t.Helper()
+		st.signIn(bobEmail)
+		st.waitState("code")
+		st.click("#another-way")
+		st.waitState("choose")
+		st.click("#opt-recovery_code")
+		st.waitState("recovery")
+		st.typeCode(typed)
+	}
+	useRecovery(strings.ToUpper(recoveryCode))
+	st.visible("#signed-in")
+	rp.expectSignedIn(rp.result(), bob, bobEmail, "kba")
+	useRecovery(strings.ReplaceAll(recoveryCode, "-", " "))
+	st.visible("#error")
+	st.waitState("recovery")
+	st.check("recovery-used")
+	if got := st.eval(`document.querySelector('#error').textContent`); !strings.Contains(got, "used already") {
+		t.Errorf("a used recovery code: %q", got)
+	}
+
 	st.section("without JavaScript: the push's Continue button")
 	noJS(t, ctx, rp, a, ana)
 

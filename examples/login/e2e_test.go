@@ -181,7 +181,8 @@ func TestLoginInBrowser(t *testing.T) {
 	}
 
 	step("sign up, and add the account to the web authenticator from the QR code")
-	var adaPhone string // the phone as the profile masks it
+	var adaPhone string        // the phone as the profile masks it
+	var recoveryCodes []string // Ada's, as the page showed them
 	webAuth := newWebAuthenticator(t)
 	{
 		p.do(chromedp.Navigate(sampleURL + "/signup"))
@@ -193,6 +194,20 @@ func TestLoginInBrowser(t *testing.T) {
 		p.check("sign-up")
 		p.screenshot("signup")
 		p.click("#signup-form button[type=submit]")
+		// Two-factor authentication on: the recovery codes, once, on a page to acknowledge.
+		p.at("recovery-codes")
+		p.check("recovery codes")
+		p.screenshot("recovery-codes")
+		recoveryCodes = strings.Fields(p.text("#recovery-codes"))
+		if len(recoveryCodes) != 10 || !regexp.MustCompile(`^[2-9a-z]{4}-[2-9a-z]{4}-[2-9a-z]{4}$`).MatchString(recoveryCodes[0]) {
+			t.Fatalf("recovery codes shown: %q", recoveryCodes)
+		}
+		p.do(chromedp.Navigate(sampleURL + "/profile")) // not acknowledged: shown until they are
+		p.at("recovery-codes")
+		p.click("#saved")
+		p.click("#recovery-saved button[type=submit]")
+		p.at("profile")
+		p.do(chromedp.Navigate(sampleURL + recoveryCodesPath)) // never shown again
 		p.at("profile")
 		if got := p.text("main"); strings.Count(got, "Two-factor authentication is on") > 0 {
 			t.Errorf("the profile says again what its page says:\n%s", got)
@@ -469,4 +484,44 @@ func TestLoginInBrowser(t *testing.T) {
 			}
 		}
 	}
+
+	step("Ada lost her phone: she logs in with a recovery code, once")
+	{
+		useRecovery := func(typed string) {
+			t.Helper()
+			login(adaEmail)
+			p.at("wait")
+			p.click("#use-recovery")
+			p.at("recovery")
+			p.fill("#recovery-code", typed)
+			p.click("#recovery-form button[type=submit]")
+		}
+		logout()
+		useRecovery(strings.ToUpper(strings.ReplaceAll(recoveryCodes[3], "-", " ")))
+		p.at("protected")
+		if how, notice := p.text("#method"), p.text(".notice"); !strings.Contains(how, "a recovery code") || !strings.Contains(notice, "9 left") {
+			t.Fatalf("protected page says %q, %q", how, notice)
+		}
+		logout()
+		useRecovery(recoveryCodes[3])
+		p.at("recovery")
+		p.check("recovery code refused")
+		if got := p.text("#problem"); !strings.Contains(got, "already used") {
+			t.Fatalf("a used recovery code: %q", got)
+		}
+		st, err := api.RecoveryCodesStatus(ctx, adaAuthyID(t, srv))
+		if err != nil || st.Remaining != 9 {
+			t.Fatalf("recovery codes left: %+v, %v", st, err)
+		}
+	}
+}
+
+// adaAuthyID is Ada's Authy id, as the sample keeps it.
+func adaAuthyID(t *testing.T, srv *server) int64 {
+	t.Helper()
+	u, ok := srv.users.byEmailAddr(adaEmail)
+	if !ok || u.AuthyID == 0 {
+		t.Fatal("Ada has no Authy id")
+	}
+	return u.AuthyID
 }

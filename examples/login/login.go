@@ -85,8 +85,15 @@ func (s *server) signup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("signed up", "user", u.ID, "two_factor", u.AuthyID != 0)
-	s.sessions.rotate(w, sess.ID, session{Stage: loggedIn, UserID: u.ID, Method: "a new account (signed up just now)",
-		Flash: "Welcome! Your account is ready."})
+	next := session{Stage: loggedIn, UserID: u.ID, Method: "a new account (signed up just now)", Flash: "Welcome! Your account is ready."}
+	if u.AuthyID != 0 {
+		s.giveRecoveryCodes(r.Context(), &next, u.AuthyID)
+	}
+	s.sessions.rotate(w, sess.ID, next)
+	if len(next.RecoveryCodes) > 0 {
+		redirect(w, r, recoveryCodesPath)
+		return
+	}
 	redirect(w, r, "/profile")
 }
 

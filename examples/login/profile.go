@@ -22,6 +22,10 @@ func (s *server) profilePage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if len(sess.RecoveryCodes) > 0 { // not acknowledged yet: they are shown until they are
+		redirect(w, r, recoveryCodesPath)
+		return
+	}
 	v := view{Email: u.Email, TwoFactor: u.AuthyID != 0, MaskedPhone: maskPhone(u.CountryCode, u.Phone)}
 	if u.AuthyID != 0 {
 		// Twofold: the user's devices.
@@ -195,10 +199,16 @@ func (s *server) enable2FA(w http.ResponseWriter, r *http.Request) {
 		} else if err := s.users.setAuthyID(u.ID, id); err != nil {
 			s.log.Info("two-factor refused: the phone number is another account's", "user", u.ID)
 			sess.Problem = ownPhoneRefused
+		} else {
+			s.giveRecoveryCodes(r.Context(), &sess, id)
 		}
 	}
 	sess.RegLink = ""
 	s.sessions.save(sess)
+	if len(sess.RecoveryCodes) > 0 {
+		redirect(w, r, recoveryCodesPath)
+		return
+	}
 	redirect(w, r, "/profile")
 }
 

@@ -120,6 +120,10 @@ func (s *server) routes() *http.ServeMux {
 	mux.HandleFunc("POST /login/code", s.checkCode)
 	mux.HandleFunc("POST /login/sms", s.sendCode)
 	mux.HandleFunc("POST /login/call", s.sendCode)
+	mux.HandleFunc("GET "+recoveryPath, s.recoveryPage)
+	mux.HandleFunc("POST "+recoveryPath, s.checkRecoveryCode)
+	mux.HandleFunc("GET "+recoveryCodesPath, s.recoveryCodesPage)
+	mux.HandleFunc("POST "+recoveryCodesPath, s.recoveryCodesSaved)
 
 	mux.HandleFunc("GET /protected", s.protectedPage)
 	mux.HandleFunc("GET /profile", s.profilePage)
@@ -194,6 +198,7 @@ type view struct {
 	Passkeys            []client.Passkey // profile: the user's passkeys
 	PasskeysUnavailable bool             // profile: Twofold did not list them
 	PasskeySignIn       bool             // login page: "Sign in with a passkey" (passwordless); second step: "Use a passkey"
+	RecoveryCodes       []string         // the recovery codes page: the codes, shown once
 }
 
 func (v view) LoggedIn() bool { return v.Stage == loggedIn }

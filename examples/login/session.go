@@ -49,6 +49,9 @@ type session struct {
 	PhoneUUID  string
 	LoginEmail string
 
+	// Recovery codes just made (recovery.go): shown once, until the user acknowledges them.
+	RecoveryCodes []string
+
 	// On the profile page: the registration link the QR code shows.
 	RegLink    string
 	RegExpires time.Time

@@ -31,6 +31,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/passkeys"
 	"github.com/twofold-auth/twofold/internal/passwordless"
 	"github.com/twofold-auth/twofold/internal/ratelimit"
+	"github.com/twofold-auth/twofold/internal/recovery"
 	"github.com/twofold-auth/twofold/internal/twofold"
 	"github.com/twofold-auth/twofold/internal/users"
 	"github.com/twofold-auth/twofold/internal/verify"
@@ -89,6 +90,8 @@ type Services struct {
 	Live     *live.Broker
 	// Passwordless runs passwordless sign-ins; nil: its routes answer 404.
 	Passwordless *passwordless.Service
+	// Recovery makes and describes users' recovery codes; nil: its routes answer 404.
+	Recovery *recovery.Service
 	// Passkeys runs passkey ceremonies; nil: their routes answer 404.
 	Passkeys *passkeys.Service
 }
@@ -108,6 +111,7 @@ type API struct {
 	now      func() time.Time
 
 	passwordless *passwordless.Service // nil when the server has none
+	recovery     *recovery.Service     // nil when the server has none
 	passkeys     *passkeys.Service     // nil when the server has none
 
 	mu       sync.Mutex
@@ -131,7 +135,7 @@ func New(svc Services, m *metrics.Metrics, log *slog.Logger, cfg Config, now fun
 		svc.Live = live.NewBroker()
 	}
 	return &API{apps: svc.Apps, users: svc.Users, verify: svc.Verify, devices: svc.Devices, onetouch: svc.OneTouch,
-		passwordless: svc.Passwordless, passkeys: svc.Passkeys, usage: svc.Usage, live: svc.Live, metrics: m, log: log, cfg: cfg, now: now, limiters: map[int64]*rate.Limiter{},
+		passwordless: svc.Passwordless, passkeys: svc.Passkeys, recovery: svc.Recovery, usage: svc.Usage, live: svc.Live, metrics: m, log: log, cfg: cfg, now: now, limiters: map[int64]*rate.Limiter{},
 		perDevice:   ratelimit.New[int64](cfg.DeviceRate),
 		perUser:     ratelimit.New[userKey](cfg.DeviceUserRate),
 		perAddress:  ratelimit.New[netip.Prefix](cfg.AddressRate),
@@ -169,6 +173,10 @@ func (a *API) Routes(mux Mux) {
 	a.handle(mux, "GET "+p+"/call/{id}", a.sendCode(twofold.Call))
 	a.handle(mux, "POST "+p+"/email/{id}", a.sendCode(twofold.Email))
 	a.handle(mux, "GET "+p+"/verify/{token}/{id}", a.verifyToken)
+	if a.recovery != nil { // Twofold's addition
+		a.handle(mux, "POST "+p+"/users/{id}/recovery_codes", a.generateRecoveryCodes)
+		a.handle(mux, "GET "+p+"/users/{id}/recovery_codes", a.recoveryCodesStatus)
+	}
 	a.handle(mux, "GET "+p+"/app/details", a.appDetails)
 	a.handle(mux, "GET "+p+"/app/stats", a.appStats)
 	a.handle(mux, "POST "+p+"/sdk/registrations", a.sdkRegistration)

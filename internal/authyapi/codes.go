@@ -105,7 +105,8 @@ func (a *API) verifyToken(w http.ResponseWriter, r *http.Request, c *call) error
 		return err
 	}
 	action, _ := c.params.String("action")
-	method, err := a.verify.Check(r.Context(), c.app, id, r.PathValue("token"), verify.CheckParams{Action: action, Force: force})
+	res, err := a.verify.CheckResult(r.Context(), c.app, id, r.PathValue("token"), verify.CheckParams{Action: action, Force: force})
+	method := res.Method
 	if err != nil {
 		a.metrics.Verifications.WithLabelValues(outcome(err)).Inc()
 		return err
@@ -114,6 +115,19 @@ func (a *API) verifyToken(w http.ResponseWriter, r *http.Request, c *call) error
 	osType := map[verify.Method]string{verify.MethodTOTP: "authenticator"}[method]
 	if osType == "" {
 		osType = "sms"
+	}
+	if method == verify.MethodRecoveryCode {
+		// Twofold's addition: a recovery code was spent, a factor of its own. The customer
+		// should have the user re-enrol (and make a new set before the last is spent).
+		remaining := res.Recovery.Remaining
+		writeJSON(w, http.StatusOK, struct {
+			Message   string `json:"message"`
+			Token     string `json:"token"`
+			Success   string `json:"success"`
+			Factor    string `json:"factor"`
+			Remaining *int   `json:"recovery_codes_remaining"`
+		}{"Token is valid.", "is valid", "true", string(verify.MethodRecoveryCode), &remaining})
+		return nil
 	}
 	writeJSON(w, http.StatusOK, struct {
 		Message string       `json:"message"`

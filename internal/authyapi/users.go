@@ -69,8 +69,14 @@ func (a *API) userStatus(w http.ResponseWriter, r *http.Request, c *call) error 
 		AccountDisabled bool     `json:"account_disabled"`
 		DetailedDevices []device `json:"detailed_devices"`
 		DeletedDevices  []any    `json:"deleted_devices"`
+		// Twofold's addition: the user's unspent recovery codes (0 without a set).
+		RecoveryCodesRemaining int `json:"recovery_codes_remaining"`
 		// Passkeys is Twofold's addition: the user's passkeys, ids and names.
 		Passkeys []statusPasskey `json:"passkeys"`
+	}
+	remaining, err := a.remainingRecoveryCodes(r, c.app, id)
+	if err != nil {
+		return err
 	}
 	keys := []statusPasskey{}
 	if a.passkeys != nil {
@@ -90,7 +96,7 @@ func (a *API) userStatus(w http.ResponseWriter, r *http.Request, c *call) error 
 	}{status{
 		AuthyID: u.ID, Confirmed: u.Confirmed, Registered: st.Registered, CountryCode: u.CountryCode,
 		PhoneNumber: number(u).MaskedLocal(), Email: u.Email, Devices: st.Devices,
-		DetailedDevices: detailed(st.Detailed), DeletedDevices: []any{}, Passkeys: keys,
+		DetailedDevices: detailed(st.Detailed), DeletedDevices: []any{}, RecoveryCodesRemaining: remaining, Passkeys: keys,
 	}, "User status.", true})
 	return nil
 }

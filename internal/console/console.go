@@ -130,6 +130,14 @@ type Deps struct {
 
 	Passwordless PasswordlessBlocks
 	Passkeys     Passkeys
+	// RecoveryCodes describes and revokes users' recovery codes (*recovery.Service); nil: not shown.
+	RecoveryCodes RecoveryCodes
+}
+
+// RecoveryCodes describes a user's set of recovery codes (never the codes) and revokes it.
+type RecoveryCodes interface {
+	Remaining(ctx context.Context, app twofold.App, userID int64) (twofold.RecoveryCodes, error)
+	Revoke(ctx context.Context, app twofold.App, userID int64) (int64, error)
 }
 
 // Defaults are the server's settings an application gets where it sets none of its own; the
@@ -240,6 +248,9 @@ func (c *console) routes() {
 	m.HandleFunc("GET /console/apps/{app}/users/{user}/delete", c.app(c.userDeleteConfirm))
 	m.HandleFunc("POST /console/apps/{app}/users/{user}/delete", c.post(c.app(c.userDelete)))
 	m.HandleFunc("POST /console/apps/{app}/users/{user}/devices/{device}/delete", c.post(c.app(c.deviceDelete)))
+	if c.d.RecoveryCodes != nil {
+		m.HandleFunc("POST /console/apps/{app}/users/{user}/recovery_codes/revoke", c.post(c.app(c.recoveryRevoke)))
+	}
 	m.HandleFunc("POST /console/apps/{app}/users/{user}/passkeys/{passkey}/delete", c.post(c.app(c.passkeyDelete)))
 	m.HandleFunc("GET /console/apps/{app}/groups", c.app(c.groupList))
 	m.HandleFunc("GET /console/apps/{app}/groups/{group}", c.app(c.groupShow))

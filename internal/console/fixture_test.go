@@ -27,11 +27,13 @@ import (
 	"github.com/twofold-auth/twofold/internal/devices"
 	"github.com/twofold-auth/twofold/internal/egress"
 	"github.com/twofold-auth/twofold/internal/hostedstep"
+	"github.com/twofold-auth/twofold/internal/masterkey"
 	"github.com/twofold-auth/twofold/internal/onetouch"
 	"github.com/twofold-auth/twofold/internal/operators"
 	"github.com/twofold-auth/twofold/internal/otp"
 	"github.com/twofold-auth/twofold/internal/passkeys"
 	"github.com/twofold-auth/twofold/internal/password"
+	"github.com/twofold-auth/twofold/internal/recovery"
 	"github.com/twofold-auth/twofold/internal/seal"
 	"github.com/twofold-auth/twofold/internal/store"
 	"github.com/twofold-auth/twofold/internal/store/storetest"
@@ -63,6 +65,7 @@ type fixture struct {
 	audit   *audit.Log
 	verify  *verify.Service
 	clients *hostedstep.Clients
+	rc      *recovery.Service
 	deps    console.Deps
 	// passkeys runs passkey ceremonies (the users' pages list and remove passkeys).
 	passkeys *passkeys.Service
@@ -148,9 +151,14 @@ func newFixtureOn(t *testing.T, cfg console.Config, st *store.Store) *fixture {
 	f.clients = hostedstep.NewClients(st, keys, f.clock.Now)
 	f.clients.SetAuditor(f.audit)
 	f.passkeys = passkeys.New(st, v, f.audit, f.clock.Now)
+	recoveryKey, err := masterkey.RecoveryKey(t.Context(), st, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.rc = recovery.New(st, recoveryKey, f.audit, f.clock.Now)
 	f.deps = console.Deps{Groups: f.ot, Operators: f.ops, Lookup: st, Factors: f.factors, Apps: f.apps, Users: us,
 		Devices: f.devices, Queries: st, Audit: f.audit, Callbacks: dispatcher, EnrolmentQR: v, StepClients: f.clients,
-		Passkeys: f.passkeys}
+		Passkeys: f.passkeys, RecoveryCodes: f.rc}
 	f.h = console.New(f.deps, cfg)
 	return f
 }

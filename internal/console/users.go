@@ -67,6 +67,9 @@ type userData struct {
 	// PasswordlessBlockedUntil is when the user's passwordless sign-ins are no longer blocked;
 	// zero: they are not.
 	PasswordlessBlockedUntil time.Time
+	// Recovery is the user's set of recovery codes; HasRecovery: the server has them at all.
+	Recovery    twofold.RecoveryCodes
+	HasRecovery bool
 	// Passkeys are the user's passkeys; HasPasskeys: the server has passkeys at all.
 	Passkeys    []twofold.Passkey
 	HasPasskeys bool
@@ -96,6 +99,10 @@ func (c *console) userShow(w http.ResponseWriter, r *http.Request, q *request, a
 	}
 	if err == nil && c.d.Passwordless != nil {
 		d.PasswordlessBlockedUntil, err = c.d.Passwordless.BlockedUntil(ctx, a, u.ID)
+	}
+	if err == nil && c.d.RecoveryCodes != nil {
+		d.HasRecovery = true
+		d.Recovery, err = c.d.RecoveryCodes.Remaining(ctx, a, u.ID)
 	}
 	if err == nil && c.d.Passkeys != nil {
 		d.HasPasskeys = true
@@ -197,5 +204,22 @@ func (c *console) passkeyDelete(w http.ResponseWriter, r *http.Request, q *reque
 		return
 	}
 	c.flash(q, "Passkey removed: it can no longer sign this user in.")
+	http.Redirect(w, r, userURL(a, u), http.StatusSeeOther)
+}
+
+// recoveryRevoke removes the user's whole set of recovery codes (recorded as
+// recovery_codes.revoked, by the operator): the user, or whoever holds their codes, can no
+// longer pass a step with one. The customer's backend can make a new set.
+func (c *console) recoveryRevoke(w http.ResponseWriter, r *http.Request, q *request, a twofold.App) {
+	u, ok := c.user(w, r, q, a)
+	if !ok {
+		return
+	}
+	n, err := c.d.RecoveryCodes.Revoke(r.Context(), a, u.ID)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.flash(q, "Recovery codes revoked ("+strconv.FormatInt(n, 10)+" in the set): none of them works any more.")
 	http.Redirect(w, r, userURL(a, u), http.StatusSeeOther)
 }

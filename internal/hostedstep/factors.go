@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/twofold-auth/twofold/internal/onetouch"
+	"github.com/twofold-auth/twofold/internal/recovery"
 	"github.com/twofold-auth/twofold/internal/twofold"
 	"github.com/twofold-auth/twofold/internal/verify"
 )
@@ -140,16 +141,19 @@ func (s *Steps) clientSend(ctx context.Context, v View) error {
 	return s.hit(ctx, "step_sends:client:"+strconv.FormatInt(v.Client.ID, 10), s.cfg.ClientSends, "codes and approval requests through this client")
 }
 
-// Check verifies a code the user typed: their authenticator's, or the last one the session sent.
-// Wrong codes count against the user's failure limit, as at the API. A code that passes
-// finishes the session and returns the factor it proved.
+// Check verifies a code the user typed: their authenticator's, the last one the session sent, or
+// one of their recovery codes (told by its shape). Wrong codes count against the user's failure
+// limit, as at the API. A code that passes finishes the session and returns the factor it proved.
 func (s *Steps) Check(ctx context.Context, v View, code string) (twofold.Factor, error) {
 	if err := v.pending(); err != nil {
 		return "", err
 	}
 	totp := v.offers(twofold.FactorTOTP) == nil
 	sent := v.Session.SentChannel != ""
-	if !totp && !sent {
+	// A recovery code is judged by verify like every token (the failure limit, counted first)
+	// and spent there; a user without codes has none to try.
+	recoveryCode := recovery.Shaped(code)
+	if recoveryCode && v.RecoveryCodes == 0 || !recoveryCode && !totp && !sent {
 		return "", ErrNotOffered
 	}
 	// The session's action: codes the session did not send (the application's own, through the
@@ -175,6 +179,8 @@ func (s *Steps) Check(ctx context.Context, v View, code string) (twofold.Factor,
 				f = factor
 			}
 		}
+	case verify.MethodRecoveryCode:
+		f = twofold.FactorRecoveryCode
 	case verify.MethodSandbox:
 		f = twofold.FactorTOTP // the sandbox's test token stands for any code
 	default:

@@ -104,6 +104,12 @@ func AMR(f twofold.Factor) []string {
 		return []string{"sms"}
 	case twofold.FactorCall:
 		return []string{"tel"}
+	case twofold.FactorRecoveryCode:
+		// A written-down, single-use secret (NIST SP 800-63B's look-up secret), for which RFC
+		// 8176 has no value. Not otp: a relying party that asks for an authenticator's or a sent
+		// code must not take it for one. kba, a secret the user holds with no device, is the
+		// registered value nearest to it and ranks below otp in any relying party's policy.
+		return []string{"kba"}
 	}
 	return []string{"otp"} // an authenticator's code, a code by email
 }

@@ -22,6 +22,7 @@ type StepStore interface {
 	UserByEmail(ctx context.Context, appID int64, email string) (twofold.User, error)
 	GetAuthenticator(ctx context.Context, appID, userID int64) (twofold.Authenticator, error)
 	ListDevices(ctx context.Context, appID, userID int64) ([]twofold.Device, error)
+	RecoveryCodes(ctx context.Context, appID, userID int64) (twofold.RecoveryCodes, error)
 	StepClientByID(ctx context.Context, id int64) (twofold.StepClient, error)
 	CreateStepSession(ctx context.Context, x *twofold.StepSession) error
 	StepSessionByHandle(ctx context.Context, mac []byte, now time.Time) (twofold.StepSession, error)
@@ -197,6 +198,9 @@ type View struct {
 	App     twofold.App
 	User    twofold.User
 	Offer   []twofold.Factor // what this user can pass, in the client's order; none without a user
+	// RecoveryCodes is how many of the user's recovery codes remain: with any, the page offers
+	// "Use a recovery code" besides Offer.
+	RecoveryCodes int
 }
 
 // NeedsUser says the session was begun without a user and has none yet: its page asks for a
@@ -243,7 +247,11 @@ func (s *Steps) Open(ctx context.Context, handle, browser string) (View, error) 
 	if err != nil {
 		return View{}, err
 	}
-	return View{Session: x, Client: c, App: app, User: u, Offer: offer}, nil
+	rc, err := s.store.RecoveryCodes(ctx, app.ID, u.ID)
+	if err != nil {
+		return View{}, err
+	}
+	return View{Session: x, Client: c, App: app, User: u, Offer: offer, RecoveryCodes: rc.Remaining}, nil
 }
 
 func (s *Steps) byHandle(ctx context.Context, handle string) (twofold.StepSession, error) {

@@ -30,10 +30,12 @@ import (
 	"github.com/twofold-auth/twofold/internal/apps"
 	"github.com/twofold-auth/twofold/internal/deliver"
 	"github.com/twofold-auth/twofold/internal/hostedstep"
+	"github.com/twofold-auth/twofold/internal/masterkey"
 	"github.com/twofold-auth/twofold/internal/oidc"
 	"github.com/twofold-auth/twofold/internal/onetouch"
 	"github.com/twofold-auth/twofold/internal/otp"
 	"github.com/twofold-auth/twofold/internal/passwordless"
+	"github.com/twofold-auth/twofold/internal/recovery"
 	"github.com/twofold-auth/twofold/internal/seal"
 	"github.com/twofold-auth/twofold/internal/signingkeys"
 	"github.com/twofold-auth/twofold/internal/store"
@@ -59,6 +61,7 @@ type op struct {
 	users    *users.Service
 	p        *oidc.Provider
 	phones   int
+	recovery *recovery.Service
 }
 
 func newOP(t *testing.T) *op {
@@ -76,6 +79,12 @@ func newOP(t *testing.T) *op {
 		t.Fatal(err)
 	}
 	o := &op{t: t, st: st, keys: keys, users: users.New(st, nil), verify: verify.New(st, router, keys, verify.Config{}, nil)}
+	recoveryKey, err := masterkey.RecoveryKey(t.Context(), st, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.recovery = recovery.New(st, recoveryKey, nil, nil)
+	o.verify.SetRecovery(o.recovery)
 	o.app, _, err = apps.New(st, keys, nil).Create(t.Context(), apps.CreateParams{Name: "Shop"})
 	if err != nil {
 		t.Fatal(err)

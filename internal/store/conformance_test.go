@@ -71,6 +71,7 @@ func runConformance(t *testing.T, openEmpty func(t *testing.T) *Store) {
 	t.Run("VerifyWebhooks", func(t *testing.T) { testVerifyWebhooks(t, open) })   // conformance_verifywebhooks_test.go
 	t.Run("VerifyV2", func(t *testing.T) { testVerifyV2(t, open) })               // conformance_verifyv2_test.go
 	t.Run("VerifyFactors", func(t *testing.T) { testVerifyFactors(t, open) })     // conformance_verifyfactors_test.go
+	t.Run("RecoveryCodes", func(t *testing.T) { testRecoveryCodes(t, open) })     // conformance_recovery_test.go
 	t.Run("Passkeys", func(t *testing.T) { testPasskeys(t, open) })               // conformance_passkeys_test.go
 	t.Run("Races", func(t *testing.T) { testRaces(t, open) })                     // conformance_races_test.go
 	t.Run("CancelledWrites", func(t *testing.T) { testCancelledWrites(t, open) }) // conformance_cancel_test.go

@@ -21,7 +21,7 @@ import (
 var growing = []string{"users", "codes", "authenticators", "devices", "registration_tokens", "spent_registration_jwts",
 	"qr_links", "approval_requests", "callbacks", "messages", "counters", "audit_log", "phone_verifications",
 	"push_subscriptions", "activities", "usage_monthly", "delivery_refusals", "signin_lockouts", "limit_slots",
-	"passwordless_requests", "verifications"}
+	"passwordless_requests", "verifications", "recovery_codes"}
 
 // scanAllowed lists the statements (by a fragment of their text) that may scan, and why.
 var scanAllowed = map[string]string{

@@ -39,7 +39,7 @@ const (
 	AuditUserExported       = "user.exported"  // details: what (phone_number, totp_secret), never the value
 	AuditDeviceAdded        = "device.added"
 	AuditDeviceRemoved      = "device.removed"
-	AuditVerificationOK     = "verification.succeeded" // details: method (sms, call, email, totp, device, sandbox, unconfirmed)
+	AuditVerificationOK     = "verification.succeeded" // details: method (sms, call, email, totp, device, sandbox, unconfirmed, recovery_code)
 	AuditVerificationFailed = "verification.failed"    // details: why (invalid, reused)
 	AuditApprovalApproved   = "approval.approved"
 	AuditApprovalDenied     = "approval.denied" // details: reason when the device gave one
@@ -79,6 +79,11 @@ const (
 	AuditVerifyWebhookCreated = "verify_webhook.created"
 	AuditVerifyWebhookUpdated = "verify_webhook.updated"
 	AuditVerifyWebhookDeleted = "verify_webhook.deleted"
+
+	// Recovery codes (issue 21). Details: count (generated, revoked), remaining (used); never a code.
+	AuditRecoveryCodesGenerated = "recovery_codes.generated"
+	AuditRecoveryCodeUsed       = "recovery_code.used"
+	AuditRecoveryCodesRevoked   = "recovery_codes.revoked"
 )
 
 // AuditApprovalNumberMismatch is a wrong matching number that left an approval request pending
@@ -112,6 +117,7 @@ var AuditActions = []string{
 	AuditVerifyServiceCreated, AuditVerifyServiceUpdated, AuditVerifyServiceDeleted, AuditVerificationCanceled,
 	AuditVerifyFactorCreated, AuditVerifyFactorVerified, AuditVerifyFactorDeleted, AuditVerifyChallengeApproved, AuditVerifyChallengeDenied,
 	AuditVerifyWebhookCreated, AuditVerifyWebhookUpdated, AuditVerifyWebhookDeleted,
+	AuditRecoveryCodesGenerated, AuditRecoveryCodeUsed, AuditRecoveryCodesRevoked,
 	AuditPasskeyRegistered, AuditPasskeyUsed, AuditPasskeyRemoved, AuditPasskeyCloneDetected,
 }
 

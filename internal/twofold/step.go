@@ -20,6 +20,10 @@ const (
 	// their name, for a session begun without a user. It is never in a client's Factors.
 	FactorPasswordless Factor = "passwordless"
 
+	// FactorRecoveryCode is one of the user's recovery codes, spent: a fallback the step offers
+	// to a user who has some (the customer's backend made them), whatever the client's Factors.
+	// It is never in a client's Factors.
+	FactorRecoveryCode Factor = "recovery_code"
 	// FactorPasskey is a passkey of the user's (WebAuthn), offered by the step when the user has
 	// one the step's page can use (hostedstep.PasskeysReach), whatever the client's Factors. A
 	// session it passed records how, for the result's amr: PasskeyFactor.

@@ -20,7 +20,27 @@ const (
 	MethodTOTP        Method = "totp"        // the user's authenticator app
 	MethodSandbox     Method = "sandbox"     // the sandbox test token
 	MethodUnconfirmed Method = "unconfirmed" // the app allows unconfirmed users through without force
+	// MethodRecoveryCode is one of the user's recovery codes, spent (a factor of its own: the
+	// customer should have the user re-enrol).
+	MethodRecoveryCode Method = "recovery_code"
 )
+
+// Result is how a token was accepted and, for a recovery code, the user's set after the spend.
+type Result struct {
+	Method   Method
+	Recovery twofold.RecoveryCodes // zero unless Method is MethodRecoveryCode
+}
+
+// RecoveryCodes spends recovery codes (*recovery.Service). Shaped is a check of the token's
+// shape alone, so that numeric tokens never reach it.
+type RecoveryCodes interface {
+	Shaped(token string) bool
+	Spend(ctx context.Context, app twofold.App, userID int64, token string) (twofold.RecoveryCodes, error)
+}
+
+// SetRecovery makes Check accept the users' recovery codes through r. Call it before the
+// service is used.
+func (s *Service) SetRecovery(r RecoveryCodes) { s.recovery = r }
 
 // CheckParams are the options of verify/{token}/{id}.
 type CheckParams struct {
@@ -34,6 +54,15 @@ type CheckParams struct {
 // Check verifies token for the user. It returns how the token was accepted, or an *twofold.Error:
 // 60016 unknown user, 60020 wrong token, 60019 reused token, 60003 too many failures.
 func (s *Service) Check(ctx context.Context, app twofold.App, userID int64, token string, p CheckParams) (Method, error) {
+	r, err := s.CheckResult(ctx, app, userID, token, p)
+	return r.Method, err
+}
+
+// CheckResult is Check that also describes, for a recovery code accepted, the user's set after
+// the spend. A token of a recovery code's shape (recovery.Shaped) is judged as one, under the same
+// failure limit, counted before, as every other token; it is refused as reused (60019, its own
+// message) when it was spent before.
+func (s *Service) CheckResult(ctx context.Context, app twofold.App, userID int64, token string, p CheckParams) (Result, error) {
 	now := s.now()
 	failures := limit(app, twofold.LimitFailures, s.cfg.FailureLimit)
 	counter := counted{name: failureCounter(app.ID, userID), limit: "failures", appID: app.ID, userID: userID}
@@ -43,22 +72,26 @@ func (s *Service) Check(ctx context.Context, app twofold.App, userID int64, toke
 	}
 	st, err := s.store.CheckState(ctx, app.ID, userID, now, window)
 	if errors.Is(err, twofold.ErrNotFound) {
-		return "", twofold.ErrUserDoesNotExist()
+		return Result{}, twofold.ErrUserDoesNotExist()
 	}
 	if err != nil {
-		return "", err
+		return Result{}, err
 	}
 	u := twofold.User{ID: st.UserID, AppID: app.ID, Confirmed: st.Confirmed}
-	if !wellFormed(token) {
-		return "", twofold.ErrTokenInvalid()
+	// A recovery code is told by its shape alone (12 symbols, never 6 to 10 digits), so numeric
+	// tokens take the path they always took. It is always judged: neither the sandbox token nor
+	// the unconfirmed bypass stands in for it.
+	recoveryCode := !wellFormed(token) && s.recovery != nil && s.recovery.Shaped(token)
+	if !wellFormed(token) && !recoveryCode {
+		return Result{}, twofold.ErrTokenInvalid()
 	}
-	if app.Sandbox && token == s.cfg.SandboxToken {
+	if !recoveryCode && app.Sandbox && token == s.cfg.SandboxToken {
 		s.verified(ctx, app, u, string(MethodSandbox))
-		return MethodSandbox, nil
+		return Result{Method: MethodSandbox}, nil
 	}
-	if app.UnconfirmedBypass && !p.Force && !u.Confirmed {
+	if !recoveryCode && app.UnconfirmedBypass && !p.Force && !u.Confirmed {
 		s.verified(ctx, app, u, string(MethodUnconfirmed))
-		return MethodUnconfirmed, nil
+		return Result{Method: MethodUnconfirmed}, nil
 	}
 
 	// A user whose failures fill the limit is refused on what CheckState read: a flood of
@@ -70,30 +103,37 @@ func (s *Service) Check(ctx context.Context, app twofold.App, userID int64, toke
 		if !st.Refused {
 			first, err := s.store.RecordRefusal(ctx, counter.name, now, failures.Window)
 			if err != nil {
-				return "", err
+				return Result{}, err
 			}
 			if first {
 				s.limitHit(ctx, counter, failures)
 			}
 		}
-		return "", limitError(failures, st.Oldest, now, tooMany)
+		return Result{}, limitError(failures, st.Oldest, now, tooMany)
 	}
 	attempt, err := s.hit(ctx, counter, failures, tooMany)
 	if err != nil {
-		return "", err
+		return Result{}, err
 	}
-	method, how, err := s.check(ctx, app, st, token, p)
+	var res Result
+	var how string
+	if recoveryCode {
+		res.Method, how = MethodRecoveryCode, string(MethodRecoveryCode)
+		res.Recovery, err = s.recovery.Spend(ctx, app, u.ID, token)
+	} else {
+		res.Method, how, err = s.check(ctx, app, st, token, p)
+	}
 	if err != nil {
 		if twofold.ErrorCode(err) == twofold.CodeTokenReused {
 			// A resubmit of a token already accepted is not a guess (only a token that matched
 			// a code or TOTP step is "reused"): give back the attempt counted above, so that
 			// resubmits, however many, lock no one out.
 			if rerr := s.refund(ctx, attempt); rerr != nil {
-				return "", rerr
+				return Result{}, rerr
 			}
 		}
 		s.failed(ctx, app, u, err)
-		return "", err
+		return Result{}, err
 	}
 	// The token is accepted. What follows are independent writes: made at once, they share one
 	// commit of the store's writer instead of waiting for one each.
@@ -112,9 +152,9 @@ func (s *Service) Check(ctx context.Context, app twofold.App, userID int64, toke
 		func() error { s.verified(ctx, app, u, how); return nil },
 	)
 	if err != nil {
-		return "", err
+		return Result{}, err
 	}
-	return method, nil
+	return res, nil
 }
 
 // together runs fns at once and returns when all have, with their errors joined. A panic in

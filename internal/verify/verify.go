@@ -135,6 +135,8 @@ type Service struct {
 	now    func() time.Time
 	audit  Auditor      // nil: nothing is recorded
 	usage  UsageCounter // nil: usage is written to the store at once
+	// recovery spends recovery codes; nil: a token of their shape is refused as malformed.
+	recovery RecoveryCodes
 }
 
 // New returns a Service. now may be nil for time.Now.

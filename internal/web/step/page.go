@@ -206,7 +206,9 @@ func (p *Page) show(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := twofold.Factor(via)
-	if !slices.Contains(x.v.Offer, f) {
+	if f == twofold.FactorRecoveryCode && x.v.RecoveryCodes > 0 || len(x.v.Offer) == 0 {
+		f = twofold.FactorRecoveryCode // settled: the user has recovery codes
+	} else if !slices.Contains(x.v.Offer, f) {
 		f = defaultFactor(x.v.Offer)
 	}
 	p.factor(w, r, x, f, "", http.StatusOK)
@@ -228,7 +230,7 @@ func (p *Page) settled(w http.ResponseWriter, r *http.Request, x *visit) bool {
 		if x.v.NeedsUser() {
 			return false // the page asks who
 		}
-		if len(x.v.Offer) == 0 {
+		if len(x.v.Offer) == 0 && x.v.RecoveryCodes == 0 {
 			p.render(w, r, http.StatusOK, x, pageState{State: "none"})
 			return true
 		}
@@ -243,6 +245,9 @@ func defaultFactor(offer []twofold.Factor) twofold.Factor {
 	if slices.Contains(offer, twofold.FactorPush) {
 		return twofold.FactorPush
 	}
+	if len(offer) == 0 {
+		return twofold.FactorRecoveryCode // all a user with recovery codes and nothing else has
+	}
 	return offer[0]
 }
 
@@ -256,6 +261,8 @@ func (p *Page) factor(w http.ResponseWriter, r *http.Request, x *visit, f twofol
 		p.push(w, r, x, errKey, status)
 	case twofold.FactorTOTP:
 		p.render(w, r, status, x, pageState{State: "code", Via: f, Error: errKey})
+	case twofold.FactorRecoveryCode:
+		p.render(w, r, status, x, pageState{State: "recovery", Via: f, Error: errKey})
 	case twofold.FactorPasskey:
 		p.render(w, r, status, x, pageState{State: statePasskey, Via: f, Error: errKey})
 	default:
@@ -404,7 +411,9 @@ func (p *Page) code(w http.ResponseWriter, r *http.Request, x *visit) {
 		return
 	}
 	via := twofold.Factor(r.PostFormValue("via"))
-	if !slices.Contains(x.v.Offer, via) || via == twofold.FactorPush {
+	switch {
+	case via == twofold.FactorRecoveryCode && x.v.RecoveryCodes > 0:
+	case !slices.Contains(x.v.Offer, via) || via == twofold.FactorPush:
 		via = codeFactor(x.v)
 	}
 	code := strings.Map(func(c rune) rune {
@@ -430,6 +439,10 @@ func (p *Page) code(w http.ResponseWriter, r *http.Request, x *visit) {
 		case twofold.CodeRateLimited:
 			p.factor(w, r, x, via, "err_too_many", http.StatusTooManyRequests)
 		case twofold.CodeTokenReused:
+			if via == twofold.FactorRecoveryCode {
+				p.factor(w, r, x, via, "err_recovery_reused", http.StatusUnprocessableEntity)
+				break
+			}
 			p.factor(w, r, x, via, "err_reused", http.StatusUnprocessableEntity)
 		case twofold.CodeTokenInvalid, twofold.CodePhoneVerificationIncorrect:
 			p.factor(w, r, x, via, "err_wrong", http.StatusUnprocessableEntity)

@@ -21,9 +21,11 @@ import (
 	"github.com/twofold-auth/twofold/internal/apps"
 	"github.com/twofold-auth/twofold/internal/deliver"
 	"github.com/twofold-auth/twofold/internal/hostedstep"
+	"github.com/twofold-auth/twofold/internal/masterkey"
 	"github.com/twofold-auth/twofold/internal/oidc"
 	"github.com/twofold-auth/twofold/internal/onetouch"
 	"github.com/twofold-auth/twofold/internal/otp"
+	"github.com/twofold-auth/twofold/internal/recovery"
 	"github.com/twofold-auth/twofold/internal/seal"
 	"github.com/twofold-auth/twofold/internal/signingkeys"
 	"github.com/twofold-auth/twofold/internal/store"
@@ -45,6 +47,7 @@ type fixture struct {
 	user   twofold.User
 	key    otp.Key
 	client hostedstep.Created
+	rc     *recovery.Service
 }
 
 const redirectURI = "https://rp.example.com/callback"
@@ -71,7 +74,12 @@ func newFixtureWith(t *testing.T, cfg verify.Config, factors ...twofold.Factor) 
 		t.Fatal(err)
 	}
 	vs := verify.New(st, router, keys, cfg, nil)
-	f := &fixture{t: t, st: st, outbox: outbox}
+	recoveryKey, err := masterkey.RecoveryKey(ctx, st, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{t: t, st: st, outbox: outbox, rc: recovery.New(st, recoveryKey, nil, nil)}
+	vs.SetRecovery(f.rc)
 	f.app, _, err = apps.New(st, keys, nil).Create(ctx, apps.CreateParams{Name: "Acme Bank"})
 	if err != nil {
 		t.Fatal(err)

@@ -37,7 +37,7 @@ type pageState struct {
 
 // headings are each state's heading, also the page's title.
 var headings = map[string]string{
-	"choose": "choose_h", "push": "push_h", "code": "totp_h", "passed": "passed_h", "denied": "denied_h", "none": "none_h",
+	"choose": "choose_h", "push": "push_h", "code": "totp_h", "recovery": "recovery_h", "passed": "passed_h", "denied": "denied_h", "none": "none_h",
 	"expired": "expired_h", "error": "error_h", "refused": "refused_h",
 	statePasskey: "passkey_h", stateUsername: "pl_h", stateSignin: "pl_wait_h", stateSigninFailed: "pl_failed_h",
 }
@@ -92,8 +92,14 @@ func (p *Page) render(w http.ResponseWriter, r *http.Request, status int, x *vis
 				d.Other = true
 			}
 		}
+		if v.RecoveryCodes > 0 {
+			d.Options = append(d.Options, option{Factor: twofold.FactorRecoveryCode, Label: "opt_recovery_code"})
+			if st.Via != twofold.FactorRecoveryCode {
+				d.Other = true
+			}
+		}
 		if st.Via == "" {
-			d.Other = len(v.Offer) > 0
+			d.Other = len(d.Options) > 0
 		}
 		formAction = formActions(v.Client)
 		if v.Session.Passwordless {
