@@ -1,6 +1,6 @@
 -- +goose Up
 -- Recovery codes (issue 21): a user's set of single-use codes for when their phone is lost.
--- Only keyed hashes are stored (mac: HMAC under the server's code key, bound to the application
+-- Only keyed hashes are stored (mac: HMAC under the recovery codes' stored key, bound to the application
 -- and user), never the codes. A code is spent by setting used_at (Unix seconds, 0 while unused)
 -- with a compare-and-set, so two parallel uses of one code cannot both pass. Regenerating
 -- deletes the user's whole set and inserts the new one in one transaction.
