@@ -38,6 +38,8 @@ fuzz:
 	go test -run='^$$' -fuzz=FuzzParseLink -fuzztime=60s ./cmd/twofold/
 	go test -run='^$$' -fuzz='^FuzzSplitCSV$$' -fuzztime=60s ./internal/userimport/records/
 	go test -run='^$$' -fuzz=FuzzFinish -fuzztime=60s ./internal/passkeys/
+	go test -run='^$$' -fuzz=FuzzNormalize -fuzztime=60s ./internal/recovery/
+	go test -run='^$$' -fuzz=FuzzReadParams -fuzztime=60s ./internal/verifyapi/
 	go test -run='^$$' -fuzz='^FuzzUserFile$$' -fuzztime=60s ./internal/userimport/records/
 	go test -run='^$$' -fuzz=FuzzVerifyCallback -fuzztime=60s ./client/
 	go test -run='^$$' -fuzz=FuzzParseEnvelope -fuzztime=60s ./internal/vault/
