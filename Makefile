@@ -40,6 +40,7 @@ fuzz:
 	go test -run='^$$' -fuzz=FuzzFinish -fuzztime=60s ./internal/passkeys/
 	go test -run='^$$' -fuzz=FuzzNormalize -fuzztime=60s ./internal/recovery/
 	go test -run='^$$' -fuzz=FuzzReadParams -fuzztime=60s ./internal/verifyapi/
+	go test -run='^$$' -fuzz=FuzzVerifyJWT -fuzztime=60s ./internal/verifyfactors/
 	go test -run='^$$' -fuzz='^FuzzUserFile$$' -fuzztime=60s ./internal/userimport/records/
 	go test -run='^$$' -fuzz=FuzzVerifyCallback -fuzztime=60s ./client/
 	go test -run='^$$' -fuzz=FuzzParseEnvelope -fuzztime=60s ./internal/vault/
