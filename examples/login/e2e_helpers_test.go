@@ -263,10 +263,19 @@ func (p *tab) eval(js string) string {
 	return v
 }
 
-// at waits for the page whose heading is marked data-page=name, and returns the heading.
+// at waits for the page whose heading is marked data-page=name, and for the page to have
+// loaded (app.js is deferred: its handlers and functions come after the heading shows), and
+// returns the heading.
 func (p *tab) at(name string) string {
 	p.t.Helper()
-	return p.text(fmt.Sprintf(`h1[data-page=%q]`, name))
+	h := p.text(fmt.Sprintf(`h1[data-page=%q]`, name))
+	ctx, cancel := context.WithTimeout(p.ctx, 45*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.readyState === 'complete'`,
+		chromedp.WithPollingTimeout(40*time.Second))); err != nil {
+		p.t.Fatalf("page %s did not finish loading: %v", name, err)
+	}
+	return h
 }
 
 // text waits for the element sel and returns its text, in one evaluation in the page, so a
