@@ -86,14 +86,23 @@ func (a *API) passkeysOn() error {
 	return nil
 }
 
-// beginPasskeyRegistration: POST users/{id}/passkeys/registrations with an optional name.
-func (a *API) beginPasskeyRegistration(w http.ResponseWriter, r *http.Request, c *call) error {
+// passkeyUser is the user of a users/{id}/passkeys route, on a server that serves passkeys.
+func (a *API) passkeyUser(r *http.Request) (int64, error) {
 	if err := a.passkeysOn(); err != nil {
-		return err
+		return 0, err
 	}
 	id, ok := pathID(r, "id")
 	if !ok {
-		return twofold.ErrUserNotFound()
+		return 0, twofold.ErrUserNotFound()
+	}
+	return id, nil
+}
+
+// beginPasskeyRegistration: POST users/{id}/passkeys/registrations with an optional name.
+func (a *API) beginPasskeyRegistration(w http.ResponseWriter, r *http.Request, c *call) error {
+	id, err := a.passkeyUser(r)
+	if err != nil {
+		return err
 	}
 	name, err := scalarParam(c.params, "name")
 	if err != nil {
@@ -121,12 +130,9 @@ func (a *API) passkeyAction(w http.ResponseWriter, r *http.Request, c *call) err
 }
 
 func (a *API) finishPasskeyRegistration(w http.ResponseWriter, r *http.Request, c *call, ceremony string) error {
-	if err := a.passkeysOn(); err != nil {
+	id, err := a.passkeyUser(r)
+	if err != nil {
 		return err
-	}
-	id, ok := pathID(r, "id")
-	if !ok {
-		return twofold.ErrUserNotFound()
 	}
 	name, err := scalarParam(c.params, "name")
 	if err != nil {
@@ -148,12 +154,9 @@ func (a *API) finishPasskeyRegistration(w http.ResponseWriter, r *http.Request, 
 }
 
 func (a *API) listPasskeys(w http.ResponseWriter, r *http.Request, c *call) error {
-	if err := a.passkeysOn(); err != nil {
+	id, err := a.passkeyUser(r)
+	if err != nil {
 		return err
-	}
-	id, ok := pathID(r, "id")
-	if !ok {
-		return twofold.ErrUserNotFound()
 	}
 	list, err := a.passkeys.List(r.Context(), c.app, id)
 	if err != nil {
@@ -175,12 +178,9 @@ func (a *API) deletePasskey(w http.ResponseWriter, r *http.Request, c *call) err
 }
 
 func (a *API) removePasskey(w http.ResponseWriter, r *http.Request, c *call, passkey string) error {
-	if err := a.passkeysOn(); err != nil {
+	id, err := a.passkeyUser(r)
+	if err != nil {
 		return err
-	}
-	id, ok := pathID(r, "id")
-	if !ok {
-		return twofold.ErrUserNotFound()
 	}
 	if err := a.passkeys.Remove(r.Context(), c.app, id, passkey); err != nil {
 		return err
