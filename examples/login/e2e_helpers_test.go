@@ -268,31 +268,31 @@ func (p *tab) eval(js string) string {
 // returns the heading.
 func (p *tab) at(name string) string {
 	p.t.Helper()
-	h := p.text(fmt.Sprintf(`h1[data-page=%q]`, name))
-	ctx, cancel := context.WithTimeout(p.ctx, 45*time.Second)
-	defer cancel()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.readyState === 'complete'`,
-		chromedp.WithPollingTimeout(40*time.Second))); err != nil {
-		p.t.Fatalf("page %s did not finish loading: %v", name, err)
-	}
-	return h
+	return p.poll(fmt.Sprintf(`(() => { const e = document.querySelector(%q);
+		return e && e.offsetParent !== null && document.readyState === 'complete' ? e.textContent : null })()`,
+		fmt.Sprintf(`h1[data-page=%q]`, name)), "page "+name)
 }
 
 // text waits for the element sel and returns its text, in one evaluation in the page, so a
 // navigation between finding the element and reading it cannot make it vanish.
 func (p *tab) text(sel string) string {
 	p.t.Helper()
+	return p.poll(fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e && e.offsetParent !== null ? e.textContent : null })()`, sel), sel)
+}
+
+// poll evaluates js in the page until it returns a string, polling again in the new page when a
+// navigation ends the one it ran in.
+func (p *tab) poll(js, what string) string {
+	p.t.Helper()
 	ctx, cancel := context.WithTimeout(p.ctx, 45*time.Second)
 	defer cancel()
-	js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e && e.offsetParent !== null ? e.textContent : null })()`, sel)
 	for {
 		got, err := chromedp.Run(ctx, chromedp.Poll[string](js, chromedp.WithPollingTimeout(40*time.Second)))
 		if err == nil {
 			return got
 		}
-		// A navigation ends the page the poll ran in: poll again in the new one.
 		if ctx.Err() != nil || !strings.Contains(err.Error(), "navigated") && !strings.Contains(err.Error(), "context") {
-			p.t.Fatalf("browser: waiting for %s: %v", sel, err)
+			p.t.Fatalf("browser: waiting for %s: %v", what, err)
 		}
 	}
 }

@@ -257,7 +257,8 @@ async function totpFactors(client, serviceSid) {
   check('challenges.list by status', approved.length === 1 && approved[0].sid === c.sid, show(approved.map((x) => x.sid)));
   check('factors(sid).remove', (await entity.factors(f2.sid).remove()) === true);
   await rejects('a removed factor: 20404', () => entity.factors(f2.sid).fetch(), 404, 20404);
-  await rejects('another service\'s entity: 20404', () => client.verify.v2.services(serviceSid.slice(0, -1) + '0').entities(identity).fetch(), 404, 20404);
+  const otherService = serviceSid.slice(0, -1) + (serviceSid.endsWith('0') ? '1' : '0'); // never the service itself
+  await rejects('another service\'s entity: 20404', () => client.verify.v2.services(otherService).entities(identity).fetch(), 404, 20404);
 }
 
 // rawGet is the device's fetch of a challenge, as the Verify Push SDKs make it: the answer's
