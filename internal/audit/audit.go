@@ -94,6 +94,21 @@ func (l *Log) Append(ctx context.Context, e twofold.AuditEvent) (twofold.AuditEv
 	return e, err
 }
 
+// Entry makes e ready to be appended inside the store transaction that makes the change it
+// records (store.Decide), with At (now) and Actor (the context's) filled in when empty: the
+// change and its record then commit together, or neither does. Unlike Record, a failure to
+// write it fails the change, which has not happened.
+func (l *Log) Entry(ctx context.Context, e twofold.AuditEvent) twofold.AuditEntry {
+	if e.At.IsZero() {
+		e.At = l.now()
+	}
+	e.At = e.At.UTC()
+	if e.Actor == "" {
+		e.Actor = ActorFrom(ctx)
+	}
+	return twofold.AuditEntry{Event: e, Chain: l.chain}
+}
+
 // List returns entries that match f, oldest first.
 func (l *Log) List(ctx context.Context, f twofold.AuditFilter) ([]twofold.AuditEvent, error) {
 	return l.store.ListAudit(ctx, f)

@@ -30,34 +30,47 @@ func (s *Store) AppendAudit(ctx context.Context, e *twofold.AuditEvent, chain fu
 	if s.audit != nil {
 		run = func(ctx context.Context, fn func(*Tx) error) error { return s.audit.do(ctx, true, fn) }
 	}
-	err = run(ctx, func(tx *Tx) error {
-		if !tx.audit.known { // the first append of a batch takes the lock
-			if err := s.lockAudit(ctx, tx); err != nil {
-				return err
-			}
-		}
-		last, prev := tx.audit.id, tx.audit.hash
-		if !tx.audit.known {
-			err := tx.QueryRowContext(ctx, `SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1`).Scan(&last, &prev)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
-		}
-		next := *e
-		next.ID, next.PrevHash = last+1, prev
-		next.Hash = chain(prev, next)
-		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_log (id, at, actor, action, app_id, user_id, details, prev_hash, hash)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, next.ID, unixNano(next.At), next.Actor, next.Action,
-			next.AppID, next.UserID, details, next.PrevHash, next.Hash); err != nil {
-			return err
-		}
-		tx.audit = auditTip{known: true, id: next.ID, hash: next.Hash}
-		*e = next
-		return nil
-	})
+	err = run(ctx, func(tx *Tx) error { return s.appendAudit(ctx, tx, e, details, chain) })
 	if err != nil {
 		return fmt.Errorf("append audit event: %w", err)
 	}
+	return nil
+}
+
+// chainTip makes tx know the audit trail's last entry, and on PostgreSQL hold the lock that
+// keeps it the last (lockAudit): the first append of a batch reads it, the others follow on.
+func (s *Store) chainTip(ctx context.Context, tx *Tx) error {
+	if tx.audit.known {
+		return nil
+	}
+	if err := s.lockAudit(ctx, tx); err != nil {
+		return err
+	}
+	var last int64
+	var prev []byte
+	err := tx.QueryRowContext(ctx, `SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1`).Scan(&last, &prev)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	tx.audit = auditTip{known: true, id: last, hash: prev}
+	return nil
+}
+
+// appendAudit is AppendAudit in tx, with e's details encoded.
+func (s *Store) appendAudit(ctx context.Context, tx *Tx, e *twofold.AuditEvent, details string, chain func(prev []byte, e twofold.AuditEvent) []byte) error {
+	if err := s.chainTip(ctx, tx); err != nil {
+		return err
+	}
+	next := *e
+	next.ID, next.PrevHash = tx.audit.id+1, tx.audit.hash
+	next.Hash = chain(next.PrevHash, next)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_log (id, at, actor, action, app_id, user_id, details, prev_hash, hash)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, next.ID, unixNano(next.At), next.Actor, next.Action,
+		next.AppID, next.UserID, details, next.PrevHash, next.Hash); err != nil {
+		return err
+	}
+	tx.audit = auditTip{known: true, id: next.ID, hash: next.Hash}
+	*e = next
 	return nil
 }
 

@@ -92,7 +92,11 @@ func (s *Store) GetAuthenticator(ctx context.Context, appID, userID int64) (twof
 // is newer than the recorded one. It is a compare-and-set: of two requests with the same code,
 // exactly one gets true.
 func (s *Store) AdvanceStep(ctx context.Context, appID, userID, version, step int64) (bool, error) {
-	res, err := s.w.ExecContext(ctx, `UPDATE authenticators SET last_step = $1
+	return advanceStep(ctx, s.w, appID, userID, version, step)
+}
+
+func advanceStep(ctx context.Context, ex writeExecer, appID, userID, version, step int64) (bool, error) {
+	res, err := ex.ExecContext(ctx, `UPDATE authenticators SET last_step = $1
 		WHERE user_id = `+userKey("$4", "$2")+` AND version = $3 AND last_step < $1`, step, userID, version, appID)
 	if err != nil {
 		return false, fmt.Errorf("advance step: %w", err)
@@ -171,11 +175,25 @@ func (s *Store) CheckState(ctx context.Context, appID, id int64, now time.Time, 
 // (CheckState.LiveCodes) need not call it, and most authenticator verifications then never
 // queue for the writer.
 func (s *Store) ConsumeCode(ctx context.Context, appID, userID int64, now time.Time, maxAttempts int, matches func(twofold.OneTimeCode) bool) (twofold.CodeCheck, error) {
-	result := twofold.CodeNoMatch
+	var result twofold.CodeCheck
 	err := s.tx(ctx, func(tx *Tx) error {
 		if err := s.lockUser(ctx, tx, appID, userID); err != nil {
 			return err
 		}
+		var err error
+		result, err = consumeCode(ctx, tx, appID, userID, now, maxAttempts, matches)
+		return err
+	})
+	if err != nil {
+		return twofold.CodeNoMatch, fmt.Errorf("check code: %w", err)
+	}
+	return result, nil
+}
+
+// consumeCode is ConsumeCode in tx, which holds the user's lock (lockUser).
+func consumeCode(ctx context.Context, tx *Tx, appID, userID int64, now time.Time, maxAttempts int, matches func(twofold.OneTimeCode) bool) (twofold.CodeCheck, error) {
+	result := twofold.CodeNoMatch
+	err := func() error {
 		var key int64
 		if err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE app_id = $1 AND public_id = $2`, appID, userID).Scan(&key); err != nil {
 			return notFound(err)
@@ -216,18 +234,19 @@ func (s *Store) ConsumeCode(ctx context.Context, appID, userID int64, now time.T
 		_, err = tx.ExecContext(ctx, `UPDATE codes SET attempts = attempts + 1
 			WHERE user_id = $1 AND used_at IS NULL AND superseded = 0 AND expires_at > $2`, key, unix(now))
 		return err
-	})
-	if err != nil {
-		return twofold.CodeNoMatch, fmt.Errorf("check code: %w", err)
-	}
-	return result, nil
+	}()
+	return result, err
 }
 
 // RefundAttempt takes back a wrong try charged by ConsumeCode from the user's live codes, for a
 // token that turned out to be right by other means (an authenticator code). Call it only after
 // a ConsumeCode that charged one.
 func (s *Store) RefundAttempt(ctx context.Context, appID, userID int64, now time.Time) error {
-	_, err := s.w.ExecContext(ctx, `UPDATE codes SET attempts = attempts - 1
+	return refundAttempt(ctx, s.w, appID, userID, now)
+}
+
+func refundAttempt(ctx context.Context, ex writeExecer, appID, userID int64, now time.Time) error {
+	_, err := ex.ExecContext(ctx, `UPDATE codes SET attempts = attempts - 1
 		WHERE user_id = `+userKey("$3", "$1")+` AND used_at IS NULL AND superseded = 0 AND expires_at > $2 AND attempts > 0`,
 		userID, unix(now), appID)
 	if err != nil {

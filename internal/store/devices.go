@@ -99,7 +99,11 @@ func (s *Store) DeleteDevice(ctx context.Context, appID, id int64) error {
 
 // AdvanceDeviceStep is AdvanceStep for a device's seed: a compare-and-set of its newest step.
 func (s *Store) AdvanceDeviceStep(ctx context.Context, deviceID, step int64) (bool, error) {
-	res, err := s.w.ExecContext(ctx, `UPDATE devices SET last_step = $1 WHERE id = $2 AND last_step < $1`, step, deviceID)
+	return advanceDeviceStep(ctx, s.w, deviceID, step)
+}
+
+func advanceDeviceStep(ctx context.Context, ex writeExecer, deviceID, step int64) (bool, error) {
+	res, err := ex.ExecContext(ctx, `UPDATE devices SET last_step = $1 WHERE id = $2 AND last_step < $1`, step, deviceID)
 	if err != nil {
 		return false, fmt.Errorf("advance device step: %w", err)
 	}

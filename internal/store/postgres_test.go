@@ -1,7 +1,9 @@
 package store
 
 import (
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/twofold-auth/twofold/internal/store/storetest"
 	"github.com/twofold-auth/twofold/internal/twofold"
@@ -122,5 +124,37 @@ func TestPostgresAuditWriterReconnects(t *testing.T) {
 	must(t, s.AppendAudit(ctx, &next, chain))
 	if next.ID != e.ID+1 {
 		t.Fatalf("second entry has id %d, want %d", next.ID, e.ID+1)
+	}
+}
+
+// Two instances on one database: their decisions about one user are serialised too (the audit
+// trail's lock, then the user's), so a failure limit read and counted in decisions holds across
+// them.
+func TestPostgresDecisionsAcrossInstances(t *testing.T) {
+	schemaDSN := storetest.Schema(t)
+	var stores []*Store
+	for range 2 {
+		s, err := OpenPostgres(t.Context(), schemaDSN)
+		if err != nil {
+			t.Fatalf("OpenPostgres: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		stores = append(stores, s)
+	}
+	a := mkApp(t, stores[0], "a")
+	u := mkUser(t, stores[0], a.ID, 1, "5550000001")
+	l := twofold.Limit{N: 5, Window: time.Hour}
+	var judged atomic.Int32
+	race(workers, func(i int) {
+		ok, err := guess(t.Context(), stores[i%2], a.ID, u.ID, "failures:u", l)
+		if err != nil {
+			t.Error(err)
+		}
+		if ok {
+			judged.Add(1)
+		}
+	})
+	if n := judged.Load(); n != int32(l.N) {
+		t.Errorf("%d tokens judged by %d parallel decisions on two instances, want %d", n, workers, l.N)
 	}
 }

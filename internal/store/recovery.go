@@ -64,6 +64,24 @@ func (s *Store) SpendRecoveryCode(ctx context.Context, appID, userID int64, macs
 	if len(macs) == 0 {
 		return twofold.RecoveryUnknown, twofold.RecoveryCodes{}, nil
 	}
+	var result twofold.RecoverySpend
+	err := s.tx(ctx, func(tx *Tx) error {
+		var err error
+		result, err = spendRecoveryCode(ctx, tx, appID, userID, macs, now)
+		return err
+	})
+	if err != nil {
+		return 0, twofold.RecoveryCodes{}, fmt.Errorf("spend recovery code of user %d: %w", userID, err)
+	}
+	rc, err := s.RecoveryCodes(ctx, appID, userID)
+	return result, rc, err
+}
+
+// spendRecoveryCode is SpendRecoveryCode's compare-and-set in tx.
+func spendRecoveryCode(ctx context.Context, tx *Tx, appID, userID int64, macs [][]byte, now time.Time) (twofold.RecoverySpend, error) {
+	if len(macs) == 0 {
+		return twofold.RecoveryUnknown, nil
+	}
 	// macIn is the condition "mac is one of macs", its parameters numbered from first on.
 	macIn := func(first int) (string, []any) {
 		in, args := make([]string, len(macs)), make([]any, len(macs))
@@ -73,7 +91,7 @@ func (s *Store) SpendRecoveryCode(ctx context.Context, appID, userID int64, macs
 		return `mac IN (` + strings.Join(in, ", ") + `)`, args
 	}
 	result := twofold.RecoveryUnknown
-	err := s.tx(ctx, func(tx *Tx) error {
+	err := func() error {
 		var id int64
 		in, macArgs := macIn(4)
 		err := tx.QueryRowContext(ctx, `UPDATE recovery_codes SET used_at = $3
@@ -97,12 +115,8 @@ func (s *Store) SpendRecoveryCode(ctx context.Context, appID, userID int64, macs
 			result = twofold.RecoveryReused
 		}
 		return nil
-	})
-	if err != nil {
-		return 0, twofold.RecoveryCodes{}, fmt.Errorf("spend recovery code of user %d: %w", userID, err)
-	}
-	rc, err := s.RecoveryCodes(ctx, appID, userID)
-	return result, rc, err
+	}()
+	return result, err
 }
 
 // DeleteRecoveryCodes removes the user's set of recovery codes (an operator's revocation) and

@@ -24,6 +24,12 @@ type execer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
+// writeExecer runs one write statement: the writer (each statement its own transaction) or a
+// *Tx (inside one).
+type writeExecer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
 // preparer makes prepared statements: *sql.DB (one per pool, prepared on each connection as it
 // is used) or *sql.Conn (bound to that connection).
 type preparer interface {

@@ -177,7 +177,11 @@ func (s *Store) UpdateUser(ctx context.Context, u twofold.User) error {
 
 // ConfirmUser records that the user has verified a code.
 func (s *Store) ConfirmUser(ctx context.Context, appID, id int64) error {
-	_, err := s.w.ExecContext(ctx, `UPDATE users SET confirmed = 1 WHERE public_id = $1 AND app_id = $2 AND confirmed = 0`, id, appID)
+	return confirmUser(ctx, s.w, appID, id)
+}
+
+func confirmUser(ctx context.Context, ex writeExecer, appID, id int64) error {
+	_, err := ex.ExecContext(ctx, `UPDATE users SET confirmed = 1 WHERE public_id = $1 AND app_id = $2 AND confirmed = 0`, id, appID)
 	if err != nil {
 		return fmt.Errorf("confirm user %d: %w", id, err)
 	}

@@ -139,3 +139,11 @@ func AppActor(appID int64) string { return "api:app/" + strconv.FormatInt(appID,
 
 // DeviceActor is the actor of requests made by a registered device.
 func DeviceActor(deviceID int64) string { return "device:" + strconv.FormatInt(deviceID, 10) }
+
+// AuditEntry is an event ready to be appended inside a store transaction that makes the change
+// it records (store.Decide): the event, with At and Actor set, and the function that chains it to
+// the entry before (the audit trail's keyed hash).
+type AuditEntry struct {
+	Event AuditEvent
+	Chain func(prev []byte, e AuditEvent) []byte
+}

@@ -13,7 +13,7 @@ import (
 func (s *Service) Attempt(ctx context.Context, app twofold.App, userID int64) (release func(context.Context) error, err error) {
 	failures := limit(app, twofold.LimitFailures, s.cfg.FailureLimit)
 	counter := counted{name: failureCounter(app.ID, userID), limit: "failures", appID: app.ID, userID: userID}
-	ev, err := s.hit(ctx, counter, failures, "too many failed verifications for this user")
+	ev, err := s.attempt(ctx, counter, failures)
 	if err != nil {
 		return nil, err
 	}

@@ -27,6 +27,15 @@ func (r *recorder) Record(_ context.Context, e twofold.AuditEvent) {
 	r.events = append(r.events, e)
 }
 
+// Entry hands the store an entry whose chaining records it: the recorder sees what a decision
+// appended, when it appended it.
+func (r *recorder) Entry(_ context.Context, e twofold.AuditEvent) twofold.AuditEntry {
+	return twofold.AuditEntry{Event: e, Chain: func(_ []byte, e twofold.AuditEvent) []byte {
+		r.Record(context.Background(), e)
+		return []byte("recorded")
+	}}
+}
+
 // take returns what was recorded since the last take, each as "action user=N key=value...".
 func (r *recorder) take() []string {
 	r.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/twofold-auth/twofold/internal/devices"
 	"github.com/twofold-auth/twofold/internal/otp"
@@ -94,11 +95,11 @@ func (s *Service) CheckResult(ctx context.Context, app twofold.App, userID int64
 		return Result{Method: MethodUnconfirmed}, nil
 	}
 
+	const tooMany = "too many failed verifications for this user"
 	// A user whose failures fill the limit is refused on what CheckState read: a flood of
 	// guesses against a locked-out user costs a read each, not a durable write. The first
 	// refusal within a window's length is recorded; the store notes it once, and CheckState
 	// tells the rest of the flood that it was.
-	const tooMany = "too many failed verifications for this user"
 	if !failures.Off() && st.Failures >= int64(failures.N) {
 		if !st.Refused {
 			first, err := s.store.RecordRefusal(ctx, counter.name, now, failures.Window)
@@ -111,23 +112,81 @@ func (s *Service) CheckResult(ctx context.Context, app twofold.App, userID int64
 		}
 		return Result{}, limitError(failures, st.Oldest, now, tooMany)
 	}
-	attempt, err := s.hit(ctx, counter, failures, tooMany)
+	if recoveryCode {
+		return s.checkRecoveryCode(ctx, app, u, token, counter, failures)
+	}
+	j, err := s.judgement(ctx, app, st, token, p, now)
 	if err != nil {
 		return Result{}, err
 	}
+	// One decision of the store: the failure limit read, the token judged, and the outcome
+	// recorded (the code used or charged, the TOTP step, a failure counted, the audit entry),
+	// in one transaction that waits for one commit. Decisions of one user are serialised, so the
+	// count read here holds until the outcome is written: a burst of parallel guesses gets no
+	// more judged than the limit allows, and a success writes no counter at all.
 	var res Result
 	var how string
-	if recoveryCode {
-		res.Method, how = MethodRecoveryCode, string(MethodRecoveryCode)
-		res.Recovery, err = s.recovery.Spend(ctx, app, u.ID, token)
-	} else {
-		res.Method, how, err = s.check(ctx, app, st, token, p)
+	var verdict error
+	err = s.store.Decide(ctx, app.ID, u.ID, func(d twofold.Decision) error {
+		res, how, verdict = Result{}, "", nil
+		if !failures.Off() {
+			n, oldest, refused, err := d.Window(window)
+			if err != nil {
+				return err
+			}
+			if n >= int64(failures.N) {
+				verdict = limitError(failures, oldest, now, tooMany)
+				return s.refusedIn(ctx, d, counter, failures, refused, now)
+			}
+		}
+		var err error
+		res.Method, how, verdict, err = j.judge(d)
+		if err != nil {
+			return err
+		}
+		if verdict == nil {
+			if !u.Confirmed {
+				if err := d.ConfirmUser(); err != nil {
+					return err
+				}
+			}
+			return s.auditIn(ctx, d, verifiedEvent(app, u, how))
+		}
+		if twofold.ErrorCode(verdict) == twofold.CodeTokenInvalid && !failures.Off() {
+			// A guess: counted against the failure limit. The window read above had room, and
+			// nothing else counts for this user until the decision commits.
+			if _, err := d.Hit(counter.name, now, failures); err != nil {
+				return err
+			}
+		}
+		// A resubmit of a token already accepted (reused) is no guess and counts nothing: however
+		// many, resubmits lock no one out.
+		return s.auditIn(ctx, d, failedEvent(app, u, verdict))
+	})
+	if err != nil {
+		return Result{}, err
 	}
+	if verdict != nil {
+		return Result{}, verdict
+	}
+	if err := s.count(ctx, app.ID, s.now(), twofold.UsageAuths); err != nil {
+		return Result{}, err
+	}
+	return res, nil
+}
+
+// checkRecoveryCode judges a token of a recovery code's shape: counted against the failure
+// limit before it is judged, given back when it was no guess (accepted, or spent before). It is
+// rare enough to take three commits (the count, the spend, the refund) where a code or TOTP
+// token takes one (CheckResult).
+func (s *Service) checkRecoveryCode(ctx context.Context, app twofold.App, u twofold.User, token string, counter counted, failures Limit) (Result, error) {
+	attempt, err := s.attempt(ctx, counter, failures)
+	if err != nil {
+		return Result{}, err
+	}
+	rc, err := s.recovery.Spend(ctx, app, u.ID, token)
 	if err != nil {
 		if twofold.ErrorCode(err) == twofold.CodeTokenReused {
-			// A resubmit of a token already accepted is not a guess (only a token that matched
-			// a code or TOTP step is "reused"): give back the attempt counted above, so that
-			// resubmits, however many, lock no one out.
 			if rerr := s.refund(ctx, attempt); rerr != nil {
 				return Result{}, rerr
 			}
@@ -135,13 +194,8 @@ func (s *Service) CheckResult(ctx context.Context, app twofold.App, userID int64
 		s.failed(ctx, app, u, err)
 		return Result{}, err
 	}
-	// The token is accepted. What follows are independent writes: made at once, they share one
-	// commit of the store's writer instead of waiting for one each.
 	err = together(
-		// Success is not a failure: give back the attempt counted above.
-		func() error {
-			return s.refund(ctx, attempt)
-		},
+		func() error { return s.refund(ctx, attempt) },
 		func() error {
 			if u.Confirmed {
 				return nil
@@ -149,12 +203,12 @@ func (s *Service) CheckResult(ctx context.Context, app twofold.App, userID int64
 			return s.store.ConfirmUser(ctx, app.ID, u.ID)
 		},
 		func() error { return s.count(ctx, app.ID, s.now(), twofold.UsageAuths) },
-		func() error { s.verified(ctx, app, u, how); return nil },
+		func() error { s.verified(ctx, app, u, string(MethodRecoveryCode)); return nil },
 	)
 	if err != nil {
 		return Result{}, err
 	}
-	return res, nil
+	return Result{Method: MethodRecoveryCode, Recovery: rc}, nil
 }
 
 // together runs fns at once and returns when all have, with their errors joined. A panic in
@@ -187,65 +241,129 @@ func together(fns ...func() error) error {
 // verified records a token accepted, and how: sms, call, email, totp, device, sandbox or
 // unconfirmed.
 func (s *Service) verified(ctx context.Context, app twofold.App, u twofold.User, how string) {
-	s.record(ctx, twofold.AuditEvent{Action: twofold.AuditVerificationOK, AppID: app.ID, UserID: u.ID,
-		Details: map[string]string{"method": how}})
+	s.record(ctx, verifiedEvent(app, u, how))
+}
+
+func verifiedEvent(app twofold.App, u twofold.User, how string) twofold.AuditEvent {
+	return twofold.AuditEvent{Action: twofold.AuditVerificationOK, AppID: app.ID, UserID: u.ID,
+		Details: map[string]string{"method": how}}
 }
 
 // failed records a token judged and refused: invalid (wrong, expired, superseded or spent) or
 // reused. Tokens refused before being judged (malformed, or past the failure limit) are not
 // recorded one by one: the failure limit bounds how many entries a guessing attack makes.
 func (s *Service) failed(ctx context.Context, app twofold.App, u twofold.User, err error) {
-	why := map[twofold.Code]string{twofold.CodeTokenInvalid: "invalid", twofold.CodeTokenReused: "reused"}[twofold.ErrorCode(err)]
-	if why != "" {
-		s.record(ctx, twofold.AuditEvent{Action: twofold.AuditVerificationFailed, AppID: app.ID, UserID: u.ID,
-			Details: map[string]string{"why": why}})
-	}
+	s.record(ctx, failedEvent(app, u, err))
 }
 
-// check judges token against the user's codes, then their TOTP seeds. how is what accepted it
-// for the audit trail: the code's channel (sms, call, email), totp or device.
-func (s *Service) check(ctx context.Context, app twofold.App, st twofold.CheckState, token string, p CheckParams) (Method, string, error) {
-	u, now, action := twofold.User{ID: st.UserID, AppID: app.ID}, s.now(), p.Action
-	if !st.LiveCodes && p.CodesOnly {
-		return "", "", twofold.ErrTokenInvalid()
+// failedEvent is the entry of a token refused; the zero event (no Action) for a refusal that is
+// not recorded.
+func failedEvent(app twofold.App, u twofold.User, err error) twofold.AuditEvent {
+	why := map[twofold.Code]string{twofold.CodeTokenInvalid: "invalid", twofold.CodeTokenReused: "reused"}[twofold.ErrorCode(err)]
+	if why == "" {
+		return twofold.AuditEvent{}
 	}
-	if !st.LiveCodes {
+	return twofold.AuditEvent{Action: twofold.AuditVerificationFailed, AppID: app.ID, UserID: u.ID,
+		Details: map[string]string{"why": why}}
+}
+
+// judgement is what judging a token needs, worked out before the store's decision so that the
+// decision (on SQLite, the one writer) does no more than compare and write: the token's MACs
+// under every key of the ring, for the user's codes, and the step the token matches under
+// each of the user's TOTP seeds.
+type judgement struct {
+	s         *Service
+	now       time.Time
+	liveCodes bool
+	codesOnly bool
+	macs      [][]byte
+	seeds     []seed
+}
+
+func (s *Service) judgement(ctx context.Context, app twofold.App, st twofold.CheckState, token string, p CheckParams, now time.Time) (judgement, error) {
+	j := judgement{s: s, now: now, liveCodes: st.LiveCodes, codesOnly: p.CodesOnly}
+	if st.LiveCodes {
+		// Under every key of the ring: a code sent before a master key rotation still verifies.
+		j.macs = s.keys.CodeMACs(codeContext(app.ID, st.UserID, p.Action), token)
+	}
+	if p.CodesOnly {
+		return j, nil
+	}
+	seeds, err := s.seeds(ctx, app, st)
+	if err != nil {
+		return judgement{}, err
+	}
+	for _, sd := range seeds {
+		if sd.step, sd.matched = sd.totp.Match(token, now, app.TOTPSkew); sd.matched {
+			j.seeds = append(j.seeds, sd)
+		}
+	}
+	return j, nil
+}
+
+// judge judges the token in decision d against the user's codes, then their TOTP seeds. It
+// returns how the token was accepted (for the audit trail: the code's channel, totp or device),
+// or the verdict refusing it (60020 wrong, 60019 reused); err is the store's.
+func (j judgement) judge(d twofold.Decision) (m Method, how string, verdict, err error) {
+	if !j.liveCodes {
+		if j.codesOnly {
+			return "", "", twofold.ErrTokenInvalid(), nil
+		}
 		// No code to judge, none to charge a wrong try to: the authenticators alone decide. A
 		// code sent since CheckState read is judged as if this verification came first.
-		return s.checkTOTP(ctx, app, st, token)
+		return j.judgeTOTP(d)
 	}
-	// Under every key of the ring: a code sent before a master key rotation still verifies.
-	macs := s.keys.CodeMACs(codeContext(app.ID, u.ID, action), token)
 	var channel twofold.Channel // of the code that matched; ConsumeCode judges the newest match
-	result, err := s.store.ConsumeCode(ctx, u.AppID, u.ID, now, s.cfg.MaxAttempts,
-		func(c twofold.OneTimeCode) bool {
-			ok := seal.EqualAny(c.MAC, macs)
-			if ok && channel == "" {
-				channel = c.Channel
-			}
-			return ok
-		})
+	result, err := d.ConsumeCode(j.now, j.s.cfg.MaxAttempts, func(c twofold.OneTimeCode) bool {
+		ok := seal.EqualAny(c.MAC, j.macs)
+		if ok && channel == "" {
+			channel = c.Channel
+		}
+		return ok
+	})
 	if err != nil {
-		return "", "", err
+		return "", "", nil, err
 	}
 	switch result {
 	case twofold.CodeAccepted:
-		return MethodCode, string(channel), nil
+		return MethodCode, string(channel), nil, nil
 	case twofold.CodeReused:
-		return "", "", twofold.ErrTokenReused()
+		return "", "", twofold.ErrTokenReused(), nil
 	}
-	if p.CodesOnly {
-		return "", "", twofold.ErrTokenInvalid()
+	if j.codesOnly {
+		return "", "", twofold.ErrTokenInvalid(), nil
 	}
-	method, how, err := s.checkTOTP(ctx, app, st, token)
-	if err == nil || twofold.ErrorCode(err) == twofold.CodeTokenReused {
+	m, how, verdict, err = j.judgeTOTP(d)
+	if err == nil && (verdict == nil || twofold.ErrorCode(verdict) == twofold.CodeTokenReused) {
 		// An authenticator's code after all, accepted now or before: it was no guess at the
 		// pending codes, and the wrong try charged to them is taken back.
-		if err := s.store.RefundAttempt(ctx, u.AppID, u.ID, now); err != nil {
-			return "", "", err
-		}
+		err = d.RefundAttempt(j.now)
 	}
-	return method, how, err
+	return m, how, verdict, err
+}
+
+// judgeTOTP accepts a code of any of the user's seeds, once: the matched step must be newer than
+// the last one accepted for that seed, and recording it is a compare-and-set.
+func (j judgement) judgeTOTP(d twofold.Decision) (Method, string, error, error) {
+	reused := false
+	for _, sd := range j.seeds {
+		if sd.step <= sd.lastStep {
+			reused = true
+			continue
+		}
+		advanced, err := sd.advance(d, sd.step)
+		if err != nil {
+			return "", "", nil, err
+		}
+		if advanced {
+			return MethodTOTP, sd.kind, nil, nil
+		}
+		reused = true // accepted first by a decision that committed since CheckState read
+	}
+	if reused {
+		return "", "", twofold.ErrTokenReused(), nil
+	}
+	return "", "", twofold.ErrTokenInvalid(), nil
 }
 
 // seed is one TOTP secret a user holds: the generic authenticator's or a registered device's.
@@ -253,7 +371,9 @@ type seed struct {
 	kind     string // "totp" (an authenticator app) or "device"
 	totp     otp.TOTP
 	lastStep int64
-	advance  func(step int64) (bool, error) // compare-and-set of the newest accepted step
+	advance  func(d twofold.Decision, step int64) (bool, error) // compare-and-set of the newest accepted step
+	step     int64                                              // the step the token matched
+	matched  bool
 }
 
 func (s *Service) seeds(ctx context.Context, app twofold.App, st twofold.CheckState) ([]seed, error) {
@@ -264,8 +384,8 @@ func (s *Service) seeds(ctx context.Context, app twofold.App, st twofold.CheckSt
 		if err != nil {
 			return nil, fmt.Errorf("open TOTP seed of user %d: %w", u.ID, err)
 		}
-		out = append(out, seed{"totp", otp.TOTP{Secret: secret, Digits: a.Digits, Period: a.Period}, a.LastStep,
-			func(step int64) (bool, error) { return s.store.AdvanceStep(ctx, u.AppID, u.ID, a.Version, step) }})
+		out = append(out, seed{kind: "totp", totp: otp.TOTP{Secret: secret, Digits: a.Digits, Period: a.Period}, lastStep: a.LastStep,
+			advance: func(d twofold.Decision, step int64) (bool, error) { return d.AdvanceStep(a.Version, step) }})
 	}
 	if !st.HasDevices {
 		return out, nil
@@ -279,42 +399,10 @@ func (s *Service) seeds(ctx context.Context, app twofold.App, st twofold.CheckSt
 		if err != nil {
 			return nil, fmt.Errorf("open TOTP seed of device %d: %w", d.ID, err)
 		}
-		out = append(out, seed{"device", otp.TOTP{Secret: secret, Digits: d.Digits, Period: d.Period}, d.LastStep,
-			func(step int64) (bool, error) { return s.store.AdvanceDeviceStep(ctx, d.ID, step) }})
+		out = append(out, seed{kind: "device", totp: otp.TOTP{Secret: secret, Digits: d.Digits, Period: d.Period}, lastStep: d.LastStep,
+			advance: func(dc twofold.Decision, step int64) (bool, error) { return dc.AdvanceDeviceStep(d.ID, step) }})
 	}
 	return out, nil
-}
-
-// checkTOTP accepts a code of any of the user's seeds, once: the matched step must be newer than
-// the last one accepted for that seed, and recording it is a compare-and-set.
-func (s *Service) checkTOTP(ctx context.Context, app twofold.App, st twofold.CheckState, token string) (Method, string, error) {
-	seeds, err := s.seeds(ctx, app, st)
-	if err != nil {
-		return "", "", err
-	}
-	reused := false
-	for _, sd := range seeds {
-		step, ok := sd.totp.Match(token, s.now(), app.TOTPSkew)
-		if !ok {
-			continue
-		}
-		if step <= sd.lastStep {
-			reused = true
-			continue
-		}
-		advanced, err := sd.advance(step)
-		if err != nil {
-			return "", "", err
-		}
-		if advanced {
-			return MethodTOTP, sd.kind, nil
-		}
-		reused = true // another request (or instance) accepted this step first
-	}
-	if reused {
-		return "", "", twofold.ErrTokenReused()
-	}
-	return "", "", twofold.ErrTokenInvalid()
 }
 
 // wellFormed accepts what Authy's verify accepted: 6 to 10 digits.

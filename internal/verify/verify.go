@@ -30,6 +30,9 @@ type Store interface {
 	AdvanceStep(ctx context.Context, appID, userID, version, step int64) (bool, error)
 	ListDevices(ctx context.Context, appID, userID int64) ([]twofold.Device, error)
 	AdvanceDeviceStep(ctx context.Context, deviceID, step int64) (bool, error)
+	// Decide runs fn as one decision about the user: one write transaction, serialised with
+	// every other decision about the user (twofold.Decision).
+	Decide(ctx context.Context, appID, userID int64, fn func(twofold.Decision) error) error
 	InsertQRLink(ctx context.Context, l twofold.QRLink) error
 	GetQRLink(ctx context.Context, mac []byte, now time.Time) (twofold.QRLink, error)
 	Hit(ctx context.Context, name string, now time.Time, l twofold.Limit) (twofold.LimitHit, error)
@@ -121,9 +124,12 @@ func DefaultConfig() Config {
 	}
 }
 
-// Auditor records security-relevant events (the audit trail); it never fails.
+// Auditor records security-relevant events (the audit trail, *audit.Log). Record never fails;
+// Entry makes an event ready to be appended in the store's transaction that makes the change it
+// records (Store.Decide), so that the change and its record commit together.
 type Auditor interface {
 	Record(ctx context.Context, e twofold.AuditEvent)
+	Entry(ctx context.Context, e twofold.AuditEvent) twofold.AuditEntry
 }
 
 // Service issues and checks codes.
@@ -176,6 +182,14 @@ func (s *Service) record(ctx context.Context, e twofold.AuditEvent) {
 	}
 }
 
+// auditIn appends e in decision d (nothing when e has no action or there is no trail).
+func (s *Service) auditIn(ctx context.Context, d twofold.Decision, e twofold.AuditEvent) error {
+	if s.audit == nil || e.Action == "" {
+		return nil
+	}
+	return d.Audit(s.audit.Entry(ctx, e))
+}
+
 // user loads a user for verification; an unknown user is Authy's 60016 on verify, 60026 elsewhere.
 func (s *Service) user(ctx context.Context, appID, id int64, unknown func() *twofold.Error) (twofold.User, error) {
 	u, err := s.store.GetUser(ctx, appID, id)
@@ -217,10 +231,59 @@ func (s *Service) hit(ctx context.Context, c counted, l Limit, what string) (two
 	return h.Event, nil
 }
 
+// attempt is hit for a user's failure limit, counted in a decision of the store (Decide), so
+// that it is serialised with the verifications that read that limit and count a failure in one
+// transaction: on PostgreSQL a count made outside one could slip between their read and write.
+func (s *Service) attempt(ctx context.Context, c counted, l Limit) (twofold.LimitEvent, error) {
+	if l.Off() {
+		return twofold.LimitEvent{}, nil
+	}
+	now := s.now()
+	var ev twofold.LimitEvent
+	var refused error
+	err := s.store.Decide(ctx, c.appID, c.userID, func(d twofold.Decision) error {
+		ev, refused = twofold.LimitEvent{}, nil
+		h, err := d.Hit(c.name, now, l)
+		if err != nil {
+			return err
+		}
+		if h.Refused {
+			refused = limitError(l, h.Oldest, now, "too many failed verifications for this user")
+			if h.FirstRefusal {
+				return s.auditIn(ctx, d, limitHitEvent(c, l))
+			}
+			return nil
+		}
+		ev = h.Event
+		return nil
+	})
+	if err != nil {
+		return twofold.LimitEvent{}, err
+	}
+	return ev, refused
+}
+
+// refusedIn records, in decision d, a refusal of limit l (whose window's events were read in d):
+// the first within a window's length is noted and goes into the audit trail.
+func (s *Service) refusedIn(ctx context.Context, d twofold.Decision, c counted, l Limit, recorded bool, now time.Time) error {
+	if recorded {
+		return nil
+	}
+	first, err := d.RecordRefusal(c.name, now, l.Window)
+	if err != nil || !first {
+		return err
+	}
+	return s.auditIn(ctx, d, limitHitEvent(c, l))
+}
+
 // limitHit records the first refusal of limit l within a window's length.
 func (s *Service) limitHit(ctx context.Context, c counted, l Limit) {
-	s.record(ctx, twofold.AuditEvent{Action: twofold.AuditLimitHit, AppID: c.appID, UserID: c.userID,
-		Details: map[string]string{"limit": c.limit, "max": strconv.Itoa(l.N), "window": l.Window.String()}})
+	s.record(ctx, limitHitEvent(c, l))
+}
+
+func limitHitEvent(c counted, l Limit) twofold.AuditEvent {
+	return twofold.AuditEvent{Action: twofold.AuditLimitHit, AppID: c.appID, UserID: c.userID,
+		Details: map[string]string{"limit": c.limit, "max": strconv.Itoa(l.N), "window": l.Window.String()}}
 }
 
 // limitError is the 60003 refusal of limit l, whose oldest event counted was at oldest. Its
