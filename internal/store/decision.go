@@ -20,14 +20,7 @@ import (
 // engines run decisions in the batches of batch.go, each under a savepoint of its own: one
 // decision that fails is undone alone.
 func (s *Store) Decide(ctx context.Context, appID, userID int64, fn func(twofold.Decision) error) error {
-	run := s.tx
-	if s.audit != nil {
-		run = func(ctx context.Context, fn func(*Tx) error) error { return s.audit.do(ctx, false, fn) }
-	}
-	err := run(ctx, func(tx *Tx) error {
-		if err := s.chainTip(ctx, tx); err != nil {
-			return err
-		}
+	err := s.chained(ctx, func(tx *Tx) error {
 		if err := s.lockUser(ctx, tx, appID, userID); err != nil {
 			return err
 		}
@@ -35,6 +28,38 @@ func (s *Store) Decide(ctx context.Context, appID, userID int64, fn func(twofold
 	})
 	if err != nil {
 		return fmt.Errorf("decide for user %d: %w", userID, err)
+	}
+	return nil
+}
+
+// chained runs fn in a write transaction that may append to the audit trail (appendAudit,
+// auditEntries) with the change it makes, so that the two commit together. It holds the trail's
+// tip from the start (chainTip: on PostgreSQL the trail's lock, taken before any other, so that
+// lock order is the same everywhere), and on PostgreSQL it runs in the batches of the audit
+// writer (batch.go), which share that lock and one commit, as every write does on SQLite.
+func (s *Store) chained(ctx context.Context, fn func(*Tx) error) error {
+	run := s.tx
+	if s.audit != nil {
+		run = func(ctx context.Context, fn func(*Tx) error) error { return s.audit.do(ctx, false, fn) }
+	}
+	return run(ctx, func(tx *Tx) error {
+		if err := s.chainTip(ctx, tx); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+}
+
+// auditEntries appends entries in tx, which chained runs.
+func (s *Store) auditEntries(ctx context.Context, tx *Tx, entries []twofold.AuditEntry) error {
+	for _, e := range entries {
+		details, err := encodeDetails(e.Event.Details)
+		if err != nil {
+			return err
+		}
+		if err := s.appendAudit(ctx, tx, &e.Event, details, e.Chain); err != nil {
+			return fmt.Errorf("append audit event: %w", err)
+		}
 	}
 	return nil
 }
@@ -117,12 +142,5 @@ func (d *decision) SpendRecoveryCode(macs [][]byte, now time.Time) (twofold.Reco
 func (d *decision) ConfirmUser() error { return confirmUser(d.ctx, d.tx, d.appID, d.userID) }
 
 func (d *decision) Audit(e twofold.AuditEntry) error {
-	details, err := encodeDetails(e.Event.Details)
-	if err != nil {
-		return err
-	}
-	if err := d.s.appendAudit(d.ctx, d.tx, &e.Event, details, e.Chain); err != nil {
-		return fmt.Errorf("append audit event: %w", err)
-	}
-	return nil
+	return d.s.auditEntries(d.ctx, d.tx, []twofold.AuditEntry{e})
 }
