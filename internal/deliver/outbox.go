@@ -44,24 +44,38 @@ func NewOutbox(store Store, keys *seal.Keyring, log *slog.Logger, now func() tim
 	return &Outbox{store: store, keys: keys, log: log, now: now}
 }
 
-// record stores m with a new SID and the given status and provider, and returns it as stored.
-// An email's subject is kept as the body's first line, so the outbox shows it.
-func (o *Outbox) record(ctx context.Context, m twofold.Message, status, provider string) (twofold.Message, error) {
+// prepare gives m a new SID and the given status and provider, and seals its body: the message
+// as the outbox records it. An email's subject is kept as the body's first line, so the outbox
+// shows it.
+func (o *Outbox) prepare(m twofold.Message, status, provider string) twofold.Message {
 	m.SID = newSID(m.Channel)
 	m.CreatedAt = o.now().UTC()
 	m.UpdatedAt = m.CreatedAt
 	m.Status, m.Provider = status, provider
-	body := m.Body
+	m.BodySealed = o.keys.Seal([]byte(sealedBody(m)), BodyAD(m.SID))
+	return m
+}
+
+// sealedBody is the text the outbox seals: the body, after an email's subject line.
+func sealedBody(m twofold.Message) string {
 	if m.Subject != "" {
-		body = "Subject: " + m.Subject + "\n\n" + body
+		return "Subject: " + m.Subject + "\n\n" + m.Body
 	}
-	m.BodySealed = o.keys.Seal([]byte(body), BodyAD(m.SID))
-	if err := o.store.InsertMessage(ctx, &m); err != nil {
-		return twofold.Message{}, fmt.Errorf("outbox: %w", err)
+	return m.Body
+}
+
+// insert stores a prepared message.
+func (o *Outbox) insert(ctx context.Context, m *twofold.Message) error {
+	if err := o.store.InsertMessage(ctx, m); err != nil {
+		return fmt.Errorf("outbox: %w", err)
 	}
+	return nil
+}
+
+// logRecorded logs a message recorded, with its body redacted.
+func (o *Outbox) logRecorded(ctx context.Context, m twofold.Message) {
 	o.log.InfoContext(ctx, "message recorded", "sid", m.SID, "app_id", m.AppID, "user_id", m.UserID,
-		"channel", m.Channel, "to", maskRecipient(m.To), "status", m.Status, "provider", provider, "body", Redact(body))
-	return m, nil
+		"channel", m.Channel, "to", maskRecipient(m.To), "status", m.Status, "provider", m.Provider, "body", Redact(sealedBody(m)))
 }
 
 // Summary counts messages by channel, provider and status, and refusals by reason, since a time.

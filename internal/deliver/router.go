@@ -113,9 +113,20 @@ func (r *Router) Check(ch twofold.Channel, name string) error {
 // channel. A sandbox application's messages are only recorded. It returns the message as
 // recorded, and an error wrapping twofold.ErrNotDelivered when the provider did not take it.
 func (r *Router) Send(ctx context.Context, app twofold.App, m twofold.Message) (twofold.Message, error) {
-	// The API caller hanging up must not cut a hand-over short and leave it half done.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Deadline)
-	defer cancel()
+	m = r.Prepare(app, m)
+	// The API caller hanging up must not leave the message half recorded.
+	if err := r.outbox.insert(context.WithoutCancel(ctx), &m); err != nil {
+		return twofold.Message{}, err
+	}
+	return r.Deliver(ctx, app, m)
+}
+
+// Prepare makes m the message the outbox records before delivery (Send's first step): its SID,
+// sealed body, provider and status — recorded only (a sandbox application, the outbox as
+// provider), failed (the provider is not configured here), or sending. It stores nothing: a
+// caller stores it in the transaction that makes the code it carries (twofold.Decision), then
+// calls Deliver.
+func (r *Router) Prepare(app twofold.App, m twofold.Message) twofold.Message {
 	name := app.Provider(m.Channel)
 	if name == "" {
 		name = r.cfg.Defaults[m.Channel]
@@ -125,26 +136,36 @@ func (r *Router) Send(ctx context.Context, app twofold.App, m twofold.Message) (
 	}
 	switch {
 	case app.Sandbox:
-		return r.recordOnly(ctx, m, twofold.MessageSandbox)
+		return r.outbox.prepare(m, twofold.MessageSandbox, OutboxOnly)
 	case name == OutboxOnly:
-		return r.recordOnly(ctx, m, twofold.MessageRecorded)
+		return r.outbox.prepare(m, twofold.MessageRecorded, OutboxOnly)
 	}
-	p, ok := r.providers[name]
-	if !ok || !twofold.Carries(name, m.Channel) {
+	if _, ok := r.providers[name]; !ok || !twofold.Carries(name, m.Channel) {
 		m.Error = fmt.Sprintf("provider %q is not configured for %s", name, m.Channel)
-		m, err := r.outbox.record(ctx, m, twofold.MessageFailed, name)
-		if err != nil {
-			return m, err
-		}
+		return r.outbox.prepare(m, twofold.MessageFailed, name)
+	}
+	return r.outbox.prepare(m, twofold.MessageSending, name)
+}
+
+// Deliver hands m, prepared by Prepare and stored, to its provider, and records the outcome. A
+// message recorded only is left as it is. It returns the message as recorded, and an error
+// wrapping twofold.ErrNotDelivered when no provider took it.
+func (r *Router) Deliver(ctx context.Context, app twofold.App, m twofold.Message) (twofold.Message, error) {
+	r.outbox.logRecorded(ctx, m)
+	switch m.Status {
+	case twofold.MessageSandbox, twofold.MessageRecorded:
+		r.observe(m, 0)
+		return m, nil
+	case twofold.MessageFailed:
 		r.log.ErrorContext(ctx, "message not delivered", "sid", m.SID, "app_id", app.ID, "err", m.Error)
 		r.observe(m, 0)
 		return m, fmt.Errorf("%w: %s", twofold.ErrNotDelivered, m.Error)
 	}
-
-	m, err := r.outbox.record(ctx, m, twofold.MessageSending, name)
-	if err != nil {
-		return m, err
-	}
+	// The API caller hanging up must not cut a hand-over short and leave it half done.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Deadline)
+	defer cancel()
+	name := m.Provider
+	p := r.providers[name]
 	start := time.Now()
 	receipt, err := r.handOver(ctx, p, &m)
 	m.UpdatedAt = r.outbox.now().UTC()
@@ -197,14 +218,6 @@ func (r *Router) handOver(ctx context.Context, p Provider, m *twofold.Message) (
 		}
 		backoff *= 2
 	}
-}
-
-func (r *Router) recordOnly(ctx context.Context, m twofold.Message, status string) (twofold.Message, error) {
-	m, err := r.outbox.record(ctx, m, status, OutboxOnly)
-	if err == nil {
-		r.observe(m, 0)
-	}
-	return m, err
 }
 
 func (r *Router) observe(m twofold.Message, took time.Duration) {

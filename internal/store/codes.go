@@ -17,19 +17,24 @@ func (s *Store) InsertCode(ctx context.Context, c *twofold.OneTimeCode) error {
 		if err := s.lockUser(ctx, tx, c.AppID, c.UserID); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE codes SET superseded = 1
-			WHERE user_id = `+userKey("$1", "$2")+` AND action = $3 AND used_at IS NULL AND superseded = 0`,
-			c.AppID, c.UserID, c.Action); err != nil {
-			return err
-		}
-		return tx.QueryRowContext(ctx, `INSERT INTO codes (app_id, user_id, channel, action, mac, attempts, superseded,
-			created_at, expires_at) VALUES ($1, `+userKey("$1", "$2")+`, $3, $4, $5, 0, 0, $6, $7) RETURNING id`,
-			c.AppID, c.UserID, string(c.Channel), c.Action, c.MAC, unix(c.CreatedAt), unix(c.ExpiresAt)).Scan(&c.ID)
+		return insertCode(ctx, tx, c)
 	})
 	if err != nil {
 		return fmt.Errorf("insert code: %w", err)
 	}
 	return nil
+}
+
+// insertCode is InsertCode in tx, which holds the user's lock.
+func insertCode(ctx context.Context, tx *Tx, c *twofold.OneTimeCode) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE codes SET superseded = 1
+		WHERE user_id = `+userKey("$1", "$2")+` AND action = $3 AND used_at IS NULL AND superseded = 0`,
+		c.AppID, c.UserID, c.Action); err != nil {
+		return err
+	}
+	return tx.QueryRowContext(ctx, `INSERT INTO codes (app_id, user_id, channel, action, mac, attempts, superseded,
+		created_at, expires_at) VALUES ($1, `+userKey("$1", "$2")+`, $3, $4, $5, 0, 0, $6, $7) RETURNING id`,
+		c.AppID, c.UserID, string(c.Channel), c.Action, c.MAC, unix(c.CreatedAt), unix(c.ExpiresAt)).Scan(&c.ID)
 }
 
 // UnexpiredCodes returns the user's codes that have not expired, used or not, newest first.

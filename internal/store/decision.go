@@ -139,6 +139,18 @@ func (d *decision) SpendRecoveryCode(macs [][]byte, now time.Time) (twofold.Reco
 	return r, nil
 }
 
+func (d *decision) InsertCode(c *twofold.OneTimeCode) error {
+	if c.AppID != d.appID || c.UserID != d.userID {
+		return fmt.Errorf("insert code: the decision is about user %d of application %d", d.userID, d.appID)
+	}
+	if err := insertCode(d.ctx, d.tx, c); err != nil {
+		return fmt.Errorf("insert code: %w", err)
+	}
+	return nil
+}
+
+func (d *decision) InsertMessage(m *twofold.Message) error { return insertMessage(d.ctx, d.tx, m) }
+
 func (d *decision) ConfirmUser() error { return confirmUser(d.ctx, d.tx, d.appID, d.userID) }
 
 func (d *decision) Audit(e twofold.AuditEntry) error {

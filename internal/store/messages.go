@@ -11,7 +11,12 @@ import (
 
 // InsertMessage records m in the outbox, setting its ID. The body must already be sealed.
 func (s *Store) InsertMessage(ctx context.Context, m *twofold.Message) error {
-	err := s.w.QueryRowContext(ctx, `INSERT INTO messages (sid, app_id, user_id, channel, recipient, body_sealed, status,
+	return s.tx1(ctx, func(tx *Tx) error { return insertMessage(ctx, tx, m) })
+}
+
+// insertMessage is InsertMessage in tx.
+func insertMessage(ctx context.Context, tx *Tx, m *twofold.Message) error {
+	err := tx.QueryRowContext(ctx, `INSERT INTO messages (sid, app_id, user_id, channel, recipient, body_sealed, status,
 		provider, provider_id, delivery, attempts, error, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`,
 		m.SID, m.AppID, m.UserID, string(m.Channel), m.To, m.BodySealed, m.Status, m.Provider, m.ProviderID, m.Delivery,

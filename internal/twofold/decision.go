@@ -32,6 +32,11 @@ type Decision interface {
 	AdvanceDeviceStep(deviceID, step int64) (bool, error)
 	// SpendRecoveryCode spends the user's unused recovery code whose MAC is one of macs.
 	SpendRecoveryCode(macs [][]byte, now time.Time) (RecoverySpend, error)
+	// InsertCode stores a new one-time code of the user; earlier ones for its action stop
+	// working (Store.InsertCode inside the decision).
+	InsertCode(c *OneTimeCode) error
+	// InsertMessage records a message in the outbox (Store.InsertMessage inside the decision).
+	InsertMessage(m *Message) error
 	// ConfirmUser marks the user confirmed.
 	ConfirmUser() error
 	// Audit appends an entry to the audit trail in the decision's transaction.

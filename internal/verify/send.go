@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/twofold-auth/twofold/internal/message"
 	"github.com/twofold-auth/twofold/internal/phone"
@@ -81,13 +82,8 @@ func (s *Service) Send(ctx context.Context, app twofold.App, userID int64, p Sen
 			}
 		}
 	}
-	spent, err := s.spend(ctx, app, p.Channel, number, u.ID)
-	if err != nil {
-		return Sent{}, err
-	}
 	code, err := randomDigits(app.TokenLength)
 	if err != nil {
-		s.giveBack(ctx, spent)
 		return Sent{}, err
 	}
 	now := s.now().UTC()
@@ -96,10 +92,6 @@ func (s *Service) Send(ctx context.Context, app twofold.App, userID int64, p Sen
 		MAC:       s.keys.CodeMAC(codeContext(app.ID, u.ID, p.Action), code),
 		CreatedAt: now, ExpiresAt: now.Add(s.cfg.CodeTTL),
 	}
-	if err := s.store.InsertCode(ctx, &c); err != nil {
-		s.giveBack(ctx, spent)
-		return Sent{}, err
-	}
 	m := s.compose(app, p.Channel, p.Locale, number.Region, code, p.ActionMessage)
 	m.UserID = u.ID
 	if p.Channel == twofold.Email {
@@ -107,7 +99,39 @@ func (s *Service) Send(ctx context.Context, app twofold.App, userID int64, p Sen
 	} else {
 		m.To = number.E164()
 	}
-	if m, err = s.sender.Send(ctx, app, m); err != nil {
+	m = s.sender.Prepare(app, m)
+	// One decision of the store: the send limits counted, the code stored (earlier ones for its
+	// action superseded) and its message recorded in the outbox, in one transaction and one
+	// commit. A send refused by a limit, or that fails, leaves nothing of it.
+	var refused *sendCheck
+	var oldest time.Time // of the refusing limit's window
+	err = s.store.Decide(ctx, app.ID, u.ID, func(d twofold.Decision) error {
+		refused = nil
+		for _, chk := range s.sendChecks(app, p.Channel, number, u.ID) {
+			if !chk.applies || chk.limit.Off() {
+				continue
+			}
+			h, err := d.Hit(chk.counter.name, now, chk.limit)
+			if err != nil {
+				return err
+			}
+			if h.Refused {
+				refused, oldest = &chk, h.Oldest
+				return errSendRefused
+			}
+		}
+		if err := d.InsertCode(&c); err != nil {
+			return err
+		}
+		return d.InsertMessage(&m)
+	})
+	if refused != nil {
+		return Sent{}, s.refuseSend(ctx, app, p.Channel, *refused, oldest, now)
+	}
+	if err != nil {
+		return Sent{}, err
+	}
+	if m, err = s.sender.Deliver(ctx, app, m); err != nil {
 		return Sent{}, notSent(p.Channel, err)
 	}
 	usage := map[twofold.Channel]twofold.UsageKind{twofold.SMS: twofold.UsageSMS, twofold.Call: twofold.UsageCalls, twofold.Email: twofold.UsageEmails}
@@ -115,6 +139,26 @@ func (s *Service) Send(ctx context.Context, app twofold.App, userID int64, p Sen
 		return Sent{}, err
 	}
 	return Sent{User: u, Message: m}, nil
+}
+
+// errSendRefused undoes a send's decision when one of its limits is full: what the limits
+// before it counted is given back with the rest.
+var errSendRefused = errors.New("send refused by a limit")
+
+// refuseSend answers a send that limit chk refused: the refusal is counted by reason, and the
+// first within the limit's window goes into the audit trail.
+func (s *Service) refuseSend(ctx context.Context, app twofold.App, ch twofold.Channel, chk sendCheck, oldest, now time.Time) error {
+	first, err := s.store.RecordRefusal(ctx, chk.counter.name, now, chk.limit.Window)
+	if err != nil {
+		return err
+	}
+	if first {
+		s.limitHit(ctx, chk.counter, chk.limit)
+	}
+	if err := s.sender.Refuse(ctx, app, ch, chk.reason); err != nil {
+		return err
+	}
+	return &SendRefused{Limit: chk.counter.limit, Err: limitError(chk.limit, oldest, now, chk.what)}
 }
 
 // notSent turns a delivery failure into the error Authy gave (60015 for SMS and email, 60014 for
@@ -198,33 +242,45 @@ func (s *Service) destinationAllowed(ctx context.Context, app twofold.App, n pho
 	return refusal
 }
 
-// spend counts one code against the send limits, narrowest first: per user (userID 0: none),
-// per phone number, per country calling code, per application (email has no number). The first
-// limit passed refuses the send, and is counted as its reason; what the others counted is given
-// back. It returns the events counted, for giveBack should the send fail before a provider has
-// it.
-func (s *Service) spend(ctx context.Context, app twofold.App, ch twofold.Channel, n phone.Number, userID int64) ([]twofold.LimitEvent, error) {
+// sendCheck is one of the send limits a code is counted against.
+type sendCheck struct {
+	applies bool
+	counter counted
+	limit   Limit
+	reason  string // twofold.Refused*, when it refuses
+	what    string // the refusal's message
+}
+
+// sendChecks are the send limits of a code, narrowest first: per user (userID 0: none), per
+// phone number, per country calling code, per application (email has no number). The first one
+// full refuses the send, and is counted as its reason.
+func (s *Service) sendChecks(app twofold.App, ch twofold.Channel, n phone.Number, userID int64) []sendCheck {
 	phoneSend := ch != twofold.Email
 	count := func(name, limit string) counted {
 		return counted{name: name, limit: limit, appID: app.ID, userID: userID}
 	}
-	checks := []struct {
-		applies bool
-		counter counted
-		limit   Limit
-		reason  string
-		what    string
-	}{
+	checks := []sendCheck{
 		{userID != 0, count(sendCounter(app.ID, userID), "sends"), limit(app, twofold.LimitSends, s.cfg.SendLimit), twofold.RefusedUserLimit, "too many codes sent to this user"},
-		{phoneSend, count(fmt.Sprintf("sends-number:%d:%s", app.ID, n.E164()), "number_sends"), limit(app, twofold.LimitNumberSends, s.cfg.NumberSendLimit),
-			twofold.RefusedNumberLimit, "too many codes sent to this number"},
-		{phoneSend, count(fmt.Sprintf("sends-country:%d:%d", app.ID, n.CountryCode), "country_sends"), limit(app, twofold.LimitCountrySends, s.cfg.CountrySendLimit),
-			twofold.RefusedCountryLimit, fmt.Sprintf("too many codes sent to numbers in +%d", n.CountryCode)},
+		{phoneSend, counted{}, limit(app, twofold.LimitNumberSends, s.cfg.NumberSendLimit), twofold.RefusedNumberLimit, "too many codes sent to this number"},
+		{phoneSend, counted{}, limit(app, twofold.LimitCountrySends, s.cfg.CountrySendLimit), twofold.RefusedCountryLimit, ""},
 		{true, count(fmt.Sprintf("sends-app:%d", app.ID), "app_sends"), limit(app, twofold.LimitAppSends, s.cfg.AppSendLimit), twofold.RefusedAppLimit,
 			"too many codes sent by this application"},
 	}
+	if phoneSend {
+		checks[1].counter = count(fmt.Sprintf("sends-number:%d:%s", app.ID, n.E164()), "number_sends")
+		checks[2].counter = count(fmt.Sprintf("sends-country:%d:%d", app.ID, n.CountryCode), "country_sends")
+		checks[2].what = fmt.Sprintf("too many codes sent to numbers in +%d", n.CountryCode)
+	}
+	return checks
+}
+
+// spend counts one code against the send limits (sendChecks) outside a decision, for sends that
+// store their code by other means (phone verification, Verify v2). The first limit passed
+// refuses the send, and is counted as its reason; what the others counted is given back. It
+// returns the events counted, for giveBack should the send fail before a provider has it.
+func (s *Service) spend(ctx context.Context, app twofold.App, ch twofold.Channel, n phone.Number, userID int64) ([]twofold.LimitEvent, error) {
 	var spent []twofold.LimitEvent
-	for _, c := range checks {
+	for _, c := range s.sendChecks(app, ch, n, userID) {
 		if !c.applies {
 			continue
 		}

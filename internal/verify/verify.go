@@ -53,10 +53,15 @@ type Store interface {
 	EndVerification(ctx context.Context, serviceID int64, publicID, status string, now time.Time) (twofold.Verification, error)
 }
 
-// Sender hands a message to delivery and returns it as recorded; an error wrapping
-// twofold.ErrNotDelivered means no provider took it. Refuse counts a send refused by reason.
+// Sender hands messages to delivery (*deliver.Router). Send records one and delivers it, and
+// returns it as recorded; an error wrapping twofold.ErrNotDelivered means no provider took it.
+// Prepare and Deliver are Send in two steps, for a message stored in a decision of the store
+// with the code it carries (Prepare makes the record, Deliver hands it over once stored).
+// Refuse counts a send refused by reason.
 type Sender interface {
 	Send(ctx context.Context, app twofold.App, m twofold.Message) (twofold.Message, error)
+	Prepare(app twofold.App, m twofold.Message) twofold.Message
+	Deliver(ctx context.Context, app twofold.App, m twofold.Message) (twofold.Message, error)
 	Refuse(ctx context.Context, app twofold.App, ch twofold.Channel, reason string) error
 }
 
