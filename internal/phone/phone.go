@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/nyaruka/phonenumbers"
 
@@ -93,9 +94,51 @@ func OfUser(countryCode int, national string) (Number, error) {
 	return Plan.OfUser(countryCode, national)
 }
 
-// OfUser re-reads a number stored under these rules.
+// OfUser re-reads a number stored under these rules. Every code sent re-reads its user's
+// number, and the numbering plan's reading is a twelfth of a send's work, so readings are kept
+// (a stored number reads the same every time: the plan is compiled in).
 func (r Rules) OfUser(countryCode int, national string) (Number, error) {
-	return r.Parse(strconv.Itoa(countryCode), national)
+	key := ofUserKey{r, countryCode, national}
+	if n, ok := readings.get(key); ok {
+		return n, nil
+	}
+	n, err := r.Parse(strconv.Itoa(countryCode), national)
+	if err == nil {
+		readings.put(key, n)
+	}
+	return n, err
+}
+
+type ofUserKey struct {
+	rules    Rules
+	cc       int
+	national string
+}
+
+// readingCache keeps the readings of stored numbers, up to max of them: when full it starts
+// again, which costs one re-reading of each number in use and bounds what it holds.
+type readingCache struct {
+	mu  sync.RWMutex
+	m   map[ofUserKey]Number
+	max int
+}
+
+var readings = &readingCache{max: 1 << 16}
+
+func (c *readingCache) get(k ofUserKey) (Number, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	n, ok := c.m[k]
+	return n, ok
+}
+
+func (c *readingCache) put(k ofUserKey, n Number) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= c.max {
+		c.m = make(map[ofUserKey]Number, 1024)
+	}
+	c.m[k] = n
 }
 
 // Parse validates number (national digits with optional separators, or a full +E.164 number

@@ -2,6 +2,7 @@ package phone
 
 import (
 	"errors"
+	"strconv"
 	"testing"
 
 	"github.com/twofold-auth/twofold/internal/twofold"
@@ -223,4 +224,39 @@ func FuzzParseE164(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A stored number reads the same from the cache as from the plan, under each rules apart: a
+// number only AnyDigits accepts is never served to the plan's reading. The cache stays bounded.
+func TestOfUserReadsAsParse(t *testing.T) {
+	cases := []struct {
+		cc       int
+		national string
+	}{{1, "2015550123"}, {57, "3001234567"}, {44, "7400123456"}, {1, "5555555"}, {999, "12345"}}
+	for range 2 { // the second pass reads from the cache
+		for _, rules := range []Rules{Plan, AnyDigits} {
+			for _, c := range cases {
+				want, wantErr := rules.Parse(strconv.Itoa(c.cc), c.national)
+				got, err := rules.OfUser(c.cc, c.national)
+				if got != want || (err == nil) != (wantErr == nil) {
+					t.Errorf("rules %d OfUser(%d, %s) = %+v, %v; Parse gives %+v, %v", rules, c.cc, c.national, got, err, want, wantErr)
+				}
+			}
+		}
+	}
+	c := &readingCache{max: 4}
+	for i := range 10 {
+		c.put(ofUserKey{Plan, 1, strconv.Itoa(i)}, Number{})
+		if len(c.m) > c.max {
+			t.Fatalf("the cache holds %d readings, more than its %d", len(c.m), c.max)
+		}
+	}
+}
+
+func BenchmarkOfUser(b *testing.B) {
+	for b.Loop() {
+		if _, err := Plan.OfUser(1, "2015550123"); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
