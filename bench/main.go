@@ -53,6 +53,7 @@ type config struct {
 	scenarios        []string
 	json             bool
 	keep             bool
+	cpuProfiles      string // -cpuprofile: a directory for the server's CPU profile of each scenario
 	importUsers      int // -import: run the import benchmark (imports.go) with this many users instead
 	authyUsers       int // -import-authy: users fetched by the from-authy part of it
 }
@@ -85,6 +86,8 @@ func main() {
 	flag.StringVar(&scen, "scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios, run in the order given (approval-status polls what approval-create made); known: "+strings.Join(allScenarios, ", "))
 	flag.BoolVar(&cfg.json, "json", false, "print the results as JSON instead of tables")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the temporary data directories and PostgreSQL schemas")
+	flag.StringVar(&cfg.cpuProfiles, "cpuprofile", "", "write the server's CPU profile of each scenario's warm-up and measurement into this `directory` "+
+		"(engine-users-scenario-runN.pb.gz, for go tool pprof); needs TWOFOLD_PPROF_ADDR=127.0.0.1:0 in the environment")
 	flag.IntVar(&cfg.importUsers, "import", 0, "instead of the load scenarios, time `twofold import from-file` of this many users into a fresh store per engine and run, with a --dry-run of the same file as the floor (imports.go)")
 	flag.IntVar(&cfg.authyUsers, "import-authy", 20000, "with -import: users `twofold import from-authy` fetches from a local Twofold")
 	flag.Usage = func() {
@@ -312,7 +315,9 @@ func runStore(cfg config, bin, tmp string, recv *callbackReceiver, engine string
 				continue
 			}
 			logf("%s, %d users, run %d of %d: %s", engineName(engine), size, run, cfg.runs, s)
+			profiled := b.profile(fmt.Sprintf("%s-%d-%s-run%d.pb.gz", engineName(engine), size, s, run))
 			rs, err := b.scenario(ctx, s)
+			profiled()
 			if err != nil {
 				return st, withLog(fmt.Errorf("%s: %w", s, err))
 			}

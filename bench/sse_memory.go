@@ -126,3 +126,33 @@ func (b *bench) sseStreamsOpen(ctx context.Context) (int, error) {
 	}
 	return 0, fmt.Errorf("/metrics: no twofold_device_streams")
 }
+
+// profile starts the server's CPU profile for the scenario about to run (-cpuprofile), as long
+// as its warm-up and measurement, and returns a function that waits for it to be written to
+// name in the profile directory. Without -cpuprofile or a profiling listener it does nothing.
+func (b *bench) profile(name string) (wait func()) {
+	base := pprofBase(b.srv.logText())
+	if b.cfg.cpuProfiles == "" || base == "" {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := os.MkdirAll(b.cfg.cpuProfiles, 0o755); err != nil {
+			logf("cpu profile: %v", err)
+			return
+		}
+		f, err := os.Create(filepath.Join(b.cfg.cpuProfiles, name))
+		if err != nil {
+			logf("cpu profile: %v", err)
+			return
+		}
+		defer f.Close()
+		secs := int((b.cfg.warmup + b.cfg.duration).Round(time.Second) / time.Second)
+		c := &http.Client{Timeout: time.Duration(secs+30) * time.Second}
+		if err := getTo(c, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, max(secs, 1)), f); err != nil {
+			logf("cpu profile %s: %v", name, err)
+		}
+	}()
+	return func() { <-done }
+}
