@@ -44,6 +44,7 @@ fuzz:
 	go test -run='^$$' -fuzz='^FuzzUserFile$$' -fuzztime=60s ./internal/userimport/records/
 	go test -run='^$$' -fuzz=FuzzVerifyCallback -fuzztime=60s ./client/
 	go test -run='^$$' -fuzz=FuzzParseEnvelope -fuzztime=60s ./internal/vault/
+	go test -run='^$$' -fuzz=FuzzRedact -fuzztime=60s ./internal/deliver/
 	go test -run='^$$' -fuzz=FuzzValidate -fuzztime=60s ./internal/push/
 	go test -run='^$$' -fuzz=FuzzRender -fuzztime=60s ./internal/message/
 	go test -run='^$$' -fuzz=FuzzDefaultJSON -fuzztime=60s ./internal/deliver/gateway/

@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"strings"
 	"time"
 
@@ -115,13 +114,55 @@ func newSID(c twofold.Channel) string {
 	return prefix + hex.EncodeToString(b)
 }
 
-var digitRun = regexp.MustCompile(`\d(?:(?:,\s*|[\s-])?\d){3,}`)
-
 // Redact hides every run of four or more digits (codes, possibly spaced out for voice) so a
-// message can be logged.
+// message can be logged: what the pattern \d(?:(?:,\s*|[\s-])?\d){3,} matches, each replaced
+// by "•••". It is scanned by hand because every message logged runs it: the regular
+// expression was a tenth of a send's work.
 func Redact(body string) string {
-	return digitRun.ReplaceAllStringFunc(body, func(s string) string { return strings.Repeat("•", 3) })
+	var b strings.Builder
+	last := 0 // body[last:i] is not copied yet
+	for i := 0; i < len(body); {
+		if !isDigit(body[i]) {
+			i++
+			continue
+		}
+		end, digits := i+1, 1
+		for {
+			j := end
+			switch {
+			case j < len(body) && body[j] == ',':
+				for j++; j < len(body) && isSpace(body[j]); j++ {
+				}
+			case j < len(body) && (isSpace(body[j]) || body[j] == '-'):
+				j++
+			}
+			if j >= len(body) || !isDigit(body[j]) {
+				break
+			}
+			end, digits = j+1, digits+1
+		}
+		if digits < 4 {
+			i++
+			continue
+		}
+		if b.Len() == 0 {
+			b.Grow(len(body))
+		}
+		b.WriteString(body[last:i])
+		b.WriteString("•••")
+		last, i = end, end
+	}
+	if last == 0 {
+		return body
+	}
+	b.WriteString(body[last:])
+	return b.String()
 }
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// isSpace is \s of Go's regular expressions.
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r' }
 
 // maskRecipient keeps logs useful without writing out whole phone numbers and addresses:
 // "+1*******23", "a***@example.com".
