@@ -239,7 +239,7 @@ func (b *bench) scenarioVerifyTOTPLimited(ctx context.Context) (result, error) {
 	r, err := b.withFailureLimit(func() (result, error) {
 		return b.scenarioVerifyTOTP(ctx, "verify TOTP (valid), failure limit on")
 	})
-	r.Note += "; the failure limit at the default, 10 per user per 15 minutes: each verification counts an attempt first and gives it back when accepted"
+	r.Note += "; the failure limit at the default, 10 per user per 15 minutes: each verification reads the count and, when the code is wrong, counts it, in the decision that judges the code"
 	return r, err
 }
 
