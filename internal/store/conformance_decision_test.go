@@ -151,3 +151,30 @@ func testDecisions(t *testing.T, open func(t *testing.T) *Store) {
 		checkChain(t, log)
 	})
 }
+
+// testCodesWithoutSMS covers CodesWithoutSMS: the first device registered names it, else an
+// authenticator app, else nothing; another user's (or application's) devices do not count.
+func testCodesWithoutSMS(t *testing.T, open func(t *testing.T) *Store) {
+	s, ctx := open(t), t.Context()
+	a, b := mkApp(t, s, "a"), mkApp(t, s, "b")
+	u, v, w := mkUser(t, s, a.ID, 1, "5550000001"), mkUser(t, s, a.ID, 1, "5550000002"), mkUser(t, s, b.ID, 1, "5550000001")
+	want := func(usr twofold.User, what string) {
+		t.Helper()
+		got, err := s.CodesWithoutSMS(ctx, usr.AppID, usr.ID)
+		must(t, err)
+		if got != what {
+			t.Errorf("CodesWithoutSMS(user %d of app %d) = %q, want %q", usr.ID, usr.AppID, got, what)
+		}
+	}
+	want(u, "")
+	mkAuthenticator(t, s, u)
+	want(u, "authenticator")
+	first := mkDevice(t, s, u, "phone", t0)
+	second := newDevice(fmt.Sprint(u.ID, ":tablet"))
+	second.OSType = "ios"
+	must(t, s.RegisterDevice(ctx, mkToken(t, s, u, "tablet", t0.Add(ttl)), t0.Add(time.Minute), &second))
+	want(u, first.OSType)
+	want(v, "")
+	want(w, "")
+	wantErr(t, "CodesWithoutSMS of no user", errOf(s.CodesWithoutSMS(ctx, a.ID, 999999)), nil)
+}

@@ -49,6 +49,7 @@ func runConformance(t *testing.T, openEmpty func(t *testing.T) *Store) {
 	t.Run("CheckState", func(t *testing.T) { testCheckState(t, open) }) // conformance_check_test.go
 	t.Run("Limits", func(t *testing.T) { testLimits(t, open) })         // conformance_limits_test.go
 	t.Run("Decisions", func(t *testing.T) { testDecisions(t, open) })   // conformance_decision_test.go
+	t.Run("CodesWithoutSMS", func(t *testing.T) { testCodesWithoutSMS(t, open) })
 	t.Run("QRLinks", func(t *testing.T) { testQRLinks(t, open(t)) })
 	t.Run("Messages", func(t *testing.T) { testMessages(t, open(t)) })
 	t.Run("Usage", func(t *testing.T) { testUsage(t, open(t)) })

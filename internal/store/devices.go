@@ -88,6 +88,21 @@ func (s *Store) ListDevices(ctx context.Context, appID, userID int64) ([]twofold
 	return out, nil
 }
 
+// CodesWithoutSMS names what gives the user codes without a text message, in one read: the OS
+// of the first device the user registered, else "authenticator" when the user has an
+// authenticator app, else "".
+func (s *Store) CodesWithoutSMS(ctx context.Context, appID, userID int64) (string, error) {
+	var what string
+	err := s.r.QueryRowContext(ctx, `SELECT COALESCE(
+		(SELECT os_type FROM devices WHERE app_id = $1 AND user_id = `+userKey("$1", "$2")+` ORDER BY id LIMIT 1),
+		(SELECT 'authenticator' FROM authenticators WHERE app_id = $1 AND user_id = `+userKey("$1", "$2")+`), '')`,
+		appID, userID).Scan(&what)
+	if err != nil {
+		return "", fmt.Errorf("codes without SMS of user %d: %w", userID, err)
+	}
+	return what, nil
+}
+
 // DeleteDevice removes device id of the application.
 func (s *Store) DeleteDevice(ctx context.Context, appID, id int64) error {
 	res, err := s.w.ExecContext(ctx, `DELETE FROM devices WHERE id = $1 AND app_id = $2`, id, appID)

@@ -200,21 +200,7 @@ var regionLanguage = map[string]string{
 // appDevice names a device or app that gives the user codes without SMS ("" if none): Authy did
 // not text users who had its app unless asked to force it.
 func (s *Service) appDevice(ctx context.Context, app twofold.App, u twofold.User) (string, error) {
-	devs, err := s.store.ListDevices(ctx, app.ID, u.ID)
-	if err != nil {
-		return "", err
-	}
-	if len(devs) > 0 {
-		return devs[0].OSType, nil
-	}
-	switch _, err := s.store.GetAuthenticator(ctx, app.ID, u.ID); {
-	case err == nil:
-		return "authenticator", nil
-	case errors.Is(err, twofold.ErrNotFound):
-		return "", nil
-	default:
-		return "", err
-	}
+	return s.store.CodesWithoutSMS(ctx, app.ID, u.ID)
 }
 
 // destinationAllowed applies the application's country list, refuses premium-rate numbers (the

@@ -29,6 +29,8 @@ type Store interface {
 	GetAuthenticator(ctx context.Context, appID, userID int64) (twofold.Authenticator, error)
 	AdvanceStep(ctx context.Context, appID, userID, version, step int64) (bool, error)
 	ListDevices(ctx context.Context, appID, userID int64) ([]twofold.Device, error)
+	// CodesWithoutSMS names the first device's OS, else "authenticator", else "".
+	CodesWithoutSMS(ctx context.Context, appID, userID int64) (string, error)
 	AdvanceDeviceStep(ctx context.Context, deviceID, step int64) (bool, error)
 	// Decide runs fn as one decision about the user: one write transaction, serialised with
 	// every other decision about the user (twofold.Decision).
