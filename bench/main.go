@@ -54,8 +54,8 @@ type config struct {
 	json             bool
 	keep             bool
 	cpuProfiles      string // -cpuprofile: a directory for the server's CPU profile of each scenario
-	importUsers      int // -import: run the import benchmark (imports.go) with this many users instead
-	authyUsers       int // -import-authy: users fetched by the from-authy part of it
+	importUsers      int    // -import: run the import benchmark (imports.go) with this many users instead
+	authyUsers       int    // -import-authy: users fetched by the from-authy part of it
 }
 
 func logf(format string, args ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...) }
