@@ -136,6 +136,7 @@ type eventStream struct {
 	// Touched only by run, which its Watch never calls twice at once.
 	started bool   // the first run is over
 	last    int64  // the highest id sent, or the client's Last-Event-ID
+	read    int64  // the highest id read: a request up to it was sent (see sent) or is settled
 	resumed bool   // the client already has requests up to last
 	sent    []sent // requests sent on this stream, among the latest ForDevice returns
 }
@@ -147,16 +148,16 @@ type sent struct {
 	group  groupState // as sent, for a request of an approval group
 }
 
-// unsettled is the id from which the store must be read: the oldest request sent while still
-// pending, or the first the client has not seen.
-func (s *eventStream) unsettled() int64 {
-	from := s.last + 1
+// unsettled are the requests sent while pending, which may have changed since: with those newer
+// than the last the client has seen, what the store must be read for.
+func (s *eventStream) unsettled() []int64 {
+	var ids []int64
 	for _, x := range s.sent {
-		if x.status == twofold.Pending && x.id < from {
-			from = x.id
+		if x.status == twofold.Pending {
+			ids = append(ids, x.id)
 		}
 	}
-	return from
+	return ids
 }
 
 // start registers the stream, so StopStreams ends it, and watches its user: run is called at
@@ -201,9 +202,9 @@ func (s *eventStream) run(beat bool) {
 	if !s.started {
 		list, err = s.a.onetouch.ForDevice(ctx, s.device, "", 50)
 	} else {
-		// Later runs read only from the oldest request sent that may still change (a settled
-		// request never does), or what is new: usually nothing or one row, not fifty.
-		list, err = s.a.onetouch.ForDeviceFrom(ctx, s.device, s.unsettled())
+		// Later runs read only what is new and the requests sent that may still change (a
+		// settled request never does): usually a row or two, however many the user left pending.
+		list, err = s.a.onetouch.ForDeviceSince(ctx, s.device, max(s.last, s.read), s.unsettled())
 	}
 	if err != nil {
 		s.end(true) // the client reconnects
@@ -219,6 +220,9 @@ func (s *eventStream) run(beat bool) {
 		b = append(b, ": keep-alive\n\n"...)
 	}
 	slices.Reverse(list) // oldest first, so ids only grow
+	if len(list) > 0 {
+		s.read = max(s.read, list[len(list)-1].ID)
+	}
 	groups := groupViews{ot: s.a.onetouch}
 	now := make([]sent, 0, len(s.sent)+1)
 	for _, req := range list {
@@ -264,8 +268,8 @@ func (s *eventStream) run(beat bool) {
 		}
 		now = append(now, sent{req.ID, req.UUID, req.Status, g.state()})
 	}
-	// What ForDevice no longer returns cannot come back: the newest come first, and a request
-	// below unsettled() is settled for good.
+	// What a run no longer returns cannot come back: it reads every request that may still
+	// change (unsettled) or is new; the others are settled for good.
 	s.sent, s.resumed = now, false
 	if len(s.sent) == 0 {
 		s.sent = nil

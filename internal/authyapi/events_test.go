@@ -470,3 +470,26 @@ func TestEventStreamConnection(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A request the user left pending is still reported when it changes, however many requests came
+// and went after it: a wake-up reads what is new and what was sent while pending, not the fifty
+// newest.
+func TestEventStreamReportsOldPendingRequest(t *testing.T) {
+	e := newStreamEnv(t, false)
+	uid, tok := e.device(t)
+	s := e.open(t, tok, "")
+	old := e.request(t, uid, "left pending")
+	eventFrame(t, s.next(t), "approval_request", old.UUID)
+	for i := range 60 {
+		r := e.request(t, uid, fmt.Sprint("newer ", i))
+		eventFrame(t, s.next(t), "approval_request", r.UUID)
+		if _, err := e.ot.Close(context.Background(), e.app, r.UUID); err != nil {
+			t.Fatal(err)
+		}
+		eventFrame(t, s.next(t), "approval_request_update", r.UUID)
+	}
+	if _, err := e.ot.Close(context.Background(), e.app, old.UUID); err != nil {
+		t.Fatal(err)
+	}
+	eventFrame(t, s.next(t), "approval_request_update", old.UUID)
+}

@@ -24,11 +24,12 @@ func (s *Service) ForDevice(ctx context.Context, d twofold.Device, status twofol
 	})
 }
 
-// ForDeviceFrom is ForDevice for the requests with ids from fromID on (at most 50, newest
-// first): an event stream asks only for what it has not seen settled.
-func (s *Service) ForDeviceFrom(ctx context.Context, d twofold.Device, fromID int64) ([]twofold.ApprovalRequest, error) {
+// ForDeviceSince is ForDevice for the requests newer than after (at most 50, the newest) and
+// those of ids, newest first: an event stream's wake-up reads what is new and what it sent
+// while pending, not every request since the oldest of those.
+func (s *Service) ForDeviceSince(ctx context.Context, d twofold.Device, after int64, ids []int64) ([]twofold.ApprovalRequest, error) {
 	return s.forDevice(ctx, d, "", func(app twofold.App) ([]twofold.ApprovalRequest, error) {
-		return s.store.ListApprovalRequestsFrom(ctx, d.AppID, d.UserID, fromID, 50)
+		return s.store.ListApprovalRequestsSince(ctx, d.AppID, d.UserID, after, ids, 50)
 	})
 }
 

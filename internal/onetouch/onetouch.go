@@ -27,7 +27,7 @@ type Store interface {
 	CreateApprovalRequest(ctx context.Context, r *twofold.ApprovalRequest, maxPending int) error
 	GetApprovalRequest(ctx context.Context, appID int64, uuid string) (twofold.ApprovalRequest, error)
 	ListApprovalRequests(ctx context.Context, appID, userID int64, status twofold.ApprovalStatus, limit int) ([]twofold.ApprovalRequest, error)
-	ListApprovalRequestsFrom(ctx context.Context, appID, userID, fromID int64, limit int) ([]twofold.ApprovalRequest, error)
+	ListApprovalRequestsSince(ctx context.Context, appID, userID, after int64, ids []int64, limit int) ([]twofold.ApprovalRequest, error)
 	MarkNotified(ctx context.Context, ids []int64) error
 	FinishApprovalRequest(ctx context.Context, r twofold.ApprovalRequest, cb *twofold.Callback) (bool, error)
 	CloseApprovalRequest(ctx context.Context, appID, id int64, reason string, at time.Time) (bool, error)

@@ -323,16 +323,22 @@ func testApprovalRequests(t *testing.T, open func(t *testing.T) *Store) {
 			}
 		}
 		for _, tc := range []struct {
-			app, user, from int64
-			limit           int
-			want            []int64
+			app, user, after int64
+			ids              []int64
+			limit            int
+			want             []int64
 		}{
-			{a.ID, u.ID, r[2], 100, []int64{r[5], r[4], r[3], r[2]}}, {a.ID, u.ID, r[2], 2, []int64{r[5], r[4]}},
-			{a.ID, u.ID, r[5] + 1, 100, nil}, {a.ID, u.ID, 0, 100, []int64{r[5], r[4], r[3], r[2], r[1], r[0]}},
-			{b.ID, u.ID, 0, 100, nil}, {a.ID, w.ID, 0, 100, nil},
+			{a.ID, u.ID, r[1], nil, 100, []int64{r[5], r[4], r[3], r[2]}}, {a.ID, u.ID, r[1], nil, 2, []int64{r[5], r[4]}},
+			{a.ID, u.ID, r[5], nil, 100, nil}, {a.ID, u.ID, 0, nil, 100, []int64{r[5], r[4], r[3], r[2], r[1], r[0]}},
+			// The watched come with the new, once each, newest first; another user's or
+			// application's are not returned.
+			{a.ID, u.ID, r[3], []int64{r[0], r[2]}, 100, []int64{r[5], r[4], r[2], r[0]}},
+			{a.ID, u.ID, r[3], []int64{r[4], r[0]}, 1, []int64{r[5], r[4], r[0]}},
+			{a.ID, u.ID, r[5], []int64{rv.ID, rw.ID, r[1]}, 100, []int64{r[1]}},
+			{b.ID, u.ID, 0, []int64{r[0]}, 100, nil}, {a.ID, w.ID, 0, []int64{rw.ID}, 100, nil},
 		} {
-			got := noErr(s.ListApprovalRequestsFrom(ctx, tc.app, tc.user, tc.from, tc.limit))(t)
-			same(t, fmt.Sprintf("ListApprovalRequestsFrom(app %d, user %d, from %d, %d)", tc.app, tc.user, tc.from, tc.limit),
+			got := noErr(s.ListApprovalRequestsSince(ctx, tc.app, tc.user, tc.after, tc.ids, tc.limit))(t)
+			same(t, fmt.Sprintf("ListApprovalRequestsSince(app %d, user %d, after %d, %v, %d)", tc.app, tc.user, tc.after, tc.ids, tc.limit),
 				tc.want, ids(got))
 		}
 	})

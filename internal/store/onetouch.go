@@ -1,9 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twofold-auth/twofold/internal/twofold"
@@ -89,14 +93,37 @@ func (s *Store) ListApprovalRequests(ctx context.Context, appID, userID int64, s
 	return out, nil
 }
 
-// ListApprovalRequestsFrom returns a user's requests with ids from fromID on, newest first: what
-// a device's event stream has not seen settled yet (index approval_requests_by_user_id).
-func (s *Store) ListApprovalRequestsFrom(ctx context.Context, appID, userID, fromID int64, limit int) ([]twofold.ApprovalRequest, error) {
+// ListApprovalRequestsSince returns a user's requests with ids above after (at most limit, the
+// newest) and those of ids (whatever their id, if they are the user's), newest first: what a
+// device's event stream must look at on a wake-up, the new requests and the ones it sent while
+// pending. Both are index lookups (approval_requests_by_user_id, the primary key), so a user
+// who left old requests pending costs a row each, not every request since.
+func (s *Store) ListApprovalRequestsSince(ctx context.Context, appID, userID, after int64, ids []int64, limit int) ([]twofold.ApprovalRequest, error) {
 	out, err := queryAll(ctx, s.r, scanRequest, `SELECT `+requestColumns+` FROM approval_requests
-		WHERE app_id = $1 AND user_id = `+userKey("$1", "$2")+` AND id >= $3 ORDER BY id DESC LIMIT $4`, appID, userID, fromID, limit)
+		WHERE app_id = $1 AND user_id = `+userKey("$1", "$2")+` AND id > $3 ORDER BY id DESC LIMIT $4`, appID, userID, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list approval requests: %w", err)
 	}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	args := []any{appID, userID}
+	in := make([]string, len(ids))
+	for i, id := range ids {
+		args = append(args, id)
+		in[i] = "$" + strconv.Itoa(len(args))
+	}
+	watched, err := queryAll(ctx, s.r, scanRequest, `SELECT `+requestColumns+` FROM approval_requests
+		WHERE id IN (`+strings.Join(in, ", ")+`) AND app_id = $1 AND user_id = `+userKey("$1", "$2"), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list approval requests: %w", err)
+	}
+	for _, r := range watched {
+		if !slices.ContainsFunc(out, func(x twofold.ApprovalRequest) bool { return x.ID == r.ID }) {
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b twofold.ApprovalRequest) int { return cmp.Compare(b.ID, a.ID) })
 	return out, nil
 }
 
