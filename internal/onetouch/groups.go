@@ -164,18 +164,14 @@ func (s *Service) approvers(ctx context.Context, app twofold.App, p GroupParams)
 		return nil, twofold.ErrInvalidParam("approvers", "lists no one but the requester, who is excluded")
 	}
 	for _, a := range out {
-		u, err := s.store.GetUser(ctx, app.ID, a.UserID)
+		hasDevice, err := s.store.UserHasDevice(ctx, app.ID, a.UserID)
 		if errors.Is(err, twofold.ErrNotFound) {
 			return nil, &twofold.Error{Code: twofold.CodeUserNotFound, Message: fmt.Sprintf("User not found: approver %d is not a user of this application.", a.UserID)}
 		}
 		if err != nil {
 			return nil, err
 		}
-		devs, err := s.store.ListDevices(ctx, app.ID, u.ID)
-		if err != nil {
-			return nil, err
-		}
-		if len(devs) == 0 && !app.Sandbox {
+		if !hasDevice && !app.Sandbox {
 			return nil, twofold.Errorf(twofold.CodeUnregisteredUser, "Approver %d has no registered device for OneTouch.", a.UserID)
 		}
 	}

@@ -23,7 +23,8 @@ import (
 type Store interface {
 	GetApp(ctx context.Context, id int64) (twofold.App, error)
 	GetUser(ctx context.Context, appID, id int64) (twofold.User, error)
-	ListDevices(ctx context.Context, appID, userID int64) ([]twofold.Device, error)
+	// UserHasDevice reports whether the user has a registered device; ErrNotFound for no user.
+	UserHasDevice(ctx context.Context, appID, userID int64) (bool, error)
 	CreateApprovalRequest(ctx context.Context, r *twofold.ApprovalRequest, maxPending int) error
 	GetApprovalRequest(ctx context.Context, appID int64, uuid string) (twofold.ApprovalRequest, error)
 	ListApprovalRequests(ctx context.Context, appID, userID int64, status twofold.ApprovalStatus, limit int) ([]twofold.ApprovalRequest, error)
@@ -130,27 +131,21 @@ var resolutions = map[string]bool{"default": true, "low": true, "med": true, "hi
 // sandbox application: there, as in Authy's sandbox, a user without one gets a request too,
 // which stays pending until it expires or its developer answers it (AnswerSandbox).
 func (s *Service) Create(ctx context.Context, app twofold.App, userID int64, p CreateParams) (twofold.ApprovalRequest, error) {
-	u, err := s.store.GetUser(ctx, app.ID, userID)
+	// One read for the user and whether a device of theirs can answer.
+	hasDevice, err := s.store.UserHasDevice(ctx, app.ID, userID)
 	if errors.Is(err, twofold.ErrNotFound) {
 		return twofold.ApprovalRequest{}, twofold.ErrUserNotFound()
 	}
 	if err != nil {
 		return twofold.ApprovalRequest{}, err
 	}
-	if err := s.validate(p); err != nil {
-		return twofold.ApprovalRequest{}, err
-	}
-	devs, err := s.store.ListDevices(ctx, app.ID, u.ID)
+	r, err := s.Prepare(app, userID, p) // validates p
 	if err != nil {
 		return twofold.ApprovalRequest{}, err
 	}
-	if len(devs) == 0 && !app.Sandbox {
+	if !hasDevice && !app.Sandbox {
 		return twofold.ApprovalRequest{}, twofold.Errorf(twofold.CodeUnregisteredUser,
 			"User has no registered device for OneTouch. Send a code by SMS or another channel instead.")
-	}
-	r, err := s.Prepare(app, u.ID, p)
-	if err != nil {
-		return twofold.ApprovalRequest{}, err
 	}
 	if err := s.store.CreateApprovalRequest(ctx, &r, s.cfg.MaxPending); err != nil {
 		if errors.Is(err, twofold.ErrTooMany) {

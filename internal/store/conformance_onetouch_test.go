@@ -138,6 +138,24 @@ func testDevices(t *testing.T, open func(t *testing.T) *Store) {
 				ids(noErr(s.ListDevices(ctx, tc[0][0], tc[1][0]))(t)))
 		}
 		same(t, "ListDevices contents", []twofold.Device{v1}, noErr(s.ListDevices(ctx, a.ID, v.ID))(t))
+		none := mkUser(t, s, a.ID, 1, "5550000004") // a user without a device
+		for _, tc := range []struct {
+			app, user int64
+			want      bool
+			err       error
+		}{
+			{a.ID, u.ID, true, nil}, {a.ID, v.ID, true, nil}, {b.ID, w.ID, true, nil}, {a.ID, none.ID, false, nil},
+			{b.ID, u.ID, false, twofold.ErrNotFound}, {a.ID, w.ID, false, twofold.ErrNotFound}, {a.ID, none.ID + 100, false, twofold.ErrNotFound},
+		} {
+			got, err := s.UserHasDevice(ctx, tc.app, tc.user)
+			if got != tc.want || !errors.Is(err, tc.err) {
+				t.Errorf("UserHasDevice(app %d, user %d) = %v, %v; want %v, %v", tc.app, tc.user, got, err, tc.want, tc.err)
+			}
+		}
+		must(t, s.DeleteDevice(ctx, a.ID, v1.ID))
+		if has, err := s.UserHasDevice(ctx, a.ID, v.ID); has || err != nil {
+			t.Errorf("UserHasDevice after the user's one device was deleted = %v, %v; want false", has, err)
+		}
 		wantErr(t, "GetDevice with another app", errOf(s.GetDevice(ctx, b.ID, u1.ID)), twofold.ErrNotFound)
 		wantErr(t, "GetDevice(missing)", errOf(s.GetDevice(ctx, a.ID, w1.ID+100)), twofold.ErrNotFound)
 		wantErr(t, "DeviceByTokenMAC(unknown)", errOf(s.DeviceByTokenMAC(ctx, []byte("nope"))), twofold.ErrNotFound)

@@ -56,6 +56,9 @@ func (s *Store) insertRequest(ctx context.Context, tx *Tx, r *twofold.ApprovalRe
 		return err
 	}
 	if maxPending > 0 {
+		// The user's live pending requests, read from the index approval_requests_by_user_status
+		// alone (migration 00034). No LIMIT: SQLite prepares a statement with a bound LIMIT
+		// again at every run.
 		var n int
 		err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM approval_requests WHERE user_id = `+userKey("$3", "$1")+`
 			AND status = 'pending' AND (expires_at = 0 OR expires_at > $2)`, r.UserID, unix(r.CreatedAt), r.AppID).Scan(&n)
