@@ -24,16 +24,15 @@ func (s *Service) Close(ctx context.Context, app twofold.App, uuid string) (twof
 		return twofold.ApprovalRequest{}, err
 	}
 	if r.Status == twofold.Pending {
-		won, err := s.store.CloseApprovalRequest(ctx, app.ID, r.ID, ClosedReason, s.now().UTC())
+		// The close and its audit entry commit together, the entry only if the close won.
+		closed := s.entries(ctx, twofold.AuditEvent{Action: twofold.AuditApprovalClosed, AppID: r.AppID, UserID: r.UserID,
+			Details: map[string]string{"uuid": r.UUID}})
+		won, err := s.store.CloseApprovalRequest(ctx, app.ID, r.ID, ClosedReason, s.now().UTC(), closed...)
 		if err != nil {
 			return twofold.ApprovalRequest{}, err
 		}
 		if won {
 			s.hooks.Changed(r.AppID, r.UserID)
-			if s.audit != nil {
-				s.audit.Record(ctx, twofold.AuditEvent{Action: twofold.AuditApprovalClosed, AppID: r.AppID, UserID: r.UserID,
-					Details: map[string]string{"uuid": r.UUID}})
-			}
 		}
 		// Whoever won (an answer may have come first), the request is final now.
 		if r, err = s.store.GetApprovalRequest(ctx, app.ID, r.UUID); err != nil {

@@ -121,36 +121,6 @@ func notPending(out outcome) error {
 	return twofold.Errorf(twofold.CodeNotPending, "Approval request is no longer pending.")
 }
 
-// answered records the answer that won in the audit trail and, when it decided the request's
-// group, the decision after it. actor is the device's, or "" for the context's (whoever
-// answered a sandbox request); details are added to the request's.
-func (s *Service) answered(ctx context.Context, actor string, r twofold.ApprovalRequest, status twofold.ApprovalStatus,
-	reason string, details map[string]string, out outcome) {
-	defer func() {
-		if out.decided {
-			s.groupDecided(ctx, out.group, out.members, out.queued)
-		}
-	}()
-	if s.audit == nil {
-		return
-	}
-	action := twofold.AuditApprovalApproved
-	if status == twofold.Denied {
-		action = twofold.AuditApprovalDenied
-	}
-	all := map[string]string{"uuid": r.UUID}
-	for k, v := range details {
-		all[k] = v
-	}
-	if reason != "" {
-		all["reason"] = reason
-	}
-	if out.group.UUID != "" {
-		all["group"] = out.group.UUID
-	}
-	s.audit.Record(ctx, twofold.AuditEvent{Actor: actor, Action: action, AppID: r.AppID, UserID: r.UserID, Details: all})
-}
-
 // NumberTries is how many wrong matching numbers a request takes: the first leaves it pending
 // (a slip of the finger, or a misread digit), the second denies it. Someone who approves
 // without looking at the sign-in page guesses right 2 times in 90 at most.
@@ -219,14 +189,17 @@ func (s *Service) Answer(ctx context.Context, d twofold.Device, uuid string, a A
 	if err != nil {
 		return twofold.ApprovalRequest{}, err
 	}
-	out, err := s.finish(ctx, app, r, status, reason, d, a.Signature, now)
+	by := &answerer{actor: twofold.DeviceActor(d.ID), details: map[string]string{"device_id": strconv.FormatInt(d.ID, 10)}}
+	out, err := s.finish(ctx, app, r, status, reason, d, a.Signature, now, by)
 	if err != nil {
 		return twofold.ApprovalRequest{}, err
 	}
 	if !out.won {
 		return twofold.ApprovalRequest{}, notPending(out)
 	}
-	s.answered(ctx, twofold.DeviceActor(d.ID), r, status, reason, map[string]string{"device_id": strconv.FormatInt(d.ID, 10)}, out)
+	if out.decided {
+		s.groupDecided(out.group, out.members, out.queued)
+	}
 	final, err := s.store.GetApprovalRequest(ctx, app.ID, r.UUID)
 	if err != nil {
 		return twofold.ApprovalRequest{}, err

@@ -24,8 +24,10 @@ type GroupStore interface {
 	GetApprovalGroup(ctx context.Context, appID int64, uuid string) (twofold.ApprovalGroup, []twofold.ApprovalRequest, error)
 	GetApprovalGroupByID(ctx context.Context, appID, id int64) (twofold.ApprovalGroup, []twofold.ApprovalRequest, error)
 	ListApprovalGroups(ctx context.Context, appID, beforeID int64, limit int) ([]twofold.ApprovalGroup, error)
-	FinishGroupMember(ctx context.Context, r twofold.ApprovalRequest, cb twofold.GroupCallback) (bool, twofold.ApprovalGroup, error)
-	EndApprovalGroup(ctx context.Context, appID, id int64, reason string, at time.Time, cb twofold.GroupCallback) (bool, twofold.ApprovalGroup, error)
+	// FinishGroupMember and EndApprovalGroup append the entries audit makes (when not nil) in the
+	// change's transaction when it wins, from the group as it left it.
+	FinishGroupMember(ctx context.Context, r twofold.ApprovalRequest, cb twofold.GroupCallback, audit twofold.GroupAudit) (bool, twofold.ApprovalGroup, error)
+	EndApprovalGroup(ctx context.Context, appID, id int64, reason string, at time.Time, cb twofold.GroupCallback, audit twofold.GroupAudit) (bool, twofold.ApprovalGroup, error)
 	DueGroupExpiries(ctx context.Context, now time.Time, limit int) ([]twofold.ApprovalGroup, error)
 }
 
@@ -162,18 +164,14 @@ func (s *Service) approvers(ctx context.Context, app twofold.App, p GroupParams)
 		return nil, twofold.ErrInvalidParam("approvers", "lists no one but the requester, who is excluded")
 	}
 	for _, a := range out {
-		u, err := s.store.GetUser(ctx, app.ID, a.UserID)
+		hasDevice, err := s.store.UserHasDevice(ctx, app.ID, a.UserID)
 		if errors.Is(err, twofold.ErrNotFound) {
 			return nil, &twofold.Error{Code: twofold.CodeUserNotFound, Message: fmt.Sprintf("User not found: approver %d is not a user of this application.", a.UserID)}
 		}
 		if err != nil {
 			return nil, err
 		}
-		devs, err := s.store.ListDevices(ctx, app.ID, u.ID)
-		if err != nil {
-			return nil, err
-		}
-		if len(devs) == 0 && !app.Sandbox {
+		if !hasDevice && !app.Sandbox {
 			return nil, twofold.Errorf(twofold.CodeUnregisteredUser, "Approver %d has no registered device for OneTouch.", a.UserID)
 		}
 	}
@@ -263,7 +261,8 @@ func (s *Service) CloseGroup(ctx context.Context, app twofold.App, uuid string) 
 }
 
 // endGroup ends a pending group: closed (reason "closed") or, when reason is "", expired if its
-// time has passed. Its members' devices are woken and the decision recorded, once.
+// time has passed. The decision is recorded in the audit trail with it, once, and its members'
+// devices are woken.
 func (s *Service) endGroup(ctx context.Context, app twofold.App, g twofold.ApprovalGroup, reason string) error {
 	var queued bool
 	var members []twofold.ApprovalRequest
@@ -273,18 +272,23 @@ func (s *Service) endGroup(ctx context.Context, app twofold.App, g twofold.Appro
 		queued = c != nil
 		return c, err
 	}
-	won, g, err := s.store.EndApprovalGroup(ctx, app.ID, g.ID, reason, s.now().UTC(), cb)
+	var audit twofold.GroupAudit
+	if s.audit != nil {
+		audit = func(g twofold.ApprovalGroup) []twofold.AuditEntry { return s.entries(ctx, groupDecidedEvent(g)) }
+	}
+	won, g, err := s.store.EndApprovalGroup(ctx, app.ID, g.ID, reason, s.now().UTC(), cb, audit)
 	if err != nil || !won {
 		return err
 	}
-	s.groupDecided(ctx, g, members, queued)
+	s.groupDecided(g, members, queued)
 	return nil
 }
 
 // finishMember is finish for a member's request: the store counts the answer and decides the
-// group in the same transaction. It reports whether the answer won, the group as it left it, and
-// whether this answer decided it.
-func (s *Service) finishMember(ctx context.Context, app twofold.App, r twofold.ApprovalRequest) (outcome, error) {
+// group in the same transaction, which appends the answer's audit entry (by's, when not nil) and
+// the group's decision when the answer made it. It reports whether the answer won, the group as
+// it left it, and whether this answer decided it.
+func (s *Service) finishMember(ctx context.Context, app twofold.App, r twofold.ApprovalRequest, by *answerer) (outcome, error) {
 	var queued bool
 	var members []twofold.ApprovalRequest
 	cb := func(g twofold.ApprovalGroup, m []twofold.ApprovalRequest) (*twofold.Callback, error) {
@@ -293,7 +297,17 @@ func (s *Service) finishMember(ctx context.Context, app twofold.App, r twofold.A
 		queued = c != nil
 		return c, err
 	}
-	won, g, err := s.store.FinishGroupMember(ctx, r, cb)
+	var audit twofold.GroupAudit
+	if s.audit != nil {
+		audit = func(g twofold.ApprovalGroup) []twofold.AuditEntry {
+			entries := s.answerEntries(ctx, r, by, g.UUID)
+			if g.Status != twofold.Pending { // this answer decided the group
+				entries = append(entries, s.entries(ctx, groupDecidedEvent(g))...)
+			}
+			return entries
+		}
+	}
+	won, g, err := s.store.FinishGroupMember(ctx, r, cb, audit)
 	if err != nil || !won {
 		return outcome{group: g}, err
 	}
@@ -321,21 +335,26 @@ func (s *Service) wakeMembers(ctx context.Context, r twofold.ApprovalRequest) {
 	}
 }
 
-// groupDecided tells the members' devices that the group was decided (their requests closed),
-// wakes the callback dispatcher and records the decision.
-func (s *Service) groupDecided(ctx context.Context, g twofold.ApprovalGroup, members []twofold.ApprovalRequest, queued bool) {
+// groupDecided tells the members' devices that the group was decided (their requests closed)
+// and wakes the callback dispatcher. The decision's audit entry (groupDecidedEvent) was appended
+// in the transaction that made it.
+func (s *Service) groupDecided(g twofold.ApprovalGroup, members []twofold.ApprovalRequest, queued bool) {
 	if queued {
 		s.hooks.CallbackQueued()
 	}
 	for _, m := range members {
 		s.hooks.Changed(m.AppID, m.UserID)
 	}
+}
+
+// groupDecidedEvent is the audit event of group g's decision, as the deciding change left it.
+func groupDecidedEvent(g twofold.ApprovalGroup) twofold.AuditEvent {
 	details := map[string]string{"uuid": g.UUID, "status": string(g.Status), "approvals": strconv.Itoa(g.Approvals),
 		"denials": strconv.Itoa(g.Denials), "quorum": strconv.Itoa(g.Quorum)}
 	if g.Reason != "" {
 		details["reason"] = g.Reason
 	}
-	s.record(ctx, twofold.AuditEvent{Action: twofold.AuditApprovalGroupDecided, AppID: g.AppID, Details: details})
+	return twofold.AuditEvent{Action: twofold.AuditApprovalGroupDecided, AppID: g.AppID, Details: details}
 }
 
 // groupCallback is the callback of a decided group, when the application wants it: not for a

@@ -23,14 +23,17 @@ import (
 type Store interface {
 	GetApp(ctx context.Context, id int64) (twofold.App, error)
 	GetUser(ctx context.Context, appID, id int64) (twofold.User, error)
-	ListDevices(ctx context.Context, appID, userID int64) ([]twofold.Device, error)
+	// UserHasDevice reports whether the user has a registered device; ErrNotFound for no user.
+	UserHasDevice(ctx context.Context, appID, userID int64) (bool, error)
 	CreateApprovalRequest(ctx context.Context, r *twofold.ApprovalRequest, maxPending int) error
 	GetApprovalRequest(ctx context.Context, appID int64, uuid string) (twofold.ApprovalRequest, error)
 	ListApprovalRequests(ctx context.Context, appID, userID int64, status twofold.ApprovalStatus, limit int) ([]twofold.ApprovalRequest, error)
 	ListApprovalRequestsSince(ctx context.Context, appID, userID, after int64, ids []int64, limit int) ([]twofold.ApprovalRequest, error)
 	MarkNotified(ctx context.Context, ids []int64) error
-	FinishApprovalRequest(ctx context.Context, r twofold.ApprovalRequest, cb *twofold.Callback) (bool, error)
-	CloseApprovalRequest(ctx context.Context, appID, id int64, reason string, at time.Time) (bool, error)
+	// FinishApprovalRequest and CloseApprovalRequest append the audit entries in the change's
+	// transaction when it wins, and none when it loses.
+	FinishApprovalRequest(ctx context.Context, r twofold.ApprovalRequest, cb *twofold.Callback, audit ...twofold.AuditEntry) (bool, error)
+	CloseApprovalRequest(ctx context.Context, appID, id int64, reason string, at time.Time, audit ...twofold.AuditEntry) (bool, error)
 	DueExpiries(ctx context.Context, now time.Time, limit int) ([]twofold.ApprovalRequest, error)
 	// Incr adds delta to a counter atomically and returns its new value (wrong matching numbers).
 	Incr(ctx context.Context, name string, window, expires time.Time, delta int64) (int64, error)
@@ -58,9 +61,13 @@ type Hooks struct {
 	Created        func(twofold.ApprovalRequest) // a new request: push it to devices that are not connected
 }
 
-// Auditor records security-relevant events (the audit trail); it never fails.
+// Auditor records security-relevant events (the audit trail, *audit.Log). Record never fails;
+// Entry makes an event ready to be appended in the store's transaction that makes the change it
+// records (an answer, a close, a group's decision), so that the change and its record commit
+// together, in one commit, or neither does.
 type Auditor interface {
 	Record(ctx context.Context, e twofold.AuditEvent)
+	Entry(ctx context.Context, e twofold.AuditEvent) twofold.AuditEntry
 }
 
 // Service runs approval requests.
@@ -124,27 +131,21 @@ var resolutions = map[string]bool{"default": true, "low": true, "med": true, "hi
 // sandbox application: there, as in Authy's sandbox, a user without one gets a request too,
 // which stays pending until it expires or its developer answers it (AnswerSandbox).
 func (s *Service) Create(ctx context.Context, app twofold.App, userID int64, p CreateParams) (twofold.ApprovalRequest, error) {
-	u, err := s.store.GetUser(ctx, app.ID, userID)
+	// One read for the user and whether a device of theirs can answer.
+	hasDevice, err := s.store.UserHasDevice(ctx, app.ID, userID)
 	if errors.Is(err, twofold.ErrNotFound) {
 		return twofold.ApprovalRequest{}, twofold.ErrUserNotFound()
 	}
 	if err != nil {
 		return twofold.ApprovalRequest{}, err
 	}
-	if err := s.validate(p); err != nil {
-		return twofold.ApprovalRequest{}, err
-	}
-	devs, err := s.store.ListDevices(ctx, app.ID, u.ID)
+	r, err := s.Prepare(app, userID, p) // validates p
 	if err != nil {
 		return twofold.ApprovalRequest{}, err
 	}
-	if len(devs) == 0 && !app.Sandbox {
+	if !hasDevice && !app.Sandbox {
 		return twofold.ApprovalRequest{}, twofold.Errorf(twofold.CodeUnregisteredUser,
 			"User has no registered device for OneTouch. Send a code by SMS or another channel instead.")
-	}
-	r, err := s.Prepare(app, u.ID, p)
-	if err != nil {
-		return twofold.ApprovalRequest{}, err
 	}
 	if err := s.store.CreateApprovalRequest(ctx, &r, s.cfg.MaxPending); err != nil {
 		if errors.Is(err, twofold.ErrTooMany) {
@@ -260,12 +261,12 @@ func (s *Service) expireIfDue(ctx context.Context, app twofold.App, r twofold.Ap
 	if r.Status != twofold.Pending || r.ExpiresAt.IsZero() || now.Before(r.ExpiresAt) {
 		return r, nil
 	}
-	out, err := s.finish(ctx, app, r, twofold.Expired, "", twofold.Device{}, "", now)
+	out, err := s.finish(ctx, app, r, twofold.Expired, "", twofold.Device{}, "", now, nil)
 	if err != nil {
 		return twofold.ApprovalRequest{}, err
 	}
 	if out.decided {
-		s.groupDecided(ctx, out.group, out.members, out.queued)
+		s.groupDecided(out.group, out.members, out.queued)
 	}
 	// Whoever won, the request is final now; read what was recorded.
 	return s.store.GetApprovalRequest(ctx, app.ID, r.UUID)
@@ -307,14 +308,24 @@ type outcome struct {
 	queued  bool
 }
 
+// answerer is who answered a request, for the answer's audit entry (approval.approved or
+// denied): actor is the device's, or "" for the context's (whoever answered a sandbox request);
+// details are added to the request's.
+type answerer struct {
+	actor   string
+	details map[string]string
+}
+
 // finish records a final status and, when the application has a callback URL, queues its
-// callback in the same transaction. It reports whether this change won; for a group's member,
-// also what it did to the group (the caller records the decision after the answer).
+// callback in the same transaction; when by is not nil (an answer, not an expiry), the answer's
+// audit entry, and for a group's member the group's decision when the answer decided it, are
+// appended in that transaction too. It reports whether this change won; for a group's member,
+// also what it did to the group.
 func (s *Service) finish(ctx context.Context, app twofold.App, r twofold.ApprovalRequest, status twofold.ApprovalStatus,
-	reason string, dev twofold.Device, signature string, at time.Time) (outcome, error) {
+	reason string, dev twofold.Device, signature string, at time.Time, by *answerer) (outcome, error) {
 	r.Status, r.Reason, r.DeviceID, r.Signature, r.ProcessedAt, r.UpdatedAt = status, reason, dev.ID, signature, at, at
 	if r.GroupID != 0 {
-		return s.finishMember(ctx, app, r)
+		return s.finishMember(ctx, app, r, by)
 	}
 	var cb *twofold.Callback
 	if app.CallbackURL != "" && (status != twofold.Expired || app.CallbackExpired) {
@@ -328,7 +339,7 @@ func (s *Service) finish(ctx context.Context, app twofold.App, r twofold.Approva
 		}
 		cb = &twofold.Callback{AppID: app.ID, RequestUUID: r.UUID, Payload: payload}
 	}
-	won, err := s.store.FinishApprovalRequest(ctx, r, cb)
+	won, err := s.store.FinishApprovalRequest(ctx, r, cb, s.answerEntries(ctx, r, by, "")...)
 	if err != nil {
 		return outcome{}, err
 	}
@@ -339,6 +350,42 @@ func (s *Service) finish(ctx context.Context, app twofold.App, r twofold.Approva
 		s.hooks.Changed(r.AppID, r.UserID)
 	}
 	return outcome{won: won}, nil
+}
+
+// entries makes events ready to be appended with the change they record (none when the service
+// keeps no audit trail).
+func (s *Service) entries(ctx context.Context, events ...twofold.AuditEvent) []twofold.AuditEntry {
+	if s.audit == nil {
+		return nil
+	}
+	out := make([]twofold.AuditEntry, len(events))
+	for i, e := range events {
+		out[i] = s.audit.Entry(ctx, e)
+	}
+	return out
+}
+
+// answerEntries is the audit entry of by's answer to r (r's status and reason set), with group
+// the UUID of r's group ("" for none); none when by is nil (an expiry) or there is no trail.
+func (s *Service) answerEntries(ctx context.Context, r twofold.ApprovalRequest, by *answerer, group string) []twofold.AuditEntry {
+	if by == nil || s.audit == nil {
+		return nil
+	}
+	action := twofold.AuditApprovalApproved
+	if r.Status == twofold.Denied {
+		action = twofold.AuditApprovalDenied
+	}
+	all := map[string]string{"uuid": r.UUID}
+	for k, v := range by.details {
+		all[k] = v
+	}
+	if r.Reason != "" {
+		all["reason"] = r.Reason
+	}
+	if group != "" {
+		all["group"] = group
+	}
+	return s.entries(ctx, twofold.AuditEvent{Actor: by.actor, Action: action, AppID: r.AppID, UserID: r.UserID, Details: all})
 }
 
 // newUUID returns a random (version 4) UUID.

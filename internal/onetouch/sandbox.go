@@ -32,13 +32,16 @@ func (s *Service) AnswerSandbox(ctx context.Context, app twofold.App, uuid strin
 	if r.Status != twofold.Pending {
 		return twofold.ApprovalRequest{}, twofold.Errorf(twofold.CodeNotPending, "Approval request is no longer pending: it is %s.", r.Status)
 	}
-	out, err := s.finish(ctx, app, r, status, reason, twofold.Device{}, "", s.now().UTC())
+	// The actor of the answer's audit entry is the context's: whoever answered.
+	out, err := s.finish(ctx, app, r, status, reason, twofold.Device{}, "", s.now().UTC(), &answerer{})
 	if err != nil {
 		return twofold.ApprovalRequest{}, err
 	}
 	if !out.won {
 		return twofold.ApprovalRequest{}, notPending(out)
 	}
-	s.answered(ctx, "", r, status, reason, nil, out)
+	if out.decided {
+		s.groupDecided(out.group, out.members, out.queued)
+	}
 	return s.store.GetApprovalRequest(ctx, app.ID, r.UUID)
 }

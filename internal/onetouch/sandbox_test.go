@@ -20,6 +20,15 @@ type auditLog struct{ events []twofold.AuditEvent }
 
 func (a *auditLog) Record(_ context.Context, e twofold.AuditEvent) { a.events = append(a.events, e) }
 
+// Entry hands the store an entry whose chaining records it: the log holds what a transaction
+// appended, when it appended it.
+func (a *auditLog) Entry(ctx context.Context, e twofold.AuditEvent) twofold.AuditEntry {
+	return twofold.AuditEntry{Event: e, Chain: func(_ []byte, e twofold.AuditEvent) []byte {
+		a.Record(ctx, e)
+		return []byte("recorded")
+	}}
+}
+
 // TestSandboxRequests: a sandbox application accepts approval requests for users without a
 // device, as Authy's sandbox did; they stay pending until expiry or until its developer answers
 // them (AnswerSandbox), which finishes them as a device's answer would, callback included.

@@ -82,16 +82,47 @@ func testCloseApprovalRequest(t *testing.T, open func(t *testing.T) *Store) {
 		}
 	})
 
+	// The close and its audit entry commit together; a close that loses appends nothing.
+	t.Run("AuditInSameTransaction", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		a := mkApp(t, s, "a")
+		u := mkUser(t, s, a.ID, 1, "5550000001")
+		r := mkRequest(t, s, u, t0, ttl)
+		at := t0.Add(time.Second)
+		entry := testEntry(twofold.AuditApprovalClosed, a.ID, u.ID, map[string]string{"uuid": r.UUID})
+		if v := recovered(func() { s.CloseApprovalRequest(ctx, a.ID, r.ID, "closed", at, entry, panicking()) }); v == nil {
+			t.Fatal("an entry whose chaining panicked did not fail the close")
+		}
+		same(t, "request after a close whose entry failed", r, getRequest(t, s, r))
+		if log := trail(t, s); len(log) != 0 {
+			t.Fatalf("audit trail %+v after a close whose entry failed, want none", log)
+		}
+		for i, want := range []bool{true, false} {
+			if won := noErr(s.CloseApprovalRequest(ctx, a.ID, r.ID, "closed", at, entry))(t); won != want {
+				t.Fatalf("close %d = %v, want %v", i+1, won, want)
+			}
+		}
+		if won := noErr(s.CloseApprovalRequest(ctx, a.ID+1, r.ID, "closed", at, entry))(t); won {
+			t.Fatal("another application closed the request")
+		}
+		same(t, "request after the close", closed(r, at), getRequest(t, s, r))
+		if log := trail(t, s); len(log) != 1 || log[0].Action != twofold.AuditApprovalClosed || log[0].Details["uuid"] != r.UUID {
+			t.Fatalf("audit trail %+v, want the close's entry, once", log)
+		}
+	})
+
 	t.Run("RacesAnAnswer", func(t *testing.T) {
 		s := open(t)
 		a := mkApp(t, s, "a")
 		u := mkUser(t, s, a.ID, 1, "5550000001")
+		var winners []string // what the winner of each round appended
 		for round := range 4 {
 			r := mkRequest(t, s, u, t0, ttl)
 			var closes, answers atomic.Int32
 			exactlyOne(t, workers, fmt.Sprint("round ", round, ": close or answer"), func(i int) (bool, error) {
 				if i%2 == 0 {
-					won, err := s.CloseApprovalRequest(t.Context(), a.ID, r.ID, "closed", t0.Add(time.Second))
+					closing := testEntry(twofold.AuditApprovalClosed, a.ID, u.ID, map[string]string{"uuid": r.UUID})
+					won, err := s.CloseApprovalRequest(t.Context(), a.ID, r.ID, "closed", t0.Add(time.Second), closing)
 					if won {
 						closes.Add(1)
 					}
@@ -100,13 +131,19 @@ func testCloseApprovalRequest(t *testing.T, open func(t *testing.T) *Store) {
 				x := r
 				x.Status, x.DeviceID, x.ProcessedAt = twofold.Approved, int64(i), t0.Add(time.Second)
 				cb := twofold.Callback{AppID: a.ID, RequestUUID: r.UUID, Payload: []byte("{}")}
-				won, err := s.FinishApprovalRequest(t.Context(), x, &cb)
+				answer := testEntry(twofold.AuditApprovalApproved, a.ID, u.ID, map[string]string{"uuid": r.UUID})
+				won, err := s.FinishApprovalRequest(t.Context(), x, &cb, answer)
 				if won {
 					answers.Add(1)
 				}
 				return won, err
 			})
 			got := getRequest(t, s, r)
+			if closes.Load() == 1 {
+				winners = append(winners, twofold.AuditApprovalClosed+" "+r.UUID)
+			} else {
+				winners = append(winners, twofold.AuditApprovalApproved+" "+r.UUID)
+			}
 			switch {
 			case closes.Load() == 1 && (got.Status != twofold.Expired || got.Reason != "closed"):
 				t.Errorf("round %d: the close won but the request is %s (%q)", round, got.Status, got.Reason)
@@ -114,5 +151,11 @@ func testCloseApprovalRequest(t *testing.T, open func(t *testing.T) *Store) {
 				t.Errorf("round %d: the answer won but the request is %s", round, got.Status)
 			}
 		}
+		// One entry per round, the winner's: the losers appended nothing.
+		var appended []string
+		for _, e := range trail(t, s) {
+			appended = append(appended, e.Action+" "+e.Details["uuid"])
+		}
+		same(t, "audit trail", winners, appended)
 	})
 }

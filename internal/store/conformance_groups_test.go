@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,16 +38,42 @@ func mkGroup(t *testing.T, s *Store, app twofold.App, quorum, n int, ttl time.Du
 func answer(t *testing.T, s *Store, r twofold.ApprovalRequest, st twofold.ApprovalStatus, at time.Time, callbacks *int) (bool, twofold.ApprovalGroup) {
 	t.Helper()
 	r.Status, r.ProcessedAt, r.UpdatedAt = st, at, at
-	won, g, err := s.FinishGroupMember(t.Context(), r, func(g twofold.ApprovalGroup, members []twofold.ApprovalRequest) (*twofold.Callback, error) {
-		if callbacks != nil {
-			*callbacks++
-		}
-		return &twofold.Callback{AppID: g.AppID, RequestUUID: g.UUID, Payload: []byte(fmt.Sprintf(`{"status":%q,"members":%d}`, g.Status, len(members)))}, nil
-	})
+	won, g, err := s.FinishGroupMember(t.Context(), r, groupCallback(callbacks), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return won, g
+}
+
+// groupCallback is a group's callback that says its status and number of members, counting
+// the callbacks made.
+func groupCallback(callbacks *int) twofold.GroupCallback {
+	return func(g twofold.ApprovalGroup, members []twofold.ApprovalRequest) (*twofold.Callback, error) {
+		if callbacks != nil {
+			*callbacks++
+		}
+		return &twofold.Callback{AppID: g.AppID, RequestUUID: g.UUID, Payload: []byte(fmt.Sprintf(`{"status":%q,"members":%d}`, g.Status, len(members)))}, nil
+	}
+}
+
+// memberAudit is a GroupAudit for member r's answer, as the service makes it: the answer's
+// entry, and the group's decision when the answer made it. It counts its calls.
+func memberAudit(r twofold.ApprovalRequest, calls *atomic.Int32) twofold.GroupAudit {
+	return func(g twofold.ApprovalGroup) []twofold.AuditEntry {
+		calls.Add(1)
+		out := []twofold.AuditEntry{testEntry(twofold.AuditApprovalApproved, r.AppID, r.UserID,
+			map[string]string{"uuid": r.UUID, "group": g.UUID})}
+		if g.Status != twofold.Pending {
+			out = append(out, groupDecidedEntry(g))
+		}
+		return out
+	}
+}
+
+// groupDecidedEntry is the entry of group g's decision, with what the deciding change left.
+func groupDecidedEntry(g twofold.ApprovalGroup) twofold.AuditEntry {
+	return testEntry(twofold.AuditApprovalGroupDecided, g.AppID, 0, map[string]string{"uuid": g.UUID, "status": string(g.Status),
+		"approvals": fmt.Sprint(g.Approvals), "denials": fmt.Sprint(g.Denials), "reason": g.Reason})
 }
 
 func testGroups(t *testing.T, open func(t *testing.T) *Store) {
@@ -132,14 +159,14 @@ func testGroups(t *testing.T, open func(t *testing.T) *Store) {
 			callbacks++
 			return &twofold.Callback{AppID: g.AppID, RequestUUID: g.UUID, Payload: []byte(`{}`)}, nil
 		}
-		if won, _, err := s.EndApprovalGroup(ctx, app.ID, g.ID, "", t0.Add(time.Minute), cb); err != nil || won {
+		if won, _, err := s.EndApprovalGroup(ctx, app.ID, g.ID, "", t0.Add(time.Minute), cb, nil); err != nil || won {
 			t.Fatalf("an expiry before the group's time: %v %v", won, err)
 		}
-		if won, _, err := s.EndApprovalGroup(ctx, app.ID+1, g.ID, "closed", t0.Add(time.Minute), nil); !errors.Is(err, twofold.ErrNotFound) || won {
+		if won, _, err := s.EndApprovalGroup(ctx, app.ID+1, g.ID, "closed", t0.Add(time.Minute), nil, nil); !errors.Is(err, twofold.ErrNotFound) || won {
 			t.Fatalf("another application closed the group: %v %v", won, err)
 		}
 		answer(t, s, m[0], twofold.Approved, t0.Add(time.Minute), nil)
-		won, ended, err := s.EndApprovalGroup(ctx, app.ID, g.ID, "closed", t0.Add(2*time.Minute), nil)
+		won, ended, err := s.EndApprovalGroup(ctx, app.ID, g.ID, "closed", t0.Add(2*time.Minute), nil, nil)
 		if err != nil || !won || ended.Status != twofold.Expired || ended.Reason != "closed" || !ended.DecidedAt.Equal(t0.Add(2*time.Minute)) {
 			t.Fatalf("closed: %v %+v %v", won, ended, err)
 		}
@@ -149,14 +176,14 @@ func testGroups(t *testing.T, open func(t *testing.T) *Store) {
 		if r := getRequest(t, s, m[0]); r.Status != twofold.Approved {
 			t.Fatalf("the member who had approved: %+v", r)
 		}
-		if won, _, _ := s.EndApprovalGroup(ctx, app.ID, g.ID, "closed", t0.Add(3*time.Minute), nil); won {
+		if won, _, _ := s.EndApprovalGroup(ctx, app.ID, g.ID, "closed", t0.Add(3*time.Minute), nil, nil); won {
 			t.Fatal("closed twice")
 		}
 
 		g2, m2 := mkGroup(t, s, app, 1, 2, time.Hour)
 		must(t, s.DeleteUser(ctx, app.ID, m2[0].UserID))
 		must(t, s.DeleteUser(ctx, app.ID, m2[1].UserID))
-		won, ended, err = s.EndApprovalGroup(ctx, app.ID, g2.ID, "", t0.Add(time.Hour), cb)
+		won, ended, err = s.EndApprovalGroup(ctx, app.ID, g2.ID, "", t0.Add(time.Hour), cb, nil)
 		if err != nil || !won || ended.Status != twofold.Expired || ended.Reason != "" || callbacks != 1 {
 			t.Fatalf("due expiry of a group without members: %v %+v %v, %d callbacks", won, ended, err, callbacks)
 		}
@@ -211,6 +238,7 @@ func testGroups(t *testing.T, open func(t *testing.T) *Store) {
 		g, m := mkGroup(t, s, app, 3, size, time.Hour)
 		var mu sync.Mutex
 		var wins, callbacks int
+		var audits atomic.Int32
 		var wg sync.WaitGroup
 		for _, r := range m {
 			wg.Add(1)
@@ -222,7 +250,7 @@ func testGroups(t *testing.T, open func(t *testing.T) *Store) {
 					callbacks++
 					mu.Unlock()
 					return &twofold.Callback{AppID: g.AppID, RequestUUID: g.UUID, Payload: []byte(`{}`)}, nil
-				})
+				}, memberAudit(r, &audits))
 				if err != nil {
 					t.Error(err)
 				}
@@ -249,6 +277,96 @@ func testGroups(t *testing.T, open func(t *testing.T) *Store) {
 		must(t, s.r.QueryRowContext(ctx, `SELECT count(*) FROM callbacks WHERE request_uuid = $1`, g.UUID).Scan(&n))
 		if got.Status != twofold.Approved || got.Approvals != 3 || wins != 3 || approved != 3 || closed != size-3 || n != 1 {
 			t.Fatalf("group %+v: %d answers won, %d approved, %d closed, %d callbacks (%d made)", got, wins, approved, closed, n, callbacks)
+		}
+		// The answers that won were recorded with the decision the last of them made, and only
+		// they: the refused answers appended nothing.
+		log := trail(t, s)
+		if len(log) != 4 || audits.Load() != 3 || log[3].Action != twofold.AuditApprovalGroupDecided || log[3].Details["approvals"] != "3" {
+			t.Fatalf("audit trail %+v (%d entries made); want the 3 answers that won, then the decision", log, audits.Load())
+		}
+	})
+
+	// A member's answer and the group's end commit with their audit entries, or not at all.
+	t.Run("AuditInSameTransaction", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		app := mkApp(t, s, "bank")
+		g, m := mkGroup(t, s, app, 2, 3, time.Hour)
+		var calls atomic.Int32
+		answerAudited := func(r twofold.ApprovalRequest, audit twofold.GroupAudit) (bool, twofold.ApprovalGroup) {
+			t.Helper()
+			r.Status, r.ProcessedAt, r.UpdatedAt = twofold.Approved, t0.Add(time.Minute), t0.Add(time.Minute)
+			return noErr2(s.FinishGroupMember(ctx, r, groupCallback(nil), audit))(t)
+		}
+		if won, _ := answerAudited(m[0], memberAudit(m[0], &calls)); !won {
+			t.Fatal("the first answer lost")
+		}
+		// The deciding answer, whose entries cannot be appended: the answer, the decision, the
+		// other members' closing and the callback are undone with them.
+		broken := func(g twofold.ApprovalGroup) []twofold.AuditEntry {
+			return append(memberAudit(m[1], &calls)(g), panicking())
+		}
+		if v := recovered(func() { answerAudited(m[1], broken) }); v == nil {
+			t.Fatal("an entry whose chaining panicked did not fail the answer")
+		}
+		got, members, err := s.GetApprovalGroup(ctx, app.ID, g.UUID)
+		must(t, err)
+		if got.Status != twofold.Pending || got.Approvals != 1 || members[1].Status != twofold.Pending || members[2].Status != twofold.Pending {
+			t.Fatalf("after an answer whose entry failed: group %+v, members %+v; want pending with one approval", got, members)
+		}
+		same(t, "callbacks after an answer whose entry failed", []twofold.Callback(nil), recentCallbacks(t, s, app.ID))
+		if log := trail(t, s); len(log) != 1 {
+			t.Fatalf("audit trail %+v after an answer whose entry failed, want the first answer's alone", log)
+		}
+		won, decided := answerAudited(m[1], memberAudit(m[1], &calls))
+		if !won || decided.Status != twofold.Approved {
+			t.Fatalf("the deciding answer: %v, group %+v", won, decided)
+		}
+		calls.Store(0)
+		if won, _ := answerAudited(m[2], memberAudit(m[2], &calls)); won || calls.Load() != 0 {
+			t.Fatalf("an answer after the decision: won %v, %d entries made", won, calls.Load())
+		}
+		log := trail(t, s)
+		want := []string{twofold.AuditApprovalApproved + " " + m[0].UUID, twofold.AuditApprovalApproved + " " + m[1].UUID,
+			twofold.AuditApprovalGroupDecided + " " + g.UUID}
+		if len(log) != len(want) {
+			t.Fatalf("audit trail %+v, want %q", log, want)
+		}
+		for i, e := range log {
+			if got := e.Action + " " + e.Details["uuid"]; got != want[i] {
+				t.Errorf("entry %d: %s, want %s", i, got, want[i])
+			}
+		}
+		if d := log[2].Details; d["status"] != "approved" || d["approvals"] != "2" || log[0].Details["group"] != g.UUID {
+			t.Errorf("entries %+v: want the group as the deciding answer left it", log)
+		}
+
+		// Ending a group: its decision is appended when the end wins, and only then.
+		g2, m2 := mkGroup(t, s, app, 2, 2, time.Hour)
+		end := func(audit twofold.GroupAudit) bool {
+			t.Helper()
+			won, _, err := s.EndApprovalGroup(ctx, app.ID, g2.ID, "closed", t0.Add(2*time.Minute), groupCallback(nil), audit)
+			must(t, err)
+			return won
+		}
+		endAudit := func(g twofold.ApprovalGroup) []twofold.AuditEntry { return []twofold.AuditEntry{groupDecidedEntry(g)} }
+		if v := recovered(func() {
+			end(func(twofold.ApprovalGroup) []twofold.AuditEntry { return []twofold.AuditEntry{panicking()} })
+		}); v == nil {
+			t.Fatal("an entry whose chaining panicked did not fail the end")
+		}
+		if got, members, _ := s.GetApprovalGroup(ctx, app.ID, g2.UUID); got.Status != twofold.Pending || members[0].Status != twofold.Pending {
+			t.Fatalf("after an end whose entry failed: group %+v, members %+v; want pending", got, members)
+		}
+		if !end(endAudit) || end(endAudit) {
+			t.Fatal("the group was not ended once")
+		}
+		log = trail(t, s)
+		if len(log) != 4 || log[3].Action != twofold.AuditApprovalGroupDecided || log[3].Details["uuid"] != g2.UUID ||
+			log[3].Details["reason"] != "closed" || log[3].Details["status"] != "expired" {
+			t.Fatalf("audit trail %+v, want the group's end last, once", log)
+		}
+		if r := getRequest(t, s, m2[0]); r.Status != twofold.Expired {
+			t.Fatalf("a member of the ended group: %+v", r)
 		}
 	})
 }

@@ -138,6 +138,24 @@ func testDevices(t *testing.T, open func(t *testing.T) *Store) {
 				ids(noErr(s.ListDevices(ctx, tc[0][0], tc[1][0]))(t)))
 		}
 		same(t, "ListDevices contents", []twofold.Device{v1}, noErr(s.ListDevices(ctx, a.ID, v.ID))(t))
+		none := mkUser(t, s, a.ID, 1, "5550000004") // a user without a device
+		for _, tc := range []struct {
+			app, user int64
+			want      bool
+			err       error
+		}{
+			{a.ID, u.ID, true, nil}, {a.ID, v.ID, true, nil}, {b.ID, w.ID, true, nil}, {a.ID, none.ID, false, nil},
+			{b.ID, u.ID, false, twofold.ErrNotFound}, {a.ID, w.ID, false, twofold.ErrNotFound}, {a.ID, none.ID + 100, false, twofold.ErrNotFound},
+		} {
+			got, err := s.UserHasDevice(ctx, tc.app, tc.user)
+			if got != tc.want || !errors.Is(err, tc.err) {
+				t.Errorf("UserHasDevice(app %d, user %d) = %v, %v; want %v, %v", tc.app, tc.user, got, err, tc.want, tc.err)
+			}
+		}
+		must(t, s.DeleteDevice(ctx, a.ID, v1.ID))
+		if has, err := s.UserHasDevice(ctx, a.ID, v.ID); has || err != nil {
+			t.Errorf("UserHasDevice after the user's one device was deleted = %v, %v; want false", has, err)
+		}
 		wantErr(t, "GetDevice with another app", errOf(s.GetDevice(ctx, b.ID, u1.ID)), twofold.ErrNotFound)
 		wantErr(t, "GetDevice(missing)", errOf(s.GetDevice(ctx, a.ID, w1.ID+100)), twofold.ErrNotFound)
 		wantErr(t, "DeviceByTokenMAC(unknown)", errOf(s.DeviceByTokenMAC(ctx, []byte("nope"))), twofold.ErrNotFound)
@@ -453,6 +471,68 @@ func testFinishApprovalRequest(t *testing.T, open func(t *testing.T) *Store) {
 		}
 	})
 
+	// The answer, its callback and its audit entries commit together, or none of them does; a
+	// change that loses appends nothing.
+	t.Run("AuditInSameTransaction", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		a := mkApp(t, s, "a")
+		u := mkUser(t, s, a.ID, 1, "5550000001")
+		r := mkRequest(t, s, u, t0, ttl)
+		x := r
+		x.Status, x.DeviceID, x.ProcessedAt, x.UpdatedAt = twofold.Approved, 7, t0.Add(time.Second), t0.Add(time.Second)
+		answered := testEntry(twofold.AuditApprovalApproved, a.ID, u.ID, map[string]string{"uuid": r.UUID, "device_id": "7"})
+		if v := recovered(func() {
+			s.FinishApprovalRequest(ctx, x, &twofold.Callback{AppID: a.ID, RequestUUID: r.UUID, Payload: []byte("{}")}, answered, panicking())
+		}); v == nil {
+			t.Fatal("an entry whose chaining panicked did not fail the answer")
+		}
+		same(t, "request after an answer whose entry failed", r, getRequest(t, s, r))
+		same(t, "callbacks after an answer whose entry failed", []twofold.Callback(nil), recentCallbacks(t, s, a.ID))
+		if log := trail(t, s); len(log) != 0 {
+			t.Fatalf("audit trail %+v after an answer whose entry failed, want none", log)
+		}
+
+		other := testEntry(twofold.AuditApprovalGroupDecided, a.ID, 0, map[string]string{"uuid": "g"}) // a second entry, in order
+		cb := twofold.Callback{AppID: a.ID, RequestUUID: r.UUID, Payload: []byte("{}")}
+		if won, err := s.FinishApprovalRequest(ctx, x, &cb, answered, other); !won || err != nil {
+			t.Fatalf("FinishApprovalRequest with entries = %v, %v; want true", won, err)
+		}
+		same(t, "request after the answer", x, getRequest(t, s, r))
+		log := trail(t, s)
+		if len(log) != 2 || log[0].Action != twofold.AuditApprovalApproved || log[0].Details["uuid"] != r.UUID ||
+			log[0].Actor != "system" || log[1].Action != twofold.AuditApprovalGroupDecided {
+			t.Fatalf("audit trail %+v, want the answer's two entries", log)
+		}
+		for _, st := range []twofold.ApprovalStatus{twofold.Approved, twofold.Denied, twofold.Expired} {
+			y := r
+			y.Status, y.ProcessedAt = st, t0.Add(time.Hour)
+			if won, err := s.FinishApprovalRequest(ctx, y, nil, testEntry(twofold.AuditApprovalDenied, a.ID, u.ID, nil)); won || err != nil {
+				t.Errorf("a second change, to %s: %v, %v; want false", st, won, err)
+			}
+		}
+		if log := trail(t, s); len(log) != 2 {
+			t.Fatalf("audit trail %+v after losing changes, want the winner's entries alone", log)
+		}
+
+		// Racing answers: the winner's entry alone is appended, after those before.
+		r = mkRequest(t, s, u, t0, ttl)
+		var winner atomic.Int64
+		exactlyOne(t, workers, "FinishApprovalRequest with an entry", func(i int) (bool, error) {
+			y := r
+			y.Status, y.DeviceID, y.ProcessedAt = twofold.Approved, int64(i+1), t0.Add(time.Second)
+			e := testEntry(twofold.AuditApprovalApproved, a.ID, u.ID, map[string]string{"uuid": r.UUID, "worker": fmt.Sprint(i)})
+			won, err := s.FinishApprovalRequest(t.Context(), y, nil, e)
+			if won {
+				winner.Store(int64(i + 1))
+			}
+			return won, err
+		})
+		log = trail(t, s)
+		if len(log) != 3 || log[2].Details["worker"] != fmt.Sprint(winner.Load()-1) {
+			t.Fatalf("audit trail %+v, want one entry more, the winner's (worker %d)", log, winner.Load()-1)
+		}
+	})
+
 	t.Run("DueExpiries", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
 		a, b := mkApp(t, s, "a"), mkApp(t, s, "b")
@@ -662,6 +742,40 @@ func finish(tb testing.TB, s *Store, r twofold.ApprovalRequest, st twofold.Appro
 	tb.Helper()
 	r.Status, r.Reason, r.ProcessedAt, r.UpdatedAt = st, reasons[st], at, at
 	return noErr(s.FinishApprovalRequest(tb.Context(), r, cb))(tb)
+}
+
+// testEntry is an audit entry for the store to append with the change it records, chained by
+// testChain.
+func testEntry(action string, appID, userID int64, details map[string]string) twofold.AuditEntry {
+	e := twofold.AuditEvent{At: t0, Actor: "system", Action: action, AppID: appID, UserID: userID, Details: details}
+	return twofold.AuditEntry{Event: e, Chain: testChain}
+}
+
+// panicking is an audit entry that cannot be appended: its chaining panics, after the change it
+// records and those before it in its transaction were made.
+func panicking() twofold.AuditEntry {
+	e := twofold.AuditEvent{At: t0, Actor: "system", Action: twofold.AuditApprovalApproved}
+	return twofold.AuditEntry{Event: e, Chain: func([]byte, twofold.AuditEvent) []byte { panic("the chain broke") }}
+}
+
+// recovered runs fn and returns what it panicked with (nil: it did not).
+func recovered(fn func()) (v any) {
+	defer func() { v = recover() }()
+	fn()
+	return nil
+}
+
+// trail returns the whole audit trail, oldest first, after checking that it chains.
+func trail(tb testing.TB, s *Store) []twofold.AuditEvent {
+	tb.Helper()
+	log := noErr(s.ListAudit(tb.Context(), twofold.AuditFilter{Limit: 1000}))(tb)
+	checkChain(tb, log)
+	return log
+}
+
+// noErr2 is noErr for two values.
+func noErr2[T, U any](v T, w U, err error) func(testing.TB) (T, U) {
+	return func(tb testing.TB) (T, U) { tb.Helper(); must(tb, err); return v, w }
 }
 
 // mkCallback answers a new request of u at the time at, queueing its callback, and returns the

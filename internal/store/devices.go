@@ -103,6 +103,19 @@ func (s *Store) CodesWithoutSMS(ctx context.Context, appID, userID int64) (strin
 	return what, nil
 }
 
+// UserHasDevice reports whether the application's user userID has a registered device, in one
+// read that neither decodes the user's row nor any device's: creating an approval request needs
+// to know no more. An unknown user is ErrNotFound.
+func (s *Store) UserHasDevice(ctx context.Context, appID, userID int64) (bool, error) {
+	var has bool
+	err := s.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM devices d WHERE d.app_id = u.app_id AND d.user_id = u.id)
+		FROM users u WHERE u.public_id = $1 AND u.app_id = $2`, userID, appID).Scan(&has)
+	if err != nil {
+		return false, notFound(err)
+	}
+	return has, nil
+}
+
 // DeleteDevice removes device id of the application.
 func (s *Store) DeleteDevice(ctx context.Context, appID, id int64) error {
 	res, err := s.w.ExecContext(ctx, `DELETE FROM devices WHERE id = $1 AND app_id = $2`, id, appID)

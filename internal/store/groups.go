@@ -115,12 +115,14 @@ func (s *Store) ListApprovalGroups(ctx context.Context, appID, beforeID int64, l
 // one after the other), it records the member's answer (the first wins), counts it, and when
 // that decides the group (approved, denied, or expired once its time passed), records the
 // decision, closes the members' requests still pending (their devices stop showing them) and
-// queues the callback cb makes. It returns whether the answer won and the group as it left it.
-// An answer to a group already decided does not win: the group's decision is final.
-func (s *Store) FinishGroupMember(ctx context.Context, r twofold.ApprovalRequest, cb twofold.GroupCallback) (bool, twofold.ApprovalGroup, error) {
+// queues the callback cb makes. When the answer wins, audit (if not nil) makes the entries that
+// are appended in the same transaction, from the group as the answer left it. It returns whether
+// the answer won and the group as it left it. An answer to a group already decided does not
+// win: the group's decision is final.
+func (s *Store) FinishGroupMember(ctx context.Context, r twofold.ApprovalRequest, cb twofold.GroupCallback, audit twofold.GroupAudit) (bool, twofold.ApprovalGroup, error) {
 	var won bool
 	var g twofold.ApprovalGroup
-	err := s.tx(ctx, func(tx *Tx) error {
+	err := s.auditedTx(ctx, audit != nil, func(tx *Tx) error {
 		won, g = false, twofold.ApprovalGroup{}
 		var err error
 		if g, err = lockGroup(ctx, tx, s.pg, `id = $1`, r.GroupID); err != nil {
@@ -145,15 +147,28 @@ func (s *Store) FinishGroupMember(ctx context.Context, r twofold.ApprovalRequest
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE approval_groups SET approvals = $1, denials = $2, status = $3, updated_at = $4,
 			decided_at = $5 WHERE id = $6`, g.Approvals, g.Denials, string(g.Status), unix(g.UpdatedAt), unix(g.DecidedAt), g.ID)
-		if err != nil || decision == twofold.Pending {
+		if err != nil {
 			return err
 		}
-		return decided(ctx, tx, g, GroupDecidedReason, cb)
+		if decision != twofold.Pending {
+			if err := decided(ctx, tx, g, GroupDecidedReason, cb); err != nil {
+				return err
+			}
+		}
+		return s.groupAudit(ctx, tx, g, audit)
 	})
 	if err != nil {
 		return false, twofold.ApprovalGroup{}, fmt.Errorf("finish member of approval group %d: %w", r.GroupID, err)
 	}
 	return won, g, nil
+}
+
+// groupAudit appends, in tx, the entries audit makes of group g as a change that won left it.
+func (s *Store) groupAudit(ctx context.Context, tx *Tx, g twofold.ApprovalGroup, audit twofold.GroupAudit) error {
+	if audit == nil {
+		return nil
+	}
+	return s.auditEntries(ctx, tx, audit(g))
 }
 
 // GroupDecidedReason is the reason of a member's request closed because its group was decided.
@@ -183,12 +198,13 @@ func decided(ctx context.Context, tx *Tx, g twofold.ApprovalGroup, reason string
 // time has passed (the sweep, for a group whose members' requests cannot expire it, such as
 // one whose members were deleted), or closed by the application (reason "closed", before its
 // time). Its members' pending requests are closed with the group's reason or, when it expired,
-// GroupDecidedReason, and cb's callback is queued, in one transaction that takes the group's row
-// first. It reports whether this change won (false: decided already) and the group as left.
-func (s *Store) EndApprovalGroup(ctx context.Context, appID, id int64, reason string, at time.Time, cb twofold.GroupCallback) (bool, twofold.ApprovalGroup, error) {
+// GroupDecidedReason, cb's callback is queued and the entries audit (if not nil) makes of the
+// group as ended are appended, in one transaction that takes the group's row first. It reports
+// whether this change won (false: decided already, and nothing is appended) and the group as left.
+func (s *Store) EndApprovalGroup(ctx context.Context, appID, id int64, reason string, at time.Time, cb twofold.GroupCallback, audit twofold.GroupAudit) (bool, twofold.ApprovalGroup, error) {
 	var won bool
 	var g twofold.ApprovalGroup
-	err := s.tx(ctx, func(tx *Tx) error {
+	err := s.auditedTx(ctx, audit != nil, func(tx *Tx) error {
 		won = false
 		var err error
 		if g, err = lockGroup(ctx, tx, s.pg, `id = $1 AND app_id = $2`, id, appID); err != nil || g.Status != twofold.Pending {
@@ -208,7 +224,10 @@ func (s *Store) EndApprovalGroup(ctx context.Context, appID, id int64, reason st
 		if memberReason == "" {
 			memberReason = GroupDecidedReason
 		}
-		return decided(ctx, tx, g, memberReason, cb)
+		if err := decided(ctx, tx, g, memberReason, cb); err != nil {
+			return err
+		}
+		return s.groupAudit(ctx, tx, g, audit)
 	})
 	if err != nil {
 		return false, twofold.ApprovalGroup{}, fmt.Errorf("end approval group %d: %w", id, err)

@@ -60,6 +60,9 @@ func (s *Store) insertRequest(ctx context.Context, tx *Tx, r *twofold.ApprovalRe
 		return err
 	}
 	if maxPending > 0 {
+		// The user's live pending requests, read from the index approval_requests_by_user_status
+		// alone (migration 00034). No LIMIT: SQLite prepares a statement with a bound LIMIT
+		// again at every run.
 		var n int
 		err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM approval_requests WHERE user_id = `+userKey("$3", "$1")+`
 			AND status = 'pending' AND (expires_at = 0 OR expires_at > $2)`, r.UserID, unix(r.CreatedAt), r.AppID).Scan(&n)
@@ -139,21 +142,36 @@ func (s *Store) MarkNotified(ctx context.Context, ids []int64) error {
 
 // FinishApprovalRequest moves request r.ID from pending to r.Status (with r.Reason, r.DeviceID,
 // r.Signature, at r.ProcessedAt) if it is still pending and, for an answer, not expired: the
-// first change wins and is final. When it wins and cb is not nil, cb is queued in the same
-// transaction, so a change is never recorded without its callback.
-func (s *Store) FinishApprovalRequest(ctx context.Context, r twofold.ApprovalRequest, cb *twofold.Callback) (bool, error) {
+// first change wins and is final. When it wins, cb (if not nil) is queued and the audit entries
+// appended in the same transaction, so a change is never recorded without its callback nor
+// without its audit entries, and it waits for one commit. A change that loses appends nothing.
+func (s *Store) FinishApprovalRequest(ctx context.Context, r twofold.ApprovalRequest, cb *twofold.Callback, audit ...twofold.AuditEntry) (bool, error) {
 	won := false
-	err := s.tx(ctx, func(tx *Tx) error {
+	err := s.auditedTx(ctx, len(audit) > 0, func(tx *Tx) error {
 		var err error
-		if won, err = finishRequest(ctx, tx, r); err != nil || !won || cb == nil {
+		if won, err = finishRequest(ctx, tx, r); err != nil || !won {
 			return err
 		}
-		return insertCallback(ctx, tx, cb, r.ProcessedAt)
+		if cb != nil {
+			if err := insertCallback(ctx, tx, cb, r.ProcessedAt); err != nil {
+				return err
+			}
+		}
+		return s.auditEntries(ctx, tx, audit)
 	})
 	if err != nil {
 		return false, fmt.Errorf("finish approval request %d: %w", r.ID, err)
 	}
 	return won, nil
+}
+
+// auditedTx runs fn in a write transaction: chained (decision.go) when it may append to the
+// audit trail, a plain one otherwise, which on PostgreSQL need not wait for the trail's lock.
+func (s *Store) auditedTx(ctx context.Context, audited bool, fn func(*Tx) error) error {
+	if audited {
+		return s.chained(ctx, fn)
+	}
+	return s.tx(ctx, fn)
 }
 
 // finishRequest is FinishApprovalRequest's change of the request's row, in tx.
@@ -191,17 +209,34 @@ func (s *Store) DueExpiries(ctx context.Context, now time.Time, limit int) ([]tw
 // CloseApprovalRequest ends the application's pending request id at the time at, before its
 // time: it becomes expired, now (expires_at is set to at), with reason. It reports whether it
 // won: false when the request is not the application's or is no longer pending (answered, or
-// expired or closed before). No callback is queued: the application closed it itself.
-func (s *Store) CloseApprovalRequest(ctx context.Context, appID, id int64, reason string, at time.Time) (bool, error) {
-	res, err := s.w.ExecContext(ctx, `UPDATE approval_requests SET status = $1, reason = $2, expires_at = $3,
-		processed_at = $3, updated_at = $3 WHERE id = $4 AND app_id = $5 AND status = 'pending'`,
-		string(twofold.Expired), reason, unix(at), id, appID)
+// expired or closed before). No callback is queued: the application closed it itself. When it
+// wins, the audit entries are appended in the same transaction; a close that loses appends none.
+func (s *Store) CloseApprovalRequest(ctx context.Context, appID, id int64, reason string, at time.Time, audit ...twofold.AuditEntry) (bool, error) {
+	won := false
+	close := func(ctx context.Context, q writeExecer) error {
+		res, err := q.ExecContext(ctx, `UPDATE approval_requests SET status = $1, reason = $2, expires_at = $3,
+			processed_at = $3, updated_at = $3 WHERE id = $4 AND app_id = $5 AND status = 'pending'`,
+			string(twofold.Expired), reason, unix(at), id, appID)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		won = n == 1
+		return err
+	}
+	var err error
+	if len(audit) == 0 {
+		err = close(ctx, s.w) // one statement: no transaction of its own needed
+	} else {
+		err = s.chained(ctx, func(tx *Tx) error {
+			if err := close(ctx, tx); err != nil || !won {
+				return err
+			}
+			return s.auditEntries(ctx, tx, audit)
+		})
+	}
 	if err != nil {
 		return false, fmt.Errorf("close approval request %d: %w", id, err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("close approval request %d: %w", id, err)
-	}
-	return n == 1, nil
+	return won, nil
 }

@@ -43,3 +43,8 @@ func (g ApprovalGroup) Decide(now time.Time) ApprovalStatus {
 // GroupCallback makes the callback of a group just decided, from the group and its members as
 // the deciding transaction sees them; a nil callback queues none.
 type GroupCallback func(g ApprovalGroup, members []ApprovalRequest) (*Callback, error)
+
+// GroupAudit makes the audit entries of a change to a group that won (a member's answer, the
+// group ended), from the group as the change left it (decided when its status is no longer
+// pending); the store appends them in the change's transaction, so they commit with it.
+type GroupAudit func(g ApprovalGroup) []AuditEntry
