@@ -61,7 +61,7 @@ func (s *Store) insertRequest(ctx context.Context, tx *Tx, r *twofold.ApprovalRe
 	}
 	if maxPending > 0 {
 		// The user's live pending requests, read from the index approval_requests_by_user_status
-		// alone (migration 00034). No LIMIT: SQLite prepares a statement with a bound LIMIT
+		// alone (migration 00033). No LIMIT: SQLite prepares a statement with a bound LIMIT
 		// again at every run.
 		var n int
 		err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM approval_requests WHERE user_id = `+userKey("$3", "$1")+`
