@@ -211,6 +211,18 @@ func (b *batcher) run(batch []*job) {
 		b.commits.Add(1)
 		return
 	}
+	// On PostgreSQL each statement is a round trip on the one connection the batch runs on, so a
+	// job's savepoint is released together with the next one's start, in one exchange (simple
+	// protocol, no parameters), or by the commit.
+	released := true
+	savepoint := func() error {
+		if b.postgres && !released {
+			_, err := b.conn.ExecContext(bg, `RELEASE job; SAVEPOINT job`)
+			return err
+		}
+		_, err := ex.ExecContext(bg, `SAVEPOINT job`)
+		return err
+	}
 	for i, j := range live {
 		if j.single {
 			tip := tx.audit
@@ -229,7 +241,7 @@ func (b *batcher) run(batch []*job) {
 			failAll(live[i+1:], err)
 			return
 		}
-		if _, err := ex.ExecContext(bg, `SAVEPOINT job`); err != nil {
+		if err := savepoint(); err != nil {
 			abort(ex, live, fmt.Errorf("savepoint: %w", err))
 			return
 		}
@@ -244,6 +256,10 @@ func (b *batcher) run(batch []*job) {
 				failAll(live[i+1:], fmt.Errorf("roll back: %w", err))
 				return
 			}
+		}
+		if b.postgres {
+			released = false
+			continue
 		}
 		if _, err := ex.ExecContext(bg, `RELEASE job`); err != nil {
 			abort(ex, live, fmt.Errorf("release savepoint: %w", err))

@@ -233,8 +233,17 @@ func consumeCode(ctx context.Context, tx *Tx, appID, userID int64, now time.Time
 			return nil
 		case match != nil && !match.Superseded && match.Attempts < maxAttempts:
 			result = twofold.CodeAccepted
-			_, err := tx.ExecContext(ctx, `UPDATE codes SET used_at = $1 WHERE id = $2`, unix(now), match.ID)
-			return err
+			// A compare-and-set, so that a code is used once even by a transaction that does not
+			// hold the user's lock.
+			res, err := tx.ExecContext(ctx, `UPDATE codes SET used_at = $1 WHERE id = $2 AND used_at IS NULL`, unix(now), match.ID)
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil || n != 1 {
+				result = twofold.CodeReused
+				return err
+			}
+			return nil
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE codes SET attempts = attempts + 1
 			WHERE user_id = $1 AND used_at IS NULL AND superseded = 0 AND expires_at > $2`, key, unix(now))

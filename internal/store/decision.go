@@ -12,18 +12,15 @@ import (
 // once it is committed (nil) or undone (fn's error, or the store's). fn reads and writes through
 // the twofold.Decision it is given (decision.go's methods), and only through it.
 //
-// Decisions of one user are serialised, so what fn reads (a failure count, a code's attempts, a
-// TOTP step) stays true until it commits: on SQLite by the one writer; on PostgreSQL by the
-// audit trail's lock, which every decision takes first (the chain needs it anyway, and with it
-// the decisions of one instance share a transaction and a commit, as on SQLite), then the user's
-// row lock, which the other transactions that count against a user's limits take too. Both
-// engines run decisions in the batches of batch.go, each under a savepoint of its own: one
-// decision that fails is undone alone.
+// Decisions are serialised, so what fn reads (a failure count, a code's attempts, a TOTP step)
+// stays true until it commits: on SQLite by the one writer; on PostgreSQL by the audit trail's
+// lock, which every decision takes first, across instances (the chain needs it anyway, and with
+// it the decisions of one instance share a transaction and a commit, as on SQLite). What a
+// decision changes (codes, steps, a user's limits) is changed only in decisions, or by a
+// compare-and-set. Both engines run decisions in the batches of batch.go, each under a
+// savepoint of its own: one decision that fails is undone alone.
 func (s *Store) Decide(ctx context.Context, appID, userID int64, fn func(twofold.Decision) error) error {
 	err := s.chained(ctx, func(tx *Tx) error {
-		if err := s.lockUser(ctx, tx, appID, userID); err != nil {
-			return err
-		}
 		return fn(&decision{s: s, ctx: ctx, tx: tx, appID: appID, userID: userID})
 	})
 	if err != nil {
