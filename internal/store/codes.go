@@ -176,6 +176,10 @@ func (s *Store) CheckState(ctx context.Context, appID, id int64, now time.Time, 
 // charged to all live codes. matches compares in constant time and is called for every code
 // (with its ID, Action, Channel, MAC, Attempts, Superseded and UsedAt), newest first.
 //
+// Verifications make the same check inside a decision (Decide, Decision.ConsumeCode). This
+// single call is serialised with the other single calls for the user (lockUser); with a
+// decision, on PostgreSQL, only by the compare-and-set that uses a code.
+//
 // It takes the writer even when the user has no live code: a caller that knows there is none
 // (CheckState.LiveCodes) need not call it, and most authenticator verifications then never
 // queue for the writer.

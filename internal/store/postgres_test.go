@@ -1,6 +1,9 @@
 package store
 
 import (
+	"errors"
+	"fmt"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -156,5 +159,77 @@ func TestPostgresDecisionsAcrossInstances(t *testing.T) {
 	})
 	if n := judged.Load(); n != int32(l.N) {
 		t.Errorf("%d tokens judged by %d parallel decisions on two instances, want %d", n, workers, l.N)
+	}
+}
+
+// On PostgreSQL a batch releases each job's savepoint with the next one's start (batch.go): a
+// job that fails, before or after others, is still undone alone, and the later ones still see
+// the writes of the ones that succeeded.
+func TestPostgresBatchUndoesOnlyTheFailedJob(t *testing.T) {
+	s := postgresOpener(t)(t)
+	ctx := t.Context()
+	must(t, errOf(s.db.ExecContext(ctx, `CREATE TABLE scratch (k TEXT PRIMARY KEY, v INTEGER NOT NULL)`)))
+	inside, free, held := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		held <- s.audit.do(ctx, false, func(*Tx) error { close(inside); <-free; return nil })
+	}()
+	<-inside
+	insert := func(k string, v int) func(tx *Tx) error {
+		return func(tx *Tx) error { return errOf(tx.ExecContext(ctx, `INSERT INTO scratch VALUES ($1, $2)`, k, v)) }
+	}
+	jobs := []struct {
+		name string
+		fn   func(*Tx) error
+		ok   bool
+	}{
+		{"ok-1", insert("a", 1), true},
+		{"fails-after-write", func(tx *Tx) error {
+			if err := insert("b", 2)(tx); err != nil {
+				return err
+			}
+			return errors.New("refused by the job itself")
+		}, false},
+		{"constraint", func(tx *Tx) error { // a failed statement: PostgreSQL aborts the savepoint
+			if err := insert("c", 3)(tx); err != nil {
+				return err
+			}
+			return insert("a", 4)(tx)
+		}, false},
+		{"ok-2", func(tx *Tx) error {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM scratch`).Scan(&n); err != nil {
+				return err
+			}
+			return insert("e", n)(tx)
+		}, true},
+		{"ok-3", insert("f", 6), true},
+	}
+	errs := make([]chan error, len(jobs))
+	for i, j := range jobs {
+		errs[i] = make(chan error, 1)
+		go func() { errs[i] <- s.audit.do(ctx, false, j.fn) }()
+		for len(s.audit.jobs) < i+1 { // in this order, one batch
+			runtime.Gosched()
+		}
+	}
+	close(free)
+	must(t, <-held)
+	for i, j := range jobs {
+		if err := <-errs[i]; (err == nil) != j.ok {
+			t.Errorf("%s: err %v, want success %v", j.name, err, j.ok)
+		}
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT k, v FROM scratch ORDER BY k`)
+	must(t, err)
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var k string
+		var v int
+		must(t, rows.Scan(&k, &v))
+		got = append(got, fmt.Sprint(k, "=", v))
+	}
+	if want := []string{"a=1", "e=1", "f=6"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("committed rows %v, want %v", got, want)
 	}
 }

@@ -22,16 +22,11 @@ type Store interface {
 	GetUser(ctx context.Context, appID, id int64) (twofold.User, error)
 	CheckState(ctx context.Context, appID, id int64, now time.Time, failures twofold.LimitWindow) (twofold.CheckState, error)
 	ConfirmUser(ctx context.Context, appID, id int64) error
-	InsertCode(ctx context.Context, c *twofold.OneTimeCode) error
-	ConsumeCode(ctx context.Context, appID, userID int64, now time.Time, maxAttempts int, matches func(twofold.OneTimeCode) bool) (twofold.CodeCheck, error)
-	RefundAttempt(ctx context.Context, appID, userID int64, now time.Time) error
 	PutAuthenticator(ctx context.Context, a *twofold.Authenticator) error
 	GetAuthenticator(ctx context.Context, appID, userID int64) (twofold.Authenticator, error)
-	AdvanceStep(ctx context.Context, appID, userID, version, step int64) (bool, error)
 	ListDevices(ctx context.Context, appID, userID int64) ([]twofold.Device, error)
 	// CodesWithoutSMS names the first device's OS, else "authenticator", else "".
 	CodesWithoutSMS(ctx context.Context, appID, userID int64) (string, error)
-	AdvanceDeviceStep(ctx context.Context, deviceID, step int64) (bool, error)
 	// Decide runs fn as one decision about the user: one write transaction, serialised with
 	// every other decision about the user (twofold.Decision).
 	Decide(ctx context.Context, appID, userID int64, fn func(twofold.Decision) error) error
