@@ -21,6 +21,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/twofold-auth/twofold/internal/accesslog"
 	"github.com/twofold-auth/twofold/internal/hostedstep"
 	"github.com/twofold-auth/twofold/internal/twofold"
 	"github.com/twofold-auth/twofold/internal/web/step"
@@ -125,6 +126,9 @@ func (d *Dialect) enter(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	secret, err := d.cfg.Clients.Secret(ctx, c, twofold.SecretAuth0)
+	if accesslog.ClientGone(d.cfg.Log, r, err, "surface", "auth0") {
+		return
+	}
 	if err != nil {
 		d.cfg.Log.ErrorContext(ctx, "auth0: secret", "client_id", c.ClientID, "err", err)
 		errorPage(w, "The sign-in request could not be checked.")
@@ -147,6 +151,9 @@ func (d *Dialect) enter(w http.ResponseWriter, r *http.Request) {
 		errorPage(w, "This sign-in request was used already. Start again from the application.")
 		return
 	}
+	if accesslog.ClientGone(d.cfg.Log, r, err, "surface", "auth0") {
+		return
+	}
 	if err != nil {
 		d.cfg.Log.ErrorContext(ctx, "auth0: spend", "err", err)
 		errorPage(w, "The sign-in request could not be checked.")
@@ -165,6 +172,8 @@ func (d *Dialect) enter(w http.ResponseWriter, r *http.Request) {
 		return
 	case twofold.ErrorCode(err) == twofold.CodeRateLimited:
 		errorPage(w, "Too many sign-ins right now. Try again in a minute.")
+		return
+	case accesslog.ClientGone(d.cfg.Log, r, err, "surface", "auth0"):
 		return
 	case err != nil:
 		d.cfg.Log.ErrorContext(ctx, "auth0: begin", "client_id", c.ClientID, "err", err)

@@ -123,6 +123,17 @@ type world struct {
 const domain = "acme.us.auth0.com"
 
 func newWorld(t *testing.T) *world {
+	return newWorldWith(t, worldOpts{})
+}
+
+// worldOpts change how a world is wired.
+type worldOpts struct {
+	log   *slog.Logger                        // the dialect's; nil: discard
+	marks func(*store.Store) auth0.Marks      // wraps the store that spends states; nil: as it is
+	start func(http.Handler) *httptest.Server // starts the server; nil: httptest.NewServer
+}
+
+func newWorldWith(t *testing.T, opts worldOpts) *world {
 	st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "twofold.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -148,9 +159,17 @@ func newWorld(t *testing.T) *world {
 	w.tenant.secret = []byte(w.client.Auth0Secret)
 	steps := hostedstep.NewSteps(st, keys, vs, onetouch.New(st, onetouch.Config{}, onetouch.Hooks{}, nil), hostedstep.Config{}, nil)
 	mux := http.NewServeMux()
-	w.srv = httptest.NewServer(mux)
-	t.Cleanup(w.srv.Close)
-	d := auth0.New(auth0.Config{Issuer: w.srv.URL, Clients: w.clients, Steps: steps, Marks: st, MACs: keys,
+	if opts.start != nil {
+		w.srv = opts.start(mux)
+	} else {
+		w.srv = httptest.NewServer(mux)
+		t.Cleanup(w.srv.Close)
+	}
+	var marks auth0.Marks = st
+	if opts.marks != nil {
+		marks = opts.marks(st)
+	}
+	d := auth0.New(auth0.Config{Issuer: w.srv.URL, Clients: w.clients, Steps: steps, Marks: marks, MACs: keys, Log: opts.log,
 		ContinueURL: func(d string) string {
 			if d != domain {
 				t.Errorf("continue at %s", d)

@@ -278,8 +278,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		writeError(w, e)
 		return
-	case errors.Is(err, context.Canceled) || r.Context().Err() != nil:
-		a.log.DebugContext(r.Context(), "client went away", "route", r.Pattern, "err", err)
+	case accesslog.ClientGone(a.log, r, err):
 		return
 	}
 	a.log.ErrorContext(r.Context(), "request failed", "route", r.Pattern, "err", err)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/twofold-auth/twofold/internal/accesslog/hanguptest"
 	"github.com/twofold-auth/twofold/internal/apps"
 	"github.com/twofold-auth/twofold/internal/authyapi"
 	"github.com/twofold-auth/twofold/internal/deliver"
@@ -19,6 +20,7 @@ import (
 	"github.com/twofold-auth/twofold/internal/onetouch"
 	"github.com/twofold-auth/twofold/internal/seal"
 	"github.com/twofold-auth/twofold/internal/store"
+	"github.com/twofold-auth/twofold/internal/twofold"
 	"github.com/twofold-auth/twofold/internal/users"
 	"github.com/twofold-auth/twofold/internal/verify"
 )
@@ -33,6 +35,12 @@ func newHandler(t testing.TB) (http.Handler, string) {
 // newHandlerLog is newHandler logging to log.
 func newHandlerLog(t testing.TB, log *slog.Logger) (http.Handler, string) {
 	t.Helper()
+	return newHandlerWith(t, log, nil)
+}
+
+// newHandlerWith is newHandlerLog with the users service's store wrapped by wrap (nil: as it is).
+func newHandlerWith(t testing.TB, log *slog.Logger, wrap func(*store.Store) users.Store) (http.Handler, string) {
+	t.Helper()
 	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "twofold.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +52,11 @@ func newHandlerLog(t testing.TB, log *slog.Logger) (http.Handler, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	userSvc := users.New(st, nil)
+	var userStore users.Store = st
+	if wrap != nil {
+		userStore = wrap(st)
+	}
+	userSvc := users.New(userStore, nil)
 	if _, _, err := userSvc.Register(context.Background(), 1, users.Contact{Email: "f@example.com", Cellphone: "2015550123", CountryCode: "1"}); err != nil {
 		t.Fatal(err)
 	}
@@ -109,6 +121,34 @@ func TestClientGoneIsNotAnError(t *testing.T) {
 	if gone == 0 {
 		t.Fatal("no request failed for its client's going: the test tests nothing")
 	}
+}
+
+// holdingUsers is the users service's store with a Hold before ListDevices.
+type holdingUsers struct {
+	*store.Store
+	hold *hanguptest.Hold
+}
+
+func (s holdingUsers) ListDevices(ctx context.Context, appID, userID int64) ([]twofold.Device, error) {
+	report := s.hold.Wait(ctx)
+	d, err := s.Store.ListDevices(ctx, appID, userID)
+	report(err)
+	return d, err
+}
+
+// The same over real HTTP: the client hangs up while the server waits on the store, and the
+// request is logged once, at DEBUG.
+func TestClientGoneOverHTTP(t *testing.T) {
+	log := hanguptest.NewLog()
+	hold := &hanguptest.Hold{}
+	h, key := newHandlerWith(t, log.Logger, func(st *store.Store) users.Store { return holdingUsers{st, hold} })
+	srv := hanguptest.NewServer(t, h)
+	req, _ := http.NewRequest("GET", srv.URL+"/protected/json/users/1/status", nil)
+	req.Header.Set("X-Authy-API-Key", key)
+	if err := srv.HangUp(t, nil, req, hold); err == nil {
+		t.Fatal("the held call succeeded in spite of its client's going: the test tests nothing")
+	}
+	log.CheckGone(t, "users/{id}/status")
 }
 
 // FuzzAPI sends arbitrary requests through the whole handler. Whatever arrives, the answer is

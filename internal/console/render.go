@@ -2,10 +2,8 @@ package console
 
 import (
 	"bytes"
-	"context"
 	"embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -16,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twofold-auth/twofold/internal/accesslog"
 	"github.com/twofold-auth/twofold/internal/twofold"
 	"github.com/twofold-auth/twofold/internal/users"
 	"github.com/twofold-auth/twofold/internal/web"
@@ -157,23 +156,13 @@ func (c *console) notFound(w http.ResponseWriter, r *http.Request, q *request) {
 
 // fail answers an unexpected error: logged, and a page that says so without details.
 func (c *console) fail(w http.ResponseWriter, r *http.Request, err error) {
-	if c.clientGone(r, err) {
+	if accesslog.ClientGone(c.cfg.Log, r, err, "surface", "console") {
 		return
 	}
 	c.cfg.Log.Error("console: request failed", "path", r.URL.Path, "err", err)
 	c.render(w, r, http.StatusInternalServerError, "message", &view{Title: "Error", Data: message{
 		Heading: "Something went wrong", Text: "The server could not do that. The error is in its log.",
 		Link: "/console/", LinkText: "Back to the console"}})
-}
-
-// clientGone reports (once, at DEBUG) a request that failed because its client went away: no
-// fault of the server's, and no one to answer.
-func (c *console) clientGone(r *http.Request, err error) bool {
-	if !errors.Is(err, context.Canceled) && r.Context().Err() == nil {
-		return false
-	}
-	c.cfg.Log.Debug("console: client went away", "path", r.URL.Path, "err", err)
-	return true
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twofold-auth/twofold/internal/accesslog"
 	"github.com/twofold-auth/twofold/internal/audit"
 	"github.com/twofold-auth/twofold/internal/operators"
 	"github.com/twofold-auth/twofold/internal/twofold"
@@ -272,7 +273,7 @@ func (c *console) pushStatus(w http.ResponseWriter, r *http.Request, q *request)
 		return
 	}
 	if err != nil {
-		if c.clientGone(r, err) {
+		if accesslog.ClientGone(c.cfg.Log, r, err, "surface", "console") {
 			return
 		}
 		c.cfg.Log.Error("console: push status", "err", err)

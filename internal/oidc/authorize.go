@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/twofold-auth/twofold/internal/accesslog"
 	"github.com/twofold-auth/twofold/internal/hostedstep"
 	"github.com/twofold-auth/twofold/internal/twofold"
 	"github.com/twofold-auth/twofold/internal/web/step"
@@ -63,6 +64,9 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c, err := p.clients.Get(ctx, q.Get("client_id"))
+	if accesslog.ClientGone(p.log, r, err, "surface", "oidc") {
+		return
+	}
 	if err != nil {
 		if !errors.Is(err, twofold.ErrNotFound) {
 			p.log.ErrorContext(ctx, "authorize: client", "err", err)
@@ -204,6 +208,8 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	case twofold.ErrorCode(err) == twofold.CodeRateLimited:
 		fail("temporarily_unavailable", "Too many sign-ins through this client; try again later.")
+		return
+	case accesslog.ClientGone(p.log, r, err, "surface", "oidc"):
 		return
 	case err != nil:
 		p.log.ErrorContext(ctx, "authorize: begin", "client_id", c.ClientID, "err", err)

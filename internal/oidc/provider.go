@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twofold-auth/twofold/internal/accesslog"
 	"github.com/twofold-auth/twofold/internal/hostedstep"
 	"github.com/twofold-auth/twofold/internal/message"
 	"github.com/twofold-auth/twofold/internal/signingkeys"
@@ -150,6 +151,9 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 
 func (p *Provider) jwks(w http.ResponseWriter, r *http.Request) {
 	set, err := p.keys.JWKS(r.Context())
+	if accesslog.ClientGone(p.log, r, err, "surface", "oidc") {
+		return
+	}
 	if err != nil {
 		p.log.ErrorContext(r.Context(), "signing keys", "err", err)
 		writeJSON(w, http.StatusServiceUnavailable, oauthError{Error: "temporarily_unavailable"})

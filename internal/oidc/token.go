@@ -16,6 +16,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/twofold-auth/twofold/internal/accesslog"
 	"github.com/twofold-auth/twofold/internal/hostedstep"
 	"github.com/twofold-auth/twofold/internal/twofold"
 )
@@ -62,6 +63,9 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, oauthError{"invalid_grant", "The code is unknown, expired, used already or another client's."})
 		return
 	}
+	if accesslog.ClientGone(p.log, r, err, "surface", "oidc") {
+		return
+	}
 	if err != nil {
 		p.log.ErrorContext(ctx, "token: redeem", "client_id", c.ClientID, "err", err)
 		writeJSON(w, http.StatusInternalServerError, oauthError{Error: "server_error"})
@@ -91,6 +95,9 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	idToken, err := p.idToken(ctx, res, req)
+	if accesslog.ClientGone(p.log, r, err, "surface", "oidc") {
+		return
+	}
 	if err != nil {
 		p.log.ErrorContext(ctx, "token: sign", "err", err)
 		writeJSON(w, http.StatusInternalServerError, oauthError{Error: "server_error"})

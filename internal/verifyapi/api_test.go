@@ -43,6 +43,18 @@ type server struct {
 
 func newServer(t *testing.T) *server {
 	t.Helper()
+	return newServerWith(t, serverOpts{})
+}
+
+// serverOpts change how a server is wired.
+type serverOpts struct {
+	log    *slog.Logger                        // nil: discard
+	verify func(*store.Store) verify.Store     // wraps the code service's store; nil: as it is
+	start  func(http.Handler) *httptest.Server // starts the server; nil: httptest.NewServer
+}
+
+func newServerWith(t *testing.T, opts serverOpts) *server {
+	t.Helper()
 	ctx := context.Background()
 	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), store.DatabaseFile))
 	if err != nil {
@@ -50,7 +62,14 @@ func newServer(t *testing.T) *server {
 	}
 	t.Cleanup(func() { st.Close() })
 	keys, _ := seal.New(bytes.Repeat([]byte{5}, seal.KeySize))
-	log := slog.New(slog.DiscardHandler)
+	log := opts.log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var verifyStore verify.Store = st
+	if opts.verify != nil {
+		verifyStore = opts.verify(st)
+	}
 	m := metrics.New()
 	s := &server{t: t, apps: apps.New(st, keys, nil), outbox: deliver.NewOutbox(st, keys, log, nil), allow: true}
 	router, err := deliver.NewRouter(s.outbox, nil, deliver.RouterConfig{}, m, log)
@@ -71,13 +90,18 @@ func newServer(t *testing.T) *server {
 	}
 	s.key, s.secret = key.SID, secret
 	cfg := verifyapi.Config{Allow: func(context.Context, int64) bool { return s.allow }, MaxHeaderBytes: authyapi.MaxHeaderBytes}
-	api := verifyapi.New(verifyapi.Services{Apps: s.apps, Verify: verify.New(st, router, keys, verify.DefaultConfig(), nil),
+	api := verifyapi.New(verifyapi.Services{Apps: s.apps, Verify: verify.New(verifyStore, router, keys, verify.DefaultConfig(), nil),
 		Factors: verifyfactors.New(st, keys, nil), Usage: apps.NewUsageRecorder(st, log)}, m, log, cfg, nil)
 	mux := http.NewServeMux()
 	api.Routes(mux)
 	authy := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "authy", http.StatusTeapot) })
-	srv := httptest.NewServer(verifyapi.Handler(authy, mux, m, log, cfg))
-	t.Cleanup(srv.Close)
+	var srv *httptest.Server
+	if opts.start != nil {
+		srv = opts.start(verifyapi.Handler(authy, mux, m, log, cfg))
+	} else {
+		srv = httptest.NewServer(verifyapi.Handler(authy, mux, m, log, cfg))
+		t.Cleanup(srv.Close)
+	}
 	s.url = srv.URL
 	return s
 }

@@ -2,7 +2,6 @@ package verifyapi
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/twofold-auth/twofold/internal/accesslog"
 	"github.com/twofold-auth/twofold/internal/apps"
 	"github.com/twofold-auth/twofold/internal/twofold"
 	"github.com/twofold-auth/twofold/internal/verify"
@@ -187,8 +187,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, e)
 		return
 	}
-	if errors.Is(err, context.Canceled) || r.Context().Err() != nil {
-		a.log.DebugContext(r.Context(), "client went away", "route", r.Pattern, "err", err)
+	if accesslog.ClientGone(a.log, r, err) {
 		return
 	}
 	a.log.ErrorContext(r.Context(), "request failed", "route", r.Pattern, "err", err)

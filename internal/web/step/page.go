@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/twofold-auth/twofold/internal/accesslog"
 	"github.com/twofold-auth/twofold/internal/clientaddr"
 	"github.com/twofold-auth/twofold/internal/hostedstep"
 	"github.com/twofold-auth/twofold/internal/twofold"
@@ -322,6 +323,9 @@ func (p *Page) status(w http.ResponseWriter, r *http.Request) {
 	handle := r.PathValue("handle")
 	v, err := p.steps.Open(r.Context(), handle, Browser(r, handle))
 	if err != nil {
+		if accesslog.ClientGone(p.log, r, err, "surface", "step") {
+			return
+		}
 		if !errors.Is(err, hostedstep.ErrNoSession) {
 			p.log.ErrorContext(r.Context(), "step: push status", "err", err)
 		}
@@ -349,6 +353,9 @@ func (p *Page) status(w http.ResponseWriter, r *http.Request) {
 	}
 	ps, err := p.steps.PushStatus(r.Context(), v)
 	if err != nil {
+		if accesslog.ClientGone(p.log, r, err, "surface", "step") {
+			return
+		}
 		p.log.ErrorContext(r.Context(), "step: push status", "err", err)
 		writeJSON(w, http.StatusServiceUnavailable, pushStatus{"pending"})
 		return
@@ -555,8 +562,8 @@ func (p *Page) gone(w http.ResponseWriter, r *http.Request) {
 
 // fail logs an unexpected error and answers with the error page.
 func (p *Page) fail(w http.ResponseWriter, r *http.Request, x *visit, what string, err error) {
-	if r.Context().Err() != nil {
-		return // the browser went away
+	if accesslog.ClientGone(p.log, r, err, "surface", "step") {
+		return
 	}
 	p.log.ErrorContext(r.Context(), "step: "+what, "err", err)
 	p.message(w, r, http.StatusInternalServerError, "error", x)

@@ -60,6 +60,26 @@ func newFixture(t *testing.T, factors ...twofold.Factor) *fixture {
 // newFixtureWith is newFixture with the code service's limits of cfg.
 func newFixtureWith(t *testing.T, cfg verify.Config, factors ...twofold.Factor) *fixture {
 	t.Helper()
+	return newFixtureOpts(t, fixtureOpts{verify: cfg}, factors...)
+}
+
+// fixtureOpts change how a fixture is wired.
+type fixtureOpts struct {
+	verify verify.Config
+	log    *slog.Logger                        // the page's and the provider's; nil: discard
+	steps  func(*hostedstep.Steps) stepService // wraps the step service; nil: as it is
+	server func(http.Handler) *httptest.Server // starts the server; nil: httptest.NewServer
+}
+
+// stepService is what the page and the provider need of the step service.
+type stepService interface {
+	step.Steps
+	oidc.Steps
+}
+
+func newFixtureOpts(t *testing.T, opts fixtureOpts, factors ...twofold.Factor) *fixture {
+	t.Helper()
+	cfg := opts.verify
 	ctx := t.Context()
 	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "twofold.db"))
 	if err != nil {
@@ -102,17 +122,24 @@ func newFixtureWith(t *testing.T, cfg verify.Config, factors ...twofold.Factor) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	steps := hostedstep.NewSteps(st, keys, vs, onetouch.New(st, onetouch.Config{}, onetouch.Hooks{}, nil), hostedstep.Config{}, nil)
+	var steps stepService = hostedstep.NewSteps(st, keys, vs, onetouch.New(st, onetouch.Config{}, onetouch.Hooks{}, nil), hostedstep.Config{}, nil)
+	if opts.steps != nil {
+		steps = opts.steps(steps.(*hostedstep.Steps))
+	}
 	mux := http.NewServeMux()
-	f.srv = httptest.NewServer(mux)
-	t.Cleanup(f.srv.Close)
+	if opts.server != nil {
+		f.srv = opts.server(mux)
+	} else {
+		f.srv = httptest.NewServer(mux)
+		t.Cleanup(f.srv.Close)
+	}
 	p, err := oidc.New(oidc.Config{Issuer: f.srv.URL, Clients: clients, Steps: steps, Keys: signingkeys.New(st, keys, nil),
-		Remote: oidc.NewKeySets(http.DefaultClient, nil), Marks: st, MACs: keys})
+		Remote: oidc.NewKeySets(http.DefaultClient, nil), Marks: st, MACs: keys, Log: opts.log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.Routes(mux)
-	step.New(step.Config{Steps: steps, Finishers: map[string]step.Finisher{oidc.Dialect: p}, MACs: keys}).Routes(mux)
+	step.New(step.Config{Steps: steps, Finishers: map[string]step.Finisher{oidc.Dialect: p}, MACs: keys, Log: opts.log}).Routes(mux)
 	return f
 }
 
@@ -172,21 +199,26 @@ func (b *browser) do(method, u string, form url.Values) answer {
 // the client secret names the user) and returns the step page the browser lands on.
 func (b *browser) begin() answer {
 	b.t.Helper()
-	f := b.f
+	a := b.do("GET", b.f.authorizeURL(), nil)
+	if a.status != http.StatusOK || !strings.HasPrefix(a.url.Path, step.Path) {
+		b.t.Fatalf("authorize ended at %s with %d:\n%s", a.url, a.status, a.body)
+	}
+	return a
+}
+
+// authorizeURL is a relying party's authorization request for the user, on the server.
+func (f *fixture) authorizeURL() string {
+	f.t.Helper()
 	now := time.Now()
 	s, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: []byte(f.client.Secret)}, nil)
 	request, err := jwt.Signed(s).Claims(map[string]any{"iss": f.client.Client.ClientID, "aud": f.srv.URL, "exp": now.Add(time.Minute).Unix(),
 		"login_hint": "ana@example.com", "jti": strconv.FormatInt(now.UnixNano(), 10)}).Serialize()
 	if err != nil {
-		b.t.Fatal(err)
+		f.t.Fatal(err)
 	}
 	q := url.Values{"client_id": {f.client.Client.ClientID}, "redirect_uri": {redirectURI}, "response_type": {"code"},
 		"scope": {"openid"}, "state": {"st"}, "nonce": {"n"}, "request": {request}}
-	a := b.do("GET", "/oauth2/authorize?"+q.Encode(), nil)
-	if a.status != http.StatusOK || !strings.HasPrefix(a.url.Path, step.Path) {
-		b.t.Fatalf("authorize ended at %s with %d:\n%s", a.url, a.status, a.body)
-	}
-	return a
+	return f.srv.URL + "/oauth2/authorize?" + q.Encode()
 }
 
 var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/twofold-auth/twofold/internal/accesslog"
 	"github.com/twofold-auth/twofold/internal/hostedstep"
 	"github.com/twofold-auth/twofold/internal/twofold"
 )
@@ -44,6 +45,8 @@ func (p *Page) passkeyBegin(w http.ResponseWriter, r *http.Request, x *visit) {
 		writeJSON(w, http.StatusConflict, passkeyOptions{Error: tr(x.lang, "err_not_offered")})
 	case twofold.ErrorCode(err) == twofold.CodeRateLimited:
 		writeJSON(w, http.StatusTooManyRequests, passkeyOptions{Error: tr(x.lang, "err_too_many")})
+	case accesslog.ClientGone(p.log, r, err, "surface", "step"):
+		return
 	default:
 		p.log.ErrorContext(r.Context(), "step: begin passkey", "err", err)
 		writeJSON(w, http.StatusInternalServerError, passkeyOptions{Error: tr(x.lang, "error_text")})

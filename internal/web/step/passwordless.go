@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/twofold-auth/twofold/internal/accesslog"
 	"github.com/twofold-auth/twofold/internal/hostedstep"
 	"github.com/twofold-auth/twofold/internal/twofold"
 )
@@ -120,6 +121,9 @@ func (p *Page) signinJSON(w http.ResponseWriter, r *http.Request, v hostedstep.V
 	}
 	sg, err := p.steps.SigninStatus(r.Context(), v)
 	if err != nil {
+		if accesslog.ClientGone(p.log, r, err, "surface", "step") {
+			return
+		}
 		p.log.ErrorContext(r.Context(), "step: sign-in status", "err", err)
 		writeJSON(w, http.StatusServiceUnavailable, pushStatus{"pending"})
 		return
