@@ -74,7 +74,7 @@ func (s *Service) CreateGroup(ctx context.Context, app twofold.App, p GroupParam
 		SecondsToExpire: p.SecondsToExpire}); err != nil {
 		return GroupDecision{}, err
 	}
-	approvers, err := s.approvers(ctx, app, p)
+	approvers, pushable, err := s.approvers(ctx, app, p)
 	if err != nil {
 		return GroupDecision{}, err
 	}
@@ -118,37 +118,37 @@ func (s *Service) CreateGroup(ctx context.Context, app twofold.App, p GroupParam
 	out := GroupDecision{Group: g, Members: make([]twofold.ApprovalRequest, len(members))}
 	for i, r := range members {
 		out.Members[i] = *r
-		s.hooks.Changed(r.AppID, r.UserID)
-		s.hooks.Created(*r)
+		s.announce(*r, pushable[r.UserID])
 	}
 	s.record(ctx, twofold.AuditEvent{Action: twofold.AuditApprovalGroupCreated, AppID: app.ID, UserID: g.RequesterID,
 		Details: map[string]string{"uuid": g.UUID, "quorum": strconv.Itoa(g.Quorum), "size": strconv.Itoa(g.Size)}})
 	return out, nil
 }
 
-// approvers checks p's approvers and returns them, less the requester when excluded.
-func (s *Service) approvers(ctx context.Context, app twofold.App, p GroupParams) ([]Approver, error) {
+// approvers checks p's approvers and returns them, less the requester when excluded, with the
+// approvers (by user id) who have a device with a push subscription.
+func (s *Service) approvers(ctx context.Context, app twofold.App, p GroupParams) ([]Approver, map[int64]bool, error) {
 	if err := checkName("requester_name", p.Requester.Name); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if p.Requester.UserID < 0 {
-		return nil, twofold.ErrInvalidParam("requester_id", "must be a user's authy_id")
+		return nil, nil, twofold.ErrInvalidParam("requester_id", "must be a user's authy_id")
 	}
 	if p.ExcludeRequester && p.Requester.UserID == 0 {
-		return nil, twofold.ErrInvalidParam("exclude_requester", "needs requester_id: the user to leave out")
+		return nil, nil, twofold.ErrInvalidParam("exclude_requester", "needs requester_id: the user to leave out")
 	}
 	var out []Approver
 	seen := map[int64]bool{}
 	for _, a := range p.Approvers {
 		if a.UserID <= 0 {
-			return nil, twofold.ErrInvalidParam("approvers", "each approver must be a user's authy_id")
+			return nil, nil, twofold.ErrInvalidParam("approvers", "each approver must be a user's authy_id")
 		}
 		if seen[a.UserID] {
-			return nil, twofold.ErrInvalidParam("approvers", fmt.Sprintf("lists user %d twice: each person is one approver", a.UserID))
+			return nil, nil, twofold.ErrInvalidParam("approvers", fmt.Sprintf("lists user %d twice: each person is one approver", a.UserID))
 		}
 		seen[a.UserID] = true
 		if err := checkName("approvers", a.Name); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if p.ExcludeRequester && a.UserID == p.Requester.UserID {
 			continue
@@ -157,25 +157,27 @@ func (s *Service) approvers(ctx context.Context, app twofold.App, p GroupParams)
 	}
 	switch {
 	case len(p.Approvers) == 0:
-		return nil, twofold.ErrInvalidParam("approvers", "Parameter is required: the users asked to approve")
+		return nil, nil, twofold.ErrInvalidParam("approvers", "Parameter is required: the users asked to approve")
 	case len(p.Approvers) > MaxApprovers:
-		return nil, twofold.ErrInvalidParam("approvers", fmt.Sprintf("must be at most %d users", MaxApprovers))
+		return nil, nil, twofold.ErrInvalidParam("approvers", fmt.Sprintf("must be at most %d users", MaxApprovers))
 	case len(out) == 0:
-		return nil, twofold.ErrInvalidParam("approvers", "lists no one but the requester, who is excluded")
+		return nil, nil, twofold.ErrInvalidParam("approvers", "lists no one but the requester, who is excluded")
 	}
+	pushable := map[int64]bool{}
 	for _, a := range out {
-		hasDevice, err := s.store.UserHasDevice(ctx, app.ID, a.UserID)
+		hasDevice, hasPush, err := s.store.UserReach(ctx, app.ID, a.UserID)
 		if errors.Is(err, twofold.ErrNotFound) {
-			return nil, &twofold.Error{Code: twofold.CodeUserNotFound, Message: fmt.Sprintf("User not found: approver %d is not a user of this application.", a.UserID)}
+			return nil, nil, &twofold.Error{Code: twofold.CodeUserNotFound, Message: fmt.Sprintf("User not found: approver %d is not a user of this application.", a.UserID)}
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if !hasDevice && !app.Sandbox {
-			return nil, twofold.Errorf(twofold.CodeUnregisteredUser, "Approver %d has no registered device for OneTouch.", a.UserID)
+			return nil, nil, twofold.Errorf(twofold.CodeUnregisteredUser, "Approver %d has no registered device for OneTouch.", a.UserID)
 		}
+		pushable[a.UserID] = hasPush
 	}
-	return out, nil
+	return out, pushable, nil
 }
 
 func checkName(param, name string) error {

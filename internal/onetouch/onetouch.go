@@ -23,8 +23,9 @@ import (
 type Store interface {
 	GetApp(ctx context.Context, id int64) (twofold.App, error)
 	GetUser(ctx context.Context, appID, id int64) (twofold.User, error)
-	// UserHasDevice reports whether the user has a registered device; ErrNotFound for no user.
-	UserHasDevice(ctx context.Context, appID, userID int64) (bool, error)
+	// UserReach reports whether the user has a registered device and whether any of their
+	// devices has a push subscription; ErrNotFound for no user.
+	UserReach(ctx context.Context, appID, userID int64) (hasDevice, hasPush bool, err error)
 	CreateApprovalRequest(ctx context.Context, r *twofold.ApprovalRequest, maxPending int) error
 	GetApprovalRequest(ctx context.Context, appID int64, uuid string) (twofold.ApprovalRequest, error)
 	ListApprovalRequests(ctx context.Context, appID, userID int64, status twofold.ApprovalStatus, limit int) ([]twofold.ApprovalRequest, error)
@@ -56,9 +57,12 @@ func DefaultConfig() Config {
 
 // Hooks tell other parts of the server about changes; nil fields are ignored.
 type Hooks struct {
-	CallbackQueued func()                        // wakes the callback dispatcher
-	Changed        func(appID, userID int64)     // a request of the user was created or finished: wakes devices
-	Created        func(twofold.ApprovalRequest) // a new request: push it to devices that are not connected
+	CallbackQueued func()                    // wakes the callback dispatcher
+	Changed        func(appID, userID int64) // a request of the user was created or finished: wakes devices
+	// Created is told of a new request, to push it to devices that are not connected. Create and
+	// CreateGroup call it only for a user who had a device with a push subscription when they
+	// looked the user up: for the others there is nowhere to push. Announce always calls it.
+	Created func(twofold.ApprovalRequest)
 }
 
 // Auditor records security-relevant events (the audit trail, *audit.Log). Record never fails;
@@ -131,8 +135,12 @@ var resolutions = map[string]bool{"default": true, "low": true, "med": true, "hi
 // sandbox application: there, as in Authy's sandbox, a user without one gets a request too,
 // which stays pending until it expires or its developer answers it (AnswerSandbox).
 func (s *Service) Create(ctx context.Context, app twofold.App, userID int64, p CreateParams) (twofold.ApprovalRequest, error) {
-	// One read for the user and whether a device of theirs can answer.
-	hasDevice, err := s.store.UserHasDevice(ctx, app.ID, userID)
+	// One read for the user, whether a device of theirs can answer and whether there is
+	// anywhere to push the request. Read from the store on every create, it holds across
+	// instances and restarts; a subscription made between this read and the push misses only
+	// this push, and its device, which has just subscribed, sees the request on its stream or
+	// when it next looks, as it would any push that failed.
+	hasDevice, hasPush, err := s.store.UserReach(ctx, app.ID, userID)
 	if errors.Is(err, twofold.ErrNotFound) {
 		return twofold.ApprovalRequest{}, twofold.ErrUserNotFound()
 	}
@@ -153,7 +161,7 @@ func (s *Service) Create(ctx context.Context, app twofold.App, userID int64, p C
 		}
 		return twofold.ApprovalRequest{}, err
 	}
-	s.Announce(r)
+	s.announce(r, hasPush)
 	return r, nil
 }
 
@@ -186,9 +194,14 @@ func (s *Service) Prepare(app twofold.App, userID int64, p CreateParams) (twofol
 
 // Announce tells the user's devices of a request just stored: their event streams, and a push
 // to those that are not connected.
-func (s *Service) Announce(r twofold.ApprovalRequest) {
+func (s *Service) Announce(r twofold.ApprovalRequest) { s.announce(r, true) }
+
+// announce is Announce, with the push only when push is true (the user has a subscription).
+func (s *Service) announce(r twofold.ApprovalRequest, push bool) {
 	s.hooks.Changed(r.AppID, r.UserID)
-	s.hooks.Created(r)
+	if push {
+		s.hooks.Created(r)
+	}
 }
 
 // MaxPending is how many pending requests a user may have at once.

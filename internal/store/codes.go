@@ -26,6 +26,10 @@ func (s *Store) InsertCode(ctx context.Context, c *twofold.OneTimeCode) error {
 }
 
 // insertCode is InsertCode in tx, which holds the user's lock.
+//
+// The statements over the user's live codes (here, in consumeCode and in refundAttempt) write
+// "used_at IS NULL AND superseded = 0" as the partial index codes_live (migration 00036) does,
+// so that they read only live codes, not every code the user was sent.
 func insertCode(ctx context.Context, tx *Tx, c *twofold.OneTimeCode) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE codes SET superseded = 1
 		WHERE user_id = `+userKey("$1", "$2")+` AND action = $3 AND used_at IS NULL AND superseded = 0`,

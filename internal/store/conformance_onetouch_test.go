@@ -139,22 +139,33 @@ func testDevices(t *testing.T, open func(t *testing.T) *Store) {
 		}
 		same(t, "ListDevices contents", []twofold.Device{v1}, noErr(s.ListDevices(ctx, a.ID, v.ID))(t))
 		none := mkUser(t, s, a.ID, 1, "5550000004") // a user without a device
+		// u's second device and w's device have push subscriptions; v's device has none.
+		for _, d := range []twofold.Device{u2, w1} {
+			must(t, s.UpsertPushSubscription(ctx, &PushSubscription{AppID: d.AppID, DeviceID: d.ID, Kind: "ntfy",
+				Endpoint: fmt.Sprint("https://ntfy.example/t", d.ID), CreatedAt: t0}, 5))
+		}
 		for _, tc := range []struct {
-			app, user int64
-			want      bool
-			err       error
+			app, user        int64
+			device, pushable bool
+			err              error
 		}{
-			{a.ID, u.ID, true, nil}, {a.ID, v.ID, true, nil}, {b.ID, w.ID, true, nil}, {a.ID, none.ID, false, nil},
-			{b.ID, u.ID, false, twofold.ErrNotFound}, {a.ID, w.ID, false, twofold.ErrNotFound}, {a.ID, none.ID + 100, false, twofold.ErrNotFound},
+			{a.ID, u.ID, true, true, nil}, {a.ID, v.ID, true, false, nil}, {b.ID, w.ID, true, true, nil}, {a.ID, none.ID, false, false, nil},
+			{b.ID, u.ID, false, false, twofold.ErrNotFound}, {a.ID, w.ID, false, false, twofold.ErrNotFound},
+			{a.ID, none.ID + 100, false, false, twofold.ErrNotFound},
 		} {
-			got, err := s.UserHasDevice(ctx, tc.app, tc.user)
-			if got != tc.want || !errors.Is(err, tc.err) {
-				t.Errorf("UserHasDevice(app %d, user %d) = %v, %v; want %v, %v", tc.app, tc.user, got, err, tc.want, tc.err)
+			device, pushable, err := s.UserReach(ctx, tc.app, tc.user)
+			if device != tc.device || pushable != tc.pushable || !errors.Is(err, tc.err) {
+				t.Errorf("UserReach(app %d, user %d) = %v, %v, %v; want %v, %v, %v", tc.app, tc.user, device, pushable, err,
+					tc.device, tc.pushable, tc.err)
 			}
 		}
 		must(t, s.DeleteDevice(ctx, a.ID, v1.ID))
-		if has, err := s.UserHasDevice(ctx, a.ID, v.ID); has || err != nil {
-			t.Errorf("UserHasDevice after the user's one device was deleted = %v, %v; want false", has, err)
+		if device, pushable, err := s.UserReach(ctx, a.ID, v.ID); device || pushable || err != nil {
+			t.Errorf("UserReach after the user's one device was deleted = %v, %v, %v; want false, false", device, pushable, err)
+		}
+		must(t, s.DeletePushSubscription(ctx, w1.ID, fmt.Sprint("https://ntfy.example/t", w1.ID)))
+		if device, pushable, err := s.UserReach(ctx, b.ID, w.ID); !device || pushable || err != nil {
+			t.Errorf("UserReach after the user's one push subscription was deleted = %v, %v, %v; want true, false", device, pushable, err)
 		}
 		wantErr(t, "GetDevice with another app", errOf(s.GetDevice(ctx, b.ID, u1.ID)), twofold.ErrNotFound)
 		wantErr(t, "GetDevice(missing)", errOf(s.GetDevice(ctx, a.ID, w1.ID+100)), twofold.ErrNotFound)

@@ -468,6 +468,56 @@ func testCodes(t *testing.T, open func(t *testing.T) *Store) {
 		}
 	})
 
+	// The supersede reads the user's live codes alone (the partial index codes_live, migration
+	// 00036): it must still mark exactly the earlier live codes of the user and action, whatever
+	// else the user (or someone else) has: used, already superseded, expired but not yet swept.
+	t.Run("SupersedeMarksOnlyEarlierLiveCodes", func(t *testing.T) {
+		s := open(t)
+		a, b := mkApp(t, s, "a"), mkApp(t, s, "b")
+		u, v := mkUser(t, s, a.ID, 1, "5550000001"), mkUser(t, s, a.ID, 1, "5550000002")
+		w := mkUser(t, s, b.ID, 1, "5550000001") // another application's user
+		old := mkCode(t, s, u, "login", t0, ttl) // superseded by used
+		used := mkCode(t, s, u, "login", t0.Add(time.Second), ttl)
+		useCode(t, s, used.ID, t0.Add(time.Second), true)
+		expired := mkCode(t, s, u, "login", t0.Add(-2*ttl), ttl) // live, expired, not swept
+		live := mkCode(t, s, u, "login", t0.Add(2*time.Second), ttl)
+		reset := mkCode(t, s, u, "reset", t0.Add(2*time.Second), ttl)
+		vLogin := mkCode(t, s, v, "login", t0.Add(2*time.Second), ttl)
+		wLogin := mkCode(t, s, w, "login", t0.Add(2*time.Second), ttl)
+		// Attempts on a live code, to see that the supersede changes nothing but the flag.
+		must(t, s.SpendAttempt(t.Context(), u, t0.Add(3*time.Second)))
+		before := map[int64]twofold.OneTimeCode{}
+		for _, c := range []twofold.OneTimeCode{old, used, expired, live, reset, vLogin, wLogin} {
+			before[c.ID] = codeByID(t, s, twofold.User{AppID: c.AppID, ID: c.UserID}, c.ID)
+		}
+		if !before[expired.ID].Superseded || !before[old.ID].Superseded || before[live.ID].Superseded {
+			t.Fatalf("before: old %v, expired %v, live %v superseded; want true, true, false",
+				before[old.ID].Superseded, before[expired.ID].Superseded, before[live.ID].Superseded)
+		}
+		newest := mkCode(t, s, u, "login", t0.Add(4*time.Second), ttl)
+		for _, tc := range []struct {
+			name string
+			c    twofold.OneTimeCode
+			want bool
+		}{
+			{"earlier live code, same action", live, true}, {"already superseded", old, true},
+			{"already superseded, expired", expired, true}, {"used, same action", used, false},
+			{"another action", reset, false}, {"another user, same action", vLogin, false},
+			{"another application's user with the same id", wLogin, false}, {"the new code", newest, false},
+		} {
+			got := codeByID(t, s, twofold.User{AppID: tc.c.AppID, ID: tc.c.UserID}, tc.c.ID)
+			if got.Superseded != tc.want {
+				t.Errorf("%s: Superseded = %v, want %v", tc.name, got.Superseded, tc.want)
+			}
+			if was, ok := before[tc.c.ID]; ok {
+				was.Superseded = got.Superseded
+				if d := diff(was, got); d != "" {
+					t.Errorf("%s: the supersede changed more than the flag:%s", tc.name, d)
+				}
+			}
+		}
+	})
+
 	t.Run("SpendAttemptOnlyLiveCodes", func(t *testing.T) {
 		s := open(t)
 		a := mkApp(t, s, "a")

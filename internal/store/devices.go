@@ -103,17 +103,19 @@ func (s *Store) CodesWithoutSMS(ctx context.Context, appID, userID int64) (strin
 	return what, nil
 }
 
-// UserHasDevice reports whether the application's user userID has a registered device, in one
-// read that neither decodes the user's row nor any device's: creating an approval request needs
-// to know no more. An unknown user is ErrNotFound.
-func (s *Store) UserHasDevice(ctx context.Context, appID, userID int64) (bool, error) {
-	var has bool
-	err := s.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM devices d WHERE d.app_id = u.app_id AND d.user_id = u.id)
-		FROM users u WHERE u.public_id = $1 AND u.app_id = $2`, userID, appID).Scan(&has)
+// UserReach reports whether the application's user userID has a registered device and whether
+// any device of theirs has a push subscription, in one read that neither decodes the user's row
+// nor any device's: creating an approval request needs to know no more (it pushes only to a
+// user who has somewhere to be pushed). An unknown user is ErrNotFound.
+func (s *Store) UserReach(ctx context.Context, appID, userID int64) (hasDevice, hasPush bool, err error) {
+	err = s.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM devices d WHERE d.app_id = u.app_id AND d.user_id = u.id),
+			EXISTS (SELECT 1 FROM devices d JOIN push_subscriptions p ON p.device_id = d.id
+				WHERE d.app_id = u.app_id AND d.user_id = u.id)
+		FROM users u WHERE u.public_id = $1 AND u.app_id = $2`, userID, appID).Scan(&hasDevice, &hasPush)
 	if err != nil {
-		return false, notFound(err)
+		return false, false, notFound(err)
 	}
-	return has, nil
+	return hasDevice, hasPush, nil
 }
 
 // DeleteDevice removes device id of the application.

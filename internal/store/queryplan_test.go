@@ -54,6 +54,15 @@ var scanAllowed = map[string]string{
 	"INSERT INTO users (public_id, app_id, email, country_code, phone, confirmed, custom_user_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 1, ''": "the importer's batch insert (never scans at run time)",
 }
 
+// mustSearchBy names the index a statement (by a fragment of its text) must search its table
+// by, where a wider index would also avoid a scan but read rows the statement skips.
+var mustSearchBy = map[string]string{
+	// Live codes only (migration 00036): a user sent many codes does not pay for the dead ones.
+	"UPDATE codes SET superseded = 1":          "codes_live",
+	"UPDATE codes SET attempts = attempts + 1": "codes_live",
+	"UPDATE codes SET attempts = attempts - 1": "codes_live",
+}
+
 func TestQueryPlansDoNotScanGrowingTables(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[string]bool{}
@@ -80,6 +89,7 @@ func TestQueryPlansDoNotScanGrowingTables(t *testing.T) {
 		t.Fatalf("only %d statements seen: is onPrepare still called?", len(queries))
 	}
 	checked := 0
+	searchedBy := map[string]bool{}
 	for _, q := range queries {
 		trimmed := strings.TrimSpace(q)
 		upper := strings.ToUpper(trimmed)
@@ -93,12 +103,13 @@ func TestQueryPlansDoNotScanGrowingTables(t *testing.T) {
 			t.Logf("EXPLAIN %s: %v", oneLine(trimmed), err)
 			continue // a statement of a test's own table
 		}
-		var scans []string
+		var scans, details []string
 		touchesGrowing := false
 		for rows.Next() {
 			var id, parent, notused int
 			var detail string
 			must(t, rows.Scan(&id, &parent, &notused, &detail))
+			details = append(details, detail)
 			for _, table := range growing {
 				if detail == "SCAN "+table || strings.HasPrefix(detail, "SCAN "+table+" ") {
 					scans = append(scans, detail)
@@ -116,10 +127,24 @@ func TestQueryPlansDoNotScanGrowingTables(t *testing.T) {
 		must(t, rows.Err())
 		rows.Close()
 		checked++
+		for frag, index := range mustSearchBy {
+			if !strings.Contains(oneLine(trimmed), frag) {
+				continue
+			}
+			searchedBy[frag] = true
+			if !slices.ContainsFunc(details, func(d string) bool { return strings.Contains(d, " USING INDEX "+index+" ") }) {
+				t.Errorf("statement does not search by %s (%s):\n%s", index, strings.Join(details, "; "), oneLine(trimmed))
+			}
+		}
 		if len(scans) == 0 || allowedScan(trimmed) {
 			continue
 		}
 		t.Errorf("statement scans a table that grows with users (%s):\n%s", strings.Join(scans, "; "), oneLine(trimmed))
+	}
+	for frag := range mustSearchBy {
+		if !searchedBy[frag] {
+			t.Errorf("no statement seen with %q: is mustSearchBy out of date?", frag)
+		}
 	}
 	t.Logf("%d statements' plans checked", checked)
 }
