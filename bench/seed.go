@@ -246,12 +246,27 @@ func (d *storeDB) seedUsers(ctx context.Context, n int) (seeded, error) {
 	if err != nil {
 		return seeded{}, err
 	}
-	err = d.insertRows(ctx, "authenticators", []string{"user_id", "app_id", "secret_sealed", "digits", "period",
-		"version", "last_step", "created_at"}, s.totpN, func(i int, v []any) {
+	// The seed in authenticators, its replay state in authenticator_steps (migration 00035). On
+	// SQLite authenticators keeps its retired version and last_step columns, NOT NULL: the store
+	// gives them placeholders, and so does the bench.
+	cols := []string{"user_id", "app_id", "secret_sealed", "digits", "period", "created_at"}
+	if !d.pg {
+		cols = append(cols, "version", "last_step")
+	}
+	err = d.insertRows(ctx, "authenticators", cols, s.totpN, func(i int, v []any) {
 		id := s.id(i)
-		v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7] = id, d.appID, d.keys.Seal(s.totpSecret(id), seedAD(d.appID, id)),
-			d.totpDigits, d.totpPeriod, 1, -1, now
+		v[0], v[1], v[2], v[3], v[4], v[5] = id, d.appID, d.keys.Seal(s.totpSecret(id), seedAD(d.appID, id)),
+			d.totpDigits, d.totpPeriod, now
+		if !d.pg {
+			v[6], v[7] = 0, -1
+		}
 	}, progress(n))
+	if err != nil {
+		return seeded{}, err
+	}
+	err = d.insertRows(ctx, "authenticator_steps", []string{"user_id", "version", "last_step"}, s.totpN, func(i int, v []any) {
+		v[0], v[1], v[2] = s.id(i), 1, -1
+	}, nil)
 	if err != nil {
 		return seeded{}, err
 	}
@@ -264,7 +279,7 @@ func (d *storeDB) seedUsers(ctx context.Context, n int) (seeded, error) {
 			return seeded{}, err
 		}
 		// As autovacuum would soon after a bulk load; the planner then knows the tables' sizes.
-		for _, t := range []string{"users", "authenticators"} {
+		for _, t := range []string{"users", "authenticators", "authenticator_steps"} {
 			if _, err := d.db.ExecContext(ctx, `ANALYZE `+t); err != nil {
 				return seeded{}, err
 			}
@@ -284,8 +299,9 @@ func (d *storeDB) seedUsers(ctx context.Context, n int) (seeded, error) {
 // resetSteps forgets the replay records of users first … first+n-1, so their current TOTP codes
 // verify again: the bench's way to reuse a small store's users within one 30-second step.
 func (d *storeDB) resetSteps(ctx context.Context, first int64, n int) error {
-	_, err := d.db.ExecContext(ctx, `UPDATE authenticators SET last_step = -1
-		WHERE app_id = $1 AND user_id >= $2 AND user_id < $3 AND last_step <> -1`, d.appID, first, first+int64(n))
+	_, err := d.db.ExecContext(ctx, `UPDATE authenticator_steps SET last_step = -1
+		WHERE user_id IN (SELECT user_id FROM authenticators WHERE app_id = $1 AND user_id >= $2 AND user_id < $3)
+			AND last_step <> -1`, d.appID, first, first+int64(n))
 	if err != nil {
 		return fmt.Errorf("reset TOTP steps: %w", err)
 	}

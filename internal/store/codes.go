@@ -69,13 +69,26 @@ func (s *Store) UnexpiredCodes(ctx context.Context, appID, userID int64, now tim
 
 // PutAuthenticator enrols (or re-enrols) the user's TOTP seed. A re-enrolment bumps the version
 // and forgets the replay record, which belonged to the old seed. It sets a.Version.
+//
+// The seed lives in authenticators, its replay state (version, last step) in the narrow
+// authenticator_steps (migration 00035), where a decision's compare-and-set writes it; both
+// are written in one transaction, so no reader sees the new seed with the old version.
 func (s *Store) PutAuthenticator(ctx context.Context, a *twofold.Authenticator) error {
-	err := s.w.QueryRowContext(ctx, `INSERT INTO authenticators (user_id, app_id, secret_sealed, digits, period, version,
-		last_step, created_at) VALUES (`+userKey("$2", "$1")+`, $2, $3, $4, $5, 1, -1, $6)
-		ON CONFLICT (user_id) DO UPDATE SET secret_sealed = excluded.secret_sealed, digits = excluded.digits,
-			period = excluded.period, version = authenticators.version + 1, last_step = -1, created_at = excluded.created_at
-		RETURNING version`,
-		a.UserID, a.AppID, a.SecretSealed, a.Digits, a.Period, unix(a.CreatedAt)).Scan(&a.Version)
+	cols, vals := s.retiredAuthenticatorColumns()
+	err := s.tx(ctx, func(tx *Tx) error {
+		var key int64
+		if err := tx.QueryRowContext(ctx, `INSERT INTO authenticators (user_id, app_id, secret_sealed, digits, period,
+			created_at`+cols+`) VALUES (`+userKey("$2", "$1")+`, $2, $3, $4, $5, $6`+vals+`)
+			ON CONFLICT (user_id) DO UPDATE SET secret_sealed = excluded.secret_sealed, digits = excluded.digits,
+				period = excluded.period, created_at = excluded.created_at
+			RETURNING user_id`,
+			a.UserID, a.AppID, a.SecretSealed, a.Digits, a.Period, unix(a.CreatedAt)).Scan(&key); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `INSERT INTO authenticator_steps (user_id, version, last_step) VALUES ($1, 1, -1)
+			ON CONFLICT (user_id) DO UPDATE SET version = authenticator_steps.version + 1, last_step = -1
+			RETURNING version`, key).Scan(&a.Version)
+	})
 	if err != nil {
 		return fmt.Errorf("put authenticator: %w", err)
 	}
@@ -83,12 +96,25 @@ func (s *Store) PutAuthenticator(ctx context.Context, a *twofold.Authenticator) 
 	return nil
 }
 
+// retiredAuthenticatorColumns are the columns that authenticators still has on SQLite but no
+// longer uses (migration 00035: version and last_step moved to authenticator_steps, and
+// SQLite's DROP COLUMN would rewrite the table), with the placeholders an insert gives them
+// (they are NOT NULL). PostgreSQL dropped them: none.
+func (s *Store) retiredAuthenticatorColumns() (cols, vals string) {
+	if s.pg {
+		return "", ""
+	}
+	return ", version, last_step", ", 0, -1"
+}
+
 // GetAuthenticator returns the user's TOTP seed, or ErrNotFound.
 func (s *Store) GetAuthenticator(ctx context.Context, appID, userID int64) (twofold.Authenticator, error) {
 	var a twofold.Authenticator
 	var created int64
-	err := s.r.QueryRowContext(ctx, `SELECT CAST($1 AS BIGINT), app_id, secret_sealed, digits, period, version, last_step, created_at
-		FROM authenticators WHERE user_id = `+userKey("$2", "$1")+` AND app_id = $2`, userID, appID).
+	err := s.r.QueryRowContext(ctx, `SELECT CAST($1 AS BIGINT), a.app_id, a.secret_sealed, a.digits, a.period, st.version,
+		st.last_step, a.created_at
+		FROM authenticators a JOIN authenticator_steps st ON st.user_id = a.user_id
+		WHERE a.user_id = `+userKey("$2", "$1")+` AND a.app_id = $2`, userID, appID).
 		Scan(&a.UserID, &a.AppID, &a.SecretSealed, &a.Digits, &a.Period, &a.Version, &a.LastStep, &created)
 	if err != nil {
 		return twofold.Authenticator{}, notFound(err)
@@ -104,8 +130,11 @@ func (s *Store) AdvanceStep(ctx context.Context, appID, userID, version, step in
 	return advanceStep(ctx, s.w, appID, userID, version, step)
 }
 
+// advanceStep writes only the narrow authenticator_steps row (migration 00035), never the wide
+// authenticators one. A re-enrolment bumps the version, so a step judged against the old seed
+// is refused.
 func advanceStep(ctx context.Context, ex writeExecer, appID, userID, version, step int64) (bool, error) {
-	res, err := ex.ExecContext(ctx, `UPDATE authenticators SET last_step = $1
+	res, err := ex.ExecContext(ctx, `UPDATE authenticator_steps SET last_step = $1
 		WHERE user_id = `+userKey("$4", "$2")+` AND version = $3 AND last_step < $1`, step, userID, version, appID)
 	if err != nil {
 		return false, fmt.Errorf("advance step: %w", err)
@@ -150,10 +179,11 @@ func (s *Store) CheckState(ctx context.Context, appID, id int64, now time.Time, 
 	var refused int64
 	err := s.r.QueryRowContext(ctx, `SELECT u.public_id, u.confirmed,
 			EXISTS (SELECT 1 FROM codes c WHERE c.user_id = u.id AND c.expires_at > $3),
-			a.secret_sealed, a.digits, a.period, a.version, a.last_step,
+			a.secret_sealed, a.digits, a.period, st.version, st.last_step,
 			EXISTS (SELECT 1 FROM devices d WHERE d.app_id = u.app_id AND d.user_id = u.id),
 			f.n, f.oldest, f.refused
 		FROM users u LEFT JOIN authenticators a ON a.user_id = u.id AND a.app_id = u.app_id
+		LEFT JOIN authenticator_steps st ON st.user_id = a.user_id
 		CROSS JOIN (SELECT count(*) FILTER (WHERE slot >= 0) AS n, min(at) FILTER (WHERE slot >= 0) AS oldest,
 			count(*) FILTER (WHERE slot < 0) AS refused FROM limit_slots WHERE name = $4 AND at > $5) f
 		WHERE u.public_id = $1 AND u.app_id = $2`, id, appID, unix(now), failures.Name, nanos(failures.Since)).

@@ -311,7 +311,7 @@ func testConsole(t *testing.T, open func(t *testing.T) *Store) {
 		wantErr(t, "GetUser after DeleteApp", errOf(s.GetUser(ctx, a.ID, ua.ID)), twofold.ErrNotFound)
 		wantErr(t, "DeleteApp again", s.DeleteApp(ctx, a.ID), twofold.ErrNotFound)
 		var n int
-		for _, table := range []string{"users", "codes", "authenticators", "messages", "delivery_refusals", "usage_monthly",
+		for _, table := range []string{"users", "codes", "authenticators", "authenticator_steps", "messages", "delivery_refusals", "usage_monthly",
 			"registration_tokens", "spent_registration_jwts", "devices", "push_subscriptions", "approval_requests", "callbacks",
 			"phone_verifications"} {
 			must(t, s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table).Scan(&n))

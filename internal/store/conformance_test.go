@@ -45,6 +45,7 @@ func runConformance(t *testing.T, openEmpty func(t *testing.T) *Store) {
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open) })
 	t.Run("Codes", func(t *testing.T) { testCodes(t, open) })
 	t.Run("Authenticators", func(t *testing.T) { testAuthenticators(t, open(t)) })
+	t.Run("AuthenticatorSteps", func(t *testing.T) { testAuthenticatorSteps(t, open) }) // conformance_authsteps_test.go
 	t.Run("ConsumeCode", func(t *testing.T) { testConsumeCode(t, open(t)) })
 	t.Run("CheckState", func(t *testing.T) { testCheckState(t, open) }) // conformance_check_test.go
 	t.Run("Limits", func(t *testing.T) { testLimits(t, open) })         // conformance_limits_test.go

@@ -263,7 +263,7 @@ func (s *Store) DeleteApp(ctx context.Context, id int64) error {
 			`DELETE FROM passkeys WHERE app_id = $1`,
 			`DELETE FROM passkey_handles WHERE app_id = $1`,
 			`DELETE FROM twilio_credentials WHERE app_id = $1`,
-			`DELETE FROM users WHERE app_id = $1`, // cascades to codes, authenticators, tokens, QR links, activities
+			`DELETE FROM users WHERE app_id = $1`, // cascades to codes, authenticators and their steps, tokens, QR links, activities
 		} {
 			if _, err := tx.ExecContext(ctx, q, id); err != nil {
 				return err

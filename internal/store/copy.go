@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/pressly/goose/v3"
@@ -17,7 +18,7 @@ import (
 //
 // The copy is generic: the tables are those of the SQLite schema (less goose's and SQLite's own),
 // ordered so that a table comes after the tables its foreign keys name, with the columns SQLite's
-// table_info lists, written under the same names. Values are copied as they are; the ciphertexts,
+// table_info lists (less retiredColumns), written under the same names. Values are copied as they are; the ciphertexts,
 // MACs and audit hashes are bytes bound to ids and the master key, not to the engine, so they stay
 // valid. Afterwards each identity column's sequence is set past the largest id ever handed out.
 
@@ -32,6 +33,12 @@ type CopyProgress func(table string, copied, total int64)
 type TableRows struct {
 	Table string
 	Rows  int64
+}
+
+// retiredColumns are, per table, the columns that a SQLite store keeps but no longer uses and
+// that PostgreSQL dropped (SQLite's DROP COLUMN rewrites the whole table): the copy leaves them.
+var retiredColumns = map[string][]string{
+	"authenticators": {"version", "last_step"}, // moved to authenticator_steps (migration 00035)
 }
 
 // copyBatch is the most rows one INSERT carries; PostgreSQL allows 65535 parameters.
@@ -198,10 +205,11 @@ func (s *Store) CopyTo(ctx context.Context, dst *Store, progress CopyProgress) (
 
 // copyTable copies table from src (SQLite, in its read transaction) to tx (PostgreSQL).
 func copyTable(ctx context.Context, src *sql.Conn, tx *sql.Tx, table string, progress CopyProgress) (int64, error) {
-	cols, err := connQueryAll(ctx, src, scanString, `SELECT name FROM pragma_table_info($1) ORDER BY cid`, table)
+	all, err := connQueryAll(ctx, src, scanString, `SELECT name FROM pragma_table_info($1) ORDER BY cid`, table)
 	if err != nil {
 		return 0, fmt.Errorf("columns: %w", err)
 	}
+	cols := slices.DeleteFunc(all, func(c string) bool { return slices.Contains(retiredColumns[table], c) })
 	// The target's types, to hand each value over as what PostgreSQL expects of the column.
 	types := map[string]string{}
 	rows, err := tx.QueryContext(ctx, `SELECT column_name, data_type FROM information_schema.columns

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/twofold-auth/twofold/internal/store/storetest"
 	"github.com/twofold-auth/twofold/internal/twofold"
@@ -17,7 +18,15 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 	dsn := storetest.Schema(t)
 	src := openSQLiteAt(t, filepath.Join(t.TempDir(), DatabaseFile))
 	a := mkApp(t, src, "a")
-	mkUser(t, src, a.ID, 1, "2015550123")
+	seeded := mkUser(t, src, a.ID, 1, "2015550123")
+	// A seed and its replay state (two tables since migration 00035; the SQLite seed's row keeps
+	// retired columns that PostgreSQL dropped).
+	au := mkAuthenticator(t, src, seeded)
+	au.SecretSealed, au.CreatedAt = []byte("new seed"), t0.Add(time.Hour)
+	must(t, src.PutAuthenticator(ctx, &au))
+	if ok, err := src.AdvanceStep(ctx, a.ID, seeded.ID, au.Version, 4242); !ok || err != nil {
+		t.Fatalf("AdvanceStep = %v, %v", ok, err)
+	}
 	gone := mkUser(t, src, a.ID, 1, "2015550124")
 	must(t, src.DeleteUser(ctx, a.ID, gone.ID))
 	importUsers(t, src, mkApp(t, src, "b").ID, imported(5000, 1, "2015550126"))
@@ -52,6 +61,13 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 	must(t, dst.r.QueryRowContext(ctx, `SELECT used_at IS NULL FROM codes`).Scan(&isNull))
 	if sealed == nil || len(sealed) != 0 || !isNull {
 		t.Fatalf("private_sealed %#v (want empty, not NULL), used_at NULL %v", sealed, isNull)
+	}
+	if got, err := dst.GetAuthenticator(ctx, a.ID, seeded.ID); err != nil || got.Version != 2 || got.LastStep != 4242 ||
+		string(got.SecretSealed) != "new seed" {
+		t.Fatalf("the authenticator on PostgreSQL: %+v, %v; want version 2, step 4242", got, err)
+	}
+	if ok, err := dst.AdvanceStep(ctx, a.ID, seeded.ID, 2, 4242); ok || err != nil {
+		t.Fatalf("step 4242 again on PostgreSQL = %v, %v; want a replay", ok, err)
 	}
 	next := twofold.User{AppID: a.ID, Email: "n@example.com", CountryCode: 1, Phone: "2015550125", CreatedAt: t0}
 	if _, err := dst.CreateUser(ctx, &next); err != nil || next.ID <= 5000 {

@@ -123,6 +123,7 @@ func (s *Store) importUsers(ctx context.Context, tx *Tx, appID int64, users []tw
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
+	cols, vals := s.retiredAuthenticatorColumns()
 	for _, i := range write {
 		iu := users[i]
 		a := iu.Authenticator
@@ -130,9 +131,13 @@ func (s *Store) importUsers(ctx context.Context, tx *Tx, appID int64, users []tw
 			continue
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO authenticators (user_id, app_id, secret_sealed, digits, period,
-			version, last_step, created_at) VALUES ($1, $2, $3, $4, $5, 1, $6, $7)`,
-			keys[iu.User.ID], appID, a.SecretSealed, a.Digits, a.Period, a.LastStep, unix(now)); err != nil {
+			created_at`+cols+`) VALUES ($1, $2, $3, $4, $5, $6`+vals+`)`,
+			keys[iu.User.ID], appID, a.SecretSealed, a.Digits, a.Period, unix(now)); err != nil {
 			return nil, fmt.Errorf("authenticator of user %d: %w", iu.User.ID, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO authenticator_steps (user_id, version, last_step) VALUES ($1, 1, $2)`,
+			keys[iu.User.ID], a.LastStep); err != nil {
+			return nil, fmt.Errorf("authenticator step of user %d: %w", iu.User.ID, err)
 		}
 	}
 	if err := s.passPublicID(ctx, tx, maxID); err != nil {

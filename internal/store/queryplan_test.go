@@ -18,7 +18,7 @@ import (
 // is named in scanAllowed with the reason.
 
 // growing are the tables whose size grows with users, requests or time.
-var growing = []string{"users", "codes", "authenticators", "devices", "registration_tokens", "spent_registration_jwts",
+var growing = []string{"users", "codes", "authenticators", "authenticator_steps", "devices", "registration_tokens", "spent_registration_jwts",
 	"qr_links", "approval_requests", "callbacks", "messages", "counters", "audit_log", "phone_verifications",
 	"push_subscriptions", "activities", "usage_monthly", "delivery_refusals", "signin_lockouts", "limit_slots",
 	"passwordless_requests", "verifications", "recovery_codes"}
