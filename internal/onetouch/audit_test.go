@@ -113,3 +113,32 @@ func recovered(fn func()) (v any) {
 	fn()
 	return nil
 }
+
+// TestWrongNumberCountedWithItsAuditEntry: a wrong matching number that leaves the request
+// pending is counted in one transaction with its audit entry, so one whose entry cannot be
+// appended is not counted either: after it, one wrong number still leaves the request pending.
+// (Before, the count committed first and the entry was recorded after, best effort.)
+func TestWrongNumberCountedWithItsAuditEntry(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	yes := true
+	r, err := f.svc.Create(ctx, f.app, f.user.ID, onetouch.CreateParams{Message: "Login", NumberMatching: &yes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := "10"
+	if r.Number == wrong {
+		wrong = "11"
+	}
+	f.svc.SetAuditor(brokenTrail{})
+	if v := recovered(func() { f.answerNumber(r.UUID, wrong) }); v == nil {
+		t.Fatal("a wrong number whose entry could not be appended was counted without it")
+	}
+	f.svc.SetAuditor(nil)
+	if _, err := f.answerNumber(r.UUID, wrong); twofold.ErrorCode(err) != twofold.CodeRequestInvalid {
+		t.Fatalf("the first wrong number counted: %v, want 60080 with the request pending", err)
+	}
+	if got, _ := f.st.GetApprovalRequest(ctx, f.app.ID, r.UUID); got.Status != twofold.Pending {
+		t.Fatalf("after one counted wrong number the request is %s, want pending", got.Status)
+	}
+}
