@@ -41,6 +41,10 @@ func TestChangeStandsOnlyWithItsAuditEntry(t *testing.T) {
 	}
 	group := func(ttl int64) onetouch.GroupDecision {
 		t.Helper()
+		// A group is made with its own entry (TestGroupMadeOnlyWithItsAuditEntry): made with a
+		// working trail, then answered with the broken one.
+		f.svc.SetAuditor(nil)
+		defer f.svc.SetAuditor(brokenTrail{})
 		d, err := f.svc.CreateGroup(ctx, f.app, onetouch.GroupParams{Message: "Pay?", SecondsToExpire: &ttl,
 			Approvers: []onetouch.Approver{{UserID: f.user.ID}}})
 		if err != nil {
@@ -140,5 +144,25 @@ func TestWrongNumberCountedWithItsAuditEntry(t *testing.T) {
 	}
 	if got, _ := f.st.GetApprovalRequest(ctx, f.app.ID, r.UUID); got.Status != twofold.Pending {
 		t.Fatalf("after one counted wrong number the request is %s, want pending", got.Status)
+	}
+}
+
+// TestGroupMadeOnlyWithItsAuditEntry: a group and its members' requests are made in one
+// transaction with the group's audit entry, so a group whose entry cannot be appended is not
+// made: no group, no member's request left pending. (Before, the entry was recorded after.)
+func TestGroupMadeOnlyWithItsAuditEntry(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.svc.SetAuditor(brokenTrail{})
+	ttl := int64(120)
+	if v := recovered(func() {
+		f.svc.CreateGroup(ctx, f.app, onetouch.GroupParams{Message: "Pay?", SecondsToExpire: &ttl,
+			Approvers: []onetouch.Approver{{UserID: f.user.ID}}})
+	}); v == nil {
+		t.Fatal("a group whose entry could not be appended was made without it")
+	}
+	pending, err := f.st.ListApprovalRequests(ctx, f.app.ID, f.user.ID, twofold.Pending, 10)
+	if err != nil || len(pending) != 0 {
+		t.Fatalf("after the failed group: %d pending requests (%v), want none", len(pending), err)
 	}
 }
