@@ -310,7 +310,9 @@ func TestRecordDefaults(t *testing.T) {
 	canceled, cancel := context.WithCancel(t.Context())
 	cancel()
 	f.log.Record(canceled, twofold.AuditEvent{Action: twofold.AuditUserDeleted, AppID: 1, UserID: 3})
-	at := time.Date(2025, 5, 5, 5, 5, 5, 5, time.FixedZone("Y", -7200))
+	// A time of the caller's own, kept to the nanosecond (later than the entry before it: the
+	// trail's times never decrease, see store.appendAudit).
+	at := t0.Add(1500*time.Millisecond + 5).In(time.FixedZone("Y", -7200))
 	f.log.Record(WithActor(t.Context(), "cli"), twofold.AuditEvent{Action: twofold.AuditAppKeyRotated, AppID: 1, At: at})
 	f.log.Record(WithActor(t.Context(), "cli"), twofold.AuditEvent{Action: twofold.AuditAppKeyRotated, AppID: 1, Actor: "operator:ana@example.com"})
 	list := must(f.log.List(t.Context(), twofold.AuditFilter{}))

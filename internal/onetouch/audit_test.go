@@ -41,6 +41,10 @@ func TestChangeStandsOnlyWithItsAuditEntry(t *testing.T) {
 	}
 	group := func(ttl int64) onetouch.GroupDecision {
 		t.Helper()
+		// A group is made with its own entry (TestGroupMadeOnlyWithItsAuditEntry): made with a
+		// working trail, then answered with the broken one.
+		f.svc.SetAuditor(nil)
+		defer f.svc.SetAuditor(brokenTrail{})
 		d, err := f.svc.CreateGroup(ctx, f.app, onetouch.GroupParams{Message: "Pay?", SecondsToExpire: &ttl,
 			Approvers: []onetouch.Approver{{UserID: f.user.ID}}})
 		if err != nil {
@@ -112,4 +116,53 @@ func recovered(fn func()) (v any) {
 	defer func() { v = recover() }()
 	fn()
 	return nil
+}
+
+// TestWrongNumberCountedWithItsAuditEntry: a wrong matching number that leaves the request
+// pending is counted in one transaction with its audit entry, so one whose entry cannot be
+// appended is not counted either: after it, one wrong number still leaves the request pending.
+// (Before, the count committed first and the entry was recorded after, best effort.)
+func TestWrongNumberCountedWithItsAuditEntry(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	yes := true
+	r, err := f.svc.Create(ctx, f.app, f.user.ID, onetouch.CreateParams{Message: "Login", NumberMatching: &yes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := "10"
+	if r.Number == wrong {
+		wrong = "11"
+	}
+	f.svc.SetAuditor(brokenTrail{})
+	if v := recovered(func() { f.answerNumber(r.UUID, wrong) }); v == nil {
+		t.Fatal("a wrong number whose entry could not be appended was counted without it")
+	}
+	f.svc.SetAuditor(nil)
+	if _, err := f.answerNumber(r.UUID, wrong); twofold.ErrorCode(err) != twofold.CodeRequestInvalid {
+		t.Fatalf("the first wrong number counted: %v, want 60080 with the request pending", err)
+	}
+	if got, _ := f.st.GetApprovalRequest(ctx, f.app.ID, r.UUID); got.Status != twofold.Pending {
+		t.Fatalf("after one counted wrong number the request is %s, want pending", got.Status)
+	}
+}
+
+// TestGroupMadeOnlyWithItsAuditEntry: a group and its members' requests are made in one
+// transaction with the group's audit entry, so a group whose entry cannot be appended is not
+// made: no group, no member's request left pending. (Before, the entry was recorded after.)
+func TestGroupMadeOnlyWithItsAuditEntry(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.svc.SetAuditor(brokenTrail{})
+	ttl := int64(120)
+	if v := recovered(func() {
+		f.svc.CreateGroup(ctx, f.app, onetouch.GroupParams{Message: "Pay?", SecondsToExpire: &ttl,
+			Approvers: []onetouch.Approver{{UserID: f.user.ID}}})
+	}); v == nil {
+		t.Fatal("a group whose entry could not be appended was made without it")
+	}
+	pending, err := f.st.ListApprovalRequests(ctx, f.app.ID, f.user.ID, twofold.Pending, 10)
+	if err != nil || len(pending) != 0 {
+		t.Fatalf("after the failed group: %d pending requests (%v), want none", len(pending), err)
+	}
 }

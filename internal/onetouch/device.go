@@ -127,19 +127,30 @@ func notPending(out outcome) error {
 const NumberTries = 2
 
 // numberMissed counts a wrong matching number for the request and returns how many more it
-// takes. The count is the store's, atomic, so parallel answers cannot get more tries; it is
-// kept while the request can still be answered (30 days for one that never expires, the
-// longest a request may be given: a user would by then have long stopped looking at it).
-func (s *Service) numberMissed(ctx context.Context, r twofold.ApprovalRequest, now time.Time) (int, error) {
-	keep := r.ExpiresAt.Add(time.Minute)
-	if r.ExpiresAt.IsZero() {
-		keep = now.Add(s.cfg.MaxTTL)
-	}
-	n, err := s.store.Incr(ctx, "onetouch_number:"+strconv.FormatInt(r.AppID, 10)+":"+r.UUID, r.CreatedAt, keep, 1)
+// takes. When it leaves the request pending, the count commits together with audit's entry
+// (made for the tries left), in one decision serialised with the user's others, so parallel
+// answers cannot get more tries. A count is kept for the longest a request may live (MaxTTL):
+// it outlives the request it is about.
+func (s *Service) numberMissed(ctx context.Context, r twofold.ApprovalRequest, now time.Time, audit func(left int) twofold.AuditEvent) (int, error) {
+	left := 0
+	err := s.store.Decide(ctx, r.AppID, r.UserID, func(d twofold.Decision) error {
+		hit, err := d.Hit("onetouch_number:"+strconv.FormatInt(r.AppID, 10)+":"+r.UUID, now,
+			twofold.Limit{N: NumberTries - 1, Window: s.cfg.MaxTTL + time.Minute})
+		if err != nil || hit.Refused {
+			return err
+		}
+		left = NumberTries - 1 // the tries left after this one: the one that denies
+		for _, e := range s.entries(ctx, audit(left)) {
+			if err := d.Audit(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return 0, fmt.Errorf("count a wrong number for request %s: %w", r.UUID, err)
 	}
-	return max(0, NumberTries-int(n)), nil
+	return left, nil
 }
 
 // Answer records a device's signed decision. The first answer wins; an answer to an expired or
@@ -172,14 +183,15 @@ func (s *Service) Answer(ctx context.Context, d twofold.Device, uuid string, a A
 	status, reason := a.Status, a.Reason
 	mismatch := r.Number != "" && a.Status == twofold.Approved && subtle.ConstantTimeCompare([]byte(r.Number), []byte(a.Number)) != 1
 	if mismatch {
-		left, err := s.numberMissed(ctx, r, now)
+		left, err := s.numberMissed(ctx, r, now, func(left int) twofold.AuditEvent {
+			return twofold.AuditEvent{Actor: twofold.DeviceActor(d.ID), Action: twofold.AuditApprovalNumberMismatch,
+				AppID: r.AppID, UserID: r.UserID, Details: map[string]string{"uuid": r.UUID,
+					"device_id": strconv.FormatInt(d.ID, 10), "tries_left": strconv.Itoa(left)}}
+		})
 		if err != nil {
 			return twofold.ApprovalRequest{}, err
 		}
 		if left > 0 {
-			s.record(ctx, twofold.AuditEvent{Actor: twofold.DeviceActor(d.ID), Action: twofold.AuditApprovalNumberMismatch,
-				AppID: r.AppID, UserID: r.UserID, Details: map[string]string{"uuid": r.UUID,
-					"device_id": strconv.FormatInt(d.ID, 10), "tries_left": strconv.Itoa(left)}})
 			return twofold.ApprovalRequest{}, twofold.Errorf(twofold.CodeRequestInvalid,
 				"The number did not match the one shown; the request is still pending. Check the number and try again: another wrong number denies it.")
 		}

@@ -20,7 +20,8 @@ import (
 
 // GroupStore is what approval groups need from persistence, beside Store.
 type GroupStore interface {
-	CreateApprovalGroup(ctx context.Context, g *twofold.ApprovalGroup, members []*twofold.ApprovalRequest, maxPending int) error
+	// CreateApprovalGroup appends the audit entries in the group's transaction.
+	CreateApprovalGroup(ctx context.Context, g *twofold.ApprovalGroup, members []*twofold.ApprovalRequest, maxPending int, audit ...twofold.AuditEntry) error
 	GetApprovalGroup(ctx context.Context, appID int64, uuid string) (twofold.ApprovalGroup, []twofold.ApprovalRequest, error)
 	GetApprovalGroupByID(ctx context.Context, appID, id int64) (twofold.ApprovalGroup, []twofold.ApprovalRequest, error)
 	ListApprovalGroups(ctx context.Context, appID, beforeID int64, limit int) ([]twofold.ApprovalGroup, error)
@@ -106,7 +107,9 @@ func (s *Service) CreateGroup(ctx context.Context, app twofold.App, p GroupParam
 		r.CreatedAt, r.UpdatedAt, r.ExpiresAt, r.ApproverName = now, now, g.ExpiresAt, a.Name
 		members[i] = &r
 	}
-	if err := s.store.CreateApprovalGroup(ctx, &g, members, s.cfg.MaxPending); err != nil {
+	created := s.entries(ctx, twofold.AuditEvent{Action: twofold.AuditApprovalGroupCreated, AppID: app.ID, UserID: g.RequesterID,
+		Details: map[string]string{"uuid": g.UUID, "quorum": strconv.Itoa(g.Quorum), "size": strconv.Itoa(len(members))}})
+	if err := s.store.CreateApprovalGroup(ctx, &g, members, s.cfg.MaxPending, created...); err != nil {
 		switch {
 		case errors.Is(err, twofold.ErrTooMany):
 			return GroupDecision{}, twofold.ErrLimit(fmt.Sprintf("an approver already has %d pending approval requests", s.cfg.MaxPending), time.Minute)
@@ -120,8 +123,6 @@ func (s *Service) CreateGroup(ctx context.Context, app twofold.App, p GroupParam
 		out.Members[i] = *r
 		s.announce(*r, pushable[r.UserID])
 	}
-	s.record(ctx, twofold.AuditEvent{Action: twofold.AuditApprovalGroupCreated, AppID: app.ID, UserID: g.RequesterID,
-		Details: map[string]string{"uuid": g.UUID, "quorum": strconv.Itoa(g.Quorum), "size": strconv.Itoa(g.Size)}})
 	return out, nil
 }
 

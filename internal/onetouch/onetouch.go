@@ -36,8 +36,9 @@ type Store interface {
 	FinishApprovalRequest(ctx context.Context, r twofold.ApprovalRequest, cb *twofold.Callback, audit ...twofold.AuditEntry) (bool, error)
 	CloseApprovalRequest(ctx context.Context, appID, id int64, reason string, at time.Time, audit ...twofold.AuditEntry) (bool, error)
 	DueExpiries(ctx context.Context, now time.Time, limit int) ([]twofold.ApprovalRequest, error)
-	// Incr adds delta to a counter atomically and returns its new value (wrong matching numbers).
-	Incr(ctx context.Context, name string, window, expires time.Time, delta int64) (int64, error)
+	// Decide runs fn in one write transaction about the user, serialised with the user's other
+	// decisions (wrong matching numbers, counted with their audit entry).
+	Decide(ctx context.Context, appID, userID int64, fn func(twofold.Decision) error) error
 	GroupStore
 }
 

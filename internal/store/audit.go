@@ -46,13 +46,13 @@ func (s *Store) chainTip(ctx context.Context, tx *Tx) error {
 	if err := s.lockAudit(ctx, tx); err != nil {
 		return err
 	}
-	var last int64
+	var last, at int64
 	var prev []byte
-	err := tx.QueryRowContext(ctx, `SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1`).Scan(&last, &prev)
+	err := tx.QueryRowContext(ctx, `SELECT id, at, hash FROM audit_log ORDER BY id DESC LIMIT 1`).Scan(&last, &at, &prev)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return err
 	}
-	tx.audit = auditTip{known: true, id: last, hash: prev}
+	tx.audit = auditTip{known: true, id: last, at: at, hash: prev}
 	return nil
 }
 
@@ -63,13 +63,18 @@ func (s *Store) appendAudit(ctx context.Context, tx *Tx, e *twofold.AuditEvent, 
 	}
 	next := *e
 	next.ID, next.PrevHash = tx.audit.id+1, tx.audit.hash
+	if unixNano(next.At) < tx.audit.at {
+		// An entry that waited while a later one was appended, or a clock stepped back: at
+		// never decreases along the trail, which reads "since" a time rely on (auditFromTime).
+		next.At = time.Unix(0, tx.audit.at).UTC()
+	}
 	next.Hash = chain(next.PrevHash, next)
 	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_log (id, at, actor, action, app_id, user_id, details, prev_hash, hash)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, next.ID, unixNano(next.At), next.Actor, next.Action,
 		next.AppID, next.UserID, details, next.PrevHash, next.Hash); err != nil {
 		return err
 	}
-	tx.audit = auditTip{known: true, id: next.ID, hash: next.Hash}
+	tx.audit = auditTip{known: true, id: next.ID, at: unixNano(next.At), hash: next.Hash}
 	*e = next
 	return nil
 }
@@ -79,6 +84,7 @@ func (s *Store) appendAudit(ctx context.Context, tx *Tx, e *twofold.AuditEvent, 
 type auditTip struct {
 	known bool
 	id    int64
+	at    int64 // Unix nanoseconds
 	hash  []byte
 }
 
@@ -103,6 +109,11 @@ func (s *Store) ListAudit(ctx context.Context, f twofold.AuditFilter) ([]twofold
 		add("action = $%d", f.Action)
 	}
 	if !f.Since.IsZero() {
+		from, err := s.auditFromTime(ctx, f.Since)
+		if err != nil {
+			return nil, fmt.Errorf("list audit events: %w", err)
+		}
+		add("id >= $%d", from)
 		add("at >= $%d", unixNano(f.Since))
 	}
 	if f.AfterID != 0 {
@@ -124,6 +135,38 @@ func (s *Store) ListAudit(ctx context.Context, f twofold.AuditFilter) ([]twofold
 	}
 	return out, nil
 }
+
+// auditFromTime returns an id from which on every entry at or after t lies: the first id whose
+// entry is at or after t less auditTimeSlack, found by binary search over ids, since at never
+// decreases along the trail (appendAudit). With it a read "since" a time is a range of ids on
+// the primary key or an index ending in id, and no index by time is kept up on every append.
+// Entries appended before migration 34 were in at order only to within the time an append
+// waits; the slack covers that.
+func (s *Store) auditFromTime(ctx context.Context, t time.Time) (int64, error) {
+	var lo, hi sql.NullInt64
+	if err := s.r.QueryRowContext(ctx, `SELECT (SELECT MIN(id) FROM audit_log), (SELECT MAX(id) FROM audit_log)`).Scan(&lo, &hi); err != nil || !lo.Valid {
+		return 0, err
+	}
+	want := unixNano(t.Add(-auditTimeSlack))
+	first, last := lo.Int64, hi.Int64+1 // the answer is in [first, last]; last: none is that late
+	for first < last {
+		mid := first + (last-first)/2
+		var id, at int64
+		err := s.r.QueryRowContext(ctx, `SELECT id, at FROM audit_log WHERE id >= $1 ORDER BY id LIMIT 1`, mid).Scan(&id, &at)
+		if err != nil {
+			return 0, fmt.Errorf("find the audit trail's entries since %s: %w", t.Format(time.RFC3339), err)
+		}
+		if at >= want {
+			last = mid
+		} else {
+			first = id + 1
+		}
+	}
+	return first, nil
+}
+
+// auditTimeSlack bounds how far before a later entry's at an earlier entry's may lie.
+const auditTimeSlack = time.Minute
 
 // AuditPage returns at most n entries with ids greater than afterID, oldest first: the whole
 // trail, page by page, for verification and export.

@@ -89,6 +89,97 @@ func testAudit(t *testing.T, open func(t *testing.T) *Store) {
 		checkChain(t, got)
 	})
 
+	// An entry stamped before the trail's last (it waited, or the clock stepped back) takes the
+	// last one's time, so at never decreases along ids and "since" is a range of ids.
+	t.Run("AtNeverDecreases", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		appendAudit(t, s, twofold.AuditEvent{At: t0.Add(time.Minute), Actor: "cli", Action: twofold.AuditAppCreated, AppID: 1})
+		late := appendAudit(t, s, twofold.AuditEvent{At: t0, Actor: "cli", Action: twofold.AuditAppUpdated, AppID: 1})
+		if !late.At.Equal(t0.Add(time.Minute)) {
+			t.Errorf("an entry stamped before the last one was recorded at %v, want the last one's %v", late.At, t0.Add(time.Minute))
+		}
+		for i := range 300 {
+			appendAudit(t, s, twofold.AuditEvent{At: t0.Add(time.Minute + time.Duration(i)*time.Second), Actor: "cli",
+				Action: twofold.AuditAppUpdated, AppID: 1 + int64(i%2), UserID: int64(i%3) * 7})
+		}
+		all, err := s.ListAudit(ctx, twofold.AuditFilter{Limit: 1000})
+		must(t, err)
+		checkChain(t, all)
+		for _, since := range []time.Duration{-time.Hour, 0, time.Minute, time.Minute + 1, time.Minute + 150*time.Second,
+			time.Minute + 299*time.Second, time.Minute + 300*time.Second, time.Hour} {
+			for _, f := range []twofold.AuditFilter{{}, {AppID: 2}, {UserID: 7}} {
+				f.Since, f.Limit = t0.Add(since), 1000
+				var want []int64
+				for _, e := range all {
+					if !e.At.Before(f.Since) && (f.AppID == 0 || e.AppID == f.AppID) && (f.UserID == 0 || e.UserID == f.UserID) {
+						want = append(want, e.ID)
+					}
+				}
+				got, err := s.ListAudit(ctx, f)
+				must(t, err)
+				var ids []int64
+				for _, e := range got {
+					ids = append(ids, e.ID)
+				}
+				if d := diff(want, ids); d != "" {
+					t.Errorf("ListAudit(%+v):%s", f, d)
+				}
+			}
+		}
+	})
+
+	// Migration 34 drops the index by time and, on SQLite, AUTOINCREMENT, keeping every entry
+	// and the chain; down and up again on a trail with entries.
+	t.Run("Migration34", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		for i := range 5 {
+			appendAudit(t, s, twofold.AuditEvent{At: t0.Add(time.Duration(i) * time.Second), Actor: "cli", Action: twofold.AuditAppUpdated, AppID: 1})
+		}
+		db := migrationDB(t, s)
+		shape := func() (autoincrement, byTime bool) {
+			t.Helper()
+			var n int
+			if s.pg {
+				must(t, db.QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname = 'audit_log_by_time'`).Scan(&n))
+				return false, n == 1
+			}
+			var text string
+			must(t, db.QueryRowContext(ctx, `SELECT sql FROM sqlite_schema WHERE name = 'audit_log'`).Scan(&text))
+			must(t, db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_schema WHERE name = 'audit_log_by_time'`).Scan(&n))
+			return strings.Contains(text, "AUTOINCREMENT"), n == 1
+		}
+		if auto, byTime := shape(); auto || byTime {
+			t.Fatalf("after every migration: AUTOINCREMENT %v, index by time %v; want neither", auto, byTime)
+		}
+		p := noErr(migrator(db, s.pg))(t)
+		must(t, errOf(p.DownTo(ctx, 33)))
+		if auto, byTime := shape(); auto == s.pg || !byTime {
+			t.Fatalf("down to 33: AUTOINCREMENT %v, index by time %v; want both (SQLite), the index (PostgreSQL)", auto, byTime)
+		}
+		appendAudit(t, s, twofold.AuditEvent{At: t0.Add(time.Minute), Actor: "cli", Action: twofold.AuditAppUpdated, AppID: 1})
+		must(t, errOf(p.Up(ctx)))
+		if auto, byTime := shape(); auto || byTime {
+			t.Fatalf("up again: AUTOINCREMENT %v, index by time %v; want neither", auto, byTime)
+		}
+		if !s.pg {
+			var n int
+			must(t, db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_sequence WHERE name = 'audit_log'`).Scan(&n))
+			if n != 0 {
+				t.Errorf("sqlite_sequence keeps a row for audit_log")
+			}
+		}
+		next := appendAudit(t, s, twofold.AuditEvent{At: t0.Add(2 * time.Minute), Actor: "cli", Action: twofold.AuditAppUpdated, AppID: 1})
+		all, err := s.ListAudit(ctx, twofold.AuditFilter{})
+		must(t, err)
+		if next.ID != 7 || len(all) != 7 {
+			t.Fatalf("after the migration the next entry is %d of %d, want 7 of 7", next.ID, len(all))
+		}
+		checkChain(t, all)
+		if since, err := s.ListAudit(ctx, twofold.AuditFilter{Since: t0.Add(4 * time.Second)}); err != nil || len(since) != 3 {
+			t.Errorf("entries since the fifth: %d, %v; want 3", len(since), err)
+		}
+	})
+
 	t.Run("ConcurrentAppendsFormOneChain", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
 		errs := make([]error, workers)

@@ -244,13 +244,13 @@ func testConsole(t *testing.T, open func(t *testing.T) *Store) {
 		s, ctx := open(t), t.Context()
 		chain := func(prev []byte, e twofold.AuditEvent) []byte { return []byte(fmt.Sprint(e.ID)) }
 		for i, e := range []twofold.AuditEvent{
+			{At: t0.Add(-2 * time.Hour), Action: twofold.AuditVerificationOK, AppID: 1},
 			{At: t0, Action: twofold.AuditVerificationOK, AppID: 1},
 			{At: t0.Add(time.Minute), Action: twofold.AuditVerificationOK, AppID: 1},
 			{At: t0.Add(2 * time.Minute), Action: twofold.AuditVerificationFailed, AppID: 1},
 			{At: t0.Add(time.Hour), Action: twofold.AuditVerificationFailed, AppID: 1},
 			{At: t0.Add(time.Hour), Action: twofold.AuditVerificationOK, AppID: 2},
 			{At: t0.Add(time.Hour), Action: twofold.AuditAppCreated, AppID: 1},
-			{At: t0.Add(-2 * time.Hour), Action: twofold.AuditVerificationOK, AppID: 1},
 		} {
 			e.Actor = "test"
 			if err := s.AppendAudit(ctx, &e, chain); err != nil {

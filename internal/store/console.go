@@ -196,7 +196,12 @@ func (s *Store) MessagesPerHour(ctx context.Context, appID int64, since time.Tim
 // VerificationsPerHour counts verifications by hour and outcome (the audit trail's
 // verification.succeeded and verification.failed), from since on, for one application or all.
 func (s *Store) VerificationsPerHour(ctx context.Context, appID int64, since time.Time) ([]twofold.HourCount, error) {
+	from, err := s.auditFromTime(ctx, since)
+	if err != nil {
+		return nil, fmt.Errorf("verifications per hour: %w", err)
+	}
 	w := filter{}
+	w.add("id >= $?", from)
 	w.add("at >= $?", unixNano(since))
 	w.add("action IN ($?, $?)", twofold.AuditVerificationOK, twofold.AuditVerificationFailed)
 	if appID != 0 {

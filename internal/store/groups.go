@@ -33,9 +33,9 @@ func scanGroup(r rowScanner) (twofold.ApprovalGroup, error) {
 // CreateApprovalGroup inserts g (pending, its Size the members') and one pending request per
 // member, each with GroupID set, in one transaction: all of them or none. A member with
 // maxPending live pending requests already makes it ErrTooMany; an unknown member ErrNotFound.
-func (s *Store) CreateApprovalGroup(ctx context.Context, g *twofold.ApprovalGroup, members []*twofold.ApprovalRequest, maxPending int) error {
+func (s *Store) CreateApprovalGroup(ctx context.Context, g *twofold.ApprovalGroup, members []*twofold.ApprovalRequest, maxPending int, audit ...twofold.AuditEntry) error {
 	g.Size, g.Status = len(members), twofold.Pending
-	err := s.tx(ctx, func(tx *Tx) error {
+	err := s.auditedTx(ctx, len(audit) > 0, func(tx *Tx) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO approval_groups (uuid, app_id, quorum, size, status, message, created_at, updated_at,
 			expires_at, requester_authy_id, requester_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10) RETURNING id`,
 			g.UUID, g.AppID, g.Quorum, g.Size, string(g.Status), g.Message, unix(g.CreatedAt), unix(g.ExpiresAt),
@@ -56,7 +56,7 @@ func (s *Store) CreateApprovalGroup(ctx context.Context, g *twofold.ApprovalGrou
 				return err
 			}
 		}
-		return nil
+		return s.auditEntries(ctx, tx, audit)
 	})
 	if errors.Is(err, ErrTooMany) || errors.Is(err, twofold.ErrNotFound) {
 		return err

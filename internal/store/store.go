@@ -129,7 +129,11 @@ func migrator(db *sql.DB, pg bool) (*goose.Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("migrations: %w", err)
 	}
-	p, err := goose.NewProvider(dialect, db, sub)
+	var opts []goose.ProviderOption
+	if !pg {
+		opts = append(opts, goose.WithGoMigrations(sqliteLeanAudit))
+	}
+	p, err := goose.NewProvider(dialect, db, sub, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("migrations: %w", err)
 	}
