@@ -255,6 +255,7 @@ func serve(cmd *cobra.Command, env Env) (err error) {
 	otCfg := onetouch.DefaultConfig()
 	otCfg.MaxPending, _ = f.GetInt("max-pending-approvals")
 	ot := onetouch.New(in.store, otCfg, onetouch.Hooks{CallbackQueued: dispatcher.Notify, Changed: broker.Publish, Created: pusher.Enqueue}, in.now)
+	ot.SetHandoff(dispatcher) // an answer's callback goes to an idle worker without waiting for a claim
 	us, vs := users.New(in.store, in.now), verify.New(in.store, router, in.keys, cfg, in.now)
 	vs.SetUsage(usage) // statistics batched like API calls: no write per verification for them
 	ds := devices.New(in.store, in.keys, in.apps.Reveal, 10*time.Minute, in.now)

@@ -84,6 +84,15 @@ type Dispatcher struct {
 	wake      chan struct{}
 	onAttempt func(Attempt)
 	webhooks  Webhooks // Verify webhooks (twilio.go); zero: their deliveries are dropped
+
+	// The workers, shared between Run's claims and hand-offs (handoff.go). mu guards idle,
+	// running and base; a worker slot is idle, reserved by a hand-off, or delivering.
+	mu       sync.Mutex
+	idle     int             // slots neither delivering nor reserved
+	running  bool            // Run is running: a hand-off may reserve a slot
+	base     context.Context // deliveries' context: Run's, without its cancellation
+	inFlight sync.WaitGroup  // deliveries and reservations; Run waits for them before it returns
+	finished chan struct{}   // a slot became idle: Run may claim for it
 }
 
 // New returns a Dispatcher. revealKey returns an application's API key in clear, which signs its
@@ -116,7 +125,7 @@ func New(store Store, sender Sender, revealKey func(twofold.App) (string, error)
 	}
 	return &Dispatcher{
 		store: store, sender: sender, revealKey: revealKey, cfg: cfg, log: log, now: time.Now,
-		wake: make(chan struct{}, 1), onAttempt: onAttempt,
+		wake: make(chan struct{}, 1), finished: make(chan struct{}, 1), onAttempt: onAttempt,
 		// No proxy, and a redirect is not a delivery: the customer must fix the URL.
 		client: cfg.Egress.Client(cfg.Timeout),
 	}
@@ -138,56 +147,83 @@ func (d *Dispatcher) Notify() {
 // delivery holds up its own worker alone, and a lease covers its delivery alone: a callback
 // is claimed only when a worker is free to deliver it. The claim is atomic in the store, so
 // several servers on one database never deliver one callback at once, and a server that dies
-// mid-delivery leaves its callbacks to the others once their leases run out.
+// mid-delivery leaves its callbacks to the others once their leases run out. While Run runs,
+// an answer may also hand its callback to an idle worker without a claim (handoff.go).
 func (d *Dispatcher) Run(ctx context.Context) {
 	if d.cfg.Workers <= 0 {
 		return
 	}
-	var inFlight sync.WaitGroup
-	defer inFlight.Wait()
-	// Each worker reports here once when it finishes; the buffer holds every report, so a
-	// worker never waits for Run, even after Run has stopped listening.
-	finished := make(chan struct{}, d.cfg.Workers)
+	d.mu.Lock()
+	d.idle, d.running, d.base = d.cfg.Workers, true, context.WithoutCancel(ctx)
+	d.mu.Unlock()
+	// Deferred in this order: no reservation is made once Run stops, then the deliveries and
+	// the reservations already made (an answer's transaction in progress) are waited for.
+	defer d.inFlight.Wait()
+	defer func() { d.mu.Lock(); d.running = false; d.mu.Unlock() }()
 	t := time.NewTicker(d.cfg.PollInterval)
 	defer t.Stop()
-	idle, more := d.cfg.Workers, true // more: there may be due callbacks not yet claimed
+	more := true // there may be due callbacks not yet claimed
 	for {
-		if more && idle > 0 && ctx.Err() == nil {
-			cs, err := d.claim(ctx, idle)
+		if n := d.takeIdle(more && ctx.Err() == nil); n > 0 {
+			cs, err := d.claim(ctx, n)
 			if err != nil {
 				d.log.Warn("claim callbacks", "err", err)
 			}
 			// A claim that filled every idle worker may have left others due; after one that
 			// did not (or failed), look again when woken or at the next tick.
-			more = err == nil && len(cs) == idle
+			more = err == nil && len(cs) == n
+			d.freeSlots(n - len(cs))
 			for _, c := range cs {
-				idle--
-				inFlight.Add(1)
-				go func() {
-					defer func() { finished <- struct{}{}; inFlight.Done() }()
-					d.deliver(context.WithoutCancel(ctx), c)
-				}()
+				d.start(c)
 			}
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-finished:
-			idle++
+		case <-d.finished:
 		case <-d.wake:
 			more = true
 		case <-t.C:
 			more = true
 		}
-		for drained := false; !drained; { // one claim for every worker that has finished
-			select {
-			case <-finished:
-				idle++
-			default:
-				drained = true
-			}
-		}
 	}
+}
+
+// takeIdle takes every idle worker for a claim when want is true, and returns how many.
+func (d *Dispatcher) takeIdle(want bool) int {
+	if !want {
+		return 0
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := d.idle
+	d.idle = 0
+	return n
+}
+
+// freeSlots makes n workers idle again and tells Run, which may claim for them.
+func (d *Dispatcher) freeSlots(n int) {
+	if n <= 0 {
+		return
+	}
+	d.mu.Lock()
+	d.idle += n
+	d.mu.Unlock()
+	select {
+	case d.finished <- struct{}{}:
+	default:
+	}
+}
+
+// start delivers c, leased to this dispatcher, on the worker taken for it, which is idle again
+// once the outcome is recorded.
+func (d *Dispatcher) start(c twofold.Callback) {
+	d.inFlight.Add(1)
+	go func() {
+		defer d.inFlight.Done()
+		defer d.freeSlots(1)
+		d.deliver(d.base, c)
+	}()
 }
 
 // claim leases up to n due callbacks from now for Lease. Once asked, the store's answer is

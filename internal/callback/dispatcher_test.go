@@ -171,7 +171,7 @@ type fixture struct {
 	owner outbox
 	// attempts are the attempts of every dispatcher of the fixture, as they are recorded.
 	attempts chan Attempt
-	seq      int
+	seq      atomic.Int64
 }
 
 // newFixture opens a SQLite store with an application whose callbacks go to a new receiver.
@@ -266,21 +266,31 @@ func run(t *testing.T, d *Dispatcher) {
 // returns the request's uuid. The dispatchers are not told.
 func (f *fixture) queue() string {
 	f.t.Helper()
-	f.seq++
-	now := f.clock.Now()
-	r := twofold.ApprovalRequest{UUID: fmt.Sprintf("00000000-0000-4000-8000-%012d", f.seq), AppID: f.app.ID, UserID: f.user.ID,
-		Message: "Log in?", Details: map[string]string{}, HiddenDetails: map[string]string{}, Status: twofold.Pending,
-		CreatedAt: now, UpdatedAt: now}
-	if err := f.st.CreateApprovalRequest(f.t.Context(), &r, 0); err != nil {
+	cb, err := f.queueLeased(time.Time{})
+	if err != nil {
 		f.t.Fatal(err)
 	}
-	r.Status, r.ProcessedAt, r.UpdatedAt = twofold.Approved, now, now
-	cb := &twofold.Callback{AppID: f.app.ID, RequestUUID: r.UUID,
-		Payload: []byte(`{"uuid":"` + r.UUID + `","status":"approved","approval_request":{"transaction":{"message":"Log in?"}}}`)}
-	if won, err := f.st.FinishApprovalRequest(f.t.Context(), r, cb); !won || err != nil {
-		f.t.Fatalf("FinishApprovalRequest = %v, %v", won, err)
+	return cb.RequestUUID
+}
+
+// queueLeased is queue for a callback handed off to a worker reserved until lease (zero: none):
+// it returns the callback as committed, leased when the store leased it. It may run in any
+// goroutine.
+func (f *fixture) queueLeased(lease time.Time) (twofold.Callback, error) {
+	now := f.clock.Now()
+	r := twofold.ApprovalRequest{UUID: fmt.Sprintf("00000000-0000-4000-8000-%012d", f.seq.Add(1)), AppID: f.app.ID, UserID: f.user.ID,
+		Message: "Log in?", Details: map[string]string{}, HiddenDetails: map[string]string{}, Status: twofold.Pending,
+		CreatedAt: now, UpdatedAt: now}
+	if err := f.st.CreateApprovalRequest(context.Background(), &r, 0); err != nil {
+		return twofold.Callback{}, err
 	}
-	return r.UUID
+	r.Status, r.ProcessedAt, r.UpdatedAt = twofold.Approved, now, now
+	cb := &twofold.Callback{AppID: f.app.ID, RequestUUID: r.UUID, NextAttemptAt: lease,
+		Payload: []byte(`{"uuid":"` + r.UUID + `","status":"approved","approval_request":{"transaction":{"message":"Log in?"}}}`)}
+	if won, err := f.st.FinishApprovalRequest(context.Background(), r, cb); !won || err != nil {
+		return twofold.Callback{}, fmt.Errorf("FinishApprovalRequest = %v, %v", won, err)
+	}
+	return *cb, nil
 }
 
 // callback returns the stored callback of the request uuid.

@@ -75,17 +75,38 @@ type Auditor interface {
 	Entry(ctx context.Context, e twofold.AuditEvent) twofold.AuditEntry
 }
 
+// Handoff passes the callback of an answer straight to an idle delivery worker
+// (callback.Dispatcher), so that it needs no claim before it goes out. A worker is reserved
+// before the answer's transaction, which inserts the callback already leased to this server
+// until leaseUntil (as the dispatcher's claim would lease it); after the commit the callback is
+// handed over, or the worker given back. A server that dies between the two leaves the callback
+// to the claims after the lease.
+type Handoff interface {
+	// Reserve takes an idle worker; ok is false when none is (the callback is queued unleased
+	// and CallbackQueued wakes the dispatcher, as without a hand-off).
+	Reserve() (leaseUntil time.Time, ok bool)
+	// Deliver hands the reserved worker c, committed leased until c.NextAttemptAt.
+	Deliver(c twofold.Callback)
+	// Release gives back a reserved worker not used.
+	Release()
+}
+
 // Service runs approval requests.
 type Service struct {
-	store Store
-	cfg   Config
-	now   func() time.Time
-	hooks Hooks
-	audit Auditor // nil: nothing is recorded
+	store   Store
+	cfg     Config
+	now     func() time.Time
+	hooks   Hooks
+	audit   Auditor // nil: nothing is recorded
+	handoff Handoff // nil: callbacks wait for the dispatcher's claim
 }
 
 // SetAuditor makes the service record devices' answers. Call it before the service is used.
 func (s *Service) SetAuditor(a Auditor) { s.audit = a }
+
+// SetHandoff makes the service hand answers' callbacks to h's workers. Call it before the
+// service is used.
+func (s *Service) SetHandoff(h Handoff) { s.handoff = h }
 
 // New returns a Service. now may be nil.
 func New(store Store, cfg Config, hooks Hooks, now func() time.Time) *Service {
@@ -353,17 +374,57 @@ func (s *Service) finish(ctx context.Context, app twofold.App, r twofold.Approva
 		}
 		cb = &twofold.Callback{AppID: app.ID, RequestUUID: r.UUID, Payload: payload}
 	}
-	won, err := s.store.FinishApprovalRequest(ctx, r, cb, s.answerEntries(ctx, r, by, "")...)
+	won, handed, err := s.finishRequest(ctx, app, r, cb, s.answerEntries(ctx, r, by, ""))
 	if err != nil {
 		return outcome{}, err
 	}
-	if won && cb != nil {
+	if won && cb != nil && !handed {
 		s.hooks.CallbackQueued()
 	}
 	if won {
 		s.hooks.Changed(r.AppID, r.UserID)
 	}
 	return outcome{won: won}, nil
+}
+
+// finishRequest is the store's FinishApprovalRequest, with cb (if not nil) handed to a
+// delivery worker when one is idle; handed reports whether it was. The reservation ends
+// whatever happens, a panic included, so that no worker stays reserved for nothing.
+func (s *Service) finishRequest(ctx context.Context, app twofold.App, r twofold.ApprovalRequest, cb *twofold.Callback,
+	audit []twofold.AuditEntry) (won, handed bool, err error) {
+	reserved := s.reserve(cb, app)
+	defer func() { handed = s.handOver(reserved, cb, won && err == nil, r.ProcessedAt) }()
+	won, err = s.store.FinishApprovalRequest(ctx, r, cb, audit...)
+	return won, false, err
+}
+
+// reserve takes a delivery worker for cb (nil: none to queue) when there is one and app's
+// callbacks are enabled, and asks the store to insert cb leased to it. It reports whether it did.
+func (s *Service) reserve(cb *twofold.Callback, app twofold.App) bool {
+	if cb == nil || s.handoff == nil || app.CallbackDisabled() {
+		return false
+	}
+	lease, ok := s.handoff.Reserve()
+	if ok {
+		cb.NextAttemptAt = lease
+	}
+	return ok
+}
+
+// handOver ends reserve's reservation: cb goes to the reserved worker when it was committed
+// (queued is true) leased, after at (the store queues it unleased when the application's
+// callbacks were disabled meanwhile); the worker is given back otherwise. It reports whether cb
+// was handed over.
+func (s *Service) handOver(reserved bool, cb *twofold.Callback, queued bool, at time.Time) bool {
+	if !reserved {
+		return false
+	}
+	if queued && cb.NextAttemptAt.After(at) {
+		s.handoff.Deliver(*cb)
+		return true
+	}
+	s.handoff.Release()
+	return false
 }
 
 // entries makes events ready to be appended with the change they record (none when the service

@@ -83,6 +83,42 @@ func testClaimCallbacks(t *testing.T, open func(t *testing.T) *Store) {
 		same(t, "a callback of a disabled application after a claim", want, callbackByID(t, s, d))
 	})
 
+	t.Run("QueuedLeasedForAHandOff", func(t *testing.T) { // callback.Dispatcher.Reserve's callbacks
+		s, ctx := open(t), t.Context()
+		a, b := mkApp(t, s, "a"), mkApp(t, s, "b")
+		u, w := mkUser(t, s, a.ID, 1, "5550000001"), mkUser(t, s, b.ID, 1, "5550000001")
+		lease := t0.Add(time.Minute + 500*time.Millisecond) // kept in whole seconds, as a claim's
+		queue := func(u twofold.User, next time.Time) twofold.Callback {
+			t.Helper()
+			r := mkRequest(t, s, u, t0.Add(-time.Second), ttl)
+			cb := twofold.Callback{AppID: u.AppID, RequestUUID: r.UUID, Payload: []byte(`{}`), NextAttemptAt: next}
+			if !finish(t, s, r, twofold.Approved, t0, &cb) || cb.ID == 0 {
+				t.Fatalf("FinishApprovalRequest did not queue a callback (id %d)", cb.ID)
+			}
+			return cb
+		}
+		handed := queue(u, lease)
+		want := twofold.Callback{ID: handed.ID, AppID: a.ID, RequestUUID: handed.RequestUUID, Payload: handed.Payload,
+			Status: "pending", NextAttemptAt: t0.Add(time.Minute), CreatedAt: t0}
+		same(t, "the callback's lease as the store reports it", want.NextAttemptAt, handed.NextAttemptAt)
+		same(t, "the callback as the store holds it", want, callbackByID(t, s, handed))
+		// A lease not after the answer's time is no lease: queued due at once.
+		unleased := queue(u, t0)
+		same(t, "a callback queued without a lease", t0, unleased.NextAttemptAt)
+		// The application's callbacks disabled: queued as without a hand-off, for the claims after
+		// they are enabled again.
+		failCallback(t, s, mkCallback(t, s, w, t0), "down", t0, t0, 1, true)
+		held := queue(w, lease)
+		same(t, "a callback of a disabled application", t0, held.NextAttemptAt)
+		same(t, "a callback of a disabled application as the store holds it", t0, callbackByID(t, s, held).NextAttemptAt)
+		// No claim takes the handed-off callback while its lease holds; once it has run out (the
+		// process that held it died before delivering it), a claim does.
+		same(t, "claimed while the lease holds", []twofold.Callback{leased(callbackByID(t, s, unleased), t0.Add(time.Hour))},
+			noErr(s.ClaimDueCallbacks(ctx, t0.Add(time.Minute-time.Second), t0.Add(time.Hour), 100))(t))
+		same(t, "claimed once the lease ran out", []twofold.Callback{leased(want, t0.Add(time.Hour))},
+			noErr(s.ClaimDueCallbacks(ctx, t0.Add(time.Minute), t0.Add(time.Hour), 100))(t))
+	})
+
 	t.Run("ClaimThenOutcome", func(t *testing.T) { // what the dispatcher does with a claim
 		s, ctx := open(t), t.Context()
 		a := mkApp(t, s, "a")

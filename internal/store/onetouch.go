@@ -191,9 +191,25 @@ func finishRequest(ctx context.Context, tx *Tx, r twofold.ApprovalRequest) (bool
 	return n == 1, err
 }
 
+// insertCallback queues cb in tx, due at at. When cb.NextAttemptAt is after at, the caller has
+// a worker waiting to deliver it as soon as tx commits (callback.Dispatcher.Reserve): it is
+// inserted leased until then, as ClaimDueCallbacks would lease it, if a claim could take it now
+// (its application's callbacks are enabled; due at at otherwise). A process that dies before
+// delivering it leaves it to the claims after the lease, as a claimed one. cb.ID and
+// cb.NextAttemptAt are set to the row's: the caller delivers cb only if it is after at.
 func insertCallback(ctx context.Context, tx *Tx, cb *twofold.Callback, at time.Time) error {
-	return tx.QueryRowContext(ctx, `INSERT INTO callbacks (app_id, request_uuid, payload, status, next_attempt_at, created_at)
-		VALUES ($1, $2, $3, 'pending', $4, $4) RETURNING id`, cb.AppID, cb.RequestUUID, string(cb.Payload), unix(at)).Scan(&cb.ID)
+	if unix(cb.NextAttemptAt) <= unix(at) {
+		cb.NextAttemptAt = fromUnix(unix(at))
+		return tx.QueryRowContext(ctx, `INSERT INTO callbacks (app_id, request_uuid, payload, status, next_attempt_at, created_at)
+			VALUES ($1, $2, $3, 'pending', $4, $4) RETURNING id`, cb.AppID, cb.RequestUUID, string(cb.Payload), unix(at)).Scan(&cb.ID)
+	}
+	var next int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO callbacks (app_id, request_uuid, payload, status, next_attempt_at, created_at)
+		SELECT id, $2, $3, 'pending', CASE WHEN callback_disabled_at = 0 THEN CAST($4 AS BIGINT) ELSE CAST($5 AS BIGINT) END,
+		CAST($5 AS BIGINT) FROM apps WHERE id = $1 RETURNING id, next_attempt_at`,
+		cb.AppID, cb.RequestUUID, string(cb.Payload), unix(cb.NextAttemptAt), unix(at)).Scan(&cb.ID, &next)
+	cb.NextAttemptAt = fromUnix(next)
+	return err
 }
 
 // DueExpiries returns pending requests whose time has passed.
