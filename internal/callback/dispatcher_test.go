@@ -648,10 +648,9 @@ func TestRunLetsDeliveriesFinish(t *testing.T) {
 	}
 }
 
-// Several dispatchers, each on a store of its own on one database (as several servers),
-// deliver every callback exactly once.
-func TestSeveralDispatchersDeliverOnce(t *testing.T) {
-	engines := map[string]func(t *testing.T) []*store.Store{
+// sharedStores opens, per engine, several stores on one database, as several servers would.
+func sharedStores() map[string]func(t *testing.T) []*store.Store {
+	return map[string]func(t *testing.T) []*store.Store{
 		"SQLite": func(t *testing.T) []*store.Store {
 			path := filepath.Join(t.TempDir(), store.DatabaseFile)
 			return openStores(t, func() (*store.Store, error) { return store.OpenSQLite(t.Context(), path) })
@@ -661,7 +660,12 @@ func TestSeveralDispatchersDeliverOnce(t *testing.T) {
 			return openStores(t, func() (*store.Store, error) { return store.OpenPostgres(t.Context(), dsn) })
 		},
 	}
-	for name, open := range engines {
+}
+
+// Several dispatchers, each on a store of its own on one database (as several servers),
+// deliver every callback exactly once.
+func TestSeveralDispatchersDeliverOnce(t *testing.T) {
+	for name, open := range sharedStores() {
 		t.Run(name, func(t *testing.T) {
 			stores := open(t)
 			f := newFixtureOn(t, stores[0])

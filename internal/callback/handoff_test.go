@@ -2,14 +2,10 @@ package callback
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/twofold-auth/twofold/internal/store"
-	"github.com/twofold-auth/twofold/internal/store/storetest"
 )
 
 // The hand-off (handoff.go): an answer's callback, inserted leased to a reserved worker in the
@@ -165,17 +161,7 @@ func TestHandoffTooLateWaitsForLease(t *testing.T) {
 // Answers handing their callbacks off race the claims of several servers on one database,
 // which poll all the time: every callback is delivered once, by its hand-off or by a claim.
 func TestHandoffRacesClaims(t *testing.T) {
-	engines := map[string]func(t *testing.T) []*store.Store{
-		"SQLite": func(t *testing.T) []*store.Store {
-			path := filepath.Join(t.TempDir(), store.DatabaseFile)
-			return openStores(t, func() (*store.Store, error) { return store.OpenSQLite(t.Context(), path) })
-		},
-		"Postgres": func(t *testing.T) []*store.Store {
-			dsn := storetest.Schema(t)
-			return openStores(t, func() (*store.Store, error) { return store.OpenPostgres(t.Context(), dsn) })
-		},
-	}
-	for name, open := range engines {
+	for name, open := range sharedStores() {
 		t.Run(name, func(t *testing.T) {
 			stores := open(t)
 			f := newFixtureOn(t, stores[0])
