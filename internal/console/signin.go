@@ -76,8 +76,8 @@ func (c *console) signin(w http.ResponseWriter, r *http.Request) {
 		c.refuseSignin(w, r, wait, signinData{Email: email,
 			Error: "The server is busy checking other sign-ins. Wait " + roundUp(wait) + " and try again."})
 		return
-	case r.Context().Err() != nil:
-		return // the browser has gone
+	case accesslog.ClientGone(c.cfg.Log, r, r.Context().Err(), "surface", "console"):
+		return // the browser has gone: logged once, at DEBUG
 	case err != nil:
 		c.fail(w, r, err)
 		return
