@@ -4,7 +4,9 @@
 //
 // SQL is written once with $N placeholders, which both engines bind; where the engines differ,
 // the one method that differs branches on s.pg. Each engine has its own embedded migrations
-// (migrations/sqlite, migrations/postgres), numbered alike so schema versions match.
+// (migrations/sqlite, migrations/postgres), numbered alike so schema versions match; one is Go
+// rather than SQL, SQLite's 34, which edits the schema's text (migrate_audit.go, registered in
+// migrator), so migrations/sqlite has no file 00034.
 //
 // Every method that enforces a security property (single use, replay, limits, the audit
 // chain) is correct when parallel requests and several processes race for it:
