@@ -80,8 +80,12 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 	}
 	// WAL lets readers run beside the one writer; synchronous=FULL makes every commit durable
 	// across power loss, so an accepted code or replay record is never rolled back.
+	// temp_store=MEMORY keeps the savepoint journal of a group commit (batch.go: a savepoint per
+	// transaction) in memory: SQLite spills it to a temporary file past 64 KiB, and a batch of
+	// sends passed that, so the one writer made a write system call for every page a
+	// transaction of the batch changed. It holds only what the batch changes, until the commit.
 	q := url.Values{}
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)"} {
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)", "temp_store(MEMORY)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")

@@ -108,6 +108,25 @@ func TestRestartLosesNothing(t *testing.T) {
 
 // The database and its -wal and -shm companions hold phone numbers, code MACs and sealed
 // secrets: they must be 0600 whatever the umask, the data directory's mode, or a file left 0644.
+// The writer's settings are what durability and the group commit's speed rest on: every commit
+// waits for an fsync (synchronous=FULL), and a batch's savepoint journal stays in memory
+// (temp_store=MEMORY) instead of spilling to a temporary file.
+func TestSQLiteWriterSettings(t *testing.T) {
+	s, err := OpenSQLite(t.Context(), filepath.Join(t.TempDir(), DatabaseFile))
+	must(t, err)
+	defer s.Close()
+	for pragma, want := range map[string]string{"journal_mode": "wal", "synchronous": "2", "temp_store": "2", "foreign_keys": "1"} {
+		var got string
+		err := s.batch.do(t.Context(), true, func(tx *Tx) error {
+			return tx.QueryRowContext(t.Context(), "PRAGMA "+pragma).Scan(&got)
+		})
+		must(t, err)
+		if got != want {
+			t.Errorf("writer's %s = %s, want %s", pragma, got, want)
+		}
+	}
+}
+
 func TestDatabaseFilesArePrivate(t *testing.T) {
 	t.Run("NewDirectory", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "data", "nested")
