@@ -51,6 +51,7 @@ type job struct {
 	ctx    context.Context
 	fn     func(*Tx) error
 	single bool // at most one write statement: no savepoint needed
+	read   bool // reads only: runs before the batch's transaction (batcher.read)
 	err    error
 	panic  any // what fn panicked with, re-raised in the caller's goroutine
 	done   chan struct{}
@@ -101,10 +102,26 @@ func (b *batcher) connect(ctx context.Context) error {
 // error, or the batch's). Once handed over, fn runs to its end even if ctx is cancelled: its
 // outcome is known before do returns.
 func (b *batcher) do(ctx context.Context, single bool, fn func(*Tx) error) error {
+	return b.hand(ctx, &job{ctx: ctx, fn: fn, single: single})
+}
+
+// read runs fn, which must only read, in the writer's next batch, before any write of it (run):
+// it sees what the last commit made durable, nothing of a batch in progress, and is answered
+// without waiting for the commit. It serves the read a decision starts from (CheckState): on a
+// reader connection that read paid for its own read transaction (a lock on the WAL's shared
+// memory, taken and released with system calls) and for a page cache that SQLite empties
+// whenever another connection has committed, which under load is before every read. A write
+// statement in fn fails (Tx.readOnly).
+func (b *batcher) read(ctx context.Context, fn func(*Tx) error) error {
+	return b.hand(ctx, &job{ctx: ctx, fn: fn, read: true})
+}
+
+// hand gives j to the loop and waits for its answer.
+func (b *batcher) hand(ctx context.Context, j *job) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	j := &job{ctx: ctx, fn: fn, single: single, done: make(chan struct{})}
+	j.done = make(chan struct{})
 	b.mu.RLock()
 	if b.shut {
 		b.mu.RUnlock()
@@ -158,18 +175,27 @@ func (b *batcher) loop() {
 	}
 }
 
-// run commits one batch and answers its jobs.
+// run commits one batch and answers its jobs. Its reads (batcher.read) run first, right after
+// the transaction begins and before any write of the batch, so they see what the last commit
+// made durable and nothing else; they are answered at once. Inside the transaction a read takes
+// no lock of its own: on its own, each read transaction took and released a lock on the WAL's
+// shared memory, two system calls, as much as the read itself.
 func (b *batcher) run(batch []*job) {
 	live := batch[:0:0]
+	var reads []*job
 	for _, j := range batch {
 		if err := j.ctx.Err(); err != nil {
 			j.err = err // gave up before its turn: nothing of it ran
 			close(j.done)
 			continue
 		}
+		if j.read {
+			reads = append(reads, j)
+			continue
+		}
 		live = append(live, j)
 	}
-	if len(live) == 0 {
+	if len(live) == 0 && len(reads) == 0 {
 		return
 	}
 	defer func() {
@@ -177,22 +203,42 @@ func (b *batcher) run(batch []*job) {
 			close(j.done)
 		}
 	}()
+	answerReads := func(err error) {
+		for _, j := range reads {
+			j.err = err
+			close(j.done)
+		}
+	}
+	begin := b.begin
+	if len(live) == 0 {
+		begin = `BEGIN` // reads alone: no write lock
+	}
 	bg := context.Background()
 	ex := cachedExec{ex: b.conn, stmts: b.stmts}
-	if _, err := ex.ExecContext(bg, b.begin); err != nil {
+	if _, err := ex.ExecContext(bg, begin); err != nil {
 		// The connection may be broken (a PostgreSQL restart; not a local SQLite file, but a
 		// stale connection must not stop every write for good): take a new one and try once
 		// more. Errors other than a broken connection (SQLite busy past its timeout) come back
 		// the same on the new one.
 		if err := b.connect(bg); err != nil {
+			answerReads(err)
 			failAll(live, err)
 			return
 		}
 		ex = cachedExec{ex: b.conn, stmts: b.stmts}
-		if _, err := ex.ExecContext(bg, b.begin); err != nil {
+		if _, err := ex.ExecContext(bg, begin); err != nil {
+			answerReads(fmt.Errorf("begin: %w", err))
 			failAll(live, fmt.Errorf("begin: %w", err))
 			return
 		}
+	}
+	for _, j := range reads {
+		runJob(j, &Tx{cachedExec: ex, detach: true, readOnly: true})
+		close(j.done)
+	}
+	if len(live) == 0 {
+		ex.ExecContext(bg, `COMMIT`) // ends the read transaction; nothing was written
+		return
 	}
 	tx := &Tx{cachedExec: ex, detach: true}
 	if len(live) == 1 {

@@ -363,3 +363,66 @@ func TestBatchReconnects(t *testing.T) {
 		t.Fatalf("rows %v, want after", rows)
 	}
 }
+
+// A read handed to the writer (batcher.read) runs before the next batch's transaction, so it
+// sees only what is committed: not even the writes of a transaction queued before it and run
+// in the same batch.
+func TestBatchReadSeesOnlyCommitted(t *testing.T) {
+	s, _ := batchStore(t)
+	ctx := t.Context()
+	must(t, errOf(s.w.ExecContext(ctx, `INSERT INTO scratch (k, v) VALUES ('old', 1)`)))
+	release, waitHold := holdWriter(t, s)
+
+	wrote := make(chan error, 1)
+	go func() {
+		wrote <- s.tx(ctx, func(tx *Tx) error {
+			return errOf(tx.ExecContext(ctx, `INSERT INTO scratch (k, v) VALUES ('new', 2)`))
+		})
+	}()
+	queued(s, 1)
+	var seen []string
+	read := make(chan error, 1)
+	go func() {
+		read <- s.batch.read(ctx, func(tx *Tx) error {
+			rows, err := tx.QueryContext(ctx, `SELECT k FROM scratch ORDER BY k`)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var k string
+				if err := rows.Scan(&k); err != nil {
+					return err
+				}
+				seen = append(seen, k)
+			}
+			return rows.Err()
+		})
+	}()
+	queued(s, 2)
+	release()
+	waitHold()
+	must(t, <-read)
+	must(t, <-wrote)
+	if fmt.Sprint(seen) != "[old]" {
+		t.Errorf("the read saw %v, want [old]: only what was committed before its batch", seen)
+	}
+	if got := scratchRows(t, s); got["new"] != 2 {
+		t.Errorf("the write queued before the read was lost: %v", got)
+	}
+}
+
+// A read may not write: outside any transaction, a write would commit on its own.
+func TestBatchReadRefusesWrites(t *testing.T) {
+	s, _ := batchStore(t)
+	ctx := t.Context()
+	err := s.batch.read(ctx, func(tx *Tx) error {
+		return errOf(tx.ExecContext(ctx, `INSERT INTO scratch (k, v) VALUES ('x', 1)`))
+	})
+	if !errors.Is(err, errReadOnly) {
+		t.Fatalf("a write in a read: %v, want errReadOnly", err)
+	}
+	if got := scratchRows(t, s); len(got) != 0 {
+		t.Errorf("a read wrote %v", got)
+	}
+}

@@ -177,7 +177,8 @@ func (s *Store) CheckState(ctx context.Context, appID, id int64, now time.Time, 
 	var seed []byte
 	var digits, period, version, lastStep, oldest sql.NullInt64
 	var refused int64
-	err := s.r.QueryRowContext(ctx, `SELECT u.public_id, u.confirmed,
+	err := s.hotRead(ctx, func(q rowQuerier) error {
+		return q.QueryRowContext(ctx, `SELECT u.public_id, u.confirmed,
 			EXISTS (SELECT 1 FROM codes c WHERE c.user_id = u.id AND c.expires_at > $3),
 			a.secret_sealed, a.digits, a.period, st.version, st.last_step,
 			EXISTS (SELECT 1 FROM devices d WHERE d.app_id = u.app_id AND d.user_id = u.id),
@@ -187,8 +188,9 @@ func (s *Store) CheckState(ctx context.Context, appID, id int64, now time.Time, 
 		CROSS JOIN (SELECT count(*) FILTER (WHERE slot >= 0) AS n, min(at) FILTER (WHERE slot >= 0) AS oldest,
 			count(*) FILTER (WHERE slot < 0) AS refused FROM limit_slots WHERE name = $4 AND at > $5) f
 		WHERE u.public_id = $1 AND u.app_id = $2`, id, appID, unix(now), failures.Name, nanos(failures.Since)).
-		Scan(&st.UserID, &confirmed, &st.LiveCodes, &seed, &digits, &period, &version, &lastStep, &st.HasDevices,
-			&st.Failures, &oldest, &refused)
+			Scan(&st.UserID, &confirmed, &st.LiveCodes, &seed, &digits, &period, &version, &lastStep, &st.HasDevices,
+				&st.Failures, &oldest, &refused)
+	})
 	if err != nil {
 		return twofold.CheckState{}, notFound(err)
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"sync"
 )
 
@@ -177,7 +178,13 @@ type Tx struct {
 	// audit is the newest audit entry this transaction knows of (audit.go): within one SQLite
 	// batch the appends follow each other on the one writer, so each need not read the last.
 	audit auditTip
+	// readOnly refuses ExecContext: the function only reads (batcher.read), outside any
+	// transaction, where a write would commit on its own.
+	readOnly bool
 }
+
+// errReadOnly answers a write statement in a read (batcher.read).
+var errReadOnly = errors.New("store: write statement in a read")
 
 func (t *Tx) ctx(ctx context.Context) context.Context {
 	if t.detach {
@@ -187,6 +194,9 @@ func (t *Tx) ctx(ctx context.Context) context.Context {
 }
 
 func (t *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if t.readOnly {
+		return nil, errReadOnly
+	}
 	return t.cachedExec.ExecContext(t.ctx(ctx), query, args...)
 }
 
@@ -235,4 +245,20 @@ func (r *writerRow) Scan(dest ...any) error {
 	return r.w.s.tx1(r.ctx, func(tx *Tx) error {
 		return tx.QueryRowContext(r.ctx, r.query, r.args...).Scan(dest...)
 	})
+}
+
+// rowQuerier runs a single-row query: the read pool, or a Tx.
+type rowQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// hotRead runs fn, which only reads, where the read is cheapest: on SQLite in the writer's next
+// batch (batcher.read), elsewhere on the read pool. It is for the read a decision starts from,
+// made on every verification, not for reads in general: a read made there waits for the batch
+// in progress and takes the one writer's time, which the other reads leave to the readers.
+func (s *Store) hotRead(ctx context.Context, fn func(rowQuerier) error) error {
+	if s.batch == nil {
+		return fn(s.r)
+	}
+	return s.batch.read(ctx, func(tx *Tx) error { return fn(tx) })
 }

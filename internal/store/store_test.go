@@ -109,13 +109,14 @@ func TestRestartLosesNothing(t *testing.T) {
 // The database and its -wal and -shm companions hold phone numbers, code MACs and sealed
 // secrets: they must be 0600 whatever the umask, the data directory's mode, or a file left 0644.
 // The writer's settings are what durability and the group commit's speed rest on: every commit
-// waits for an fsync (synchronous=FULL), and a batch's savepoint journal stays in memory
-// (temp_store=MEMORY) instead of spilling to a temporary file.
+// waits for an fsync (synchronous=FULL), a batch's savepoint journal stays in memory
+// (temp_store=MEMORY) instead of spilling to a temporary file, and the page cache that the
+// reads of decisions use holds a large store's hot pages.
 func TestSQLiteWriterSettings(t *testing.T) {
 	s, err := OpenSQLite(t.Context(), filepath.Join(t.TempDir(), DatabaseFile))
 	must(t, err)
 	defer s.Close()
-	for pragma, want := range map[string]string{"journal_mode": "wal", "synchronous": "2", "temp_store": "2", "foreign_keys": "1"} {
+	for pragma, want := range map[string]string{"journal_mode": "wal", "synchronous": "2", "temp_store": "2", "foreign_keys": "1", "cache_size": "-65536"} {
 		var got string
 		err := s.batch.do(t.Context(), true, func(tx *Tx) error {
 			return tx.QueryRowContext(t.Context(), "PRAGMA "+pragma).Scan(&got)
