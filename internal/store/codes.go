@@ -170,23 +170,25 @@ func (s *Store) GetQRLink(ctx context.Context, mac []byte, now time.Time) (twofo
 // CheckState reads, in one query, what checking a token for user id of the application needs
 // first (twofold.CheckState), with the events of the failure limit's window (none when its
 // name is empty); an unknown user is ErrNotFound. Every later step reads or writes again where
-// it must decide: this is a starting point, not a lock.
+// it must decide: this is a starting point, not a lock. (The window is read by three scalar
+// subqueries, not one aggregate in FROM: SQLite materialised that into a table built afresh
+// at every run.)
 func (s *Store) CheckState(ctx context.Context, appID, id int64, now time.Time, failures twofold.LimitWindow) (twofold.CheckState, error) {
 	var st twofold.CheckState
 	var confirmed int
 	var seed []byte
 	var digits, period, version, lastStep, oldest sql.NullInt64
-	var refused int64
+	var refused bool
 	err := s.hotRead(ctx, func(q rowQuerier) error {
 		return q.QueryRowContext(ctx, `SELECT u.public_id, u.confirmed,
 			EXISTS (SELECT 1 FROM codes c WHERE c.user_id = u.id AND c.expires_at > $3),
 			a.secret_sealed, a.digits, a.period, st.version, st.last_step,
 			EXISTS (SELECT 1 FROM devices d WHERE d.app_id = u.app_id AND d.user_id = u.id),
-			f.n, f.oldest, f.refused
+			(SELECT count(*) FROM limit_slots WHERE name = $4 AND at > $5 AND slot >= 0),
+			(SELECT min(at) FROM limit_slots WHERE name = $4 AND at > $5 AND slot >= 0),
+			EXISTS (SELECT 1 FROM limit_slots WHERE name = $4 AND at > $5 AND slot < 0)
 		FROM users u LEFT JOIN authenticators a ON a.user_id = u.id AND a.app_id = u.app_id
 		LEFT JOIN authenticator_steps st ON st.user_id = a.user_id
-		CROSS JOIN (SELECT count(*) FILTER (WHERE slot >= 0) AS n, min(at) FILTER (WHERE slot >= 0) AS oldest,
-			count(*) FILTER (WHERE slot < 0) AS refused FROM limit_slots WHERE name = $4 AND at > $5) f
 		WHERE u.public_id = $1 AND u.app_id = $2`, id, appID, unix(now), failures.Name, nanos(failures.Since)).
 			Scan(&st.UserID, &confirmed, &st.LiveCodes, &seed, &digits, &period, &version, &lastStep, &st.HasDevices,
 				&st.Failures, &oldest, &refused)
@@ -198,7 +200,7 @@ func (s *Store) CheckState(ctx context.Context, appID, id int64, now time.Time, 
 	if oldest.Valid {
 		st.Oldest = time.Unix(0, oldest.Int64).UTC()
 	}
-	st.Refused = refused > 0
+	st.Refused = refused
 	if version.Valid {
 		st.Authenticator = &twofold.Authenticator{UserID: id, AppID: appID, SecretSealed: seed, Digits: int(digits.Int64),
 			Period: int(period.Int64), Version: version.Int64, LastStep: lastStep.Int64}
