@@ -51,7 +51,7 @@ type job struct {
 	ctx    context.Context
 	fn     func(*Tx) error
 	single bool // at most one write statement: no savepoint needed
-	read   bool // reads only: runs before the batch's transaction (batcher.read)
+	read   bool // reads only: runs first in its batch, answered before the commit (batcher.read)
 	err    error
 	panic  any // what fn panicked with, re-raised in the caller's goroutine
 	done   chan struct{}
@@ -232,12 +232,30 @@ func (b *batcher) run(batch []*job) {
 			return
 		}
 	}
+	var broken error
 	for _, j := range reads {
 		runJob(j, &Tx{cachedExec: ex, detach: true, readOnly: true})
+		switch {
+		case broken != nil:
+		case j.panic != nil:
+			broken = fmt.Errorf("a read of the batch panicked: %v", j.panic)
+		case j.err != nil && !changedNothing(j.err):
+			// An error that may have ended the transaction (I/O, a full disk): the writes must
+			// not run outside it, each statement committing on its own.
+			broken = fmt.Errorf("a read of the batch failed: %w", j.err)
+		}
 		close(j.done)
 	}
+	if broken != nil {
+		ex.ExecContext(bg, `ROLLBACK`) // nothing was written yet
+		failAll(live, broken)
+		return
+	}
 	if len(live) == 0 {
-		ex.ExecContext(bg, `COMMIT`) // ends the read transaction; nothing was written
+		// Reads alone: end their transaction, which wrote nothing.
+		if _, err := ex.ExecContext(bg, `COMMIT`); err != nil {
+			ex.ExecContext(bg, `ROLLBACK`)
+		}
 		return
 	}
 	tx := &Tx{cachedExec: ex, detach: true}

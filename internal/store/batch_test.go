@@ -426,3 +426,43 @@ func TestBatchReadRefusesWrites(t *testing.T) {
 		t.Errorf("a read wrote %v", got)
 	}
 }
+
+// A read that fails in a way that may have ended the batch's transaction (here, by panicking)
+// stops the batch's writes from running outside it: they fail, and nothing of them is written.
+func TestBatchBrokenReadFailsTheWrites(t *testing.T) {
+	s, _ := batchStore(t)
+	ctx := t.Context()
+	release, waitHold := holdWriter(t, s)
+
+	wrote := make(chan error, 1)
+	go func() {
+		wrote <- s.tx(ctx, func(tx *Tx) error {
+			return errOf(tx.ExecContext(ctx, `INSERT INTO scratch (k, v) VALUES ('w', 1)`))
+		})
+	}()
+	queued(s, 1)
+	panicked := make(chan any, 1)
+	go func() {
+		defer func() { panicked <- recover() }()
+		s.batch.read(ctx, func(*Tx) error { panic("read broke") })
+	}()
+	queued(s, 2)
+	release()
+	waitHold()
+	if v := <-panicked; v != "read broke" {
+		t.Errorf("the read's caller got %v, want its panic", v)
+	}
+	if err := <-wrote; err == nil {
+		t.Error("a write ran in a batch whose read broke")
+	}
+	if got := scratchRows(t, s); len(got) != 0 {
+		t.Errorf("written: %v", got)
+	}
+	// The writer goes on: the next batch commits.
+	must(t, s.tx(ctx, func(tx *Tx) error {
+		return errOf(tx.ExecContext(ctx, `INSERT INTO scratch (k, v) VALUES ('after', 2)`))
+	}))
+	if got := scratchRows(t, s); got["after"] != 2 {
+		t.Errorf("after a broken read the writer did not recover: %v", got)
+	}
+}

@@ -178,8 +178,8 @@ type Tx struct {
 	// audit is the newest audit entry this transaction knows of (audit.go): within one SQLite
 	// batch the appends follow each other on the one writer, so each need not read the last.
 	audit auditTip
-	// readOnly refuses ExecContext: the function only reads (batcher.read), outside any
-	// transaction, where a write would commit on its own.
+	// readOnly refuses ExecContext: the function only reads (batcher.read). It runs in a batch's
+	// transaction with no savepoint of its own, and its caller is answered before the commit.
 	readOnly bool
 }
 
