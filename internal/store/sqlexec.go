@@ -256,6 +256,8 @@ type rowQuerier interface {
 // batch (batcher.read), elsewhere on the read pool. It is for the read a decision starts from,
 // made on every verification, not for reads in general: a read made there waits for the batch
 // in progress and takes the one writer's time, which the other reads leave to the readers.
+// Never call it from inside a write transaction (a function given to s.tx or Decide): on SQLite
+// it would wait for the writer it is running on.
 func (s *Store) hotRead(ctx context.Context, fn func(rowQuerier) error) error {
 	if s.batch == nil {
 		return fn(s.r)
