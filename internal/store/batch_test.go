@@ -364,22 +364,16 @@ func TestBatchReconnects(t *testing.T) {
 	}
 }
 
-// A read handed to the writer (batcher.read) runs before the next batch's transaction, so it
-// sees only what is committed: not even the writes of a transaction queued before it and run
-// in the same batch.
+// A read handed to the writer (batcher.read) runs in the next batch before any of its writes,
+// so it sees only what is committed: not even the writes of a transaction queued before it and
+// run in the same batch.
 func TestBatchReadSeesOnlyCommitted(t *testing.T) {
 	s, _ := batchStore(t)
 	ctx := t.Context()
 	must(t, errOf(s.w.ExecContext(ctx, `INSERT INTO scratch (k, v) VALUES ('old', 1)`)))
 	release, waitHold := holdWriter(t, s)
 
-	wrote := make(chan error, 1)
-	go func() {
-		wrote <- s.tx(ctx, func(tx *Tx) error {
-			return errOf(tx.ExecContext(ctx, `INSERT INTO scratch (k, v) VALUES ('new', 2)`))
-		})
-	}()
-	queued(s, 1)
+	wrote := queueInsert(s, "new", 2)
 	var seen []string
 	read := make(chan error, 1)
 	go func() {
@@ -434,13 +428,7 @@ func TestBatchBrokenReadFailsTheWrites(t *testing.T) {
 	ctx := t.Context()
 	release, waitHold := holdWriter(t, s)
 
-	wrote := make(chan error, 1)
-	go func() {
-		wrote <- s.tx(ctx, func(tx *Tx) error {
-			return errOf(tx.ExecContext(ctx, `INSERT INTO scratch (k, v) VALUES ('w', 1)`))
-		})
-	}()
-	queued(s, 1)
+	wrote := queueInsert(s, "w", 1)
 	panicked := make(chan any, 1)
 	go func() {
 		defer func() { panicked <- recover() }()
@@ -465,4 +453,18 @@ func TestBatchBrokenReadFailsTheWrites(t *testing.T) {
 	if got := scratchRows(t, s); got["after"] != 2 {
 		t.Errorf("after a broken read the writer did not recover: %v", got)
 	}
+}
+
+// queueInsert hands the writer a transaction that inserts k = v into scratch, waits until it is
+// queued behind the one running, and returns where its outcome arrives.
+func queueInsert(s *Store, k string, v int) <-chan error {
+	wrote := make(chan error, 1)
+	waiting := len(s.batch.jobs)
+	go func() {
+		wrote <- s.tx(context.Background(), func(tx *Tx) error {
+			return errOf(tx.ExecContext(context.Background(), `INSERT INTO scratch (k, v) VALUES ($1, $2)`, k, v))
+		})
+	}()
+	queued(s, waiting+1)
+	return wrote
 }
